@@ -1,0 +1,153 @@
+//! AWS credentials, region and service endpoints for this run, from the standard AWS config chain.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region};
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+
+use super::error::AwsError;
+use crate::error::{Exit, Failure};
+
+/// Everything needed to sign and send AWS calls.
+#[derive(Clone)]
+pub struct AwsContext {
+    /// Region of the instance and its endpoint.
+    pub region: String,
+    /// Credentials provider (env, profiles, SSO, credential_process, IMDS), caching.
+    pub credentials: SharedCredentialsProvider,
+    /// Use FIPS endpoints and the endpoint's FIPS DNS name.
+    pub use_fips: bool,
+    /// HTTP client for the API calls, on the shared rustls configuration.
+    pub http: reqwest::Client,
+    /// Base URL of the EC2 API.
+    pub ec2_url: String,
+    /// Base URL of the EC2 Instance Connect API.
+    pub eic_url: String,
+}
+
+/// Explicit choices from flags; `None` defers to the AWS config chain.
+#[derive(Debug, Default, Clone)]
+pub struct AwsChoices {
+    /// `--profile`.
+    pub profile: Option<String>,
+    /// `--region`.
+    pub region: Option<String>,
+}
+
+impl AwsContext {
+    /// Loads credentials and region. Makes no network call unless the chain needs one (SSO, IMDS).
+    pub async fn load(choices: &AwsChoices, tls: &Arc<rustls::ClientConfig>) -> Result<Self, Failure> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(profile) = &choices.profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some(region) = &choices.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        let sdk = loader.load().await;
+        let region = sdk.region().map(|r| r.to_string()).ok_or_else(|| {
+            Failure::usage(
+                "no AWS region: pass --region, set AWS_REGION, or set `region` in your AWS profile",
+            )
+        })?;
+        let credentials = sdk.credentials_provider().ok_or_else(|| {
+            Failure::new(Exit::Credentials, "no AWS credentials provider could be configured")
+        })?;
+        let use_fips = sdk.use_fips().unwrap_or(false);
+        let global = sdk.endpoint_url().map(str::to_string);
+        let ec2_url = endpoint_url("AWS_ENDPOINT_URL_EC2", global.as_deref())
+            .unwrap_or_else(|| default_url("ec2", &region, use_fips));
+        let eic_url = endpoint_url("AWS_ENDPOINT_URL_EC2_INSTANCE_CONNECT", global.as_deref())
+            .unwrap_or_else(|| default_url("ec2-instance-connect", &region, use_fips));
+        let http = reqwest::Client::builder()
+            .use_preconfigured_tls(rustls::ClientConfig::clone(tls))
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(30))
+            .tcp_nodelay(true)
+            .user_agent(concat!("eic-ssh/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Failure::new(Exit::Other, format!("cannot set up the HTTP client: {e}")))?;
+        tracing::debug!("region {region}, EC2 API {ec2_url}, Instance Connect API {eic_url}");
+        Ok(AwsContext {
+            region,
+            credentials,
+            use_fips,
+            http,
+            ec2_url,
+            eic_url,
+        })
+    }
+
+    /// Current credentials, refreshed by the provider when they near expiry.
+    pub async fn credentials(&self) -> Result<Credentials, AwsError> {
+        self.credentials
+            .provide_credentials()
+            .await
+            .map_err(|e| AwsError::Credentials(credentials_sentence(&e)))
+    }
+}
+
+fn endpoint_url(var: &str, global: Option<&str>) -> Option<String> {
+    std::env::var(var)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .or_else(|| global.map(str::to_string))
+        .map(|u| u.trim_end_matches('/').to_string())
+}
+
+fn default_url(service: &str, region: &str, fips: bool) -> String {
+    let suffix = if region.starts_with("cn-") {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    };
+    let service = if fips {
+        format!("{service}-fips")
+    } else {
+        service.to_string()
+    };
+    format!("https://{service}.{region}.{suffix}")
+}
+
+fn credentials_sentence(e: &CredentialsError) -> String {
+    match e {
+        CredentialsError::CredentialsNotLoaded(_) => "no AWS credentials found: set AWS_PROFILE (or pass --profile), run `aws sso login`, or export AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY".into(),
+        other => format!(
+            "could not load AWS credentials: {}; check your AWS profile (or run `aws sso login`)",
+            with_causes(other)
+        ),
+    }
+}
+
+/// An error with its chain of causes, on one line.
+pub fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_urls_follow_partition_and_fips() {
+        assert_eq!(default_url("ec2", "us-east-1", false), "https://ec2.us-east-1.amazonaws.com");
+        assert_eq!(
+            default_url("ec2-instance-connect", "us-gov-west-1", true),
+            "https://ec2-instance-connect-fips.us-gov-west-1.amazonaws.com"
+        );
+        assert_eq!(default_url("ec2", "cn-north-1", false), "https://ec2.cn-north-1.amazonaws.com.cn");
+    }
+}

@@ -1,0 +1,324 @@
+//! The EC2 Query API calls eic-ssh needs (read-only), and their XML.
+
+use roxmltree::{Document, Node};
+
+use super::client::{ApiCall, send};
+use super::context::AwsContext;
+use super::error::{AwsError, one_line};
+
+const VERSION: &str = "2016-11-15";
+
+/// What eic-ssh needs to know about an instance.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Instance {
+    /// `i-…`.
+    pub id: String,
+    /// `running`, `stopped`, …
+    pub state: String,
+    /// `None` for EC2-Classic leftovers or instances still being placed.
+    pub vpc_id: Option<String>,
+    /// Subnet of the primary interface.
+    pub subnet_id: Option<String>,
+    /// Primary private IPv4.
+    pub private_ip: Option<String>,
+    /// Primary IPv6, or the first IPv6 of any interface.
+    pub ipv6: Option<String>,
+    /// Availability zone.
+    pub availability_zone: Option<String>,
+    /// The `Name` tag.
+    pub name: Option<String>,
+    /// Security groups of the instance.
+    pub security_groups: Vec<String>,
+}
+
+/// An EC2 Instance Connect Endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Endpoint {
+    /// `eice-…`.
+    pub id: String,
+    /// `create-complete`, …
+    pub state: String,
+    /// VPC it serves.
+    pub vpc_id: String,
+    /// Subnet its interface is in.
+    pub subnet_id: String,
+    /// `eice-….ec2-instance-connect-endpoint.REGION.amazonaws.com`.
+    pub dns_name: String,
+    /// The FIPS name, where the partition has one.
+    pub fips_dns_name: Option<String>,
+    /// Whether the instance sees the client's public IP.
+    pub preserve_client_ip: bool,
+    /// The endpoint's security groups.
+    pub security_groups: Vec<String>,
+}
+
+/// Endpoint states that can open tunnels (PROTOCOL.md §4).
+pub const USABLE_STATES: &[&str] = &[
+    "create-complete",
+    "update-in-progress",
+    "update-failed",
+    "update-complete",
+];
+
+/// DescribeInstances for one id.
+pub async fn describe_instance(ctx: &AwsContext, id: &str) -> Result<Option<Instance>, AwsError> {
+    let body = query(ctx, "DescribeInstances", &[("InstanceId.1", id)]).await?;
+    let instances = parse_instances(&body).map_err(|reason| malformed("DescribeInstances", reason))?;
+    Ok(instances.into_iter().find(|i| i.id == id))
+}
+
+/// DescribeInstanceConnectEndpoints: one id, or the usable ones in a VPC (all pages).
+pub async fn describe_endpoints(
+    ctx: &AwsContext,
+    by: EndpointFilter<'_>,
+) -> Result<Vec<Endpoint>, AwsError> {
+    const ACTION: &str = "DescribeInstanceConnectEndpoints";
+    let mut found = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let mut params: Vec<(String, String)> = Vec::new();
+        match by {
+            EndpointFilter::Id(id) => params.push(("InstanceConnectEndpointId.1".into(), id.into())),
+            EndpointFilter::Vpc(vpc) => {
+                params.push(("Filter.1.Name".into(), "vpc-id".into()));
+                params.push(("Filter.1.Value.1".into(), vpc.into()));
+                params.push(("Filter.2.Name".into(), "state".into()));
+                for (i, state) in USABLE_STATES.iter().enumerate() {
+                    params.push((format!("Filter.2.Value.{}", i + 1), state.to_string()));
+                }
+                params.push(("MaxResults".into(), "50".into()));
+            }
+        }
+        if let Some(token) = &next {
+            params.push(("NextToken".into(), token.clone()));
+        }
+        let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let body = query(ctx, ACTION, &pairs).await?;
+        let (page, token) = parse_endpoints(&body).map_err(|reason| malformed(ACTION, reason))?;
+        found.extend(page);
+        match token {
+            Some(t) if matches!(by, EndpointFilter::Vpc(_)) => next = Some(t),
+            _ => return Ok(found),
+        }
+    }
+}
+
+/// Which endpoints to describe.
+#[derive(Debug, Clone, Copy)]
+pub enum EndpointFilter<'a> {
+    /// Exactly this endpoint id.
+    Id(&'a str),
+    /// Usable endpoints in this VPC.
+    Vpc(&'a str),
+}
+
+fn malformed(action: &str, reason: String) -> AwsError {
+    AwsError::Malformed {
+        action: action.into(),
+        reason,
+    }
+}
+
+/// Sends an EC2 Query action; a non-2xx answer becomes [`AwsError::Service`].
+async fn query(ctx: &AwsContext, action: &str, params: &[(&str, &str)]) -> Result<String, AwsError> {
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    form.append_pair("Action", action).append_pair("Version", VERSION);
+    for (k, v) in params {
+        form.append_pair(k, v);
+    }
+    let response = send(
+        ctx,
+        ApiCall {
+            action,
+            service: "ec2",
+            url: &ctx.ec2_url,
+            content_type: "application/x-www-form-urlencoded; charset=utf-8",
+            target: None,
+            body: form.finish().into_bytes(),
+        },
+    )
+    .await?;
+    let text = String::from_utf8_lossy(&response.body).into_owned();
+    if (200..300).contains(&response.status) {
+        return Ok(text);
+    }
+    let (code, message) = parse_error(&text).unwrap_or_else(|| {
+        (
+            format!("HTTP{}", response.status),
+            one_line(&text).chars().take(200).collect(),
+        )
+    });
+    Err(AwsError::Service {
+        action: action.into(),
+        status: response.status,
+        code,
+        message,
+    })
+}
+
+/// `<Response><Errors><Error><Code>…</Code><Message>…</Message>`.
+pub fn parse_error(xml: &str) -> Option<(String, String)> {
+    let doc = Document::parse(xml).ok()?;
+    let error = doc.descendants().find(|n| n.has_tag_name("Error"))?;
+    let code = text_of(error, "Code")?;
+    let message = text_of(error, "Message").unwrap_or_default();
+    Some((code, one_line(&message)))
+}
+
+/// Instances of a DescribeInstances response.
+pub fn parse_instances(xml: &str) -> Result<Vec<Instance>, String> {
+    let doc = Document::parse(xml).map_err(|e| format!("bad XML: {e}"))?;
+    let mut out = Vec::new();
+    for set in doc.descendants().filter(|n| n.has_tag_name("instancesSet")) {
+        for item in children(set, "item") {
+            out.push(instance_from(item));
+        }
+    }
+    Ok(out)
+}
+
+fn instance_from(item: Node) -> Instance {
+    let ipv6 = text_of(item, "ipv6Address").or_else(|| {
+        child(item, "networkInterfaceSet")
+            .into_iter()
+            .flat_map(|set| children(set, "item"))
+            .flat_map(|eni| child(eni, "ipv6AddressesSet"))
+            .flat_map(|set| children(set, "item"))
+            .find_map(|a| text_of(a, "ipv6Address"))
+    });
+    let name = child(item, "tagSet")
+        .into_iter()
+        .flat_map(|set| children(set, "item"))
+        .find(|tag| text_of(*tag, "key").as_deref() == Some("Name"))
+        .and_then(|tag| text_of(tag, "value"));
+    let security_groups = child(item, "groupSet")
+        .into_iter()
+        .flat_map(|set| children(set, "item"))
+        .filter_map(|g| text_of(g, "groupId"))
+        .collect();
+    Instance {
+        id: text_of(item, "instanceId").unwrap_or_default(),
+        state: child(item, "instanceState")
+            .and_then(|s| text_of(s, "name"))
+            .unwrap_or_default(),
+        vpc_id: text_of(item, "vpcId"),
+        subnet_id: text_of(item, "subnetId"),
+        private_ip: text_of(item, "privateIpAddress"),
+        ipv6,
+        availability_zone: child(item, "placement").and_then(|p| text_of(p, "availabilityZone")),
+        name,
+        security_groups,
+    }
+}
+
+/// Endpoints of one DescribeInstanceConnectEndpoints page, and the next token.
+pub fn parse_endpoints(xml: &str) -> Result<(Vec<Endpoint>, Option<String>), String> {
+    let doc = Document::parse(xml).map_err(|e| format!("bad XML: {e}"))?;
+    let root = doc.root_element();
+    let set = child(root, "instanceConnectEndpointSet");
+    let endpoints = set
+        .into_iter()
+        .flat_map(|s| children(s, "item"))
+        .map(|item| Endpoint {
+            id: text_of(item, "instanceConnectEndpointId").unwrap_or_default(),
+            state: text_of(item, "state").unwrap_or_default(),
+            vpc_id: text_of(item, "vpcId").unwrap_or_default(),
+            subnet_id: text_of(item, "subnetId").unwrap_or_default(),
+            dns_name: text_of(item, "dnsName").unwrap_or_default(),
+            fips_dns_name: text_of(item, "fipsDnsName"),
+            preserve_client_ip: text_of(item, "preserveClientIp").as_deref() == Some("true"),
+            security_groups: child(item, "securityGroupIdSet")
+                .into_iter()
+                .flat_map(|s| children(s, "item"))
+                .filter_map(|n| n.text().map(|t| t.trim().to_string()))
+                .collect(),
+        })
+        .collect();
+    Ok((endpoints, text_of(root, "nextToken")))
+}
+
+fn child<'a, 'i>(node: Node<'a, 'i>, name: &str) -> Option<Node<'a, 'i>> {
+    node.children().find(|n| n.has_tag_name(name))
+}
+
+fn children<'a, 'i>(node: Node<'a, 'i>, name: &'a str) -> impl Iterator<Item = Node<'a, 'i>> + 'a {
+    node.children().filter(move |n| n.has_tag_name(name))
+}
+
+fn text_of(node: Node, name: &str) -> Option<String> {
+    child(node, name)
+        .and_then(|n| n.text())
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INSTANCES: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<DescribeInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">
+  <requestId>r-1</requestId>
+  <reservationSet><item><reservationId>r-0</reservationId>
+    <groupSet/>
+    <instancesSet><item>
+      <instanceId>i-0123456789abcdef0</instanceId>
+      <instanceState><code>16</code><name>running</name></instanceState>
+      <placement><availabilityZone>us-east-1a</availabilityZone></placement>
+      <subnetId>subnet-1</subnetId><vpcId>vpc-1</vpcId>
+      <privateIpAddress>10.0.1.5</privateIpAddress>
+      <groupSet><item><groupId>sg-1</groupId><groupName>web</groupName></item></groupSet>
+      <networkInterfaceSet><item><ipv6AddressesSet><item><ipv6Address>2001:db8::5</ipv6Address></item></ipv6AddressesSet></item></networkInterfaceSet>
+      <tagSet><item><key>env</key><value>dev</value></item><item><key>Name</key><value>bastion</value></item></tagSet>
+    </item></instancesSet>
+  </item></reservationSet>
+</DescribeInstancesResponse>"#;
+
+    #[test]
+    fn instances_are_read() {
+        let got = parse_instances(INSTANCES).unwrap();
+        assert_eq!(
+            got,
+            vec![Instance {
+                id: "i-0123456789abcdef0".into(),
+                state: "running".into(),
+                vpc_id: Some("vpc-1".into()),
+                subnet_id: Some("subnet-1".into()),
+                private_ip: Some("10.0.1.5".into()),
+                ipv6: Some("2001:db8::5".into()),
+                availability_zone: Some("us-east-1a".into()),
+                name: Some("bastion".into()),
+                security_groups: vec!["sg-1".into()],
+            }]
+        );
+    }
+
+    #[test]
+    fn endpoints_and_token_are_read() {
+        let xml = r#"<DescribeInstanceConnectEndpointsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">
+  <requestId>x</requestId>
+  <instanceConnectEndpointSet><item>
+    <instanceConnectEndpointId>eice-1</instanceConnectEndpointId><state>create-complete</state>
+    <vpcId>vpc-1</vpcId><subnetId>subnet-1</subnetId><dnsName>eice-1.example</dnsName>
+    <fipsDnsName>eice-1.fips.example</fipsDnsName><preserveClientIp>true</preserveClientIp>
+    <securityGroupIdSet><item>sg-e</item></securityGroupIdSet>
+  </item></instanceConnectEndpointSet>
+  <nextToken>tok</nextToken>
+</DescribeInstanceConnectEndpointsResponse>"#;
+        let (eps, token) = parse_endpoints(xml).unwrap();
+        assert_eq!(token.as_deref(), Some("tok"));
+        assert_eq!(eps.len(), 1);
+        assert!(eps[0].preserve_client_ip);
+        assert_eq!(eps[0].fips_dns_name.as_deref(), Some("eice-1.fips.example"));
+        assert_eq!(eps[0].security_groups, vec!["sg-e".to_string()]);
+    }
+
+    #[test]
+    fn errors_are_read() {
+        let xml = "<Response><Errors><Error><Code>InvalidInstanceID.NotFound</Code><Message>The instance ID 'i-1' does not exist</Message></Error></Errors><RequestID>x</RequestID></Response>";
+        assert_eq!(
+            parse_error(xml),
+            Some(("InvalidInstanceID.NotFound".into(), "The instance ID 'i-1' does not exist".into()))
+        );
+    }
+}

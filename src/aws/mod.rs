@@ -1,0 +1,11 @@
+//! AWS: credentials and region, signed API calls, EC2 reads, endpoint discovery, key push.
+
+pub mod client;
+pub mod context;
+pub mod discovery;
+pub mod ec2;
+pub mod error;
+pub mod instance_connect;
+
+pub use context::{AwsChoices, AwsContext};
+pub use error::AwsError;

@@ -1,0 +1,109 @@
+//! Command-line definitions (clap), with examples in the help text.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+const EXAMPLES: &str = "\
+Examples:
+  # In ~/.ssh/config, so that ssh, scp, sftp, rsync and git reach private instances:
+  Host i-*
+      User ec2-user
+      ProxyCommand eic-ssh proxy %h %p --user %r --push-key ~/.ssh/id_ed25519.pub
+
+  # A local port that forwards to the instance's port 22, one tunnel per connection:
+  eic-ssh tunnel i-0123456789abcdef0 --local-port 2222
+
+Exit codes: 0 ok, 1 other error, 2 usage, 3 refused by the egress guard,
+4 AWS credentials/permissions, 5 instance or endpoint not found/usable,
+6 endpoint refused the tunnel, 7 tunnel closed with an error, 8 network.
+Docs: docs/commands.md";
+
+/// SSH to private EC2 instances through an EC2 Instance Connect Endpoint.
+#[derive(Debug, Parser)]
+#[command(name = "eic-ssh", version, after_help = EXAMPLES, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+    /// More detail on stderr: -v info, -vv debug, -vvv trace. Secrets are never logged.
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Pipe stdin/stdout through a tunnel: for OpenSSH's ProxyCommand.
+    #[command(after_help = "Example (~/.ssh/config):\n  Host i-*\n      ProxyCommand eic-ssh proxy %h %p --user %r --push-key ~/.ssh/id_ed25519.pub")]
+    Proxy(ProxyArgs),
+    /// Listen on a local port and open one tunnel per accepted connection.
+    #[command(after_help = "Examples:\n  eic-ssh tunnel i-0123456789abcdef0 --local-port 2222\n  ssh -p 2222 ec2-user@localhost\n  eic-ssh tunnel i-0123456789abcdef0 --local-port 13389 --remote-port 3389")]
+    Tunnel(TunnelArgs),
+}
+
+/// `eic-ssh proxy`.
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    /// Instance id (`%h` in ssh_config).
+    pub instance: String,
+    /// Remote port (`%p`): 22 or 3389, the only ports an endpoint opens.
+    #[arg(default_value_t = 22)]
+    pub port: u16,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+/// `eic-ssh tunnel`.
+#[derive(Debug, Args)]
+pub struct TunnelArgs {
+    /// Instance id.
+    pub instance: String,
+    /// Local port to listen on (0 picks a free one and prints it).
+    #[arg(long, short = 'L')]
+    pub local_port: u16,
+    /// Local address to listen on. Anything but loopback lets other hosts in.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+    /// Port on the instance: 22 or 3389.
+    #[arg(long, default_value_t = 22)]
+    pub remote_port: u16,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+/// How to reach the instance; shared by every command that opens tunnels.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ConnectArgs {
+    /// AWS profile (else AWS_PROFILE, else default).
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// AWS region (else AWS_REGION, else the profile's).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Use this endpoint instead of discovering one in the instance's VPC.
+    #[arg(long, value_name = "EICE_ID")]
+    pub endpoint_id: Option<String>,
+    /// The endpoint's DNS name; with --endpoint-id and --private-ip no EC2 call is made.
+    #[arg(long, value_name = "DNS_NAME")]
+    pub endpoint_dns_name: Option<String>,
+    /// The instance's private IP; skips DescribeInstances when --endpoint-id is given too.
+    #[arg(long, value_name = "IP")]
+    pub private_ip: Option<IpAddr>,
+    /// Open tunnels at this URL instead of wss://DNS_NAME (e.g. wss://localhost:8443).
+    #[arg(long, env = "EIC_SSH_TUNNEL_ENDPOINT_URL", value_name = "URL")]
+    pub tunnel_endpoint_url: Option<String>,
+    /// Ask the endpoint to end each tunnel after this many seconds (1-3600).
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub max_tunnel_duration: Option<u32>,
+    /// OS user on the instance for the key push (`%r` in ssh_config).
+    #[arg(long, short = 'l')]
+    pub user: Option<String>,
+    /// Push this public key (OpenSSH .pub) with SendSSHPublicKey before each tunnel.
+    #[arg(long, value_name = "FILE")]
+    pub push_key: Option<PathBuf>,
+}

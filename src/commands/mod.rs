@@ -1,0 +1,15 @@
+//! One module per subcommand, each wiring the pipeline for its front end.
+
+pub mod proxy;
+pub mod tunnel;
+
+use crate::cli::{Cli, Command};
+use crate::error::Failure;
+
+/// Runs the parsed command; `Ok` carries the exit status.
+pub async fn run(cli: Cli) -> Result<i32, Failure> {
+    match cli.command {
+        Command::Proxy(args) => proxy::run(args).await,
+        Command::Tunnel(args) => tunnel::run(args).await,
+    }
+}

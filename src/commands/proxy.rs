@@ -1,0 +1,17 @@
+//! `eic-ssh proxy`: stdin/stdout through one tunnel, for OpenSSH's ProxyCommand.
+
+use crate::cli::ProxyArgs;
+use crate::connector::{Connector, tunnel_failure};
+use crate::error::Failure;
+use crate::stdio;
+use crate::tunnel::relay::relay;
+
+/// Opens the tunnel and relays until either side ends.
+pub async fn run(args: ProxyArgs) -> Result<i32, Failure> {
+    let connector = Connector::prepare(&args.instance, args.port, &args.connect).await?;
+    let tunnel = connector.open().await?;
+    relay(stdio::stdin(), stdio::stdout(), tunnel)
+        .await
+        .map_err(|e| tunnel_failure(&e, args.port))?;
+    Ok(0)
+}

@@ -1,0 +1,56 @@
+//! `eic-ssh tunnel`: a local TCP listener that opens one tunnel per accepted connection.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::cli::TunnelArgs;
+use crate::connector::{Connector, tunnel_failure};
+use crate::error::{Exit, Failure};
+use crate::tunnel::relay::relay;
+
+/// Listens until Ctrl-C; a failed connection is reported and the listener goes on.
+pub async fn run(args: TunnelArgs) -> Result<i32, Failure> {
+    let connector = Arc::new(Connector::prepare(&args.instance, args.remote_port, &args.connect).await?);
+    let addr = SocketAddr::new(args.bind, args.local_port);
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| Failure::new(Exit::Other, format!("cannot listen on {addr}: {e}")))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| Failure::new(Exit::Other, format!("cannot listen on {addr}: {e}")))?;
+    if !args.bind.is_loopback() {
+        tracing::warn!("listening on {local}: other hosts can reach the instance through this port");
+    }
+    eprintln!(
+        "eic-ssh: listening on {local} → {} port {} (Ctrl-C to stop)",
+        connector.route.instance_id, args.remote_port
+    );
+    loop {
+        let (socket, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    continue;
+                }
+            },
+            _ = tokio::signal::ctrl_c() => return Ok(0),
+        };
+        let connector = connector.clone();
+        let port = args.remote_port;
+        tokio::spawn(async move {
+            if let Err(f) = serve(&connector, socket, port).await {
+                eprintln!("eic-ssh: connection from {peer}: {f}");
+            }
+        });
+    }
+}
+
+async fn serve(connector: &Connector, socket: TcpStream, port: u16) -> Result<(), Failure> {
+    let _ = socket.set_nodelay(true);
+    let tunnel = connector.open().await?;
+    let (read, write) = socket.into_split();
+    relay(read, write, tunnel).await.map_err(|e| tunnel_failure(&e, port))
+}

@@ -1,0 +1,239 @@
+//! The connection pipeline up to an open tunnel: resolve once, then push key + presign + connect per tunnel.
+
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use crate::aws::discovery::{self, Route, RouteQuery};
+use crate::aws::instance_connect::{KeyPush, send_ssh_public_key};
+use crate::aws::{AwsChoices, AwsContext};
+use crate::cli::ConnectArgs;
+use crate::error::{Exit, Failure};
+use crate::target;
+use crate::tls;
+use crate::tunnel::connect::{self, ConnectError};
+use crate::tunnel::presign::presign;
+use crate::tunnel::stream::close_error_of;
+use crate::tunnel::{Tunnel, TunnelEndpoint, TunnelRequest};
+
+/// Ports an endpoint opens tunnels to (PROTOCOL.md §3).
+pub const ALLOWED_PORTS: [u16; 2] = [22, 3389];
+
+/// A public key to push before each tunnel.
+#[derive(Debug, Clone)]
+pub struct PublicKey {
+    /// OS user on the instance.
+    pub user: String,
+    /// One-line OpenSSH public key.
+    pub line: String,
+}
+
+/// Opens tunnels to one instance port. Cheap to share; every `open` presigns anew.
+pub struct Connector {
+    aws: AwsContext,
+    tls: Arc<rustls::ClientConfig>,
+    /// Where the tunnels go.
+    pub route: Route,
+    /// The `wss://` base the tunnels open at.
+    pub endpoint: TunnelEndpoint,
+    request: TunnelRequest,
+    key: Option<PublicKey>,
+}
+
+impl Connector {
+    /// Checks the arguments, loads AWS settings and resolves the route.
+    pub async fn prepare(instance: &str, remote_port: u16, args: &ConnectArgs) -> Result<Self, Failure> {
+        let instance_id = target::instance_id(instance)?;
+        check_port(remote_port)?;
+        let key = match (&args.push_key, &args.user) {
+            (Some(path), Some(user)) => Some(PublicKey {
+                user: user.clone(),
+                line: read_public_key(path)?,
+            }),
+            (Some(_), None) => {
+                return Err(Failure::usage(
+                    "--push-key needs --user (the OS user on the instance, `%r` in ssh_config)",
+                ));
+            }
+            (None, _) => None,
+        };
+        let override_url = args
+            .tunnel_endpoint_url
+            .as_deref()
+            .filter(|u| !u.is_empty())
+            .map(TunnelEndpoint::parse)
+            .transpose()?;
+        let tls = tls::client_config()?;
+        let aws = AwsContext::load(
+            &AwsChoices {
+                profile: args.profile.clone(),
+                region: args.region.clone(),
+            },
+            &tls,
+        )
+        .await?;
+        let query = RouteQuery {
+            instance_id: instance_id.to_string(),
+            endpoint_id: args.endpoint_id.clone(),
+            endpoint_dns_name: args.endpoint_dns_name.clone(),
+            private_ip: args.private_ip.map(|ip| ip.to_string()),
+            tunnel_url_overridden: override_url.is_some(),
+        };
+        let route = discovery::resolve(&aws, &query).await?;
+        let endpoint = match (override_url, &route.endpoint_dns_name) {
+            (Some(url), _) => url,
+            (None, Some(dns)) => TunnelEndpoint::for_dns_name(dns),
+            (None, None) => unreachable!("discovery returns a DNS name when there is no override"),
+        };
+        let request = TunnelRequest {
+            endpoint_id: route.endpoint_id.clone(),
+            private_ip: route.private_ip.clone(),
+            remote_port,
+            max_tunnel_duration: args.max_tunnel_duration,
+        };
+        tracing::info!(
+            "{} ({}) port {} via {} at {}",
+            route.instance_id,
+            route.private_ip,
+            remote_port,
+            route.endpoint_id,
+            endpoint
+        );
+        Ok(Connector {
+            aws,
+            tls,
+            route,
+            endpoint,
+            request,
+            key,
+        })
+    }
+
+    /// Pushes the key (if any), presigns a fresh URL and opens one tunnel.
+    pub async fn open(&self) -> Result<Tunnel, Failure> {
+        if let Some(key) = &self.key {
+            let push = KeyPush {
+                instance_id: &self.route.instance_id,
+                os_user: &key.user,
+                public_key: &key.line,
+                availability_zone: self.route.availability_zone.as_deref(),
+            };
+            send_ssh_public_key(&self.aws, &push).await?;
+            tracing::info!("pushed public key for {} (valid 60 s)", key.user);
+        }
+        let credentials = self.aws.credentials().await?;
+        let url = presign(
+            &self.endpoint,
+            &self.request,
+            &credentials,
+            &self.aws.region,
+            SystemTime::now(),
+        )
+        .map_err(|e| Failure::new(Exit::Other, e.to_string()))?;
+        connect::open(&self.endpoint, &url, &self.tls)
+            .await
+            .map_err(|e| connect_failure(e, &self.request))
+    }
+}
+
+fn check_port(port: u16) -> Result<(), Failure> {
+    if ALLOWED_PORTS.contains(&port) {
+        return Ok(());
+    }
+    Err(Failure::usage(format!(
+        "port {port} cannot be tunnelled: an EC2 Instance Connect Endpoint only opens ports 22 and 3389; reach other ports inside SSH (ssh -L {port}:localhost:{port})"
+    )))
+}
+
+/// Reads an OpenSSH public key file; refuses private keys and junk.
+pub fn read_public_key(path: &Path) -> Result<String, Failure> {
+    let path = target::expand_tilde(path);
+    let shown = path.display();
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| Failure::usage(format!("cannot read public key {shown}: {e}")))?;
+    if text.contains("PRIVATE KEY") {
+        return Err(Failure::usage(format!(
+            "{shown} is a private key; pass the public half (usually {shown}.pub)"
+        )));
+    }
+    let line = text.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with('#'));
+    let valid = line.is_some_and(|l| {
+        let mut parts = l.split_whitespace();
+        let kind = parts.next().unwrap_or_default();
+        let blob = parts.next().unwrap_or_default();
+        (kind.starts_with("ssh-") || kind.starts_with("ecdsa-") || kind.starts_with("sk-"))
+            && blob.len() > 16
+    });
+    match line {
+        Some(l) if valid => Ok(l.to_string()),
+        _ => Err(Failure::usage(format!(
+            "{shown} is not an OpenSSH public key (expected a line like `ssh-ed25519 AAAA… comment`)"
+        ))),
+    }
+}
+
+/// The user's sentence for a tunnel that could not be opened.
+fn connect_failure(e: ConnectError, request: &TunnelRequest) -> Failure {
+    match &e {
+        ConnectError::Refused { status: 403, .. } => Failure::new(
+            Exit::TunnelRefused,
+            format!(
+                "{e}. Check that your credentials are valid and your IAM policy allows ec2-instance-connect:OpenTunnel on {}",
+                request.endpoint_id
+            ),
+        ),
+        ConnectError::Refused { status: 429, .. } => Failure::new(
+            Exit::TunnelRefused,
+            format!("{e}. An endpoint allows 20 concurrent connections; close some and retry"),
+        ),
+        ConnectError::Refused { .. } => Failure::new(Exit::TunnelRefused, e.to_string()),
+        _ => Failure::new(Exit::Network, e.to_string()),
+    }
+}
+
+/// The user's sentence for a tunnel that broke after it opened.
+pub fn tunnel_failure(e: &io::Error, port: u16) -> Failure {
+    match close_error_of(e) {
+        Some(close) if close.reason.contains("Unable to connect to target") => Failure::new(
+            Exit::TunnelClosed,
+            format!(
+                "{close}. The instance did not accept the connection on port {port}: check that its security group admits the endpoint (or your public IP, with Preserve Client IP) and that the service is running"
+            ),
+        ),
+        Some(close) => Failure::new(Exit::TunnelClosed, close.to_string()),
+        None => Failure::new(Exit::TunnelClosed, format!("the tunnel broke: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_22_and_3389() {
+        assert!(check_port(22).is_ok() && check_port(3389).is_ok());
+        let err = check_port(2222).unwrap_err();
+        assert_eq!(err.exit, Exit::Usage);
+        assert!(err.message.starts_with("port 2222 cannot be tunnelled"), "{err}");
+    }
+
+    #[test]
+    fn public_keys_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("k.pub");
+        std::fs::write(&good, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq me@host\n").unwrap();
+        assert_eq!(
+            read_public_key(&good).unwrap(),
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq me@host"
+        );
+        let private = dir.path().join("k");
+        std::fs::write(&private, "-----BEGIN OPENSSH PRIVATE KEY-----\n").unwrap();
+        assert!(read_public_key(&private).unwrap_err().message.contains("is a private key"));
+        let junk = dir.path().join("j");
+        std::fs::write(&junk, "hello\n").unwrap();
+        assert!(read_public_key(&junk).unwrap_err().message.contains("not an OpenSSH public key"));
+        let missing = read_public_key(&dir.path().join("nope")).unwrap_err();
+        assert!(missing.message.starts_with("cannot read public key"), "{missing}");
+    }
+}

@@ -1,0 +1,64 @@
+//! The one place where a failure becomes a sentence for the user and an exit code.
+
+use std::fmt;
+
+/// Exit codes: stable and documented in docs/commands.md ("Exit codes").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Exit {
+    /// Anything not covered below (an unexpected AWS error, an I/O error).
+    Other = 1,
+    /// Bad command-line arguments or a bad local file (key, CA bundle).
+    Usage = 2,
+    /// The egress guard refused to connect from this network.
+    Refused = 3,
+    /// AWS credentials are missing, expired or lack a permission.
+    Credentials = 4,
+    /// The instance or its endpoint does not exist or is not usable.
+    NotFound = 5,
+    /// The endpoint refused to open the tunnel (HTTP error at the handshake).
+    TunnelRefused = 6,
+    /// The tunnel opened, then the endpoint closed it with an error.
+    TunnelClosed = 7,
+    /// The network failed: DNS, TCP, TLS, proxy or a timeout.
+    Network = 8,
+}
+
+impl Exit {
+    /// The process exit status for this code.
+    pub fn code(self) -> i32 {
+        self as i32
+    }
+}
+
+/// A failure ready to show: one line that says what happened and what to do.
+#[derive(Debug)]
+pub struct Failure {
+    /// Which exit code the process ends with.
+    pub exit: Exit,
+    /// The sentence printed after `eic-ssh: `.
+    pub message: String,
+}
+
+impl Failure {
+    /// A failure with the given exit code and message.
+    pub fn new(exit: Exit, message: impl Into<String>) -> Self {
+        Failure {
+            exit,
+            message: message.into(),
+        }
+    }
+
+    /// A usage error (exit 2).
+    pub fn usage(message: impl Into<String>) -> Self {
+        Failure::new(Exit::Usage, message)
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failure {}

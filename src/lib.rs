@@ -1,0 +1,15 @@
+//! eic-ssh: SSH to private EC2 instances through an EC2 Instance Connect Endpoint.
+//!
+//! The data path: `cli` → `connector` (AWS discovery and key push in `aws`) → `tunnel`
+//! (presigned WebSocket as a byte stream) → a front end in `commands`.
+
+pub mod aws;
+pub mod cli;
+pub mod commands;
+pub mod connector;
+pub mod error;
+pub mod logging;
+pub mod stdio;
+pub mod target;
+pub mod tls;
+pub mod tunnel;

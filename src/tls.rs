@@ -1,0 +1,61 @@
+//! The one rustls client configuration, shared by the AWS API calls and the tunnel.
+
+use std::path::Path;
+use std::sync::{Arc, Once};
+
+use rustls::RootCertStore;
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+
+use crate::error::Failure;
+
+/// Installs aws-lc-rs as the process-wide rustls provider. tokio-tungstenite and
+/// reqwest both look it up; without it the first `wss://` connect panics.
+pub fn install_crypto_provider() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // Err only means another provider is already installed, which is fine.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    });
+}
+
+/// Builds the client TLS configuration. `AWS_CA_BUNDLE` (a PEM file) replaces the
+/// system roots, as it does in the AWS CLI and SDKs.
+pub fn client_config() -> Result<Arc<rustls::ClientConfig>, Failure> {
+    install_crypto_provider();
+    let roots = match std::env::var_os("AWS_CA_BUNDLE").filter(|v| !v.is_empty()) {
+        Some(path) => bundle_roots(Path::new(&path))?,
+        None => system_roots(),
+    };
+    let mut config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+fn bundle_roots(path: &Path) -> Result<RootCertStore, Failure> {
+    let shown = path.display();
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| Failure::usage(format!("cannot read AWS_CA_BUNDLE {shown}: {e}")))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Failure::usage(format!("AWS_CA_BUNDLE {shown} is not a PEM file: {e}")))?;
+    let mut roots = RootCertStore::empty();
+    let (added, _) = roots.add_parsable_certificates(certs);
+    if added == 0 {
+        return Err(Failure::usage(format!(
+            "AWS_CA_BUNDLE {shown} holds no usable certificate; point it at a PEM bundle"
+        )));
+    }
+    Ok(roots)
+}
+
+fn system_roots() -> RootCertStore {
+    let found = rustls_native_certs::load_native_certs();
+    for err in &found.errors {
+        tracing::debug!("skipping a system certificate: {err}");
+    }
+    let mut roots = RootCertStore::empty();
+    roots.add_parsable_certificates(found.certs);
+    roots
+}

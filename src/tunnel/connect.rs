@@ -1,0 +1,297 @@
+//! Dials the endpoint (directly or through an HTTPS proxy), adds TLS and does the WebSocket upgrade.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::client::proxy::matcher::Matcher;
+use rustls_pki_types::ServerName;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{Error as WsError, http};
+
+use super::endpoint::{Scheme, TunnelEndpoint};
+use super::presign::redact;
+use super::stream::Tunnel;
+use super::transport::{READ_BUFFER, Transport};
+
+/// How long the whole connect (TCP, proxy, TLS, upgrade) may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Why a tunnel could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// TCP connect to the endpoint or proxy failed.
+    #[error("cannot reach {what}: {source}")]
+    Dial {
+        /// `host:port`, with "proxy" when it was the proxy.
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The HTTPS proxy refused the CONNECT.
+    #[error("the proxy {proxy} refused to connect to {target}: {status}")]
+    Proxy {
+        /// The proxy's address.
+        proxy: String,
+        /// `host:port` asked for.
+        target: String,
+        /// The proxy's status line.
+        status: String,
+    },
+    /// TLS handshake failed (certificate, protocol).
+    #[error("TLS handshake with {host} failed: {source}")]
+    Tls {
+        /// Host name verified.
+        host: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The endpoint answered the upgrade with an HTTP error.
+    #[error("{}", refused_sentence(*status, code.as_deref(), message))]
+    Refused {
+        /// HTTP status code.
+        status: u16,
+        /// `ErrorCode` from the JSON body, if any.
+        code: Option<String>,
+        /// `Message` from the JSON body, or the raw body.
+        message: String,
+    },
+    /// The WebSocket upgrade broke for another reason.
+    #[error("the WebSocket handshake with {host} failed: {reason}")]
+    Handshake {
+        /// Host name.
+        host: String,
+        /// What tungstenite said.
+        reason: String,
+    },
+    /// Nothing finished within [`CONNECT_TIMEOUT`].
+    #[error("timed out after {}s opening the tunnel to {host}", CONNECT_TIMEOUT.as_secs())]
+    Timeout {
+        /// Host name.
+        host: String,
+    },
+}
+
+fn refused_sentence(status: u16, code: Option<&str>, message: &str) -> String {
+    match code {
+        Some(code) => format!("the endpoint refused the tunnel (HTTP {status}, {code}): {message}"),
+        None if message.is_empty() => format!("the endpoint refused the tunnel (HTTP {status})"),
+        None => format!("the endpoint refused the tunnel (HTTP {status}): {message}"),
+    }
+}
+
+/// WebSocket settings: our frames are ≤ 65,000 bytes; accept up to 16 MiB from the service.
+fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
+        .max_frame_size(Some(16 << 20))
+        .max_message_size(Some(16 << 20))
+}
+
+/// Opens a tunnel with an already presigned `url` pointing at `endpoint`.
+pub async fn open(
+    endpoint: &TunnelEndpoint,
+    url: &str,
+    tls: &Arc<rustls::ClientConfig>,
+) -> Result<Tunnel, ConnectError> {
+    tracing::debug!("opening tunnel {}", redact(url));
+    let host = endpoint.host.clone();
+    tokio::time::timeout(CONNECT_TIMEOUT, open_inner(endpoint, url, tls))
+        .await
+        .map_err(|_| ConnectError::Timeout { host })?
+}
+
+async fn open_inner(
+    endpoint: &TunnelEndpoint,
+    url: &str,
+    tls: &Arc<rustls::ClientConfig>,
+) -> Result<Tunnel, ConnectError> {
+    let tcp = dial(endpoint).await?;
+    let transport = match endpoint.scheme {
+        Scheme::Ws => Transport::Plain(tcp),
+        Scheme::Wss => {
+            let name = ServerName::try_from(endpoint.host.clone()).map_err(|e| ConnectError::Tls {
+                host: endpoint.host.clone(),
+                source: std::io::Error::other(e),
+            })?;
+            let stream = tokio_rustls::TlsConnector::from(tls.clone())
+                .connect(name, tcp)
+                .await
+                .map_err(|source| ConnectError::Tls {
+                    host: endpoint.host.clone(),
+                    source,
+                })?;
+            Transport::Tls(Box::new(stream))
+        }
+    };
+    let mut request = url.into_client_request().map_err(|e| ConnectError::Handshake {
+        host: endpoint.host.clone(),
+        reason: e.to_string(),
+    })?;
+    request.headers_mut().insert(
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static(concat!("eic-ssh/", env!("CARGO_PKG_VERSION"))),
+    );
+    let (ws, _) = tokio_tungstenite::client_async_with_config(request, transport, Some(ws_config()))
+        .await
+        .map_err(|e| handshake_error(&endpoint.host, e))?;
+    tracing::debug!("tunnel open to {}", endpoint);
+    Ok(Tunnel::new(ws))
+}
+
+/// TCP to the endpoint, or to the proxy that `HTTPS_PROXY`/`NO_PROXY` choose, with CONNECT.
+async fn dial(endpoint: &TunnelEndpoint) -> Result<BufReader<TcpStream>, ConnectError> {
+    let target = format!("{}:{}", bracketed(&endpoint.host), endpoint.port);
+    let proxy = match endpoint.scheme {
+        Scheme::Wss => https_proxy_for(&target),
+        Scheme::Ws => None,
+    };
+    let Some((proxy_addr, auth)) = proxy else {
+        let tcp = connect_tcp(&target, &target).await?;
+        return Ok(BufReader::with_capacity(READ_BUFFER, tcp));
+    };
+    tracing::debug!("connecting to {target} through proxy {proxy_addr}");
+    let tcp = connect_tcp(&proxy_addr, &format!("proxy {proxy_addr}")).await?;
+    let mut stream = BufReader::with_capacity(READ_BUFFER, tcp);
+    let mut head = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
+    if let Some(auth) = auth {
+        head.push_str(&format!("Proxy-Authorization: {auth}\r\n"));
+    }
+    head.push_str("\r\n");
+    let io_err = |source| ConnectError::Dial {
+        what: format!("proxy {proxy_addr}"),
+        source,
+    };
+    stream.get_mut().write_all(head.as_bytes()).await.map_err(io_err)?;
+    let mut status = String::new();
+    stream.read_line(&mut status).await.map_err(io_err)?;
+    let ok = status
+        .split_whitespace()
+        .nth(1)
+        .is_some_and(|code| code.starts_with('2'));
+    // Skip the rest of the proxy's response head; what follows belongs to TLS.
+    loop {
+        let mut line = String::new();
+        let n = stream.read_line(&mut line).await.map_err(io_err)?;
+        if n == 0 || line == "\r\n" || line == "\n" {
+            break;
+        }
+    }
+    if !ok {
+        return Err(ConnectError::Proxy {
+            proxy: proxy_addr,
+            target,
+            status: status.trim().to_string(),
+        });
+    }
+    Ok(stream)
+}
+
+async fn connect_tcp(addr: &str, what: &str) -> Result<TcpStream, ConnectError> {
+    let tcp = TcpStream::connect(addr).await.map_err(|source| ConnectError::Dial {
+        what: what.to_string(),
+        source,
+    })?;
+    // Keystrokes must not wait for Nagle.
+    let _ = tcp.set_nodelay(true);
+    Ok(tcp)
+}
+
+/// The proxy (`host:port`, `Proxy-Authorization` value) for `https://target`, from the environment.
+fn https_proxy_for(target: &str) -> Option<(String, Option<String>)> {
+    let uri: http::Uri = format!("https://{target}").parse().ok()?;
+    let intercept = Matcher::from_env().intercept(&uri)?;
+    let proxy = intercept.uri();
+    let host = proxy.host()?;
+    let port = proxy.port_u16().unwrap_or(match proxy.scheme_str() {
+        Some("https") => 443,
+        _ => 80,
+    });
+    let auth = intercept
+        .basic_auth()
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    Some((format!("{host}:{port}"), auth))
+}
+
+fn bracketed(host: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    }
+}
+
+/// Turns a failed upgrade into the endpoint's own words where it gave any.
+fn handshake_error(host: &str, e: WsError) -> ConnectError {
+    match e {
+        WsError::Http(response) => {
+            let status = response.status().as_u16();
+            let body = response.body().as_deref().unwrap_or_default();
+            let (code, message) = parse_error_body(body);
+            ConnectError::Refused {
+                status,
+                code,
+                message,
+            }
+        }
+        WsError::Io(source) => ConnectError::Dial {
+            what: host.to_string(),
+            source,
+        },
+        other => ConnectError::Handshake {
+            host: host.to_string(),
+            reason: other.to_string(),
+        },
+    }
+}
+
+/// Reads `{"ErrorCode": …, "Message": …}`; anything else is shown as text.
+pub fn parse_error_body(body: &[u8]) -> (Option<String>, String) {
+    #[derive(serde::Deserialize)]
+    struct Body {
+        #[serde(rename = "ErrorCode")]
+        code: Option<String>,
+        #[serde(rename = "Message", alias = "message")]
+        message: Option<String>,
+    }
+    match serde_json::from_slice::<Body>(body) {
+        Ok(b) => (b.code, b.message.unwrap_or_default()),
+        Err(_) => {
+            let text = String::from_utf8_lossy(body);
+            let text: String = text.trim().chars().take(300).collect();
+            (None, text)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_error_bodies_are_read() {
+        let body = br#"{"ErrorCode":"InvalidParameter","Message":"The specified RemotePort is not valid."}"#;
+        let (code, msg) = parse_error_body(body);
+        assert_eq!(code.as_deref(), Some("InvalidParameter"));
+        assert_eq!(msg, "The specified RemotePort is not valid.");
+        let e = ConnectError::Refused {
+            status: 400,
+            code,
+            message: msg,
+        };
+        assert_eq!(
+            e.to_string(),
+            "the endpoint refused the tunnel (HTTP 400, InvalidParameter): The specified RemotePort is not valid."
+        );
+    }
+
+    #[test]
+    fn other_bodies_are_shown_as_text() {
+        let (code, msg) = parse_error_body(b"  Forbidden \n");
+        assert_eq!((code, msg.as_str()), (None, "Forbidden"));
+    }
+}

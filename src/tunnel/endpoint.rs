@@ -1,0 +1,161 @@
+//! Where a tunnel connects: the endpoint's `wss://` base, or an override for tests and private setups.
+
+use std::fmt;
+
+use crate::error::Failure;
+
+/// Transport of the tunnel's WebSocket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// Plain WebSocket: only allowed to loopback hosts (tests, local relays).
+    Ws,
+    /// WebSocket over TLS: the real service.
+    Wss,
+}
+
+/// The base of an `openTunnel` URL: scheme and authority, without path or query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TunnelEndpoint {
+    /// `ws` or `wss`.
+    pub scheme: Scheme,
+    /// Host name or IP literal (IPv6 without brackets); also the TLS server name.
+    pub host: String,
+    /// TCP port to dial.
+    pub port: u16,
+}
+
+impl TunnelEndpoint {
+    /// The service endpoint for a DNS name from DescribeInstanceConnectEndpoints.
+    pub fn for_dns_name(dns_name: &str) -> Self {
+        TunnelEndpoint {
+            scheme: Scheme::Wss,
+            host: dns_name.to_string(),
+            port: 443,
+        }
+    }
+
+    /// Parses `wss://host[:port]` or `ws://loopback[:port]` (a trailing `/` is allowed).
+    pub fn parse(url: &str) -> Result<Self, Failure> {
+        let bad = |why: &str| {
+            Failure::usage(format!(
+                "bad tunnel endpoint URL {url:?}: {why} (expected wss://HOST[:PORT])"
+            ))
+        };
+        let (scheme, rest) = if let Some(rest) = url.strip_prefix("wss://") {
+            (Scheme::Wss, rest)
+        } else if let Some(rest) = url.strip_prefix("ws://") {
+            (Scheme::Ws, rest)
+        } else {
+            return Err(bad("the scheme must be wss:// or ws://"));
+        };
+        let authority = rest.strip_suffix('/').unwrap_or(rest);
+        if authority.is_empty() || authority.contains(['/', '?', '#', '@']) {
+            return Err(bad("only a host and an optional port may follow the scheme"));
+        }
+        let default_port = match scheme {
+            Scheme::Ws => 80,
+            Scheme::Wss => 443,
+        };
+        let (host, port) = split_host_port(authority).ok_or_else(|| bad("the port is not a number"))?;
+        let port = port.unwrap_or(default_port);
+        let endpoint = TunnelEndpoint {
+            scheme,
+            host: host.to_string(),
+            port,
+        };
+        if scheme == Scheme::Ws && !endpoint.is_loopback() {
+            return Err(bad("ws:// (no TLS) is only allowed to loopback hosts"));
+        }
+        Ok(endpoint)
+    }
+
+    /// The authority as it appears in the URL and in the signed `host` header:
+    /// default ports are left out, as the service signs the bare name.
+    pub fn authority(&self) -> String {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        let default = matches!(
+            (self.scheme, self.port),
+            (Scheme::Wss, 443) | (Scheme::Ws, 80)
+        );
+        if default {
+            host
+        } else {
+            format!("{host}:{}", self.port)
+        }
+    }
+
+    /// True for `localhost` and loopback IP literals.
+    pub fn is_loopback(&self) -> bool {
+        self.host.eq_ignore_ascii_case("localhost")
+            || self
+                .host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+}
+
+impl fmt::Display for TunnelEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = match self.scheme {
+            Scheme::Ws => "ws",
+            Scheme::Wss => "wss",
+        };
+        write!(f, "{scheme}://{}", self.authority())
+    }
+}
+
+/// Splits `host`, `host:port`, `[v6]` or `[v6]:port`. `None` when the port is not a number.
+fn split_host_port(authority: &str) -> Option<(&str, Option<u16>)> {
+    if let Some(rest) = authority.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        return match after.strip_prefix(':') {
+            Some(port) => Some((host, Some(port.parse().ok()?))),
+            None if after.is_empty() => Some((host, None)),
+            None => None,
+        };
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) => Some((host, Some(port.parse().ok()?))),
+        None => Some((authority, None)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_port_is_not_part_of_the_authority() {
+        let e = TunnelEndpoint::parse("wss://eice-1.example.com:443/").unwrap();
+        assert_eq!(e.authority(), "eice-1.example.com");
+        assert_eq!(e.port, 443);
+        assert_eq!(e.to_string(), "wss://eice-1.example.com");
+    }
+
+    #[test]
+    fn other_ports_and_ipv6_are_kept() {
+        let e = TunnelEndpoint::parse("wss://localhost:8443").unwrap();
+        assert_eq!(e.authority(), "localhost:8443");
+        let e = TunnelEndpoint::parse("ws://[::1]:9000").unwrap();
+        assert_eq!((e.host.as_str(), e.port), ("::1", 9000));
+        assert_eq!(e.authority(), "[::1]:9000");
+    }
+
+    #[test]
+    fn plain_ws_only_to_loopback() {
+        assert!(TunnelEndpoint::parse("ws://127.0.0.1:80").is_ok());
+        let err = TunnelEndpoint::parse("ws://example.com").unwrap_err();
+        assert!(err.message.contains("only allowed to loopback"), "{err}");
+    }
+
+    #[test]
+    fn rejects_paths_and_other_schemes() {
+        assert!(TunnelEndpoint::parse("https://example.com").is_err());
+        assert!(TunnelEndpoint::parse("wss://example.com/openTunnel").is_err());
+        assert!(TunnelEndpoint::parse("wss://example.com:http").is_err());
+    }
+}

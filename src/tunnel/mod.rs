@@ -1,0 +1,13 @@
+//! The tunnel: presigned `openTunnel` WebSocket as a byte stream, and what pumps bytes through it.
+
+pub mod connect;
+pub mod endpoint;
+pub mod presign;
+pub mod relay;
+pub mod stream;
+pub mod transport;
+
+pub use connect::ConnectError;
+pub use endpoint::TunnelEndpoint;
+pub use presign::TunnelRequest;
+pub use stream::{CloseError, Tunnel, TunnelReader, TunnelWriter};

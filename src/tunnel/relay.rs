@@ -1,0 +1,65 @@
+//! Pumps bytes between a local reader/writer pair and a tunnel until either side ends.
+
+use std::io;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::stream::{MAX_FRAME, Tunnel};
+
+/// After the local side ends, how long the endpoint gets to send its last bytes and close.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Relays until the tunnel ends, or until the local side ends and the tunnel has
+/// drained. Local EOF sends a normal close (1000) — it never spins on an empty read.
+/// Errors from the tunnel side are preferred: they carry the endpoint's close reason.
+pub async fn relay<R, W>(mut local_in: R, mut local_out: W, tunnel: Tunnel) -> io::Result<()>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let (mut from_tunnel, mut to_tunnel) = tunnel.split();
+    let upstream = async {
+        let mut buf = vec![0u8; MAX_FRAME];
+        loop {
+            let n = local_in.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            to_tunnel.write_all(&buf[..n]).await?;
+            to_tunnel.flush().await?;
+        }
+        tracing::debug!("local input ended; closing the tunnel");
+        to_tunnel.shutdown().await
+    };
+    let downstream = async {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = from_tunnel.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            local_out.write_all(&buf[..n]).await?;
+            local_out.flush().await?;
+        }
+        tracing::debug!("the tunnel ended");
+        let _ = local_out.shutdown().await;
+        Ok::<(), io::Error>(())
+    };
+    tokio::pin!(upstream, downstream);
+    tokio::select! {
+        result = &mut downstream => result,
+        result = &mut upstream => {
+            let drained = tokio::time::timeout(DRAIN_TIMEOUT, &mut downstream).await;
+            match (result, drained) {
+                (_, Ok(Err(tunnel_err))) => Err(tunnel_err),
+                (Err(local_err), _) => Err(local_err),
+                (Ok(()), Ok(Ok(()))) => Ok(()),
+                (Ok(()), Err(_)) => {
+                    tracing::debug!("the endpoint did not finish closing within {DRAIN_TIMEOUT:?}");
+                    Ok(())
+                }
+            }
+        }
+    }
+}
