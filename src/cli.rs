@@ -39,10 +39,14 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Pipe stdin/stdout through a tunnel: for OpenSSH's ProxyCommand.
-    #[command(after_help = "Example (~/.ssh/config):\n  Host i-*\n      ProxyCommand eic-ssh proxy %h %p --user %r --push-key ~/.ssh/id_ed25519.pub")]
+    #[command(
+        after_help = "Example (~/.ssh/config):\n  Host i-*\n      ProxyCommand eic-ssh proxy %h %p --user %r --push-key ~/.ssh/id_ed25519.pub"
+    )]
     Proxy(ProxyArgs),
     /// Listen on a local port and open one tunnel per accepted connection.
-    #[command(after_help = "Examples:\n  eic-ssh tunnel i-0123456789abcdef0 --local-port 2222\n  ssh -p 2222 ec2-user@localhost\n  eic-ssh tunnel i-0123456789abcdef0 --local-port 13389 --remote-port 3389")]
+    #[command(
+        after_help = "Examples:\n  eic-ssh tunnel i-0123456789abcdef0 --local-port 2222\n  ssh -p 2222 ec2-user@localhost\n  eic-ssh tunnel i-0123456789abcdef0 --local-port 13389 --remote-port 3389"
+    )]
     Tunnel(TunnelArgs),
 }
 

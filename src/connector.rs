@@ -43,7 +43,11 @@ pub struct Connector {
 
 impl Connector {
     /// Checks the arguments, loads AWS settings and resolves the route.
-    pub async fn prepare(instance: &str, remote_port: u16, args: &ConnectArgs) -> Result<Self, Failure> {
+    pub async fn prepare(
+        instance: &str,
+        remote_port: u16,
+        args: &ConnectArgs,
+    ) -> Result<Self, Failure> {
         let instance_id = target::instance_id(instance)?;
         check_port(remote_port)?;
         let key = match (&args.push_key, &args.user) {
@@ -157,7 +161,10 @@ pub fn read_public_key(path: &Path) -> Result<String, Failure> {
             "{shown} is a private key; pass the public half (usually {shown}.pub)"
         )));
     }
-    let line = text.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with('#'));
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'));
     let valid = line.is_some_and(|l| {
         let mut parts = l.split_whitespace();
         let kind = parts.next().unwrap_or_default();
@@ -215,7 +222,10 @@ mod tests {
         assert!(check_port(22).is_ok() && check_port(3389).is_ok());
         let err = check_port(2222).unwrap_err();
         assert_eq!(err.exit, Exit::Usage);
-        assert!(err.message.starts_with("port 2222 cannot be tunnelled"), "{err}");
+        assert!(
+            err.message.starts_with("port 2222 cannot be tunnelled"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -229,11 +239,24 @@ mod tests {
         );
         let private = dir.path().join("k");
         std::fs::write(&private, "-----BEGIN OPENSSH PRIVATE KEY-----\n").unwrap();
-        assert!(read_public_key(&private).unwrap_err().message.contains("is a private key"));
+        assert!(
+            read_public_key(&private)
+                .unwrap_err()
+                .message
+                .contains("is a private key")
+        );
         let junk = dir.path().join("j");
         std::fs::write(&junk, "hello\n").unwrap();
-        assert!(read_public_key(&junk).unwrap_err().message.contains("not an OpenSSH public key"));
+        assert!(
+            read_public_key(&junk)
+                .unwrap_err()
+                .message
+                .contains("not an OpenSSH public key")
+        );
         let missing = read_public_key(&dir.path().join("nope")).unwrap_err();
-        assert!(missing.message.starts_with("cannot read public key"), "{missing}");
+        assert!(
+            missing.message.starts_with("cannot read public key"),
+            "{missing}"
+        );
     }
 }

@@ -15,7 +15,12 @@ pub fn init(verbose: u8, quiet: bool) {
         (false, 2) => Level::DEBUG,
         (false, _) => Level::TRACE,
     };
-    let theirs = ours.min(Level::INFO);
+    // Other crates speak only from -v on, and never above info.
+    let theirs = match (quiet, verbose) {
+        (true, _) | (false, 0) => Level::ERROR,
+        (false, 1) => Level::WARN,
+        _ => Level::INFO,
+    };
     let filter = filter_fn(move |meta| {
         let limit = if meta.target().starts_with("eic_ssh") {
             ours
@@ -28,5 +33,8 @@ pub fn init(verbose: u8, quiet: bool) {
         .with_writer(std::io::stderr)
         .with_target(false)
         .without_time();
-    let _ = tracing_subscriber::registry().with(fmt).with(filter).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(fmt)
+        .with(filter)
+        .try_init();
 }

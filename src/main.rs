@@ -9,10 +9,15 @@ use eic_ssh::error::{Exit, Failure};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     eic_ssh::logging::init(cli.verbose, cli.quiet);
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
     let outcome = match runtime {
         Ok(rt) => rt.block_on(eic_ssh::commands::run(cli)),
-        Err(e) => Err(Failure::new(Exit::Other, format!("cannot start the async runtime: {e}"))),
+        Err(e) => Err(Failure::new(
+            Exit::Other,
+            format!("cannot start the async runtime: {e}"),
+        )),
     };
     match outcome {
         Ok(status) => ExitCode::from(status.clamp(0, 255) as u8),

@@ -62,14 +62,24 @@ impl Drop for PipeFd {
 }
 
 impl AsyncRead for PipeFd {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         loop {
             let mut guard = ready!(self.fd.poll_read_ready(cx))?;
             let unfilled = buf.initialize_unfilled();
             let result = guard.try_io(|fd| {
                 // SAFETY: reads into the initialized, unfilled part of `buf`.
-                let n = unsafe { libc::read(*fd.get_ref(), unfilled.as_mut_ptr().cast(), unfilled.len()) };
-                if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
+                let n = unsafe {
+                    libc::read(*fd.get_ref(), unfilled.as_mut_ptr().cast(), unfilled.len())
+                };
+                if n < 0 {
+                    Err(io::Error::last_os_error())
+                } else {
+                    Ok(n as usize)
+                }
             });
             match result {
                 Ok(Ok(n)) => {
@@ -84,13 +94,21 @@ impl AsyncRead for PipeFd {
 }
 
 impl AsyncWrite for PipeFd {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         loop {
             let mut guard = ready!(self.fd.poll_write_ready(cx))?;
             let result = guard.try_io(|fd| {
                 // SAFETY: writes from a valid slice.
                 let n = unsafe { libc::write(*fd.get_ref(), buf.as_ptr().cast(), buf.len()) };
-                if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
+                if n < 0 {
+                    Err(io::Error::last_os_error())
+                } else {
+                    Ok(n as usize)
+                }
             });
             match result {
                 Ok(r) => return Poll::Ready(r),
@@ -141,7 +159,11 @@ pub fn stdout() -> Stdout {
 }
 
 impl AsyncRead for Stdin {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stdin::Pipe(p) => Pin::new(p).poll_read(cx, buf),
             Stdin::Fallback(s) => Pin::new(s).poll_read(cx, buf),
@@ -150,7 +172,11 @@ impl AsyncRead for Stdin {
 }
 
 impl AsyncWrite for Stdout {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Stdout::Pipe(p) => Pin::new(p).poll_write(cx, buf),
             Stdout::Fallback(s) => Pin::new(s).poll_write(cx, buf),

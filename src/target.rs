@@ -34,6 +34,11 @@ mod tests {
         assert!(instance_id("i-0123456789abcdef0").is_ok());
         assert!(instance_id("i-01234567").is_ok());
         assert!(instance_id("i-xyz").is_err());
-        assert!(instance_id("bastion").unwrap_err().message.contains("not an instance id"));
+        assert!(
+            instance_id("bastion")
+                .unwrap_err()
+                .message
+                .contains("not an instance id")
+        );
     }
 }

@@ -27,7 +27,8 @@ fn parse_time(text: &str) -> SystemTime {
 fn sign_case(case: &serde_json::Value, key: &str, secret: &str) -> String {
     let token = case["token"].as_str().map(str::to_string);
     let credentials = Credentials::new(key, secret, token, None, "test");
-    let endpoint = TunnelEndpoint::parse(&format!("wss://{}", case["host"].as_str().unwrap())).unwrap();
+    let endpoint =
+        TunnelEndpoint::parse(&format!("wss://{}", case["host"].as_str().unwrap())).unwrap();
     let request = TunnelRequest {
         endpoint_id: "eice-0123456789abcdef0".into(),
         private_ip: case["ip"].as_str().unwrap().into(),
@@ -56,7 +57,11 @@ fn golden_vector_matches_byte_for_byte() {
     let golden = &vectors["cases"][0];
     assert_eq!(golden["name"], "golden");
     assert_eq!(golden["url"], GOLDEN);
-    let ours = sign_case(golden, "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY");
+    let ours = sign_case(
+        golden,
+        "AKIDEXAMPLE",
+        "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+    );
     assert_eq!(ours, GOLDEN);
 }
 

@@ -1,1 +1,250 @@
+//! eic-sim: a local, faithful EC2 Instance Connect Endpoint emulator for eic-ssh's tests,
+//! benchmarks and demo. It verifies SigV4 like the service, enforces the service's limits,
+//! evaluates security groups, and puts a real OpenSSH sshd behind the tunnel.
 
+pub mod auth;
+pub mod certs;
+pub mod ec2_api;
+pub mod eic_api;
+pub mod events;
+pub mod firewall;
+pub mod open_tunnel;
+pub mod server;
+pub mod sigv4;
+pub mod sshd;
+pub mod world;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+
+use serde::{Deserialize, Serialize};
+
+pub use events::Events;
+pub use sshd::Sshd;
+pub use world::World;
+
+/// Misbehaviour to inject into tunnels opened from now on.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Faults {
+    /// Answer every openTunnel handshake with this HTTP error.
+    pub refuse: Option<Refusal>,
+    /// After this many bytes to the client, close with 1011 "Internal error".
+    pub close_after_bytes: Option<u64>,
+    /// After this many bytes to the client, drop the connection without a close frame.
+    pub drop_after_bytes: Option<u64>,
+    /// After this many bytes to the client, stop relaying (hang).
+    pub stall_after_bytes: Option<u64>,
+    /// Act as if the instance does not answer: close with "Unable to connect to target".
+    pub target_unreachable: bool,
+}
+
+/// An HTTP error answer for the openTunnel handshake.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Refusal {
+    /// HTTP status.
+    pub status: u16,
+    /// `ErrorCode` of the JSON body.
+    pub code: String,
+    /// `Message` of the JSON body.
+    pub message: String,
+}
+
+/// Shared state of a running emulator.
+pub struct State {
+    /// The simulated account; mutable so tests can change it between runs.
+    pub world: RwLock<World>,
+    /// What happened.
+    pub events: Events,
+    /// Injected faults.
+    pub faults: Mutex<Faults>,
+    /// The instance's sshd; `None` when started without one.
+    pub sshd: Option<Sshd>,
+    /// Open tunnels per endpoint id.
+    pub active: Mutex<std::collections::HashMap<String, usize>>,
+}
+
+/// How to start the emulator.
+pub struct Options {
+    /// The account to simulate.
+    pub world: World,
+    /// Directory for the CA, sshd files and logs.
+    pub dir: PathBuf,
+    /// Address to listen on (loopback).
+    pub bind: IpAddr,
+    /// Port (0: any free one).
+    pub port: u16,
+    /// Start a real sshd behind the tunnel.
+    pub with_sshd: bool,
+    /// Also write events as JSON lines to this file.
+    pub event_log: Option<PathBuf>,
+}
+
+impl Options {
+    /// Loopback, any port, with sshd, files under `dir`.
+    pub fn new(world: World, dir: impl Into<PathBuf>) -> Self {
+        Options {
+            world,
+            dir: dir.into(),
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 0,
+            with_sshd: true,
+            event_log: None,
+        }
+    }
+}
+
+/// A running emulator with its own runtime; stops (and kills sshd) on drop.
+pub struct Sim {
+    /// Where the APIs and openTunnel listen (HTTPS).
+    pub addr: SocketAddr,
+    /// PEM of the CA that signed the server certificate.
+    pub ca_path: PathBuf,
+    /// Shared state.
+    pub state: Arc<State>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Sim {
+    /// Starts the emulator in the background.
+    pub fn start(options: Options) -> Result<Sim, String> {
+        std::fs::create_dir_all(&options.dir)
+            .map_err(|e| format!("cannot create {}: {e}", options.dir.display()))?;
+        let ca_path = options.dir.join("ca.pem");
+        let tls = certs::server_config(&ca_path)?;
+        let sshd = if options.with_sshd {
+            Some(Sshd::start(&options.dir.join("sshd"))?)
+        } else {
+            None
+        };
+        let events = match &options.event_log {
+            Some(path) => Events::to_file(path)
+                .map_err(|e| format!("cannot create {}: {e}", path.display()))?,
+            None => Events::default(),
+        };
+        let state = Arc::new(State {
+            world: RwLock::new(options.world),
+            events,
+            faults: Mutex::default(),
+            sshd,
+            active: Mutex::default(),
+        });
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .thread_name("eic-sim")
+            .build()
+            .map_err(|e| format!("cannot start a runtime: {e}"))?;
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind((options.bind, options.port)))
+            .map_err(|e| format!("cannot listen on {}:{}: {e}", options.bind, options.port))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        runtime.spawn(server::serve(listener, tls, state.clone()));
+        Ok(Sim {
+            addr,
+            ca_path,
+            state,
+            runtime: Some(runtime),
+        })
+    }
+
+    /// Base `https://` URL of the APIs.
+    pub fn https_url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+
+    /// Environment for an eic-ssh process that should talk to this emulator with the
+    /// world's first credential. Also shuts off IMDS and the user's AWS files.
+    pub fn client_env(&self) -> Vec<(String, String)> {
+        let world = self.state.world.read().unwrap();
+        let cred = &world.credentials[0];
+        let mut env = vec![
+            ("AWS_ACCESS_KEY_ID".to_string(), cred.access_key.clone()),
+            ("AWS_SECRET_ACCESS_KEY".into(), cred.secret_key.clone()),
+            ("AWS_REGION".into(), world.region.clone()),
+            ("AWS_ENDPOINT_URL_EC2".into(), self.https_url()),
+            (
+                "AWS_ENDPOINT_URL_EC2_INSTANCE_CONNECT".into(),
+                self.https_url(),
+            ),
+            (
+                "EIC_SSH_TUNNEL_ENDPOINT_URL".into(),
+                format!("wss://{}", self.addr),
+            ),
+            ("AWS_CA_BUNDLE".into(), self.ca_path.display().to_string()),
+            ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+            ("AWS_CONFIG_FILE".into(), self.empty_file("aws-config")),
+            (
+                "AWS_SHARED_CREDENTIALS_FILE".into(),
+                self.empty_file("aws-credentials"),
+            ),
+        ];
+        if let Some(token) = &cred.session_token {
+            env.push(("AWS_SESSION_TOKEN".into(), token.clone()));
+        }
+        env
+    }
+
+    /// An empty file next to the CA (so the AWS SDK reads no user profile).
+    fn empty_file(&self, name: &str) -> String {
+        let path = self.ca_path.with_file_name(name);
+        if !path.exists() {
+            let _ = std::fs::write(&path, "");
+        }
+        path.display().to_string()
+    }
+
+    /// Every event so far.
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        self.state.events.all()
+    }
+
+    /// Events of one kind.
+    pub fn events_of(&self, kind: &str) -> Vec<serde_json::Value> {
+        self.state.events.of(kind)
+    }
+
+    /// Replaces the injected faults.
+    pub fn set_faults(&self, faults: Faults) {
+        *self.state.faults.lock().unwrap() = faults;
+    }
+
+    /// Changes the simulated account.
+    pub fn update_world(&self, change: impl FnOnce(&mut World)) {
+        change(&mut self.state.world.write().unwrap());
+    }
+
+    /// The sshd behind the tunnel.
+    pub fn sshd(&self) -> Option<&Sshd> {
+        self.state.sshd.as_ref()
+    }
+
+    /// Blocks until SIGINT or SIGTERM (for the binary), so sshd is always reaped.
+    pub fn wait_for_signal(&self) {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Some(rt) = &self.runtime {
+            rt.block_on(async {
+                let mut term = signal(SignalKind::terminate()).ok();
+                let term = async {
+                    match term.as_mut() {
+                        Some(t) => t.recv().await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term => {}
+                }
+            });
+        }
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}

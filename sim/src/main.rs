@@ -1,1 +1,72 @@
-fn main() {}
+//! `eic-sim`: runs the local EICE emulator until Ctrl-C, printing the environment a client needs.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use eic_ssh_sim::{Options, Sim, World};
+
+/// Local EC2 Instance Connect Endpoint emulator with a real sshd behind it (tests and demo only).
+#[derive(Parser)]
+#[command(name = "eic-sim", version)]
+struct Args {
+    /// Directory for the CA, sshd files, event log and env file.
+    #[arg(long, default_value = "target/eic-sim")]
+    dir: PathBuf,
+    /// Port to listen on (127.0.0.1); 0 picks a free one.
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// The simulated account as JSON (default: the built-in demo world).
+    #[arg(long)]
+    world: Option<PathBuf>,
+    /// Print the demo world as JSON and exit (a starting point for --world).
+    #[arg(long)]
+    dump_world: bool,
+}
+
+fn main() {
+    let args = Args::parse();
+    if args.dump_world {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&World::demo()).expect("the demo world serializes")
+        );
+        return;
+    }
+    if let Err(e) = run(args) {
+        eprintln!("eic-sim: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: Args) -> Result<(), String> {
+    let world = match &args.world {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
+        }
+        None => World::demo(),
+    };
+    let mut options = Options::new(world, &args.dir);
+    options.port = args.port;
+    options.event_log = Some(args.dir.join("events.jsonl"));
+    let sim = Sim::start(options)?;
+    let env: String = sim
+        .client_env()
+        .iter()
+        .map(|(k, v)| format!("export {k}='{v}'\n"))
+        .collect();
+    let env_file = args.dir.join("env.sh");
+    std::fs::write(&env_file, &env)
+        .map_err(|e| format!("cannot write {}: {e}", env_file.display()))?;
+    print!("{env}");
+    eprintln!(
+        "eic-sim: listening on {} (sshd on 127.0.0.1:{}); events in {}; source {} for a client",
+        sim.https_url(),
+        sim.sshd().map(|s| s.port).unwrap_or_default(),
+        args.dir.join("events.jsonl").display(),
+        env_file.display()
+    );
+    sim.wait_for_signal();
+    Ok(())
+}

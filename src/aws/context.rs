@@ -39,7 +39,10 @@ pub struct AwsChoices {
 
 impl AwsContext {
     /// Loads credentials and region. Makes no network call unless the chain needs one (SSO, IMDS).
-    pub async fn load(choices: &AwsChoices, tls: &Arc<rustls::ClientConfig>) -> Result<Self, Failure> {
+    pub async fn load(
+        choices: &AwsChoices,
+        tls: &Arc<rustls::ClientConfig>,
+    ) -> Result<Self, Failure> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
         if let Some(profile) = &choices.profile {
             loader = loader.profile_name(profile);
@@ -54,7 +57,10 @@ impl AwsContext {
             )
         })?;
         let credentials = sdk.credentials_provider().ok_or_else(|| {
-            Failure::new(Exit::Credentials, "no AWS credentials provider could be configured")
+            Failure::new(
+                Exit::Credentials,
+                "no AWS credentials provider could be configured",
+            )
         })?;
         let use_fips = sdk.use_fips().unwrap_or(false);
         let global = sdk.endpoint_url().map(str::to_string);
@@ -69,7 +75,9 @@ impl AwsContext {
             .tcp_nodelay(true)
             .user_agent(concat!("eic-ssh/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| Failure::new(Exit::Other, format!("cannot set up the HTTP client: {e}")))?;
+            .map_err(|e| {
+                Failure::new(Exit::Other, format!("cannot set up the HTTP client: {e}"))
+            })?;
         tracing::debug!("region {region}, EC2 API {ec2_url}, Instance Connect API {eic_url}");
         Ok(AwsContext {
             region,
@@ -143,11 +151,17 @@ mod tests {
 
     #[test]
     fn default_urls_follow_partition_and_fips() {
-        assert_eq!(default_url("ec2", "us-east-1", false), "https://ec2.us-east-1.amazonaws.com");
+        assert_eq!(
+            default_url("ec2", "us-east-1", false),
+            "https://ec2.us-east-1.amazonaws.com"
+        );
         assert_eq!(
             default_url("ec2-instance-connect", "us-gov-west-1", true),
             "https://ec2-instance-connect-fips.us-gov-west-1.amazonaws.com"
         );
-        assert_eq!(default_url("ec2", "cn-north-1", false), "https://ec2.cn-north-1.amazonaws.com.cn");
+        assert_eq!(
+            default_url("ec2", "cn-north-1", false),
+            "https://ec2.cn-north-1.amazonaws.com.cn"
+        );
     }
 }

@@ -55,13 +55,18 @@ pub async fn resolve(ctx: &AwsContext, q: &RouteQuery) -> Result<Route, Failure>
         (Some(id), true) => {
             let found = ec2::describe_endpoints(ctx, EndpointFilter::Id(id)).await?;
             let endpoint = found.into_iter().find(|e| &e.id == id).ok_or_else(|| {
-                Failure::new(Exit::NotFound, format!("endpoint {id} was not found in {}", ctx.region))
+                Failure::new(
+                    Exit::NotFound,
+                    format!("endpoint {id} was not found in {}", ctx.region),
+                )
             })?;
             check_endpoint(&endpoint, instance.as_ref())?;
             Some(endpoint)
         }
         (None, _) => {
-            let instance = instance.as_ref().expect("looked up when no endpoint id is given");
+            let instance = instance
+                .as_ref()
+                .expect("looked up when no endpoint id is given");
             let vpc = instance.vpc_id.as_deref().unwrap_or_default();
             let found = ec2::describe_endpoints(ctx, EndpointFilter::Vpc(vpc)).await?;
             Some(choose_endpoint(instance, &found)?.clone())
@@ -78,10 +83,12 @@ pub async fn resolve(ctx: &AwsContext, q: &RouteQuery) -> Result<Route, Failure>
         .or_else(|| endpoint.as_ref().map(|e| e.id.clone()))
         .unwrap_or_default();
     let endpoint_dns_name = q.endpoint_dns_name.clone().or_else(|| {
-        endpoint.as_ref().map(|e| match (&e.fips_dns_name, ctx.use_fips) {
-            (Some(fips), true) => fips.clone(),
-            _ => e.dns_name.clone(),
-        })
+        endpoint
+            .as_ref()
+            .map(|e| match (&e.fips_dns_name, ctx.use_fips) {
+                (Some(fips), true) => fips.clone(),
+                _ => e.dns_name.clone(),
+            })
     });
     let route = Route {
         instance_id: q.instance_id.clone(),
@@ -99,13 +106,19 @@ pub fn check_instance(i: &Instance) -> Result<(), Failure> {
     if i.state != "running" {
         return Err(Failure::new(
             Exit::NotFound,
-            format!("instance {} is {}, not running: start it first", i.id, i.state),
+            format!(
+                "instance {} is {}, not running: start it first",
+                i.id, i.state
+            ),
         ));
     }
     if i.vpc_id.is_none() {
         return Err(Failure::new(
             Exit::NotFound,
-            format!("instance {} is not in a VPC, so no Instance Connect Endpoint can reach it", i.id),
+            format!(
+                "instance {} is not in a VPC, so no Instance Connect Endpoint can reach it",
+                i.id
+            ),
         ));
     }
     Ok(())
@@ -116,7 +129,10 @@ pub fn check_endpoint(e: &Endpoint, instance: Option<&Instance>) -> Result<(), F
     if !USABLE_STATES.contains(&e.state.as_str()) {
         return Err(Failure::new(
             Exit::NotFound,
-            format!("endpoint {} is in state {} and cannot open tunnels", e.id, e.state),
+            format!(
+                "endpoint {} is in state {} and cannot open tunnels",
+                e.id, e.state
+            ),
         ));
     }
     if let Some(i) = instance
@@ -137,7 +153,10 @@ pub fn check_endpoint(e: &Endpoint, instance: Option<&Instance>) -> Result<(), F
 }
 
 /// Same subnet first, then any usable endpoint in the VPC (lowest id, so the choice is stable).
-pub fn choose_endpoint<'a>(instance: &Instance, endpoints: &'a [Endpoint]) -> Result<&'a Endpoint, Failure> {
+pub fn choose_endpoint<'a>(
+    instance: &Instance,
+    endpoints: &'a [Endpoint],
+) -> Result<&'a Endpoint, Failure> {
     let vpc = instance.vpc_id.as_deref().unwrap_or_default();
     let mut usable: Vec<&Endpoint> = endpoints
         .iter()
@@ -160,9 +179,15 @@ pub fn choose_endpoint<'a>(instance: &Instance, endpoints: &'a [Endpoint]) -> Re
 
 /// Private IPv4, else IPv6.
 pub fn target_ip(i: &Instance) -> Result<String, Failure> {
-    i.private_ip.clone().or_else(|| i.ipv6.clone()).ok_or_else(|| {
-        Failure::new(Exit::NotFound, format!("instance {} has no private IP address", i.id))
-    })
+    i.private_ip
+        .clone()
+        .or_else(|| i.ipv6.clone())
+        .ok_or_else(|| {
+            Failure::new(
+                Exit::NotFound,
+                format!("instance {} has no private IP address", i.id),
+            )
+        })
 }
 
 #[cfg(test)]
@@ -213,7 +238,11 @@ mod tests {
     fn none_names_the_vpc() {
         let err = choose_endpoint(&instance(), &[]).unwrap_err();
         assert_eq!(err.exit, Exit::NotFound);
-        assert!(err.message.starts_with("no EC2 Instance Connect Endpoint in vpc-1"), "{err}");
+        assert!(
+            err.message
+                .starts_with("no EC2 Instance Connect Endpoint in vpc-1"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -221,7 +250,10 @@ mod tests {
         let mut i = instance();
         i.state = "stopped".into();
         let err = check_instance(&i).unwrap_err();
-        assert_eq!(err.message, "instance i-1 is stopped, not running: start it first");
+        assert_eq!(
+            err.message,
+            "instance i-1 is stopped, not running: start it first"
+        );
     }
 
     #[test]

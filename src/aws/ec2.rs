@@ -63,7 +63,8 @@ pub const USABLE_STATES: &[&str] = &[
 /// DescribeInstances for one id.
 pub async fn describe_instance(ctx: &AwsContext, id: &str) -> Result<Option<Instance>, AwsError> {
     let body = query(ctx, "DescribeInstances", &[("InstanceId.1", id)]).await?;
-    let instances = parse_instances(&body).map_err(|reason| malformed("DescribeInstances", reason))?;
+    let instances =
+        parse_instances(&body).map_err(|reason| malformed("DescribeInstances", reason))?;
     Ok(instances.into_iter().find(|i| i.id == id))
 }
 
@@ -78,7 +79,9 @@ pub async fn describe_endpoints(
     loop {
         let mut params: Vec<(String, String)> = Vec::new();
         match by {
-            EndpointFilter::Id(id) => params.push(("InstanceConnectEndpointId.1".into(), id.into())),
+            EndpointFilter::Id(id) => {
+                params.push(("InstanceConnectEndpointId.1".into(), id.into()))
+            }
             EndpointFilter::Vpc(vpc) => {
                 params.push(("Filter.1.Name".into(), "vpc-id".into()));
                 params.push(("Filter.1.Value.1".into(), vpc.into()));
@@ -92,7 +95,10 @@ pub async fn describe_endpoints(
         if let Some(token) = &next {
             params.push(("NextToken".into(), token.clone()));
         }
-        let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let pairs: Vec<(&str, &str)> = params
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         let body = query(ctx, ACTION, &pairs).await?;
         let (page, token) = parse_endpoints(&body).map_err(|reason| malformed(ACTION, reason))?;
         found.extend(page);
@@ -120,9 +126,14 @@ fn malformed(action: &str, reason: String) -> AwsError {
 }
 
 /// Sends an EC2 Query action; a non-2xx answer becomes [`AwsError::Service`].
-async fn query(ctx: &AwsContext, action: &str, params: &[(&str, &str)]) -> Result<String, AwsError> {
+async fn query(
+    ctx: &AwsContext,
+    action: &str,
+    params: &[(&str, &str)],
+) -> Result<String, AwsError> {
     let mut form = form_urlencoded::Serializer::new(String::new());
-    form.append_pair("Action", action).append_pair("Version", VERSION);
+    form.append_pair("Action", action)
+        .append_pair("Version", VERSION);
     for (k, v) in params {
         form.append_pair(k, v);
     }
@@ -318,7 +329,10 @@ mod tests {
         let xml = "<Response><Errors><Error><Code>InvalidInstanceID.NotFound</Code><Message>The instance ID 'i-1' does not exist</Message></Error></Errors><RequestID>x</RequestID></Response>";
         assert_eq!(
             parse_error(xml),
-            Some(("InvalidInstanceID.NotFound".into(), "The instance ID 'i-1' does not exist".into()))
+            Some((
+                "InvalidInstanceID.NotFound".into(),
+                "The instance ID 'i-1' does not exist".into()
+            ))
         );
     }
 }

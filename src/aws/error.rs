@@ -142,13 +142,19 @@ mod tests {
 
     #[test]
     fn not_found_maps_to_exit_5() {
-        assert_eq!(Failure::from(service("InvalidInstanceID.NotFound")).exit, Exit::NotFound);
+        assert_eq!(
+            Failure::from(service("InvalidInstanceID.NotFound")).exit,
+            Exit::NotFound
+        );
         assert_eq!(Failure::from(service("Throttling")).exit, Exit::Other);
     }
 
     #[test]
     fn encoded_blobs_are_cut() {
         let m = "You are not authorized to perform this operation. Encoded authorization failure message: AAAA\nmore";
-        assert_eq!(one_line(m), "You are not authorized to perform this operation.");
+        assert_eq!(
+            one_line(m),
+            "You are not authorized to perform this operation."
+        );
     }
 }

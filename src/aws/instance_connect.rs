@@ -95,7 +95,10 @@ mod tests {
         let body = br#"{"__type":"com.amazon.ec2instanceconnect#EC2InstanceNotFoundException","Message":"Instance not found"}"#;
         assert_eq!(
             parse_json_error(body),
-            Some(("EC2InstanceNotFoundException".into(), "Instance not found".into()))
+            Some((
+                "EC2InstanceNotFoundException".into(),
+                "Instance not found".into()
+            ))
         );
     }
 }

@@ -6,11 +6,28 @@ use crate::error::Failure;
 use crate::stdio;
 use crate::tunnel::relay::relay;
 
+/// ssh sends SIGHUP to its ProxyCommand when it exits: close the tunnel cleanly then.
+async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::hangup()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = hup.recv() => {}
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
 /// Opens the tunnel and relays until either side ends.
 pub async fn run(args: ProxyArgs) -> Result<i32, Failure> {
     let connector = Connector::prepare(&args.instance, args.port, &args.connect).await?;
     let tunnel = connector.open().await?;
-    relay(stdio::stdin(), stdio::stdout(), tunnel)
+    relay(stdio::stdin(), stdio::stdout(), tunnel, stop_signal())
         .await
         .map_err(|e| tunnel_failure(&e, args.port))?;
     Ok(0)

@@ -12,7 +12,8 @@ use crate::tunnel::relay::relay;
 
 /// Listens until Ctrl-C; a failed connection is reported and the listener goes on.
 pub async fn run(args: TunnelArgs) -> Result<i32, Failure> {
-    let connector = Arc::new(Connector::prepare(&args.instance, args.remote_port, &args.connect).await?);
+    let connector =
+        Arc::new(Connector::prepare(&args.instance, args.remote_port, &args.connect).await?);
     let addr = SocketAddr::new(args.bind, args.local_port);
     let listener = TcpListener::bind(addr)
         .await
@@ -21,7 +22,9 @@ pub async fn run(args: TunnelArgs) -> Result<i32, Failure> {
         .local_addr()
         .map_err(|e| Failure::new(Exit::Other, format!("cannot listen on {addr}: {e}")))?;
     if !args.bind.is_loopback() {
-        tracing::warn!("listening on {local}: other hosts can reach the instance through this port");
+        tracing::warn!(
+            "listening on {local}: other hosts can reach the instance through this port"
+        );
     }
     eprintln!(
         "eic-ssh: listening on {local} → {} port {} (Ctrl-C to stop)",
@@ -52,5 +55,7 @@ async fn serve(connector: &Connector, socket: TcpStream, port: u16) -> Result<()
     let _ = socket.set_nodelay(true);
     let tunnel = connector.open().await?;
     let (read, write) = socket.into_split();
-    relay(read, write, tunnel).await.map_err(|e| tunnel_failure(&e, port))
+    relay(read, write, tunnel, std::future::pending())
+        .await
+        .map_err(|e| tunnel_failure(&e, port))
 }

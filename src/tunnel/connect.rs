@@ -113,10 +113,11 @@ async fn open_inner(
     let transport = match endpoint.scheme {
         Scheme::Ws => Transport::Plain(tcp),
         Scheme::Wss => {
-            let name = ServerName::try_from(endpoint.host.clone()).map_err(|e| ConnectError::Tls {
-                host: endpoint.host.clone(),
-                source: std::io::Error::other(e),
-            })?;
+            let name =
+                ServerName::try_from(endpoint.host.clone()).map_err(|e| ConnectError::Tls {
+                    host: endpoint.host.clone(),
+                    source: std::io::Error::other(e),
+                })?;
             let stream = tokio_rustls::TlsConnector::from(tls.clone())
                 .connect(name, tcp)
                 .await
@@ -127,17 +128,20 @@ async fn open_inner(
             Transport::Tls(Box::new(stream))
         }
     };
-    let mut request = url.into_client_request().map_err(|e| ConnectError::Handshake {
-        host: endpoint.host.clone(),
-        reason: e.to_string(),
-    })?;
+    let mut request = url
+        .into_client_request()
+        .map_err(|e| ConnectError::Handshake {
+            host: endpoint.host.clone(),
+            reason: e.to_string(),
+        })?;
     request.headers_mut().insert(
         http::header::USER_AGENT,
         http::HeaderValue::from_static(concat!("eic-ssh/", env!("CARGO_PKG_VERSION"))),
     );
-    let (ws, _) = tokio_tungstenite::client_async_with_config(request, transport, Some(ws_config()))
-        .await
-        .map_err(|e| handshake_error(&endpoint.host, e))?;
+    let (ws, _) =
+        tokio_tungstenite::client_async_with_config(request, transport, Some(ws_config()))
+            .await
+            .map_err(|e| handshake_error(&endpoint.host, e))?;
     tracing::debug!("tunnel open to {}", endpoint);
     Ok(Tunnel::new(ws))
 }
@@ -165,7 +169,11 @@ async fn dial(endpoint: &TunnelEndpoint) -> Result<BufReader<TcpStream>, Connect
         what: format!("proxy {proxy_addr}"),
         source,
     };
-    stream.get_mut().write_all(head.as_bytes()).await.map_err(io_err)?;
+    stream
+        .get_mut()
+        .write_all(head.as_bytes())
+        .await
+        .map_err(io_err)?;
     let mut status = String::new();
     stream.read_line(&mut status).await.map_err(io_err)?;
     let ok = status
@@ -191,10 +199,12 @@ async fn dial(endpoint: &TunnelEndpoint) -> Result<BufReader<TcpStream>, Connect
 }
 
 async fn connect_tcp(addr: &str, what: &str) -> Result<TcpStream, ConnectError> {
-    let tcp = TcpStream::connect(addr).await.map_err(|source| ConnectError::Dial {
-        what: what.to_string(),
-        source,
-    })?;
+    let tcp = TcpStream::connect(addr)
+        .await
+        .map_err(|source| ConnectError::Dial {
+            what: what.to_string(),
+            source,
+        })?;
     // Keystrokes must not wait for Nagle.
     let _ = tcp.set_nodelay(true);
     Ok(tcp)

@@ -50,13 +50,16 @@ impl TunnelEndpoint {
         };
         let authority = rest.strip_suffix('/').unwrap_or(rest);
         if authority.is_empty() || authority.contains(['/', '?', '#', '@']) {
-            return Err(bad("only a host and an optional port may follow the scheme"));
+            return Err(bad(
+                "only a host and an optional port may follow the scheme",
+            ));
         }
         let default_port = match scheme {
             Scheme::Ws => 80,
             Scheme::Wss => 443,
         };
-        let (host, port) = split_host_port(authority).ok_or_else(|| bad("the port is not a number"))?;
+        let (host, port) =
+            split_host_port(authority).ok_or_else(|| bad("the port is not a number"))?;
         let port = port.unwrap_or(default_port);
         let endpoint = TunnelEndpoint {
             scheme,

@@ -10,10 +10,15 @@ use super::stream::{MAX_FRAME, Tunnel};
 /// After the local side ends, how long the endpoint gets to send its last bytes and close.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Relays until the tunnel ends, or until the local side ends and the tunnel has
-/// drained. Local EOF sends a normal close (1000) — it never spins on an empty read.
-/// Errors from the tunnel side are preferred: they carry the endpoint's close reason.
-pub async fn relay<R, W>(mut local_in: R, mut local_out: W, tunnel: Tunnel) -> io::Result<()>
+/// Relays until the tunnel ends, or until the local side ends (or `stop` fires) and the
+/// tunnel has drained. Local EOF sends a normal close (1000) — it never spins on an empty
+/// read. Errors from the tunnel side are preferred: they carry the endpoint's close reason.
+pub async fn relay<R, W>(
+    mut local_in: R,
+    mut local_out: W,
+    tunnel: Tunnel,
+    stop: impl Future<Output = ()>,
+) -> io::Result<()>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
@@ -21,8 +26,15 @@ where
     let (mut from_tunnel, mut to_tunnel) = tunnel.split();
     let upstream = async {
         let mut buf = vec![0u8; MAX_FRAME];
+        tokio::pin!(stop);
         loop {
-            let n = local_in.read(&mut buf).await?;
+            let n = tokio::select! {
+                n = local_in.read(&mut buf) => n?,
+                () = &mut stop => {
+                    tracing::debug!("asked to stop");
+                    0
+                }
+            };
             if n == 0 {
                 break;
             }

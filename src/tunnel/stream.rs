@@ -108,12 +108,18 @@ impl AsyncRead for Tunnel {
 }
 
 impl AsyncWrite for Tunnel {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         poll_write_frame(&mut self.get_mut().ws, cx, buf)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().ws).poll_flush(cx).map_err(ws_to_io)
+        Pin::new(&mut self.get_mut().ws)
+            .poll_flush(cx)
+            .map_err(ws_to_io)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -129,17 +135,29 @@ impl AsyncRead for TunnelReader {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        poll_read_frames(&mut this.frames, &mut this.pending, &mut this.finished, cx, buf)
+        poll_read_frames(
+            &mut this.frames,
+            &mut this.pending,
+            &mut this.finished,
+            cx,
+            buf,
+        )
     }
 }
 
 impl AsyncWrite for TunnelWriter {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         poll_write_frame(&mut self.get_mut().sink, cx, buf)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().sink).poll_flush(cx).map_err(ws_to_io)
+        Pin::new(&mut self.get_mut().sink)
+            .poll_flush(cx)
+            .map_err(ws_to_io)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -214,7 +232,11 @@ where
 }
 
 /// Queues a normal close (1000) once, then flushes it out.
-fn poll_send_close<S>(sink: &mut S, close_sent: &mut bool, cx: &mut Context<'_>) -> Poll<io::Result<()>>
+fn poll_send_close<S>(
+    sink: &mut S,
+    close_sent: &mut bool,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<()>>
 where
     S: Sink<Message, Error = WsError> + Unpin,
 {

@@ -1,0 +1,151 @@
+//! Who is calling, and may they: credential lookup, SigV4 check, and IAM denies, per API flavour.
+
+use time::OffsetDateTime;
+
+use crate::sigv4::{Claim, Rejection, Seen, verify};
+use crate::world::{Credential, World};
+
+/// Which API answers, since each words its auth errors differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    /// EC2 Query API (XML errors).
+    Ec2,
+    /// EC2 Instance Connect JSON API.
+    InstanceConnect,
+    /// The openTunnel WebSocket handshake.
+    Tunnel,
+}
+
+/// An error answer: HTTP status, AWS error code, message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    /// HTTP status.
+    pub status: u16,
+    /// AWS error code.
+    pub code: String,
+    /// Message.
+    pub message: String,
+}
+
+impl Denial {
+    /// Builds a denial.
+    pub fn new(status: u16, code: &str, message: impl Into<String>) -> Self {
+        Denial {
+            status,
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Checks the claim against the world; on success returns the caller's credential.
+pub fn authenticate<'w>(
+    world: &'w World,
+    api: Api,
+    service: &str,
+    claim: &Claim,
+    seen: &Seen,
+    iam_action: &str,
+    resource: &str,
+) -> Result<&'w Credential, Denial> {
+    let now = OffsetDateTime::now_utc();
+    let Some(cred) = world.credential(&claim.access_key) else {
+        return Err(invalid_token(api));
+    };
+    if claim.session_token != cred.session_token {
+        return Err(invalid_token(api));
+    }
+    if cred.expires_at.is_some_and(|t| t < now.unix_timestamp()) {
+        return Err(expired_token(api));
+    }
+    if claim.region != world.region || claim.service != service {
+        return Err(mismatch(
+            api,
+            format!(
+                "Credential should be scoped to a valid region and service ({}/{service}), not {}/{}.",
+                world.region, claim.region, claim.service
+            ),
+        ));
+    }
+    verify(claim, seen, &cred.secret_key, now).map_err(|r| match r {
+        Rejection::Expired => expired_request(api),
+        Rejection::Skewed => Denial::new(
+            status(api, 400),
+            "RequestTimeTooSkewed",
+            "The difference between the request time and the current time is too large.",
+        ),
+        Rejection::Mismatch => mismatch(
+            api,
+            "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.".into(),
+        ),
+        Rejection::Incomplete(why) => Denial::new(status(api, 400), "IncompleteSignature", why),
+    })?;
+    if cred.deny.iter().any(|d| d == iam_action) {
+        return Err(denied(api, &cred.principal, iam_action, resource));
+    }
+    Ok(cred)
+}
+
+fn status(api: Api, otherwise: u16) -> u16 {
+    if api == Api::Tunnel { 403 } else { otherwise }
+}
+
+fn invalid_token(api: Api) -> Denial {
+    match api {
+        Api::Ec2 => Denial::new(
+            401,
+            "AuthFailure",
+            "AWS was not able to validate the provided access credentials",
+        ),
+        _ => Denial::new(
+            status(api, 400),
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+        ),
+    }
+}
+
+fn expired_token(api: Api) -> Denial {
+    match api {
+        Api::Ec2 => Denial::new(400, "RequestExpired", "Request has expired."),
+        _ => Denial::new(
+            status(api, 400),
+            "ExpiredTokenException",
+            "The security token included in the request is expired",
+        ),
+    }
+}
+
+fn expired_request(api: Api) -> Denial {
+    match api {
+        Api::Ec2 => Denial::new(400, "RequestExpired", "Request has expired."),
+        _ => Denial::new(status(api, 400), "RequestExpired", "Request has expired."),
+    }
+}
+
+fn mismatch(api: Api, message: String) -> Denial {
+    match api {
+        Api::Ec2 => Denial::new(403, "SignatureDoesNotMatch", message),
+        Api::InstanceConnect => Denial::new(400, "InvalidSignatureException", message),
+        Api::Tunnel => Denial::new(403, "SignatureDoesNotMatch", message),
+    }
+}
+
+fn denied(api: Api, principal: &str, action: &str, resource: &str) -> Denial {
+    match api {
+        Api::Ec2 => Denial::new(
+            403,
+            "UnauthorizedOperation",
+            format!(
+                "You are not authorized to perform this operation. User: {principal} is not authorized to perform: {action} because no identity-based policy allows the {action} action. Encoded authorization failure message: c2ltdWxhdGVk"
+            ),
+        ),
+        _ => Denial::new(
+            status(api, 400),
+            "AccessDeniedException",
+            format!(
+                "User: {principal} is not authorized to perform: {action} on resource: {resource}"
+            ),
+        ),
+    }
+}

@@ -1,0 +1,155 @@
+//! The EC2 Instance Connect JSON 1.1 API: SendSSHPublicKey, which lets a key into sshd for 60 s.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::StatusCode;
+use serde_json::{Value, json};
+
+use crate::State;
+use crate::auth::{Api, Denial, authenticate};
+use crate::server::{Reply, header_of, reply, request_id};
+use crate::sigv4::{Seen, header_claim, sha256_hex};
+
+/// Answers one Instance Connect request.
+pub fn handle(parts: &http::request::Parts, body: &Bytes, state: &State) -> Reply {
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let action = target.rsplit('.').next().unwrap_or_default().to_string();
+    let outcome = match action.as_str() {
+        "SendSSHPublicKey" => send_ssh_public_key(parts, body, state),
+        other => Err(Denial::new(
+            400,
+            "UnknownOperationException",
+            format!("Unknown operation {other}"),
+        )),
+    };
+    state.events.record(
+        "api_call",
+        json!({"service": "ec2-instance-connect", "action": action, "ok": outcome.is_ok(),
+               "code": outcome.as_ref().err().map(|d| d.code.clone())}),
+    );
+    match outcome {
+        Ok(v) => reply(
+            StatusCode::OK,
+            "application/x-amz-json-1.1",
+            v.to_string().into_bytes(),
+        ),
+        Err(d) => {
+            let body = json!({"__type": format!("com.amazon.ec2instanceconnect#{}", d.code), "Message": d.message});
+            let mut r = reply(
+                StatusCode::from_u16(d.status).unwrap_or(StatusCode::BAD_REQUEST),
+                "application/x-amz-json-1.1",
+                body.to_string().into_bytes(),
+            );
+            r.headers_mut()
+                .insert("x-amzn-errortype", d.code.parse().expect("codes are ASCII"));
+            r
+        }
+    }
+}
+
+fn send_ssh_public_key(
+    parts: &http::request::Parts,
+    body: &Bytes,
+    state: &State,
+) -> Result<Value, Denial> {
+    let world = state.world.read().unwrap().clone();
+    let input: Value = serde_json::from_slice(body).map_err(|_| {
+        Denial::new(
+            400,
+            "SerializationException",
+            "The request body is not valid JSON",
+        )
+    })?;
+    let field = |k: &str| input.get(k).and_then(Value::as_str).map(str::to_string);
+    let instance_id = field("InstanceId").unwrap_or_default();
+    let header = header_of(&parts.headers);
+    let authorization = header("authorization").ok_or_else(|| {
+        Denial::new(
+            400,
+            "MissingAuthenticationTokenException",
+            "Missing Authentication Token",
+        )
+    })?;
+    let claim = header_claim(&authorization, &header)
+        .map_err(|e| Denial::new(400, "IncompleteSignature", format!("{e:?}")))?;
+    let seen = Seen {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or_default(),
+        header: &header,
+        payload_hash: sha256_hex(body),
+    };
+    let resource = format!(
+        "arn:aws:ec2:{}:{}:instance/{instance_id}",
+        world.region, world.account
+    );
+    authenticate(
+        &world,
+        Api::InstanceConnect,
+        "ec2-instance-connect",
+        &claim,
+        &seen,
+        "ec2-instance-connect:SendSSHPublicKey",
+        &resource,
+    )?;
+    let invalid = |m: &str| Denial::new(400, "InvalidArgsException", m);
+    let user = field("InstanceOSUser").ok_or_else(|| invalid("InstanceOSUser is required"))?;
+    let key = field("SSHPublicKey").ok_or_else(|| invalid("SSHPublicKey is required"))?;
+    if instance_id.is_empty() {
+        return Err(invalid("InstanceId is required"));
+    }
+    let kind = key.split_whitespace().next().unwrap_or_default();
+    let blob_ok = key.split_whitespace().nth(1).is_some_and(|b| b.len() > 16);
+    if !matches!(
+        kind,
+        "ssh-rsa"
+            | "ssh-ed25519"
+            | "ecdsa-sha2-nistp256"
+            | "ecdsa-sha2-nistp384"
+            | "ecdsa-sha2-nistp521"
+    ) || !blob_ok
+    {
+        return Err(invalid("Unsupported SSH public key format"));
+    }
+    let instance = world.instance(&instance_id).ok_or_else(|| {
+        Denial::new(
+            400,
+            "EC2InstanceNotFoundException",
+            format!("Instance {instance_id} not found"),
+        )
+    })?;
+    if instance.state != "running" {
+        return Err(Denial::new(
+            400,
+            "EC2InstanceStateInvalidException",
+            format!(
+                "Instance {instance_id} is in state {}; it must be running",
+                instance.state
+            ),
+        ));
+    }
+    if let Some(az) = field("AvailabilityZone")
+        && az != instance.availability_zone
+    {
+        return Err(invalid(
+            "The AvailabilityZone does not match the instance's",
+        ));
+    }
+    let sshd = state
+        .sshd
+        .as_ref()
+        .ok_or_else(|| Denial::new(500, "ServiceException", "no sshd behind this emulator"))?;
+    sshd.authorize(&user, &key, Duration::from_secs(world.key_ttl_secs))
+        .map_err(|e| invalid(&format!("Cannot accept the key: {e}")))?;
+    state.events.record(
+        "key_pushed",
+        json!({"instance": instance_id, "user": user, "key_type": kind,
+               "key_sha256": &sha256_hex(key.as_bytes())[..16], "ttl_secs": world.key_ttl_secs}),
+    );
+    Ok(json!({"RequestId": request_id(), "Success": true}))
+}

@@ -1,0 +1,405 @@
+//! `GET /openTunnel`: SigV4-presigned WebSocket to an instance port, with the service's rules,
+//! limits, security-group evaluation, maximum duration and injected faults.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+
+use crate::auth::{Api, Denial, authenticate};
+use crate::server::{Reply, header_of, reply};
+use crate::sigv4::{EMPTY_SHA256, Seen, presigned_claim, query_pairs};
+use crate::world::World;
+use crate::{Faults, State};
+
+/// Endpoint states that accept tunnels.
+const USABLE: &[&str] = &[
+    "create-complete",
+    "update-in-progress",
+    "update-failed",
+    "update-complete",
+];
+
+/// What a verified handshake asks for.
+struct Ask {
+    endpoint_id: String,
+    private_ip: String,
+    port: u16,
+    max_duration: u64,
+}
+
+/// Verifies the handshake; on success answers 101 and relays in the background.
+pub async fn handle(req: Request<Incoming>, state: Arc<State>, peer: SocketAddr) -> Reply {
+    let faults = state.faults.lock().unwrap().clone();
+    if let Some(r) = &faults.refuse {
+        return refuse(&state, &Denial::new(r.status, &r.code, r.message.clone()));
+    }
+    let world = state.world.read().unwrap().clone();
+    let ask = match check(&req, &world) {
+        Ok(ask) => ask,
+        Err(d) => return refuse(&state, &d),
+    };
+    let key = req.headers().get("sec-websocket-key").cloned();
+    let is_upgrade = req
+        .headers()
+        .get("upgrade")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let Some(key) = key.filter(|_| is_upgrade) else {
+        return refuse(
+            &state,
+            &Denial::new(
+                400,
+                "InvalidRequest",
+                "openTunnel needs a WebSocket upgrade",
+            ),
+        );
+    };
+    let slot = match Slot::take(&state, &ask.endpoint_id, world.max_connections_per_endpoint) {
+        Some(slot) => slot,
+        None => {
+            let message = format!(
+                "The maximum number of concurrent connections ({}) for endpoint {} has been reached.",
+                world.max_connections_per_endpoint, ask.endpoint_id
+            );
+            return refuse(
+                &state,
+                &Denial::new(429, "ConnectionLimitExceeded", message),
+            );
+        }
+    };
+    let client_ip = world.client_public_ip.unwrap_or(peer.ip());
+    let accept = derive_accept_key(key.as_bytes());
+    let state2 = state.clone();
+    tokio::spawn(async move {
+        let Ok(upgraded) = hyper::upgrade::on(req).await else {
+            return;
+        };
+        let config = WebSocketConfig::default().max_frame_size(Some(16 << 20));
+        let ws =
+            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
+                .await;
+        run_tunnel(ws, &state2, &world, &ask, client_ip, faults).await;
+        drop(slot);
+    });
+    let mut r = reply(StatusCode::SWITCHING_PROTOCOLS, "text/plain", Vec::new());
+    let h = r.headers_mut();
+    h.insert("upgrade", "websocket".parse().unwrap());
+    h.insert("connection", "Upgrade".parse().unwrap());
+    h.insert("sec-websocket-accept", accept.parse().unwrap());
+    h.remove("content-type");
+    r
+}
+
+fn refuse(state: &State, d: &Denial) -> Reply {
+    state.events.record(
+        "tunnel_refused",
+        json!({"status": d.status, "code": d.code, "message": d.message}),
+    );
+    let body = json!({"ErrorCode": d.code, "Message": d.message}).to_string();
+    reply(
+        StatusCode::from_u16(d.status).unwrap_or(StatusCode::BAD_REQUEST),
+        "application/json",
+        body.into_bytes(),
+    )
+}
+
+/// Authentication first, then the parameter rules of PROTOCOL.md §1 and §3.
+fn check(req: &Request<Incoming>, world: &World) -> Result<Ask, Denial> {
+    let query = req.uri().query().unwrap_or_default();
+    let claim = presigned_claim(query).map_err(|e| {
+        Denial::new(
+            403,
+            "AccessDeniedException",
+            format!("Missing or malformed signature: {e:?}"),
+        )
+    })?;
+    let header = header_of(req.headers());
+    let seen = Seen {
+        method: "GET",
+        path: req.uri().path(),
+        query,
+        header: &header,
+        payload_hash: EMPTY_SHA256.into(),
+    };
+    let pairs = query_pairs(query);
+    let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let endpoint_id = get("instanceConnectEndpointId").unwrap_or_default();
+    let resource = format!(
+        "arn:aws:ec2:{}:{}:instance-connect-endpoint/{endpoint_id}",
+        world.region, world.account
+    );
+    authenticate(
+        world,
+        Api::Tunnel,
+        "ec2-instance-connect",
+        &claim,
+        &seen,
+        "ec2-instance-connect:OpenTunnel",
+        &resource,
+    )?;
+    let invalid = |m: String| Denial::new(400, "InvalidParameter", m);
+    let endpoint = world.endpoint(&endpoint_id).ok_or_else(|| {
+        Denial::new(
+            404,
+            "ResourceNotFound",
+            format!("The specified InstanceConnectEndpointId {endpoint_id:?} does not exist."),
+        )
+    })?;
+    if !USABLE.contains(&endpoint.state.as_str()) {
+        return Err(invalid(format!(
+            "The instance connect endpoint {endpoint_id} is in state {}.",
+            endpoint.state
+        )));
+    }
+    let port: u16 = get("remotePort")
+        .and_then(|p| p.parse().ok())
+        .filter(|p| [22, 3389].contains(p))
+        .ok_or_else(|| invalid("The specified RemotePort is not valid. Specify either 22 or 3389 as the RemotePort and retry your request.".into()))?;
+    let private_ip = get("privateIpAddress")
+        .filter(|ip| ip.parse::<IpAddr>().is_ok())
+        .ok_or_else(|| invalid("The specified PrivateIpAddress is not valid. Specify a valid IPv4 or IPv6 address.".into()))?;
+    let max_duration = match get("maxTunnelDuration") {
+        None => 3600,
+        Some(d) => d
+            .parse::<u64>()
+            .ok()
+            .filter(|d| (1..=3600).contains(d))
+            .ok_or_else(|| invalid("The specified MaxTunnelDuration is not valid. Specify a value between 1 and 3600 seconds.".into()))?,
+    };
+    Ok(Ask {
+        endpoint_id,
+        private_ip,
+        port,
+        max_duration,
+    })
+}
+
+/// A taken place among an endpoint's concurrent tunnels; given back on drop.
+struct Slot {
+    state: Arc<State>,
+    endpoint: String,
+}
+
+impl Slot {
+    fn take(state: &Arc<State>, endpoint: &str, max: usize) -> Option<Slot> {
+        let mut active = state.active.lock().unwrap();
+        let n = active.entry(endpoint.to_string()).or_default();
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(Slot {
+            state: state.clone(),
+            endpoint: endpoint.to_string(),
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some(n) = self.state.active.lock().unwrap().get_mut(&self.endpoint) {
+            *n = n.saturating_sub(1);
+        }
+    }
+}
+
+type Ws = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+
+/// Connects to the target as the endpoint would, then relays until one side ends.
+async fn run_tunnel(
+    mut ws: Ws,
+    state: &State,
+    world: &World,
+    ask: &Ask,
+    client_ip: IpAddr,
+    faults: Faults,
+) {
+    let target = connect_target(state, world, ask, client_ip, &faults).await;
+    let tcp = match target {
+        Ok(tcp) => tcp,
+        Err(why) => {
+            state.events.record("tunnel_target_failed", json!({"endpoint": ask.endpoint_id, "ip": ask.private_ip, "port": ask.port, "why": why}));
+            // The service waits out the TCP connect before it gives up.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let _ = ws
+                .close(Some(close(CloseCode::Error, "Unable to connect to target")))
+                .await;
+            return;
+        }
+    };
+    state.events.record(
+        "tunnel_open",
+        json!({"endpoint": ask.endpoint_id, "ip": ask.private_ip, "port": ask.port,
+               "client_ip": client_ip.to_string(), "max_duration": ask.max_duration}),
+    );
+    let (end, up, down) = relay(ws, tcp, ask.max_duration, &faults).await;
+    state.events.record(
+        "tunnel_closed",
+        json!({"endpoint": ask.endpoint_id, "end": end, "bytes_up": up, "bytes_down": down}),
+    );
+}
+
+async fn connect_target(
+    state: &State,
+    world: &World,
+    ask: &Ask,
+    client_ip: IpAddr,
+    faults: &Faults,
+) -> Result<TcpStream, String> {
+    if faults.target_unreachable {
+        return Err("fault: target_unreachable".into());
+    }
+    let endpoint = world
+        .endpoint(&ask.endpoint_id)
+        .ok_or("endpoint vanished")?;
+    let instance = world
+        .instances
+        .iter()
+        .find(|i| {
+            i.vpc_id == endpoint.vpc_id
+                && (i.private_ip.as_deref() == Some(&ask.private_ip)
+                    || i.ipv6.as_deref() == Some(&ask.private_ip))
+        })
+        .ok_or_else(|| format!("no instance at {} in {}", ask.private_ip, endpoint.vpc_id))?;
+    if instance.state != "running" {
+        return Err(format!("{} is {}", instance.id, instance.state));
+    }
+    crate::firewall::admits(world, endpoint, instance, client_ip, ask.port)?;
+    let sshd = state.sshd.as_ref().ok_or("no sshd behind this emulator")?;
+    if ask.port != 22 {
+        return Err(format!(
+            "nothing listens on port {} of {}",
+            ask.port, instance.id
+        ));
+    }
+    let tcp = TcpStream::connect(("127.0.0.1", sshd.port))
+        .await
+        .map_err(|e| format!("sshd: {e}"))?;
+    let _ = tcp.set_nodelay(true);
+    Ok(tcp)
+}
+
+fn close(code: CloseCode, reason: &str) -> CloseFrame {
+    CloseFrame {
+        code,
+        reason: reason.to_string().into(),
+    }
+}
+
+/// Relays frames and bytes; returns how it ended and the byte counts.
+async fn relay(
+    ws: Ws,
+    tcp: TcpStream,
+    max_duration: u64,
+    faults: &Faults,
+) -> (&'static str, u64, u64) {
+    let (mut sink, mut stream) = ws.split();
+    let (mut tcp_read, mut tcp_write) = tcp.into_split();
+    let mut up = 0u64;
+    let mut down = 0u64;
+    let upstream = async {
+        while let Some(msg) = stream.next().await {
+            match msg {
+                Ok(Message::Binary(data)) => {
+                    up += data.len() as u64;
+                    if tcp_write.write_all(&data).await.is_err() {
+                        return "target write failed";
+                    }
+                }
+                Ok(Message::Close(_)) => return "client closed",
+                Ok(Message::Text(_)) => return "client sent a text frame",
+                Ok(_) => {}
+                Err(_) => return "client connection broke",
+            }
+        }
+        "client connection ended"
+    };
+    let downstream = async {
+        let mut buf = vec![0u8; 65_000];
+        loop {
+            let n = match tcp_read.read(&mut buf).await {
+                Ok(0) | Err(_) => {
+                    let _ = sink
+                        .send(Message::Close(Some(close(CloseCode::Normal, ""))))
+                        .await;
+                    return "target closed";
+                }
+                Ok(n) => n,
+            };
+            down += n as u64;
+            if faults.close_after_bytes.is_some_and(|limit| down >= limit) {
+                let _ = sink
+                    .send(Message::Close(Some(close(
+                        CloseCode::Error,
+                        "Internal error",
+                    ))))
+                    .await;
+                return "fault: close_after_bytes";
+            }
+            if faults.drop_after_bytes.is_some_and(|limit| down >= limit) {
+                return "fault: drop_after_bytes";
+            }
+            if faults.stall_after_bytes.is_some_and(|limit| down >= limit) {
+                std::future::pending::<()>().await;
+            }
+            if sink
+                .send(Message::Binary(Bytes::copy_from_slice(&buf[..n])))
+                .await
+                .is_err()
+            {
+                return "client write failed";
+            }
+        }
+    };
+    let end = tokio::select! {
+        end = upstream => end,
+        end = downstream => end,
+        _ = tokio::time::sleep(Duration::from_secs(max_duration)) => "max duration reached",
+    };
+    if end == "max duration reached" {
+        let _ = sink
+            .send(Message::Close(Some(close(
+                CloseCode::Normal,
+                "Maximum tunnel duration reached",
+            ))))
+            .await;
+    }
+    match end {
+        // The client's close is answered (tungstenite queued the reply; flushing sends it).
+        "client closed" => {
+            let _ = sink.close().await;
+        }
+        // We sent a close: give the client a moment to answer it.
+        "target closed" | "max duration reached" | "fault: close_after_bytes" => {
+            let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                while let Some(Ok(msg)) = stream.next().await {
+                    if matches!(msg, Message::Close(_)) {
+                        break;
+                    }
+                }
+            })
+            .await;
+        }
+        // Faults and broken connections end without ceremony.
+        _ => return (end, up, down),
+    }
+    if let Ok(mut ws) = sink.reunite(stream) {
+        // TLS close_notify, as a well-behaved server sends.
+        let _ = ws.get_mut().shutdown().await;
+    }
+    (end, up, down)
+}

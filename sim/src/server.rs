@@ -1,0 +1,122 @@
+//! The HTTPS front door: TLS, HTTP/1.1 with upgrades, and routing to the API handlers.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use crate::State;
+
+/// Largest API request body accepted.
+const MAX_BODY: usize = 1 << 20;
+
+/// Response type of every handler.
+pub type Reply = Response<Full<Bytes>>;
+
+/// Accepts connections until the runtime stops.
+pub async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, state: Arc<State>) {
+    let acceptor = TlsAcceptor::from(tls);
+    loop {
+        let Ok((tcp, peer)) = listener.accept().await else {
+            continue;
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let state = state.clone();
+        tokio::spawn(async move {
+            let Ok(tls) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let service = service_fn(move |req| route(req, state.clone(), peer));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(tls), service)
+                .with_upgrades()
+                .await;
+        });
+    }
+}
+
+async fn route(
+    req: Request<Incoming>,
+    state: Arc<State>,
+    peer: SocketAddr,
+) -> Result<Reply, Infallible> {
+    let path = req.uri().path().to_string();
+    let reply = match (req.method().clone(), path.as_str()) {
+        (Method::GET, "/openTunnel") => crate::open_tunnel::handle(req, state, peer).await,
+        (Method::POST, "/") => {
+            let is_eic = req
+                .headers()
+                .get("x-amz-target")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|t| t.starts_with("AWSEC2InstanceConnectService."));
+            match read_body(req).await {
+                Ok((parts, body)) if is_eic => crate::eic_api::handle(&parts, &body, &state),
+                Ok((parts, body)) => crate::ec2_api::handle(&parts, &body, &state),
+                Err(reply) => reply,
+            }
+        }
+        _ => text(StatusCode::NOT_FOUND, "not found\n"),
+    };
+    Ok(reply)
+}
+
+async fn read_body(req: Request<Incoming>) -> Result<(http::request::Parts, Bytes), Reply> {
+    let (parts, body) = req.into_parts();
+    match Limited::new(body, MAX_BODY).collect().await {
+        Ok(collected) => Ok((parts, collected.to_bytes())),
+        Err(_) => Err(text(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request body too large\n",
+        )),
+    }
+}
+
+/// A plain-text reply.
+pub fn text(status: StatusCode, body: &str) -> Reply {
+    reply(status, "text/plain", body.as_bytes().to_vec())
+}
+
+/// A reply with a content type.
+pub fn reply(status: StatusCode, content_type: &str, body: Vec<u8>) -> Reply {
+    Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .header("x-amzn-requestid", request_id())
+        .body(Full::new(Bytes::from(body)))
+        .expect("static headers are valid")
+}
+
+/// A fresh request id.
+pub fn request_id() -> String {
+    let n = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as u128;
+    let h = crate::sigv4::sha256_hex(&n.to_le_bytes());
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// Header lookup for the SigV4 verifier.
+pub fn header_of(headers: &http::HeaderMap) -> impl Fn(&str) -> Option<String> + '_ {
+    move |name: &str| {
+        let values: Vec<&str> = headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        (!values.is_empty()).then(|| values.join(","))
+    }
+}

@@ -1,0 +1,281 @@
+//! The simulated AWS account: credentials, instances, endpoints and security groups.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// Everything the emulator knows about "AWS". Loadable from JSON (`eic-sim --world FILE`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct World {
+    /// The one region this account has.
+    pub region: String,
+    /// Account id used in ARNs and messages.
+    pub account: String,
+    /// Access keys the APIs accept.
+    pub credentials: Vec<Credential>,
+    /// EC2 instances.
+    pub instances: Vec<Instance>,
+    /// EC2 Instance Connect Endpoints.
+    pub endpoints: Vec<Endpoint>,
+    /// Security groups.
+    pub security_groups: Vec<SecurityGroup>,
+    /// The public IP the "internet" sees for clients; `None` uses the TCP peer address.
+    #[serde(default)]
+    pub client_public_ip: Option<IpAddr>,
+    /// Concurrent tunnels per endpoint (the service default is 20).
+    #[serde(default = "default_max_connections")]
+    pub max_connections_per_endpoint: usize,
+    /// How long a pushed key is accepted (the service uses 60 s).
+    #[serde(default = "default_key_ttl")]
+    pub key_ttl_secs: u64,
+}
+
+fn default_max_connections() -> usize {
+    20
+}
+
+fn default_key_ttl() -> u64 {
+    60
+}
+
+/// An access key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credential {
+    /// `AKIA…`/`ASIA…`.
+    pub access_key: String,
+    /// The secret.
+    pub secret_key: String,
+    /// Required session token for temporary credentials.
+    #[serde(default)]
+    pub session_token: Option<String>,
+    /// Unix time after which the credentials are expired.
+    #[serde(default)]
+    pub expires_at: Option<i64>,
+    /// IAM actions denied to this key, e.g. `ec2-instance-connect:OpenTunnel`.
+    #[serde(default)]
+    pub deny: Vec<String>,
+    /// Principal ARN used in AccessDenied messages.
+    #[serde(default = "default_principal")]
+    pub principal: String,
+}
+
+fn default_principal() -> String {
+    "arn:aws:iam::123456789012:user/developer".into()
+}
+
+/// An instance.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Instance {
+    /// `i-…`.
+    pub id: String,
+    /// `running`, `stopped`, …
+    pub state: String,
+    /// VPC id.
+    pub vpc_id: String,
+    /// Subnet id.
+    pub subnet_id: String,
+    /// Availability zone.
+    pub availability_zone: String,
+    /// Private IPv4 (fictional; tunnels to it reach the emulator's sshd).
+    pub private_ip: Option<String>,
+    /// Primary IPv6.
+    #[serde(default)]
+    pub ipv6: Option<String>,
+    /// `Name` tag.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Security group ids.
+    #[serde(default)]
+    pub security_groups: Vec<String>,
+}
+
+/// An EC2 Instance Connect Endpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Endpoint {
+    /// `eice-…`.
+    pub id: String,
+    /// `create-complete`, …
+    pub state: String,
+    /// VPC id.
+    pub vpc_id: String,
+    /// Subnet id.
+    pub subnet_id: String,
+    /// Availability zone.
+    pub availability_zone: String,
+    /// Whether instances see the client's public IP.
+    #[serde(default)]
+    pub preserve_client_ip: bool,
+    /// Security group ids of the endpoint's interface.
+    #[serde(default)]
+    pub security_groups: Vec<String>,
+    /// Private IP of the endpoint's interface (what instances see without Preserve Client IP).
+    pub eni_ip: String,
+}
+
+/// A security group.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityGroup {
+    /// `sg-…`.
+    pub id: String,
+    /// Group name.
+    #[serde(default)]
+    pub name: String,
+    /// VPC id.
+    pub vpc_id: String,
+    /// Inbound rules.
+    #[serde(default)]
+    pub inbound: Vec<Rule>,
+    /// Outbound rules; `None` means the AWS default (all traffic allowed).
+    #[serde(default)]
+    pub outbound: Option<Vec<Rule>>,
+}
+
+/// One TCP rule.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// First port.
+    pub from_port: u16,
+    /// Last port.
+    pub to_port: u16,
+    /// IPv4/IPv6 CIDRs.
+    #[serde(default)]
+    pub cidrs: Vec<String>,
+    /// Security groups whose members match.
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+impl World {
+    /// The demo world: one VPC with an endpoint and a bastion, plus cases that fail.
+    pub fn demo() -> World {
+        let vpc = "vpc-0demo00000000000a";
+        World {
+            region: "us-east-1".into(),
+            account: "123456789012".into(),
+            credentials: vec![Credential {
+                access_key: DEMO_ACCESS_KEY.into(),
+                secret_key: DEMO_SECRET_KEY.into(),
+                session_token: None,
+                expires_at: None,
+                deny: vec![],
+                principal: default_principal(),
+            }],
+            instances: vec![
+                Instance {
+                    id: "i-0123456789abcdef0".into(),
+                    state: "running".into(),
+                    vpc_id: vpc.into(),
+                    subnet_id: "subnet-0demo0000000000a".into(),
+                    availability_zone: "us-east-1a".into(),
+                    private_ip: Some("10.0.1.5".into()),
+                    ipv6: None,
+                    name: Some("bastion".into()),
+                    security_groups: vec!["sg-0instance000000001".into()],
+                },
+                Instance {
+                    id: "i-0aaaaaaaaaaaaaaa1".into(),
+                    state: "stopped".into(),
+                    vpc_id: vpc.into(),
+                    subnet_id: "subnet-0demo0000000000a".into(),
+                    availability_zone: "us-east-1a".into(),
+                    private_ip: Some("10.0.1.6".into()),
+                    ipv6: None,
+                    name: Some("stopped-box".into()),
+                    security_groups: vec!["sg-0instance000000001".into()],
+                },
+                Instance {
+                    id: "i-0bbbbbbbbbbbbbbb2".into(),
+                    state: "running".into(),
+                    vpc_id: "vpc-0noendpoint000000".into(),
+                    subnet_id: "subnet-0noendpoint0000".into(),
+                    availability_zone: "us-east-1b".into(),
+                    private_ip: Some("10.9.0.7".into()),
+                    ipv6: None,
+                    name: Some("orphan".into()),
+                    security_groups: vec![],
+                },
+            ],
+            endpoints: vec![Endpoint {
+                id: "eice-0123456789abcdef0".into(),
+                state: "create-complete".into(),
+                vpc_id: vpc.into(),
+                subnet_id: "subnet-0demo0000000000a".into(),
+                availability_zone: "us-east-1a".into(),
+                preserve_client_ip: false,
+                security_groups: vec!["sg-0endpoint000000001".into()],
+                eni_ip: "10.0.1.100".into(),
+            }],
+            security_groups: vec![
+                SecurityGroup {
+                    id: "sg-0instance000000001".into(),
+                    name: "bastion".into(),
+                    vpc_id: vpc.into(),
+                    inbound: vec![Rule {
+                        from_port: 22,
+                        to_port: 22,
+                        cidrs: vec![],
+                        groups: vec!["sg-0endpoint000000001".into()],
+                    }],
+                    outbound: None,
+                },
+                SecurityGroup {
+                    id: "sg-0endpoint000000001".into(),
+                    name: "eice".into(),
+                    vpc_id: vpc.into(),
+                    inbound: vec![],
+                    outbound: None,
+                },
+            ],
+            client_public_ip: None,
+            max_connections_per_endpoint: default_max_connections(),
+            key_ttl_secs: default_key_ttl(),
+        }
+    }
+
+    /// Looks up an instance.
+    pub fn instance(&self, id: &str) -> Option<&Instance> {
+        self.instances.iter().find(|i| i.id == id)
+    }
+
+    /// Looks up an endpoint.
+    pub fn endpoint(&self, id: &str) -> Option<&Endpoint> {
+        self.endpoints.iter().find(|e| e.id == id)
+    }
+
+    /// Looks up a security group.
+    pub fn security_group(&self, id: &str) -> Option<&SecurityGroup> {
+        self.security_groups.iter().find(|g| g.id == id)
+    }
+
+    /// Looks up credentials by access key.
+    pub fn credential(&self, access_key: &str) -> Option<&Credential> {
+        self.credentials.iter().find(|c| c.access_key == access_key)
+    }
+
+    /// DNS name of an endpoint, as DescribeInstanceConnectEndpoints reports it.
+    pub fn dns_name(&self, endpoint_id: &str) -> String {
+        format!(
+            "{endpoint_id}.ec2-instance-connect-endpoint.{}.amazonaws.com",
+            self.region
+        )
+    }
+
+    /// FIPS DNS name of an endpoint.
+    pub fn fips_dns_name(&self, endpoint_id: &str) -> String {
+        format!(
+            "{endpoint_id}.fips.ec2-instance-connect-endpoint.{}.amazonaws.com",
+            self.region
+        )
+    }
+}
+
+/// Access key of the demo world.
+pub const DEMO_ACCESS_KEY: &str = "AKIAEICSSHDEMO000001";
+/// Secret of the demo world (not a real key).
+pub const DEMO_SECRET_KEY: &str = "eicsshDemoSecretKey/NotReal/0000000000000";

@@ -1,0 +1,211 @@
+//! Test harness: an emulator with a real sshd, a throwaway client key, and helpers that run
+//! eic-ssh and the OpenSSH clients with a deadline (a hang fails the test, it never blocks CI).
+
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use eic_ssh_sim::{Options, Sim, World};
+
+/// The demo world's running instance with an endpoint.
+pub const BASTION: &str = "i-0123456789abcdef0";
+/// Stopped instance in the same VPC.
+pub const STOPPED: &str = "i-0aaaaaaaaaaaaaaa1";
+/// Running instance in a VPC without an endpoint.
+pub const ORPHAN: &str = "i-0bbbbbbbbbbbbbbb2";
+
+/// One emulator, one client key, one scratch directory.
+pub struct Harness {
+    /// The emulator.
+    pub sim: Sim,
+    /// Scratch space, removed at drop.
+    pub dir: tempfile::TempDir,
+    /// Client private key (for ssh -i).
+    pub key: PathBuf,
+    /// The OS user sshd can log in.
+    pub user: String,
+    /// known_hosts holding the sshd host key under the instance id.
+    pub known_hosts: PathBuf,
+}
+
+impl Harness {
+    /// Demo world.
+    pub fn new() -> Harness {
+        Harness::with_world(World::demo())
+    }
+
+    /// A custom world.
+    pub fn with_world(world: World) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let sim = Sim::start(Options::new(world, dir.path().join("sim"))).expect("emulator starts");
+        let key = dir.path().join("id_ed25519");
+        let status = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&key)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let known_hosts = dir.path().join("known_hosts");
+        let host_key = sim.sshd().unwrap().host_public_key.clone();
+        std::fs::write(&known_hosts, format!("{BASTION} {host_key}\n")).unwrap();
+        Harness {
+            sim,
+            dir,
+            key,
+            user: eic_ssh_sim::sshd::current_user(),
+            known_hosts,
+        }
+    }
+
+    /// Path of the public key.
+    pub fn public_key(&self) -> PathBuf {
+        self.key.with_extension("pub")
+    }
+
+    /// `eic-ssh` with a clean environment pointing at the emulator.
+    pub fn eic_ssh(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_eic-ssh"));
+        self.isolate(&mut cmd);
+        cmd
+    }
+
+    /// Clears the environment but for PATH, and adds the emulator's.
+    pub fn isolate(&self, cmd: &mut Command) {
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .envs(self.sim.client_env());
+    }
+
+    /// The ProxyCommand line for OpenSSH clients.
+    pub fn proxy_command(&self) -> String {
+        format!(
+            "{} proxy %h %p --user %r --push-key {}",
+            env!("CARGO_BIN_EXE_eic-ssh"),
+            self.public_key().display()
+        )
+    }
+
+    /// Options every OpenSSH client gets: no user config, our key, strict host keys.
+    pub fn ssh_options(&self) -> Vec<String> {
+        vec![
+            "-F".into(),
+            "/dev/null".into(),
+            "-i".into(),
+            self.key.display().to_string(),
+            "-o".into(),
+            format!("UserKnownHostsFile={}", self.known_hosts.display()),
+            "-o".into(),
+            "StrictHostKeyChecking=yes".into(),
+            "-o".into(),
+            "BatchMode=yes".into(),
+            "-o".into(),
+            "IdentitiesOnly=yes".into(),
+            "-o".into(),
+            "LogLevel=ERROR".into(),
+            "-o".into(),
+            format!("ProxyCommand={}", self.proxy_command()),
+        ]
+    }
+
+    /// `ssh` to the bastion through `eic-ssh proxy`, running `remote`.
+    pub fn ssh(&self, remote: &str) -> Command {
+        let mut cmd = Command::new("ssh");
+        self.isolate(&mut cmd);
+        cmd.args(self.ssh_options())
+            .arg(format!("{}@{BASTION}", self.user))
+            .arg(remote);
+        cmd
+    }
+
+    /// A file of `size` pseudo-random bytes (incompressible, reproducible).
+    pub fn random_file(&self, name: &str, size: usize) -> PathBuf {
+        let path = self.dir.path().join(name);
+        let mut state = 0x9E37_79B9_7F4A_7C15u64 ^ size as u64;
+        let mut data = Vec::with_capacity(size + 8);
+        while data.len() < size {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            data.extend_from_slice(&state.to_le_bytes());
+        }
+        data.truncate(size);
+        std::fs::write(&path, data).unwrap();
+        path
+    }
+}
+
+/// SHA-256 of a file, hex.
+pub fn sha256(path: &Path) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+/// Runs to completion, or kills and panics after `limit`.
+pub fn run(cmd: &mut Command, limit: Duration) -> Output {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().expect("command starts");
+    wait(child, limit)
+}
+
+/// Waits for a spawned child with piped stdout/stderr, killing it after `limit`.
+pub fn wait(mut child: Child, limit: Duration) -> Output {
+    let mut out = child.stdout.take();
+    let mut err = child.stderr.take();
+    let out_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(o) = out.as_mut() {
+            let _ = o.read_to_end(&mut buf);
+        }
+        buf
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(e) = err.as_mut() {
+            let _ = e.read_to_end(&mut buf);
+        }
+        buf
+    });
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("command hung for more than {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Output {
+        status,
+        stdout: out_reader.join().unwrap(),
+        stderr: err_reader.join().unwrap(),
+    }
+}
+
+/// stderr as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Polls `check` until true or `limit` passes.
+pub fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    check()
+}
+
+/// A generous deadline for one command.
+pub const LIMIT: Duration = Duration::from_secs(60);

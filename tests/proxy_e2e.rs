@@ -1,0 +1,441 @@
+//! `eic-ssh proxy` as OpenSSH's ProxyCommand: ssh, scp, sftp and rsync through the emulator
+//! to a real sshd, and what the user sees when things go wrong.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use eic_ssh_sim::Faults;
+
+#[test]
+fn ssh_runs_commands_and_passes_exit_codes_through() {
+    let h = Harness::new();
+    let ok = run(&mut h.ssh("true"), LIMIT);
+    assert!(ok.status.success(), "ssh true failed: {}", stderr(&ok));
+    let out = run(&mut h.ssh("echo hello; exit 3"), LIMIT);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello\n");
+    // Each connection: one key push right before one tunnel.
+    assert_eq!(h.sim.events_of("key_pushed").len(), 2);
+    assert_eq!(h.sim.events_of("tunnel_open").len(), 2);
+    let push = &h.sim.events_of("key_pushed")[0];
+    assert_eq!(push["user"], h.user.as_str());
+    assert_eq!(push["instance"], BASTION);
+}
+
+#[test]
+fn scp_copies_50_mb_both_ways_intact() {
+    let h = Harness::new();
+    let src = h.random_file("up.bin", 50 << 20);
+    let remote = h.dir.path().join("remote.bin");
+    let mut up = Command::new("scp");
+    h.isolate(&mut up);
+    up.args(h.ssh_options())
+        .arg(&src)
+        .arg(format!("{}@{BASTION}:{}", h.user, remote.display()));
+    let out = run(&mut up, LIMIT);
+    assert!(out.status.success(), "scp up: {}", stderr(&out));
+    assert_eq!(sha256(&remote), sha256(&src));
+
+    let back = h.dir.path().join("back.bin");
+    let mut down = Command::new("scp");
+    h.isolate(&mut down);
+    down.args(h.ssh_options())
+        .arg(format!("{}@{BASTION}:{}", h.user, remote.display()))
+        .arg(&back);
+    let out = run(&mut down, LIMIT);
+    assert!(out.status.success(), "scp down: {}", stderr(&out));
+    assert_eq!(sha256(&back), sha256(&src));
+}
+
+#[test]
+fn sftp_copies_50_mb_both_ways_intact() {
+    let h = Harness::new();
+    let src = h.random_file("up.bin", 50 << 20);
+    let remote = h.dir.path().join("remote-sftp.bin");
+    let back = h.dir.path().join("back-sftp.bin");
+    let batch = h.dir.path().join("batch");
+    std::fs::write(
+        &batch,
+        format!(
+            "put {} {}\nget {} {}\n",
+            src.display(),
+            remote.display(),
+            remote.display(),
+            back.display()
+        ),
+    )
+    .unwrap();
+    let mut sftp = Command::new("sftp");
+    h.isolate(&mut sftp);
+    sftp.args(h.ssh_options())
+        .arg("-b")
+        .arg(&batch)
+        .arg(format!("{}@{BASTION}", h.user));
+    let out = run(&mut sftp, LIMIT);
+    assert!(out.status.success(), "sftp: {}", stderr(&out));
+    assert_eq!(sha256(&remote), sha256(&src));
+    assert_eq!(sha256(&back), sha256(&src));
+}
+
+#[test]
+fn rsync_works_through_the_proxy() {
+    if Command::new("rsync").arg("--version").output().is_err() {
+        eprintln!("rsync is not installed; .ci/run installs it");
+        return;
+    }
+    let h = Harness::new();
+    let tree = h.dir.path().join("tree");
+    std::fs::create_dir_all(tree.join("sub")).unwrap();
+    std::fs::write(tree.join("a.txt"), "alpha\n").unwrap();
+    std::fs::write(tree.join("sub/b.txt"), "beta\n").unwrap();
+    let dest = h.dir.path().join("synced");
+    let ssh = format!(
+        "ssh {}",
+        h.ssh_options()
+            .iter()
+            .map(|o| format!("'{o}'"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let mut rsync = Command::new("rsync");
+    h.isolate(&mut rsync);
+    rsync
+        .args(["-a", "-e", &ssh])
+        .arg(format!("{}/", tree.display()))
+        .arg(format!("{}@{BASTION}:{}/", h.user, dest.display()));
+    let out = run(&mut rsync, LIMIT);
+    assert!(out.status.success(), "rsync: {}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(dest.join("sub/b.txt")).unwrap(),
+        "beta\n"
+    );
+}
+
+#[test]
+fn stdin_eof_ends_the_tunnel_cleanly() {
+    let h = Harness::new();
+    let mut cmd = h.eic_ssh();
+    cmd.args(["proxy", BASTION, "22"]);
+    let out = run(&mut cmd, Duration::from_secs(20));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(eventually(Duration::from_secs(5), || !h
+        .sim
+        .events_of("tunnel_closed")
+        .is_empty()));
+    let closed = &h.sim.events_of("tunnel_closed")[0];
+    assert_eq!(closed["end"], "client closed", "{closed}");
+}
+
+#[test]
+fn the_21st_connection_is_refused_and_the_others_close_cleanly() {
+    let h = Harness::new();
+    let mut held = Vec::new();
+    for _ in 0..20 {
+        let mut cmd = h.eic_ssh();
+        cmd.args(["proxy", BASTION])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        held.push(cmd.spawn().unwrap());
+    }
+    assert!(
+        eventually(Duration::from_secs(30), || h
+            .sim
+            .events_of("tunnel_open")
+            .len()
+            == 20),
+        "20 tunnels did not open"
+    );
+    let mut cmd = h.eic_ssh();
+    cmd.args(["proxy", BASTION]);
+    let out = run(&mut cmd, LIMIT);
+    assert_eq!(out.status.code(), Some(6));
+    assert_eq!(
+        stderr(&out),
+        "eic-ssh: the endpoint refused the tunnel (HTTP 429, ConnectionLimitExceeded): The maximum number of concurrent connections (20) for endpoint eice-0123456789abcdef0 has been reached.. An endpoint allows 20 concurrent connections; close some and retry\n"
+    );
+    for mut child in held {
+        drop(child.stdin.take());
+        let out = wait(child, Duration::from_secs(20));
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+}
+
+fn proxy_failure(h: &Harness, instance: &str, port: &str) -> (Option<i32>, String) {
+    let mut cmd = h.eic_ssh();
+    cmd.args(["proxy", instance, port]);
+    let out = run(&mut cmd, LIMIT);
+    (out.status.code(), stderr(&out))
+}
+
+#[test]
+fn unknown_instance() {
+    let h = Harness::new();
+    assert_eq!(
+        proxy_failure(&h, "i-0ffffffffffffffff", "22"),
+        (Some(5), "eic-ssh: DescribeInstances failed: InvalidInstanceID.NotFound: The instance ID 'i-0ffffffffffffffff' does not exist\n".into())
+    );
+}
+
+#[test]
+fn no_endpoint_in_the_vpc() {
+    let h = Harness::new();
+    assert_eq!(
+        proxy_failure(&h, ORPHAN, "22"),
+        (
+            Some(5),
+            format!(
+                "eic-ssh: no EC2 Instance Connect Endpoint in vpc-0noendpoint000000 (the VPC of {ORPHAN}): create one (docs/aws-setup.md) or pass --endpoint-id\n"
+            )
+        )
+    );
+}
+
+#[test]
+fn stopped_instance() {
+    let h = Harness::new();
+    assert_eq!(
+        proxy_failure(&h, STOPPED, "22"),
+        (
+            Some(5),
+            format!("eic-ssh: instance {STOPPED} is stopped, not running: start it first\n")
+        )
+    );
+}
+
+#[test]
+fn port_2222_is_refused_before_any_call() {
+    let h = Harness::new();
+    assert_eq!(
+        proxy_failure(&h, BASTION, "2222"),
+        (Some(2), "eic-ssh: port 2222 cannot be tunnelled: an EC2 Instance Connect Endpoint only opens ports 22 and 3389; reach other ports inside SSH (ssh -L 2222:localhost:2222)\n".into())
+    );
+    assert!(h.sim.events().is_empty(), "no AWS call for a bad port");
+}
+
+#[test]
+fn a_wrong_secret_key_is_reported_as_a_credentials_problem() {
+    let h = Harness::new();
+    let mut cmd = h.eic_ssh();
+    cmd.env("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+        .args(["proxy", BASTION]);
+    let out = run(&mut cmd, LIMIT);
+    assert_eq!(out.status.code(), Some(4));
+    assert_eq!(
+        stderr(&out),
+        "eic-ssh: DescribeInstances failed: SignatureDoesNotMatch: The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.. Check the credentials in use (AWS_PROFILE, --profile, `aws sso login`)\n"
+    );
+}
+
+#[test]
+fn expired_credentials() {
+    let mut world = eic_ssh_sim::World::demo();
+    world.credentials[0].expires_at = Some(1_000_000_000);
+    let h = Harness::with_world(world);
+    let (code, err) = proxy_failure(&h, BASTION, "22");
+    assert_eq!(code, Some(4));
+    assert_eq!(
+        err,
+        "eic-ssh: DescribeInstances failed: RequestExpired: Request has expired.. Your credentials have expired: refresh them (e.g. `aws sso login`) and retry\n"
+    );
+}
+
+#[test]
+fn unknown_access_key() {
+    let h = Harness::new();
+    let mut cmd = h.eic_ssh();
+    cmd.env("AWS_ACCESS_KEY_ID", "AKIAUNKNOWN000000000")
+        .args(["proxy", BASTION]);
+    let out = run(&mut cmd, LIMIT);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(
+        stderr(&out).starts_with("eic-ssh: DescribeInstances failed: AuthFailure: AWS was not able to validate the provided access credentials"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn no_credentials_at_all() {
+    let h = Harness::new();
+    let mut cmd = h.eic_ssh();
+    cmd.env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .args(["proxy", BASTION]);
+    let out = run(&mut cmd, LIMIT);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no AWS credentials found"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_403_from_the_tunnel_shows_the_services_message() {
+    let mut world = eic_ssh_sim::World::demo();
+    world.credentials[0]
+        .deny
+        .push("ec2-instance-connect:OpenTunnel".into());
+    let h = Harness::with_world(world);
+    let (code, err) = proxy_failure(&h, BASTION, "22");
+    assert_eq!(code, Some(6));
+    assert_eq!(
+        err,
+        "eic-ssh: the endpoint refused the tunnel (HTTP 403, AccessDeniedException): User: arn:aws:iam::123456789012:user/developer is not authorized to perform: ec2-instance-connect:OpenTunnel on resource: arn:aws:ec2:us-east-1:123456789012:instance-connect-endpoint/eice-0123456789abcdef0. Check that your credentials are valid and your IAM policy allows ec2-instance-connect:OpenTunnel on eice-0123456789abcdef0\n"
+    );
+}
+
+#[test]
+fn missing_send_ssh_public_key_permission() {
+    let mut world = eic_ssh_sim::World::demo();
+    world.credentials[0]
+        .deny
+        .push("ec2-instance-connect:SendSSHPublicKey".into());
+    let h = Harness::with_world(world);
+    let mut cmd = h.eic_ssh();
+    cmd.args(["proxy", BASTION, "--user", "ec2-user", "--push-key"])
+        .arg(h.public_key());
+    let out = run(&mut cmd, LIMIT);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(
+        stderr(&out)
+            .ends_with("Your IAM policy must allow ec2-instance-connect:SendSSHPublicKey\n"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(h.sim.events_of("tunnel_open").is_empty());
+}
+
+#[test]
+fn unable_to_connect_to_target() {
+    let h = Harness::new();
+    h.sim.set_faults(Faults {
+        target_unreachable: true,
+        ..Faults::default()
+    });
+    let (code, err) = proxy_failure(&h, BASTION, "22");
+    assert_eq!(code, Some(7));
+    assert_eq!(
+        err,
+        "eic-ssh: the endpoint closed the tunnel: Unable to connect to target (code 1011). The instance did not accept the connection on port 22: check that its security group admits the endpoint (or your public IP, with Preserve Client IP) and that the service is running\n"
+    );
+}
+
+#[test]
+fn security_groups_are_enforced_with_preserve_client_ip() {
+    let mut world = eic_ssh_sim::World::demo();
+    world.endpoints[0].preserve_client_ip = true;
+    world.client_public_ip = Some("198.51.100.7".parse().unwrap());
+    let h = Harness::with_world(world);
+    // The instance's group admits only the endpoint's group, which no longer counts.
+    let (code, _) = proxy_failure(&h, BASTION, "22");
+    assert_eq!(code, Some(7));
+    h.sim.update_world(|w| {
+        w.security_groups[0].inbound[0]
+            .cidrs
+            .push("198.51.100.0/24".into())
+    });
+    let ok = run(&mut h.ssh("true"), LIMIT);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert_eq!(
+        h.sim.events_of("tunnel_open")[0]["client_ip"],
+        "198.51.100.7"
+    );
+}
+
+#[test]
+fn server_closing_mid_transfer_fails_loudly_without_hanging() {
+    let h = Harness::new();
+    let src = h.random_file("big.bin", 8 << 20);
+    for faults in [
+        Faults {
+            close_after_bytes: Some(1 << 20),
+            ..Faults::default()
+        },
+        Faults {
+            drop_after_bytes: Some(1 << 20),
+            ..Faults::default()
+        },
+    ] {
+        h.sim.set_faults(faults);
+        let mut cmd = h.ssh(&format!("cat {}", src.display()));
+        let out = run(&mut cmd, LIMIT);
+        assert!(!out.status.success());
+        assert!(out.stdout.len() < 8 << 20);
+        let err = stderr(&out);
+        assert!(
+            err.contains("eic-ssh: the endpoint closed the tunnel: Internal error (code 1011)")
+                || err.contains("eic-ssh: the tunnel broke"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn listener_mode_serves_5_parallel_connections() {
+    let h = Harness::new();
+    let mut cmd = h.eic_ssh();
+    cmd.args([
+        "tunnel",
+        BASTION,
+        "--local-port",
+        "0",
+        "--user",
+        &h.user,
+        "--push-key",
+    ])
+    .arg(h.public_key())
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    let mut listener = cmd.spawn().unwrap();
+    let mut err = listener.stderr.take().unwrap();
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while std::io::Read::read(&mut err, &mut byte).unwrap() == 1 && byte[0] != b'\n' {
+        line.push(byte[0]);
+    }
+    let line = String::from_utf8(line).unwrap();
+    let port: u16 = line
+        .split("127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line:?}"));
+    let clients: Vec<_> = (0..5)
+        .map(|i| {
+            let mut ssh = Command::new("ssh");
+            h.isolate(&mut ssh);
+            let mut opts = h.ssh_options();
+            opts.truncate(opts.len() - 2); // no ProxyCommand: straight to the listener
+            ssh.args(opts)
+                .args([
+                    "-o",
+                    &format!("HostKeyAlias={BASTION}"),
+                    "-p",
+                    &port.to_string(),
+                ])
+                .arg(format!("{}@127.0.0.1", h.user))
+                .arg(format!("echo conn-{i}"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            ssh.spawn().unwrap()
+        })
+        .collect();
+    for (i, child) in clients.into_iter().enumerate() {
+        let out = wait(child, LIMIT);
+        assert!(out.status.success(), "conn {i}: {}", stderr(&out));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), format!("conn-{i}\n"));
+    }
+    assert_eq!(h.sim.events_of("tunnel_open").len(), 5);
+    assert_eq!(h.sim.events_of("key_pushed").len(), 5);
+    let _ = listener.kill();
+    let _ = listener.wait();
+    let _ = std::io::stderr().flush();
+}
