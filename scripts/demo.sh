@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Local demo, end to end: build, start the EICE emulator (with a real sshd behind it),
+# then use plain OpenSSH ssh and scp through `eic-ssh proxy`, and show what happened.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ ! -x /usr/sbin/sshd ] || ! command -v ssh >/dev/null; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client >/dev/null
+    else
+        echo "demo: needs OpenSSH: sudo apt-get install openssh-server openssh-client" >&2
+        exit 1
+    fi
+fi
+
+echo "== building"
+cargo build --quiet --workspace --bins
+bin="$PWD/target/debug"
+
+work="$(mktemp -d)"
+sim_pid=""
+cleanup() {
+    [ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null && wait "$sim_pid" 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "== starting the EICE emulator and its sshd"
+"$bin/eic-sim" --dir "$work/sim" >/dev/null 2>"$work/sim.log" &
+sim_pid=$!
+for _ in $(seq 100); do [ -s "$work/sim/env.sh" ] && break; sleep 0.1; done
+[ -s "$work/sim/env.sh" ] || { cat "$work/sim.log" >&2; exit 1; }
+cat "$work/sim.log"
+# shellcheck disable=SC1091
+. "$work/sim/env.sh"
+
+echo "== your key and ~/.ssh/config block (here in a scratch directory)"
+ssh-keygen -q -t ed25519 -N "" -C demo -f "$work/id_ed25519"
+user="$(id -un)"
+cat > "$work/ssh_config" <<CONF
+Host i-*
+    User $user
+    IdentityFile $work/id_ed25519
+    IdentitiesOnly yes
+    UserKnownHostsFile $work/known_hosts
+    StrictHostKeyChecking accept-new
+    LogLevel ERROR
+    ProxyCommand $bin/eic-ssh proxy %h %p --user %r --push-key $work/id_ed25519.pub
+CONF
+sed 's/^/    /' "$work/ssh_config"
+
+echo "== ssh i-0123456789abcdef0"
+ssh -F "$work/ssh_config" i-0123456789abcdef0 'echo "hello from $(whoami) on the instance, sshd says: $(ps -o comm= $PPID)"'
+
+echo "== scp a file up and back"
+head -c 5000000 /dev/urandom > "$work/payload"
+scp -q -F "$work/ssh_config" "$work/payload" "i-0123456789abcdef0:$work/payload.remote"
+scp -q -F "$work/ssh_config" "i-0123456789abcdef0:$work/payload.remote" "$work/payload.back"
+cmp "$work/payload" "$work/payload.back" && echo "5 MB copied up and back, identical"
+
+echo "== a bad case: an instance in a VPC without an endpoint"
+"$bin/eic-ssh" proxy i-0bbbbbbbbbbbbbbb2 </dev/null || echo "(exit code $?)"
+
+echo "== what the emulator saw"
+python3 - "$work/sim/events.jsonl" <<'PY'
+import json, sys, time
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    when = time.strftime("%H:%M:%S", time.gmtime(e.pop("ts")))
+    kind = e.pop("event")
+    rest = "  ".join(f"{k}={v}" for k, v in e.items() if v is not None)
+    print(f"  {when}  {kind:<15} {rest}")
+PY
+echo "== demo done"
