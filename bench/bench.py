@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""eic-ssh benchmark: OpenSSH through `eic-ssh proxy` vs OpenSSH direct, same sshd, one run.
+
+    python3 bench/bench.py [--runs 15] [--size-mib 256]
+
+Builds release binaries, starts eic-sim (emulator + real sshd on loopback) and measures:
+  * `ssh true` wall time, direct vs through the proxy (median and p90 of --runs);
+  * scp of --size-mib up and down, direct vs through the tunnel (best and median of 3);
+  * peak RSS and CPU seconds of the proxy process during those copies.
+Prints a Markdown report; docs/benchmarks.md quotes it. Not a test: nothing here asserts.
+"""
+import argparse
+import json
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+INSTANCE = "i-0123456789abcdef0"
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, check=True, **kw)
+
+
+def timed(cmd, env):
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--size-mib", type=int, default=256)
+    args = ap.parse_args()
+
+    sh(["cargo", "build", "--quiet", "--release", "--workspace", "--bins"], cwd=ROOT)
+    rel = os.path.join(ROOT, "target", "release")
+    work = tempfile.mkdtemp(prefix="eic-bench-")
+
+    # The demo world, with keys valid for an hour so direct ssh can use the pushed key too.
+    world = json.loads(subprocess.run([f"{rel}/eic-sim", "--dump-world"], check=True,
+                                      capture_output=True, text=True).stdout)
+    world["key_ttl_secs"] = 3600
+    with open(f"{work}/world.json", "w") as f:
+        json.dump(world, f)
+    sim = subprocess.Popen([f"{rel}/eic-sim", "--dir", f"{work}/sim", "--world", f"{work}/world.json"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        banner = sim.stderr.readline()
+        sshd_port = int(banner.split("sshd on 127.0.0.1:")[1].split(")")[0])
+        env = dict(os.environ)
+        for line in open(f"{work}/sim/env.sh"):
+            key, value = line.removeprefix("export ").strip().split("=", 1)
+            env[key] = value.strip("'")
+        sh(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", f"{work}/key"])
+        user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+        common = ["-F", "/dev/null", "-i", f"{work}/key", "-o", "IdentitiesOnly=yes",
+                  "-o", "BatchMode=yes", "-o", f"UserKnownHostsFile={work}/known_hosts",
+                  "-o", "StrictHostKeyChecking=accept-new", "-o", "LogLevel=ERROR"]
+        proxy = f"{rel}/eic-ssh proxy %h %p --user %r --push-key {work}/key.pub"
+        usage_log = f"{work}/rusage.jsonl"
+        measured_proxy = f"python3 {ROOT}/bench/rusage.py {usage_log} -- {proxy}"
+        via = common + ["-o", f"ProxyCommand={proxy}"]
+        via_measured = common + ["-o", f"ProxyCommand={measured_proxy}"]
+        direct = common + ["-o", "HostKeyAlias=" + INSTANCE]
+
+        # Warm up (and push the key once so direct ssh is let in).
+        sh(["ssh", *via, f"{user}@{INSTANCE}", "true"], env=env)
+        sh(["ssh", *direct, "-p", str(sshd_port), f"{user}@127.0.0.1", "true"], env=env)
+
+        lat_direct, lat_proxy = [], []
+        for _ in range(args.runs):
+            lat_direct.append(timed(["ssh", *direct, "-p", str(sshd_port), f"{user}@127.0.0.1", "true"], env))
+            lat_proxy.append(timed(["ssh", *via, f"{user}@{INSTANCE}", "true"], env))
+
+        src = f"{work}/payload"
+        with open(src, "wb") as f:
+            for _ in range(args.size_mib):
+                f.write(os.urandom(1 << 20))
+        size = args.size_mib << 20
+
+        def scp(opts, remote_prefix, up):
+            dst = f"{work}/copy-{time.monotonic_ns()}"
+            if up:
+                cmd = ["scp", "-q", *opts, src, f"{remote_prefix}:{dst}"]
+            else:
+                cmd = ["scp", "-q", *opts, f"{remote_prefix}:{src}", dst]
+            t = timed(cmd, env)
+            os.remove(dst)
+            return size / t / 1e6
+
+        rates = {k: [] for k in ["up_direct", "up_proxy", "down_direct", "down_proxy"]}
+        for _ in range(3):
+            rates["up_direct"].append(scp(direct + ["-P", str(sshd_port)], f"{user}@127.0.0.1", True))
+            rates["up_proxy"].append(scp(via_measured, f"{user}@{INSTANCE}", True))
+            rates["down_direct"].append(scp(direct + ["-P", str(sshd_port)], f"{user}@127.0.0.1", False))
+            rates["down_proxy"].append(scp(via_measured, f"{user}@{INSTANCE}", False))
+        usages = [json.loads(l) for l in open(usage_log)]
+    finally:
+        sim.terminate()
+        sim.wait()
+
+    med = statistics.median
+    p90 = lambda xs: sorted(xs)[int(round(0.9 * (len(xs) - 1)))]
+    print(f"## Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} "
+          f"({os.cpu_count()} cores, {args.runs} latency runs, {args.size_mib} MiB copies)\n")
+    print("| `ssh … true` | median | p90 |")
+    print("|---|---|---|")
+    print(f"| direct to sshd | {med(lat_direct)*1e3:.1f} ms | {p90(lat_direct)*1e3:.1f} ms |")
+    print(f"| through `eic-ssh proxy` (3 API calls + tunnel) | {med(lat_proxy)*1e3:.1f} ms | {p90(lat_proxy)*1e3:.1f} ms |")
+    print(f"| **added by eic-ssh** | **{(med(lat_proxy)-med(lat_direct))*1e3:.1f} ms** | |\n")
+    print("| scp | direct MB/s (median of 3) | via tunnel MB/s (median of 3) | ratio |")
+    print("|---|---|---|---|")
+    for d in ["up", "down"]:
+        a, b = med(rates[f"{d}_direct"]), med(rates[f"{d}_proxy"])
+        print(f"| {d} {args.size_mib} MiB | {a:.0f} | {b:.0f} | **{b/a:.2f}×** |")
+    rss = max(u["maxrss_kib"] for u in usages) / 1024
+    cpu = med([u["cpu_s"] for u in usages if u["cpu_s"] > 0.05] or [0])
+    print(f"\nProxy process over the {len(usages)} tunnelled copies: peak RSS **{rss:.1f} MiB**, "
+          f"median CPU **{cpu:.2f} s** per {args.size_mib} MiB copy.")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
