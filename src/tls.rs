@@ -22,9 +22,15 @@ pub fn install_crypto_provider() {
 /// Builds the client TLS configuration. `AWS_CA_BUNDLE` (a PEM file) replaces the
 /// system roots, as it does in the AWS CLI and SDKs.
 pub fn client_config() -> Result<Arc<rustls::ClientConfig>, Failure> {
+    let bundle = std::env::var_os("AWS_CA_BUNDLE").filter(|v| !v.is_empty());
+    client_config_with(bundle.as_deref().map(Path::new))
+}
+
+/// The client configuration trusting `ca_bundle` (PEM) instead of the system roots, if given.
+pub fn client_config_with(ca_bundle: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, Failure> {
     install_crypto_provider();
-    let roots = match std::env::var_os("AWS_CA_BUNDLE").filter(|v| !v.is_empty()) {
-        Some(path) => bundle_roots(Path::new(&path))?,
+    let roots = match ca_bundle {
+        Some(path) => bundle_roots(path)?,
         None => system_roots(),
     };
     let mut config = rustls::ClientConfig::builder()

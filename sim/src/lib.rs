@@ -136,11 +136,18 @@ impl Sim {
             .thread_name("eic-sim")
             .build()
             .map_err(|e| format!("cannot start a runtime: {e}"))?;
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind((options.bind, options.port)))
+        // A std listener, so starting works from inside another runtime (async tests) too.
+        let listener = std::net::TcpListener::bind((options.bind, options.port))
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
             .map_err(|e| format!("cannot listen on {}:{}: {e}", options.bind, options.port))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        runtime.spawn(server::serve(listener, tls, state.clone()));
+        let serving = state.clone();
+        runtime.spawn(async move {
+            match tokio::net::TcpListener::from_std(listener) {
+                Ok(listener) => server::serve(listener, tls, serving).await,
+                Err(e) => eprintln!("eic-sim: cannot use the listener: {e}"),
+            }
+        });
         Ok(Sim {
             addr,
             ca_path,
