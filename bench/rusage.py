@@ -5,6 +5,7 @@ Used by bench.py as a ProxyCommand wrapper: `rusage.py OUT -- eic-ssh proxy ...`
 """
 import json
 import os
+import signal
 import sys
 
 
@@ -13,7 +14,20 @@ def main():
     pid = os.fork()
     if pid == 0:
         os.execvp(rest[0], rest)
-    _, status, usage = os.wait4(pid, 0)
+    # ssh sends SIGHUP to its ProxyCommand on exit: pass it on, and live to report.
+    def forward(*_):
+        try:
+            os.kill(pid, signal.SIGHUP)
+        except ProcessLookupError:
+            pass
+
+    signal.signal(signal.SIGHUP, forward)
+    while True:
+        try:
+            _, status, usage = os.wait4(pid, 0)
+            break
+        except InterruptedError:
+            continue
     with open(out, "a") as f:
         f.write(json.dumps({"maxrss_kib": usage.ru_maxrss,
                             "cpu_s": usage.ru_utime + usage.ru_stime}) + "\n")

@@ -91,6 +91,11 @@ impl Harness {
 
     /// Options every OpenSSH client gets: no user config, our key, strict host keys.
     pub fn ssh_options(&self) -> Vec<String> {
+        self.ssh_options_via(&self.proxy_command())
+    }
+
+    /// The same options with another ProxyCommand.
+    pub fn ssh_options_via(&self, proxy_command: &str) -> Vec<String> {
         vec![
             "-F".into(),
             "/dev/null".into(),
@@ -107,15 +112,20 @@ impl Harness {
             "-o".into(),
             "LogLevel=ERROR".into(),
             "-o".into(),
-            format!("ProxyCommand={}", self.proxy_command()),
+            format!("ProxyCommand={proxy_command}"),
         ]
     }
 
     /// `ssh` to the bastion through `eic-ssh proxy`, running `remote`.
     pub fn ssh(&self, remote: &str) -> Command {
+        self.ssh_via(&self.proxy_command(), remote)
+    }
+
+    /// `ssh` to the bastion through another ProxyCommand.
+    pub fn ssh_via(&self, proxy_command: &str, remote: &str) -> Command {
         let mut cmd = Command::new("ssh");
         self.isolate(&mut cmd);
-        cmd.args(self.ssh_options())
+        cmd.args(self.ssh_options_via(proxy_command))
             .arg(format!("{}@{BASTION}", self.user))
             .arg(remote);
         cmd
