@@ -250,6 +250,10 @@ impl Sim {
 
 impl Drop for Sim {
     fn drop(&mut self) {
+        // Tasks may still hold the state; sshd must not outlive the emulator.
+        if let Some(sshd) = &self.state.sshd {
+            sshd.stop();
+        }
         if let Some(rt) = self.runtime.take() {
             rt.shutdown_background();
         }

@@ -19,7 +19,7 @@ pub struct Sshd {
     /// Its log file.
     pub log: PathBuf,
     keys_dir: PathBuf,
-    child: Child,
+    child: Mutex<Child>,
     write_lock: Mutex<()>,
 }
 
@@ -77,23 +77,23 @@ impl Sshd {
             .stderr(log_file)
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", sshd.display()))?;
-        let mut me = Sshd {
+        let me = Sshd {
             port,
             host_public_key,
             log,
             keys_dir,
-            child,
+            child: Mutex::new(child),
             write_lock: Mutex::new(()),
         };
         me.wait_listening()?;
         Ok(me)
     }
 
-    fn wait_listening(&mut self) -> Result<(), String> {
+    fn wait_listening(&self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(10);
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
         while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
+            if let Ok(Some(status)) = self.child.lock().unwrap().try_wait() {
                 let log = std::fs::read_to_string(&self.log).unwrap_or_default();
                 return Err(format!("sshd exited ({status}): {}", log.trim()));
             }
@@ -131,10 +131,18 @@ impl Sshd {
     }
 }
 
+impl Sshd {
+    /// Kills sshd and reaps it (idempotent).
+    pub fn stop(&self) {
+        let mut child = self.child.lock().unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
 impl Drop for Sshd {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }
 
