@@ -2,7 +2,8 @@
 
 use time::OffsetDateTime;
 
-use crate::sigv4::{Claim, Rejection, Seen, verify};
+use crate::server::header_of;
+use crate::sigv4::{Claim, Rejection, Seen, header_claim, sha256_hex, verify};
 use crate::world::{Credential, World};
 
 /// Which API answers, since each words its auth errors differently.
@@ -36,6 +37,37 @@ impl Denial {
             message: message.into(),
         }
     }
+}
+
+/// Authenticates a header-signed API request (EC2 Query or JSON 1.1) for `iam_action`.
+pub fn authenticate_request(
+    world: &World,
+    api: Api,
+    service: &str,
+    parts: &http::request::Parts,
+    body: &[u8],
+    iam_action: &str,
+    resource: &str,
+) -> Result<(), Denial> {
+    let header = header_of(&parts.headers);
+    let authorization = header("authorization").ok_or_else(|| match api {
+        Api::Ec2 => invalid_token(api),
+        _ => Denial::new(
+            400,
+            "MissingAuthenticationTokenException",
+            "Missing Authentication Token",
+        ),
+    })?;
+    let claim = header_claim(&authorization, &header)
+        .map_err(|e| Denial::new(400, "IncompleteSignature", format!("{e:?}")))?;
+    let seen = Seen {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or_default(),
+        header: &header,
+        payload_hash: sha256_hex(body),
+    };
+    authenticate(world, api, service, &claim, &seen, iam_action, resource).map(|_| ())
 }
 
 /// Checks the claim against the world; on success returns the caller's credential.

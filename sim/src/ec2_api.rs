@@ -8,9 +8,8 @@ use hyper::StatusCode;
 use serde_json::json;
 
 use crate::State;
-use crate::auth::{Api, Denial, authenticate};
-use crate::server::{Reply, header_of, reply, request_id};
-use crate::sigv4::{Seen, header_claim, sha256_hex};
+use crate::auth::{Api, Denial, authenticate_request};
+use crate::server::{Reply, reply, request_id};
 use crate::world::{Endpoint, Instance, SecurityGroup, World};
 
 const NS: &str = "http://ec2.amazonaws.com/doc/2016-11-15/";
@@ -47,34 +46,9 @@ fn authorize(
     world: &World,
     action: &str,
 ) -> Result<(), Denial> {
-    let header = header_of(&parts.headers);
-    let authorization = header("authorization").ok_or_else(|| {
-        Denial::new(
-            401,
-            "AuthFailure",
-            "AWS was not able to validate the provided access credentials",
-        )
-    })?;
-    let claim = header_claim(&authorization, &header)
-        .map_err(|e| Denial::new(400, "IncompleteSignature", format!("{e:?}")))?;
-    let seen = Seen {
-        method: parts.method.as_str(),
-        path: parts.uri.path(),
-        query: parts.uri.query().unwrap_or_default(),
-        header: &header,
-        payload_hash: sha256_hex(body),
-    };
     let resource = format!("arn:aws:ec2:{}:{}:*", world.region, world.account);
-    authenticate(
-        world,
-        Api::Ec2,
-        "ec2",
-        &claim,
-        &seen,
-        &format!("ec2:{action}"),
-        &resource,
-    )
-    .map(|_| ())
+    let iam_action = format!("ec2:{action}");
+    authenticate_request(world, Api::Ec2, "ec2", parts, body, &iam_action, &resource)
 }
 
 fn error_reply(d: &Denial) -> Reply {

@@ -7,9 +7,9 @@ use hyper::StatusCode;
 use serde_json::{Value, json};
 
 use crate::State;
-use crate::auth::{Api, Denial, authenticate};
-use crate::server::{Reply, header_of, reply, request_id};
-use crate::sigv4::{Seen, header_claim, sha256_hex};
+use crate::auth::{Api, Denial, authenticate_request};
+use crate::server::{Reply, reply, request_id};
+use crate::sigv4::sha256_hex;
 
 /// Answers one Instance Connect request.
 pub fn handle(parts: &http::request::Parts, body: &Bytes, state: &State) -> Reply {
@@ -67,33 +67,16 @@ fn send_ssh_public_key(
     })?;
     let field = |k: &str| input.get(k).and_then(Value::as_str).map(str::to_string);
     let instance_id = field("InstanceId").unwrap_or_default();
-    let header = header_of(&parts.headers);
-    let authorization = header("authorization").ok_or_else(|| {
-        Denial::new(
-            400,
-            "MissingAuthenticationTokenException",
-            "Missing Authentication Token",
-        )
-    })?;
-    let claim = header_claim(&authorization, &header)
-        .map_err(|e| Denial::new(400, "IncompleteSignature", format!("{e:?}")))?;
-    let seen = Seen {
-        method: parts.method.as_str(),
-        path: parts.uri.path(),
-        query: parts.uri.query().unwrap_or_default(),
-        header: &header,
-        payload_hash: sha256_hex(body),
-    };
     let resource = format!(
         "arn:aws:ec2:{}:{}:instance/{instance_id}",
         world.region, world.account
     );
-    authenticate(
+    authenticate_request(
         &world,
         Api::InstanceConnect,
         "ec2-instance-connect",
-        &claim,
-        &seen,
+        parts,
+        body,
         "ec2-instance-connect:SendSSHPublicKey",
         &resource,
     )?;
