@@ -15,6 +15,10 @@ Examples:
   # A local port that forwards to the instance's port 22, one tunnel per connection:
   eic-ssh tunnel i-0123456789abcdef0 --local-port 2222
 
+  # Am I on an allowed network? Is the AWS side set up right?
+  eic-ssh egress bastion
+  eic-ssh doctor bastion
+
 Exit codes: 0 ok, 1 other error, 2 usage, 3 refused by the egress guard,
 4 AWS credentials/permissions, 5 instance or endpoint not found/usable,
 6 endpoint refused the tunnel, 7 tunnel closed with an error, 8 network.
@@ -43,6 +47,17 @@ pub enum Command {
         after_help = "Example (~/.ssh/config):\n  Host i-*\n      ProxyCommand eic-ssh proxy %h %p --user %r --push-key ~/.ssh/id_ed25519.pub"
     )]
     Proxy(ProxyArgs),
+    /// Show the egress IP, the allowlist that applies to a target, and the verdict.
+    #[command(after_help = "Examples:\n  eic-ssh egress\n  eic-ssh egress bastion")]
+    Egress(EgressArgs),
+    /// Check the whole AWS setup for a target and print a checklist with fixes.
+    #[command(
+        after_help = "Examples:\n  eic-ssh doctor bastion\n  eic-ssh doctor i-0123456789abcdef0 --json"
+    )]
+    Doctor(DoctorArgs),
+    /// Inspect the config file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Listen on a local port and open one tunnel per accepted connection.
     #[command(
         after_help = "Examples:\n  eic-ssh tunnel i-0123456789abcdef0 --local-port 2222\n  ssh -p 2222 ec2-user@localhost\n  eic-ssh tunnel i-0123456789abcdef0 --local-port 13389 --remote-port 3389"
@@ -50,10 +65,65 @@ pub enum Command {
     Tunnel(TunnelArgs),
 }
 
+/// `eic-ssh config …`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the config file and print the effective settings (for TARGET, or every host).
+    #[command(after_help = "Examples:\n  eic-ssh config check\n  eic-ssh config check bastion")]
+    Check(ConfigCheckArgs),
+}
+
+/// `eic-ssh config check`.
+#[derive(Debug, Args)]
+pub struct ConfigCheckArgs {
+    /// Alias, instance id or Name tag.
+    pub target: Option<String>,
+    #[command(flatten)]
+    pub config: ConfigArg,
+}
+
+/// `eic-ssh egress`.
+#[derive(Debug, Args)]
+pub struct EgressArgs {
+    /// Alias, instance id or Name tag (default: the `[defaults]` allowlist).
+    pub target: Option<String>,
+    #[command(flatten)]
+    pub config: ConfigArg,
+}
+
+/// `eic-ssh doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Alias, instance id or Name tag.
+    pub target: String,
+    /// Port to check: 22 or 3389.
+    #[arg(long, short = 'p', default_value_t = 22)]
+    pub port: u16,
+    /// Print the checklist as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// AWS profile.
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// AWS region.
+    #[arg(long)]
+    pub region: Option<String>,
+    #[command(flatten)]
+    pub config: ConfigArg,
+}
+
+/// `--config`, for every command that reads the config file.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ConfigArg {
+    /// Config file (else $EIC_SSH_CONFIG, else ~/.config/eic-ssh/config.toml).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
 /// `eic-ssh proxy`.
 #[derive(Debug, Args)]
 pub struct ProxyArgs {
-    /// Instance id (`%h` in ssh_config).
+    /// Alias from the config file, instance id or Name tag (`%h` in ssh_config).
     pub instance: String,
     /// Remote port (`%p`): 22 or 3389, the only ports an endpoint opens.
     #[arg(default_value_t = 22)]
@@ -65,7 +135,7 @@ pub struct ProxyArgs {
 /// `eic-ssh tunnel`.
 #[derive(Debug, Args)]
 pub struct TunnelArgs {
-    /// Instance id.
+    /// Alias from the config file, instance id or Name tag.
     pub instance: String,
     /// Local port to listen on (0 picks a free one and prints it).
     #[arg(long, short = 'L')]
@@ -83,6 +153,9 @@ pub struct TunnelArgs {
 /// How to reach the instance; shared by every command that opens tunnels.
 #[derive(Debug, Args, Clone, Default)]
 pub struct ConnectArgs {
+    /// Config file (else $EIC_SSH_CONFIG, else ~/.config/eic-ssh/config.toml).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// AWS profile (else AWS_PROFILE, else default).
     #[arg(long)]
     pub profile: Option<String>,

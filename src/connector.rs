@@ -9,7 +9,10 @@ use crate::aws::discovery::{self, Route, RouteQuery};
 use crate::aws::instance_connect::{KeyPush, send_ssh_public_key};
 use crate::aws::{AwsChoices, AwsContext};
 use crate::cli::ConnectArgs;
+use crate::config::{self, Overrides};
+use crate::egress::{self, Early};
 use crate::error::{Exit, Failure};
+use crate::http;
 use crate::target;
 use crate::tls;
 use crate::tunnel::connect::{self, ConnectError};
@@ -42,22 +45,31 @@ pub struct Connector {
 }
 
 impl Connector {
-    /// Checks the arguments, loads AWS settings and resolves the route.
+    /// Checks the arguments and config, runs the egress guard, loads AWS settings and
+    /// resolves the route. The guard decides before any AWS call, except for the read-only
+    /// calls an `allow_from_security_group` check needs.
     pub async fn prepare(
-        instance: &str,
+        target: &str,
         remote_port: u16,
         args: &ConnectArgs,
     ) -> Result<Self, Failure> {
-        let instance_id = target::instance_id(instance)?;
         check_port(remote_port)?;
-        let key = match (&args.push_key, &args.user) {
+        let (config, path) = config::file::load(args.config.as_deref())?;
+        let overrides = Overrides {
+            profile: args.profile.clone(),
+            region: args.region.clone(),
+            user: args.user.clone(),
+            endpoint_id: args.endpoint_id.clone(),
+        };
+        let eff = config::resolve(&config, path.as_deref(), target, &overrides)?;
+        let key = match (&args.push_key, &eff.user) {
             (Some(path), Some(user)) => Some(PublicKey {
                 user: user.clone(),
                 line: read_public_key(path)?,
             }),
             (Some(_), None) => {
                 return Err(Failure::usage(
-                    "--push-key needs --user (the OS user on the instance, `%r` in ssh_config)",
+                    "--push-key needs --user (the OS user on the instance, `%r` in ssh_config) or `user` in the config file",
                 ));
             }
             (None, _) => None,
@@ -69,22 +81,28 @@ impl Connector {
             .map(TunnelEndpoint::parse)
             .transpose()?;
         let tls = tls::client_config()?;
+        let http = http::client(&tls)?;
+        let early = egress::check_early(&eff, &http).await?;
         let aws = AwsContext::load(
             &AwsChoices {
-                profile: args.profile.clone(),
-                region: args.region.clone(),
+                profile: eff.profile.clone(),
+                region: eff.region.clone(),
             },
-            &tls,
+            http,
         )
         .await?;
         let query = RouteQuery {
-            instance_id: instance_id.to_string(),
-            endpoint_id: args.endpoint_id.clone(),
+            instance: eff.instance.clone(),
+            endpoint_id: eff.endpoint_id.clone(),
             endpoint_dns_name: args.endpoint_dns_name.clone(),
             private_ip: args.private_ip.map(|ip| ip.to_string()),
             tunnel_url_overridden: override_url.is_some(),
         };
-        let route = discovery::resolve(&aws, &query).await?;
+        let resolved = discovery::resolve(&aws, &query).await?;
+        if let Early::AskSecurityGroup(ip) = early {
+            egress::check_with_security_groups(&eff, &aws, &resolved, ip, remote_port).await?;
+        }
+        let route = resolved.route;
         let endpoint = match (override_url, &route.endpoint_dns_name) {
             (Some(url), _) => url,
             (None, Some(dns)) => TunnelEndpoint::for_dns_name(dns),

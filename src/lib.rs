@@ -6,8 +6,12 @@
 pub mod aws;
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod connector;
+pub mod doctor;
+pub mod egress;
 pub mod error;
+pub mod http;
 pub mod logging;
 pub mod stdio;
 pub mod target;

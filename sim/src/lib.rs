@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod certs;
+pub mod checkip;
 pub mod ec2_api;
 pub mod eic_api;
 pub mod events;
@@ -154,6 +155,11 @@ impl Sim {
             state,
             runtime: Some(runtime),
         })
+    }
+
+    /// URL of the emulator's checkip service (answers the world's `client_public_ip`).
+    pub fn checkip_url(&self) -> String {
+        format!("http://{}/checkip", self.addr)
     }
 
     /// Base `https://` URL of the APIs.

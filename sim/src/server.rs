@@ -32,11 +32,22 @@ pub async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, state:
         let acceptor = acceptor.clone();
         let state = state.clone();
         tokio::spawn(async move {
+            let service = service_fn(move |req| route(req, state.clone(), peer));
+            let http = hyper::server::conn::http1::Builder::new();
+            // One port for https:// and http:// (the latter for loopback checkip URLs):
+            // a TLS client starts with a handshake record, 0x16.
+            let mut first = [0u8; 1];
+            if matches!(tcp.peek(&mut first).await, Ok(1) if first[0] != 0x16) {
+                let _ = http
+                    .serve_connection(TokioIo::new(tcp), service)
+                    .with_upgrades()
+                    .await;
+                return;
+            }
             let Ok(tls) = acceptor.accept(tcp).await else {
                 return;
             };
-            let service = service_fn(move |req| route(req, state.clone(), peer));
-            let _ = hyper::server::conn::http1::Builder::new()
+            let _ = http
                 .serve_connection(TokioIo::new(tls), service)
                 .with_upgrades()
                 .await;
@@ -63,6 +74,9 @@ async fn route(
                 Ok((parts, body)) => crate::ec2_api::handle(&parts, &body, &state),
                 Err(reply) => reply,
             }
+        }
+        (Method::GET, p) if p == "/checkip" || p.starts_with("/checkip/") => {
+            crate::checkip::handle(p, &state, peer).await
         }
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
     };

@@ -1,8 +1,5 @@
 //! AWS credentials, region and service endpoints for this run, from the standard AWS config chain.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::error::CredentialsError;
@@ -39,10 +36,7 @@ pub struct AwsChoices {
 
 impl AwsContext {
     /// Loads credentials and region. Makes no network call unless the chain needs one (SSO, IMDS).
-    pub async fn load(
-        choices: &AwsChoices,
-        tls: &Arc<rustls::ClientConfig>,
-    ) -> Result<Self, Failure> {
+    pub async fn load(choices: &AwsChoices, http: reqwest::Client) -> Result<Self, Failure> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
         if let Some(profile) = &choices.profile {
             loader = loader.profile_name(profile);
@@ -68,16 +62,6 @@ impl AwsContext {
             .unwrap_or_else(|| default_url("ec2", &region, use_fips));
         let eic_url = endpoint_url("AWS_ENDPOINT_URL_EC2_INSTANCE_CONNECT", global.as_deref())
             .unwrap_or_else(|| default_url("ec2-instance-connect", &region, use_fips));
-        let http = reqwest::Client::builder()
-            .use_preconfigured_tls(rustls::ClientConfig::clone(tls))
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(30))
-            .tcp_nodelay(true)
-            .user_agent(concat!("eic-ssh/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| {
-                Failure::new(Exit::Other, format!("cannot set up the HTTP client: {e}"))
-            })?;
         tracing::debug!("region {region}, EC2 API {ec2_url}, Instance Connect API {eic_url}");
         Ok(AwsContext {
             region,

@@ -2,13 +2,14 @@
 
 use super::context::AwsContext;
 use super::ec2::{self, Endpoint, EndpointFilter, Instance, USABLE_STATES};
+use crate::config::InstanceRef;
 use crate::error::{Exit, Failure};
 
 /// What the user pinned down; anything `None` is looked up.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RouteQuery {
-    /// `i-…`.
-    pub instance_id: String,
+    /// The instance, by id or Name tag.
+    pub instance: InstanceRef,
     /// `--endpoint-id`.
     pub endpoint_id: Option<String>,
     /// `--endpoint-dns-name`.
@@ -34,35 +35,44 @@ pub struct Route {
     pub availability_zone: Option<String>,
 }
 
+/// The route, plus what was learned on the way (for checks that need more).
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// Where tunnels go.
+    pub route: Route,
+    /// The instance, when it was described.
+    pub instance: Option<Instance>,
+    /// The endpoint, when it was described.
+    pub endpoint: Option<Endpoint>,
+}
+
 /// Resolves the route, making only the calls the query leaves necessary.
-pub async fn resolve(ctx: &AwsContext, q: &RouteQuery) -> Result<Route, Failure> {
+pub async fn resolve(ctx: &AwsContext, q: &RouteQuery) -> Result<Resolved, Failure> {
     let need_dns = q.endpoint_dns_name.is_none() && !q.tunnel_url_overridden;
-    let instance = if q.private_ip.is_none() || q.endpoint_id.is_none() {
-        let found = ec2::describe_instance(ctx, &q.instance_id).await?;
-        let instance = found.ok_or_else(|| {
-            Failure::new(
-                Exit::NotFound,
-                format!("instance {} was not found in {}", q.instance_id, ctx.region),
-            )
-        })?;
-        check_instance(&instance)?;
-        Some(instance)
-    } else {
-        None
+    let instance = match &q.instance {
+        InstanceRef::Name(name) => Some(find_by_name(ctx, name).await?),
+        InstanceRef::Id(id) if q.private_ip.is_none() || q.endpoint_id.is_none() => {
+            let found = ec2::describe_instance(ctx, id).await?;
+            Some(found.ok_or_else(|| {
+                Failure::new(
+                    Exit::NotFound,
+                    format!("instance {id} was not found in {}", ctx.region),
+                )
+            })?)
+        }
+        InstanceRef::Id(_) => None,
+    };
+    if let Some(i) = &instance {
+        check_instance(i)?;
+    }
+    let instance_id = match (&q.instance, &instance) {
+        (_, Some(i)) => i.id.clone(),
+        (InstanceRef::Id(id), None) => id.clone(),
+        (InstanceRef::Name(_), None) => unreachable!("names are always looked up"),
     };
     let endpoint = match (&q.endpoint_id, need_dns) {
         (Some(_), false) => None,
-        (Some(id), true) => {
-            let found = ec2::describe_endpoints(ctx, EndpointFilter::Id(id)).await?;
-            let endpoint = found.into_iter().find(|e| &e.id == id).ok_or_else(|| {
-                Failure::new(
-                    Exit::NotFound,
-                    format!("endpoint {id} was not found in {}", ctx.region),
-                )
-            })?;
-            check_endpoint(&endpoint, instance.as_ref())?;
-            Some(endpoint)
-        }
+        (Some(id), true) => Some(describe_endpoint(ctx, id, instance.as_ref()).await?),
         (None, _) => {
             let instance = instance
                 .as_ref()
@@ -91,14 +101,74 @@ pub async fn resolve(ctx: &AwsContext, q: &RouteQuery) -> Result<Route, Failure>
             })
     });
     let route = Route {
-        instance_id: q.instance_id.clone(),
+        instance_id,
         private_ip,
         endpoint_id,
         endpoint_dns_name,
-        availability_zone: instance.and_then(|i| i.availability_zone),
+        availability_zone: instance.as_ref().and_then(|i| i.availability_zone.clone()),
     };
     tracing::debug!("route: {route:?}");
-    Ok(route)
+    Ok(Resolved {
+        route,
+        instance,
+        endpoint,
+    })
+}
+
+/// Describes one endpoint by id and checks it can serve `instance`.
+pub async fn describe_endpoint(
+    ctx: &AwsContext,
+    id: &str,
+    instance: Option<&Instance>,
+) -> Result<Endpoint, Failure> {
+    let found = ec2::describe_endpoints(ctx, EndpointFilter::Id(id)).await?;
+    let endpoint = found.into_iter().find(|e| e.id == id).ok_or_else(|| {
+        Failure::new(
+            Exit::NotFound,
+            format!("endpoint {id} was not found in {}", ctx.region),
+        )
+    })?;
+    check_endpoint(&endpoint, instance)?;
+    Ok(endpoint)
+}
+
+/// The one instance with this Name tag (a single running one wins over stopped ones).
+pub async fn find_by_name(ctx: &AwsContext, name: &str) -> Result<Instance, Failure> {
+    let found = ec2::find_instances_by_name(ctx, name).await?;
+    pick_by_name(name, &ctx.region, found)
+}
+
+/// Chooses among the instances named `name`.
+pub fn pick_by_name(
+    name: &str,
+    region: &str,
+    mut found: Vec<Instance>,
+) -> Result<Instance, Failure> {
+    let running: Vec<&Instance> = found.iter().filter(|i| i.state == "running").collect();
+    if running.len() == 1 {
+        return Ok(running[0].clone());
+    }
+    match found.len() {
+        0 => Err(Failure::new(
+            Exit::NotFound,
+            format!(
+                "no instance is named {name:?} in {region} (and no [hosts.{name}] is in the config file)"
+            ),
+        )),
+        1 => Ok(found.remove(0)),
+        _ => Err(Failure::new(
+            Exit::NotFound,
+            format!(
+                "{} instances are named {name:?} in {region} ({}): use an instance id, or add a [hosts] section",
+                found.len(),
+                found
+                    .iter()
+                    .map(|i| format!("{} {}", i.id, i.state))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+    }
 }
 
 /// The instance must be running and in a VPC.
@@ -253,6 +323,38 @@ mod tests {
         assert_eq!(
             err.message,
             "instance i-1 is stopped, not running: start it first"
+        );
+    }
+
+    #[test]
+    fn names_must_be_unambiguous() {
+        let named = |id: &str, state: &str| Instance {
+            id: id.into(),
+            state: state.into(),
+            ..Default::default()
+        };
+        let one = pick_by_name(
+            "web",
+            "r",
+            vec![named("i-1", "stopped"), named("i-2", "running")],
+        )
+        .unwrap();
+        assert_eq!(one.id, "i-2");
+        let err = pick_by_name(
+            "web",
+            "r",
+            vec![named("i-1", "running"), named("i-2", "running")],
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.message,
+            "2 instances are named \"web\" in r (i-1 running, i-2 running): use an instance id, or add a [hosts] section"
+        );
+        assert!(
+            pick_by_name("web", "r", vec![])
+                .unwrap_err()
+                .message
+                .starts_with("no instance is named")
         );
     }
 

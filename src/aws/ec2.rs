@@ -52,6 +52,130 @@ pub struct Endpoint {
     pub security_groups: Vec<String>,
 }
 
+/// A security group and its rules.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SecurityGroup {
+    /// `sg-…`.
+    pub id: String,
+    /// Group name.
+    pub name: String,
+    /// Inbound rules.
+    pub inbound: Vec<Permission>,
+    /// Outbound rules.
+    pub outbound: Vec<Permission>,
+}
+
+/// One rule of a security group.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Permission {
+    /// `tcp`, `udp`, `icmp`, or `-1` for all traffic.
+    pub protocol: String,
+    /// First port (absent for all traffic).
+    pub from_port: Option<i32>,
+    /// Last port.
+    pub to_port: Option<i32>,
+    /// IPv4 and IPv6 CIDRs.
+    pub cidrs: Vec<String>,
+    /// Referenced security groups.
+    pub groups: Vec<String>,
+}
+
+impl Permission {
+    /// Whether this rule covers TCP `port`.
+    pub fn covers_tcp(&self, port: u16) -> bool {
+        let port = i32::from(port);
+        match self.protocol.as_str() {
+            "-1" | "all" => true,
+            "tcp" | "6" => {
+                self.from_port.is_none_or(|f| f == -1 || f <= port)
+                    && self.to_port.is_none_or(|t| t == -1 || port <= t)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// DescribeSecurityGroups for some ids.
+pub async fn describe_security_groups(
+    ctx: &AwsContext,
+    ids: &[String],
+) -> Result<Vec<SecurityGroup>, AwsError> {
+    const ACTION: &str = "DescribeSecurityGroups";
+    let keys: Vec<String> = (1..=ids.len()).map(|i| format!("GroupId.{i}")).collect();
+    let params: Vec<(&str, &str)> = keys
+        .iter()
+        .map(String::as_str)
+        .zip(ids.iter().map(String::as_str))
+        .collect();
+    let body = query(ctx, ACTION, &params).await?;
+    parse_security_groups(&body).map_err(|reason| malformed(ACTION, reason))
+}
+
+/// Groups of a DescribeSecurityGroups response.
+pub fn parse_security_groups(xml: &str) -> Result<Vec<SecurityGroup>, String> {
+    let doc = Document::parse(xml).map_err(|e| format!("bad XML: {e}"))?;
+    let root = doc.root_element();
+    let permissions = |group: Node, tag: &str| -> Vec<Permission> {
+        child(group, tag)
+            .into_iter()
+            .flat_map(|set| children(set, "item"))
+            .map(|p| {
+                let mut cidrs: Vec<String> = child(p, "ipRanges")
+                    .into_iter()
+                    .flat_map(|r| children(r, "item"))
+                    .filter_map(|r| text_of(r, "cidrIp"))
+                    .collect();
+                cidrs.extend(
+                    child(p, "ipv6Ranges")
+                        .into_iter()
+                        .flat_map(|r| children(r, "item"))
+                        .filter_map(|r| text_of(r, "cidrIpv6")),
+                );
+                Permission {
+                    protocol: text_of(p, "ipProtocol").unwrap_or_default(),
+                    from_port: text_of(p, "fromPort").and_then(|v| v.parse().ok()),
+                    to_port: text_of(p, "toPort").and_then(|v| v.parse().ok()),
+                    cidrs,
+                    groups: child(p, "groups")
+                        .into_iter()
+                        .flat_map(|g| children(g, "item"))
+                        .filter_map(|g| text_of(g, "groupId"))
+                        .collect(),
+                }
+            })
+            .collect()
+    };
+    Ok(child(root, "securityGroupInfo")
+        .into_iter()
+        .flat_map(|set| children(set, "item"))
+        .map(|g| SecurityGroup {
+            id: text_of(g, "groupId").unwrap_or_default(),
+            name: text_of(g, "groupName").unwrap_or_default(),
+            inbound: permissions(g, "ipPermissions"),
+            outbound: permissions(g, "ipPermissionsEgress"),
+        })
+        .collect())
+}
+
+/// Instances whose Name tag is `name` (not terminated).
+pub async fn find_instances_by_name(
+    ctx: &AwsContext,
+    name: &str,
+) -> Result<Vec<Instance>, AwsError> {
+    const ACTION: &str = "DescribeInstances";
+    let params = [
+        ("Filter.1.Name", "tag:Name"),
+        ("Filter.1.Value.1", name),
+        ("Filter.2.Name", "instance-state-name"),
+        ("Filter.2.Value.1", "pending"),
+        ("Filter.2.Value.2", "running"),
+        ("Filter.2.Value.3", "stopping"),
+        ("Filter.2.Value.4", "stopped"),
+    ];
+    let body = query(ctx, ACTION, &params).await?;
+    parse_instances(&body).map_err(|reason| malformed(ACTION, reason))
+}
+
 /// Endpoint states that can open tunnels (PROTOCOL.md §4).
 pub const USABLE_STATES: &[&str] = &[
     "create-complete",
@@ -322,6 +446,29 @@ mod tests {
         assert!(eps[0].preserve_client_ip);
         assert_eq!(eps[0].fips_dns_name.as_deref(), Some("eice-1.fips.example"));
         assert_eq!(eps[0].security_groups, vec!["sg-e".to_string()]);
+    }
+
+    #[test]
+    fn security_groups_are_read() {
+        let xml = r#"<DescribeSecurityGroupsResponse><securityGroupInfo><item>
+  <groupId>sg-1</groupId><groupName>web</groupName>
+  <ipPermissions>
+    <item><ipProtocol>tcp</ipProtocol><fromPort>22</fromPort><toPort>22</toPort>
+      <groups><item><userId>1</userId><groupId>sg-e</groupId></item></groups>
+      <ipRanges><item><cidrIp>203.0.113.0/24</cidrIp></item></ipRanges>
+      <ipv6Ranges><item><cidrIpv6>2001:db8::/32</cidrIpv6></item></ipv6Ranges></item>
+    <item><ipProtocol>udp</ipProtocol><fromPort>22</fromPort><toPort>22</toPort><groups/><ipRanges/></item>
+  </ipPermissions>
+  <ipPermissionsEgress><item><ipProtocol>-1</ipProtocol><ipRanges><item><cidrIp>0.0.0.0/0</cidrIp></item></ipRanges></item></ipPermissionsEgress>
+</item></securityGroupInfo></DescribeSecurityGroupsResponse>"#;
+        let groups = parse_security_groups(xml).unwrap();
+        assert_eq!(groups.len(), 1);
+        let g = &groups[0];
+        assert_eq!(g.inbound[0].cidrs, ["203.0.113.0/24", "2001:db8::/32"]);
+        assert_eq!(g.inbound[0].groups, ["sg-e"]);
+        assert!(g.inbound[0].covers_tcp(22) && !g.inbound[0].covers_tcp(23));
+        assert!(!g.inbound[1].covers_tcp(22));
+        assert!(g.outbound[0].covers_tcp(3389));
     }
 
     #[test]

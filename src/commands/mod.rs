@@ -1,9 +1,12 @@
 //! One module per subcommand, each wiring the pipeline for its front end.
 
+pub mod config_check;
+pub mod doctor;
+pub mod egress;
 pub mod proxy;
 pub mod tunnel;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, ConfigCommand};
 use crate::error::Failure;
 
 /// Runs the parsed command; `Ok` carries the exit status.
@@ -11,5 +14,8 @@ pub async fn run(cli: Cli) -> Result<i32, Failure> {
     match cli.command {
         Command::Proxy(args) => proxy::run(args).await,
         Command::Tunnel(args) => tunnel::run(args).await,
+        Command::Egress(args) => egress::run(args).await,
+        Command::Doctor(args) => doctor::run(args).await,
+        Command::Config(ConfigCommand::Check(args)) => config_check::run(args),
     }
 }

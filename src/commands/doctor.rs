@@ -1,0 +1,143 @@
+//! `eic-ssh doctor`: gather what AWS says about the target (read-only), then print the checklist.
+
+use crate::aws::discovery::{self, choose_endpoint, find_by_name};
+use crate::aws::ec2::{self, EndpointFilter};
+use crate::aws::{AwsChoices, AwsContext, AwsError};
+use crate::cli::DoctorArgs;
+use crate::config::{self, InstanceRef, Overrides};
+use crate::doctor::{Facts, Status, evaluate};
+use crate::egress::current_ip;
+use crate::error::Failure;
+use crate::{http, tls};
+
+/// Prints the checklist; exit 0 only when no check fails, else 1.
+pub async fn run(args: DoctorArgs) -> Result<i32, Failure> {
+    let (file, path) = config::file::load(args.config.config.as_deref())?;
+    let overrides = Overrides {
+        profile: args.profile.clone(),
+        region: args.region.clone(),
+        ..Overrides::default()
+    };
+    let eff = config::resolve(&file, path.as_deref(), &args.target, &overrides)?;
+    let http = http::client(&tls::client_config()?)?;
+    let egress_ip = current_ip(&http, &eff.egress_urls)
+        .await
+        .map_err(|e| e.to_string());
+    let aws = AwsContext::load(
+        &AwsChoices {
+            profile: eff.profile.clone(),
+            region: eff.region.clone(),
+        },
+        http,
+    )
+    .await?;
+    // A credentials problem stops everything: say so in the usual one line.
+    aws.credentials().await?;
+    let mut denied = Vec::new();
+    let mut note = |e: AwsError| -> String {
+        if let AwsError::Service { action, code, .. } = &e
+            && code == "UnauthorizedOperation"
+        {
+            denied.push(crate::aws::error::iam_action(action));
+        }
+        Failure::from(e).message
+    };
+    let instance = match &eff.instance {
+        InstanceRef::Id(id) => match ec2::describe_instance(&aws, id).await {
+            Ok(Some(i)) => Ok(i),
+            Ok(None) => Err(format!("instance {id} was not found")),
+            Err(e) => Err(note(e)),
+        },
+        InstanceRef::Name(name) => find_by_name(&aws, name).await.map_err(|f| f.message),
+    };
+    let endpoint = match (&instance, &eff.endpoint_id) {
+        (Err(_), _) => Err("unknown: the instance could not be read".to_string()),
+        (Ok(i), Some(id)) => match ec2::describe_endpoints(&aws, EndpointFilter::Id(id)).await {
+            Ok(found) => found
+                .into_iter()
+                .find(|e| &e.id == id)
+                .ok_or_else(|| format!("endpoint {id} was not found"))
+                .and_then(|e| {
+                    discovery::check_endpoint(&e, Some(i))
+                        .map(|()| e)
+                        .map_err(|f| f.message)
+                }),
+            Err(e) => Err(note(e)),
+        },
+        (Ok(i), None) => {
+            let vpc = i.vpc_id.as_deref().unwrap_or_default();
+            match ec2::describe_endpoints(&aws, EndpointFilter::Vpc(vpc)).await {
+                Ok(found) => choose_endpoint(i, &found).cloned().map_err(|f| f.message),
+                Err(e) => Err(note(e)),
+            }
+        }
+    };
+    let mut ids: Vec<String> = Vec::new();
+    if let Ok(i) = &instance {
+        ids.extend(i.security_groups.iter().cloned());
+    }
+    if let Ok(e) = &endpoint {
+        ids.extend(e.security_groups.iter().cloned());
+    }
+    ids.sort();
+    ids.dedup();
+    let groups = if ids.is_empty() {
+        Ok(Vec::new())
+    } else {
+        ec2::describe_security_groups(&aws, &ids)
+            .await
+            .map_err(&mut note)
+    };
+    let facts = Facts {
+        port: args.port,
+        denied,
+        instance,
+        endpoint,
+        groups,
+        egress_ip,
+        allow: eff.allow.clone(),
+        config_hint: eff.config_hint(),
+    };
+    let checks = evaluate(&facts);
+    let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
+    let warned = checks.iter().filter(|c| c.status == Status::Warn).count();
+    if args.json {
+        let report = serde_json::json!({
+            "target": eff.target,
+            "instance": facts.instance.as_ref().ok().map(|i| i.id.clone()),
+            "region": aws.region,
+            "port": args.port,
+            "ok": failed == 0,
+            "checks": checks,
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        let id = facts
+            .instance
+            .as_ref()
+            .map(|i| i.id.clone())
+            .unwrap_or_else(|_| "?".into());
+        println!(
+            "eic-ssh doctor: {} ({id}) in {}, port {}",
+            eff.label(),
+            aws.region,
+            args.port
+        );
+        for c in &checks {
+            println!("{} {}", c.status.mark(), c.summary);
+            if let Some(fix) = c.fix.as_ref().filter(|_| c.status != Status::Ok) {
+                println!("    fix: {fix}");
+            }
+        }
+        println!(
+            "{} failed, {} warning{}",
+            failed,
+            warned,
+            if warned == 1 { "" } else { "s" }
+        );
+    }
+    Ok(if failed == 0 { 0 } else { 1 })
+}

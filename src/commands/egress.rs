@@ -1,0 +1,58 @@
+//! `eic-ssh egress`: the detected egress IP, the allowlist that applies, and the verdict.
+
+use crate::cli::EgressArgs;
+use crate::config::{self, Overrides};
+use crate::egress::{admitting, current_ip, refused, unknown};
+use crate::error::Failure;
+use crate::{http, tls};
+
+/// Prints the verdict; exit 0 when allowed (or no allowlist), 3 when refused.
+pub async fn run(args: EgressArgs) -> Result<i32, Failure> {
+    let (file, path) = config::file::load(args.config.config.as_deref())?;
+    let eff = match &args.target {
+        Some(target) => config::resolve(&file, path.as_deref(), target, &Overrides::default())?,
+        None => config::resolve_defaults(&file, path.as_deref())?,
+    };
+    let http = http::client(&tls::client_config()?)?;
+    let ip = current_ip(&http, &eff.egress_urls).await;
+    match &ip {
+        Ok(ip) => println!("egress IP:  {ip} (from {})", eff.egress_urls.join(", ")),
+        Err(e) => println!("egress IP:  unknown ({e})"),
+    }
+    if eff.allow.is_empty() {
+        println!("allowlist:  none for {}", eff.label());
+    } else {
+        println!(
+            "allowlist:  {} (from {} in {})",
+            eff.allow_list(),
+            eff.allow_source.as_deref().unwrap_or("?"),
+            eff.config_hint()
+        );
+    }
+    if eff.allow_from_security_group {
+        println!(
+            "            plus what the instance's security group admits (checked when connecting; see `eic-ssh doctor`)"
+        );
+    }
+    let verdict = match (&ip, eff.allow.is_empty() && !eff.allow_from_security_group) {
+        (_, true) => Ok("no check: every network may connect"),
+        (Err(e), false) => Err(unknown(&eff, e)),
+        (Ok(ip), false) => match admitting(*ip, &eff.allow) {
+            Some(_) => Ok("allowed"),
+            None if eff.allow_from_security_group => {
+                Ok("not in the static allowlist; the security group decides when connecting")
+            }
+            None => Err(refused(&eff, *ip, &eff.allow)),
+        },
+    };
+    match verdict {
+        Ok(v) => {
+            println!("verdict:    {v}");
+            Ok(0)
+        }
+        Err(f) => {
+            println!("verdict:    refused");
+            Err(f)
+        }
+    }
+}

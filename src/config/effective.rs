@@ -1,0 +1,352 @@
+//! The settings that apply to one target: flags > environment > host section > defaults.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+
+use super::file::{ConfigFile, Host, check_url};
+use crate::error::Failure;
+use crate::target;
+
+/// The egress check used when nothing else is configured.
+pub const DEFAULT_CHECK_URL: &str = "https://checkip.amazonaws.com";
+
+/// How the target names its instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InstanceRef {
+    /// `i-…`.
+    Id(String),
+    /// A `Name` tag, looked up with DescribeInstances.
+    Name(String),
+}
+
+impl std::fmt::Display for InstanceRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InstanceRef::Id(id) => f.write_str(id),
+            InstanceRef::Name(name) => write!(f, "Name={name}"),
+        }
+    }
+}
+
+/// What the command line says; it wins over everything.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--profile`.
+    pub profile: Option<String>,
+    /// `--region`.
+    pub region: Option<String>,
+    /// `--user`.
+    pub user: Option<String>,
+    /// `--endpoint-id`.
+    pub endpoint_id: Option<String>,
+}
+
+/// Everything decided for one target.
+#[derive(Debug, Clone)]
+pub struct Effective {
+    /// The target as typed.
+    pub target: String,
+    /// The `[hosts.X]` section it matched, if any.
+    pub alias: Option<String>,
+    /// The instance to reach.
+    pub instance: InstanceRef,
+    /// OS user.
+    pub user: Option<String>,
+    /// AWS profile; `None` leaves it to `AWS_PROFILE` or the default.
+    pub profile: Option<String>,
+    /// AWS region; `None` leaves it to `AWS_REGION` or the profile.
+    pub region: Option<String>,
+    /// Endpoint to use instead of discovery.
+    pub endpoint_id: Option<String>,
+    /// Egress allowlist; empty means no check.
+    pub allow: Vec<IpNet>,
+    /// Which section the allowlist came from (`hosts.X` or `defaults`).
+    pub allow_source: Option<String>,
+    /// Add the security group's admitted ranges to the allowlist.
+    pub allow_from_security_group: bool,
+    /// Egress check URLs; they must agree.
+    pub egress_urls: Vec<String>,
+    /// The config file read, if any.
+    pub config_path: Option<PathBuf>,
+}
+
+impl Effective {
+    /// How messages name the target: the alias, else what was typed.
+    pub fn label(&self) -> &str {
+        self.alias.as_deref().unwrap_or(&self.target)
+    }
+
+    /// Where to fix the allowlist, for messages.
+    pub fn config_hint(&self) -> String {
+        match &self.config_path {
+            Some(p) => shorten_home(p),
+            None => "~/.config/eic-ssh/config.toml".into(),
+        }
+    }
+
+    /// The allowlist as `a, b, c`.
+    pub fn allow_list(&self) -> String {
+        self.allow
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// A human summary, one setting a line (for `eic-ssh config check`).
+    pub fn describe(&self) -> String {
+        let or = |v: &Option<String>, d: &str| v.clone().unwrap_or_else(|| d.to_string());
+        let mut out = String::new();
+        let _ = writeln!(out, "target:          {}", self.target);
+        let _ = writeln!(
+            out,
+            "host section:    {}",
+            or(&self.alias.as_ref().map(|a| format!("[hosts.{a}]")), "none")
+        );
+        let _ = writeln!(out, "instance:        {}", self.instance);
+        let _ = writeln!(
+            out,
+            "user:            {}",
+            or(&self.user, "(from ssh or --user)")
+        );
+        let _ = writeln!(
+            out,
+            "profile:         {}",
+            or(&self.profile, "(AWS_PROFILE or default)")
+        );
+        let _ = writeln!(
+            out,
+            "region:          {}",
+            or(&self.region, "(AWS_REGION or the profile's)")
+        );
+        let _ = writeln!(
+            out,
+            "endpoint:        {}",
+            or(&self.endpoint_id, "(discovered in the instance's VPC)")
+        );
+        let allow = if self.allow.is_empty() {
+            "none: no egress check".to_string()
+        } else {
+            format!(
+                "{} (from {})",
+                self.allow_list(),
+                or(&self.allow_source, "?")
+            )
+        };
+        let _ = writeln!(out, "allow:           {allow}");
+        let _ = writeln!(
+            out,
+            "allow from SG:   {}",
+            if self.allow_from_security_group {
+                "yes"
+            } else {
+                "no"
+            }
+        );
+        let _ = writeln!(out, "egress check:    {}", self.egress_urls.join(", "));
+        out
+    }
+}
+
+/// Merges flags, environment and the file for `target`.
+pub fn resolve(
+    config: &ConfigFile,
+    path: Option<&Path>,
+    target_text: &str,
+    o: &Overrides,
+) -> Result<Effective, Failure> {
+    let host = config.hosts.get(target_text);
+    let instance = match host {
+        Some(h) => match (&h.instance, &h.name) {
+            (Some(id), _) => InstanceRef::Id(id.0.clone()),
+            (None, Some(name)) => InstanceRef::Name(name.clone()),
+            (None, None) => unreachable!("checked when the file was read"),
+        },
+        None if target::instance_id(target_text).is_ok() => {
+            InstanceRef::Id(target_text.to_string())
+        }
+        None if target_text.starts_with("i-") => {
+            return Err(target::instance_id(target_text).unwrap_err());
+        }
+        None if target_text.is_empty() => return Err(Failure::usage("the target is empty")),
+        None => InstanceRef::Name(target_text.to_string()),
+    };
+    merge(config, path, target_text, host, instance, o)
+}
+
+/// The `[defaults]` alone, for commands that may run without a target (`eic-ssh egress`).
+/// Its `instance` is an empty name: it must not be used to connect.
+pub fn resolve_defaults(config: &ConfigFile, path: Option<&Path>) -> Result<Effective, Failure> {
+    let instance = InstanceRef::Name(String::new());
+    merge(
+        config,
+        path,
+        "the defaults",
+        None,
+        instance,
+        &Overrides::default(),
+    )
+}
+
+fn merge(
+    config: &ConfigFile,
+    path: Option<&Path>,
+    target_text: &str,
+    host: Option<&Host>,
+    instance: InstanceRef,
+    o: &Overrides,
+) -> Result<Effective, Failure> {
+    let d = &config.defaults;
+    let env_set = |names: &[&str]| {
+        names
+            .iter()
+            .any(|n| std::env::var_os(n).is_some_and(|v| !v.is_empty()))
+    };
+    let pick = |flag: &Option<String>,
+                env: &[&str],
+                host_v: Option<&Option<String>>,
+                default: &Option<String>| {
+        if flag.is_some() {
+            return flag.clone();
+        }
+        if env_set(env) {
+            return None;
+        }
+        host_v.and_then(Clone::clone).or_else(|| default.clone())
+    };
+    let region = pick(
+        &o.region,
+        &["AWS_REGION", "AWS_DEFAULT_REGION"],
+        host.map(|h| &h.region),
+        &d.region,
+    );
+    let profile = pick(
+        &o.profile,
+        &["AWS_PROFILE"],
+        host.map(|h| &h.profile),
+        &d.profile,
+    );
+    let user = o
+        .user
+        .clone()
+        .or_else(|| host.and_then(|h| h.user.clone()))
+        .or_else(|| d.user.clone());
+    let endpoint_id = o
+        .endpoint_id
+        .clone()
+        .or_else(|| host.and_then(|h| h.endpoint.as_ref().map(|e| e.0.clone())));
+    let (allow, allow_source) = match (host.and_then(|h| h.allow.as_ref()), &d.allow) {
+        (Some(list), _) => (list.clone(), Some(format!("hosts.{target_text}"))),
+        (None, Some(list)) => (list.clone(), Some("defaults".to_string())),
+        (None, None) => (Vec::new(), None),
+    };
+    let allow_from_security_group = host
+        .and_then(|h| h.allow_from_security_group)
+        .or(d.allow_from_security_group)
+        .unwrap_or(false);
+    let egress_urls = match std::env::var("EIC_SSH_EGRESS_CHECK_URL")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+    {
+        Some(list) => {
+            let urls: Vec<String> = list
+                .split([',', ' '])
+                .filter(|u| !u.is_empty())
+                .map(str::to_string)
+                .collect();
+            for u in &urls {
+                check_url(u)
+                    .map_err(|e| Failure::usage(format!("EIC_SSH_EGRESS_CHECK_URL: {e}")))?;
+            }
+            urls
+        }
+        None => host
+            .and_then(|h| h.egress_check_url.as_ref())
+            .or(d.egress_check_url.as_ref())
+            .map(|us| us.iter().map(|u| u.0.clone()).collect())
+            .unwrap_or_else(|| vec![DEFAULT_CHECK_URL.to_string()]),
+    };
+    Ok(Effective {
+        target: target_text.to_string(),
+        alias: host.map(|_| target_text.to_string()),
+        instance,
+        user,
+        profile,
+        region,
+        endpoint_id,
+        allow: allow.into_iter().map(|c| c.0).collect(),
+        allow_source,
+        allow_from_security_group,
+        egress_urls,
+        config_path: path.map(Path::to_path_buf),
+    })
+}
+
+fn shorten_home(path: &Path) -> String {
+    match std::env::var_os("HOME").map(PathBuf::from) {
+        Some(home) if path.starts_with(&home) && home != Path::new("/") => {
+            format!("~/{}", path.strip_prefix(&home).unwrap_or(path).display())
+        }
+        _ => path.display().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::file::parse;
+
+    fn config() -> ConfigFile {
+        parse(
+            r#"
+[defaults]
+user = "ec2-user"
+allow = ["203.0.113.0/24"]
+[hosts.bastion]
+instance = "i-0123456789abcdef0"
+user = "ubuntu"
+allow = ["198.51.100.0/24"]
+[hosts.web]
+name = "web-1"
+"#,
+            Path::new("c.toml"),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn host_sections_replace_defaults_and_flags_win() {
+        let c = config();
+        let e = resolve(&c, None, "bastion", &Overrides::default()).unwrap();
+        assert_eq!(e.instance, InstanceRef::Id("i-0123456789abcdef0".into()));
+        assert_eq!(e.user.as_deref(), Some("ubuntu"));
+        assert_eq!(e.allow_list(), "198.51.100.0/24");
+        assert_eq!(e.allow_source.as_deref(), Some("hosts.bastion"));
+        let o = Overrides {
+            user: Some("admin".into()),
+            ..Overrides::default()
+        };
+        assert_eq!(
+            resolve(&c, None, "bastion", &o).unwrap().user.as_deref(),
+            Some("admin")
+        );
+        let web = resolve(&c, None, "web", &Overrides::default()).unwrap();
+        assert_eq!(web.instance, InstanceRef::Name("web-1".into()));
+        assert_eq!(web.allow_list(), "203.0.113.0/24");
+        assert_eq!(web.user.as_deref(), Some("ec2-user"));
+    }
+
+    #[test]
+    fn unknown_targets_are_ids_or_names() {
+        let c = ConfigFile::default();
+        let id = resolve(&c, None, "i-0123456789abcdef0", &Overrides::default()).unwrap();
+        assert_eq!(id.instance, InstanceRef::Id("i-0123456789abcdef0".into()));
+        assert!(id.allow.is_empty());
+        assert_eq!(id.egress_urls, [DEFAULT_CHECK_URL]);
+        let name = resolve(&c, None, "db-primary", &Overrides::default()).unwrap();
+        assert_eq!(name.instance, InstanceRef::Name("db-primary".into()));
+        assert!(resolve(&c, None, "i-123", &Overrides::default()).is_err());
+    }
+}

@@ -1,0 +1,336 @@
+//! The TOML config file: its schema, where it lives, and errors that name file, line and key.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+use serde::{Deserialize, Deserializer};
+
+use crate::error::Failure;
+use crate::target;
+
+/// The whole file.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// `[defaults]`: applies to every target.
+    #[serde(default)]
+    pub defaults: Settings,
+    /// `[hosts.ALIAS]`: named targets.
+    #[serde(default)]
+    pub hosts: BTreeMap<String, Host>,
+}
+
+/// `[defaults]`: settings for every target (a host section may replace each).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// AWS region.
+    pub region: Option<String>,
+    /// AWS profile.
+    pub profile: Option<String>,
+    /// OS user on the instance.
+    pub user: Option<String>,
+    /// Egress allowlist (IPv4 and IPv6 CIDRs).
+    pub allow: Option<Vec<Cidr>>,
+    /// Where to learn the public egress IP; several must agree.
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub egress_check_url: Option<Vec<CheckUrl>>,
+    /// Also admit what the instance's security group admits on the port.
+    pub allow_from_security_group: Option<bool>,
+}
+
+/// One `[hosts.ALIAS]` section.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Host {
+    /// Instance id.
+    pub instance: Option<InstanceId>,
+    /// Name tag, resolved with DescribeInstances.
+    pub name: Option<String>,
+    /// Endpoint id to use instead of discovery.
+    pub endpoint: Option<EndpointId>,
+    /// AWS region.
+    pub region: Option<String>,
+    /// AWS profile.
+    pub profile: Option<String>,
+    /// OS user on the instance.
+    pub user: Option<String>,
+    /// Egress allowlist; replaces `defaults.allow` for this host.
+    pub allow: Option<Vec<Cidr>>,
+    /// Where to learn the public egress IP.
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub egress_check_url: Option<Vec<CheckUrl>>,
+    /// Also admit what the instance's security group admits on the port.
+    pub allow_from_security_group: Option<bool>,
+}
+
+/// A CIDR (a bare address means that one host).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Cidr(pub IpNet);
+
+impl TryFrom<String> for Cidr {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        if let Ok(net) = text.parse::<IpNet>() {
+            return Ok(Cidr(net));
+        }
+        if let Ok(ip) = text.parse::<IpAddr>() {
+            return Ok(Cidr(IpNet::from(ip)));
+        }
+        Err(format!(
+            "invalid CIDR {text:?}: expected ADDRESS/PREFIX, e.g. 203.0.113.0/24 or 2001:db8::/32"
+        ))
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// An `i-…` id, checked when read.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct InstanceId(pub String);
+
+impl TryFrom<String> for InstanceId {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        target::instance_id(&text).map_err(|f| f.message)?;
+        Ok(InstanceId(text))
+    }
+}
+
+/// An `eice-…` id, checked when read.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct EndpointId(pub String);
+
+impl TryFrom<String> for EndpointId {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        let hex = text.strip_prefix("eice-").unwrap_or_default();
+        if hex.len() == 17 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            Ok(EndpointId(text))
+        } else {
+            Err(format!(
+                "{text:?} is not an endpoint id (expected eice- and 17 hex digits)"
+            ))
+        }
+    }
+}
+
+/// An egress check URL: `https://`, or `http://` to a loopback host only.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct CheckUrl(pub String);
+
+impl TryFrom<String> for CheckUrl {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        check_url(&text)?;
+        Ok(CheckUrl(text))
+    }
+}
+
+/// Accepts `https://…`, and `http://…` only when the host is loopback.
+pub fn check_url(text: &str) -> Result<(), String> {
+    let uri: http::Uri = text.parse().map_err(|_| format!("invalid URL {text:?}"))?;
+    let host = uri.host().unwrap_or_default();
+    let loopback = host == "localhost"
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match uri.scheme_str() {
+        Some("https") if !host.is_empty() => Ok(()),
+        Some("http") if loopback => Ok(()),
+        Some("http") => Err(format!(
+            "egress check URL {text:?} must use https:// (http:// is only accepted for loopback hosts)"
+        )),
+        _ => Err(format!(
+            "invalid egress check URL {text:?}: expected https://HOST/PATH"
+        )),
+    }
+}
+
+fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<CheckUrl>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Form {
+        One(String),
+        Many(Vec<String>),
+    }
+    let urls = match Form::deserialize(d)
+        .map_err(|_| serde::de::Error::custom("expected a URL or a list of URLs"))?
+    {
+        Form::One(u) => vec![u],
+        Form::Many(us) => us,
+    };
+    urls.into_iter()
+        .map(|u| CheckUrl::try_from(u).map_err(serde::de::Error::custom))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+/// Where the config file is: `--config`, else `$EIC_SSH_CONFIG`, else
+/// `$XDG_CONFIG_HOME/eic-ssh/config.toml` (`~/.config/eic-ssh/config.toml`).
+/// The flag and the variable name a file that must exist; the default may be absent.
+pub fn locate(flag: Option<&Path>) -> Option<(PathBuf, bool)> {
+    if let Some(path) = flag {
+        return Some((target::expand_tilde(path), true));
+    }
+    if let Some(path) = std::env::var_os("EIC_SSH_CONFIG").filter(|v| !v.is_empty()) {
+        return Some((target::expand_tilde(Path::new(&path)), true));
+    }
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some((base.join("eic-ssh").join("config.toml"), false))
+}
+
+/// Reads and checks the file; a missing default file is an empty config.
+pub fn load(flag: Option<&Path>) -> Result<(ConfigFile, Option<PathBuf>), Failure> {
+    let Some((path, explicit)) = locate(flag) else {
+        return Ok((ConfigFile::default(), None));
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+            return Ok((ConfigFile::default(), None));
+        }
+        Err(e) => {
+            return Err(Failure::usage(format!(
+                "cannot read config file {}: {e}",
+                path.display()
+            )));
+        }
+    };
+    let config = parse(&text, &path)?;
+    Ok((config, Some(path)))
+}
+
+/// Parses config text; errors read `FILE:LINE:COLUMN: what is wrong`.
+pub fn parse(text: &str, path: &Path) -> Result<ConfigFile, Failure> {
+    let config: ConfigFile = toml::from_str(text).map_err(|e| {
+        let (line, col) = e
+            .span()
+            .map(|span| line_col(text, span.start))
+            .unwrap_or((1, 1));
+        let message = e.message().trim().replace('\n', " ");
+        Failure::usage(format!("{}:{line}:{col}: {message}", path.display()))
+    })?;
+    for (alias, host) in &config.hosts {
+        let line = text
+            .lines()
+            .position(|l| {
+                let l = l.trim();
+                l == format!("[hosts.{alias}]") || l == format!("[hosts.\"{alias}\"]")
+            })
+            .map_or(1, |i| i + 1);
+        let problem = match (&host.instance, &host.name) {
+            (None, None) => Some("needs `instance = \"i-…\"` or `name = \"NAME\"`"),
+            (Some(_), Some(_)) => Some("has both `instance` and `name`; keep one"),
+            _ => None,
+        };
+        if let Some(problem) = problem {
+            return Err(Failure::usage(format!(
+                "{}:{line}: [hosts.{alias}] {problem}",
+                path.display()
+            )));
+        }
+    }
+    Ok(config)
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rfind('\n')
+        .map_or(before.len(), |i| before.len() - i - 1)
+        + 1;
+    (line, col)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_err(text: &str) -> String {
+        parse(text, Path::new("c.toml")).unwrap_err().message
+    }
+
+    #[test]
+    fn the_documented_example_parses() {
+        let text = r#"
+[defaults]
+region = "ap-northeast-1"
+profile = "dev"
+user = "ec2-user"
+allow = ["203.0.113.0/24", "198.51.100.7/32", "2001:db8::/32", "192.0.2.1"]
+egress_check_url = "https://checkip.amazonaws.com"
+
+[hosts.bastion]
+instance = "i-0123456789abcdef0"
+user = "ubuntu"
+endpoint = "eice-0123456789abcdef0"
+allow = ["198.51.100.0/24"]
+allow_from_security_group = true
+
+[hosts.web]
+name = "web-1"
+egress_check_url = ["https://a.example/ip", "http://127.0.0.1:9/ip"]
+"#;
+        let c = parse(text, Path::new("c.toml")).unwrap();
+        assert_eq!(c.defaults.allow.as_ref().unwrap().len(), 4);
+        assert_eq!(
+            c.defaults.allow.as_ref().unwrap()[3].to_string(),
+            "192.0.2.1/32"
+        );
+        let b = &c.hosts["bastion"];
+        assert_eq!(b.user.as_deref(), Some("ubuntu"));
+        assert_eq!(b.allow_from_security_group, Some(true));
+        assert_eq!(c.hosts["web"].egress_check_url.as_ref().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn errors_name_line_column_and_key() {
+        assert_eq!(
+            parse_err("[defaults]\nregion = \"x\"\nalow = []\n"),
+            "c.toml:3:1: unknown field `alow`, expected one of `region`, `profile`, `user`, `allow`, `egress_check_url`, `allow_from_security_group`"
+        );
+        assert_eq!(
+            parse_err("[defaults]\nallow = [\"10.0.0.0/33\"]\n"),
+            "c.toml:2:9: invalid CIDR \"10.0.0.0/33\": expected ADDRESS/PREFIX, e.g. 203.0.113.0/24 or 2001:db8::/32"
+        );
+        assert!(parse_err("[defaults\n").starts_with("c.toml:1:"));
+        assert_eq!(
+            parse_err("[hosts.x]\nuser = \"u\"\n"),
+            "c.toml:1: [hosts.x] needs `instance = \"i-…\"` or `name = \"NAME\"`"
+        );
+        assert!(
+            parse_err("[hosts.x]\ninstance = \"i-zz\"\n")
+                .starts_with("c.toml:2:12: \"i-zz\" is not an instance id")
+        );
+    }
+
+    #[test]
+    fn check_urls_are_https_or_loopback_http() {
+        assert!(check_url("https://checkip.amazonaws.com").is_ok());
+        assert!(check_url("http://127.0.0.1:8080/checkip").is_ok());
+        assert!(check_url("http://[::1]/ip").is_ok());
+        assert!(
+            check_url("http://checkip.amazonaws.com")
+                .unwrap_err()
+                .contains("must use https://")
+        );
+        assert!(check_url("ftp://x").is_err());
+    }
+}

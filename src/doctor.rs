@@ -1,0 +1,548 @@
+//! The doctor's checks: plain functions from what was learned about the setup to a checklist.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde::Serialize;
+
+use crate::aws::ec2::{Endpoint, Instance, SecurityGroup};
+use crate::egress::security_groups;
+
+/// Outcome of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// ✓
+    Ok,
+    /// ! (works, but worth knowing)
+    Warn,
+    /// ✗ (will not work, or is unsafe)
+    Fail,
+}
+
+impl Status {
+    /// The checklist mark.
+    pub fn mark(self) -> &'static str {
+        match self {
+            Status::Ok => "✓",
+            Status::Warn => "!",
+            Status::Fail => "✗",
+        }
+    }
+}
+
+/// One line of the checklist.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    /// Stable short name, e.g. `instance`.
+    pub check: &'static str,
+    /// Outcome.
+    pub status: Status,
+    /// What was found.
+    pub summary: String,
+    /// What to do, for a ✗ (sometimes for a !).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+fn check(name: &'static str, status: Status, summary: String, fix: Option<String>) -> Check {
+    Check {
+        check: name,
+        status,
+        summary,
+        fix,
+    }
+}
+
+/// What the doctor learned; `Err` holds why a fact is unknown.
+#[derive(Debug, Clone)]
+pub struct Facts {
+    /// Port to check.
+    pub port: u16,
+    /// IAM actions refused with UnauthorizedOperation.
+    pub denied: Vec<String>,
+    /// The instance.
+    pub instance: Result<Instance, String>,
+    /// Its endpoint.
+    pub endpoint: Result<Endpoint, String>,
+    /// All security groups of the instance and the endpoint.
+    pub groups: Result<Vec<SecurityGroup>, String>,
+    /// This machine's public egress IP.
+    pub egress_ip: Result<IpAddr, String>,
+    /// The local allowlist.
+    pub allow: Vec<IpNet>,
+    /// Where the local allowlist lives, for fixes.
+    pub config_hint: String,
+}
+
+/// Runs every check that the facts allow.
+pub fn evaluate(f: &Facts) -> Vec<Check> {
+    let mut out = Vec::new();
+    let port = f.port;
+    if [22, 3389].contains(&port) {
+        out.push(check(
+            "port",
+            Status::Ok,
+            format!("port {port} is one an endpoint can open"),
+            None,
+        ));
+    } else {
+        out.push(check(
+            "port",
+            Status::Fail,
+            format!("port {port} cannot be tunnelled: endpoints open only 22 and 3389"),
+            Some(format!(
+                "connect to 22 and forward inside SSH: ssh -L {port}:localhost:{port} …"
+            )),
+        ));
+    }
+    if f.denied.is_empty() {
+        out.push(check(
+            "credentials",
+            Status::Ok,
+            "credentials can call the EC2 APIs eic-ssh reads".into(),
+            None,
+        ));
+    } else {
+        for action in &f.denied {
+            out.push(check(
+                "credentials",
+                Status::Fail,
+                format!("not authorized: {action}"),
+                Some(format!(
+                    "allow {action} in your IAM policy (docs/aws-setup.md)"
+                )),
+            ));
+        }
+    }
+    let instance = match &f.instance {
+        Ok(i) => i,
+        Err(why) => {
+            out.push(check(
+                "instance",
+                Status::Fail,
+                why.clone(),
+                Some("check the target, region and profile".into()),
+            ));
+            return out;
+        }
+    };
+    let vpc = instance.vpc_id.clone().unwrap_or_default();
+    match (instance.state.as_str(), &instance.vpc_id) {
+        ("running", Some(vpc)) => out.push(check(
+            "instance",
+            Status::Ok,
+            format!(
+                "{} is running in {vpc} ({})",
+                instance.id,
+                instance.private_ip.as_deref().unwrap_or("no IPv4")
+            ),
+            None,
+        )),
+        ("running", None) => out.push(check(
+            "instance",
+            Status::Fail,
+            format!("{} is not in a VPC", instance.id),
+            None,
+        )),
+        (state, _) => out.push(check(
+            "instance",
+            Status::Fail,
+            format!("{} is {state}", instance.id),
+            Some(format!(
+                "aws ec2 start-instances --instance-ids {}",
+                instance.id
+            )),
+        )),
+    }
+    let endpoint = match &f.endpoint {
+        Ok(e) => e,
+        Err(why) => {
+            out.push(check(
+                "endpoint",
+                Status::Fail,
+                why.clone(),
+                Some(format!(
+                    "aws ec2 create-instance-connect-endpoint --subnet-id {} --preserve-client-ip",
+                    instance.subnet_id.as_deref().unwrap_or("SUBNET")
+                )),
+            ));
+            return out;
+        }
+    };
+    out.push(check(
+        "endpoint",
+        Status::Ok,
+        format!("{} is {} in {vpc}", endpoint.id, endpoint.state),
+        None,
+    ));
+    if endpoint.preserve_client_ip {
+        out.push(check(
+            "preserve-client-ip",
+            Status::Ok,
+            "Preserve Client IP is on: the instance sees your public IP, so its security group is the IP allowlist".into(),
+            None,
+        ));
+    } else {
+        out.push(check(
+            "preserve-client-ip",
+            Status::Warn,
+            "Preserve Client IP is off: the instance sees the endpoint's address, so its security group cannot restrict by your IP".into(),
+            Some("to restrict by IP, create the endpoint with --preserve-client-ip (it cannot be changed later); meanwhile use aws:SourceIp in IAM".into()),
+        ));
+    }
+    let groups = match &f.groups {
+        Ok(g) => g,
+        Err(why) => {
+            out.push(check("security-groups", Status::Fail, why.clone(), None));
+            return out;
+        }
+    };
+    let of = |ids: &[String]| -> Vec<SecurityGroup> {
+        groups
+            .iter()
+            .filter(|g| ids.contains(&g.id))
+            .cloned()
+            .collect()
+    };
+    let endpoint_groups = of(&endpoint.security_groups);
+    let instance_groups = of(&instance.security_groups);
+    out.push(endpoint_egress(instance, endpoint, &endpoint_groups, port));
+    let admitted = security_groups::admitted(
+        &instance_groups,
+        &endpoint.security_groups,
+        endpoint.preserve_client_ip,
+        port,
+    );
+    out.extend(instance_inbound(instance, endpoint, &admitted, port));
+    out.extend(egress_checks(f, endpoint, &admitted));
+    out
+}
+
+fn endpoint_egress(
+    instance: &Instance,
+    endpoint: &Endpoint,
+    groups: &[SecurityGroup],
+    port: u16,
+) -> Check {
+    let target: Option<IpAddr> = instance
+        .private_ip
+        .as_deref()
+        .and_then(|ip| ip.parse().ok());
+    let allows = groups.iter().flat_map(|g| &g.outbound).any(|r| {
+        r.covers_tcp(port)
+            && (r
+                .groups
+                .iter()
+                .any(|g| instance.security_groups.contains(g))
+                || r.cidrs
+                    .iter()
+                    .filter_map(|c| c.parse::<IpNet>().ok())
+                    .any(|n| target.is_some_and(|t| n.contains(&t))))
+    });
+    if allows {
+        check(
+            "endpoint-egress",
+            Status::Ok,
+            format!("the endpoint's security group allows outbound port {port} to the instance"),
+            None,
+        )
+    } else {
+        let sg = endpoint
+            .security_groups
+            .first()
+            .map_or("ENDPOINT_SG", String::as_str);
+        let to = instance
+            .security_groups
+            .first()
+            .map_or("INSTANCE_SG", String::as_str);
+        check(
+            "endpoint-egress",
+            Status::Fail,
+            format!(
+                "the endpoint's security groups ({}) do not allow outbound port {port} to the instance",
+                endpoint.security_groups.join(", ")
+            ),
+            Some(format!(
+                "aws ec2 authorize-security-group-egress --group-id {sg} --ip-permissions 'IpProtocol=tcp,FromPort={port},ToPort={port},UserIdGroupPairs=[{{GroupId={to}}}]'"
+            )),
+        )
+    }
+}
+
+fn instance_inbound(
+    instance: &Instance,
+    endpoint: &Endpoint,
+    admitted: &security_groups::Admitted,
+    port: u16,
+) -> Vec<Check> {
+    let mut out = Vec::new();
+    let sg = instance
+        .security_groups
+        .first()
+        .map_or("INSTANCE_SG", String::as_str);
+    // Without Preserve Client IP the source is the endpoint's interface in the VPC: only
+    // ranges that cover the VPC's addresses (judged by the instance's own) can admit it.
+    let own: Option<IpAddr> = instance
+        .private_ip
+        .as_deref()
+        .and_then(|ip| ip.parse().ok());
+    let sources: Vec<String> = admitted
+        .ranges
+        .iter()
+        .filter(|n| endpoint.preserve_client_ip || own.is_some_and(|ip| n.contains(&ip)))
+        .map(ToString::to_string)
+        .chain(admitted.via_endpoint_group.then(|| {
+            format!(
+                "the endpoint's group ({})",
+                endpoint.security_groups.join(", ")
+            )
+        }))
+        .collect();
+    if sources.is_empty() {
+        let fix = if endpoint.preserve_client_ip {
+            format!(
+                "aws ec2 authorize-security-group-ingress --group-id {sg} --ip-permissions 'IpProtocol=tcp,FromPort={port},ToPort={port},IpRanges=[{{CidrIp=YOUR_OFFICE_CIDR}}]'"
+            )
+        } else {
+            let eg = endpoint
+                .security_groups
+                .first()
+                .map_or("ENDPOINT_SG", String::as_str);
+            format!(
+                "aws ec2 authorize-security-group-ingress --group-id {sg} --ip-permissions 'IpProtocol=tcp,FromPort={port},ToPort={port},UserIdGroupPairs=[{{GroupId={eg}}}]'"
+            )
+        };
+        out.push(check(
+            "instance-inbound",
+            Status::Fail,
+            format!("the instance's security groups admit nothing on port {port} that can come through the endpoint"),
+            Some(fix),
+        ));
+    } else {
+        out.push(check(
+            "instance-inbound",
+            Status::Ok,
+            format!(
+                "the instance's security groups admit port {port} from {}",
+                sources.join(", ")
+            ),
+            None,
+        ));
+    }
+    let open: Vec<String> = admitted
+        .ranges
+        .iter()
+        .filter(|n| n.prefix_len() == 0)
+        .map(ToString::to_string)
+        .collect();
+    if !open.is_empty() && endpoint.preserve_client_ip {
+        out.push(check(
+            "open-to-world",
+            Status::Warn,
+            format!(
+                "port {port} is open to {} : anyone on the internet allowed by IAM can reach sshd",
+                open.join(" and ")
+            ),
+            Some("replace the rule with your office/VPN CIDRs".into()),
+        ));
+    }
+    out
+}
+
+fn egress_checks(
+    f: &Facts,
+    endpoint: &Endpoint,
+    admitted: &security_groups::Admitted,
+) -> Vec<Check> {
+    let mut out = Vec::new();
+    let ip = match &f.egress_ip {
+        Ok(ip) => *ip,
+        Err(why) => {
+            out.push(check(
+                "egress-ip",
+                Status::Warn,
+                format!("cannot determine your egress IP: {why}"),
+                None,
+            ));
+            return out;
+        }
+    };
+    if endpoint.preserve_client_ip {
+        if admitted.ranges.iter().any(|n| n.contains(&ip)) {
+            out.push(check(
+                "egress-ip",
+                Status::Ok,
+                format!("your egress IP {ip} is admitted by the instance's security group"),
+                None,
+            ));
+        } else {
+            out.push(check(
+                "egress-ip",
+                Status::Fail,
+                format!("your egress IP {ip} is not admitted by the instance's security group"),
+                Some("connect from an allowed network (office/VPN), or admit this network's CIDR in the security group".into()),
+            ));
+        }
+    }
+    if f.allow.is_empty() {
+        out.push(check(
+            "allowlist",
+            Status::Warn,
+            "no local allowlist: eic-ssh connects from any network".into(),
+            Some(format!("add allow = [\"CIDR\", …] to {}", f.config_hint)),
+        ));
+        return out;
+    }
+    if !f.allow.iter().any(|n| n.contains(&ip)) {
+        out.push(check(
+            "allowlist",
+            Status::Fail,
+            format!("your egress IP {ip} is outside the local allowlist, so eic-ssh will refuse to connect"),
+            Some(format!("connect from an allowed network, or edit allow in {}", f.config_hint)),
+        ));
+    } else {
+        out.push(check(
+            "allowlist",
+            Status::Ok,
+            format!("your egress IP {ip} is inside the local allowlist"),
+            None,
+        ));
+    }
+    if endpoint.preserve_client_ip {
+        let mut local: Vec<IpNet> = f.allow.clone();
+        local.sort();
+        local.dedup();
+        if local != admitted.ranges {
+            let show = |v: &[IpNet]| {
+                v.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            out.push(check(
+                "allowlist-vs-sg",
+                Status::Warn,
+                format!(
+                    "the local allowlist ({}) differs from the security group's ({})",
+                    show(&local),
+                    show(&admitted.ranges)
+                ),
+                Some(
+                    "keep them the same, so the fast local check and the real boundary agree"
+                        .into(),
+                ),
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::ec2::Permission;
+
+    fn facts() -> Facts {
+        let rule = |cidrs: &[&str], groups: &[&str]| Permission {
+            protocol: "tcp".into(),
+            from_port: Some(22),
+            to_port: Some(22),
+            cidrs: cidrs.iter().map(|c| c.to_string()).collect(),
+            groups: groups.iter().map(|c| c.to_string()).collect(),
+        };
+        Facts {
+            port: 22,
+            denied: vec![],
+            instance: Ok(Instance {
+                id: "i-1".into(),
+                state: "running".into(),
+                vpc_id: Some("vpc-1".into()),
+                private_ip: Some("10.0.1.5".into()),
+                security_groups: vec!["sg-i".into()],
+                ..Default::default()
+            }),
+            endpoint: Ok(Endpoint {
+                id: "eice-1".into(),
+                state: "create-complete".into(),
+                preserve_client_ip: true,
+                security_groups: vec!["sg-e".into()],
+                ..Default::default()
+            }),
+            groups: Ok(vec![
+                SecurityGroup {
+                    id: "sg-i".into(),
+                    inbound: vec![rule(&["203.0.113.0/24"], &[])],
+                    ..Default::default()
+                },
+                SecurityGroup {
+                    id: "sg-e".into(),
+                    outbound: vec![rule(&[], &["sg-i"])],
+                    ..Default::default()
+                },
+            ]),
+            egress_ip: Ok("203.0.113.9".parse().unwrap()),
+            allow: vec!["203.0.113.0/24".parse().unwrap()],
+            config_hint: "c.toml".into(),
+        }
+    }
+
+    fn statuses(f: &Facts) -> Vec<(&'static str, Status)> {
+        evaluate(f)
+            .into_iter()
+            .map(|c| (c.check, c.status))
+            .collect()
+    }
+
+    #[test]
+    fn a_good_setup_passes_every_check() {
+        let got = statuses(&facts());
+        assert!(got.iter().all(|(_, s)| *s == Status::Ok), "{got:?}");
+        assert_eq!(got.len(), 9);
+    }
+
+    #[test]
+    fn each_failure_is_reported() {
+        let mut f = facts();
+        f.egress_ip = Ok("192.0.2.44".parse().unwrap());
+        let got = statuses(&f);
+        assert!(
+            got.contains(&("egress-ip", Status::Fail))
+                && got.contains(&("allowlist", Status::Fail))
+        );
+
+        let mut f = facts();
+        if let Ok(gs) = &mut f.groups {
+            gs[1].outbound.clear();
+        }
+        assert!(statuses(&f).contains(&("endpoint-egress", Status::Fail)));
+
+        let mut f = facts();
+        f.endpoint.as_mut().unwrap().preserve_client_ip = false;
+        let got = statuses(&f);
+        assert!(got.contains(&("preserve-client-ip", Status::Warn)));
+        assert!(
+            got.contains(&("instance-inbound", Status::Fail)),
+            "a CIDR rule does not admit the endpoint: {got:?}"
+        );
+
+        let mut f = facts();
+        f.instance.as_mut().unwrap().state = "stopped".into();
+        assert!(statuses(&f).contains(&("instance", Status::Fail)));
+
+        let mut f = facts();
+        f.denied.push("ec2:DescribeSecurityGroups".into());
+        assert!(statuses(&f).contains(&("credentials", Status::Fail)));
+    }
+
+    #[test]
+    fn open_rules_and_disagreeing_lists_warn() {
+        let mut f = facts();
+        if let Ok(gs) = &mut f.groups {
+            gs[0].inbound[0].cidrs.push("0.0.0.0/0".into());
+        }
+        let got = statuses(&f);
+        assert!(got.contains(&("open-to-world", Status::Warn)));
+        assert!(got.contains(&("allowlist-vs-sg", Status::Warn)));
+    }
+}

@@ -1,0 +1,111 @@
+//! Finds this machine's public egress IP by asking one or more checkip services.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use futures_util::future::join_all;
+
+/// How long one checkip request may take.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Why the egress IP is unknown.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProbeError {
+    /// A source could not be reached or answered with an error.
+    #[error("{url}: {reason}")]
+    Unreachable {
+        /// The source.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A source answered something that is not an IP address.
+    #[error("{url} answered {answer:?}, which is not an IP address")]
+    Garbage {
+        /// The source.
+        url: String,
+        /// The start of its answer.
+        answer: String,
+    },
+    /// The sources named different addresses.
+    #[error("the egress IP sources disagree: {}", .0.iter().map(|(u, ip)| format!("{u} says {ip}")).collect::<Vec<_>>().join(", "))]
+    Disagree(Vec<(String, IpAddr)>),
+}
+
+/// Asks every URL at once; they must all answer the same address.
+pub async fn egress_ip(http: &reqwest::Client, urls: &[String]) -> Result<IpAddr, ProbeError> {
+    let answers = join_all(urls.iter().map(|u| ask(http, u))).await;
+    let mut found: Vec<(String, IpAddr)> = Vec::new();
+    for (url, answer) in urls.iter().zip(answers) {
+        found.push((url.clone(), answer?));
+    }
+    let first = found
+        .first()
+        .map(|(_, ip)| *ip)
+        .ok_or_else(|| ProbeError::Unreachable {
+            url: "(none)".into(),
+            reason: "no egress check URL is configured".into(),
+        })?;
+    if found.iter().any(|(_, ip)| *ip != first) {
+        return Err(ProbeError::Disagree(found));
+    }
+    tracing::debug!("egress IP {first} (from {})", urls.join(", "));
+    Ok(first)
+}
+
+async fn ask(http: &reqwest::Client, url: &str) -> Result<IpAddr, ProbeError> {
+    let unreachable = |reason: String| ProbeError::Unreachable {
+        url: url.to_string(),
+        reason,
+    };
+    let response = http
+        .get(url)
+        .timeout(PROBE_TIMEOUT)
+        .send()
+        .await
+        .map_err(|e| {
+            if e.is_timeout() {
+                unreachable(format!("no answer within {}s", PROBE_TIMEOUT.as_secs()))
+            } else {
+                unreachable(crate::aws::context::with_causes(&e))
+            }
+        })?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(unreachable(format!("HTTP {}", status.as_u16())));
+    }
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| unreachable(e.to_string()))?;
+    parse_answer(&body).ok_or_else(|| ProbeError::Garbage {
+        url: url.to_string(),
+        answer: String::from_utf8_lossy(&body[..body.len().min(40)])
+            .trim()
+            .to_string(),
+    })
+}
+
+/// A checkip answer: one address, surrounding white space allowed.
+pub fn parse_answer(body: &[u8]) -> Option<IpAddr> {
+    std::str::from_utf8(body).ok()?.trim().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers() {
+        assert_eq!(
+            parse_answer(b"203.0.113.9\n"),
+            Some("203.0.113.9".parse().unwrap())
+        );
+        assert_eq!(
+            parse_answer(b" 2001:db8::1 "),
+            Some("2001:db8::1".parse().unwrap())
+        );
+        assert_eq!(parse_answer(b"<html>503</html>"), None);
+        assert_eq!(parse_answer(b""), None);
+    }
+}
