@@ -336,7 +336,7 @@ fn instance_inbound(
         .filter(|n| n.prefix_len() == 0)
         .map(ToString::to_string)
         .collect();
-    if !open.is_empty() && endpoint.preserve_client_ip {
+    if !open.is_empty() {
         out.push(check(
             "open-to-world",
             Status::Warn,
