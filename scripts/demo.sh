@@ -61,6 +61,19 @@ cmp "$work/payload" "$work/payload.back" && echo "5 MB copied up and back, ident
 echo "== a bad case: an instance in a VPC without an endpoint"
 "$bin/eic-ssh" proxy i-0bbbbbbbbbbbbbbb2 </dev/null || echo "(exit code $?)"
 
+echo "== the egress guard: an allowlist this network is not in"
+cat > "$work/config.toml" <<CONF
+[defaults]
+allow = ["203.0.113.0/24"]
+egress_check_url = "${AWS_ENDPOINT_URL_EC2/https:/http:}/checkip"
+
+[hosts.bastion]
+instance = "i-0123456789abcdef0"
+CONF
+sed 's/^/    /' "$work/config.toml"
+EIC_SSH_CONFIG="$work/config.toml" "$bin/eic-ssh" proxy bastion </dev/null || echo "(exit code $?: nothing was sent to AWS)"
+EIC_SSH_CONFIG="$work/config.toml" "$bin/eic-ssh" doctor bastion || true
+
 echo "== what the emulator saw"
 python3 - "$work/sim/events.jsonl" <<'PY'
 import json, sys, time
