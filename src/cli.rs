@@ -7,6 +7,10 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 
 const EXAMPLES: &str = "\
 Examples:
+  # A shell, or a command, on a private instance (no ssh binary, no key files):
+  eic-ssh ec2-user@i-0123456789abcdef0
+  eic-ssh bastion -- systemctl status nginx
+
   # In ~/.ssh/config, so that ssh, scp, sftp, rsync and git reach private instances:
   Host i-*
       User ec2-user
@@ -22,21 +26,62 @@ Examples:
 Exit codes: 0 ok, 1 other error, 2 usage, 3 refused by the egress guard,
 4 AWS credentials/permissions, 5 instance or endpoint not found/usable,
 6 endpoint refused the tunnel, 7 tunnel closed with an error, 8 network.
+A session (`eic-ssh TARGET …`) exits with the remote status, or 255 when it fails.
 Docs: docs/commands.md";
 
 /// SSH to private EC2 instances through an EC2 Instance Connect Endpoint.
+///
+/// `eic-ssh [user@]TARGET [COMMAND…]` opens a shell or runs a command with the embedded SSH
+/// client; the subcommands below do the rest.
 #[derive(Debug, Parser)]
-#[command(name = "eic-ssh", version, after_help = EXAMPLES, propagate_version = true)]
+#[command(
+    name = "eic-ssh",
+    version,
+    after_help = EXAMPLES,
+    propagate_version = true,
+    subcommand_negates_reqs = true
+)]
 pub struct Cli {
-    /// What to do.
+    /// What to do; without one, an SSH session to TARGET.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub session: SessionArgs,
     /// More detail on stderr: -v info, -vv debug, -vvv trace. Secrets are never logged.
     #[arg(short, long, action = ArgAction::Count, global = true)]
     pub verbose: u8,
     /// Only errors on stderr.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+}
+
+/// `eic-ssh [user@]TARGET [COMMAND…]`: the embedded SSH session.
+#[derive(Debug, Args, Default)]
+pub struct SessionArgs {
+    /// `[user@]TARGET`: alias from the config file, instance id or Name tag.
+    pub target: Option<String>,
+    /// Command to run instead of a shell (put it after `--` when it has options).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub remote_command: Vec<String>,
+    /// Port on the instance (22 or 3389).
+    #[arg(short = 'p', long, default_value_t = 22)]
+    pub port: u16,
+    /// Force a terminal (PTY), even for a command or without a local terminal.
+    #[arg(short = 't', conflicts_with = "no_tty")]
+    pub tty: bool,
+    /// Never ask for a terminal.
+    #[arg(short = 'T')]
+    pub no_tty: bool,
+    /// known_hosts file (default ~/.ssh/known_hosts).
+    #[arg(long, env = "EIC_SSH_KNOWN_HOSTS", value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
+    /// What to do with an unknown host key (default: ask on a terminal, strict otherwise).
+    #[arg(long, value_enum, value_name = "POLICY")]
+    pub host_key_check: Option<crate::ssh::host_keys::Policy>,
+    /// Routing, AWS and config options, as for `proxy` (`--push-key` does not apply:
+    /// the session pushes its own in-memory key).
+    #[command(flatten)]
+    pub connect: ConnectArgs,
 }
 
 /// The subcommands.
@@ -183,4 +228,31 @@ pub struct ConnectArgs {
     /// Push this public key (OpenSSH .pub) with SendSSHPublicKey before each tunnel.
     #[arg(long, value_name = "FILE")]
     pub push_key: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subcommands_win_even_after_global_flags() {
+        let cli =
+            Cli::try_parse_from(["eic-ssh", "-vvv", "proxy", "i-0123456789abcdef0", "22"]).unwrap();
+        assert_eq!(cli.verbose, 3);
+        assert!(
+            matches!(cli.command, Some(Command::Proxy(ref p)) if p.instance == "i-0123456789abcdef0")
+        );
+    }
+
+    #[test]
+    fn anything_else_is_a_session() {
+        let cli =
+            Cli::try_parse_from(["eic-ssh", "-t", "ubuntu@bastion", "--", "ls", "-l"]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.session.target.as_deref(), Some("ubuntu@bastion"));
+        assert_eq!(cli.session.remote_command, ["ls", "-l"]);
+        assert!(cli.session.tty);
+        let cli = Cli::try_parse_from(["eic-ssh", "bastion", "uname", "-a"]).unwrap();
+        assert_eq!(cli.session.remote_command, ["uname", "-a"]);
+    }
 }

@@ -53,6 +53,17 @@ impl Connector {
         remote_port: u16,
         args: &ConnectArgs,
     ) -> Result<Self, Failure> {
+        Self::prepare_with_key(target, remote_port, args, None).await
+    }
+
+    /// [`Connector::prepare`], pushing `key_line` (an in-memory key's public half) instead
+    /// of `--push-key`'s file.
+    pub async fn prepare_with_key(
+        target: &str,
+        remote_port: u16,
+        args: &ConnectArgs,
+        key_line: Option<String>,
+    ) -> Result<Self, Failure> {
         check_port(remote_port)?;
         let (config, path) = config::file::load(args.config.as_deref())?;
         let overrides = Overrides {
@@ -62,17 +73,26 @@ impl Connector {
             endpoint_id: args.endpoint_id.clone(),
         };
         let eff = config::resolve(&config, path.as_deref(), target, &overrides)?;
-        let key = match (&args.push_key, &eff.user) {
-            (Some(path), Some(user)) => Some(PublicKey {
+        let key = match (key_line, &args.push_key, &eff.user) {
+            (Some(line), _, Some(user)) => Some(PublicKey {
+                user: user.clone(),
+                line,
+            }),
+            (Some(_), _, None) => {
+                return Err(Failure::usage(
+                    "no user for the instance: write user@TARGET, pass -l USER, or set `user` in the config file",
+                ));
+            }
+            (None, Some(path), Some(user)) => Some(PublicKey {
                 user: user.clone(),
                 line: read_public_key(path)?,
             }),
-            (Some(_), None) => {
+            (None, Some(_), None) => {
                 return Err(Failure::usage(
                     "--push-key needs --user (the OS user on the instance, `%r` in ssh_config) or `user` in the config file",
                 ));
             }
-            (None, _) => None,
+            (None, None, _) => None,
         };
         let override_url = args
             .tunnel_endpoint_url
@@ -130,6 +150,11 @@ impl Connector {
             request,
             key,
         })
+    }
+
+    /// The OS user keys are pushed for, if any.
+    pub fn user(&self) -> Option<&str> {
+        self.key.as_ref().map(|k| k.user.as_str())
     }
 
     /// Pushes the key (if any), presigns a fresh URL and opens one tunnel.

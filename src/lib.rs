@@ -13,6 +13,7 @@ pub mod egress;
 pub mod error;
 pub mod http;
 pub mod logging;
+pub mod ssh;
 pub mod stdio;
 pub mod target;
 pub mod tls;

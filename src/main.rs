@@ -9,11 +9,17 @@ use eic_ssh::error::{Exit, Failure};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     eic_ssh::logging::init(cli.verbose, cli.quiet);
+    eic_ssh::ssh::terminal::restore_on_panic();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build();
     let outcome = match runtime {
-        Ok(rt) => rt.block_on(eic_ssh::commands::run(cli)),
+        Ok(rt) => {
+            let outcome = rt.block_on(eic_ssh::commands::run(cli));
+            // A blocking stdin read may still be parked on a thread: do not wait for it.
+            rt.shutdown_background();
+            outcome
+        }
         Err(e) => Err(Failure::new(
             Exit::Other,
             format!("cannot start the async runtime: {e}"),

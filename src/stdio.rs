@@ -22,6 +22,16 @@ impl PipeFd {
     /// Wraps `fd` when it is a pipe or a socket; `None` for a tty or a regular file,
     /// which must not be made non-blocking (a tty is shared with the shell).
     pub fn new(fd: RawFd) -> Option<Self> {
+        Self::wrap(fd, false)
+    }
+
+    /// Like [`PipeFd::new`], but also takes a terminal (for an interactive session, which
+    /// owns the terminal until it ends; the flags are restored on drop, as OpenSSH does).
+    pub fn new_or_tty(fd: RawFd) -> Option<Self> {
+        Self::wrap(fd, true)
+    }
+
+    fn wrap(fd: RawFd, tty_too: bool) -> Option<Self> {
         // SAFETY: fstat and fcntl on a descriptor we were handed; no memory is shared.
         unsafe {
             let mut st: libc::stat = std::mem::zeroed();
@@ -29,7 +39,8 @@ impl PipeFd {
                 return None;
             }
             let kind = st.st_mode & libc::S_IFMT;
-            if kind != libc::S_IFIFO && kind != libc::S_IFSOCK {
+            let tty = tty_too && kind == libc::S_IFCHR && libc::isatty(fd) == 1;
+            if kind != libc::S_IFIFO && kind != libc::S_IFSOCK && !tty {
                 return None;
             }
             if kind == libc::S_IFIFO {
@@ -145,6 +156,15 @@ pub enum Stdout {
 /// This process's stdin.
 pub fn stdin() -> Stdin {
     match PipeFd::new(libc::STDIN_FILENO) {
+        Some(p) => Stdin::Pipe(p),
+        None => Stdin::Fallback(tokio::io::stdin()),
+    }
+}
+
+/// This process's stdin for a session: terminals are polled too, so that no blocking
+/// reader thread outlives the session.
+pub fn stdin_any() -> Stdin {
+    match PipeFd::new_or_tty(libc::STDIN_FILENO) {
         Some(p) => Stdin::Pipe(p),
         None => Stdin::Fallback(tokio::io::stdin()),
     }

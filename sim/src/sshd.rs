@@ -122,7 +122,11 @@ impl Sshd {
             })
             .map(str::to_string)
             .collect();
-        let until = (now + ttl).format(format).map_err(|e| e.to_string())?;
+        // sshd accepts a key through the whole second named by expiry-time, so the last
+        // second that counts is now + ttl - 1: a TTL of 0 is already expired.
+        let until = (now + ttl - Duration::from_secs(1))
+            .format(format)
+            .map_err(|e| e.to_string())?;
         lines.push(format!("expiry-time=\"{until}Z\" {key}"));
         let tmp = path.with_extension("tmp");
         let mut f = std::fs::File::create(&tmp).map_err(|e| e.to_string())?;

@@ -4,6 +4,7 @@ pub mod config_check;
 pub mod doctor;
 pub mod egress;
 pub mod proxy;
+pub mod session;
 pub mod tunnel;
 
 use crate::cli::{Cli, Command, ConfigCommand};
@@ -11,7 +12,10 @@ use crate::error::Failure;
 
 /// Runs the parsed command; `Ok` carries the exit status.
 pub async fn run(cli: Cli) -> Result<i32, Failure> {
-    match cli.command {
+    let Some(command) = cli.command else {
+        return session::run(cli.session).await;
+    };
+    match command {
         Command::Proxy(args) => proxy::run(args).await,
         Command::Tunnel(args) => tunnel::run(args).await,
         Command::Egress(args) => egress::run(args).await,

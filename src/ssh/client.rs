@@ -1,0 +1,224 @@
+//! The russh client over a tunnel: tuned configuration, host-key verification through our
+//! policy, and authentication with the ephemeral key.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use russh::client::{self, AuthResult, Handle};
+use russh::keys::{PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
+
+use super::host_keys::{self, Known, Policy};
+use crate::error::{Exit, Failure};
+use crate::tunnel::Tunnel;
+
+/// How the server's host key is checked.
+#[derive(Debug, Clone)]
+pub struct HostKeyCheck {
+    /// The known_hosts name (`i-…` or `[i-…]:PORT`).
+    pub name: String,
+    /// The known_hosts file.
+    pub path: PathBuf,
+    /// What to do with unknown keys.
+    pub policy: Policy,
+}
+
+/// russh's callbacks; the policy decisions live in `host_keys`.
+pub struct Verifier {
+    check: HostKeyCheck,
+    /// Why the key was refused, for the user's message.
+    refusal: Arc<Mutex<Option<Failure>>>,
+}
+
+impl client::Handler for Verifier {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        key: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        let key = match key {
+            PublicKeyOrCertificate::PublicKey { key, .. } => key.clone(),
+            PublicKeyOrCertificate::Certificate(cert) => {
+                PublicKey::new(cert.public_key().clone(), "")
+            }
+        };
+        let check = self.check.clone();
+        let verdict = tokio::task::spawn_blocking(move || verify(&check, &key))
+            .await
+            .unwrap_or_else(|e| {
+                Err(Failure::new(
+                    Exit::Session,
+                    format!("host key check failed: {e}"),
+                ))
+            });
+        match verdict {
+            Ok(()) => Ok(true),
+            Err(f) => {
+                *self.refusal.lock().unwrap_or_else(|e| e.into_inner()) = Some(f);
+                Ok(false)
+            }
+        }
+    }
+}
+
+/// Applies the policy to the key the server presented (may prompt on the terminal).
+pub fn verify(check: &HostKeyCheck, key: &PublicKey) -> Result<(), Failure> {
+    let path = &check.path;
+    let name = &check.name;
+    let known = host_keys::lookup(path, name, key).map_err(|e| {
+        Failure::new(
+            Exit::Session,
+            format!("cannot read {}: {e}", path.display()),
+        )
+    })?;
+    let fingerprint = host_keys::fingerprint(key);
+    match known {
+        Known::Match => {
+            tracing::debug!(
+                "host key {fingerprint} of {name} matches {}",
+                path.display()
+            );
+            Ok(())
+        }
+        Known::Changed(line) => {
+            eprint!("{}", host_keys::changed_warning(name, key, path, line));
+            Err(Failure::new(
+                Exit::Session,
+                format!(
+                    "host key verification failed: the {} key of {name} has changed ({}:{line}). If the instance was really rebuilt, remove the old key with: ssh-keygen -R '{name}' -f {}",
+                    host_keys::type_label(key),
+                    path.display(),
+                    path.display()
+                ),
+            ))
+        }
+        Known::Revoked(line) => Err(Failure::new(
+            Exit::Session,
+            format!(
+                "host key verification failed: the key of {name} is marked @revoked in {}:{line}",
+                path.display()
+            ),
+        )),
+        Known::Unknown => match check.policy {
+            Policy::Strict => Err(Failure::new(
+                Exit::Session,
+                format!(
+                    "host key verification failed: no key for {name} in {} and --host-key-check is strict ({} key {fingerprint}). Connect once with --host-key-check accept-new, or add the key yourself",
+                    path.display(),
+                    host_keys::type_label(key)
+                ),
+            )),
+            Policy::AcceptNew => learn(check, key),
+            Policy::Ask => {
+                if ask(name, key)? {
+                    learn(check, key)
+                } else {
+                    Err(Failure::new(
+                        Exit::Session,
+                        format!("host key verification failed: {name} was not accepted"),
+                    ))
+                }
+            }
+        },
+    }
+}
+
+fn learn(check: &HostKeyCheck, key: &PublicKey) -> Result<(), Failure> {
+    host_keys::learn(&check.path, &check.name, key).map_err(|e| {
+        Failure::new(
+            Exit::Session,
+            format!(
+                "cannot record the host key in {}: {e}",
+                check.path.display()
+            ),
+        )
+    })?;
+    eprintln!(
+        "Warning: Permanently added '{}' ({}) to the list of known hosts.",
+        check.name,
+        host_keys::type_label(key)
+    );
+    Ok(())
+}
+
+/// OpenSSH's question, on the controlling terminal.
+fn ask(name: &str, key: &PublicKey) -> Result<bool, Failure> {
+    use std::io::{BufRead, Write};
+    let refuse = |why: String| {
+        Failure::new(
+            Exit::Session,
+            format!("host key verification failed: {why}"),
+        )
+    };
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .map_err(|_| refuse(format!("{name} is unknown and there is no terminal to ask on; use --host-key-check accept-new")))?;
+    let mut out = &tty;
+    let _ = write!(
+        out,
+        "The authenticity of host '{name}' can't be established.\r\n{} key fingerprint is {}.\r\nAre you sure you want to continue connecting (yes/no)? ",
+        host_keys::type_label(key),
+        host_keys::fingerprint(key)
+    );
+    let mut answer = String::new();
+    std::io::BufReader::new(&tty)
+        .read_line(&mut answer)
+        .map_err(|e| refuse(e.to_string()))?;
+    Ok(answer.trim().eq_ignore_ascii_case("yes"))
+}
+
+/// russh settings: large windows for bulk data, keepalives for idle sessions.
+pub fn config() -> client::Config {
+    client::Config {
+        window_size: 8 << 20,
+        maximum_packet_size: 32 << 10,
+        keepalive_interval: Some(Duration::from_secs(30)),
+        keepalive_max: 3,
+        nodelay: true,
+        ..Default::default()
+    }
+}
+
+/// Runs the SSH handshake over the tunnel and checks the host key.
+pub async fn connect(tunnel: Tunnel, check: HostKeyCheck) -> Result<Handle<Verifier>, Failure> {
+    let refusal = Arc::new(Mutex::new(None));
+    let verifier = Verifier {
+        check,
+        refusal: refusal.clone(),
+    };
+    client::connect_stream(Arc::new(config()), tunnel, verifier)
+        .await
+        .map_err(|e| {
+            refusal
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+                .unwrap_or_else(|| {
+                    Failure::new(Exit::Session, format!("the SSH handshake failed: {e}"))
+                })
+        })
+}
+
+/// Logs in with the pushed key.
+pub async fn authenticate(
+    handle: &mut Handle<Verifier>,
+    user: &str,
+    key: PrivateKeyWithHashAlg,
+) -> Result<(), Failure> {
+    let result = handle
+        .authenticate_publickey(user, key)
+        .await
+        .map_err(|e| Failure::new(Exit::Session, format!("authentication failed: {e}")))?;
+    match result {
+        AuthResult::Success => Ok(()),
+        AuthResult::Failure { .. } => Err(Failure::new(
+            Exit::Session,
+            format!(
+                "the instance refused the pushed key for user {user}: check the user name (ec2-user, ubuntu, admin, …), that the instance runs ec2-instance-connect, and that authentication happened within the key's 60 seconds"
+            ),
+        )),
+    }
+}

@@ -1,0 +1,274 @@
+//! OpenSSH-compatible known_hosts: lookups (plain, wildcard and hashed `|1|` entries) and
+//! appending new keys. eic-ssh keys entries by instance id, not by a reusable private IP.
+
+use std::io::{self, Write};
+use std::path::Path;
+
+use data_encoding::BASE64;
+use hmac::{Hmac, KeyInit, Mac};
+use russh::keys::{HashAlg, PublicKey};
+use sha1::Sha1;
+
+/// What the user chose for unknown hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Policy {
+    /// Only keys already in known_hosts.
+    Strict,
+    /// Record unknown keys, refuse changed ones.
+    AcceptNew,
+    /// Ask on the terminal about unknown keys, refuse changed ones.
+    Ask,
+}
+
+/// What known_hosts says about a host and the key it presented.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Known {
+    /// A matching entry exists.
+    Match,
+    /// An entry of the same key type holds another key (line number, 1-based).
+    Changed(usize),
+    /// The key is marked `@revoked` (line number).
+    Revoked(usize),
+    /// No entry for this host and key type.
+    Unknown,
+}
+
+/// The known_hosts name: `i-…`, or `[i-…]:PORT` for other ports, as OpenSSH writes them.
+pub fn host_name(host: &str, port: u16) -> String {
+    if port == 22 {
+        host.to_string()
+    } else {
+        format!("[{host}]:{port}")
+    }
+}
+
+/// `SHA256:…`, as OpenSSH prints fingerprints.
+pub fn fingerprint(key: &PublicKey) -> String {
+    key.fingerprint(HashAlg::Sha256).to_string()
+}
+
+/// The key type as OpenSSH names it in messages: ED25519, ECDSA, RSA.
+pub fn type_label(key: &PublicKey) -> String {
+    let name = key.algorithm().as_str().to_string();
+    match name.as_str() {
+        "ssh-ed25519" => "ED25519".into(),
+        "ssh-rsa" => "RSA".into(),
+        n if n.starts_with("ecdsa-") => "ECDSA".into(),
+        other => other.to_uppercase(),
+    }
+}
+
+/// Looks `name` up in the file at `path` (a missing file knows nothing).
+pub fn lookup(path: &Path, name: &str, key: &PublicKey) -> io::Result<Known> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Known::Unknown),
+        Err(e) => return Err(e),
+    };
+    Ok(lookup_in(&text, name, key))
+}
+
+/// Looks `name` up in known_hosts text.
+pub fn lookup_in(text: &str, name: &str, key: &PublicKey) -> Known {
+    let mut changed = None;
+    for (i, line) in text.lines().enumerate() {
+        let mut fields = line.split_whitespace();
+        let Some(mut hosts) = fields.next() else {
+            continue;
+        };
+        if hosts.starts_with('#') {
+            continue;
+        }
+        let marker = hosts.strip_prefix('@');
+        if marker.is_some() {
+            hosts = match fields.next() {
+                Some(h) => h,
+                None => continue,
+            };
+        }
+        let (Some(_kind), Some(blob)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        if !hosts_match(hosts, name) {
+            continue;
+        }
+        let Ok(recorded) = russh::keys::parse_public_key_base64(blob) else {
+            continue;
+        };
+        match marker {
+            Some("revoked") if recorded.key_data() == key.key_data() => {
+                return Known::Revoked(i + 1);
+            }
+            Some(_) => continue,
+            None => {}
+        }
+        if recorded.algorithm() != key.algorithm() {
+            continue;
+        }
+        if recorded.key_data() == key.key_data() {
+            return Known::Match;
+        }
+        changed.get_or_insert(i + 1);
+    }
+    changed.map_or(Known::Unknown, Known::Changed)
+}
+
+/// A host field: comma-separated patterns (`*`, `?`, `!negation`) or one hashed `|1|salt|hash`.
+fn hosts_match(field: &str, name: &str) -> bool {
+    if let Some(rest) = field.strip_prefix("|1|") {
+        let mut parts = rest.split('|');
+        let (Some(salt), Some(hash)) = (parts.next(), parts.next()) else {
+            return false;
+        };
+        let (Ok(salt), Ok(hash)) = (
+            BASE64.decode(salt.as_bytes()),
+            BASE64.decode(hash.as_bytes()),
+        ) else {
+            return false;
+        };
+        let Ok(mac) = <Hmac<Sha1> as KeyInit>::new_from_slice(&salt) else {
+            return false;
+        };
+        return mac
+            .chain_update(name.as_bytes())
+            .verify_slice(&hash)
+            .is_ok();
+    }
+    let mut matched = false;
+    for pattern in field.split(',') {
+        if let Some(negated) = pattern.strip_prefix('!') {
+            if glob(negated, name) {
+                return false;
+            }
+        } else if glob(pattern, name) {
+            matched = true;
+        }
+    }
+    matched
+}
+
+/// `*` and `?` wildcards, case-insensitive like host names.
+fn glob(pattern: &str, name: &str) -> bool {
+    fn go(p: &[u8], n: &[u8]) -> bool {
+        match (p.first(), n.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => go(&p[1..], n) || (!n.is_empty() && go(p, &n[1..])),
+            (Some(b'?'), Some(_)) => go(&p[1..], &n[1..]),
+            (Some(a), Some(b)) if a.eq_ignore_ascii_case(b) => go(&p[1..], &n[1..]),
+            _ => false,
+        }
+    }
+    go(pattern.as_bytes(), name.as_bytes())
+}
+
+/// Appends `name key` to the file, creating it (0600) and its directory (0700) if needed.
+pub fn learn(path: &Path, name: &str, key: &PublicKey) -> io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    let existing = std::fs::read(path).unwrap_or_default();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(path)?;
+    if !existing.is_empty() && !existing.ends_with(b"\n") {
+        f.write_all(b"\n")?;
+    }
+    let mut key = key.clone();
+    key.set_comment("");
+    let line = key.to_openssh().map_err(io::Error::other)?;
+    writeln!(f, "{name} {}", line.trim())
+}
+
+/// The warning OpenSSH prints for a changed host key.
+pub fn changed_warning(name: &str, key: &PublicKey, path: &Path, line: usize) -> String {
+    format!(
+        "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n\
+         @    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n\
+         @@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n\
+         IT IS POSSIBLE THAT SOMEONE IS DOING SOMETHING NASTY!\n\
+         Someone could be eavesdropping on you right now (man-in-the-middle attack)!\n\
+         It is also possible that a host key has just been changed.\n\
+         The fingerprint for the {} key sent by the remote host {name} is\n{}.\n\
+         Offending key in {}:{line}\n",
+        type_label(key),
+        fingerprint(key),
+        path.display()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY_A: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ";
+    const KEY_B: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIA6rWI3G1sz07DnfFlrouTcysQlj2P+jpNSOEWD9OJ3X";
+
+    fn key(b64: &str) -> PublicKey {
+        russh::keys::parse_public_key_base64(b64).unwrap()
+    }
+
+    #[test]
+    fn plain_wildcard_and_negated_entries() {
+        let text = format!(
+            "# comment\n\n@cert-authority *.example ssh-ed25519 {KEY_B}\ni-0123456789abcdef0 ssh-ed25519 {KEY_A}\ni-0aa*,!i-0aab* ssh-ed25519 {KEY_B}\n"
+        );
+        assert_eq!(
+            lookup_in(&text, "i-0123456789abcdef0", &key(KEY_A)),
+            Known::Match
+        );
+        assert_eq!(
+            lookup_in(&text, "i-0123456789abcdef0", &key(KEY_B)),
+            Known::Changed(4)
+        );
+        assert_eq!(lookup_in(&text, "i-0aa1", &key(KEY_B)), Known::Match);
+        assert_eq!(lookup_in(&text, "i-0aab1", &key(KEY_B)), Known::Unknown);
+        assert_eq!(
+            lookup_in(&text, "[i-0123456789abcdef0]:3389", &key(KEY_A)),
+            Known::Unknown
+        );
+    }
+
+    #[test]
+    fn hashed_entries_match_like_openssh() {
+        // A hashed (`ssh-keygen -H`) entry for the host name "example.com".
+        let hashed = "|1|O33ESRMWPVkMYIwJ1Uw+n877jTo=|nuuC5vEqXlEZ/8BXQR7m619W6Ak=";
+        let blob = "AAAAC3NzaC1lZDI1NTE5AAAAILIG2T/B0l0gaqj3puu510tu9N1OkQ4znY3LYuEm5zCF";
+        let text = format!("{hashed} ssh-ed25519 {blob}\n");
+        assert_eq!(lookup_in(&text, "example.com", &key(blob)), Known::Match);
+        assert_eq!(lookup_in(&text, "example.org", &key(blob)), Known::Unknown);
+        assert_eq!(
+            lookup_in(&text, "example.com", &key(KEY_A)),
+            Known::Changed(1)
+        );
+    }
+
+    #[test]
+    fn revoked_keys_are_reported() {
+        let text = format!("@revoked * ssh-ed25519 {KEY_A}\n");
+        assert_eq!(lookup_in(&text, "i-1", &key(KEY_A)), Known::Revoked(1));
+    }
+
+    #[test]
+    fn learn_appends_and_lookup_finds() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ssh/known_hosts");
+        learn(&path, "i-1", &key(KEY_A)).unwrap();
+        learn(&path, "[i-1]:3389", &key(KEY_B)).unwrap();
+        assert_eq!(lookup(&path, "i-1", &key(KEY_A)).unwrap(), Known::Match);
+        assert_eq!(
+            lookup(&path, "[i-1]:3389", &key(KEY_B)).unwrap(),
+            Known::Match
+        );
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+}

@@ -1,0 +1,209 @@
+//! One SSH session channel: a shell or a command, with stdin, stdout and stderr streamed,
+//! window changes, `~` escapes, and the remote exit status as ours.
+
+use russh::client::Handle;
+use russh::{ChannelMsg, Sig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::client::Verifier;
+use super::escape::{Action, Escapes, HELP};
+use super::terminal::{self, RawMode};
+use crate::error::{Exit, Failure};
+use crate::stdio;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// The remote command; `None` starts the login shell.
+    pub command: Option<String>,
+    /// Ask for a PTY (interactive).
+    pub tty: bool,
+    /// Put the local terminal in raw mode and honour `~` escapes (stdin is a terminal).
+    pub local_tty: bool,
+    /// Name for messages (`i-…` or the alias).
+    pub host: String,
+}
+
+/// Runs the session; the result is the exit status to leave with.
+pub async fn run(handle: &Handle<Verifier>, spec: &Spec) -> Result<i32, Failure> {
+    let broken = |what: &str, e: russh::Error| Failure::new(Exit::Session, format!("{what}: {e}"));
+    let channel = handle
+        .channel_open_session()
+        .await
+        .map_err(|e| broken("cannot open a session", e))?;
+    if spec.tty {
+        let (cols, rows) = terminal::size().unwrap_or((80, 24));
+        channel
+            .request_pty(
+                false,
+                &terminal::term(),
+                cols,
+                rows,
+                0,
+                0,
+                &terminal::modes(),
+            )
+            .await
+            .map_err(|e| broken("cannot get a terminal", e))?;
+    }
+    match &spec.command {
+        Some(command) => channel.exec(true, command.as_bytes()).await,
+        None => channel.request_shell(true).await,
+    }
+    .map_err(|e| broken("cannot start the session", e))?;
+    let (mut reader, writer) = channel.split();
+    let raw = if spec.local_tty {
+        Some(RawMode::enter().map_err(|e| {
+            Failure::new(
+                Exit::Session,
+                format!("cannot set the terminal to raw mode: {e}"),
+            )
+        })?)
+    } else {
+        None
+    };
+
+    let input = async {
+        let mut stdin = stdio::stdin_any();
+        let mut buf = vec![0u8; 32 * 1024];
+        let mut escapes = Escapes::default();
+        loop {
+            let n = match stdin.read(&mut buf).await {
+                Ok(0) | Err(_) => {
+                    let _ = writer.eof().await;
+                    return std::future::pending::<Action>().await;
+                }
+                Ok(n) => n,
+            };
+            let (bytes, action) = if spec.local_tty {
+                escapes.filter(&buf[..n])
+            } else {
+                (buf[..n].to_vec(), Action::None)
+            };
+            if !bytes.is_empty() && writer.data_bytes(bytes).await.is_err() {
+                return std::future::pending::<Action>().await;
+            }
+            match action {
+                Action::Disconnect => return Action::Disconnect,
+                Action::Help => eprint!("{HELP}"),
+                Action::None => {}
+            }
+        }
+    };
+    let resize = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut winch) = signal(SignalKind::window_change()) else {
+            return std::future::pending::<()>().await;
+        };
+        while winch.recv().await.is_some() {
+            if let Some((cols, rows)) = terminal::size() {
+                let _ = writer.window_change(cols, rows, 0, 0).await;
+            }
+        }
+    };
+    let output = async {
+        let mut stdout = stdio::stdout();
+        let mut stderr = tokio::io::stderr();
+        let mut status: Option<i32> = None;
+        while let Some(msg) = reader.wait().await {
+            match msg {
+                ChannelMsg::Data { data } => {
+                    if stdout.write_all(&data).await.is_err() {
+                        break;
+                    }
+                    let _ = stdout.flush().await;
+                }
+                ChannelMsg::ExtendedData { data, ext: 1 } => {
+                    let _ = stderr.write_all(&data).await;
+                }
+                ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status as i32),
+                ChannelMsg::ExitSignal {
+                    signal_name,
+                    error_message,
+                    ..
+                } => {
+                    status = Some(128 + signal_number(&signal_name));
+                    if !error_message.is_empty() {
+                        tracing::info!("remote: {error_message}");
+                    }
+                }
+                ChannelMsg::Close => break,
+                _ => {}
+            }
+        }
+        let _ = stdout.flush().await;
+        status
+    };
+    let stop = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::hangup()),
+            signal(SignalKind::terminate()),
+        ) {
+            (Ok(mut hup), Ok(mut term)) => tokio::select! {
+                _ = hup.recv() => {}
+                _ = term.recv() => {}
+            },
+            _ => std::future::pending().await,
+        }
+    };
+    let outcome = tokio::select! {
+        status = output => Ok(status),
+        action = input => Err(action),
+        () = resize => Err(Action::Disconnect),
+        () = stop => Err(Action::Disconnect),
+    };
+    drop(raw);
+    match outcome {
+        Ok(Some(status)) => Ok(status),
+        Ok(None) => Err(Failure::new(
+            Exit::Session,
+            format!(
+                "the connection to {} closed without an exit status",
+                spec.host
+            ),
+        )),
+        Err(_) => {
+            eprintln!("\r\nConnection to {} closed.\r", spec.host);
+            Ok(Exit::Session.code())
+        }
+    }
+}
+
+/// Signal numbers on Linux, for the 128+n convention.
+pub fn signal_number(sig: &Sig) -> i32 {
+    match sig {
+        Sig::HUP => 1,
+        Sig::INT => 2,
+        Sig::QUIT => 3,
+        Sig::ILL => 4,
+        Sig::ABRT => 6,
+        Sig::FPE => 8,
+        Sig::KILL => 9,
+        Sig::USR1 => 10,
+        Sig::SEGV => 11,
+        Sig::PIPE => 13,
+        Sig::ALRM => 14,
+        Sig::TERM => 15,
+        Sig::Custom(name) => match name.as_str() {
+            "USR2" => 12,
+            "CHLD" => 17,
+            "CONT" => 18,
+            "STOP" => 19,
+            "TSTP" => 20,
+            _ => 0,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_map_to_linux_numbers() {
+        assert_eq!(signal_number(&Sig::TERM), 15);
+        assert_eq!(signal_number(&Sig::KILL), 9);
+        assert_eq!(signal_number(&Sig::Custom("USR2".into())), 12);
+    }
+}

@@ -1,0 +1,403 @@
+//! The embedded SSH session (`eic-ssh [user@]TARGET [COMMAND…]`) against a real sshd through
+//! the emulator: commands and exit codes, streaming stdin, host keys, an interactive shell
+//! driven through tmux, and that the private key never touches the disk.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use common::*;
+use eic_ssh_sim::World;
+
+fn session(h: &Harness, args: &[&str]) -> Command {
+    let mut cmd = h.eic_ssh();
+    cmd.env("EIC_SSH_KNOWN_HOSTS", &h.known_hosts);
+    cmd.arg(format!("{}@{BASTION}", h.user)).args(args);
+    cmd
+}
+
+fn text(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn commands_stream_output_and_pass_exit_codes_through() {
+    let h = Harness::new();
+    let out = run(
+        &mut session(&h, &["--", "echo out; echo err >&2; exit 0"]),
+        LIMIT,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(text(&out), "out\n");
+    assert_eq!(stderr(&out), "err\n");
+    let out = run(&mut session(&h, &["--", "exit 3"]), LIMIT);
+    assert_eq!(out.status.code(), Some(3));
+    let out = run(&mut session(&h, &["--", "exit 255"]), LIMIT);
+    assert_eq!(out.status.code(), Some(255));
+    let out = run(&mut session(&h, &["--", "kill -TERM $$"]), LIMIT);
+    assert_eq!(
+        out.status.code(),
+        Some(128 + 15),
+        "terminated by SIGTERM is 128+15, like a shell"
+    );
+    // Words after the target are the command, as with ssh.
+    let out = run(&mut session(&h, &["echo", "two", "words"]), LIMIT);
+    assert_eq!(text(&out), "two words\n");
+}
+
+#[test]
+fn failures_of_the_session_itself_exit_255_with_one_line() {
+    let h = Harness::new();
+    let mut cmd = h.eic_ssh();
+    cmd.args([&format!("{}@i-0ffffffffffffffff", h.user), "--", "true"]);
+    let out = run(&mut cmd, LIMIT);
+    assert_eq!(out.status.code(), Some(255));
+    assert_eq!(
+        stderr(&out),
+        "eic-ssh: DescribeInstances failed: InvalidInstanceID.NotFound: The instance ID 'i-0ffffffffffffffff' does not exist\n"
+    );
+    let mut cmd = h.eic_ssh();
+    cmd.args([BASTION, "--", "true"]);
+    let out = run(&mut cmd, LIMIT);
+    assert_eq!(out.status.code(), Some(255));
+    assert!(
+        stderr(&out).contains("no user for the instance: write user@TARGET"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn stdin_streams_50_mb_intact_and_eof_is_forwarded() {
+    let h = Harness::new();
+    let src = h.random_file("in.bin", 50 << 20);
+    let mut cmd = session(&h, &["--", "sha256sum"]);
+    cmd.stdin(std::fs::File::open(&src).unwrap())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = wait(cmd.spawn().unwrap(), LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(text(&out).split_whitespace().next().unwrap(), sha256(&src));
+}
+
+#[test]
+fn works_in_a_pipe_like_tar() {
+    let h = Harness::new();
+    let tree = h.dir.path().join("tree");
+    std::fs::create_dir_all(tree.join("d")).unwrap();
+    std::fs::write(tree.join("d/f.txt"), "payload\n").unwrap();
+    let dest = h.dir.path().join("unpacked");
+    std::fs::create_dir_all(&dest).unwrap();
+    let mut tar = Command::new("tar")
+        .arg("c")
+        .arg("-C")
+        .arg(&tree)
+        .arg(".")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut cmd = session(&h, &["--", &format!("tar x -C {}", dest.display())]);
+    cmd.stdin(tar.stdout.take().unwrap())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = wait(cmd.spawn().unwrap(), LIMIT);
+    assert!(tar.wait().unwrap().success());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(dest.join("d/f.txt")).unwrap(),
+        "payload\n"
+    );
+}
+
+#[test]
+fn host_keys_accept_new_then_refuse_a_changed_key() {
+    let h = Harness::new();
+    let known = h.dir.path().join("kh/known_hosts");
+    let with = |policy: &str| {
+        let mut cmd = h.eic_ssh();
+        cmd.env("EIC_SSH_KNOWN_HOSTS", &known).args([
+            &format!("{}@{BASTION}", h.user),
+            "--host-key-check",
+            policy,
+            "--",
+            "true",
+        ]);
+        run(&mut cmd, LIMIT)
+    };
+    let out = with("strict");
+    assert_eq!(out.status.code(), Some(255));
+    assert!(
+        stderr(&out).contains(&format!(
+            "host key verification failed: no key for {BASTION} in"
+        )),
+        "{}",
+        stderr(&out)
+    );
+    let out = with("accept-new");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("Permanently added '{BASTION}' (ED25519)")),
+        "{}",
+        stderr(&out)
+    );
+    let recorded = std::fs::read_to_string(&known).unwrap();
+    let host_key = h.sim.sshd().unwrap().host_public_key.clone();
+    let blob = host_key.split_whitespace().nth(1).unwrap();
+    assert_eq!(
+        recorded,
+        format!("{BASTION} ssh-ed25519 {blob}\n"),
+        "keyed by instance id"
+    );
+    assert!(with("strict").status.success(), "a known key passes strict");
+
+    // The instance "changes" its key.
+    std::fs::write(&known, format!("{BASTION} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ\n")).unwrap();
+    let out = with("accept-new");
+    assert_eq!(out.status.code(), Some(255));
+    let err = stderr(&out);
+    assert!(
+        err.contains("WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "eic-ssh: host key verification failed: the ED25519 key of {BASTION} has changed"
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn hashed_known_hosts_entries_are_read() {
+    let h = Harness::new();
+    let hashed = h.dir.path().join("hashed");
+    std::fs::copy(&h.known_hosts, &hashed).unwrap();
+    let status = Command::new("ssh-keygen")
+        .arg("-H")
+        .arg("-f")
+        .arg(&hashed)
+        .output()
+        .unwrap()
+        .status;
+    assert!(status.success());
+    assert!(std::fs::read_to_string(&hashed).unwrap().starts_with("|1|"));
+    let mut cmd = h.eic_ssh();
+    cmd.env("EIC_SSH_KNOWN_HOSTS", &hashed).args([
+        &format!("{}@{BASTION}", h.user),
+        "--host-key-check",
+        "strict",
+        "--",
+        "true",
+    ]);
+    let out = run(&mut cmd, LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+fn files_with_private_keys(dir: &Path, found: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files_with_private_keys(&path, found);
+        } else if std::fs::read(&path).is_ok_and(|b| b.windows(11).any(|w| w == b"PRIVATE KEY")) {
+            found.push(path.display().to_string());
+        }
+    }
+}
+
+#[test]
+fn the_private_key_never_touches_the_disk_and_secrets_stay_out_of_logs() {
+    let mut world = World::demo();
+    world.credentials[0].session_token = Some("TOKENxyz123/+=".into());
+    let h = Harness::with_world(world);
+    let scratch = tempfile::tempdir().unwrap();
+    let mut cmd = h.eic_ssh();
+    cmd.env("HOME", scratch.path())
+        .env("TMPDIR", scratch.path())
+        .args([
+            "-vvv",
+            &format!("{}@{BASTION}", h.user),
+            "--host-key-check",
+            "accept-new",
+            "--",
+            "true",
+        ]);
+    let out = run(&mut cmd, LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut found = Vec::new();
+    files_with_private_keys(scratch.path(), &mut found);
+    files_with_private_keys(
+        Path::new(&std::env::temp_dir()).join("eic-ssh").as_path(),
+        &mut found,
+    );
+    assert!(found.is_empty(), "private keys written: {found:?}");
+    let log = stderr(&out);
+    assert!(
+        log.contains("pushed public key"),
+        "the -vvv log is there: {log}"
+    );
+    let secret = h.sim.state.world.read().unwrap().credentials[0]
+        .secret_key
+        .clone();
+    for needle in [secret.as_str(), "TOKENxyz123", "PRIVATE KEY"] {
+        assert!(!log.contains(needle), "{needle:?} leaked into the log");
+    }
+}
+
+#[test]
+fn authentication_after_the_keys_window_fails_clearly() {
+    let mut world = World::demo();
+    world.key_ttl_secs = 0;
+    let h = Harness::with_world(world);
+    let out = run(&mut session(&h, &["--", "true"]), LIMIT);
+    assert_eq!(out.status.code(), Some(255));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "eic-ssh: the instance refused the pushed key for user {}: check the user name (ec2-user, ubuntu, admin, …), that the instance runs ec2-instance-connect, and that authentication happened within the key's 60 seconds\n",
+            h.user
+        )
+    );
+}
+
+/// A tmux server of our own, killed at drop.
+struct Tmux {
+    socket: std::path::PathBuf,
+}
+
+impl Tmux {
+    fn start(h: &Harness, width: u16, height: u16) -> Tmux {
+        assert!(
+            Command::new("tmux")
+                .arg("-V")
+                .output()
+                .is_ok_and(|o| o.status.success()),
+            "these tests drive a terminal through tmux: apt-get install tmux (.ci/run does)"
+        );
+        let socket = h.dir.path().join("tmux.sock");
+        let t = Tmux { socket };
+        let env: Vec<String> = h
+            .sim
+            .client_env()
+            .into_iter()
+            .map(|(k, v)| format!("export {k}='{v}';"))
+            .collect();
+        let shell = format!(
+            "{} export HOME='{}' EIC_SSH_KNOWN_HOSTS='{}' PS1='local$ ' TERM=xterm; exec bash --norc --noprofile",
+            env.join(" "),
+            h.dir.path().display(),
+            h.known_hosts.display()
+        );
+        let ok = t
+            .cmd(&[
+                "new-session",
+                "-d",
+                "-s",
+                "e2e",
+                "-x",
+                &width.to_string(),
+                "-y",
+                &height.to_string(),
+                "bash",
+                "-c",
+                &shell,
+            ])
+            .status
+            .success();
+        assert!(ok, "tmux starts");
+        t
+    }
+
+    fn cmd(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn keys(&self, keys: &str) {
+        self.cmd(&["send-keys", "-t", "e2e", "-l", keys]);
+    }
+
+    fn enter(&self) {
+        self.cmd(&["send-keys", "-t", "e2e", "Enter"]);
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-t", "e2e", "-p"]).stdout).into_owned()
+    }
+
+    fn wait_for(&self, needle: &str) -> String {
+        let mut screen = String::new();
+        let found = eventually(Duration::from_secs(20), || {
+            screen = self.screen();
+            screen.contains(needle)
+        });
+        assert!(found, "{needle:?} never appeared on the screen:\n{screen}");
+        screen
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        self.cmd(&["kill-server"]);
+    }
+}
+
+#[test]
+fn an_interactive_shell_through_tmux() {
+    let h = Harness::new();
+    let tmux = Tmux::start(&h, 100, 30);
+    tmux.wait_for("local$");
+    tmux.keys("before=$(stty -g)");
+    tmux.enter();
+    tmux.keys(&format!(
+        "{} {}@{BASTION}",
+        env!("CARGO_BIN_EXE_eic-ssh"),
+        h.user
+    ));
+    tmux.enter();
+    tmux.keys("echo typed-$((40+2)); stty size");
+    tmux.enter();
+    tmux.wait_for("typed-42");
+    tmux.wait_for("30 100");
+    tmux.cmd(&["resize-window", "-t", "e2e", "-x", "120", "-y", "40"]);
+    std::thread::sleep(Duration::from_millis(300));
+    tmux.keys("stty size");
+    tmux.enter();
+    tmux.wait_for("40 120");
+    tmux.keys("exit");
+    tmux.enter();
+    std::thread::sleep(Duration::from_millis(500));
+    tmux.keys("echo status=$?; [ \"$(stty -g)\" = \"$before\" ] && echo terminal-restored");
+    tmux.enter();
+    tmux.wait_for("status=0");
+    tmux.wait_for("terminal-restored");
+}
+
+#[test]
+fn tilde_dot_disconnects() {
+    let h = Harness::new();
+    let tmux = Tmux::start(&h, 80, 24);
+    tmux.wait_for("local$");
+    tmux.keys(&format!(
+        "{} {}@{BASTION}",
+        env!("CARGO_BIN_EXE_eic-ssh"),
+        h.user
+    ));
+    tmux.enter();
+    tmux.keys("echo rea''dy");
+    tmux.enter();
+    tmux.wait_for("ready");
+    tmux.keys("~.");
+    tmux.wait_for(&format!("Connection to {BASTION} closed."));
+    tmux.keys("echo status=$?");
+    tmux.enter();
+    tmux.wait_for("status=255");
+}
