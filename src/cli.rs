@@ -72,6 +72,13 @@ pub struct SessionArgs {
     /// Never ask for a terminal.
     #[arg(short = 'T')]
     pub no_tty: bool,
+    /// Forward the local SSH agent ($SSH_AUTH_SOCK) to the instance.
+    #[arg(short = 'A')]
+    pub forward_agent: bool,
+    /// Verify a first-seen host key against the host keys the instance printed to its
+    /// console at boot (ec2:GetConsoleOutput), instead of trusting it blindly.
+    #[arg(long)]
+    pub host_key_from_console: bool,
     /// known_hosts file (default ~/.ssh/known_hosts).
     #[arg(long, env = "EIC_SSH_KNOWN_HOSTS", value_name = "FILE")]
     pub known_hosts: Option<PathBuf>,

@@ -152,6 +152,11 @@ impl Connector {
         })
     }
 
+    /// The AWS context, for further calls about the same target.
+    pub fn aws(&self) -> &AwsContext {
+        &self.aws
+    }
+
     /// The OS user keys are pushed for, if any.
     pub fn user(&self) -> Option<&str> {
         self.key.as_ref().map(|k| k.user.as_str())

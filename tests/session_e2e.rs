@@ -401,3 +401,124 @@ fn tilde_dot_disconnects() {
     tmux.enter();
     tmux.wait_for("status=255");
 }
+
+#[test]
+fn host_keys_verified_against_the_console_output() {
+    let h = Harness::new();
+    let known = h.dir.path().join("console_known_hosts");
+    let with_console = |h: &Harness| {
+        let mut cmd = h.eic_ssh();
+        cmd.env("EIC_SSH_KNOWN_HOSTS", &known).args([
+            &format!("{}@{BASTION}", h.user),
+            "--host-key-from-console",
+            "--",
+            "true",
+        ]);
+        run(&mut cmd, LIMIT)
+    };
+    let out = with_console(&h);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        std::fs::read_to_string(&known)
+            .unwrap()
+            .starts_with(BASTION)
+    );
+    assert!(
+        h.sim
+            .events_of("api_call")
+            .iter()
+            .any(|e| e["action"] == "GetConsoleOutput")
+    );
+
+    // The console shows another key: someone is in the middle.
+    std::fs::remove_file(&known).unwrap();
+    h.sim.update_world(|w| {
+        w.instances[0].console_host_keys = Some(vec![
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ"
+                .into(),
+        ])
+    });
+    let out = with_console(&h);
+    assert_eq!(out.status.code(), Some(255));
+    assert!(
+        stderr(&out).contains(&format!(
+            "of {BASTION} is not among the 1 host keys in its console output; refusing to connect"
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!known.exists(), "nothing was learned");
+
+    // No block yet (first boot still running).
+    h.sim
+        .update_world(|w| w.instances[0].console_host_keys = Some(vec![]));
+    let out = with_console(&h);
+    assert_eq!(out.status.code(), Some(255));
+    assert!(
+        stderr(&out).contains("holds no host keys"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn the_agent_is_forwarded_with_dash_a() {
+    let h = Harness::new();
+    let sock = h.dir.path().join("agent.sock");
+    let mut agent = Command::new("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&sock)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(eventually(Duration::from_secs(5), || sock.exists()));
+    let added = Command::new("ssh-add")
+        .arg(&h.key)
+        .env("SSH_AUTH_SOCK", &sock)
+        .output()
+        .unwrap();
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let fingerprint = Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(h.public_key())
+        .output()
+        .unwrap();
+    let fingerprint = String::from_utf8_lossy(&fingerprint.stdout)
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string();
+
+    let mut cmd = session(&h, &["-A", "--", "ssh-add -l"]);
+    cmd.env("SSH_AUTH_SOCK", &sock);
+    let out = run(&mut cmd, LIMIT);
+    let without = run(&mut session(&h, &["--", "ssh-add -l"]), LIMIT);
+    let _ = agent.kill();
+    let _ = agent.wait();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(text(&out).contains(&fingerprint), "{}", text(&out));
+    assert_ne!(without.status.code(), Some(0), "no agent without -A");
+}
+
+#[test]
+fn a_notice_comes_before_the_maximum_tunnel_duration() {
+    let h = Harness::new();
+    let tmux = Tmux::start(&h, 100, 30);
+    tmux.wait_for("local$");
+    tmux.keys(&format!(
+        "{} {}@{BASTION} --max-tunnel-duration 61",
+        env!("CARGO_BIN_EXE_eic-ssh"),
+        h.user
+    ));
+    tmux.enter();
+    tmux.wait_for(&format!(
+        "eic-ssh: the tunnel to {BASTION} ends in 60 s (--max-tunnel-duration)"
+    ));
+    tmux.keys("exit");
+    tmux.enter();
+}

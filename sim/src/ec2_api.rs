@@ -23,6 +23,7 @@ pub fn handle(parts: &http::request::Parts, body: &Bytes, state: &State) -> Repl
         "DescribeInstances" => describe_instances(&world, &params),
         "DescribeInstanceConnectEndpoints" => describe_endpoints(&world, &params),
         "DescribeSecurityGroups" => describe_security_groups(&world, &params),
+        "GetConsoleOutput" => get_console_output(&world, &params, state),
         other => Err(Denial::new(
             400,
             "InvalidAction",
@@ -275,6 +276,53 @@ fn endpoint_xml(world: &World, e: &Endpoint) -> String {
         subnet = esc(&e.subnet_id),
         preserve = e.preserve_client_ip,
     )
+}
+
+/// The boot log, with the `SSH HOST KEY KEYS` block cloud-init prints.
+fn get_console_output(
+    world: &World,
+    params: &BTreeMap<String, String>,
+    state: &crate::State,
+) -> Result<String, Denial> {
+    use base64::Engine;
+    let id = params.get("InstanceId").cloned().unwrap_or_default();
+    let instance = world.instance(&id).ok_or_else(|| {
+        Denial::new(
+            400,
+            "InvalidInstanceID.NotFound",
+            format!("The instance ID '{id}' does not exist"),
+        )
+    })?;
+    let keys: Vec<String> = match &instance.console_host_keys {
+        Some(keys) => keys.clone(),
+        None => state
+            .sshd
+            .iter()
+            .map(|s| s.host_public_key.clone())
+            .collect(),
+    };
+    let mut log = String::from(
+        "[    0.000000] Linux version 6.1.0-sim (eic-sim)\n[    2.345678] cloud-init[512]: Cloud-init v. 23.1 running 'modules:final'\n",
+    );
+    if !keys.is_empty() {
+        log.push_str("-----BEGIN SSH HOST KEY KEYS-----\n");
+        for key in &keys {
+            let mut parts = key.split_whitespace();
+            let (kind, blob) = (
+                parts.next().unwrap_or_default(),
+                parts.next().unwrap_or_default(),
+            );
+            log.push_str(&format!("{kind} {blob} root@ip-10-0-1-5\n"));
+        }
+        log.push_str("-----END SSH HOST KEY KEYS-----\n");
+    }
+    log.push_str("[   12.000000] cloud-init[512]: Cloud-init v. 23.1 finished\n");
+    let encoded = base64::engine::general_purpose::STANDARD.encode(log);
+    Ok(format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<GetConsoleOutputResponse xmlns=\"{NS}\"><requestId>{}</requestId><instanceId>{}</instanceId><timestamp>2026-01-01T00:00:00.000Z</timestamp><output>{encoded}</output></GetConsoleOutputResponse>",
+        request_id(),
+        esc(&id)
+    ))
 }
 
 fn describe_security_groups(

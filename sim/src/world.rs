@@ -90,6 +90,10 @@ pub struct Instance {
     /// Security group ids.
     #[serde(default)]
     pub security_groups: Vec<String>,
+    /// Host keys printed in the console output; `None` prints the real sshd's key, an empty
+    /// list prints none (as before first boot finishes).
+    #[serde(default)]
+    pub console_host_keys: Option<Vec<String>>,
 }
 
 /// An EC2 Instance Connect Endpoint.
@@ -177,6 +181,7 @@ impl World {
                     ipv6: None,
                     name: Some("bastion".into()),
                     security_groups: vec!["sg-0instance000000001".into()],
+                    console_host_keys: None,
                 },
                 Instance {
                     id: "i-0aaaaaaaaaaaaaaa1".into(),
@@ -188,6 +193,7 @@ impl World {
                     ipv6: None,
                     name: Some("stopped-box".into()),
                     security_groups: vec!["sg-0instance000000001".into()],
+                    console_host_keys: None,
                 },
                 Instance {
                     id: "i-0bbbbbbbbbbbbbbb2".into(),
@@ -199,6 +205,7 @@ impl World {
                     ipv6: None,
                     name: Some("orphan".into()),
                     security_groups: vec![],
+                    console_host_keys: None,
                 },
             ],
             endpoints: vec![Endpoint {

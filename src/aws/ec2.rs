@@ -157,6 +157,18 @@ pub fn parse_security_groups(xml: &str) -> Result<Vec<SecurityGroup>, String> {
         .collect())
 }
 
+/// GetConsoleOutput: the instance's console log, decoded (empty when there is none yet).
+pub async fn get_console_output(ctx: &AwsContext, id: &str) -> Result<String, AwsError> {
+    const ACTION: &str = "GetConsoleOutput";
+    let body = query(ctx, ACTION, &[("InstanceId", id)]).await?;
+    let doc = Document::parse(&body).map_err(|e| malformed(ACTION, format!("bad XML: {e}")))?;
+    let encoded = text_of(doc.root_element(), "output").unwrap_or_default();
+    let bytes = data_encoding::BASE64_MIME
+        .decode(encoded.as_bytes())
+        .map_err(|e| malformed(ACTION, format!("the output is not base64: {e}")))?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
 /// Instances whose Name tag is `name` (not terminated).
 pub async fn find_instances_by_name(
     ctx: &AwsContext,

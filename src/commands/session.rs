@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::aws::ec2;
 use crate::cli::SessionArgs;
 use crate::connector::Connector;
 use crate::error::{Exit, Failure};
@@ -48,13 +49,28 @@ async fn run_inner(args: SessionArgs) -> Result<i32, Failure> {
     } else {
         Policy::Strict
     });
+    let console = if args.host_key_from_console {
+        let text = ec2::get_console_output(connector.aws(), &connector.route.instance_id).await?;
+        Some(host_keys::from_console(&text))
+    } else {
+        None
+    };
     let check = HostKeyCheck {
         name: host_keys::host_name(&connector.route.instance_id, args.port),
         path: known_hosts_path(args.known_hosts),
         policy,
+        console,
+    };
+    let agent = match (args.forward_agent, std::env::var_os("SSH_AUTH_SOCK")) {
+        (false, _) => None,
+        (true, Some(sock)) if !sock.is_empty() => Some(PathBuf::from(sock)),
+        (true, _) => {
+            tracing::warn!("-A: SSH_AUTH_SOCK is not set, so there is no agent to forward");
+            None
+        }
     };
     let tunnel = connector.open().await?;
-    let mut handle = client::connect(tunnel, check).await?;
+    let mut handle = client::connect(tunnel, check, agent.clone()).await?;
     client::authenticate(&mut handle, &user, key.for_auth()).await?;
     drop(key);
     let spec = Spec {
@@ -62,6 +78,11 @@ async fn run_inner(args: SessionArgs) -> Result<i32, Failure> {
         tty,
         local_tty: tty && stdin_tty,
         host: connector.route.instance_id.clone(),
+        forward_agent: agent.is_some(),
+        tunnel_deadline: args
+            .connect
+            .max_tunnel_duration
+            .map(|s| std::time::Duration::from_secs(u64::from(s))),
     };
     let status = session::run(&handle, &spec).await?;
     let _ = handle

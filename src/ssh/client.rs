@@ -21,16 +21,22 @@ pub struct HostKeyCheck {
     pub path: PathBuf,
     /// What to do with unknown keys.
     pub policy: Policy,
+    /// Host keys from the instance's console output (`--host-key-from-console`): an
+    /// unknown key is accepted only if it is among them.
+    pub console: Option<Vec<PublicKey>>,
 }
 
-/// russh's callbacks; the policy decisions live in `host_keys`.
-pub struct Verifier {
+/// russh's callbacks: host-key verification (the policy decisions live in `host_keys`)
+/// and agent forwarding.
+pub struct Callbacks {
     check: HostKeyCheck,
+    /// The local agent socket to forward to, with `-A`.
+    agent: Option<PathBuf>,
     /// Why the key was refused, for the user's message.
     refusal: Arc<Mutex<Option<Failure>>>,
 }
 
-impl client::Handler for Verifier {
+impl client::Handler for Callbacks {
     type Error = russh::Error;
 
     async fn check_server_key(
@@ -59,6 +65,29 @@ impl client::Handler for Verifier {
                 Ok(false)
             }
         }
+    }
+
+    async fn server_channel_open_agent_forward(
+        &mut self,
+        channel: russh::Channel<client::Msg>,
+        reply: client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        // Only with -A; dropping `reply` refuses the channel.
+        let Some(socket) = self.agent.clone() else {
+            return Ok(());
+        };
+        reply.accept().await;
+        tokio::spawn(async move {
+            match tokio::net::UnixStream::connect(&socket).await {
+                Ok(mut agent) => {
+                    let mut stream = channel.into_stream();
+                    let _ = tokio::io::copy_bidirectional(&mut stream, &mut agent).await;
+                }
+                Err(e) => tracing::warn!("cannot reach the agent at {}: {e}", socket.display()),
+            }
+        });
+        Ok(())
     }
 }
 
@@ -100,6 +129,29 @@ pub fn verify(check: &HostKeyCheck, key: &PublicKey) -> Result<(), Failure> {
                 path.display()
             ),
         )),
+        Known::Unknown if check.console.is_some() => {
+            let console = check.console.as_deref().unwrap_or_default();
+            if console.is_empty() {
+                return Err(Failure::new(
+                    Exit::Session,
+                    format!(
+                        "host key verification failed: the console output of {name} holds no host keys (they are printed at first boot; a new instance may need a minute, and some AMIs do not print them)"
+                    ),
+                ));
+            }
+            if !console.iter().any(|k| k.key_data() == key.key_data()) {
+                return Err(Failure::new(
+                    Exit::Session,
+                    format!(
+                        "host key verification failed: the {} key {fingerprint} of {name} is not among the {} host keys in its console output; refusing to connect",
+                        host_keys::type_label(key),
+                        console.len()
+                    ),
+                ));
+            }
+            tracing::info!("host key {fingerprint} matches the instance's console output");
+            learn(check, key)
+        }
         Known::Unknown => match check.policy {
             Policy::Strict => Err(Failure::new(
                 Exit::Session,
@@ -183,10 +235,16 @@ pub fn config() -> client::Config {
 }
 
 /// Runs the SSH handshake over the tunnel and checks the host key.
-pub async fn connect(tunnel: Tunnel, check: HostKeyCheck) -> Result<Handle<Verifier>, Failure> {
+/// With `agent`, the server may open agent channels, which are relayed to that socket.
+pub async fn connect(
+    tunnel: Tunnel,
+    check: HostKeyCheck,
+    agent: Option<PathBuf>,
+) -> Result<Handle<Callbacks>, Failure> {
     let refusal = Arc::new(Mutex::new(None));
-    let verifier = Verifier {
+    let verifier = Callbacks {
         check,
+        agent,
         refusal: refusal.clone(),
     };
     client::connect_stream(Arc::new(config()), tunnel, verifier)
@@ -204,7 +262,7 @@ pub async fn connect(tunnel: Tunnel, check: HostKeyCheck) -> Result<Handle<Verif
 
 /// Logs in with the pushed key.
 pub async fn authenticate(
-    handle: &mut Handle<Verifier>,
+    handle: &mut Handle<Callbacks>,
     user: &str,
     key: PrivateKeyWithHashAlg,
 ) -> Result<(), Failure> {

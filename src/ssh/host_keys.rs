@@ -58,6 +58,23 @@ pub fn type_label(key: &PublicKey) -> String {
     }
 }
 
+/// The host keys in an instance's console output: the block cloud-init prints at first
+/// boot between `-----BEGIN SSH HOST KEY KEYS-----` and `-----END SSH HOST KEY KEYS-----`.
+pub fn from_console(text: &str) -> Vec<PublicKey> {
+    let Some((_, rest)) = text.split_once("-----BEGIN SSH HOST KEY KEYS-----") else {
+        return Vec::new();
+    };
+    let block = rest
+        .split("-----END SSH HOST KEY KEYS-----")
+        .next()
+        .unwrap_or_default();
+    block
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(1))
+        .filter_map(|blob| russh::keys::parse_public_key_base64(blob).ok())
+        .collect()
+}
+
 /// Looks `name` up in the file at `path` (a missing file knows nothing).
 pub fn lookup(path: &Path, name: &str, key: &PublicKey) -> io::Result<Known> {
     let text = match std::fs::read_to_string(path) {
@@ -246,6 +263,17 @@ mod tests {
             lookup_in(&text, "example.com", &key(KEY_A)),
             Known::Changed(1)
         );
+    }
+
+    #[test]
+    fn console_blocks_are_read() {
+        let text = format!(
+            "boot\n-----BEGIN SSH HOST KEY KEYS-----\nssh-ed25519 {KEY_A} root@ip\nbogus line\n-----END SSH HOST KEY KEYS-----\nssh-ed25519 {KEY_B} after\n"
+        );
+        let keys = from_console(&text);
+        assert_eq!(keys.len(), 1);
+        assert_eq!(keys[0].key_data(), key(KEY_A).key_data());
+        assert!(from_console("no block here").is_empty());
     }
 
     #[test]

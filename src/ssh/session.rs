@@ -5,7 +5,7 @@ use russh::client::Handle;
 use russh::{ChannelMsg, Sig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::client::Verifier;
+use super::client::Callbacks;
 use super::escape::{Action, Escapes, HELP};
 use super::terminal::{self, RawMode};
 use crate::error::{Exit, Failure};
@@ -22,10 +22,17 @@ pub struct Spec {
     pub local_tty: bool,
     /// Name for messages (`i-…` or the alias).
     pub host: String,
+    /// Ask the server to forward the agent (`-A`).
+    pub forward_agent: bool,
+    /// When the tunnel will be closed by the endpoint (`--max-tunnel-duration`).
+    pub tunnel_deadline: Option<std::time::Duration>,
 }
 
+/// How long before the tunnel's end the user is warned.
+pub const DEADLINE_NOTICE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Runs the session; the result is the exit status to leave with.
-pub async fn run(handle: &Handle<Verifier>, spec: &Spec) -> Result<i32, Failure> {
+pub async fn run(handle: &Handle<Callbacks>, spec: &Spec) -> Result<i32, Failure> {
     let broken = |what: &str, e: russh::Error| Failure::new(Exit::Session, format!("{what}: {e}"));
     let channel = handle
         .channel_open_session()
@@ -45,6 +52,12 @@ pub async fn run(handle: &Handle<Verifier>, spec: &Spec) -> Result<i32, Failure>
             )
             .await
             .map_err(|e| broken("cannot get a terminal", e))?;
+    }
+    if spec.forward_agent {
+        channel
+            .agent_forward(false)
+            .await
+            .map_err(|e| broken("cannot forward the agent", e))?;
     }
     match &spec.command {
         Some(command) => channel.exec(true, command.as_bytes()).await,
@@ -147,8 +160,23 @@ pub async fn run(handle: &Handle<Verifier>, spec: &Spec) -> Result<i32, Failure>
             _ => std::future::pending().await,
         }
     };
+    let notice = async {
+        match spec.tunnel_deadline {
+            Some(limit) if spec.local_tty => {
+                tokio::time::sleep(limit.saturating_sub(DEADLINE_NOTICE)).await;
+                let left = limit.min(DEADLINE_NOTICE).as_secs();
+                eprint!(
+                    "\r\neic-ssh: the tunnel to {} ends in {left} s (--max-tunnel-duration)\r\n",
+                    spec.host
+                );
+                std::future::pending::<()>().await
+            }
+            _ => std::future::pending().await,
+        }
+    };
     let outcome = tokio::select! {
         status = output => Ok(status),
+        () = notice => unreachable!("the notice never finishes"),
         action = input => Err(action),
         () = resize => Err(Action::Disconnect),
         () = stop => Err(Action::Disconnect),
