@@ -12,6 +12,8 @@ Prints a Markdown report; docs/benchmarks.md quotes it. Not a test: nothing here
 import argparse
 import json
 import os
+import pty
+import select
 import shlex
 import statistics
 import subprocess
@@ -108,6 +110,29 @@ def main():
             rates["down_direct"].append(scp(direct + ["-P", str(sshd_port)], f"{user}@127.0.0.1", False))
             rates["down_proxy"].append(scp(via_measured, f"{user}@{INSTANCE}", False))
         usages = [json.loads(l) for l in open(usage_log)]
+
+        # The embedded session (issue 4): `-- true`, piped throughput, keystroke echo.
+        known = f"{work}/known_hosts"
+        session = [f"{rel}/eic-ssh", f"{user}@{INSTANCE}", "--known-hosts", known,
+                   "--host-key-check", "accept-new"]
+        sh([*session, "--", "true"], env=env, stderr=subprocess.DEVNULL)
+        lat_session = []
+        for _ in range(args.runs):
+            lat_session.append(timed([*session, "--", "true"], env))
+
+        def piped(cmd):
+            with open(src, "rb") as f:
+                start = time.perf_counter()
+                subprocess.run(cmd, check=True, env=env, stdin=f, stdout=subprocess.DEVNULL)
+                return size / (time.perf_counter() - start) / 1e6
+        pipe_direct, pipe_session = [], []
+        for _ in range(3):
+            pipe_direct.append(piped(["ssh", *direct, "-p", str(sshd_port), f"{user}@127.0.0.1", "cat > /dev/null"]))
+            pipe_session.append(piped([*session, "--", "cat > /dev/null"]))
+
+        echo_direct = echo_rtt(["ssh", "-tt", *direct, "-p", str(sshd_port), f"{user}@127.0.0.1",
+                                "stty -icanon; echo READY; cat"], env)
+        echo_session = echo_rtt([*session, "-t", "--", "stty -icanon; echo READY; cat"], env)
     finally:
         sim.terminate()
         sim.wait()
@@ -127,10 +152,46 @@ def main():
     for d in ["up", "down"]:
         a, b = med(rates[f"{d}_direct"]), med(rates[f"{d}_proxy"])
         print(f"| {d} {args.size_mib} MiB | {a:.0f} | {b:.0f} | **{b/a:.2f}×** |")
+    print("\n### The embedded session (`eic-ssh user@host -- …`)\n")
+    print("| measure | direct OpenSSH | eic-ssh session | ratio / difference |")
+    print("|---|---|---|---|")
+    print(f"| `-- true` median wall time | {med(lat_direct)*1e3:.1f} ms (ssh direct); {med(lat_proxy)*1e3:.1f} ms (ssh via proxy) | {med(lat_session)*1e3:.1f} ms | **{(med(lat_session)-med(lat_direct))*1e3:+.1f} ms** vs direct |")
+    print(f"| piped {args.size_mib} MiB into `cat > /dev/null` (median of 3) | {med(pipe_direct):.0f} MB/s | {med(pipe_session):.0f} MB/s | **{med(pipe_session)/med(pipe_direct):.2f}×** |")
+    print(f"| keystroke echo round trip (median of {len(echo_direct)}) | {med(echo_direct)*1e3:.2f} ms | {med(echo_session)*1e3:.2f} ms | **{(med(echo_session)-med(echo_direct))*1e3:+.2f} ms** |")
     rss = max(u["maxrss_kib"] for u in usages) / 1024
     cpu = med([u["cpu_s"] for u in usages if u["cpu_s"] > 0.05] or [0])
     print(f"\nProxy process over the {len(usages)} tunnelled copies: peak RSS **{rss:.1f} MiB**, "
           f"median CPU **{cpu:.2f} s** per {args.size_mib} MiB copy.")
+
+
+def echo_rtt(cmd, env, keys=200):
+    """Round trip of one keystroke through a local PTY to a remote `cat` and back."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execvpe(cmd[0], cmd, env)
+    seen = b""
+    deadline = time.monotonic() + 20
+    while b"READY" not in seen and time.monotonic() < deadline:
+        if select.select([fd], [], [], 1)[0]:
+            seen += os.read(fd, 4096)
+    time.sleep(0.2)
+    while select.select([fd], [], [], 0.1)[0]:
+        os.read(fd, 4096)
+    times = []
+    for i in range(keys):
+        ch = bytes([ord("a") + i % 26])
+        start = time.perf_counter()
+        os.write(fd, ch)
+        got = b""
+        while ch not in got:
+            if not select.select([fd], [], [], 5)[0]:
+                raise RuntimeError("no echo")
+            got += os.read(fd, 4096)
+        times.append(time.perf_counter() - start)
+    os.write(fd, b"\x04")
+    os.kill(pid, 15)
+    os.waitpid(pid, 0)
+    return times
 
 
 if __name__ == "__main__":
