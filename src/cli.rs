@@ -75,20 +75,28 @@ pub struct SessionArgs {
     /// Forward the local SSH agent ($SSH_AUTH_SOCK) to the instance.
     #[arg(short = 'A')]
     pub forward_agent: bool,
-    /// Verify a first-seen host key against the host keys the instance printed to its
-    /// console at boot (ec2:GetConsoleOutput), instead of trusting it blindly.
-    #[arg(long)]
-    pub host_key_from_console: bool,
+    /// Host-key checking.
+    #[command(flatten)]
+    pub host_keys: HostKeyArgs,
+    /// Routing, AWS and config options, as for `proxy` (`--push-key` does not apply:
+    /// the session pushes its own in-memory key).
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+/// How the instance's host key is checked (session and `cp`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct HostKeyArgs {
     /// known_hosts file (default ~/.ssh/known_hosts).
     #[arg(long, env = "EIC_SSH_KNOWN_HOSTS", value_name = "FILE")]
     pub known_hosts: Option<PathBuf>,
     /// What to do with an unknown host key (default: ask on a terminal, strict otherwise).
     #[arg(long, value_enum, value_name = "POLICY")]
     pub host_key_check: Option<crate::ssh::host_keys::Policy>,
-    /// Routing, AWS and config options, as for `proxy` (`--push-key` does not apply:
-    /// the session pushes its own in-memory key).
-    #[command(flatten)]
-    pub connect: ConnectArgs,
+    /// Verify a first-seen host key against the host keys the instance printed to its
+    /// console at boot (ec2:GetConsoleOutput), instead of trusting it blindly.
+    #[arg(long)]
+    pub host_key_from_console: bool,
 }
 
 /// The subcommands.

@@ -1,0 +1,83 @@
+//! From `[user@]TARGET` to an authenticated SSH connection: guard, resolve, in-memory key,
+//! key push, tunnel, host-key check, authentication. Shared by the session and `cp`.
+
+use std::path::{Path, PathBuf};
+
+use russh::client::Handle;
+
+use super::client::{self, Callbacks, HostKeyCheck};
+use super::host_keys::{self, Policy};
+use super::key::EphemeralKey;
+use super::terminal;
+use crate::aws::ec2;
+use crate::cli::{ConnectArgs, HostKeyArgs};
+use crate::connector::Connector;
+use crate::error::Failure;
+use crate::target;
+
+/// An authenticated connection and what it is connected to.
+pub struct Login {
+    /// The resolved route and AWS context.
+    pub connector: Connector,
+    /// The SSH connection.
+    pub handle: Handle<Callbacks>,
+    /// The OS user logged in.
+    pub user: String,
+}
+
+/// Logs in to `target` (`[user@]TARGET`) on `port`. With `agent`, the server may open agent
+/// channels to that socket.
+pub async fn login(
+    target_text: &str,
+    port: u16,
+    connect: &ConnectArgs,
+    keys: &HostKeyArgs,
+    agent: Option<PathBuf>,
+) -> Result<Login, Failure> {
+    let (user, target) = match target_text.split_once('@') {
+        Some((user, target)) => (Some(user.to_string()), target),
+        None => (None, target_text),
+    };
+    if connect.push_key.is_some() {
+        return Err(Failure::usage(
+            "--push-key is for proxy and tunnel; this command pushes its own in-memory key",
+        ));
+    }
+    let mut connect = connect.clone();
+    connect.user = connect.user.or(user);
+    let key = EphemeralKey::generate()?;
+    let connector =
+        Connector::prepare_with_key(target, port, &connect, Some(key.public_line())).await?;
+    let user = connector.user().unwrap_or_default().to_string();
+    let policy = keys
+        .host_key_check
+        .unwrap_or(if terminal::is_tty(libc::STDIN_FILENO) {
+            Policy::Ask
+        } else {
+            Policy::Strict
+        });
+    let console = if keys.host_key_from_console {
+        let text = ec2::get_console_output(connector.aws(), &connector.route.instance_id).await?;
+        Some(host_keys::from_console(&text))
+    } else {
+        None
+    };
+    let check = HostKeyCheck {
+        name: host_keys::host_name(&connector.route.instance_id, port),
+        path: known_hosts_path(keys.known_hosts.as_deref()),
+        policy,
+        console,
+    };
+    let tunnel = connector.open().await?;
+    let mut handle = client::connect(tunnel, check, agent).await?;
+    client::authenticate(&mut handle, &user, key.for_auth()).await?;
+    Ok(Login {
+        connector,
+        handle,
+        user,
+    })
+}
+
+fn known_hosts_path(flag: Option<&Path>) -> PathBuf {
+    target::expand_tilde(flag.unwrap_or(Path::new("~/.ssh/known_hosts")))
+}
