@@ -118,11 +118,39 @@ pub enum Command {
     /// Inspect the config file.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Copy files to or from an instance (scp's syntax, over SFTP in the embedded session).
+    #[command(
+        after_help = "Examples:\n  eic-ssh cp ./build.tar.gz bastion:/tmp/\n  eic-ssh cp -r bastion:/var/log/nginx ./logs\n  eic-ssh cp a.txt b.txt ubuntu@i-0123456789abcdef0:~/in/\n  eic-ssh cp 'bastion:/var/log/*.gz' .\n  eic-ssh cp --resume bastion:/data/big.img ."
+    )]
+    Cp(CpArgs),
     /// Listen on a local port and open one tunnel per accepted connection.
     #[command(
         after_help = "Examples:\n  eic-ssh tunnel i-0123456789abcdef0 --local-port 2222\n  ssh -p 2222 ec2-user@localhost\n  eic-ssh tunnel i-0123456789abcdef0 --local-port 13389 --remote-port 3389"
     )]
     Tunnel(TunnelArgs),
+}
+
+/// `eic-ssh cp`.
+#[derive(Debug, Args)]
+pub struct CpArgs {
+    /// Sources, then the destination; remote ones are `[user@]TARGET:PATH`.
+    #[arg(required = true, num_args = 2.., value_name = "SOURCE… DEST")]
+    pub operands: Vec<String>,
+    /// Copy directories recursively (symlinks are copied as links).
+    #[arg(short = 'r', long)]
+    pub recursive: bool,
+    /// Keep modes and modification/access times.
+    #[arg(short = 'p', long)]
+    pub preserve: bool,
+    /// Continue partial files (left as `.NAME.eic-ssh.part`) by size.
+    #[arg(long)]
+    pub resume: bool,
+    /// Host-key checking.
+    #[command(flatten)]
+    pub host_keys: HostKeyArgs,
+    /// Routing, AWS and config options, as for `proxy`.
+    #[command(flatten)]
+    pub connect: ConnectArgs,
 }
 
 /// `eic-ssh config …`.

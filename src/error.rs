@@ -22,6 +22,8 @@ pub enum Exit {
     TunnelClosed = 7,
     /// The network failed: DNS, TCP, TLS, proxy or a timeout.
     Network = 8,
+    /// Stopped by Ctrl-C (128 + SIGINT, as shells report it).
+    Interrupted = 130,
     /// The embedded SSH session failed (connection, host key, authentication); like ssh,
     /// every failure of the session command itself is 255, so it never collides with the
     /// remote command's status.

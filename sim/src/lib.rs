@@ -31,11 +31,11 @@ pub use world::World;
 pub struct Faults {
     /// Answer every openTunnel handshake with this HTTP error.
     pub refuse: Option<Refusal>,
-    /// After this many bytes to the client, close with 1011 "Internal error".
+    /// After this many bytes relayed (both directions), close with 1011 "Internal error".
     pub close_after_bytes: Option<u64>,
-    /// After this many bytes to the client, drop the connection without a close frame.
+    /// After this many bytes relayed, drop the connection without a close frame.
     pub drop_after_bytes: Option<u64>,
-    /// After this many bytes to the client, stop relaying (hang).
+    /// After this many bytes relayed, stop relaying (hang).
     pub stall_after_bytes: Option<u64>,
     /// Act as if the instance does not answer: close with "Unable to connect to target".
     pub target_unreachable: bool,

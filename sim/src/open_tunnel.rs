@@ -3,6 +3,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -309,13 +310,31 @@ async fn relay(
 ) -> (&'static str, u64, u64) {
     let (mut sink, mut stream) = ws.split();
     let (mut tcp_read, mut tcp_write) = tcp.into_split();
-    let mut up = 0u64;
-    let mut down = 0u64;
+    let up = AtomicU64::new(0);
+    let down = AtomicU64::new(0);
+    // Faults trigger on the bytes relayed in both directions, so uploads and downloads can
+    // both be broken mid-transfer.
+    let fault = |n: u64| -> Option<&'static str> {
+        let total = up.fetch_add(0, Ordering::Relaxed) + down.fetch_add(0, Ordering::Relaxed) + n;
+        let hit = |limit: Option<u64>| limit.is_some_and(|l| total >= l);
+        if hit(faults.close_after_bytes) {
+            Some("fault: close_after_bytes")
+        } else if hit(faults.drop_after_bytes) {
+            Some("fault: drop_after_bytes")
+        } else if hit(faults.stall_after_bytes) {
+            Some("fault: stall_after_bytes")
+        } else {
+            None
+        }
+    };
     let upstream = async {
         while let Some(msg) = stream.next().await {
             match msg {
                 Ok(Message::Binary(data)) => {
-                    up += data.len() as u64;
+                    if let Some(f) = fault(data.len() as u64) {
+                        return f;
+                    }
+                    up.fetch_add(data.len() as u64, Ordering::Relaxed);
                     if tcp_write.write_all(&data).await.is_err() {
                         return "target write failed";
                     }
@@ -332,30 +351,13 @@ async fn relay(
         let mut buf = vec![0u8; 65_000];
         loop {
             let n = match tcp_read.read(&mut buf).await {
-                Ok(0) | Err(_) => {
-                    let _ = sink
-                        .send(Message::Close(Some(close(CloseCode::Normal, ""))))
-                        .await;
-                    return "target closed";
-                }
+                Ok(0) | Err(_) => return "target closed",
                 Ok(n) => n,
             };
-            down += n as u64;
-            if faults.close_after_bytes.is_some_and(|limit| down >= limit) {
-                let _ = sink
-                    .send(Message::Close(Some(close(
-                        CloseCode::Error,
-                        "Internal error",
-                    ))))
-                    .await;
-                return "fault: close_after_bytes";
+            if let Some(f) = fault(n as u64) {
+                return f;
             }
-            if faults.drop_after_bytes.is_some_and(|limit| down >= limit) {
-                return "fault: drop_after_bytes";
-            }
-            if faults.stall_after_bytes.is_some_and(|limit| down >= limit) {
-                std::future::pending::<()>().await;
-            }
+            down.fetch_add(n as u64, Ordering::Relaxed);
             if sink
                 .send(Message::Binary(Bytes::copy_from_slice(&buf[..n])))
                 .await
@@ -365,18 +367,29 @@ async fn relay(
             }
         }
     };
-    let end = tokio::select! {
+    let mut end = tokio::select! {
         end = upstream => end,
         end = downstream => end,
         _ = tokio::time::sleep(Duration::from_secs(max_duration)) => "max duration reached",
     };
-    if end == "max duration reached" {
-        let _ = sink
-            .send(Message::Close(Some(close(
-                CloseCode::Normal,
-                "Maximum tunnel duration reached",
-            ))))
-            .await;
+    if end == "fault: stall_after_bytes" {
+        // Hang: relay nothing more until the client gives up.
+        while let Some(Ok(msg)) = stream.next().await {
+            if matches!(msg, Message::Close(_)) {
+                break;
+            }
+        }
+        end = "fault: stall_after_bytes";
+    }
+    let (up, down) = (up.into_inner(), down.into_inner());
+    let closing = match end {
+        "target closed" => Some(close(CloseCode::Normal, "")),
+        "max duration reached" => Some(close(CloseCode::Normal, "Maximum tunnel duration reached")),
+        "fault: close_after_bytes" => Some(close(CloseCode::Error, "Internal error")),
+        _ => None,
+    };
+    if let Some(frame) = closing {
+        let _ = sink.send(Message::Close(Some(frame))).await;
     }
     match end {
         // The client's close is answered (tungstenite queued the reply; flushing sends it).

@@ -1,6 +1,7 @@
 //! One module per subcommand, each wiring the pipeline for its front end.
 
 pub mod config_check;
+pub mod cp;
 pub mod doctor;
 pub mod egress;
 pub mod proxy;
@@ -19,6 +20,7 @@ pub async fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Proxy(args) => proxy::run(args).await,
         Command::Tunnel(args) => tunnel::run(args).await,
         Command::Egress(args) => egress::run(args).await,
+        Command::Cp(args) => cp::run(args, cli.quiet).await,
         Command::Doctor(args) => doctor::run(args).await,
         Command::Config(ConfigCommand::Check(args)) => config_check::run(args),
     }

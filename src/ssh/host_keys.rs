@@ -9,6 +9,8 @@ use hmac::{Hmac, KeyInit, Mac};
 use russh::keys::{HashAlg, PublicKey};
 use sha1::Sha1;
 
+use crate::wildcard;
+
 /// What the user chose for unknown hosts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Policy {
@@ -154,28 +156,14 @@ fn hosts_match(field: &str, name: &str) -> bool {
     let mut matched = false;
     for pattern in field.split(',') {
         if let Some(negated) = pattern.strip_prefix('!') {
-            if glob(negated, name) {
+            if wildcard::matches(negated, name, true) {
                 return false;
             }
-        } else if glob(pattern, name) {
+        } else if wildcard::matches(pattern, name, true) {
             matched = true;
         }
     }
     matched
-}
-
-/// `*` and `?` wildcards, case-insensitive like host names.
-fn glob(pattern: &str, name: &str) -> bool {
-    fn go(p: &[u8], n: &[u8]) -> bool {
-        match (p.first(), n.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => go(&p[1..], n) || (!n.is_empty() && go(p, &n[1..])),
-            (Some(b'?'), Some(_)) => go(&p[1..], &n[1..]),
-            (Some(a), Some(b)) if a.eq_ignore_ascii_case(b) => go(&p[1..], &n[1..]),
-            _ => false,
-        }
-    }
-    go(pattern.as_bytes(), name.as_bytes())
 }
 
 /// Appends `name key` to the file, creating it (0600) and its directory (0700) if needed.

@@ -1,0 +1,97 @@
+//! `eic-ssh cp`: one login, one SFTP session, every source; then a one-line summary.
+
+use std::sync::Mutex;
+use std::time::Instant;
+
+use crate::cli::CpArgs;
+use crate::copy::operands::{self, Plan};
+use crate::copy::progress::{Progress, human_bytes};
+use crate::copy::sftp::Sftp;
+use crate::copy::transfer::{Copy, Options, Report};
+use crate::error::{Exit, Failure};
+use crate::ssh::login::login;
+use crate::ssh::terminal;
+
+/// Exit 0 when everything was copied, 1 when anything was not, 130 on Ctrl-C; setup
+/// failures keep their usual codes.
+pub async fn run(args: CpArgs, quiet: bool) -> Result<i32, Failure> {
+    let plan = operands::plan(&args.operands)?;
+    let target = match &plan {
+        Plan::Upload { target, .. } | Plan::Download { target, .. } => target.clone(),
+    };
+    let login = login(&target, 22, &args.connect, &args.host_keys, None).await?;
+    let sftp = Sftp::start(&login.handle).await?;
+    let progress = Progress::new(!quiet && terminal::is_tty(libc::STDERR_FILENO));
+    let report = Mutex::new(Report::default());
+    let copy = Copy {
+        sftp: &sftp,
+        options: Options {
+            recursive: args.recursive,
+            preserve: args.preserve,
+            resume: args.resume,
+        },
+        progress: &progress,
+        report: &report,
+    };
+    let started = Instant::now();
+    let work = async {
+        match &plan {
+            Plan::Upload { sources, dest, .. } => copy.upload(sources, dest).await,
+            Plan::Download { sources, dest, .. } => copy.download(sources, dest).await,
+        }
+    };
+    let interrupted = tokio::select! {
+        () = work => false,
+        _ = tokio::signal::ctrl_c() => true,
+    };
+    progress.finish();
+    let report = report.into_inner().unwrap_or_else(|e| e.into_inner());
+    let _ = login
+        .handle
+        .disconnect(russh::Disconnect::ByApplication, "", "en")
+        .await;
+    for warning in &report.warnings {
+        eprintln!("eic-ssh: warning: {warning}");
+    }
+    for (path, why) in &report.failed {
+        eprintln!("eic-ssh: {path}: {why}");
+    }
+    let elapsed = started.elapsed().as_secs_f64().max(0.001);
+    let moved = format!(
+        "{} in {elapsed:.1} s, {:.1} MB/s",
+        human_bytes(report.bytes),
+        report.bytes as f64 / elapsed / 1e6
+    );
+    let plural = |n: usize| if n == 1 { "file" } else { "files" };
+    if interrupted {
+        return Err(Failure::new(
+            Exit::Interrupted,
+            format!(
+                "interrupted: copied {} {}, {moved}; the file in progress is kept as .NAME.eic-ssh.part for --resume",
+                report.copied,
+                plural(report.copied)
+            ),
+        ));
+    }
+    if !report.failed.is_empty() {
+        let names: Vec<&str> = report.failed.iter().map(|(p, _)| p.as_str()).collect();
+        return Err(Failure::new(
+            Exit::Other,
+            format!(
+                "copied {} of {} {}; not copied: {}",
+                report.copied,
+                report.copied + report.failed.len(),
+                plural(report.copied + report.failed.len()),
+                names.join(", ")
+            ),
+        ));
+    }
+    if !quiet {
+        eprintln!(
+            "eic-ssh: copied {} {}, {moved}",
+            report.copied,
+            plural(report.copied)
+        );
+    }
+    Ok(0)
+}
