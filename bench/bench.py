@@ -130,6 +130,32 @@ def main():
             pipe_direct.append(piped(["ssh", *direct, "-p", str(sshd_port), f"{user}@127.0.0.1", "cat > /dev/null"]))
             pipe_session.append(piped([*session, "--", "cat > /dev/null"]))
 
+        # eic-ssh cp (issue 5) vs OpenSSH scp through the proxy and direct.
+        def cp_time(cmd):
+            return timed(cmd, env)
+        cp_rates = {k: [] for k in ["up_cp", "up_scp_proxy", "up_scp_direct",
+                                    "down_cp", "down_scp_proxy", "down_scp_direct"]}
+        remote_copy = f"{work}/cp-remote.bin"
+        for _ in range(3):
+            cp_rates["up_cp"].append(size / cp_time([f"{rel}/eic-ssh", "cp", "-q", "--known-hosts", known, src, f"{user}@{INSTANCE}:{remote_copy}"]) / 1e6)
+            cp_rates["up_scp_proxy"].append(size / cp_time(["scp", "-q", *via, src, f"{user}@{INSTANCE}:{remote_copy}"]) / 1e6)
+            cp_rates["up_scp_direct"].append(size / cp_time(["scp", "-q", *direct, "-P", str(sshd_port), src, f"{user}@127.0.0.1:{remote_copy}"]) / 1e6)
+            for key, cmd in [("down_cp", [f"{rel}/eic-ssh", "cp", "-q", "--known-hosts", known, f"{user}@{INSTANCE}:{remote_copy}", f"{work}/cp-down.bin"]),
+                             ("down_scp_proxy", ["scp", "-q", *via, f"{user}@{INSTANCE}:{remote_copy}", f"{work}/cp-down.bin"]),
+                             ("down_scp_direct", ["scp", "-q", *direct, "-P", str(sshd_port), f"{user}@127.0.0.1:{remote_copy}", f"{work}/cp-down.bin"])]:
+                cp_rates[key].append(size / cp_time(cmd) / 1e6)
+                os.remove(f"{work}/cp-down.bin")
+        tree = f"{work}/tree"
+        for i in range(500):
+            os.makedirs(f"{tree}/d{i % 10}", exist_ok=True)
+            with open(f"{tree}/d{i % 10}/f{i}.txt", "wb") as f:
+                f.write(os.urandom(2048))
+        small = {"cp": [], "scp_proxy": [], "scp_direct": []}
+        for i in range(3):
+            small["cp"].append(cp_time([f"{rel}/eic-ssh", "cp", "-q", "-r", "--known-hosts", known, tree, f"{user}@{INSTANCE}:{work}/small-cp-{i}"]))
+            small["scp_proxy"].append(cp_time(["scp", "-q", "-r", *via, tree, f"{user}@{INSTANCE}:{work}/small-scp-{i}"]))
+            small["scp_direct"].append(cp_time(["scp", "-q", "-r", *direct, "-P", str(sshd_port), tree, f"{user}@127.0.0.1:{work}/small-direct-{i}"]))
+
         echo_direct = echo_rtt(["ssh", "-tt", *direct, "-p", str(sshd_port), f"{user}@127.0.0.1",
                                 "stty -icanon; echo READY; cat"], env)
         echo_session = echo_rtt([*session, "-t", "--", "stty -icanon; echo READY; cat"], env)
@@ -158,6 +184,14 @@ def main():
     print(f"| `-- true` median wall time | {med(lat_direct)*1e3:.1f} ms (ssh direct); {med(lat_proxy)*1e3:.1f} ms (ssh via proxy) | {med(lat_session)*1e3:.1f} ms | **{(med(lat_session)-med(lat_direct))*1e3:+.1f} ms** vs direct |")
     print(f"| piped {args.size_mib} MiB into `cat > /dev/null` (median of 3) | {med(pipe_direct):.0f} MB/s | {med(pipe_session):.0f} MB/s | **{med(pipe_session)/med(pipe_direct):.2f}×** |")
     print(f"| keystroke echo round trip (median of {len(echo_direct)}) | {med(echo_direct)*1e3:.2f} ms | {med(echo_session)*1e3:.2f} ms | **{(med(echo_session)-med(echo_direct))*1e3:+.2f} ms** |")
+    print("\n### `eic-ssh cp` (256 MiB file, medians of 3)\n")
+    print("| direction | eic-ssh cp | scp via eic-ssh proxy | scp direct | cp / scp via proxy | cp / scp direct |")
+    print("|---|---|---|---|---|---|")
+    for d in ["up", "down"]:
+        c, p_, x = med(cp_rates[f"{d}_cp"]), med(cp_rates[f"{d}_scp_proxy"]), med(cp_rates[f"{d}_scp_direct"])
+        print(f"| {d} | {c:.0f} MB/s | {p_:.0f} MB/s | {x:.0f} MB/s | **{c/p_:.2f}×** | {c/x:.2f}× |")
+    c, p_, x = med(small["cp"]), med(small["scp_proxy"]), med(small["scp_direct"])
+    print(f"| 500 files of 2 KiB, up, `-r` | {c:.2f} s | {p_:.2f} s | {x:.2f} s | **{p_/c:.2f}×** faster | {x/c:.2f}× |")
     rss = max(u["maxrss_kib"] for u in usages) / 1024
     cpu = med([u["cpu_s"] for u in usages if u["cpu_s"] > 0.05] or [0])
     print(f"\nProxy process over the {len(usages)} tunnelled copies: peak RSS **{rss:.1f} MiB**, "

@@ -98,6 +98,13 @@ fn a_tree_of_500_files_with_modes_times_and_a_symlink() {
     let up = mkdir(&h, "up");
     let out = cp(&h, &["-r", "-p", s(&tree), &remote(&h, &up)]);
     assert!(out.status.success(), "{}", stderr(&out));
+    // Like scp -r, a single directory may land under a new name.
+    let out = cp(&h, &["-r", s(&tree), &remote(&h, &up.join("renamed"))]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(up.join("renamed/d7/f7.txt")).unwrap(),
+        "file 7\n"
+    );
     let back = mkdir(&h, "back");
     let out = cp(&h, &["-r", "-p", &remote(&h, &up.join("tree")), s(&back)]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -402,4 +409,69 @@ fn progress_bars_on_a_terminal_and_silence_otherwise() {
         "progress bars were drawn: {drawn:?}"
     );
     assert_eq!(sha256(&up.join("again.bin")), sha256(&src));
+}
+
+#[test]
+fn special_files_are_skipped_with_a_warning() {
+    let h = Harness::new();
+    let tree = mkdir(&h, "tree");
+    std::fs::write(tree.join("plain.txt"), "x").unwrap();
+    let made = Command::new("mkfifo")
+        .arg(tree.join("pipe"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let up = mkdir(&h, "up");
+    let out = cp(&h, &["-r", s(&tree), &remote(&h, &up)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "eic-ssh: warning: skipping {}: not a regular file, directory or symlink",
+            tree.join("pipe").display()
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert!(up.join("tree/plain.txt").exists());
+    assert!(!up.join("tree/pipe").exists());
+}
+
+#[test]
+fn ctrl_c_keeps_only_the_part_file() {
+    let h = Harness::new();
+    let src = h.random_file("huge.bin", 256 << 20);
+    let down = mkdir(&h, "down");
+    // A slow transfer: the emulator stalls after 8 MiB, so Ctrl-C lands mid-file.
+    h.sim.set_faults(Faults {
+        stall_after_bytes: Some(8 << 20),
+        ..Faults::default()
+    });
+    let mut cmd = h.eic_ssh();
+    cmd.env("EIC_SSH_KNOWN_HOSTS", &h.known_hosts)
+        .args(["cp", &remote(&h, &src), s(&down)])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let part = down.join(".huge.bin.eic-ssh.part");
+    assert!(eventually(Duration::from_secs(30), || std::fs::metadata(
+        &part
+    )
+    .is_ok_and(|m| m.len() > 0)));
+    // SAFETY: kill sends a signal to our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let out = wait(child, LIMIT);
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("eic-ssh: interrupted: copied 0 files"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !down.join("huge.bin").exists(),
+        "no file under the final name"
+    );
+    assert!(part.exists());
 }

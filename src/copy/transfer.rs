@@ -86,8 +86,8 @@ impl Copy<'_> {
             Err(e) => return self.fail(dest, describe(&e)),
         };
         let dest_is_dir = dest_attrs.as_ref().is_some_and(|a| a.is_dir());
-        let many =
-            sources.len() > 1 || (self.options.recursive && sources.iter().any(|s| s.is_dir()));
+        // As with scp, one source may take a new name (a directory too, with -r).
+        let many = sources.len() > 1;
         if let Some(why) = dest_problem(dest, dest_attrs.is_some(), dest_is_dir, many) {
             return self.fail(dest, why);
         }
@@ -245,9 +245,7 @@ impl Copy<'_> {
         }
         let dest_meta = std::fs::metadata(dest).ok();
         let dest_is_dir = dest_meta.as_ref().is_some_and(|m| m.is_dir());
-        let many = expanded.len() > 1
-            || sources.len() > 1
-            || (self.options.recursive && !dest_is_dir && expanded.is_empty());
+        let many = expanded.len() > 1 || sources.len() > 1;
         let shown_dest = dest.display().to_string();
         if let Some(why) = dest_problem(&shown_dest, dest_meta.is_some(), dest_is_dir, many) {
             return self.fail(shown_dest, why);
