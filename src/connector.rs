@@ -11,7 +11,7 @@ use crate::aws::{AwsChoices, AwsContext};
 use crate::cli::ConnectArgs;
 use crate::config::{self, Overrides};
 use crate::egress::{self, Early};
-use crate::error::{Exit, Failure};
+use crate::error::{Exit, Failure, sentences};
 use crate::http;
 use crate::target;
 use crate::tls;
@@ -103,14 +103,7 @@ impl Connector {
         let tls = tls::client_config()?;
         let http = http::client(&tls)?;
         let early = egress::check_early(&eff, &http).await?;
-        let aws = AwsContext::load(
-            &AwsChoices {
-                profile: eff.profile.clone(),
-                region: eff.region.clone(),
-            },
-            http,
-        )
-        .await?;
+        let aws = AwsContext::load(&AwsChoices::from(&eff), http).await?;
         let query = RouteQuery {
             instance: eff.instance.clone(),
             endpoint_id: eff.endpoint_id.clone(),
@@ -233,14 +226,20 @@ fn connect_failure(e: ConnectError, request: &TunnelRequest) -> Failure {
     match &e {
         ConnectError::Refused { status: 403, .. } => Failure::new(
             Exit::TunnelRefused,
-            format!(
-                "{e}. Check that your credentials are valid and your IAM policy allows ec2-instance-connect:OpenTunnel on {}",
-                request.endpoint_id
+            sentences(
+                &e.to_string(),
+                &format!(
+                    "Check that your credentials are valid and your IAM policy allows ec2-instance-connect:OpenTunnel on {}",
+                    request.endpoint_id
+                ),
             ),
         ),
         ConnectError::Refused { status: 429, .. } => Failure::new(
             Exit::TunnelRefused,
-            format!("{e}. An endpoint allows 20 concurrent connections; close some and retry"),
+            sentences(
+                &e.to_string(),
+                "An endpoint allows 20 concurrent connections; close some and retry",
+            ),
         ),
         ConnectError::Refused { .. } => Failure::new(Exit::TunnelRefused, e.to_string()),
         _ => Failure::new(Exit::Network, e.to_string()),

@@ -61,6 +61,15 @@ impl Failure {
     }
 }
 
+/// `first` and `then` as two sentences, without doubling a final period.
+pub fn sentences(first: &str, then: &str) -> String {
+    if first.ends_with('.') {
+        format!("{first} {then}")
+    } else {
+        format!("{first}. {then}")
+    }
+}
+
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)

@@ -156,7 +156,7 @@ fn the_21st_connection_is_refused_and_the_others_close_cleanly() {
     assert_eq!(out.status.code(), Some(6));
     assert_eq!(
         stderr(&out),
-        "eic-ssh: the endpoint refused the tunnel (HTTP 429, ConnectionLimitExceeded): The maximum number of concurrent connections (20) for endpoint eice-0123456789abcdef0 has been reached.. An endpoint allows 20 concurrent connections; close some and retry\n"
+        "eic-ssh: the endpoint refused the tunnel (HTTP 429, ConnectionLimitExceeded): The maximum number of concurrent connections (20) for endpoint eice-0123456789abcdef0 has been reached. An endpoint allows 20 concurrent connections; close some and retry\n"
     );
     for mut child in held {
         drop(child.stdin.take());
@@ -227,7 +227,7 @@ fn a_wrong_secret_key_is_reported_as_a_credentials_problem() {
     assert_eq!(out.status.code(), Some(4));
     assert_eq!(
         stderr(&out),
-        "eic-ssh: DescribeInstances failed: SignatureDoesNotMatch: The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.. Check the credentials in use (AWS_PROFILE, --profile, `aws sso login`)\n"
+        "eic-ssh: DescribeInstances failed: SignatureDoesNotMatch: The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Check the credentials in use (AWS_PROFILE, --profile, `aws sso login`)\n"
     );
 }
 
@@ -240,7 +240,7 @@ fn expired_credentials() {
     assert_eq!(code, Some(4));
     assert_eq!(
         err,
-        "eic-ssh: DescribeInstances failed: RequestExpired: Request has expired.. Your credentials have expired: refresh them (e.g. `aws sso login`) and retry\n"
+        "eic-ssh: DescribeInstances failed: RequestExpired: Request has expired. Your credentials have expired: refresh them (e.g. `aws sso login`) and retry\n"
     );
 }
 

@@ -25,6 +25,15 @@ pub struct AwsContext {
     pub eic_url: String,
 }
 
+impl From<&crate::config::Effective> for AwsChoices {
+    fn from(eff: &crate::config::Effective) -> Self {
+        AwsChoices {
+            profile: eff.profile.clone(),
+            region: eff.region.clone(),
+        }
+    }
+}
+
 /// Explicit choices from flags; `None` defers to the AWS config chain.
 #[derive(Debug, Default, Clone)]
 pub struct AwsChoices {

@@ -1,6 +1,6 @@
 //! Errors from AWS calls, and the sentence and exit code each one becomes.
 
-use crate::error::{Exit, Failure};
+use crate::error::{Exit, Failure, sentences};
 
 /// Why an AWS call failed.
 #[derive(Debug, thiserror::Error)]
@@ -75,7 +75,7 @@ impl From<AwsError> for Failure {
             AwsError::Credentials(_) => Failure::new(Exit::Credentials, e.to_string()),
             AwsError::Service { action, code, .. } if AUTH_CODES.contains(&code.as_str()) => {
                 let hint = auth_hint(code, action);
-                Failure::new(Exit::Credentials, format!("{e}. {hint}"))
+                Failure::new(Exit::Credentials, sentences(&e.to_string(), &hint))
             }
             AwsError::Service { code, .. } if NOT_FOUND_CODES.contains(&code.as_str()) => {
                 Failure::new(Exit::NotFound, e.to_string())

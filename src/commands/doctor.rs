@@ -23,14 +23,7 @@ pub async fn run(args: DoctorArgs) -> Result<i32, Failure> {
     let egress_ip = current_ip(&http, &eff.egress_urls)
         .await
         .map_err(|e| e.to_string());
-    let aws = AwsContext::load(
-        &AwsChoices {
-            profile: eff.profile.clone(),
-            region: eff.region.clone(),
-        },
-        http,
-    )
-    .await?;
+    let aws = AwsContext::load(&AwsChoices::from(&eff), http).await?;
     // A credentials problem stops everything: say so in the usual one line.
     aws.credentials().await?;
     let mut denied = Vec::new();

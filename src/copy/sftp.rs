@@ -13,15 +13,20 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use crate::error::{Exit, Failure};
 use crate::ssh::client::Callbacks;
 
-/// Bytes per read or write request (OpenSSH's sftp uses 32 KiB).
-pub const CHUNK: usize = 32 * 1024;
-/// Requests in flight per file (OpenSSH keeps 64).
-pub const IN_FLIGHT: usize = 64;
+/// Bytes per request when the server states no limits (the SFTP draft's safe size).
+pub const SMALL_CHUNK: usize = 32 * 1024;
+/// Bytes per request at most: OpenSSH's server announces 255 KiB (limits@openssh.com).
+/// Measured here: 255 KiB requests move 256 MiB 10–30 % faster than OpenSSH's own 32 KiB.
+pub const LARGE_CHUNK: usize = 255 * 1024;
+/// Requests in flight per file: 32 × 255 KiB fills the 8 MiB SSH window.
+pub const IN_FLIGHT: usize = 32;
 
 /// An open SFTP session.
 #[derive(Clone)]
 pub struct Sftp {
     raw: Arc<RawSftpSession>,
+    /// Bytes per read or write request, from the server's limits.
+    chunk: usize,
 }
 
 /// One entry of a directory listing.
@@ -70,7 +75,18 @@ impl Sftp {
         };
         let raw = RawSftpSession::new_with_config(channel.into_stream(), config);
         raw.init().await.map_err(|e| fail(describe(&e)))?;
-        Ok(Sftp { raw: Arc::new(raw) })
+        let chunk = match raw.limits().await {
+            Ok(l) => [l.max_read_len, l.max_write_len]
+                .into_iter()
+                .filter(|&n| n > 0)
+                .fold(LARGE_CHUNK as u64, u64::min) as usize,
+            Err(_) => SMALL_CHUNK,
+        };
+        tracing::debug!("SFTP requests of {chunk} bytes, {IN_FLIGHT} in flight");
+        Ok(Sftp {
+            raw: Arc::new(raw),
+            chunk,
+        })
     }
 
     /// stat (follows symlinks); `None` when the path does not exist.
@@ -207,8 +223,8 @@ impl Sftp {
         offset: u64,
         on_bytes: OnBytes<'_>,
     ) -> Result<u64, SftpError> {
-        let chunk = CHUNK as u64;
-        let mut reads = stream::iter((offset..size).step_by(CHUNK))
+        let chunk = self.chunk as u64;
+        let mut reads = stream::iter((offset..size).step_by(self.chunk))
             .map(|off| {
                 let raw = self.raw.clone();
                 let handle = handle.to_string();
@@ -216,6 +232,8 @@ impl Sftp {
                 async move { (off, len, read_or_eof(&raw, &handle, off, len).await) }
             })
             .buffered(IN_FLIGHT);
+        // Few, large writes: each tokio file write is a trip to the blocking pool.
+        let mut local = tokio::io::BufWriter::with_capacity(1 << 20, local);
         let mut pos = offset;
         while let Some((off, len, data)) = reads.next().await {
             let mut data = data?;
@@ -270,10 +288,11 @@ impl Sftp {
             .seek(std::io::SeekFrom::Start(offset))
             .await
             .map_err(|e| SftpError::IO(e.to_string()))?;
-        let chunks = stream::try_unfold((local, offset), |(file, pos)| async move {
-            let mut buf = vec![0u8; CHUNK];
+        let chunk = self.chunk;
+        let chunks = stream::try_unfold((local, offset), move |(file, pos)| async move {
+            let mut buf = vec![0u8; chunk];
             let mut filled = 0;
-            while filled < CHUNK {
+            while filled < chunk {
                 let n = file
                     .read(&mut buf[filled..])
                     .await
