@@ -93,6 +93,10 @@ pub struct HostKeyArgs {
     /// What to do with an unknown host key (default: ask on a terminal, strict otherwise).
     #[arg(long, value_enum, value_name = "POLICY")]
     pub host_key_check: Option<crate::ssh::host_keys::Policy>,
+    /// Name to record and look up the host key under, instead of the instance id (like
+    /// OpenSSH's HostKeyAlias; e.g. one name for an auto-scaled fleet sharing a key).
+    #[arg(long, value_name = "NAME")]
+    pub host_key_alias: Option<String>,
     /// Verify a first-seen host key against the host keys the instance printed to its
     /// console at boot (ec2:GetConsoleOutput), instead of trusting it blindly.
     #[arg(long)]

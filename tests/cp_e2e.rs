@@ -475,3 +475,23 @@ fn ctrl_c_keeps_only_the_part_file() {
     );
     assert!(part.exists());
 }
+
+#[test]
+fn a_partial_failure_names_what_was_copied_and_what_was_not() {
+    let h = Harness::new();
+    let good = h.random_file("good.txt", 10);
+    let missing = h.dir.path().join("missing.txt");
+    let up = mkdir(&h, "up");
+    let out = cp(&h, &[s(&good), s(&missing), &remote(&h, &up)]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.ends_with(&format!(
+            "eic-ssh: copied 1 of 2 files ({}); not copied: {}\n",
+            good.display(),
+            missing.display()
+        )),
+        "{err}"
+    );
+    assert!(up.join("good.txt").exists());
+}

@@ -522,3 +522,26 @@ fn a_notice_comes_before_the_maximum_tunnel_duration() {
     tmux.keys("exit");
     tmux.enter();
 }
+
+#[test]
+fn host_key_alias_names_the_known_hosts_entry() {
+    let h = Harness::new();
+    let known = h.dir.path().join("alias_known_hosts");
+    let mut cmd = h.eic_ssh();
+    cmd.env("EIC_SSH_KNOWN_HOSTS", &known).args([
+        &format!("{}@{BASTION}", h.user),
+        "--host-key-alias",
+        "web-fleet",
+        "--host-key-check",
+        "accept-new",
+        "--",
+        "true",
+    ]);
+    let out = run(&mut cmd, LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        std::fs::read_to_string(&known)
+            .unwrap()
+            .starts_with("web-fleet ssh-ed25519 ")
+    );
+}

@@ -74,15 +74,20 @@ pub async fn run(args: CpArgs, quiet: bool) -> Result<i32, Failure> {
         ));
     }
     if !report.failed.is_empty() {
-        let names: Vec<&str> = report.failed.iter().map(|(p, _)| p.as_str()).collect();
+        let failed: Vec<&str> = report.failed.iter().map(|(p, _)| p.as_str()).collect();
+        let copied = if report.copied == 0 {
+            String::new()
+        } else {
+            format!(" ({})", list(&report.copied_names))
+        };
         return Err(Failure::new(
             Exit::Other,
             format!(
-                "copied {} of {} {}; not copied: {}",
+                "copied {} of {} {}{copied}; not copied: {}",
                 report.copied,
                 report.copied + report.failed.len(),
                 plural(report.copied + report.failed.len()),
-                names.join(", ")
+                list(&failed)
             ),
         ));
     }
@@ -94,4 +99,13 @@ pub async fn run(args: CpArgs, quiet: bool) -> Result<i32, Failure> {
         );
     }
     Ok(0)
+}
+
+/// Names as `a, b, c`, at most ten of them.
+fn list<S: AsRef<str>>(names: &[S]) -> String {
+    let shown: Vec<&str> = names.iter().take(10).map(AsRef::as_ref).collect();
+    match names.len() {
+        n if n > 10 => format!("{} and {} more", shown.join(", "), n - 10),
+        _ => shown.join(", "),
+    }
 }

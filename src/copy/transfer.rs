@@ -28,6 +28,8 @@ pub struct Options {
 pub struct Report {
     /// Files copied.
     pub copied: usize,
+    /// Their names (as given or found), in order.
+    pub copied_names: Vec<String>,
     /// Bytes moved (not counting what `--resume` found already there).
     pub bytes: u64,
     /// `(path, reason)` of what was not copied.
@@ -73,9 +75,10 @@ impl Copy<'_> {
             .push(message);
     }
 
-    fn copied(&self, bytes: u64) {
+    fn copied(&self, name: &str, bytes: u64) {
         let mut r = self.report.lock().unwrap_or_else(|e| e.into_inner());
         r.copied += 1;
+        r.copied_names.push(name.to_string());
         r.bytes += bytes;
     }
 
@@ -155,7 +158,7 @@ impl Copy<'_> {
             };
             let _ = self.sftp.remove(target).await;
             match self.sftp.symlink(target, &link).await {
-                Ok(()) => self.copied(0),
+                Ok(()) => self.copied(&shown, 0),
                 Err(e) => self.fail(shown, format!("cannot create symlink: {}", describe(&e))),
             }
         } else if kind.is_file() {
@@ -215,7 +218,7 @@ impl Copy<'_> {
                 describe(&e)
             ));
         }
-        self.copied(sent);
+        self.copied(&shown, sent);
     }
 
     /// Remote sources (globs allowed) to local `dest`.
@@ -318,7 +321,7 @@ impl Copy<'_> {
             };
             let _ = std::fs::remove_file(target);
             match std::os::unix::fs::symlink(&link, target) {
-                Ok(()) => self.copied(0),
+                Ok(()) => self.copied(src, 0),
                 Err(e) => self.fail(src, format!("cannot create symlink: {}", io_reason(&e))),
             }
         } else if attrs.is_regular() {
@@ -392,7 +395,7 @@ impl Copy<'_> {
             let _ = std::fs::set_permissions(target, std::fs::Permissions::from_mode(mode));
             set_times(target, attrs);
         }
-        self.copied(got);
+        self.copied(src, got);
     }
 }
 

@@ -63,7 +63,12 @@ pub async fn login(
         None
     };
     let check = HostKeyCheck {
-        name: host_keys::host_name(&connector.route.instance_id, port),
+        name: host_keys::host_name(
+            keys.host_key_alias
+                .as_deref()
+                .unwrap_or(&connector.route.instance_id),
+            port,
+        ),
         path: known_hosts_path(keys.known_hosts.as_deref()),
         policy,
         console,
