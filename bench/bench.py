@@ -136,7 +136,7 @@ def main():
         cp_rates = {k: [] for k in ["up_cp", "up_scp_proxy", "up_scp_direct",
                                     "down_cp", "down_scp_proxy", "down_scp_direct"]}
         remote_copy = f"{work}/cp-remote.bin"
-        for _ in range(3):
+        for _ in range(5):
             cp_rates["up_cp"].append(size / cp_time([f"{rel}/eic-ssh", "cp", "-q", "--known-hosts", known, src, f"{user}@{INSTANCE}:{remote_copy}"]) / 1e6)
             cp_rates["up_scp_proxy"].append(size / cp_time(["scp", "-q", *via, src, f"{user}@{INSTANCE}:{remote_copy}"]) / 1e6)
             cp_rates["up_scp_direct"].append(size / cp_time(["scp", "-q", *direct, "-P", str(sshd_port), src, f"{user}@127.0.0.1:{remote_copy}"]) / 1e6)
@@ -184,7 +184,7 @@ def main():
     print(f"| `-- true` median wall time | {med(lat_direct)*1e3:.1f} ms (ssh direct); {med(lat_proxy)*1e3:.1f} ms (ssh via proxy) | {med(lat_session)*1e3:.1f} ms | **{(med(lat_session)-med(lat_direct))*1e3:+.1f} ms** vs direct |")
     print(f"| piped {args.size_mib} MiB into `cat > /dev/null` (median of 3) | {med(pipe_direct):.0f} MB/s | {med(pipe_session):.0f} MB/s | **{med(pipe_session)/med(pipe_direct):.2f}×** |")
     print(f"| keystroke echo round trip (median of {len(echo_direct)}) | {med(echo_direct)*1e3:.2f} ms | {med(echo_session)*1e3:.2f} ms | **{(med(echo_session)-med(echo_direct))*1e3:+.2f} ms** |")
-    print("\n### `eic-ssh cp` (256 MiB file, medians of 3)\n")
+    print("\n### `eic-ssh cp` (256 MiB file, medians of 5; 500 files, medians of 3)\n")
     print("| direction | eic-ssh cp | scp via eic-ssh proxy | scp direct | cp / scp via proxy | cp / scp direct |")
     print("|---|---|---|---|---|---|")
     for d in ["up", "down"]:
