@@ -58,6 +58,11 @@ scp -q -F "$work/ssh_config" "$work/payload" "i-0123456789abcdef0:$work/payload.
 scp -q -F "$work/ssh_config" "i-0123456789abcdef0:$work/payload.remote" "$work/payload.back"
 cmp "$work/payload" "$work/payload.back" && echo "5 MB copied up and back, identical"
 
+echo "== the embedded client: no ssh binary, a one-time key that never touches the disk"
+"$bin/eic-ssh" "$user@i-0123456789abcdef0" --known-hosts "$work/known_hosts" -- 'echo "uname: $(uname -sr)"; exit 7' || echo "(remote exit status $? passed through)"
+"$bin/eic-ssh" cp -q --known-hosts "$work/known_hosts" "$work/payload" "$user@i-0123456789abcdef0:$work/payload.cp"
+cmp "$work/payload" "$work/payload.cp" && echo "eic-ssh cp: 5 MB copied over SFTP, identical"
+
 echo "== a bad case: an instance in a VPC without an endpoint"
 "$bin/eic-ssh" proxy i-0bbbbbbbbbbbbbbb2 </dev/null || echo "(exit code $?)"
 
