@@ -30,6 +30,20 @@ fn eic(h: &Harness, config: &PathBuf, args: &[&str]) -> Output {
     run(&mut cmd, LIMIT)
 }
 
+/// `eic-ssh proxy bastion` with a key to push: what must not happen from a refused network.
+fn proxy_pushing_a_key(h: &Harness, config: &PathBuf) -> Output {
+    let key = h.public_key();
+    let args = [
+        "proxy",
+        "bastion",
+        "--user",
+        "ec2-user",
+        "--push-key",
+        key.to_str().unwrap(),
+    ];
+    eic(h, config, &args)
+}
+
 fn ssh_alias(h: &Harness, config: &PathBuf, alias: &str) -> Output {
     let mut cmd = Command::new("ssh");
     h.isolate(&mut cmd);
@@ -66,18 +80,7 @@ fn an_allowed_ip_connects_through_an_alias() {
 #[test]
 fn an_outside_ip_is_refused_before_any_aws_call() {
     let (h, config) = setup(World::demo(), "192.0.2.44", ALLOW_OFFICE);
-    let out = eic(
-        &h,
-        &config,
-        &[
-            "proxy",
-            "bastion",
-            "--user",
-            "ec2-user",
-            "--push-key",
-            h.public_key().to_str().unwrap(),
-        ],
-    );
+    let out = proxy_pushing_a_key(&h, &config);
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(
         stderr(&out),
@@ -231,18 +234,7 @@ fn security_group_rules_that_do_not_admit_us_refuse() {
         "198.51.100.7",
         FROM_SG,
     );
-    let out = eic(
-        &h,
-        &config,
-        &[
-            "proxy",
-            "bastion",
-            "--user",
-            "ec2-user",
-            "--push-key",
-            h.public_key().to_str().unwrap(),
-        ],
-    );
+    let out = proxy_pushing_a_key(&h, &config);
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(
         stderr(&out),

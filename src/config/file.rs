@@ -42,7 +42,9 @@ pub struct Settings {
     pub allow_from_security_group: Option<bool>,
 }
 
-/// One `[hosts.ALIAS]` section.
+/// One `[hosts.ALIAS]` section. The settings of `[defaults]` are repeated here rather than
+/// flattened in: serde's `flatten` disables `deny_unknown_fields` and loses the spans that
+/// make errors point at a line.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Host {
