@@ -39,7 +39,8 @@ Docs: docs/commands.md";
     version,
     after_help = EXAMPLES,
     propagate_version = true,
-    subcommand_negates_reqs = true
+    subcommand_negates_reqs = true,
+    override_usage = "eic-ssh [OPTIONS] [user@]TARGET [--] [COMMAND…]\n       eic-ssh <COMMAND> [OPTIONS] [ARGS…]"
 )]
 pub struct Cli {
     /// What to do; without one, an SSH session to TARGET.
