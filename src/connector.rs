@@ -34,13 +34,17 @@ pub struct PublicKey {
 
 /// Opens tunnels to one instance port. Cheap to share; every `open` presigns anew.
 pub struct Connector {
+    /// Credentials, region and API endpoints for the key push and presigning.
     aws: AwsContext,
+    /// The TLS configuration every tunnel uses.
     tls: Arc<rustls::ClientConfig>,
     /// Where the tunnels go.
     pub route: Route,
     /// The `wss://` base the tunnels open at.
     pub endpoint: TunnelEndpoint,
+    /// The `openTunnel` query, presigned anew for each tunnel.
     request: TunnelRequest,
+    /// The key pushed before each tunnel, if any.
     key: Option<PublicKey>,
 }
 

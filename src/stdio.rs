@@ -13,6 +13,7 @@ const PIPE_SIZE: libc::c_int = 1 << 20;
 
 /// A pipe or socket fd set non-blocking for the life of this value.
 pub struct PipeFd {
+    /// The descriptor, registered with the runtime's reactor.
     fd: AsyncFd<RawFd>,
     /// The flags to put back on drop.
     old_flags: libc::c_int,

@@ -6,8 +6,11 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// The bars; all no-ops when hidden.
 pub struct Progress {
+    /// The set of bars drawn together.
     multi: MultiProgress,
+    /// The total, always last.
     total: ProgressBar,
+    /// Whether anything is drawn.
     visible: bool,
 }
 
@@ -66,7 +69,9 @@ impl Progress {
 
 /// One file's bar, which also advances the total.
 pub struct FileBar {
+    /// This file's bar (hidden when nothing is drawn).
     bar: ProgressBar,
+    /// The total it also advances.
     total: ProgressBar,
 }
 

@@ -24,6 +24,7 @@ pub const IN_FLIGHT: usize = 32;
 /// An open SFTP session.
 #[derive(Clone)]
 pub struct Sftp {
+    /// russh-sftp's raw client, shared by the requests in flight.
     raw: Arc<RawSftpSession>,
     /// Bytes per read or write request, from the server's limits.
     chunk: usize,

@@ -29,6 +29,7 @@ pub struct HostKeyCheck {
 /// russh's callbacks: host-key verification (the policy decisions live in `host_keys`)
 /// and agent forwarding.
 pub struct Callbacks {
+    /// How to judge the server's host key.
     check: HostKeyCheck,
     /// The local agent socket to forward to, with `-A`.
     agent: Option<PathBuf>,

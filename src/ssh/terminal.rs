@@ -66,6 +66,7 @@ pub fn modes() -> Vec<(Pty, u32)> {
 /// Raw mode on stdin while this value lives; the old settings come back on drop, on panic
 /// (see [`restore_on_panic`]), and so on every exit path that unwinds or returns.
 pub struct RawMode {
+    /// The settings before raw mode.
     original: libc::termios,
 }
 

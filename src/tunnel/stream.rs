@@ -47,6 +47,7 @@ impl std::error::Error for CloseError {}
 /// An open tunnel to the instance's port. Reading yields the instance's bytes;
 /// writing sends them; shutting down sends a normal close (code 1000).
 pub struct Tunnel {
+    /// The WebSocket the bytes travel in.
     ws: WebSocketStream<Transport>,
     /// Rest of the last frame not yet handed to the reader.
     pending: Bytes,
@@ -85,14 +86,19 @@ impl Tunnel {
 
 /// The receiving half of a split [`Tunnel`].
 pub struct TunnelReader {
+    /// Incoming frames.
     frames: SplitStream<WebSocketStream<Transport>>,
+    /// Rest of the last frame not yet handed to the reader.
     pending: Bytes,
+    /// The tunnel has ended; further reads return EOF.
     finished: bool,
 }
 
 /// The sending half of a split [`Tunnel`].
 pub struct TunnelWriter {
+    /// Outgoing frames.
     sink: SplitSink<WebSocketStream<Transport>, Message>,
+    /// A close frame was queued by `poll_shutdown`.
     close_sent: bool,
 }
 
