@@ -40,9 +40,10 @@ pub async fn run(args: CpArgs, quiet: bool) -> Result<i32, Failure> {
             Plan::Download { sources, dest, .. } => copy.download(sources, dest).await,
         }
     };
-    let interrupted = tokio::select! {
-        () = work => false,
-        _ = tokio::signal::ctrl_c() => true,
+    let stopped = tokio::select! {
+        () = work => None,
+        _ = tokio::signal::ctrl_c() => Some(Stop::Interrupted),
+        () = connection_lost(&login.handle) => Some(Stop::ConnectionLost),
     };
     progress.finish();
     let report = report.into_inner().unwrap_or_else(|e| e.into_inner());
@@ -63,11 +64,18 @@ pub async fn run(args: CpArgs, quiet: bool) -> Result<i32, Failure> {
         report.bytes as f64 / elapsed / 1e6
     );
     let plural = |n: usize| if n == 1 { "file" } else { "files" };
-    if interrupted {
+    if let Some(stop) = stopped {
+        let (exit, what) = match stop {
+            Stop::Interrupted => (Exit::Interrupted, "interrupted"),
+            Stop::ConnectionLost => (
+                Exit::TunnelClosed,
+                "the connection to the instance was lost",
+            ),
+        };
         return Err(Failure::new(
-            Exit::Interrupted,
+            exit,
             format!(
-                "interrupted: copied {} {}, {moved}; the file in progress is kept as .NAME.eic-ssh.part for --resume",
+                "{what}: copied {} {}, {moved}; the file in progress is kept as .NAME.eic-ssh.part for --resume",
                 report.copied,
                 plural(report.copied)
             ),
@@ -99,6 +107,22 @@ pub async fn run(args: CpArgs, quiet: bool) -> Result<i32, Failure> {
         );
     }
     Ok(0)
+}
+
+/// Why a copy stopped before it finished.
+enum Stop {
+    /// Ctrl-C.
+    Interrupted,
+    /// The SSH connection (or the tunnel under it) ended.
+    ConnectionLost,
+}
+
+/// Resolves when the SSH connection has ended. SFTP requests in flight would otherwise
+/// wait for their own timeout after the tunnel breaks.
+async fn connection_lost(handle: &russh::client::Handle<crate::ssh::client::Callbacks>) {
+    while !handle.is_closed() {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
 
 /// Names as `a, b, c`, at most ten of them.

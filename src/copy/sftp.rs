@@ -45,6 +45,12 @@ pub fn describe(e: &SftpError) -> String {
         SftpError::Status(s) if !s.error_message.is_empty() => s.error_message.clone(),
         SftpError::Status(s) => s.status_code.to_string(),
         SftpError::Timeout => "the server did not answer in time".into(),
+        // russh-sftp's words for a channel that went away under it.
+        SftpError::IO(m) | SftpError::UnexpectedBehavior(m)
+            if m.contains("dropped") || m.contains("closed") =>
+        {
+            "the connection to the instance was lost".into()
+        }
         other => other.to_string(),
     }
 }
