@@ -127,7 +127,9 @@ pub async fn run(handle: &Handle<Callbacks>, spec: &Spec) -> Result<i32, Failure
                     let _ = stdout.flush().await;
                 }
                 ChannelMsg::ExtendedData { data, ext: 1 } => {
+                    // tokio's stderr writes in the background: only a flush waits for it.
                     let _ = stderr.write_all(&data).await;
+                    let _ = stderr.flush().await;
                 }
                 ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status as i32),
                 ChannelMsg::ExitSignal {
@@ -145,6 +147,7 @@ pub async fn run(handle: &Handle<Callbacks>, spec: &Spec) -> Result<i32, Failure
             }
         }
         let _ = stdout.flush().await;
+        let _ = stderr.flush().await;
         status
     };
     let stop = async {
