@@ -2,7 +2,7 @@
 
 use crate::cli::EgressArgs;
 use crate::config::{self, Overrides};
-use crate::egress::{admitting, current_ip, refused, unknown};
+use crate::egress::{Early, current_ip, judge};
 use crate::error::Failure;
 use crate::{http, tls};
 
@@ -34,17 +34,13 @@ pub async fn run(args: EgressArgs) -> Result<i32, Failure> {
             "            plus what the instance's security group admits (checked when connecting; see `eic-ssh doctor`)"
         );
     }
-    let verdict = match (&ip, eff.allow.is_empty() && !eff.allow_from_security_group) {
-        (_, true) => Ok("no check: every network may connect"),
-        (Err(e), false) => Err(unknown(&eff, e)),
-        (Ok(ip), false) => match admitting(*ip, &eff.allow) {
-            Some(_) => Ok("allowed"),
-            None if eff.allow_from_security_group => {
-                Ok("not in the static allowlist; the security group decides when connecting")
-            }
-            None => Err(refused(&eff, *ip, &eff.allow)),
-        },
-    };
+    let verdict = judge(&eff, ip.as_ref().copied()).map(|early| match early {
+        Early::Unchecked => "no check: every network may connect",
+        Early::Allowed(_) => "allowed",
+        Early::AskSecurityGroup(_) => {
+            "not in the static allowlist; the security group decides when connecting"
+        }
+    });
     match verdict {
         Ok(v) => {
             println!("verdict:    {v}");

@@ -86,6 +86,11 @@ impl Effective {
         }
     }
 
+    /// Whether the egress guard applies: a static allowlist, or one from the security group.
+    pub fn has_allowlist(&self) -> bool {
+        !self.allow.is_empty() || self.allow_from_security_group
+    }
+
     /// The allowlist as `a, b, c`.
     pub fn allow_list(&self) -> String {
         self.allow

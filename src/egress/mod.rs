@@ -74,16 +74,12 @@ pub enum Early {
     AskSecurityGroup(IpAddr),
 }
 
-/// The check that runs before any AWS call. Refuses (exit 3) on a static-only allowlist
-/// miss, or when the IP cannot be learned.
-pub async fn check_early(eff: &Effective, http: &reqwest::Client) -> Result<Early, Failure> {
-    if eff.allow.is_empty() && !eff.allow_from_security_group {
-        tracing::debug!("no allowlist for {}: egress check skipped", eff.label());
+/// The guard's decision for a learned IP, or for why it could not be learned; no I/O.
+pub fn judge(eff: &Effective, ip: Result<IpAddr, &ProbeError>) -> Result<Early, Failure> {
+    if !eff.has_allowlist() {
         return Ok(Early::Unchecked);
     }
-    let ip = current_ip(http, &eff.egress_urls)
-        .await
-        .map_err(|e| unknown(eff, &e))?;
+    let ip = ip.map_err(|e| unknown(eff, e))?;
     if let Some(net) = admitting(ip, &eff.allow) {
         tracing::info!("egress IP {ip} is allowed by {net}");
         return Ok(Early::Allowed(ip));
@@ -92,6 +88,17 @@ pub async fn check_early(eff: &Effective, http: &reqwest::Client) -> Result<Earl
         return Ok(Early::AskSecurityGroup(ip));
     }
     Err(refused(eff, ip, &eff.allow))
+}
+
+/// The check that runs before any AWS call. Refuses (exit 3) on a static-only allowlist
+/// miss, or when the IP cannot be learned; learns nothing when no allowlist applies.
+pub async fn check_early(eff: &Effective, http: &reqwest::Client) -> Result<Early, Failure> {
+    if !eff.has_allowlist() {
+        tracing::debug!("no allowlist for {}: egress check skipped", eff.label());
+        return Ok(Early::Unchecked);
+    }
+    let ip = current_ip(http, &eff.egress_urls).await;
+    judge(eff, ip.as_ref().copied())
 }
 
 /// The second step for `allow_from_security_group`: read-only calls (no key push, no
