@@ -3,24 +3,18 @@
 use crate::cli::ProxyArgs;
 use crate::connector::{Connector, tunnel_failure};
 use crate::error::Failure;
-use crate::stdio;
 use crate::tunnel::relay::relay;
+use crate::{signals, stdio};
 
 /// ssh sends SIGHUP to its ProxyCommand when it exits: close the tunnel cleanly then.
 async fn stop_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::hangup()),
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = hup.recv() => {}
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
+    use tokio::signal::unix::SignalKind;
+    signals::first_of([
+        SignalKind::hangup(),
+        SignalKind::terminate(),
+        SignalKind::interrupt(),
+    ])
+    .await
 }
 
 /// Opens the tunnel and relays until either side ends.

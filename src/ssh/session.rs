@@ -9,7 +9,8 @@ use super::client::Callbacks;
 use super::escape::{Action, Escapes, HELP};
 use super::terminal::{self, RawMode};
 use crate::error::{Exit, Failure};
-use crate::stdio;
+use crate::{signals, stdio};
+use tokio::signal::unix::SignalKind;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -150,19 +151,8 @@ pub async fn run(handle: &Handle<Callbacks>, spec: &Spec) -> Result<i32, Failure
         let _ = stderr.flush().await;
         status
     };
-    let stop = async {
-        use tokio::signal::unix::{SignalKind, signal};
-        match (
-            signal(SignalKind::hangup()),
-            signal(SignalKind::terminate()),
-        ) {
-            (Ok(mut hup), Ok(mut term)) => tokio::select! {
-                _ = hup.recv() => {}
-                _ = term.recv() => {}
-            },
-            _ => std::future::pending().await,
-        }
-    };
+    // Hang-up and kill requests end the session cleanly, so the terminal is restored.
+    let stop = signals::first_of([SignalKind::hangup(), SignalKind::terminate()]);
     let notice = async {
         match spec.tunnel_deadline {
             Some(limit) if spec.local_tty => {
