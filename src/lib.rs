@@ -14,6 +14,7 @@ pub mod egress;
 pub mod error;
 pub mod http;
 pub mod logging;
+pub mod printable;
 pub mod signals;
 pub mod ssh;
 pub mod stdio;

@@ -80,6 +80,9 @@ pub struct Options {
     pub with_sshd: bool,
     /// Also write events as JSON lines to this file.
     pub event_log: Option<PathBuf>,
+    /// sshd's `Subsystem sftp` command; `internal-sftp` when `None`. Tests put a lying
+    /// SFTP server here.
+    pub sftp_server: Option<String>,
 }
 
 impl Options {
@@ -92,6 +95,7 @@ impl Options {
             port: 0,
             with_sshd: true,
             event_log: None,
+            sftp_server: None,
         }
     }
 }
@@ -115,7 +119,8 @@ impl Sim {
         let ca_path = options.dir.join("ca.pem");
         let tls = certs::server_config(&ca_path)?;
         let sshd = if options.with_sshd {
-            Some(Sshd::start(&options.dir.join("sshd"))?)
+            let sftp = options.sftp_server.as_deref().unwrap_or("internal-sftp");
+            Some(Sshd::start(&options.dir.join("sshd"), sftp)?)
         } else {
             None
         };

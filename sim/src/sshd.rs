@@ -31,8 +31,9 @@ fn sshd_binary() -> PathBuf {
 }
 
 impl Sshd {
-    /// Generates a host key and config under `dir` and starts sshd in the foreground.
-    pub fn start(dir: &Path) -> Result<Sshd, String> {
+    /// Generates a host key and config under `dir` and starts sshd in the foreground, with
+    /// `sftp` as its SFTP subsystem command.
+    pub fn start(dir: &Path, sftp: &str) -> Result<Sshd, String> {
         let sshd = sshd_binary();
         if !sshd.exists() {
             return Err(format!(
@@ -65,7 +66,7 @@ impl Sshd {
         let port = free_port()?;
         let config = dir.join("sshd_config");
         let log = dir.join("sshd.log");
-        std::fs::write(&config, config_text(port, &host_key, &keys_dir, dir))
+        std::fs::write(&config, config_text(port, &host_key, &keys_dir, dir, sftp))
             .map_err(|e| format!("cannot write {}: {e}", config.display()))?;
         let log_file = std::fs::File::create(&log)
             .map_err(|e| format!("cannot create {}: {e}", log.display()))?;
@@ -191,7 +192,7 @@ fn free_port() -> Result<u16, String> {
     l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
 }
 
-fn config_text(port: u16, host_key: &Path, keys_dir: &Path, dir: &Path) -> String {
+fn config_text(port: u16, host_key: &Path, keys_dir: &Path, dir: &Path, sftp: &str) -> String {
     format!(
         "# Written by eic-sim: a real sshd standing in for the instance.
 Port {port}
@@ -208,7 +209,7 @@ StrictModes no
 PermitRootLogin prohibit-password
 MaxStartups 200:30:400
 MaxSessions 100
-Subsystem sftp internal-sftp
+Subsystem sftp {sftp}
 PrintMotd no
 LogLevel VERBOSE
 ",

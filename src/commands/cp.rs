@@ -9,6 +9,7 @@ use crate::copy::progress::{Progress, human_bytes};
 use crate::copy::sftp::Sftp;
 use crate::copy::transfer::{Copy, Options, Report};
 use crate::error::{Exit, Failure};
+use crate::printable;
 use crate::ssh::login::login;
 use crate::ssh::terminal;
 
@@ -51,11 +52,16 @@ pub async fn run(args: CpArgs, quiet: bool) -> Result<i32, Failure> {
         .handle
         .disconnect(russh::Disconnect::ByApplication, "", "en")
         .await;
+    // Paths and reasons come from the server: escaped before they reach the terminal.
     for warning in &report.warnings {
-        eprintln!("eic-ssh: warning: {warning}");
+        eprintln!("eic-ssh: warning: {}", printable::escape(warning));
     }
     for (path, why) in &report.failed {
-        eprintln!("eic-ssh: {path}: {why}");
+        eprintln!(
+            "eic-ssh: {}: {}",
+            printable::escape(path),
+            printable::escape(why)
+        );
     }
     let elapsed = started.elapsed().as_secs_f64().max(0.001);
     let moved = format!(
@@ -125,9 +131,13 @@ async fn connection_lost(handle: &russh::client::Handle<crate::ssh::client::Call
     }
 }
 
-/// Names as `a, b, c`, at most ten of them.
+/// Names as `a, b, c` (escaped), at most ten of them.
 fn list<S: AsRef<str>>(names: &[S]) -> String {
-    let shown: Vec<&str> = names.iter().take(10).map(AsRef::as_ref).collect();
+    let shown: Vec<String> = names
+        .iter()
+        .take(10)
+        .map(|n| printable::escape(n.as_ref()))
+        .collect();
     match names.len() {
         n if n > 10 => format!("{} and {} more", shown.join(", "), n - 10),
         _ => shown.join(", "),

@@ -2,6 +2,8 @@
 //! `operands`, pipelined SFTP in `sftp`, the copy rules (temporary names, resume, -r, -p)
 //! in `transfer`, bars in `progress`.
 
+pub mod local_dir;
+pub mod names;
 pub mod operands;
 pub mod progress;
 pub mod sftp;

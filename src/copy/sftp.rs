@@ -55,6 +55,30 @@ pub fn describe(e: &SftpError) -> String {
     }
 }
 
+/// What an entry is, from the type bits of its mode. (russh-sftp's `is_dir` tests one bit,
+/// which sockets and block devices share with directories.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+    /// A symbolic link.
+    Symlink,
+    /// A socket, FIFO, device, or a mode the server did not send.
+    Other,
+}
+
+/// The kind of entry `attrs` describe.
+pub fn kind(attrs: &FileAttributes) -> Kind {
+    match attrs.permissions.map(|p| p & 0o170_000) {
+        Some(0o100_000) => Kind::File,
+        Some(0o040_000) => Kind::Dir,
+        Some(0o120_000) => Kind::Symlink,
+        _ => Kind::Other,
+    }
+}
+
 fn is_status(e: &SftpError, code: StatusCode) -> bool {
     matches!(e, SftpError::Status(s) if s.status_code == code)
 }
@@ -105,7 +129,17 @@ impl Sftp {
         }
     }
 
-    /// The entries of a directory, without `.` and `..`, sorted by name.
+    /// lstat (does not follow symlinks); `None` when the path does not exist.
+    pub async fn lstat(&self, path: &str) -> Result<Option<FileAttributes>, SftpError> {
+        match self.raw.lstat(path).await {
+            Ok(a) => Ok(Some(a.attrs)),
+            Err(e) if is_status(&e, StatusCode::NoSuchFile) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The entries of a directory as the server lists them, without `.` and `..`, sorted
+    /// by name. The names are the server's word: check them before use.
     pub async fn list(&self, dir: &str) -> Result<Vec<Entry>, SftpError> {
         let handle = self.raw.opendir(dir).await?.handle;
         let mut out = Vec::new();
@@ -135,13 +169,13 @@ impl Sftp {
     /// mkdir; an existing directory is fine.
     pub async fn mkdir(&self, path: &str, mode: u32) -> Result<(), SftpError> {
         let attrs = FileAttributes {
-            permissions: Some(mode & 0o7777),
+            permissions: Some(mode & 0o777),
             ..FileAttributes::empty()
         };
         match self.raw.mkdir(path, attrs).await {
             Ok(_) => Ok(()),
             Err(e) => match self.stat(path).await {
-                Ok(Some(a)) if a.is_dir() => Ok(()),
+                Ok(Some(a)) if kind(&a) == Kind::Dir => Ok(()),
                 _ => Err(e),
             },
         }
@@ -170,7 +204,7 @@ impl Sftp {
         mtime: u32,
     ) -> Result<(), SftpError> {
         let attrs = FileAttributes {
-            permissions: Some(mode & 0o7777),
+            permissions: Some(mode & 0o777),
             atime: Some(atime),
             mtime: Some(mtime),
             ..FileAttributes::empty()
@@ -271,9 +305,10 @@ impl Sftp {
         Ok(pos - offset)
     }
 
-    /// Writes `local` from `offset` to its end into `remote` (created with `mode`, truncated
-    /// unless resuming), keeping [`IN_FLIGHT`] writes outstanding. Every write is confirmed
-    /// before this returns.
+    /// Writes `local` from `offset` to its end into `remote`, keeping [`IN_FLIGHT`] writes
+    /// outstanding. Every write is confirmed before this returns. From offset 0 `remote` is
+    /// made anew, exclusively (`CREATE|EXCL`, after removing a stale one, so a planted
+    /// symlink is never written through); to resume it must be a regular file already.
     pub async fn upload(
         &self,
         local: &mut tokio::fs::File,
@@ -282,12 +317,21 @@ impl Sftp {
         offset: u64,
         on_bytes: OnBytes<'_>,
     ) -> Result<u64, SftpError> {
-        let mut flags = OpenFlags::WRITE | OpenFlags::CREATE;
-        if offset == 0 {
-            flags |= OpenFlags::TRUNCATE;
-        }
+        let flags = if offset == 0 {
+            let _ = self.raw.remove(remote).await;
+            OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::EXCLUDE
+        } else {
+            match self.lstat(remote).await? {
+                Some(a) if kind(&a) == Kind::File => OpenFlags::WRITE,
+                _ => {
+                    return Err(SftpError::UnexpectedBehavior(format!(
+                        "{remote} is not a regular file; not resuming into it"
+                    )));
+                }
+            }
+        };
         let attrs = FileAttributes {
-            permissions: Some(mode & 0o7777),
+            permissions: Some(mode & 0o777),
             ..FileAttributes::empty()
         };
         let handle = self.raw.open(remote, flags, attrs).await?.handle;

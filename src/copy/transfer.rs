@@ -1,16 +1,18 @@
 //! The copy rules: where each source lands, temporary names renamed only after the last
 //! byte is confirmed, `--resume`, `-r` (symlinks as links, special files skipped), `-p`.
 
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::ffi::{OsStr, OsString};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{Duration, UNIX_EPOCH};
 
 use russh_sftp::protocol::FileAttributes;
 
+use super::local_dir::{LocalDir, chmod, set_times};
+use super::names;
 use super::progress::Progress;
-use super::sftp::{Sftp, describe};
-use crate::wildcard;
+use super::sftp::{Entry, Kind, Sftp, describe, kind};
+use crate::{printable, wildcard};
 
 /// What `-r`, `-p` and `--resume` ask for.
 #[derive(Debug, Clone, Copy, Default)]
@@ -44,6 +46,14 @@ pub const PART_SUFFIX: &str = ".eic-ssh.part";
 /// The temporary name for `name`.
 pub fn part_name(name: &str) -> String {
     format!(".{name}{PART_SUFFIX}")
+}
+
+/// [`part_name`] for a local name, which may not be UTF-8.
+fn part_name_os(name: &OsStr) -> OsString {
+    let mut part = OsString::from(".");
+    part.push(name);
+    part.push(PART_SUFFIX);
+    part
 }
 
 /// The shared state of one copy.
@@ -88,7 +98,7 @@ impl Copy<'_> {
             Ok(a) => a,
             Err(e) => return self.fail(dest, describe(&e)),
         };
-        let dest_is_dir = dest_attrs.as_ref().is_some_and(|a| a.is_dir());
+        let dest_is_dir = dest_attrs.as_ref().is_some_and(|a| kind(a) == Kind::Dir);
         // As with scp, one source may take a new name (a directory too, with -r).
         let many = sources.len() > 1;
         if let Some(why) = dest_problem(dest, dest_attrs.is_some(), dest_is_dir, many) {
@@ -97,7 +107,7 @@ impl Copy<'_> {
         if !dest_is_dir {
             let parent = remote_parent(dest);
             match self.sftp.stat(&parent).await {
-                Ok(Some(a)) if a.is_dir() => {}
+                Ok(Some(a)) if kind(&a) == Kind::Dir => {}
                 _ => {
                     return self.fail(
                         dest,
@@ -175,8 +185,16 @@ impl Copy<'_> {
         let part = remote_join(&remote_parent(target), &part_name(&remote_name(target)));
         let size = meta.len();
         let offset = if self.options.resume {
-            match self.sftp.stat(&part).await {
-                Ok(Some(a)) => a.size.unwrap_or(0).min(size),
+            match self.sftp.lstat(&part).await {
+                Ok(Some(a)) if kind(&a) == Kind::File => a.size.unwrap_or(0).min(size),
+                Ok(Some(_)) => {
+                    return self.fail(
+                        shown,
+                        format!(
+                            "{part} on the instance is not a regular file; not resuming into it (remove it, or copy without --resume)"
+                        ),
+                    );
+                }
                 _ => 0,
             }
         } else {
@@ -186,7 +204,7 @@ impl Copy<'_> {
             Ok(f) => f,
             Err(e) => return self.fail(shown, io_reason(&e)),
         };
-        let bar = self.progress.file(&shown, size, offset);
+        let bar = self.progress.file(&printable::escape(&shown), size, offset);
         let sent = self
             .sftp
             .upload(&mut file, &part, meta.mode(), offset, &|n| bar.inc(n))
@@ -221,27 +239,30 @@ impl Copy<'_> {
         self.copied(&shown, sent);
     }
 
-    /// Remote sources (globs allowed) to local `dest`.
+    /// Remote sources (globs allowed) to local `dest`. Every name the server lists is
+    /// checked as one path component, and every local step is taken relative to an open
+    /// directory without following symlinks (see [`LocalDir`]).
     pub async fn download(&self, sources: &[String], dest: &Path) {
         let mut expanded = Vec::new();
         for src in sources {
-            if !wildcard::has_wildcard(&remote_name(src)) {
+            let pattern = remote_name(src);
+            if !wildcard::has_wildcard(&pattern) {
                 expanded.push(src.clone());
                 continue;
             }
             let parent = remote_parent(src);
-            let pattern = remote_name(src);
             match self.sftp.list(&parent).await {
                 Ok(entries) => {
-                    let found: Vec<String> = entries
-                        .iter()
+                    let matching: Vec<Entry> = entries
+                        .into_iter()
                         .filter(|e| wildcard::matches(&pattern, &e.name, false))
-                        .map(|e| remote_join(&parent, &e.name))
                         .collect();
-                    if found.is_empty() {
+                    if matching.is_empty() {
                         self.fail(src.clone(), "no match");
                     }
-                    expanded.extend(found);
+                    for entry in self.checked(matching, &parent) {
+                        expanded.push(remote_join(&parent, &entry.name));
+                    }
                 }
                 Err(e) => self.fail(src.clone(), describe(&e)),
             }
@@ -253,18 +274,32 @@ impl Copy<'_> {
         if let Some(why) = dest_problem(&shown_dest, dest_meta.is_some(), dest_is_dir, many) {
             return self.fail(shown_dest, why);
         }
-        if !dest_is_dir {
+        // Into a directory each source keeps its own name; else `dest` names the one copy.
+        let (dir_path, new_name) = if dest_is_dir {
+            (dest, None)
+        } else {
             let parent = dest
                 .parent()
                 .filter(|p| !p.as_os_str().is_empty())
                 .unwrap_or(Path::new("."));
-            if !parent.is_dir() {
+            match dest.file_name() {
+                Some(name) if !dest.ends_with("..") => (parent, Some(name.to_os_string())),
+                _ => return self.fail(shown_dest, "the destination does not name a file"),
+            }
+        };
+        let dir = match LocalDir::open(dir_path) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return self.fail(
                     shown_dest,
-                    format!("destination directory {} does not exist", parent.display()),
+                    format!(
+                        "destination directory {} does not exist",
+                        dir_path.display()
+                    ),
                 );
             }
-        }
+            Err(e) => return self.fail(shown_dest, io_reason(&e)),
+        };
         for src in expanded {
             let attrs = match self.sftp.stat(&src).await {
                 Ok(Some(a)) => a,
@@ -277,91 +312,140 @@ impl Copy<'_> {
                     continue;
                 }
             };
-            let target = if dest_is_dir {
-                dest.join(remote_name(&src))
-            } else {
-                dest.to_path_buf()
+            let name = match &new_name {
+                Some(n) => n.clone(),
+                None => {
+                    let n = remote_name(&src);
+                    if names::refusal(&n).is_some() {
+                        self.fail(
+                            src,
+                            "names no file or directory to copy (name one, or give a new destination name)",
+                        );
+                        continue;
+                    }
+                    n.into()
+                }
             };
-            self.download_entry(&src, &attrs, &target).await;
+            self.download_entry(&src, &attrs, &dir, &name, 0).await;
         }
     }
 
-    async fn download_entry(&self, src: &str, attrs: &FileAttributes, target: &Path) {
-        let mode = attrs.permissions.unwrap_or(0o644);
-        if attrs.is_dir() {
-            if !self.options.recursive {
-                return self.fail(src, "is a directory (use -r)");
-            }
-            if let Err(e) = std::fs::create_dir(target)
-                && !(e.kind() == std::io::ErrorKind::AlreadyExists && target.is_dir())
-            {
-                return self.fail(
-                    target.display().to_string(),
-                    format!("cannot create directory: {}", io_reason(&e)),
+    /// The entries of a listing that are safe to use: one path component each, listed once.
+    /// Every other entry is reported as not copied, with the escaped name.
+    fn checked(&self, entries: Vec<Entry>, dir: &str) -> Vec<Entry> {
+        let mut seen = std::collections::HashMap::new();
+        for e in &entries {
+            *seen.entry(e.name.clone()).or_insert(0usize) += 1;
+        }
+        let mut twice = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for e in entries {
+            let shown = remote_join(dir, &e.name);
+            if let Some(why) = names::refusal(&e.name) {
+                self.fail(
+                    shown,
+                    format!("refused: the server listed {why}, not one file name"),
                 );
+            } else if seen[&e.name] > 1 {
+                if twice.insert(e.name.clone()) {
+                    self.fail(shown, "refused: the server listed this name more than once");
+                }
+            } else {
+                out.push(e);
             }
-            let entries = match self.sftp.list(src).await {
-                Ok(e) => e,
-                Err(e) => return self.fail(src, describe(&e)),
-            };
-            for entry in entries {
-                let child = remote_join(src, &entry.name);
-                Box::pin(self.download_entry(&child, &entry.attrs, &target.join(&entry.name)))
+        }
+        out
+    }
+
+    async fn download_entry(
+        &self,
+        src: &str,
+        attrs: &FileAttributes,
+        dir: &LocalDir,
+        name: &OsStr,
+        depth: usize,
+    ) {
+        let mode = attrs.permissions.unwrap_or(0o644) & 0o777;
+        match kind(attrs) {
+            Kind::Dir => {
+                if !self.options.recursive {
+                    return self.fail(src, "is a directory (use -r)");
+                }
+                if depth >= MAX_DEPTH {
+                    return self.fail(
+                        src,
+                        format!("more than {MAX_DEPTH} directories deep; not copied"),
+                    );
+                }
+                // As OpenSSH does: the owner can always write into what it just made.
+                let sub = match dir.subdir(name, mode | 0o700) {
+                    Ok((sub, _created)) => sub,
+                    Err(e) => {
+                        return self
+                            .fail(src, format!("cannot create directory: {}", io_reason(&e)));
+                    }
+                };
+                let entries = match self.sftp.list(src).await {
+                    Ok(e) => e,
+                    Err(e) => return self.fail(src, describe(&e)),
+                };
+                for entry in self.checked(entries, src) {
+                    let child = remote_join(src, &entry.name);
+                    let child_name = OsStr::new(&entry.name);
+                    Box::pin(self.download_entry(
+                        &child,
+                        &entry.attrs,
+                        &sub,
+                        child_name,
+                        depth + 1,
+                    ))
                     .await;
+                }
+                if self.options.preserve {
+                    let _ = chmod(sub.handle(), mode);
+                    let _ = set_times(sub.handle(), atime(attrs), mtime(attrs));
+                }
             }
-            let _ =
-                std::fs::set_permissions(target, std::fs::Permissions::from_mode(mode & 0o7777));
-            if self.options.preserve {
-                set_times(target, attrs);
+            Kind::Symlink => {
+                let link = match self.sftp.read_link(src).await {
+                    Ok(l) => l,
+                    Err(e) => return self.fail(src, describe(&e)),
+                };
+                match dir.symlink(&link, name) {
+                    Ok(()) => self.copied(src, 0),
+                    Err(e) => self.fail(src, format!("cannot create symlink: {}", io_reason(&e))),
+                }
             }
-        } else if attrs.is_symlink() {
-            let link = match self.sftp.read_link(src).await {
-                Ok(l) => l,
-                Err(e) => return self.fail(src, describe(&e)),
-            };
-            let _ = std::fs::remove_file(target);
-            match std::os::unix::fs::symlink(&link, target) {
-                Ok(()) => self.copied(src, 0),
-                Err(e) => self.fail(src, format!("cannot create symlink: {}", io_reason(&e))),
-            }
-        } else if attrs.is_regular() {
-            self.download_file(src, attrs, target).await;
-        } else {
-            self.warn(format!(
-                "skipping {src}: not a regular file, directory or symlink"
-            ));
+            Kind::File => self.download_file(src, attrs, dir, name).await,
+            Kind::Other => self.warn(format!(
+                "skipping {}: not a regular file, directory or symlink",
+                printable::escape(src)
+            )),
         }
     }
 
-    async fn download_file(&self, src: &str, attrs: &FileAttributes, target: &Path) {
+    async fn download_file(&self, src: &str, attrs: &FileAttributes, dir: &LocalDir, name: &OsStr) {
         let size = attrs.size.unwrap_or(0);
-        let mode = attrs.permissions.unwrap_or(0o644) & 0o7777;
-        let name = target
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let part = target.with_file_name(part_name(&name));
-        let offset = if self.options.resume {
-            std::fs::metadata(&part)
-                .map(|m| m.len().min(size))
-                .unwrap_or(0)
+        let mode = attrs.permissions.unwrap_or(0o644) & 0o777;
+        let part = part_name_os(name);
+        // The owner can write to the part file whatever the source's mode says.
+        let opened = if self.options.resume {
+            dir.open_to_resume(&part, mode | 0o200)
         } else {
-            0
+            dir.create_new(&part, mode | 0o200)
         };
-        let opened = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(offset == 0)
-            .mode(mode & 0o777)
-            .open(&part);
         let file = match opened {
             Ok(f) => f,
             Err(e) => {
                 return self.fail(
                     src,
-                    format!("cannot write {}: {}", part.display(), io_reason(&e)),
+                    format!("cannot write {}: {}", part.to_string_lossy(), io_reason(&e)),
                 );
             }
+        };
+        let offset = match file.metadata() {
+            Ok(m) if self.options.resume => m.len().min(size),
+            _ => 0,
         };
         let _ = file.set_len(offset);
         let mut file = tokio::fs::File::from_std(file);
@@ -370,7 +454,7 @@ impl Copy<'_> {
         {
             return self.fail(src, io_reason(&e));
         }
-        let bar = self.progress.file(src, size, offset);
+        let bar = self.progress.file(&printable::escape(src), size, offset);
         let got = self
             .sftp
             .download(src, size, &mut file, offset, &|n| bar.inc(n))
@@ -384,19 +468,31 @@ impl Copy<'_> {
         if let Err(e) = file.sync_data().await {
             return self.fail(src, io_reason(&e));
         }
-        drop(file);
         if offset + got != size {
             return self.fail(src, "the file changed size during the copy");
         }
-        if let Err(e) = std::fs::rename(&part, target) {
-            return self.fail(src, format!("cannot rename into place: {}", io_reason(&e)));
-        }
         if self.options.preserve {
-            let _ = std::fs::set_permissions(target, std::fs::Permissions::from_mode(mode));
-            set_times(target, attrs);
+            let file = file.into_std().await;
+            let _ = chmod(&file, mode);
+            let _ = set_times(&file, atime(attrs), mtime(attrs));
+        }
+        if let Err(e) = dir.rename(&part, name) {
+            return self.fail(src, format!("cannot rename into place: {}", io_reason(&e)));
         }
         self.copied(src, got);
     }
+}
+
+/// How deep `-r` goes into a remote tree (each level holds one open directory; a server
+/// that lies could otherwise list directories forever).
+pub const MAX_DEPTH: usize = 128;
+
+fn atime(attrs: &FileAttributes) -> u32 {
+    attrs.atime.unwrap_or(0)
+}
+
+fn mtime(attrs: &FileAttributes) -> u32 {
+    attrs.mtime.or(attrs.atime).unwrap_or(0)
 }
 
 /// Why a destination cannot take the sources, if it cannot.
@@ -408,20 +504,6 @@ fn dest_problem(dest: &str, exists: bool, is_dir: bool, many: bool) -> Option<St
             Some(format!("destination directory {dest} does not exist"))
         }
         _ => None,
-    }
-}
-
-fn set_times(path: &Path, attrs: &FileAttributes) {
-    let at = |s: Option<u32>| UNIX_EPOCH + Duration::from_secs(u64::from(s.unwrap_or(0)));
-    let times = std::fs::FileTimes::new()
-        .set_accessed(at(attrs.atime))
-        .set_modified(at(attrs.mtime.or(attrs.atime)));
-    if let Ok(f) = std::fs::File::options()
-        .write(true)
-        .open(path)
-        .or_else(|_| std::fs::File::open(path))
-    {
-        let _ = f.set_times(times);
     }
 }
 

@@ -39,8 +39,15 @@ impl Harness {
 
     /// A custom world.
     pub fn with_world(world: World) -> Harness {
+        Harness::with_sftp_server(world, None)
+    }
+
+    /// The demo world with `sftp` (a command) as sshd's SFTP server.
+    pub fn with_sftp_server(world: World, sftp: Option<String>) -> Harness {
         let dir = tempfile::tempdir().unwrap();
-        let sim = Sim::start(Options::new(world, dir.path().join("sim"))).expect("emulator starts");
+        let mut options = Options::new(world, dir.path().join("sim"));
+        options.sftp_server = sftp;
+        let sim = Sim::start(options).expect("emulator starts");
         let key = dir.path().join("id_ed25519");
         let status = Command::new("ssh-keygen")
             .args(["-q", "-t", "ed25519", "-N", "", "-f"])
@@ -146,6 +153,25 @@ impl Harness {
         std::fs::write(&path, data).unwrap();
         path
     }
+}
+
+/// The lying SFTP server built beside eic-ssh (`cargo test --workspace` builds it).
+pub fn sftp_liar() -> PathBuf {
+    let path = Path::new(env!("CARGO_BIN_EXE_eic-ssh")).with_file_name("eic-sim-sftp-liar");
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `cargo test --workspace`",
+        path.display()
+    );
+    path
+}
+
+/// Asserts that `o` exited with `code` and that stderr contains `text`.
+#[track_caller]
+pub fn assert_fails(o: &Output, code: i32, text: &str) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(code), "stderr: {err}");
+    assert!(err.contains(text), "expected {text:?} in: {err}");
 }
 
 /// SHA-256 of a file, hex.
