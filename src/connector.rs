@@ -104,6 +104,7 @@ impl Connector {
             .filter(|u| !u.is_empty())
             .map(TunnelEndpoint::parse)
             .transpose()?;
+        connect::check_proxy_env().map_err(|e| Failure::usage(e.to_string()))?;
         let tls = tls::client_config()?;
         let http = http::client(&tls)?;
         let early = egress::check_early(&eff, &http).await?;
@@ -199,7 +200,7 @@ fn check_port(port: u16) -> Result<(), Failure> {
 pub fn read_public_key(path: &Path) -> Result<String, Failure> {
     let path = target::expand_tilde(path);
     let shown = path.display();
-    let text = std::fs::read_to_string(&path)
+    let text = read_small_file(&path, MAX_PUBLIC_KEY)
         .map_err(|e| Failure::usage(format!("cannot read public key {shown}: {e}")))?;
     if text.contains("PRIVATE KEY") {
         return Err(Failure::usage(format!(
@@ -225,6 +226,33 @@ pub fn read_public_key(path: &Path) -> Result<String, Failure> {
     }
 }
 
+/// A public key file is one line; anything larger is not one.
+const MAX_PUBLIC_KEY: u64 = 16 * 1024;
+
+/// Reads a regular file of at most `limit` bytes. A FIFO or device is refused without
+/// blocking on it (opened non-blocking, then checked).
+fn read_small_file(path: &Path, limit: u64) -> io::Result<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::other("not a regular file"));
+    }
+    if meta.len() > limit {
+        return Err(io::Error::other(format!(
+            "{} bytes is too large for a public key",
+            meta.len()
+        )));
+    }
+    let mut text = String::new();
+    file.take(limit).read_to_string(&mut text)?;
+    Ok(text)
+}
+
 /// The user's sentence for a tunnel that could not be opened.
 fn connect_failure(e: ConnectError, request: &TunnelRequest) -> Failure {
     match &e {
@@ -246,6 +274,7 @@ fn connect_failure(e: ConnectError, request: &TunnelRequest) -> Failure {
             ),
         ),
         ConnectError::Refused { .. } => Failure::new(Exit::TunnelRefused, e.to_string()),
+        ConnectError::ProxyScheme { .. } => Failure::usage(e.to_string()),
         _ => Failure::new(Exit::Network, e.to_string()),
     }
 }
@@ -260,6 +289,10 @@ pub fn tunnel_failure(e: &io::Error, port: u16) -> Failure {
             ),
         ),
         Some(close) => Failure::new(Exit::TunnelClosed, close.to_string()),
+        // The stream's own errors already say "the tunnel broke"; say it once.
+        None if e.to_string().starts_with("the tunnel broke") => {
+            Failure::new(Exit::TunnelClosed, e.to_string())
+        }
         None => Failure::new(Exit::TunnelClosed, format!("the tunnel broke: {e}")),
     }
 }
@@ -304,6 +337,20 @@ mod tests {
                 .message
                 .contains("not an OpenSSH public key")
         );
+        let fifo = dir.path().join("fifo");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let e = read_public_key(&fifo).unwrap_err();
+        assert!(e.message.contains("not a regular file"), "{e}");
+        let big = dir.path().join("big.pub");
+        std::fs::write(&big, "ssh-ed25519 ".repeat(10_000)).unwrap();
+        let e = read_public_key(&big).unwrap_err();
+        assert!(e.message.contains("too large"), "{e}");
         let missing = read_public_key(&dir.path().join("nope")).unwrap_err();
         assert!(
             missing.message.starts_with("cannot read public key"),

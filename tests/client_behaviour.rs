@@ -183,6 +183,25 @@ fn https_proxy_carries_api_calls_and_the_tunnel_and_no_proxy_bypasses_it() {
 }
 
 #[test]
+fn an_https_proxy_url_is_refused_before_anything_is_sent() {
+    let h = Harness::new();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    let mut cmd = h.eic_ssh();
+    cmd.args(["proxy", BASTION]).env(
+        "HTTPS_PROXY",
+        format!("https://user:secret@127.0.0.1:{port}"),
+    );
+    let out = run(&mut cmd, LIMIT);
+    assert_fails(&out, 2, "https:// URL, which eic-ssh does not speak");
+    assert!(!stderr(&out).contains("secret"));
+    // Nothing connected to the proxy at all, so no credentials went out.
+    assert!(listener.accept().is_err());
+    assert!(h.sim.events_of("tunnel_open").is_empty());
+}
+
+#[test]
 fn a_refused_handshake_shows_the_json_message() {
     let h = Harness::new();
     h.sim.set_faults(Faults {

@@ -15,6 +15,7 @@ use super::endpoint::{Scheme, TunnelEndpoint};
 use super::presign::redact;
 use super::stream::Tunnel;
 use super::transport::{READ_BUFFER, Transport};
+use crate::printable;
 
 /// How long the whole connect (TCP, proxy, TLS, upgrade) may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -47,6 +48,15 @@ pub enum ConnectError {
         host: String,
         #[source]
         source: std::io::Error,
+    },
+    /// `HTTPS_PROXY` names an `https://` proxy: the CONNECT (and any credentials in the
+    /// URL) would go out unencrypted, since eic-ssh speaks plain HTTP to the proxy.
+    #[error(
+        "the proxy {proxy} is an https:// URL, which eic-ssh does not speak (the CONNECT and any credentials would go out unencrypted); use an http:// proxy URL, or unset HTTPS_PROXY"
+    )]
+    ProxyScheme {
+        /// The proxy's host:port.
+        proxy: String,
     },
     /// The endpoint answered the upgrade with an HTTP error.
     #[error("{}", refused_sentence(*status, code.as_deref(), message))]
@@ -153,10 +163,13 @@ async fn dial(endpoint: &TunnelEndpoint) -> Result<BufReader<TcpStream>, Connect
         Scheme::Wss => https_proxy_for(&target),
         Scheme::Ws => None,
     };
-    let Some((proxy_addr, auth)) = proxy else {
+    let Some((proxy_addr, auth, tls_proxy)) = proxy else {
         let tcp = connect_tcp(&target, &target).await?;
         return Ok(BufReader::with_capacity(READ_BUFFER, tcp));
     };
+    if tls_proxy {
+        return Err(ConnectError::ProxyScheme { proxy: proxy_addr });
+    }
     tracing::debug!("connecting to {target} through proxy {proxy_addr}");
     let tcp = connect_tcp(&proxy_addr, &format!("proxy {proxy_addr}")).await?;
     let mut stream = BufReader::with_capacity(READ_BUFFER, tcp);
@@ -192,7 +205,7 @@ async fn dial(endpoint: &TunnelEndpoint) -> Result<BufReader<TcpStream>, Connect
         return Err(ConnectError::Proxy {
             proxy: proxy_addr,
             target,
-            status: status.trim().to_string(),
+            status: printable::escape(status.trim()),
         });
     }
     Ok(stream)
@@ -210,8 +223,26 @@ async fn connect_tcp(addr: &str, what: &str) -> Result<TcpStream, ConnectError> 
     Ok(tcp)
 }
 
-/// The proxy (`host:port`, `Proxy-Authorization` value) for `https://target`, from the environment.
-fn https_proxy_for(target: &str) -> Option<(String, Option<String>)> {
+/// Refuses an `https://` proxy in the environment before anything goes out (the API calls
+/// would speak TLS to it, the tunnel would not).
+pub fn check_proxy_env() -> Result<(), ConnectError> {
+    for name in ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"] {
+        if let Ok(value) = std::env::var(name)
+            && value.trim().to_ascii_lowercase().starts_with("https://")
+        {
+            let uri: Option<http::Uri> = value.trim().parse().ok();
+            let proxy = uri
+                .and_then(|u| u.host().map(str::to_string))
+                .unwrap_or_else(|| "in HTTPS_PROXY".into());
+            return Err(ConnectError::ProxyScheme { proxy });
+        }
+    }
+    Ok(())
+}
+
+/// The proxy (`host:port`, `Proxy-Authorization` value, whether it is an `https://` URL)
+/// for `https://target`, from the environment.
+fn https_proxy_for(target: &str) -> Option<(String, Option<String>, bool)> {
     let uri: http::Uri = format!("https://{target}").parse().ok()?;
     let intercept = Matcher::from_env().intercept(&uri)?;
     let proxy = intercept.uri();
@@ -224,7 +255,8 @@ fn https_proxy_for(target: &str) -> Option<(String, Option<String>)> {
         .basic_auth()
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    Some((format!("{host}:{port}"), auth))
+    let tls_proxy = proxy.scheme_str() == Some("https");
+    Some((format!("{host}:{port}"), auth, tls_proxy))
 }
 
 fn bracketed(host: &str) -> String {
@@ -254,7 +286,7 @@ fn handshake_error(host: &str, e: WsError) -> ConnectError {
         },
         other => ConnectError::Handshake {
             host: host.to_string(),
-            reason: other.to_string(),
+            reason: printable::escape(&other.to_string()),
         },
     }
 }
@@ -268,11 +300,15 @@ pub fn parse_error_body(body: &[u8]) -> (Option<String>, String) {
         #[serde(rename = "Message", alias = "message")]
         message: Option<String>,
     }
+    // The endpoint's words reach the terminal: escaped, and the raw body kept short.
     match serde_json::from_slice::<Body>(body) {
-        Ok(b) => (b.code, b.message.unwrap_or_default()),
+        Ok(b) => (
+            b.code.map(|c| printable::escape(&c)),
+            printable::escape(&b.message.unwrap_or_default()),
+        ),
         Err(_) => {
-            let text = String::from_utf8_lossy(body);
-            let text: String = text.trim().chars().take(300).collect();
+            let text = printable::escape_bytes(body.trim_ascii());
+            let text: String = text.chars().take(300).collect();
             (None, text)
         }
     }
@@ -303,5 +339,15 @@ mod tests {
     fn other_bodies_are_shown_as_text() {
         let (code, msg) = parse_error_body(b"  Forbidden \n");
         assert_eq!((code, msg.as_str()), (None, "Forbidden"));
+    }
+
+    #[test]
+    fn bodies_from_the_endpoint_are_escaped() {
+        let (code, msg) =
+            parse_error_body(br#"{"ErrorCode":"X\u001b[2J","Message":"a\u001b]0;title\u0007b"}"#);
+        assert_eq!(code.as_deref(), Some("X\\033[2J"));
+        assert_eq!(msg, "a\\033]0;title\\007b");
+        let (_, msg) = parse_error_body(b"<h1>\x1b[31mred\xff</h1>");
+        assert_eq!(msg, "<h1>\\033[31mred\\xff</h1>");
     }
 }

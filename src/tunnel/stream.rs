@@ -277,7 +277,8 @@ fn close_error(frame: Option<CloseFrame>) -> Option<CloseError> {
     let code = u16::from(frame.code);
     (code != 1000).then(|| CloseError {
         code,
-        reason: frame.reason.to_string(),
+        // The endpoint's words reach the terminal: never raw.
+        reason: crate::printable::escape(&frame.reason),
     })
 }
 
