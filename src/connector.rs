@@ -9,7 +9,7 @@ use crate::aws::discovery::{self, Route, RouteQuery};
 use crate::aws::instance_connect::{KeyPush, send_ssh_public_key};
 use crate::aws::{AwsChoices, AwsContext};
 use crate::cli::ConnectArgs;
-use crate::config::{self, Overrides};
+use crate::config::{self, InstanceRef, Overrides};
 use crate::egress::{self, Early};
 use crate::error::{Exit, Failure, sentences};
 use crate::http;
@@ -76,7 +76,7 @@ impl Connector {
             user: args.user.clone(),
             endpoint_id: args.endpoint_id.clone(),
         };
-        let eff = config::resolve(&config, path.as_deref(), target, &overrides)?;
+        let mut eff = config::resolve(&config, path.as_deref(), target, &overrides)?;
         let key = match (key_line, &args.push_key, &eff.user) {
             (Some(line), _, Some(user)) => Some(PublicKey {
                 user: user.clone(),
@@ -107,10 +107,23 @@ impl Connector {
         connect::check_proxy_env().map_err(|e| Failure::usage(e.to_string()))?;
         let tls = tls::client_config()?;
         let http = http::client(&tls)?;
-        let early = egress::check_early(&eff, &http).await?;
-        let aws = AwsContext::load(&AwsChoices::from(&eff), http).await?;
+        let mut early = egress::check_early(&eff, &http).await?;
+        let aws = AwsContext::load(&AwsChoices::from(&eff), http.clone()).await?;
+        // A Name tag becomes an id with one DescribeInstances; the allowlists of sections
+        // naming that id apply before anything else happens (key push, endpoint, tunnel).
+        let found = match &eff.instance {
+            InstanceRef::Name(name) => {
+                let instance = discovery::find_by_name(&aws, name).await?;
+                if eff.bind(&config, &InstanceRef::Id(instance.id.clone())) > 0 {
+                    early = egress::check_early(&eff, &http).await?;
+                }
+                Some(instance)
+            }
+            InstanceRef::Id(_) => None,
+        };
         let query = RouteQuery {
             instance: eff.instance.clone(),
+            found,
             endpoint_id: eff.endpoint_id.clone(),
             endpoint_dns_name: args.endpoint_dns_name.clone(),
             private_ip: args.private_ip.map(|ip| ip.to_string()),

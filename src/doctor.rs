@@ -71,6 +71,8 @@ pub struct Facts {
     pub egress_ip: Result<IpAddr, String>,
     /// The local allowlist.
     pub allow: Vec<IpNet>,
+    /// `egress_check = false` applies to the target.
+    pub opted_out: bool,
     /// Where the local allowlist lives, for fixes.
     pub config_hint: String,
 }
@@ -385,6 +387,15 @@ fn egress_checks(
             ));
         }
     }
+    if f.allow.is_empty() && f.opted_out {
+        out.push(check(
+            "allowlist",
+            Status::Warn,
+            "egress check turned off for this host (egress_check = false): eic-ssh connects from any network".into(),
+            Some(format!("remove egress_check = false and add allow = [\"CIDR\", …] in {}", f.config_hint)),
+        ));
+        return out;
+    }
     if f.allow.is_empty() {
         out.push(check(
             "allowlist",
@@ -483,6 +494,7 @@ mod tests {
             ]),
             egress_ip: Ok("203.0.113.9".parse().unwrap()),
             allow: vec!["203.0.113.0/24".parse().unwrap()],
+            opted_out: false,
             config_hint: "c.toml".into(),
         }
     }

@@ -486,3 +486,60 @@ fn doctor_warns_about_preserve_client_ip_off_and_disagreeing_allowlists() {
     let (_, report) = doctor(&h, &config, "22");
     assert_eq!(status_of(&report, "allowlist-vs-sg"), ["warn"]);
 }
+
+/// `[hosts.bastion]` allows only the office; the instance is also reachable by id and by its
+/// Name tag (`bastion`, under another alias here so the tag is not the alias).
+const BOUND: &str = r#"
+[defaults]
+egress_check_url = "CHECKIP"
+
+[hosts.office-only]
+instance = "i-0123456789abcdef0"
+allow = ["203.0.113.0/24"]
+
+[hosts.opted-out]
+instance = "i-0123456789abcdef0"
+egress_check = false
+"#;
+
+#[test]
+fn the_allowlist_binds_to_the_instance_by_id_alias_or_name_tag() {
+    let (h, config) = setup(World::demo(), "192.0.2.99", BOUND);
+    let key = h.public_key();
+    let key = key.to_str().unwrap();
+    for typed in ["i-0123456789abcdef0", "opted-out", "bastion"] {
+        let out = eic(
+            &h,
+            &config,
+            &["proxy", typed, "--user", "ec2-user", "--push-key", key],
+        );
+        assert_fails(&out, 3, "not in the allowlist of [hosts.office-only]");
+        assert_eq!(count(&h, "key_pushed"), 0, "{typed}");
+        assert_eq!(count(&h, "tunnel_open"), 0, "{typed}");
+    }
+    // By id or alias the guard decides before any AWS call; by Name tag right after the
+    // one DescribeInstances that turns the tag into an id (no endpoint lookup).
+    let api: Vec<String> = h
+        .sim
+        .events_of("api_call")
+        .iter()
+        .map(|e| e["action"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(api, ["DescribeInstances"], "{api:?}");
+    // From the office every way in works.
+    let (h, config) = setup(World::demo(), "203.0.113.5", BOUND);
+    let out = ssh_alias(&h, &config, "bastion");
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn config_check_shows_bound_lists_and_opt_outs() {
+    let (h, config) = setup(World::demo(), "192.0.2.99", BOUND);
+    let out = eic(&h, &config, &["config", "check", "opted-out"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &stderr(&out);
+    assert!(text.contains("egress_check = false"), "{text}");
+    assert!(text.contains("from [hosts.office-only]"), "{text}");
+    std::fs::write(&config, "[defaults]\nallow = []\n").unwrap();
+    let out = eic(&h, &config, &["config", "check"]);
+    assert_fails(&out, 2, "config.toml:2:");
+}

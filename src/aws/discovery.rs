@@ -10,6 +10,9 @@ use crate::error::{Exit, Failure};
 pub struct RouteQuery {
     /// The instance, by id or Name tag.
     pub instance: InstanceRef,
+    /// The instance already described (a Name tag resolved by the caller), so it is not
+    /// described twice.
+    pub found: Option<Instance>,
     /// `--endpoint-id`.
     pub endpoint_id: Option<String>,
     /// `--endpoint-dns-name`.
@@ -50,6 +53,7 @@ pub struct Resolved {
 pub async fn resolve(ctx: &AwsContext, q: &RouteQuery) -> Result<Resolved, Failure> {
     let need_dns = q.endpoint_dns_name.is_none() && !q.tunnel_url_overridden;
     let instance = match &q.instance {
+        _ if q.found.is_some() => q.found.clone(),
         InstanceRef::Name(name) => Some(find_by_name(ctx, name).await?),
         InstanceRef::Id(id) if q.private_ip.is_none() || q.endpoint_id.is_none() => {
             let found = ec2::describe_instance(ctx, id).await?;

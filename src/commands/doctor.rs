@@ -89,6 +89,7 @@ pub async fn run(args: DoctorArgs) -> Result<i32, Failure> {
         groups,
         egress_ip,
         allow: eff.allow.clone(),
+        opted_out: eff.opted_out,
         config_hint: eff.config_hint(),
     };
     let checks = evaluate(&facts);

@@ -66,6 +66,12 @@ pub struct Effective {
     pub allow_source: Option<String>,
     /// Add the security group's admitted ranges to the allowlist.
     pub allow_from_security_group: bool,
+    /// The allowlists of other `[hosts.X]` sections that name the same instance, with the
+    /// section: each must admit the IP too, so the strictest applies however the instance
+    /// is typed.
+    pub also_allow: Vec<(String, Vec<IpNet>)>,
+    /// `egress_check = false` applies: the check is off by the user's explicit choice.
+    pub opted_out: bool,
     /// Egress check URLs; they must agree.
     pub egress_urls: Vec<String>,
     /// The config file read, if any.
@@ -88,7 +94,43 @@ impl Effective {
 
     /// Whether the egress guard applies: a static allowlist, or one from the security group.
     pub fn has_allowlist(&self) -> bool {
-        !self.allow.is_empty() || self.allow_from_security_group
+        !self.allow.is_empty() || self.allow_from_security_group || !self.also_allow.is_empty()
+    }
+
+    /// Adds the allowlists of the sections (other than this target's own) that name
+    /// `instance`; returns how many were new. Called again once a Name tag is resolved to
+    /// an id.
+    pub fn bind(&mut self, config: &ConfigFile, instance: &InstanceRef) -> usize {
+        let mut added = 0;
+        for (alias, host) in &config.hosts {
+            let names_it = match instance {
+                InstanceRef::Id(id) => host.instance.as_ref().is_some_and(|i| &i.0 == id),
+                InstanceRef::Name(n) => host.name.as_deref() == Some(n.as_str()),
+            };
+            let source = format!("hosts.{alias}");
+            let Some(list) = host.allow.as_ref().filter(|_| names_it) else {
+                continue;
+            };
+            if self.alias.as_deref() == Some(alias.as_str())
+                || self.also_allow.iter().any(|(s, _)| *s == source)
+            {
+                continue;
+            }
+            self.also_allow
+                .push((source, list.iter().map(|c| c.0).collect()));
+            added += 1;
+        }
+        added
+    }
+
+    /// Allowlist entries that admit every address, for a warning.
+    pub fn wide_entries(&self) -> Vec<IpNet> {
+        self.allow
+            .iter()
+            .chain(self.also_allow.iter().flat_map(|(_, l)| l))
+            .filter(|n| n.prefix_len() == 0)
+            .copied()
+            .collect()
     }
 
     /// The allowlist as `a, b, c`.
@@ -131,7 +173,9 @@ impl Effective {
             "endpoint:        {}",
             or(&self.endpoint_id, "(discovered in the instance's VPC)")
         );
-        let allow = if self.allow.is_empty() {
+        let allow = if self.opted_out {
+            "none: egress_check = false (the check is off by choice)".to_string()
+        } else if self.allow.is_empty() {
             "none: no egress check".to_string()
         } else {
             format!(
@@ -141,6 +185,20 @@ impl Effective {
             )
         };
         let _ = writeln!(out, "allow:           {allow}");
+        for (source, list) in &self.also_allow {
+            let list: Vec<String> = list.iter().map(ToString::to_string).collect();
+            let _ = writeln!(
+                out,
+                "also allow:      {} (from [{source}], which names the same instance; an IP must be in every list)",
+                list.join(", ")
+            );
+        }
+        for net in self.wide_entries() {
+            let _ = writeln!(
+                out,
+                "warning:         {net} admits every address: the egress check allows any network"
+            );
+        }
         let _ = writeln!(
             out,
             "allow from SG:   {}",
@@ -178,7 +236,10 @@ pub fn resolve(
         None if target_text.is_empty() => return Err(Failure::usage("the target is empty")),
         None => InstanceRef::Name(target_text.to_string()),
     };
-    merge(config, path, target_text, host, instance, o)
+    let mut eff = merge(config, path, target_text, host, instance, o)?;
+    let instance = eff.instance.clone();
+    eff.bind(config, &instance);
+    Ok(eff)
 }
 
 /// The `[defaults]` alone, for commands that may run without a target (`eic-ssh egress`).
@@ -242,15 +303,21 @@ fn merge(
         .endpoint_id
         .clone()
         .or_else(|| host.and_then(|h| h.endpoint.as_ref().map(|e| e.0.clone())));
+    let opted_out = host
+        .and_then(|h| h.egress_check)
+        .or(d.egress_check)
+        .is_some_and(|on| !on);
     let (allow, allow_source) = match (host.and_then(|h| h.allow.as_ref()), &d.allow) {
+        _ if opted_out => (Vec::new(), None),
         (Some(list), _) => (list.clone(), Some(format!("hosts.{target_text}"))),
         (None, Some(list)) => (list.clone(), Some("defaults".to_string())),
         (None, None) => (Vec::new(), None),
     };
-    let allow_from_security_group = host
-        .and_then(|h| h.allow_from_security_group)
-        .or(d.allow_from_security_group)
-        .unwrap_or(false);
+    let allow_from_security_group = !opted_out
+        && host
+            .and_then(|h| h.allow_from_security_group)
+            .or(d.allow_from_security_group)
+            .unwrap_or(false);
     let egress_urls = match std::env::var("EIC_SSH_EGRESS_CHECK_URL")
         .ok()
         .filter(|v| !v.trim().is_empty())
@@ -284,6 +351,8 @@ fn merge(
         allow: allow.into_iter().map(|c| c.0).collect(),
         allow_source,
         allow_from_security_group,
+        also_allow: Vec::new(),
+        opted_out,
         egress_urls,
         config_path: path.map(Path::to_path_buf),
     })
@@ -353,5 +422,58 @@ name = "web-1"
         let name = resolve(&c, None, "db-primary", &Overrides::default()).unwrap();
         assert_eq!(name.instance, InstanceRef::Name("db-primary".into()));
         assert!(resolve(&c, None, "i-123", &Overrides::default()).is_err());
+    }
+
+    #[test]
+    fn the_allowlist_binds_to_the_instance_however_it_is_typed() {
+        let c = parse(
+            r#"
+[hosts.bastion]
+instance = "i-0123456789abcdef0"
+allow = ["198.51.100.0/24"]
+[hosts.strict]
+instance = "i-0123456789abcdef0"
+allow = ["198.51.100.7/32"]
+[hosts.open]
+instance = "i-0123456789abcdef0"
+egress_check = false
+[hosts.web]
+name = "web-1"
+allow = ["192.0.2.0/24"]
+"#,
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        let by_id = resolve(&c, None, "i-0123456789abcdef0", &Overrides::default()).unwrap();
+        assert!(by_id.allow.is_empty() && by_id.has_allowlist());
+        let sources: Vec<&str> = by_id.also_allow.iter().map(|(s, _)| s.as_str()).collect();
+        assert_eq!(sources, ["hosts.bastion", "hosts.strict"]);
+        // The opted-out alias still gets the other sections' lists.
+        let open = resolve(&c, None, "open", &Overrides::default()).unwrap();
+        assert!(open.opted_out && open.allow.is_empty());
+        assert_eq!(open.also_allow.len(), 2);
+        let bastion = resolve(&c, None, "bastion", &Overrides::default()).unwrap();
+        assert_eq!(bastion.also_allow.len(), 1);
+        assert_eq!(bastion.also_allow[0].0, "hosts.strict");
+        // A Name tag binds the section that names it; once resolved, its id binds more.
+        let mut by_name = resolve(&c, None, "web-1", &Overrides::default()).unwrap();
+        assert_eq!(by_name.also_allow.len(), 1);
+        let id = InstanceRef::Id("i-0123456789abcdef0".into());
+        assert_eq!(by_name.bind(&c, &id), 2);
+        assert_eq!(by_name.bind(&c, &id), 0);
+    }
+
+    #[test]
+    fn an_empty_allowlist_is_an_error_and_wide_ones_are_flagged() {
+        let e = parse(
+            "[hosts.x]\ninstance = \"i-0123456789abcdef0\"\nallow = []\n",
+            Path::new("c.toml"),
+        )
+        .unwrap_err();
+        assert!(e.message.starts_with("c.toml:3:"), "{e}");
+        assert!(e.message.contains("egress_check = false"), "{e}");
+        let c = parse("[defaults]\nallow = [\"0.0.0.0/0\"]\n", Path::new("c.toml")).unwrap();
+        let eff = resolve(&c, None, "i-0123456789abcdef0", &Overrides::default()).unwrap();
+        assert!(eff.describe().contains("0.0.0.0/0 admits every address"));
     }
 }

@@ -33,8 +33,11 @@ pub struct Settings {
     pub profile: Option<String>,
     /// OS user on the instance.
     pub user: Option<String>,
-    /// Egress allowlist (IPv4 and IPv6 CIDRs).
+    /// Egress allowlist (IPv4 and IPv6 CIDRs); never empty.
+    #[serde(default, deserialize_with = "non_empty")]
     pub allow: Option<Vec<Cidr>>,
+    /// `false` turns the egress check off, explicitly (an empty `allow` is an error).
+    pub egress_check: Option<bool>,
     /// Where to learn the public egress IP; several must agree.
     #[serde(default, deserialize_with = "one_or_many")]
     pub egress_check_url: Option<Vec<CheckUrl>>,
@@ -60,8 +63,11 @@ pub struct Host {
     pub profile: Option<String>,
     /// OS user on the instance.
     pub user: Option<String>,
-    /// Egress allowlist; replaces `defaults.allow` for this host.
+    /// Egress allowlist; replaces `defaults.allow` for this host; never empty.
+    #[serde(default, deserialize_with = "non_empty")]
     pub allow: Option<Vec<Cidr>>,
+    /// `false` turns the egress check off for this host, explicitly.
+    pub egress_check: Option<bool>,
     /// Where to learn the public egress IP.
     #[serde(default, deserialize_with = "one_or_many")]
     pub egress_check_url: Option<Vec<CheckUrl>>,
@@ -159,6 +165,17 @@ pub fn check_url(text: &str) -> Result<(), String> {
             "invalid egress check URL {text:?}: expected https://HOST/PATH"
         )),
     }
+}
+
+/// An allowlist with at least one entry: `allow = []` would silently turn the check off.
+fn non_empty<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Cidr>>, D::Error> {
+    let list = Vec::<Cidr>::deserialize(d)?;
+    if list.is_empty() {
+        return Err(serde::de::Error::custom(
+            "an empty allowlist would turn the egress check off; list at least one CIDR, or write `egress_check = false` to opt out",
+        ));
+    }
+    Ok(Some(list))
 }
 
 fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<CheckUrl>>, D::Error> {

@@ -51,6 +51,23 @@ pub fn refused(eff: &Effective, ip: IpAddr, allow: &[IpNet]) -> Failure {
     )
 }
 
+/// The refusal by the allowlist of another section that names the same instance.
+fn refused_by(eff: &Effective, ip: IpAddr, allow: &[IpNet], source: &str) -> Failure {
+    let list = allow
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    Failure::new(
+        Exit::Refused,
+        format!(
+            "refusing to connect: egress IP {ip} is not in the allowlist of [{source}] ({list}), which names the same instance as {}. Connect from an allowed network (office/VPN) or edit {}.",
+            eff.label(),
+            eff.config_hint()
+        ),
+    )
+}
+
 /// The refusal when the egress IP cannot be known (fail closed).
 pub fn unknown(eff: &Effective, e: &ProbeError) -> Failure {
     Failure::new(
@@ -80,6 +97,16 @@ pub fn judge(eff: &Effective, ip: Result<IpAddr, &ProbeError>) -> Result<Early, 
         return Ok(Early::Unchecked);
     }
     let ip = ip.map_err(|e| unknown(eff, e))?;
+    // Every section that names the same instance must admit the IP (the strictest wins).
+    for (source, list) in &eff.also_allow {
+        if admitting(ip, list).is_none() {
+            return Err(refused_by(eff, ip, list, source));
+        }
+    }
+    if eff.allow.is_empty() && !eff.allow_from_security_group {
+        tracing::info!("egress IP {ip} is allowed by every section naming the instance");
+        return Ok(Early::Allowed(ip));
+    }
     if let Some(net) = admitting(ip, &eff.allow) {
         tracing::info!("egress IP {ip} is allowed by {net}");
         return Ok(Early::Allowed(ip));
