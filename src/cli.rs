@@ -239,6 +239,9 @@ pub struct TunnelArgs {
     /// Port on the instance: 22 or 3389.
     #[arg(long, default_value_t = 22)]
     pub remote_port: u16,
+    /// Tunnels open at once; more clients are turned away (an endpoint allows 20 in all).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub max_connections: u32,
     #[command(flatten)]
     pub connect: ConnectArgs,
 }

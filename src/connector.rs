@@ -46,6 +46,20 @@ pub struct Connector {
     request: TunnelRequest,
     /// The key pushed before each tunnel, if any.
     key: Option<PublicKey>,
+    /// What the egress guard needs to decide again (for each connection of a listener).
+    guard: Guard,
+}
+
+/// The egress guard's inputs, kept so that it can run again later.
+struct Guard {
+    /// The settings (allowlists) for the target.
+    eff: config::Effective,
+    /// The HTTP client the egress check uses.
+    http: reqwest::Client,
+    /// The resolved instance and endpoint, for an `allow_from_security_group` check.
+    resolved: discovery::Resolved,
+    /// The instance port, for the security-group check.
+    port: u16,
 }
 
 impl Connector {
@@ -133,7 +147,7 @@ impl Connector {
         if let Early::AskSecurityGroup(ip) = early {
             egress::check_with_security_groups(&eff, &aws, &resolved, ip, remote_port).await?;
         }
-        let route = resolved.route;
+        let route = resolved.route.clone();
         let endpoint = match (override_url, &route.endpoint_dns_name) {
             (Some(url), _) => url,
             (None, Some(dns)) => TunnelEndpoint::for_dns_name(dns),
@@ -160,7 +174,23 @@ impl Connector {
             endpoint,
             request,
             key,
+            guard: Guard {
+                eff,
+                http,
+                resolved,
+                port: remote_port,
+            },
         })
+    }
+
+    /// Runs the egress guard again (the cached IP may answer): a long-lived listener must
+    /// not keep tunnelling after the network changed.
+    pub async fn check_guard(&self) -> Result<(), Failure> {
+        let g = &self.guard;
+        if let Early::AskSecurityGroup(ip) = egress::check_early(&g.eff, &g.http).await? {
+            egress::check_with_security_groups(&g.eff, &self.aws, &g.resolved, ip, g.port).await?;
+        }
+        Ok(())
     }
 
     /// The AWS context, for further calls about the same target.

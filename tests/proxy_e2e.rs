@@ -439,3 +439,93 @@ fn listener_mode_serves_5_parallel_connections() {
     let _ = listener.wait();
     let _ = std::io::stderr().flush();
 }
+
+#[test]
+fn listener_checks_the_guard_for_each_connection_and_caps_its_tunnels() {
+    use std::io::{BufRead, Read};
+    let mut world = eic_ssh_sim::World::demo();
+    world.client_public_ip = Some("203.0.113.10".parse().unwrap());
+    let h = Harness::with_world(world);
+    let config = h.dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[defaults]\nallow = [\"203.0.113.0/24\"]\negress_check_url = \"{}\"\n",
+            h.sim.checkip_url()
+        ),
+    )
+    .unwrap();
+    let mut cmd = h.eic_ssh();
+    cmd.env("EIC_SSH_CONFIG", &config)
+        .env("EIC_SSH_EGRESS_CACHE_SECS", "0")
+        .args([
+            "tunnel",
+            BASTION,
+            "--local-port",
+            "0",
+            "--max-connections",
+            "1",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut listener = cmd.spawn().unwrap();
+    let (tx, lines) = std::sync::mpsc::channel::<String>();
+    let err = listener.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let next = || lines.recv_timeout(LIMIT).expect("a line from the listener");
+    let first = next();
+    let port: u16 = first
+        .split("127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {first:?}"));
+    let banner = |s: &mut std::net::TcpStream| {
+        let mut buf = [0u8; 4];
+        s.set_read_timeout(Some(LIMIT)).unwrap();
+        let n = s.read(&mut buf).unwrap_or(0);
+        buf[..n].to_vec()
+    };
+    // One tunnel open (the sshd banner came through); a second client is turned away.
+    let mut held = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    assert_eq!(banner(&mut held), b"SSH-");
+    let mut extra = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    assert_eq!(banner(&mut extra), b"");
+    assert!(next().contains("turning away"), "cap message");
+    drop(held);
+    // The network changes under the running listener: the next connection is refused.
+    h.sim
+        .update_world(|w| w.client_public_ip = Some("192.0.2.50".parse().unwrap()));
+    let opened = h.sim.events_of("tunnel_open").len();
+    assert!(eventually(LIMIT, || !h
+        .sim
+        .events_of("tunnel_closed")
+        .is_empty()));
+    // The slot frees when the listener has finished with the closed tunnel.
+    let line = loop {
+        let mut refused = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        assert_eq!(banner(&mut refused), b"");
+        // Skip what the listener says about the dropped connection.
+        let line = loop {
+            let line = next();
+            if line.contains("refusing") || line.contains("turning away") {
+                break line;
+            }
+        };
+        if !line.contains("turning away") {
+            break line;
+        }
+    };
+    assert!(
+        line.contains("refusing to connect: egress IP 192.0.2.50"),
+        "{line}"
+    );
+    assert_eq!(h.sim.events_of("tunnel_open").len(), opened);
+    let _ = listener.kill();
+    let _ = listener.wait();
+}

@@ -267,12 +267,16 @@ async fn query(
     action: &str,
     params: &[(&str, &str)],
 ) -> Result<String, AwsError> {
-    let mut form = form_urlencoded::Serializer::new(String::new());
-    form.append_pair("Action", action)
-        .append_pair("Version", VERSION);
-    for (k, v) in params {
-        form.append_pair(k, v);
-    }
+    // Built before the first await: the serializer is not `Send`.
+    let body = {
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        form.append_pair("Action", action)
+            .append_pair("Version", VERSION);
+        for (k, v) in params {
+            form.append_pair(k, v);
+        }
+        form.finish().into_bytes()
+    };
     let response = send(
         ctx,
         ApiCall {
@@ -281,7 +285,7 @@ async fn query(
             url: &ctx.ec2_url,
             content_type: "application/x-www-form-urlencoded; charset=utf-8",
             target: None,
-            body: form.finish().into_bytes(),
+            body,
         },
     )
     .await?;

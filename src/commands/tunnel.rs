@@ -1,4 +1,5 @@
-//! `eic-ssh tunnel`: a local TCP listener that opens one tunnel per accepted connection.
+//! `eic-ssh tunnel`: a local TCP listener that opens one tunnel per accepted connection,
+//! after the egress guard has said yes for that connection, up to a cap.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -30,6 +31,7 @@ pub async fn run(args: TunnelArgs) -> Result<i32, Failure> {
         "eic-ssh: listening on {local} → {} port {} (Ctrl-C to stop)",
         connector.route.instance_id, args.remote_port
     );
+    let slots = Arc::new(tokio::sync::Semaphore::new(args.max_connections as usize));
     loop {
         let (socket, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -41,18 +43,29 @@ pub async fn run(args: TunnelArgs) -> Result<i32, Failure> {
             },
             _ = tokio::signal::ctrl_c() => return Ok(0),
         };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            eprintln!(
+                "eic-ssh: turning away {peer}: {} tunnels are open already (--max-connections; an endpoint allows 20 in all)",
+                args.max_connections
+            );
+            drop(socket);
+            continue;
+        };
         let connector = connector.clone();
         let port = args.remote_port;
         tokio::spawn(async move {
             if let Err(f) = serve(&connector, socket, port).await {
                 eprintln!("eic-ssh: connection from {peer}: {f}");
             }
+            drop(slot);
         });
     }
 }
 
 async fn serve(connector: &Connector, socket: TcpStream, port: u16) -> Result<(), Failure> {
     let _ = socket.set_nodelay(true);
+    // The network may have changed since the listener started: decide for each connection.
+    connector.check_guard().await?;
     let tunnel = connector.open().await?;
     let (read, write) = socket.into_split();
     relay(read, write, tunnel, std::future::pending())

@@ -1,7 +1,7 @@
 //! A per-user cache of the egress IP, valid for at most 60 s, so a burst of scp runs asks once.
 
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -43,9 +43,20 @@ impl Cache {
         Cache { path, ttl }
     }
 
-    /// The cached IP for exactly these URLs, if still fresh.
+    /// The cached IP for exactly these URLs, if still fresh and the file can be trusted:
+    /// a regular file (not a symlink) owned by this user, mode 0600, in a directory only
+    /// this user can write. Another local user must not be able to plant an answer.
     pub fn get(&self, urls: &[String]) -> Option<IpAddr> {
-        let text = std::fs::read_to_string(self.path.as_ref()?).ok()?;
+        let path = self.path.as_ref()?;
+        let text = match read_trusted(path) {
+            Ok(text) => text,
+            Err(e) => {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::debug!("not using the egress IP cache {}: {e}", path.display());
+                }
+                return None;
+            }
+        };
         let entry: Entry = serde_json::from_str(&text).ok()?;
         let age = now().checked_sub(entry.at)?;
         (entry.urls == urls && age < self.ttl.as_secs()).then_some(entry.ip)
@@ -71,8 +82,61 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Writes a file only its owner can read, atomically.
-fn write_private(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
+/// Whether `meta` belongs to this user and nobody else can write it (or, with
+/// `private`, read it either).
+fn owned_and_private(meta: &std::fs::Metadata, private: bool) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let forbidden = if private { 0o077 } else { 0o022 };
+    if meta.uid() != me {
+        return Err(std::io::Error::other("owned by another user"));
+    }
+    if meta.mode() & forbidden != 0 {
+        return Err(std::io::Error::other(format!(
+            "mode {:o} lets other users in",
+            meta.mode() & 0o777
+        )));
+    }
+    Ok(())
+}
+
+/// The directory holding `path`, if it is a real directory (not a symlink) that only this
+/// user can write.
+fn check_dir(path: &Path) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let meta = std::fs::symlink_metadata(dir)?;
+    if !meta.is_dir() {
+        return Err(std::io::Error::other(format!(
+            "{} is not a directory",
+            dir.display()
+        )));
+    }
+    owned_and_private(&meta, false)
+}
+
+/// Reads the cache file only when it is trustworthy (see [`Cache::get`]).
+fn read_trusted(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    check_dir(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = f.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    owned_and_private(&meta, true)?;
+    let mut text = String::new();
+    (&mut f).take(4096).read_to_string(&mut text)?;
+    Ok(text)
+}
+
+/// Writes a file only its owner can read, atomically: a fresh temporary file created
+/// exclusively (never through a planted symlink), then renamed over the old one.
+fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     if let Some(dir) = path.parent() {
@@ -81,15 +145,22 @@ fn write_private(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
             .mode(0o700)
             .create(dir)?;
     }
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    check_dir(path)?;
+    let nonce = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let tmp = path.with_extension(format!("tmp{}.{nonce}", std::process::id()));
     let mut f = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
         .mode(0o600)
         .open(&tmp)?;
-    f.write_all(data)?;
-    std::fs::rename(&tmp, path)
+    let written = f.write_all(data).and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 #[cfg(test)]
@@ -113,5 +184,42 @@ mod tests {
             ..cache
         };
         assert_eq!(stale.get(&urls), None);
+    }
+
+    #[test]
+    fn an_untrusted_cache_file_is_ignored() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let c = dir.path().join("c");
+        let cache = Cache {
+            path: Some(c.join("egress-ip.json")),
+            ttl: Duration::from_secs(60),
+        };
+        let urls = vec!["https://a/ip".to_string()];
+        cache.put(&urls, "203.0.113.9".parse().unwrap());
+        assert!(cache.get(&urls).is_some());
+        let file = c.join("egress-ip.json");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(cache.get(&urls), None, "a readable file is not trusted");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::set_permissions(&c, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert_eq!(
+            cache.get(&urls),
+            None,
+            "a world-writable directory is not trusted"
+        );
+        std::fs::set_permissions(&c, std::fs::Permissions::from_mode(0o700)).unwrap();
+        // A planted symlink is never followed, for reading or writing.
+        let planted = dir.path().join("planted.json");
+        std::fs::rename(&file, &planted).unwrap();
+        std::os::unix::fs::symlink(&planted, &file).unwrap();
+        assert_eq!(cache.get(&urls), None);
+        cache.put(&urls, "198.51.100.1".parse().unwrap());
+        assert!(!std::fs::symlink_metadata(&file).unwrap().is_symlink());
+        assert!(
+            std::fs::read_to_string(&planted)
+                .unwrap()
+                .contains("203.0.113.9")
+        );
     }
 }
