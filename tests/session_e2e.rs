@@ -545,3 +545,15 @@ fn host_key_alias_names_the_known_hosts_entry() {
             .starts_with("web-fleet ssh-ed25519 ")
     );
 }
+
+#[test]
+fn an_endpoint_that_never_sends_a_banner_times_out_clearly() {
+    let h = Harness::new();
+    h.sim.set_faults(eic_ssh_sim::Faults {
+        stall_after_bytes: Some(1),
+        ..Default::default()
+    });
+    let mut cmd = session(&h, &["--handshake-timeout", "2", "--", "true"]);
+    let out = run(&mut cmd, LIMIT);
+    assert_fails(&out, 255, "sent no host key within 2 s");
+}

@@ -35,6 +35,9 @@ pub struct Callbacks {
     agent: Option<PathBuf>,
     /// Why the key was refused, for the user's message.
     refusal: Arc<Mutex<Option<Failure>>>,
+    /// Set once the server's host key arrived: the handshake timeout stops there (a
+    /// host-key prompt may take the user as long as it takes).
+    key_seen: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl client::Handler for Callbacks {
@@ -44,6 +47,8 @@ impl client::Handler for Callbacks {
         &mut self,
         key: &PublicKeyOrCertificate,
     ) -> Result<bool, Self::Error> {
+        self.key_seen
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         let key = match key {
             PublicKeyOrCertificate::PublicKey { key, .. } => key.clone(),
             PublicKeyOrCertificate::Certificate(cert) => {
@@ -237,28 +242,49 @@ pub fn config() -> client::Config {
 
 /// Runs the SSH handshake over the tunnel and checks the host key.
 /// With `agent`, the server may open agent channels, which are relayed to that socket.
+/// An endpoint that upgrades but never sends a banner fails after `timeout`.
 pub async fn connect(
     tunnel: Tunnel,
     check: HostKeyCheck,
     agent: Option<PathBuf>,
+    timeout: Duration,
 ) -> Result<Handle<Callbacks>, Failure> {
     let refusal = Arc::new(Mutex::new(None));
+    let key_seen = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let verifier = Callbacks {
         check,
         agent,
         refusal: refusal.clone(),
+        key_seen: key_seen.clone(),
     };
-    client::connect_stream(Arc::new(config()), tunnel, verifier)
-        .await
-        .map_err(|e| {
-            refusal
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take()
-                .unwrap_or_else(|| {
-                    Failure::new(Exit::Session, format!("the SSH handshake failed: {e}"))
-                })
-        })
+    let deadline = async {
+        tokio::time::sleep(timeout).await;
+        if key_seen.load(std::sync::atomic::Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+    };
+    let handshake = client::connect_stream(Arc::new(config()), tunnel, verifier);
+    let result = tokio::select! {
+        r = handshake => r,
+        () = deadline => {
+            return Err(Failure::new(
+                Exit::Session,
+                format!(
+                    "the instance's SSH server sent no host key within {} s of the tunnel opening (is sshd running and answering on the port?); raise --handshake-timeout if the instance is just slow",
+                    timeout.as_secs()
+                ),
+            ));
+        }
+    };
+    result.map_err(|e| {
+        refusal
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .unwrap_or_else(|| {
+                Failure::new(Exit::Session, format!("the SSH handshake failed: {e}"))
+            })
+    })
 }
 
 /// Logs in with the pushed key.

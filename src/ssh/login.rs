@@ -74,7 +74,8 @@ pub async fn login(
         console,
     };
     let tunnel = connector.open().await?;
-    let mut handle = client::connect(tunnel, check, agent).await?;
+    let timeout = std::time::Duration::from_secs(keys.handshake_timeout);
+    let mut handle = client::connect(tunnel, check, agent, timeout).await?;
     client::authenticate(&mut handle, &user, key.for_auth()).await?;
     Ok(Login {
         connector,
