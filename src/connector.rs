@@ -83,6 +83,15 @@ impl Connector {
         key_line: Option<String>,
     ) -> Result<Self, Failure> {
         check_port(remote_port)?;
+        if args
+            .endpoint_dns_name
+            .as_deref()
+            .is_some_and(|d| d.trim().is_empty())
+        {
+            return Err(Failure::usage(
+                "--endpoint-dns-name is empty: give the endpoint's DNS name (eice-….ec2-instance-connect-endpoint.REGION.amazonaws.com) or leave the flag out to look it up",
+            ));
+        }
         let (config, path) = config::file::load(args.config.as_deref())?;
         let overrides = Overrides {
             profile: args.profile.clone(),

@@ -255,3 +255,26 @@ fn secrets_never_reach_the_most_verbose_log() {
         "{signature_values:?}"
     );
 }
+
+#[test]
+fn bad_region_endpoint_id_and_dns_name_are_usage_errors_before_any_call() {
+    let h = Harness::new();
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["--region", "us-east-1.evil.example/x"],
+            "invalid AWS region",
+        ),
+        (
+            &["--endpoint-id", "eice-nope"],
+            "--endpoint-id: \"eice-nope\" is not an endpoint id",
+        ),
+        (&["--endpoint-dns-name", ""], "--endpoint-dns-name is empty"),
+    ];
+    for (flags, text) in cases {
+        let mut cmd = h.eic_ssh();
+        cmd.args(["proxy", BASTION]).args(flags);
+        let out = run(&mut cmd, LIMIT);
+        assert_fails(&out, 2, text);
+    }
+    assert!(h.sim.events_of("api_call").is_empty());
+}

@@ -59,6 +59,7 @@ impl AwsContext {
                 "no AWS region: pass --region, set AWS_REGION, or set `region` in your AWS profile",
             )
         })?;
+        check_region(&region)?;
         let credentials = sdk.credentials_provider().ok_or_else(|| {
             Failure::new(
                 Exit::Credentials,
@@ -97,6 +98,23 @@ fn endpoint_url(var: &str, global: Option<&str>) -> Option<String> {
         .filter(|v| !v.is_empty())
         .or_else(|| global.map(str::to_string))
         .map(|u| u.trim_end_matches('/').to_string())
+}
+
+/// A region name becomes part of URLs and host names: only `[a-z0-9-]` may pass.
+pub fn check_region(region: &str) -> Result<(), Failure> {
+    let ok = !region.is_empty()
+        && region.len() <= 64
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Failure::usage(format!(
+            "invalid AWS region {:?}: a region looks like us-east-1 (lower-case letters, digits and '-')",
+            crate::printable::escape(region)
+        )))
+    }
 }
 
 fn default_url(service: &str, region: &str, fips: bool) -> String {
@@ -156,5 +174,13 @@ mod tests {
             default_url("ec2", "cn-north-1", false),
             "https://ec2.cn-north-1.amazonaws.com.cn"
         );
+    }
+
+    #[test]
+    fn region_names_are_checked_before_any_url() {
+        assert!(check_region("us-east-1").is_ok() && check_region("cn-north-1").is_ok());
+        for bad in ["", "US-EAST-1", "us-east-1.evil.com/x", "us east", "a@b"] {
+            assert_eq!(check_region(bad).unwrap_err().exit, Exit::Usage, "{bad}");
+        }
     }
 }

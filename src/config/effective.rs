@@ -299,6 +299,10 @@ fn merge(
         .clone()
         .or_else(|| host.and_then(|h| h.user.clone()))
         .or_else(|| d.user.clone());
+    if let Some(id) = &o.endpoint_id {
+        super::file::EndpointId::try_from(id.clone())
+            .map_err(|e| Failure::usage(format!("--endpoint-id: {e}")))?;
+    }
     let endpoint_id = o
         .endpoint_id
         .clone()
