@@ -557,3 +557,12 @@ fn an_endpoint_that_never_sends_a_banner_times_out_clearly() {
     let out = run(&mut cmd, LIMIT);
     assert_fails(&out, 255, "sent no host key within 2 s");
 }
+
+#[test]
+fn user_at_wins_over_dash_l_as_in_openssh() {
+    let h = Harness::new();
+    let mut cmd = session(&h, &["-l", "nosuchuser", "--", "id", "-un"]);
+    let out = run(&mut cmd, LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(text(&out).trim(), h.user);
+}

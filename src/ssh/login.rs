@@ -44,7 +44,8 @@ pub async fn login(
         ));
     }
     let mut connect = connect.clone();
-    connect.user = connect.user.or(user);
+    // As in OpenSSH, `user@` wins over `-l`.
+    connect.user = user.or(connect.user);
     let key = EphemeralKey::generate()?;
     let connector =
         Connector::prepare_with_key(target, port, &connect, Some(key.public_line())).await?;
