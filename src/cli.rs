@@ -285,6 +285,21 @@ pub struct ConnectArgs {
     pub push_key: Option<PathBuf>,
 }
 
+/// Whether a command line (without the program name) is the session form
+/// (`eic-ssh [user@]TARGET …`) rather than a subcommand: no subcommand name stands among
+/// the words before `--`. Used only to pick the exit code of a line clap rejected.
+pub fn is_session_form(args: impl Iterator<Item = String>) -> bool {
+    use clap::CommandFactory;
+    let cli = Cli::command();
+    let names: Vec<&str> = cli
+        .get_subcommands()
+        .map(clap::Command::get_name)
+        .chain(["help"])
+        .collect();
+    let words: Vec<String> = args.take_while(|a| a != "--").collect();
+    !words.iter().any(|w| names.contains(&w.as_str()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -309,5 +324,14 @@ mod tests {
         assert!(cli.session.tty);
         let cli = Cli::try_parse_from(["eic-ssh", "bastion", "uname", "-a"]).unwrap();
         assert_eq!(cli.session.remote_command, ["uname", "-a"]);
+    }
+
+    #[test]
+    fn session_form_or_subcommand() {
+        let words = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>().into_iter();
+        assert!(is_session_form(words(&["-p", "abc", "host"])));
+        assert!(is_session_form(words(&["host", "--", "cp", "a"])));
+        assert!(!is_session_form(words(&["cp", "--bogus", "a", "b:c"])));
+        assert!(!is_session_form(words(&["-v", "proxy", "--nope"])));
     }
 }

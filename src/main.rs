@@ -7,7 +7,23 @@ use eic_ssh::cli::Cli;
 use eic_ssh::error::{Exit, Failure};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // Help and version are not failures. A usage error exits 2, except in the
+            // session form, which (like ssh) keeps every code below 255 for the remote
+            // command and so exits 255.
+            let code = match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ if eic_ssh::cli::is_session_form(std::env::args().skip(1)) => {
+                    Exit::Session.code()
+                }
+                _ => Exit::Usage.code(),
+            };
+            return ExitCode::from(code as u8);
+        }
+    };
     eic_ssh::logging::init(cli.verbose, cli.quiet);
     eic_ssh::ssh::terminal::restore_on_panic();
     // One thread: the proxy relays one stream (PROTOCOL.md §7), and for copies two worker
