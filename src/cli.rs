@@ -328,7 +328,12 @@ mod tests {
 
     #[test]
     fn session_form_or_subcommand() {
-        let words = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>().into_iter();
+        let words = |v: &[&str]| {
+            v.iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .into_iter()
+        };
         assert!(is_session_form(words(&["-p", "abc", "host"])));
         assert!(is_session_form(words(&["host", "--", "cp", "a"])));
         assert!(!is_session_form(words(&["cp", "--bogus", "a", "b:c"])));

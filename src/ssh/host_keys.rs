@@ -79,17 +79,46 @@ pub fn from_console(text: &str) -> Vec<PublicKey> {
 
 /// Looks `name` up in the file at `path` (a missing file knows nothing).
 pub fn lookup(path: &Path, name: &str, key: &PublicKey) -> io::Result<Known> {
-    let text = match std::fs::read_to_string(path) {
+    let bytes = match std::fs::read(path) {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Known::Unknown),
         Err(e) => return Err(e),
     };
+    let (text, skipped) = readable_lines(&bytes);
+    if let Some(first) = skipped.first() {
+        tracing::warn!(
+            "{}: skipped {} unreadable line(s) (not UTF-8, or over {MAX_LINE} bytes), first at line {first}",
+            path.display(),
+            skipped.len()
+        );
+    }
     Ok(lookup_in(&text, name, key))
 }
 
-/// Looks `name` up in known_hosts text.
+/// Longer lines are not host keys (OpenSSH's own limit is far lower).
+const MAX_LINE: usize = 64 * 1024;
+
+/// The file with unreadable lines (not UTF-8, or too long) blanked, so that one bad line
+/// never breaks every session and line numbers stay right; plus the 1-based numbers of the
+/// lines blanked.
+fn readable_lines(bytes: &[u8]) -> (String, Vec<usize>) {
+    let mut text = String::with_capacity(bytes.len());
+    let mut skipped = Vec::new();
+    for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        match std::str::from_utf8(line) {
+            Ok(l) if l.len() <= MAX_LINE => text.push_str(l),
+            _ => skipped.push(i + 1),
+        }
+        text.push('\n');
+    }
+    (text, skipped)
+}
+
+/// Looks `name` up in known_hosts text. `@revoked` wins wherever it stands, then a
+/// match, then a changed key (OpenSSH's order).
 pub fn lookup_in(text: &str, name: &str, key: &PublicKey) -> Known {
     let mut changed = None;
+    let mut matched = false;
     for (i, line) in text.lines().enumerate() {
         let mut fields = line.split_whitespace();
         let Some(mut hosts) = fields.next() else {
@@ -125,11 +154,16 @@ pub fn lookup_in(text: &str, name: &str, key: &PublicKey) -> Known {
             continue;
         }
         if recorded.key_data() == key.key_data() {
-            return Known::Match;
+            matched = true;
+        } else {
+            changed.get_or_insert(i + 1);
         }
-        changed.get_or_insert(i + 1);
     }
-    changed.map_or(Known::Unknown, Known::Changed)
+    match changed {
+        _ if matched => Known::Match,
+        Some(line) => Known::Changed(line),
+        None => Known::Unknown,
+    }
 }
 
 /// A host field: comma-separated patterns (`*`, `?`, `!negation`) or one hashed `|1|salt|hash`.
@@ -181,13 +215,17 @@ pub fn learn(path: &Path, name: &str, key: &PublicKey) -> io::Result<()> {
         .create(true)
         .mode(0o600)
         .open(path)?;
-    if !existing.is_empty() && !existing.ends_with(b"\n") {
-        f.write_all(b"\n")?;
-    }
     let mut key = key.clone();
     key.set_comment("");
     let line = key.to_openssh().map_err(io::Error::other)?;
-    writeln!(f, "{name} {}", line.trim())
+    // One complete line in one write(2) with O_APPEND: two sessions learning at once
+    // never interleave their lines.
+    let mut entry = String::new();
+    if !existing.is_empty() && !existing.ends_with(b"\n") {
+        entry.push('\n');
+    }
+    entry.push_str(&format!("{name} {}\n", line.trim()));
+    f.write_all(entry.as_bytes())
 }
 
 /// The warning OpenSSH prints for a changed host key.
@@ -262,6 +300,33 @@ mod tests {
         assert_eq!(keys.len(), 1);
         assert_eq!(keys[0].key_data(), key(KEY_A).key_data());
         assert!(from_console("no block here").is_empty());
+    }
+
+    #[test]
+    fn revoked_wins_wherever_it_stands_and_bad_lines_are_skipped() {
+        let good = format!("i-0123456789abcdef0 ssh-ed25519 {KEY_A}\n");
+        let revoked = format!("@revoked * ssh-ed25519 {KEY_A}\n");
+        let key = key(KEY_A);
+        for text in [good.clone() + &revoked, revoked.clone() + &good] {
+            assert!(
+                matches!(
+                    lookup_in(&text, "i-0123456789abcdef0", &key),
+                    Known::Revoked(_)
+                ),
+                "{text}"
+            );
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("known_hosts");
+        let mut bytes = b"bad \xff\xfe line\n".to_vec();
+        bytes.extend(vec![b'x'; MAX_LINE + 10]);
+        bytes.push(b'\n');
+        bytes.extend(good.as_bytes());
+        std::fs::write(&path, bytes).unwrap();
+        assert_eq!(
+            lookup(&path, "i-0123456789abcdef0", &key).unwrap(),
+            Known::Match
+        );
     }
 
     #[test]
