@@ -246,19 +246,19 @@ pub fn parse(text: &str, path: &Path) -> Result<ConfigFile, Failure> {
         Failure::usage(format!("{}:{line}:{col}: {message}", path.display()))
     })?;
     for (alias, host) in &config.hosts {
-        let line = text
-            .lines()
-            .position(|l| {
-                let l = l.trim();
-                l == format!("[hosts.{alias}]") || l == format!("[hosts.\"{alias}\"]")
-            })
-            .map_or(1, |i| i + 1);
         let problem = match (&host.instance, &host.name) {
             (None, None) => Some("needs `instance = \"i-…\"` or `name = \"NAME\"`"),
             (Some(_), Some(_)) => Some("has both `instance` and `name`; keep one"),
             _ => None,
         };
         if let Some(problem) = problem {
+            // Looked up only for the error: scanning the file for every section made
+            // loading quadratic in the number of hosts.
+            let (plain, quoted) = (format!("[hosts.{alias}]"), format!("[hosts.\"{alias}\"]"));
+            let line = text
+                .lines()
+                .position(|l| l.trim() == plain || l.trim() == quoted)
+                .map_or(1, |i| i + 1);
             return Err(Failure::usage(format!(
                 "{}:{line}: [hosts.{alias}] {problem}",
                 path.display()
