@@ -36,23 +36,17 @@ pub async fn current_ip(http: &reqwest::Client, urls: &[String]) -> Result<IpAdd
 
 /// The refusal for an IP outside the allowlist.
 pub fn refused(eff: &Effective, ip: IpAddr, allow: &[IpNet]) -> Failure {
-    let list = allow
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ");
-    Failure::new(
-        Exit::Refused,
-        format!(
-            "refusing to connect: egress IP {ip} is not in the allowlist for {} ({list}). Connect from an allowed network (office/VPN) or edit {}.",
-            eff.label(),
-            eff.config_hint()
-        ),
-    )
+    refusal(eff, ip, allow, &format!("for {} ", eff.label()), "")
 }
 
 /// The refusal by the allowlist of another section that names the same instance.
 fn refused_by(eff: &Effective, ip: IpAddr, allow: &[IpNet], source: &str) -> Failure {
+    let same = format!(", which names the same instance as {}", eff.label());
+    refusal(eff, ip, allow, &format!("of [{source}] "), &same)
+}
+
+/// "egress IP … is not in the allowlist WHOSE(LIST)SAME. Connect from … or edit …"
+fn refusal(eff: &Effective, ip: IpAddr, allow: &[IpNet], whose: &str, same: &str) -> Failure {
     let list = allow
         .iter()
         .map(ToString::to_string)
@@ -61,8 +55,7 @@ fn refused_by(eff: &Effective, ip: IpAddr, allow: &[IpNet], source: &str) -> Fai
     Failure::new(
         Exit::Refused,
         format!(
-            "refusing to connect: egress IP {ip} is not in the allowlist of [{source}] ({list}), which names the same instance as {}. Connect from an allowed network (office/VPN) or edit {}.",
-            eff.label(),
+            "refusing to connect: egress IP {ip} is not in the allowlist {whose}({list}){same}. Connect from an allowed network (office/VPN) or edit {}.",
             eff.config_hint()
         ),
     )
