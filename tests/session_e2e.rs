@@ -566,3 +566,38 @@ fn user_at_wins_over_dash_l_as_in_openssh() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(text(&out).trim(), h.user);
 }
+
+#[test]
+fn sigint_and_sigquit_from_outside_restore_the_terminal() {
+    let h = Harness::new();
+    for signal in ["INT", "QUIT"] {
+        let tmux = Tmux::start(&h, 80, 24);
+        tmux.wait_for("local$");
+        tmux.keys("before=$(stty -g)");
+        tmux.enter();
+        tmux.keys(&format!(
+            "{} {}@{BASTION}",
+            env!("CARGO_BIN_EXE_eic-ssh"),
+            h.user
+        ));
+        tmux.enter();
+        tmux.keys("echo rea''dy");
+        tmux.enter();
+        tmux.wait_for("ready");
+        let shell = tmux.cmd(&["display", "-p", "-t", "e2e", "#{pane_pid}"]);
+        let shell = String::from_utf8_lossy(&shell.stdout).trim().to_string();
+        let child = Command::new("pgrep").args(["-P", &shell]).output().unwrap();
+        let pid = String::from_utf8_lossy(&child.stdout).trim().to_string();
+        assert!(!pid.is_empty(), "eic-ssh runs under the pane's shell");
+        let killed = Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        tmux.wait_for(&format!("Connection to {BASTION} closed."));
+        tmux.keys("[ \"$(stty -g)\" = \"$before\" ] && echo terminal-restored");
+        tmux.enter();
+        tmux.wait_for("terminal-restored");
+        drop(tmux);
+    }
+}

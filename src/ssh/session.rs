@@ -151,8 +151,14 @@ pub async fn run(handle: &Handle<Callbacks>, spec: &Spec) -> Result<i32, Failure
         let _ = stderr.flush().await;
         status
     };
-    // Hang-up and kill requests end the session cleanly, so the terminal is restored.
-    let stop = signals::first_of([SignalKind::hangup(), SignalKind::terminate()]);
+    // Hang-up, kill, interrupt and quit requests from outside (in raw mode the keys send
+    // no signals) end the session cleanly, so the terminal is restored.
+    let stop = signals::first_of([
+        SignalKind::hangup(),
+        SignalKind::terminate(),
+        SignalKind::interrupt(),
+        SignalKind::quit(),
+    ]);
     let notice = async {
         match spec.tunnel_deadline {
             Some(limit) if spec.local_tty => {
