@@ -601,3 +601,26 @@ fn sigint_and_sigquit_from_outside_restore_the_terminal() {
         drop(tmux);
     }
 }
+
+#[test]
+fn the_session_and_cp_close_the_tunnel_with_a_close_frame() {
+    let h = Harness::new();
+    let out = run(&mut session(&h, &["--", "true"]), LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let file = h.random_file("f", 1000);
+    let mut cp = h.eic_ssh();
+    cp.env("EIC_SSH_KNOWN_HOSTS", &h.known_hosts).args([
+        "cp",
+        file.to_str().unwrap(),
+        &format!("{}@{BASTION}:{}/g", h.user, h.dir.path().display()),
+    ]);
+    let out = run(&mut cp, LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(eventually(LIMIT, || h.sim.events_of("tunnel_closed").len() == 2));
+    // Clean either way: our close frame, or sshd closing after our SSH disconnect; never
+    // a WebSocket dropped without a close frame ("client connection broke").
+    for e in h.sim.events_of("tunnel_closed") {
+        let end = e["end"].as_str().unwrap_or_default();
+        assert!(end == "client closed" || end == "target closed", "{e}");
+    }
+}

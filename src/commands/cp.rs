@@ -48,10 +48,8 @@ pub async fn run(args: CpArgs, quiet: bool) -> Result<i32, Failure> {
     };
     progress.finish();
     let report = report.into_inner().unwrap_or_else(|e| e.into_inner());
-    let _ = login
-        .handle
-        .disconnect(russh::Disconnect::ByApplication, "", "en")
-        .await;
+    drop(sftp);
+    crate::ssh::client::close(login.handle).await;
     // Paths and reasons come from the server: escaped before they reach the terminal.
     for warning in &report.warnings {
         eprintln!("eic-ssh: warning: {}", printable::escape(warning));

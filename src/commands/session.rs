@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::cli::SessionArgs;
 use crate::error::{Exit, Failure};
+use crate::ssh::client;
 use crate::ssh::login::login;
 use crate::ssh::session::{self, Spec};
 use crate::ssh::terminal;
@@ -51,10 +52,7 @@ async fn run_inner(args: SessionArgs) -> Result<i32, Failure> {
             .max_tunnel_duration
             .map(|s| Duration::from_secs(u64::from(s))),
     };
-    let status = session::run(&login.handle, &spec).await?;
-    let _ = login
-        .handle
-        .disconnect(russh::Disconnect::ByApplication, "", "en")
-        .await;
-    Ok(status)
+    let status = session::run(&login.handle, &spec).await;
+    client::close(login.handle).await;
+    status
 }

@@ -287,6 +287,20 @@ pub async fn connect(
     })
 }
 
+/// Ends the SSH connection and waits (briefly) for russh to shut the tunnel down, so the
+/// endpoint gets a WebSocket close frame (code 1000) rather than a dropped connection.
+pub async fn close(handle: Handle<Callbacks>) {
+    let _ = handle
+        .disconnect(russh::Disconnect::ByApplication, "", "en")
+        .await;
+    if tokio::time::timeout(CLOSE_GRACE, handle).await.is_err() {
+        tracing::debug!("the SSH connection did not finish closing within {CLOSE_GRACE:?}");
+    }
+}
+
+/// How long [`close`] waits for the tunnel to close.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
 /// Logs in with the pushed key.
 pub async fn authenticate(
     handle: &mut Handle<Callbacks>,
