@@ -1,19 +1,34 @@
 //! Shell-style wildcards (`*`, `?`), for known_hosts patterns and remote file globs.
 
-/// Whether `name` matches `pattern`.
+/// Whether `name` matches `pattern`. Iterative, with one backtrack point per `*`, so a
+/// long name from a server cannot make a pattern with many stars take exponential time.
 pub fn matches(pattern: &str, name: &str, ignore_case: bool) -> bool {
-    fn go(p: &[u8], n: &[u8], ic: bool) -> bool {
-        match (p.first(), n.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => go(&p[1..], n, ic) || (!n.is_empty() && go(p, &n[1..], ic)),
-            (Some(b'?'), Some(_)) => go(&p[1..], &n[1..], ic),
-            (Some(a), Some(b)) if a == b || (ic && a.eq_ignore_ascii_case(b)) => {
-                go(&p[1..], &n[1..], ic)
+    let (p, n) = (pattern.as_bytes(), name.as_bytes());
+    let same = |a: u8, b: u8| a == b || (ignore_case && a.eq_ignore_ascii_case(&b));
+    let (mut pi, mut ni) = (0, 0);
+    // Where the last `*` was, and where in the name it stands to be retried from.
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        match p.get(pi) {
+            Some(b'*') => {
+                star = Some((pi, ni));
+                pi += 1;
             }
-            _ => false,
+            Some(&c) if c == b'?' || same(c, n[ni]) => {
+                pi += 1;
+                ni += 1;
+            }
+            _ => match star {
+                Some((sp, sn)) => {
+                    pi = sp + 1;
+                    ni = sn + 1;
+                    star = Some((sp, sn + 1));
+                }
+                None => return false,
+            },
         }
     }
-    go(pattern.as_bytes(), name.as_bytes(), ignore_case)
+    p[pi..].iter().all(|&c| c == b'*')
 }
 
 /// Whether `text` has a wildcard.
@@ -33,5 +48,9 @@ mod tests {
         assert!(!matches("A?C", "abc", false));
         assert!(matches("A?C", "abc", true));
         assert!(matches("*", "", false));
+        assert!(matches("a*b*c", "aXbYbZc", false));
+        assert!(!matches("a*b*c", "aXbYbZ", false));
+        assert!(matches("*.log.*", "x.log.1", false));
+        assert!(!matches("", "x", false) && matches("", "", false));
     }
 }

@@ -313,7 +313,7 @@ pub fn parse_error(xml: &str) -> Option<(String, String)> {
     let error = doc.descendants().find(|n| n.has_tag_name("Error"))?;
     let code = text_of(error, "Code")?;
     let message = text_of(error, "Message").unwrap_or_default();
-    Some((code, one_line(&message)))
+    Some((crate::printable::escape(&code), one_line(&message)))
 }
 
 /// Instances of a DescribeInstances response.

@@ -107,14 +107,16 @@ pub fn iam_action(action: &str) -> String {
     }
 }
 
-/// One line of a service message: EC2 appends a long encoded blob to UnauthorizedOperation.
+/// One line of a service message, escaped for the terminal: EC2 appends a long encoded
+/// blob to UnauthorizedOperation.
 pub fn one_line(message: &str) -> String {
     let message = message
         .split(" Encoded authorization failure message:")
         .next()
         .unwrap_or(message);
     let line = message.lines().next().unwrap_or_default().trim();
-    line.chars().take(400).collect()
+    let line: String = line.chars().take(400).collect();
+    crate::printable::escape(&line)
 }
 
 #[cfg(test)]

@@ -82,7 +82,7 @@ pub fn parse_json_error(body: &[u8]) -> Option<(String, String)> {
         message: Option<String>,
     }
     let e: Error = serde_json::from_slice(body).ok()?;
-    let code = e.kind.rsplit('#').next().unwrap_or_default().to_string();
+    let code = crate::printable::escape(e.kind.rsplit('#').next().unwrap_or_default());
     Some((code, one_line(&e.message.unwrap_or_default())))
 }
 
