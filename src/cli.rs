@@ -106,6 +106,13 @@ pub struct HostKeyArgs {
     /// once the tunnel is open (time spent at a host-key prompt does not count).
     #[arg(long, value_name = "SECS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=600))]
     pub handshake_timeout: u64,
+    /// Seconds of silence from the instance before a keepalive is sent (OpenSSH's
+    /// ServerAliveInterval).
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub server_alive_interval: u64,
+    /// Unanswered keepalives before the connection is declared lost (ServerAliveCountMax).
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=100))]
+    pub server_alive_count_max: u64,
 }
 
 /// The subcommands.

@@ -11,7 +11,7 @@ use crate::copy::transfer::{Copy, Options, Report};
 use crate::error::{Exit, Failure};
 use crate::printable;
 use crate::ssh::login::login;
-use crate::ssh::terminal;
+use crate::ssh::{client, terminal};
 
 /// Exit 0 when everything was copied, 1 when anything was not, 130 on Ctrl-C; setup
 /// failures keep their usual codes.
@@ -48,8 +48,24 @@ pub async fn run(args: CpArgs, quiet: bool) -> Result<i32, Failure> {
     };
     progress.finish();
     let report = report.into_inner().unwrap_or_else(|e| e.into_inner());
+    // The copy may notice the lost connection (a failed SFTP request) before the watchdog.
+    let lost = describe_lost();
+    let stopped = stopped.or_else(|| {
+        report
+            .failed
+            .iter()
+            .any(|(_, why)| why.ends_with(&lost))
+            .then_some(Stop::ConnectionLost)
+    });
     drop(sftp);
-    crate::ssh::client::close(login.handle).await;
+    let ended = match stopped {
+        Some(Stop::ConnectionLost) => client::why_it_ended(login.handle, 22).await,
+        _ => {
+            client::close(login.handle).await;
+            None
+        }
+    };
+
     // Paths and reasons come from the server: escaped before they reach the terminal.
     for warning in &report.warnings {
         eprintln!("eic-ssh: warning: {}", printable::escape(warning));
@@ -69,17 +85,21 @@ pub async fn run(args: CpArgs, quiet: bool) -> Result<i32, Failure> {
     );
     let plural = |n: usize| if n == 1 { "file" } else { "files" };
     if let Some(stop) = stopped {
-        let (exit, what) = match stop {
-            Stop::Interrupted => (Exit::Interrupted, "interrupted"),
-            Stop::ConnectionLost => (
+        let (exit, what) = match (stop, &ended) {
+            (Stop::Interrupted, _) => (Exit::Interrupted, "interrupted".to_string()),
+            (Stop::ConnectionLost, Some(why)) => (
                 Exit::TunnelClosed,
-                "the connection to the instance was lost",
+                why.message.trim_end_matches('.').to_string(),
+            ),
+            (Stop::ConnectionLost, None) => (
+                Exit::TunnelClosed,
+                "the connection to the instance was lost".to_string(),
             ),
         };
         return Err(Failure::new(
             exit,
             format!(
-                "{what}: copied {} {}, {moved}; the file in progress is kept as .NAME.eic-ssh.part for --resume",
+                "{what}; copied {} {}, {moved}; the file in progress is kept as .NAME.eic-ssh.part for --resume",
                 report.copied,
                 plural(report.copied)
             ),
@@ -119,6 +139,11 @@ enum Stop {
     Interrupted,
     /// The SSH connection (or the tunnel under it) ended.
     ConnectionLost,
+}
+
+/// The phrase a failed SFTP request gets when the connection went away under it.
+fn describe_lost() -> String {
+    crate::copy::sftp::describe(&russh_sftp::client::error::Error::IO("closed".into()))
 }
 
 /// Resolves when the SSH connection has ended. SFTP requests in flight would otherwise

@@ -53,6 +53,13 @@ async fn run_inner(args: SessionArgs) -> Result<i32, Failure> {
             .map(|s| Duration::from_secs(u64::from(s))),
     };
     let status = session::run(&login.handle, &spec).await;
+    if status.is_err() && login.handle.is_closed() {
+        // Say why the connection ended when the tunnel knows (the endpoint's reason).
+        if let Some(why) = client::why_it_ended(login.handle, args.port).await {
+            return Err(Failure::new(Exit::Session, why.message));
+        }
+        return status;
+    }
     client::close(login.handle).await;
     status
 }

@@ -229,12 +229,23 @@ fn ask(name: &str, key: &PublicKey) -> Result<bool, Failure> {
 }
 
 /// russh settings: large windows for bulk data, keepalives for idle sessions.
-pub fn config() -> client::Config {
+/// How long to wait for the instance, at the handshake and then between keepalives.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// Until the host key arrives (a host-key prompt does not count).
+    pub handshake: Duration,
+    /// Silence before a keepalive is sent.
+    pub alive_interval: Duration,
+    /// Unanswered keepalives before the connection is lost.
+    pub alive_max: usize,
+}
+
+pub fn config(timing: Timing) -> client::Config {
     client::Config {
         window_size: 8 << 20,
         maximum_packet_size: 32 << 10,
-        keepalive_interval: Some(Duration::from_secs(30)),
-        keepalive_max: 3,
+        keepalive_interval: Some(timing.alive_interval),
+        keepalive_max: timing.alive_max,
         nodelay: true,
         ..Default::default()
     }
@@ -247,8 +258,10 @@ pub async fn connect(
     tunnel: Tunnel,
     check: HostKeyCheck,
     agent: Option<PathBuf>,
-    timeout: Duration,
+    timing: Timing,
+    port: u16,
 ) -> Result<Handle<Callbacks>, Failure> {
+    let timeout = timing.handshake;
     let refusal = Arc::new(Mutex::new(None));
     let key_seen = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let verifier = Callbacks {
@@ -263,7 +276,7 @@ pub async fn connect(
             std::future::pending::<()>().await;
         }
     };
-    let handshake = client::connect_stream(Arc::new(config()), tunnel, verifier);
+    let handshake = client::connect_stream(Arc::new(config(timing)), tunnel, verifier);
     let result = tokio::select! {
         r = handshake => r,
         () = deadline => {
@@ -276,6 +289,14 @@ pub async fn connect(
             ));
         }
     };
+    // The tunnel itself ended (the endpoint closed it, e.g. "Unable to connect to
+    // target", or it broke): that is the tunnel's failure, with the tunnel's exit code.
+    if let Err(russh::Error::IO(io)) = &result
+        && (crate::tunnel::stream::close_error_of(io).is_some()
+            || io.to_string().starts_with("the tunnel broke"))
+    {
+        return Err(crate::connector::tunnel_failure(io, port));
+    }
     result.map_err(|e| {
         refusal
             .lock()
@@ -295,6 +316,25 @@ pub async fn close(handle: Handle<Callbacks>) {
         .await;
     if tokio::time::timeout(CLOSE_GRACE, handle).await.is_err() {
         tracing::debug!("the SSH connection did not finish closing within {CLOSE_GRACE:?}");
+    }
+}
+
+/// Why the connection ended, once it has: the tunnel's own failure (the endpoint's close
+/// reason, or the tunnel breaking) when that is what ended it. Waits at most
+/// [`CLOSE_GRACE`] for the SSH session to finish.
+pub async fn why_it_ended(handle: Handle<Callbacks>, port: u16) -> Option<Failure> {
+    match tokio::time::timeout(CLOSE_GRACE, handle).await {
+        Ok(Err(russh::Error::IO(io)))
+            if crate::tunnel::stream::close_error_of(&io).is_some()
+                || io.to_string().starts_with("the tunnel broke") =>
+        {
+            Some(crate::connector::tunnel_failure(&io, port))
+        }
+        Ok(Err(russh::Error::KeepaliveTimeout)) => Some(Failure::new(
+            Exit::TunnelClosed,
+            "the instance stopped answering keepalives: the tunnel or the network stalled (see --server-alive-interval)",
+        )),
+        _ => None,
     }
 }
 

@@ -2,6 +2,7 @@
 //! key push, tunnel, host-key check, authentication. Shared by the session and `cp`.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use russh::client::Handle;
 
@@ -75,8 +76,12 @@ pub async fn login(
         console,
     };
     let tunnel = connector.open().await?;
-    let timeout = std::time::Duration::from_secs(keys.handshake_timeout);
-    let mut handle = client::connect(tunnel, check, agent, timeout).await?;
+    let timing = client::Timing {
+        handshake: Duration::from_secs(keys.handshake_timeout),
+        alive_interval: Duration::from_secs(keys.server_alive_interval),
+        alive_max: usize::try_from(keys.server_alive_count_max).unwrap_or(3),
+    };
+    let mut handle = client::connect(tunnel, check, agent, timing, port).await?;
     client::authenticate(&mut handle, &user, key.for_auth()).await?;
     Ok(Login {
         connector,

@@ -10,6 +10,7 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{Sink, Stream, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -55,6 +56,9 @@ pub struct Tunnel {
     finished: bool,
     /// A close frame was queued by `poll_shutdown`.
     close_sent: bool,
+    /// The endpoint's close reason once a close with an error arrived: writes after it
+    /// report that reason, not tungstenite's "sending after closing".
+    ended_with: Option<CloseError>,
 }
 
 impl Tunnel {
@@ -64,6 +68,7 @@ impl Tunnel {
             pending: Bytes::new(),
             finished: false,
             close_sent: false,
+            ended_with: None,
         }
     }
 
@@ -109,7 +114,13 @@ impl AsyncRead for Tunnel {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        poll_read_frames(&mut this.ws, &mut this.pending, &mut this.finished, cx, buf)
+        let read = poll_read_frames(&mut this.ws, &mut this.pending, &mut this.finished, cx, buf);
+        if let Poll::Ready(Err(e)) = &read
+            && let Some(close) = close_error_of(e)
+        {
+            this.ended_with = Some(close.clone());
+        }
+        read
     }
 }
 
@@ -119,7 +130,11 @@ impl AsyncWrite for Tunnel {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        poll_write_frame(&mut self.get_mut().ws, cx, buf)
+        let this = self.get_mut();
+        if let Some(close) = &this.ended_with {
+            return Poll::Ready(Err(io::Error::other(close.clone())));
+        }
+        poll_write_frame(&mut this.ws, cx, buf)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -249,7 +264,12 @@ where
     if !*close_sent {
         match ready!(Pin::new(&mut *sink).poll_ready(cx)) {
             Ok(()) => {}
-            Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => {
+            // The endpoint closed first: there is nothing left to close.
+            Err(
+                WsError::ConnectionClosed
+                | WsError::AlreadyClosed
+                | WsError::Protocol(ProtocolError::SendAfterClosing),
+            ) => {
                 *close_sent = true;
                 return Poll::Ready(Ok(()));
             }
@@ -260,13 +280,23 @@ where
             reason: "".into(),
         };
         match Pin::new(&mut *sink).start_send(Message::Close(Some(frame))) {
-            Ok(()) | Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => {}
+            Ok(())
+            | Err(
+                WsError::ConnectionClosed
+                | WsError::AlreadyClosed
+                | WsError::Protocol(ProtocolError::SendAfterClosing),
+            ) => {}
             Err(e) => return Poll::Ready(Err(ws_to_io(e))),
         }
         *close_sent = true;
     }
     match ready!(Pin::new(&mut *sink).poll_flush(cx)) {
-        Ok(()) | Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => Poll::Ready(Ok(())),
+        Ok(())
+        | Err(
+            WsError::ConnectionClosed
+            | WsError::AlreadyClosed
+            | WsError::Protocol(ProtocolError::SendAfterClosing),
+        ) => Poll::Ready(Ok(())),
         Err(e) => Poll::Ready(Err(ws_to_io(e))),
     }
 }
@@ -284,6 +314,11 @@ fn close_error(frame: Option<CloseFrame>) -> Option<CloseError> {
 
 fn ws_to_io(e: WsError) -> io::Error {
     match e {
+        // rustls words this with a link to its manual; say what happened instead.
+        WsError::Io(e) if e.kind() == io::ErrorKind::UnexpectedEof => io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the tunnel broke: the endpoint's connection was cut without a close",
+        ),
         WsError::Io(e) => e,
         WsError::Protocol(p) => io::Error::new(
             io::ErrorKind::ConnectionAborted,

@@ -1,0 +1,308 @@
+//! Every fault the emulator can inject × every front end: each cell ends within a bounded
+//! time, with the documented exit code and a message that names what happened; no file is
+//! left under its final name incomplete, and `--resume` completes what was cut.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use common::*;
+use eic_ssh_sim::{Faults, Refusal};
+
+/// Bytes relayed before a mid-stream fault fires; the files are larger.
+const AFTER: u64 = 256 << 10;
+/// The payload: big enough that every mid-stream fault hits during the transfer.
+const SIZE: usize = 2 << 20;
+/// Keepalives that notice a stalled tunnel within a few seconds.
+const ALIVE: [&str; 4] = [
+    "--server-alive-interval",
+    "1",
+    "--server-alive-count-max",
+    "2",
+];
+/// A cell must end well within this.
+const CELL: Duration = Duration::from_secs(45);
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Fault {
+    Refuse,
+    Unreachable,
+    Close,
+    Drop,
+    Stall,
+}
+
+const FAULTS: [Fault; 5] = [
+    Fault::Refuse,
+    Fault::Unreachable,
+    Fault::Close,
+    Fault::Drop,
+    Fault::Stall,
+];
+
+impl Fault {
+    fn inject(self, h: &Harness) {
+        let mut f = Faults::default();
+        match self {
+            Fault::Refuse => {
+                f.refuse = Some(Refusal {
+                    status: 503,
+                    code: "ServiceUnavailable".into(),
+                    message: "The service is unavailable. Try again later.".into(),
+                })
+            }
+            Fault::Unreachable => f.target_unreachable = true,
+            Fault::Close => f.close_after_bytes = Some(AFTER),
+            Fault::Drop => f.drop_after_bytes = Some(AFTER),
+            Fault::Stall => f.stall_after_bytes = Some(AFTER),
+        }
+        h.sim.set_faults(f);
+    }
+
+    /// What the user is told, in part: the endpoint's own words where it gave any.
+    fn says(self) -> &'static str {
+        match self {
+            Fault::Refuse => "The service is unavailable",
+            Fault::Unreachable => "Unable to connect to target",
+            Fault::Close => "Internal error (code 1011)",
+            Fault::Drop => "the connection to the instance was lost",
+            Fault::Stall => "stopped answering keepalives",
+        }
+    }
+
+    /// The same for the session, which names the tunnel's end as the proxy does.
+    fn session_says(self) -> &'static str {
+        match self {
+            Fault::Drop => "the tunnel broke: the endpoint's connection was cut without a close",
+            other => other.says(),
+        }
+    }
+
+    /// Whether the fault fires before any byte moves (nothing to resume).
+    fn at_start(self) -> bool {
+        matches!(self, Fault::Refuse | Fault::Unreachable)
+    }
+}
+
+fn timed(cmd: &mut Command) -> (Output, Duration) {
+    let start = Instant::now();
+    let out = run(cmd, CELL);
+    (out, start.elapsed())
+}
+
+fn cp(h: &Harness, args: &[&str]) -> Command {
+    let mut cmd = h.eic_ssh();
+    cmd.env("EIC_SSH_KNOWN_HOSTS", &h.known_hosts)
+        .arg("cp")
+        .args(ALIVE)
+        .args(args);
+    cmd
+}
+
+fn remote(h: &Harness, path: &Path) -> String {
+    format!("{}@{BASTION}:{}", h.user, path.display())
+}
+
+fn part(path: &Path) -> PathBuf {
+    let name = path.file_name().unwrap().to_string_lossy();
+    path.with_file_name(format!(".{name}.eic-ssh.part"))
+}
+
+#[test]
+fn cp_down_under_every_fault() {
+    let h = Harness::new();
+    let src = h.random_file("down.bin", SIZE);
+    for fault in FAULTS {
+        let dest = h.dir.path().join(format!("down-{fault:?}"));
+        std::fs::create_dir(&dest).unwrap();
+        let final_name = dest.join("down.bin");
+        fault.inject(&h);
+        let (out, took) = timed(&mut cp(&h, &[&remote(&h, &src), dest.to_str().unwrap()]));
+        let code = match fault {
+            Fault::Refuse => 6,
+            _ => 7,
+        };
+        eprintln!("cp down, {fault:?}: {}", stderr(&out));
+        assert_fails(&out, code, fault.says());
+        assert!(took < CELL, "{fault:?} took {took:?}");
+        assert!(
+            !final_name.exists(),
+            "{fault:?}: an incomplete file under its final name"
+        );
+        h.sim.set_faults(Faults::default());
+        if !fault.at_start() {
+            assert!(part(&final_name).exists(), "{fault:?}: the part file stays");
+            let out = run(
+                &mut cp(&h, &["--resume", &remote(&h, &src), dest.to_str().unwrap()]),
+                LIMIT,
+            );
+            assert!(out.status.success(), "{fault:?} resume: {}", stderr(&out));
+            assert_eq!(sha256(&final_name), sha256(&src), "{fault:?}");
+        }
+    }
+}
+
+#[test]
+fn cp_up_under_every_fault() {
+    let h = Harness::new();
+    let src = h.random_file("up.bin", SIZE);
+    for fault in FAULTS {
+        let dest = h.dir.path().join(format!("up-{fault:?}"));
+        std::fs::create_dir(&dest).unwrap();
+        let final_name = dest.join("up.bin");
+        fault.inject(&h);
+        let (out, took) = timed(&mut cp(&h, &[src.to_str().unwrap(), &remote(&h, &dest)]));
+        eprintln!("cp up, {fault:?}: {}", stderr(&out));
+        let code = match fault {
+            Fault::Refuse => 6,
+            _ => 7,
+        };
+        assert_fails(&out, code, fault.says());
+        assert!(took < CELL, "{fault:?} took {took:?}");
+        assert!(
+            !final_name.exists(),
+            "{fault:?}: an incomplete file under its final name"
+        );
+        h.sim.set_faults(Faults::default());
+        if !fault.at_start() {
+            assert!(part(&final_name).exists(), "{fault:?}: the part file stays");
+            let out = run(
+                &mut cp(&h, &["--resume", src.to_str().unwrap(), &remote(&h, &dest)]),
+                LIMIT,
+            );
+            assert!(out.status.success(), "{fault:?} resume: {}", stderr(&out));
+            assert_eq!(sha256(&final_name), sha256(&src), "{fault:?}");
+        }
+    }
+}
+
+#[test]
+fn the_session_under_every_fault() {
+    let h = Harness::new();
+    let src = h.random_file("cat.bin", SIZE);
+    for fault in FAULTS {
+        fault.inject(&h);
+        let mut cmd = h.eic_ssh();
+        cmd.env("EIC_SSH_KNOWN_HOSTS", &h.known_hosts)
+            .arg(format!("{}@{BASTION}", h.user))
+            .args(ALIVE)
+            .args(["--", "cat", src.to_str().unwrap()]);
+        let (out, took) = timed(&mut cmd);
+        eprintln!("session, {fault:?}: {}", stderr(&out));
+        // The session keeps every code below 255 for the remote command.
+        assert_fails(&out, 255, fault.session_says());
+        assert!(took < CELL, "{fault:?} took {took:?}");
+        assert!(
+            out.stdout.len() < SIZE,
+            "{fault:?}: the whole file came through"
+        );
+    }
+}
+
+/// OpenSSH's ssh through `eic-ssh proxy`, or through a listener on `port`, with keepalives.
+fn ssh_cat(h: &Harness, src: &Path, listener: Option<u16>) -> Command {
+    let mut cmd = Command::new("ssh");
+    h.isolate(&mut cmd);
+    let mut opts = h.ssh_options();
+    if let Some(port) = listener {
+        opts.truncate(opts.len() - 2); // no ProxyCommand: straight to the listener
+        opts.extend([
+            "-p".into(),
+            port.to_string(),
+            "-o".into(),
+            format!("HostKeyAlias={BASTION}"),
+        ]);
+    }
+    cmd.args(opts)
+        .args(["-o", "ServerAliveInterval=1", "-o", "ServerAliveCountMax=2"])
+        .arg(match listener {
+            Some(_) => format!("{}@127.0.0.1", h.user),
+            None => format!("{}@{BASTION}", h.user),
+        })
+        .arg(format!("cat {}", src.display()));
+    cmd
+}
+
+#[test]
+fn the_proxy_under_every_fault() {
+    let h = Harness::new();
+    let src = h.random_file("cat.bin", SIZE);
+    for fault in FAULTS {
+        fault.inject(&h);
+        let (out, took) = timed(&mut ssh_cat(&h, &src, None));
+        eprintln!("proxy, {fault:?}: {}", stderr(&out));
+        assert_eq!(out.status.code(), Some(255), "{fault:?}: ssh's code");
+        assert!(took < CELL, "{fault:?} took {took:?}");
+        assert!(
+            out.stdout.len() < SIZE,
+            "{fault:?}: the whole file came through"
+        );
+        if fault != Fault::Stall {
+            // The proxy's own line reaches ssh's stderr.
+            assert!(
+                stderr(&out).contains("eic-ssh: "),
+                "{fault:?}: {}",
+                stderr(&out)
+            );
+        }
+        // Run directly, the proxy's own code is the documented one.
+        if fault.at_start() {
+            let mut cmd = h.eic_ssh();
+            cmd.args(["proxy", BASTION]);
+            let out = run(&mut cmd, CELL);
+            let code = if fault == Fault::Refuse { 6 } else { 7 };
+            assert_fails(&out, code, fault.says());
+        }
+    }
+}
+
+#[test]
+fn the_listener_under_every_fault_keeps_listening() {
+    use std::io::BufRead;
+    let h = Harness::new();
+    let src = h.random_file("cat.bin", SIZE);
+    let mut listener = h
+        .eic_ssh()
+        .args([
+            "tunnel",
+            BASTION,
+            "--local-port",
+            "0",
+            "--user",
+            &h.user,
+            "--push-key",
+        ])
+        .arg(h.public_key())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(listener.stderr.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let port: u16 = first
+        .split("127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {first:?}"));
+    std::thread::spawn(move || for _ in lines {});
+    for fault in FAULTS {
+        fault.inject(&h);
+        let (out, took) = timed(&mut ssh_cat(&h, &src, Some(port)));
+        assert_eq!(out.status.code(), Some(255), "{fault:?}: {}", stderr(&out));
+        assert!(took < CELL, "{fault:?} took {took:?}");
+        assert!(
+            listener.try_wait().unwrap().is_none(),
+            "{fault:?}: the listener died"
+        );
+        h.sim.set_faults(Faults::default());
+        let out = run(&mut ssh_cat(&h, &src, Some(port)), LIMIT);
+        assert!(out.status.success(), "{fault:?}, after: {}", stderr(&out));
+        assert_eq!(out.stdout.len(), SIZE);
+    }
+    let _ = listener.kill();
+    let _ = listener.wait();
+}
