@@ -405,6 +405,14 @@ fn egress_checks(
         ));
         return out;
     }
+    if let Some(wide) = f.allow.iter().find(|n| n.prefix_len() == 0) {
+        out.push(check(
+            "allowlist-wide",
+            Status::Warn,
+            format!("the local allowlist has {wide}, which admits every address: the egress check allows any network"),
+            Some(format!("list your office/VPN CIDRs instead of {wide} in {}", f.config_hint)),
+        ));
+    }
     if !f.allow.iter().any(|n| n.contains(&ip)) {
         out.push(check(
             "allowlist",
@@ -556,5 +564,17 @@ mod tests {
         let got = statuses(&f);
         assert!(got.contains(&("open-to-world", Status::Warn)));
         assert!(got.contains(&("allowlist-vs-sg", Status::Warn)));
+    }
+
+    #[test]
+    fn an_allowlist_of_everything_is_a_warning() {
+        let mut f = facts();
+        f.allow = vec!["0.0.0.0/0".parse().unwrap()];
+        let checks = evaluate(&f);
+        let wide = checks
+            .iter()
+            .find(|c| c.check == "allowlist-wide")
+            .expect("a warning");
+        assert_eq!(wide.status, Status::Warn);
     }
 }

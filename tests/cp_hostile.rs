@@ -300,3 +300,17 @@ fn uploads_never_write_through_a_planted_remote_part_file() {
     assert_eq!(std::fs::read(&victim).unwrap(), b"keep me");
     assert!(!dest.join(".up.eic-ssh.part").exists());
 }
+
+#[test]
+fn a_tree_without_end_stops_at_the_depth_limit() {
+    let l = Liar::new(json!({
+        "/deep": {"kind": "dir", "repeat": true, "entries": [{"name": "a", "kind": "dir"}]},
+    }));
+    let out = l.cp(&["-r", &l.remote("/deep"), l.dest.to_str().unwrap()]);
+    assert_fails(&out, 1, "more than 128 directories deep");
+    // `deep` and 127 levels of `a` below it: 128 directories deep.
+    let deepest = (0..127).fold(l.dest.join("deep"), |p, _| p.join("a"));
+    assert!(deepest.is_dir(), "128 levels were copied");
+    assert!(!deepest.join("a").exists(), "and no more");
+    l.assert_outside_untouched();
+}

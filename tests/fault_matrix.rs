@@ -86,9 +86,16 @@ impl Fault {
     }
 }
 
+/// Runs one cell; no message may say the same thing twice.
 fn timed(cmd: &mut Command) -> (Output, Duration) {
     let start = Instant::now();
     let out = run(cmd, CELL);
+    let err = stderr(&out);
+    assert!(
+        !err.contains("the tunnel broke: the tunnel broke")
+            && !err.contains("lost: the connection"),
+        "a message repeats itself: {err}"
+    );
     (out, start.elapsed())
 }
 

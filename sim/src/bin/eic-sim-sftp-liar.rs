@@ -6,7 +6,8 @@
 //! `{"/d": {"kind": "dir", "mode": 493, "entries": [{"name": "../x", "kind": "file"}]},
 //!   "/d/../x": {"kind": "file", "data": "escaped"}}`.
 //! A listed entry takes its type and mode from its own fields, else from the node at
-//! `dir/name`. Kinds: file, dir, link (with `target`), sock, fifo, blk.
+//! `dir/name`. Kinds: file, dir, link (with `target`), sock, fifo, blk. A node with
+//! `"repeat": true` stands for every path below it too (a tree without end).
 
 use std::collections::HashMap;
 
@@ -31,6 +32,10 @@ struct Node {
     /// A directory's listing.
     #[serde(default)]
     entries: Vec<Listed>,
+    /// Every path below this one (not in the file) is this same node: a directory that
+    /// goes on forever.
+    #[serde(default)]
+    repeat: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -68,7 +73,17 @@ struct Liar {
 
 impl Liar {
     fn node(&self, path: &str) -> Result<&Node, StatusCode> {
-        self.tree.get(path).ok_or(StatusCode::NoSuchFile)
+        if let Some(n) = self.tree.get(path) {
+            return Ok(n);
+        }
+        let mut p = path;
+        while let Some((parent, _)) = p.rsplit_once('/') {
+            if let Some(n) = self.tree.get(parent).filter(|n| n.repeat) {
+                return Ok(n);
+            }
+            p = parent;
+        }
+        Err(StatusCode::NoSuchFile)
     }
 
     fn node_attrs(&self, path: &str) -> Result<FileAttributes, StatusCode> {
@@ -178,7 +193,7 @@ impl russh_sftp::server::Handler for Liar {
             .iter()
             .map(|e| {
                 let child = format!("{}/{}", handle.trim_end_matches('/'), e.name);
-                let found = self.tree.get(&child);
+                let found = self.node(&child).ok();
                 let kind = e
                     .kind
                     .clone()
