@@ -543,3 +543,30 @@ fn config_check_shows_bound_lists_and_opt_outs() {
     let out = eic(&h, &config, &["config", "check"]);
     assert_fails(&out, 2, "config.toml:2:");
 }
+
+#[test]
+fn a_check_url_that_redirects_fails_closed() {
+    // A loopback check that answers with a redirect to the real (allowing) one.
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port();
+    let config = format!(
+        "[defaults]\nallow = [\"203.0.113.0/24\"]\negress_check_url = \"http://127.0.0.1:{port}/ip\"\n"
+    );
+    let (h, path) = setup(World::demo(), "203.0.113.10", &config);
+    let target = h.sim.checkip_url();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for mut client in server.incoming().flatten() {
+            let mut buf = [0u8; 1024];
+            let _ = client.read(&mut buf);
+            let _ = write!(
+                client,
+                "HTTP/1.1 302 Found\r\nLocation: {target}\r\nContent-Length: 0\r\n\r\n"
+            );
+        }
+    });
+    let out = eic(&h, &path, &["proxy", BASTION]);
+    assert_fails(&out, 3, "cannot determine the egress IP");
+    assert!(stderr(&out).contains("HTTP 302"), "{}", stderr(&out));
+    assert_eq!(count(&h, "checkip"), 0, "the redirect was not followed");
+}
