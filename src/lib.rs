@@ -1,24 +1,26 @@
 //! eic-ssh: SSH to private EC2 instances through an EC2 Instance Connect Endpoint.
 //!
-//! The data path: `cli` → `connector` (AWS discovery and key push in `aws`) → `tunnel`
-//! (presigned WebSocket as a byte stream) → a front end in `commands`.
+//! Each folder is one stage of the pipeline or the front ends (docs/design.md):
+//!
+//! ```text
+//! config → target → guard → aws (resolve, push key) → tunnel → ssh / copy → commands
+//! ```
+//!
+//! `cli` is seen only by `commands`, which wire the stages for each front end and decide
+//! what the process exits with.
 
 pub mod aws;
 pub mod cli;
 pub mod commands;
 pub mod config;
-pub mod connector;
 pub mod copy;
-pub mod doctor;
-pub mod egress;
 pub mod error;
-pub mod http;
+pub mod guard;
+pub mod local;
 pub mod logging;
+pub mod net;
 pub mod printable;
-pub mod signals;
 pub mod ssh;
-pub mod stdio;
 pub mod target;
-pub mod tls;
 pub mod tunnel;
 pub mod wildcard;

@@ -36,7 +36,7 @@ impl Client {
         let c = &world.credentials[0];
         Client {
             endpoint: TunnelEndpoint::parse(&format!("wss://{}", h.sim.addr)).unwrap(),
-            tls: eic_ssh::tls::client_config_with(Some(&h.sim.ca_path)).unwrap(),
+            tls: eic_ssh::net::client_config_with(Some(&h.sim.ca_path)).unwrap(),
             credentials: Credentials::new(
                 &c.access_key,
                 &c.secret_key,

@@ -8,7 +8,7 @@ use std::path::{Component, Path};
 use eic_ssh::aws::{ec2, instance_connect};
 use eic_ssh::config::file as config_file;
 use eic_ssh::copy::{names, operands};
-use eic_ssh::egress::probe;
+use eic_ssh::guard::probe;
 use eic_ssh::printable;
 use eic_ssh::ssh::host_keys;
 use eic_ssh::tunnel::connect::parse_error_body;

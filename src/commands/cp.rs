@@ -4,14 +4,15 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::cli::CpArgs;
+use crate::commands::login::login;
 use crate::copy::operands::{self, Plan};
 use crate::copy::progress::{Progress, human_bytes};
 use crate::copy::sftp::Sftp;
 use crate::copy::transfer::{Copy, Options, Report};
 use crate::error::{Exit, Failure};
+use crate::local::terminal;
 use crate::printable;
-use crate::ssh::login::login;
-use crate::ssh::{client, terminal};
+use crate::ssh::client;
 
 /// Exit 0 when everything was copied, 1 when anything was not, 130 on Ctrl-C; setup
 /// failures keep their usual codes.

@@ -2,9 +2,9 @@
 
 use crate::cli::EgressArgs;
 use crate::config::{self, Overrides};
-use crate::egress::{Early, current_ip, judge};
 use crate::error::Failure;
-use crate::{http, tls};
+use crate::guard::{Early, current_ip, judge};
+use crate::net;
 
 /// Prints the verdict; exit 0 when allowed (or no allowlist), 3 when refused.
 pub async fn run(args: EgressArgs) -> Result<i32, Failure> {
@@ -13,7 +13,7 @@ pub async fn run(args: EgressArgs) -> Result<i32, Failure> {
         Some(target) => config::resolve(&file, path.as_deref(), target, &Overrides::default())?,
         None => config::resolve_defaults(&file, path.as_deref())?,
     };
-    let http = http::client(&tls::client_config()?)?;
+    let http = net::http_client(&net::client_config()?)?;
     let ip = current_ip(&http, &eff.egress_urls).await;
     match &ip {
         Ok(ip) => println!("egress IP:  {ip} (from {})", eff.egress_urls.join(", ")),

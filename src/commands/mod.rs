@@ -1,9 +1,11 @@
 //! One module per subcommand, each wiring the pipeline for its front end.
 
 pub mod config_check;
+pub mod connect;
 pub mod cp;
 pub mod doctor;
 pub mod egress;
+pub mod login;
 pub mod proxy;
 pub mod session;
 pub mod tunnel;

@@ -1,10 +1,11 @@
 //! `eic-ssh proxy`: stdin/stdout through one tunnel, for OpenSSH's ProxyCommand.
 
 use crate::cli::ProxyArgs;
-use crate::connector::{Connector, tunnel_failure};
+use crate::commands::connect::Connector;
 use crate::error::Failure;
+use crate::local::{signals, stdio};
+use crate::tunnel::error::tunnel_failure;
 use crate::tunnel::relay::relay;
-use crate::{signals, stdio};
 
 /// ssh sends SIGHUP to its ProxyCommand when it exits: close the tunnel cleanly then.
 async fn stop_signal() {

@@ -1,14 +1,14 @@
-//! `eic-ssh [user@]TARGET [COMMAND…]`: log in (see `ssh::login`), then one session channel.
+//! `eic-ssh [user@]TARGET [COMMAND…]`: log in (see `commands::login`), then one session channel.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cli::SessionArgs;
+use crate::commands::login::login;
 use crate::error::{Exit, Failure};
+use crate::local::terminal;
 use crate::ssh::client;
-use crate::ssh::login::login;
 use crate::ssh::session::{self, Spec};
-use crate::ssh::terminal;
 
 /// Runs the session; every failure of our own is exit 255, as with ssh.
 pub async fn run(args: SessionArgs) -> Result<i32, Failure> {

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::cli::TunnelArgs;
-use crate::connector::{Connector, tunnel_failure};
+use crate::commands::connect::Connector;
 use crate::error::{Exit, Failure};
+use crate::tunnel::error::tunnel_failure;
 use crate::tunnel::relay::relay;
 
 /// Listens until Ctrl-C; a failed connection is reported and the listener goes on.

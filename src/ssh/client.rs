@@ -295,7 +295,7 @@ pub async fn connect(
         && (crate::tunnel::stream::close_error_of(io).is_some()
             || io.to_string().starts_with("the tunnel broke"))
     {
-        return Err(crate::connector::tunnel_failure(io, port));
+        return Err(crate::tunnel::error::tunnel_failure(io, port));
     }
     result.map_err(|e| {
         refusal
@@ -328,7 +328,7 @@ pub async fn why_it_ended(handle: Handle<Callbacks>, port: u16) -> Option<Failur
             if crate::tunnel::stream::close_error_of(&io).is_some()
                 || io.to_string().starts_with("the tunnel broke") =>
         {
-            Some(crate::connector::tunnel_failure(&io, port))
+            Some(crate::tunnel::error::tunnel_failure(&io, port))
         }
         Ok(Err(russh::Error::KeepaliveTimeout)) => Some(Failure::new(
             Exit::TunnelClosed,

@@ -5,6 +5,4 @@ pub mod client;
 pub mod escape;
 pub mod host_keys;
 pub mod key;
-pub mod login;
 pub mod session;
-pub mod terminal;

@@ -7,9 +7,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::client::Callbacks;
 use super::escape::{Action, Escapes, HELP};
-use super::terminal::{self, RawMode};
 use crate::error::{Exit, Failure};
-use crate::{signals, stdio};
+use crate::local::terminal::{self, RawMode};
+use crate::local::{signals, stdio};
 use tokio::signal::unix::SignalKind;
 
 /// What to run.

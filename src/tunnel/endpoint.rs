@@ -127,9 +127,23 @@ fn split_host_port(authority: &str) -> Option<(&str, Option<u16>)> {
     }
 }
 
+/// Ports an endpoint opens tunnels to (docs/protocol.md, "Limits").
+pub const ALLOWED_PORTS: [u16; 2] = [22, 3389];
+
+/// Refuses a port the endpoint will not open, saying how to reach it instead.
+pub fn check_port(port: u16) -> Result<(), Failure> {
+    if ALLOWED_PORTS.contains(&port) {
+        return Ok(());
+    }
+    Err(Failure::usage(format!(
+        "port {port} cannot be tunnelled: an EC2 Instance Connect Endpoint only opens ports 22 and 3389; reach other ports inside SSH (ssh -L {port}:localhost:{port})"
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Exit;
 
     #[test]
     fn default_port_is_not_part_of_the_authority() {
@@ -160,5 +174,16 @@ mod tests {
         assert!(TunnelEndpoint::parse("https://example.com").is_err());
         assert!(TunnelEndpoint::parse("wss://example.com/openTunnel").is_err());
         assert!(TunnelEndpoint::parse("wss://example.com:http").is_err());
+    }
+
+    #[test]
+    fn only_22_and_3389() {
+        assert!(check_port(22).is_ok() && check_port(3389).is_ok());
+        let err = check_port(2222).unwrap_err();
+        assert_eq!(err.exit, Exit::Usage);
+        assert!(
+            err.message.starts_with("port 2222 cannot be tunnelled"),
+            "{err}"
+        );
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod connect;
 pub mod endpoint;
+pub mod error;
 pub mod presign;
 pub mod relay;
 pub mod stream;

@@ -1,13 +1,15 @@
-//! The one rustls client configuration, shared by the AWS API calls and the tunnel.
+//! The network clients every stage shares: the one rustls configuration (API calls and
+//! tunnels) and the one HTTP client (API calls and egress checks) built on it.
 
 use std::path::Path;
 use std::sync::{Arc, Once};
+use std::time::Duration;
 
 use rustls::RootCertStore;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
-use crate::error::Failure;
+use crate::error::{Exit, Failure};
 
 /// Installs aws-lc-rs as the process-wide rustls provider. tokio-tungstenite and
 /// reqwest both look it up; without it the first `wss://` connect panics.
@@ -64,4 +66,20 @@ fn system_roots() -> RootCertStore {
     let mut roots = RootCertStore::empty();
     roots.add_parsable_certificates(found.certs);
     roots
+}
+
+/// Builds the client: proxies from the environment, our TLS roots, sane timeouts, no
+/// redirects.
+pub fn http_client(tls: &Arc<rustls::ClientConfig>) -> Result<reqwest::Client, Failure> {
+    reqwest::Client::builder()
+        .use_preconfigured_tls(rustls::ClientConfig::clone(tls))
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(30))
+        .tcp_nodelay(true)
+        // An egress check answered with a redirect (to http://, or to another host) is a
+        // failure, not a second source; the AWS APIs never redirect.
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("eic-ssh/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| Failure::new(Exit::Other, format!("cannot set up the HTTP client: {e}")))
 }

@@ -6,7 +6,7 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use crate::aws::ec2::{Endpoint, Instance, SecurityGroup};
-use crate::egress::security_groups;
+use crate::guard::security_groups;
 
 /// Outcome of one check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -5,10 +5,12 @@ use crate::aws::ec2::{self, EndpointFilter};
 use crate::aws::{AwsChoices, AwsContext, AwsError};
 use crate::cli::DoctorArgs;
 use crate::config::{self, InstanceRef, Overrides};
-use crate::doctor::{Facts, Status, evaluate};
-use crate::egress::current_ip;
+pub mod checks;
+
 use crate::error::Failure;
-use crate::{http, tls};
+use crate::guard::current_ip;
+use crate::net;
+use checks::{Facts, Status, evaluate};
 
 /// Prints the checklist; exit 0 only when no check fails, else 1.
 pub async fn run(args: DoctorArgs) -> Result<i32, Failure> {
@@ -19,7 +21,7 @@ pub async fn run(args: DoctorArgs) -> Result<i32, Failure> {
         ..Overrides::default()
     };
     let eff = config::resolve(&file, path.as_deref(), &args.target, &overrides)?;
-    let http = http::client(&tls::client_config()?)?;
+    let http = net::http_client(&net::client_config()?)?;
     let egress_ip = current_ip(&http, &eff.egress_urls)
         .await
         .map_err(|e| e.to_string());

@@ -6,14 +6,14 @@ use std::time::Duration;
 
 use russh::client::Handle;
 
-use super::client::{self, Callbacks, HostKeyCheck};
-use super::host_keys::{self, Policy};
-use super::key::EphemeralKey;
-use super::terminal;
 use crate::aws::ec2;
 use crate::cli::{ConnectArgs, HostKeyArgs};
-use crate::connector::Connector;
+use crate::commands::connect::Connector;
 use crate::error::Failure;
+use crate::local::terminal;
+use crate::ssh::client::{self, Callbacks, HostKeyCheck};
+use crate::ssh::host_keys::{self, Policy};
+use crate::ssh::key::EphemeralKey;
 use crate::target;
 
 /// An authenticated connection and what it is connected to.

@@ -1,7 +1,5 @@
 //! The connection pipeline up to an open tunnel: resolve once, then push key + presign + connect per tunnel.
 
-use std::io;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -10,18 +8,15 @@ use crate::aws::instance_connect::{KeyPush, send_ssh_public_key};
 use crate::aws::{AwsChoices, AwsContext};
 use crate::cli::ConnectArgs;
 use crate::config::{self, InstanceRef, Overrides};
-use crate::egress::{self, Early};
-use crate::error::{Exit, Failure, sentences};
-use crate::http;
-use crate::target;
-use crate::tls;
-use crate::tunnel::connect::{self, ConnectError};
+use crate::error::{Exit, Failure};
+use crate::guard::{self, Early};
+use crate::net;
+use crate::ssh::key::read_public_key;
+use crate::tunnel::connect;
+use crate::tunnel::endpoint::check_port;
+use crate::tunnel::error::connect_failure;
 use crate::tunnel::presign::presign;
-use crate::tunnel::stream::close_error_of;
 use crate::tunnel::{Tunnel, TunnelEndpoint, TunnelRequest};
-
-/// Ports an endpoint opens tunnels to (PROTOCOL.md §3).
-pub const ALLOWED_PORTS: [u16; 2] = [22, 3389];
 
 /// A public key to push before each tunnel.
 #[derive(Debug, Clone)]
@@ -128,9 +123,9 @@ impl Connector {
             .map(TunnelEndpoint::parse)
             .transpose()?;
         connect::check_proxy_env().map_err(|e| Failure::usage(e.to_string()))?;
-        let tls = tls::client_config()?;
-        let http = http::client(&tls)?;
-        let mut early = egress::check_early(&eff, &http).await?;
+        let tls = net::client_config()?;
+        let http = net::http_client(&tls)?;
+        let mut early = guard::check_early(&eff, &http).await?;
         let aws = AwsContext::load(&AwsChoices::from(&eff), http.clone()).await?;
         // A Name tag becomes an id with one DescribeInstances; the allowlists of sections
         // naming that id apply before anything else happens (key push, endpoint, tunnel).
@@ -138,7 +133,7 @@ impl Connector {
             InstanceRef::Name(name) => {
                 let instance = discovery::find_by_name(&aws, name).await?;
                 if eff.bind(&config, &InstanceRef::Id(instance.id.clone())) > 0 {
-                    early = egress::check_early(&eff, &http).await?;
+                    early = guard::check_early(&eff, &http).await?;
                 }
                 Some(instance)
             }
@@ -154,7 +149,7 @@ impl Connector {
         };
         let resolved = discovery::resolve(&aws, &query).await?;
         if let Early::AskSecurityGroup(ip) = early {
-            egress::check_with_security_groups(&eff, &aws, &resolved, ip, remote_port).await?;
+            guard::check_with_security_groups(&eff, &aws, &resolved, ip, remote_port).await?;
         }
         let route = resolved.route.clone();
         let endpoint = match (override_url, &route.endpoint_dns_name) {
@@ -196,8 +191,8 @@ impl Connector {
     /// not keep tunnelling after the network changed.
     pub async fn check_guard(&self) -> Result<(), Failure> {
         let g = &self.guard;
-        if let Early::AskSecurityGroup(ip) = egress::check_early(&g.eff, &g.http).await? {
-            egress::check_with_security_groups(&g.eff, &self.aws, &g.resolved, ip, g.port).await?;
+        if let Early::AskSecurityGroup(ip) = guard::check_early(&g.eff, &g.http).await? {
+            guard::check_with_security_groups(&g.eff, &self.aws, &g.resolved, ip, g.port).await?;
         }
         Ok(())
     }
@@ -236,177 +231,5 @@ impl Connector {
         connect::open(&self.endpoint, &url, &self.tls)
             .await
             .map_err(|e| connect_failure(e, &self.request))
-    }
-}
-
-fn check_port(port: u16) -> Result<(), Failure> {
-    if ALLOWED_PORTS.contains(&port) {
-        return Ok(());
-    }
-    Err(Failure::usage(format!(
-        "port {port} cannot be tunnelled: an EC2 Instance Connect Endpoint only opens ports 22 and 3389; reach other ports inside SSH (ssh -L {port}:localhost:{port})"
-    )))
-}
-
-/// Reads an OpenSSH public key file; refuses private keys and junk.
-pub fn read_public_key(path: &Path) -> Result<String, Failure> {
-    let path = target::expand_tilde(path);
-    let shown = path.display();
-    let text = read_small_file(&path, MAX_PUBLIC_KEY)
-        .map_err(|e| Failure::usage(format!("cannot read public key {shown}: {e}")))?;
-    if text.contains("PRIVATE KEY") {
-        return Err(Failure::usage(format!(
-            "{shown} is a private key; pass the public half (usually {shown}.pub)"
-        )));
-    }
-    let line = text
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty() && !l.starts_with('#'));
-    let valid = line.is_some_and(|l| {
-        let mut parts = l.split_whitespace();
-        let kind = parts.next().unwrap_or_default();
-        let blob = parts.next().unwrap_or_default();
-        (kind.starts_with("ssh-") || kind.starts_with("ecdsa-") || kind.starts_with("sk-"))
-            && blob.len() > 16
-    });
-    match line {
-        Some(l) if valid => Ok(l.to_string()),
-        _ => Err(Failure::usage(format!(
-            "{shown} is not an OpenSSH public key (expected a line like `ssh-ed25519 AAAA… comment`)"
-        ))),
-    }
-}
-
-/// A public key file is one line; anything larger is not one.
-const MAX_PUBLIC_KEY: u64 = 16 * 1024;
-
-/// Reads a regular file of at most `limit` bytes. A FIFO or device is refused without
-/// blocking on it (opened non-blocking, then checked).
-fn read_small_file(path: &Path, limit: u64) -> io::Result<String> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(io::Error::other("not a regular file"));
-    }
-    if meta.len() > limit {
-        return Err(io::Error::other(format!(
-            "{} bytes is too large for a public key",
-            meta.len()
-        )));
-    }
-    let mut text = String::new();
-    file.take(limit).read_to_string(&mut text)?;
-    Ok(text)
-}
-
-/// The user's sentence for a tunnel that could not be opened.
-fn connect_failure(e: ConnectError, request: &TunnelRequest) -> Failure {
-    match &e {
-        ConnectError::Refused { status: 403, .. } => Failure::new(
-            Exit::TunnelRefused,
-            sentences(
-                &e.to_string(),
-                &format!(
-                    "Check that your credentials are valid and your IAM policy allows ec2-instance-connect:OpenTunnel on {}",
-                    request.endpoint_id
-                ),
-            ),
-        ),
-        ConnectError::Refused { status: 429, .. } => Failure::new(
-            Exit::TunnelRefused,
-            sentences(
-                &e.to_string(),
-                "An endpoint allows 20 concurrent connections; close some and retry",
-            ),
-        ),
-        ConnectError::Refused { .. } => Failure::new(Exit::TunnelRefused, e.to_string()),
-        ConnectError::ProxyScheme { .. } => Failure::usage(e.to_string()),
-        _ => Failure::new(Exit::Network, e.to_string()),
-    }
-}
-
-/// The user's sentence for a tunnel that broke after it opened.
-pub fn tunnel_failure(e: &io::Error, port: u16) -> Failure {
-    match close_error_of(e) {
-        Some(close) if close.reason.contains("Unable to connect to target") => Failure::new(
-            Exit::TunnelClosed,
-            format!(
-                "{close}. The instance did not accept the connection on port {port}: check that its security group admits the endpoint (or your public IP, with Preserve Client IP) and that the service is running"
-            ),
-        ),
-        Some(close) => Failure::new(Exit::TunnelClosed, close.to_string()),
-        // The stream's own errors already say "the tunnel broke"; say it once.
-        None if e.to_string().starts_with("the tunnel broke") => {
-            Failure::new(Exit::TunnelClosed, e.to_string())
-        }
-        None => Failure::new(Exit::TunnelClosed, format!("the tunnel broke: {e}")),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_22_and_3389() {
-        assert!(check_port(22).is_ok() && check_port(3389).is_ok());
-        let err = check_port(2222).unwrap_err();
-        assert_eq!(err.exit, Exit::Usage);
-        assert!(
-            err.message.starts_with("port 2222 cannot be tunnelled"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn public_keys_are_checked() {
-        let dir = tempfile::tempdir().unwrap();
-        let good = dir.path().join("k.pub");
-        std::fs::write(&good, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq me@host\n").unwrap();
-        assert_eq!(
-            read_public_key(&good).unwrap(),
-            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq me@host"
-        );
-        let private = dir.path().join("k");
-        std::fs::write(&private, "-----BEGIN OPENSSH PRIVATE KEY-----\n").unwrap();
-        assert!(
-            read_public_key(&private)
-                .unwrap_err()
-                .message
-                .contains("is a private key")
-        );
-        let junk = dir.path().join("j");
-        std::fs::write(&junk, "hello\n").unwrap();
-        assert!(
-            read_public_key(&junk)
-                .unwrap_err()
-                .message
-                .contains("not an OpenSSH public key")
-        );
-        let fifo = dir.path().join("fifo");
-        assert!(
-            std::process::Command::new("mkfifo")
-                .arg(&fifo)
-                .status()
-                .unwrap()
-                .success()
-        );
-        let e = read_public_key(&fifo).unwrap_err();
-        assert!(e.message.contains("not a regular file"), "{e}");
-        let big = dir.path().join("big.pub");
-        std::fs::write(&big, "ssh-ed25519 ".repeat(10_000)).unwrap();
-        let e = read_public_key(&big).unwrap_err();
-        assert!(e.message.contains("too large"), "{e}");
-        let missing = read_public_key(&dir.path().join("nope")).unwrap_err();
-        assert!(
-            missing.message.starts_with("cannot read public key"),
-            "{missing}"
-        );
     }
 }

@@ -1,0 +1,53 @@
+//! The tunnel's failures as the user reads them: one sentence each, and the exit code that
+//! says which stage failed (6: the endpoint refused, 7: the tunnel closed, 8: the network).
+
+use std::io;
+
+use super::connect::ConnectError;
+use super::presign::TunnelRequest;
+use super::stream::close_error_of;
+use crate::error::{Exit, Failure, sentences};
+
+/// The user's sentence for a tunnel that could not be opened.
+pub fn connect_failure(e: ConnectError, request: &TunnelRequest) -> Failure {
+    match &e {
+        ConnectError::Refused { status: 403, .. } => Failure::new(
+            Exit::TunnelRefused,
+            sentences(
+                &e.to_string(),
+                &format!(
+                    "Check that your credentials are valid and your IAM policy allows ec2-instance-connect:OpenTunnel on {}",
+                    request.endpoint_id
+                ),
+            ),
+        ),
+        ConnectError::Refused { status: 429, .. } => Failure::new(
+            Exit::TunnelRefused,
+            sentences(
+                &e.to_string(),
+                "An endpoint allows 20 concurrent connections; close some and retry",
+            ),
+        ),
+        ConnectError::Refused { .. } => Failure::new(Exit::TunnelRefused, e.to_string()),
+        ConnectError::ProxyScheme { .. } => Failure::usage(e.to_string()),
+        _ => Failure::new(Exit::Network, e.to_string()),
+    }
+}
+
+/// The user's sentence for a tunnel that broke after it opened.
+pub fn tunnel_failure(e: &io::Error, port: u16) -> Failure {
+    match close_error_of(e) {
+        Some(close) if close.reason.contains("Unable to connect to target") => Failure::new(
+            Exit::TunnelClosed,
+            format!(
+                "{close}. The instance did not accept the connection on port {port}: check that its security group admits the endpoint (or your public IP, with Preserve Client IP) and that the service is running"
+            ),
+        ),
+        Some(close) => Failure::new(Exit::TunnelClosed, close.to_string()),
+        // The stream's own errors already say "the tunnel broke"; say it once.
+        None if e.to_string().starts_with("the tunnel broke") => {
+            Failure::new(Exit::TunnelClosed, e.to_string())
+        }
+        None => Failure::new(Exit::TunnelClosed, format!("the tunnel broke: {e}")),
+    }
+}
