@@ -126,10 +126,20 @@ pub async fn describe_endpoint(
     instance: Option<&Instance>,
 ) -> Result<Endpoint, Failure> {
     let found = ec2::describe_endpoints(ctx, EndpointFilter::Id(id)).await?;
+    endpoint_with_id(found, id, &ctx.region, instance)
+}
+
+/// The endpoint `id` among those described, if it exists and can serve `instance`.
+pub fn endpoint_with_id(
+    found: Vec<Endpoint>,
+    id: &str,
+    region: &str,
+    instance: Option<&Instance>,
+) -> Result<Endpoint, Failure> {
     let endpoint = found.into_iter().find(|e| e.id == id).ok_or_else(|| {
         Failure::new(
             Exit::NotFound,
-            format!("endpoint {id} was not found in {}", ctx.region),
+            format!("endpoint {id} was not found in {region}"),
         )
     })?;
     check_endpoint(&endpoint, instance)?;

@@ -5,8 +5,10 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::Serialize;
 
+use crate::aws::discovery::check_instance;
 use crate::aws::ec2::{Endpoint, Instance, SecurityGroup};
-use crate::guard::security_groups;
+use crate::guard::{admitting, security_groups};
+use crate::tunnel::endpoint::check_port;
 
 /// Outcome of one check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -77,46 +79,11 @@ pub struct Facts {
     pub config_hint: String,
 }
 
-/// Runs every check that the facts allow.
+/// Runs every check that the facts allow, in pipeline order; a missing fact ends the list
+/// where it is needed.
 pub fn evaluate(f: &Facts) -> Vec<Check> {
-    let mut out = Vec::new();
-    let port = f.port;
-    if [22, 3389].contains(&port) {
-        out.push(check(
-            "port",
-            Status::Ok,
-            format!("port {port} is one an endpoint can open"),
-            None,
-        ));
-    } else {
-        out.push(check(
-            "port",
-            Status::Fail,
-            format!("port {port} cannot be tunnelled: endpoints open only 22 and 3389"),
-            Some(format!(
-                "connect to 22 and forward inside SSH: ssh -L {port}:localhost:{port} …"
-            )),
-        ));
-    }
-    if f.denied.is_empty() {
-        out.push(check(
-            "credentials",
-            Status::Ok,
-            "credentials can call the EC2 APIs eic-ssh reads".into(),
-            None,
-        ));
-    } else {
-        for action in &f.denied {
-            out.push(check(
-                "credentials",
-                Status::Fail,
-                format!("not authorized: {action}"),
-                Some(format!(
-                    "allow {action} in your IAM policy (docs/aws-setup.md)"
-                )),
-            ));
-        }
-    }
+    let mut out = vec![port_check(f.port)];
+    out.extend(credential_checks(&f.denied));
     let instance = match &f.instance {
         Ok(i) => i,
         Err(why) => {
@@ -129,34 +96,7 @@ pub fn evaluate(f: &Facts) -> Vec<Check> {
             return out;
         }
     };
-    let vpc = instance.vpc_id.clone().unwrap_or_default();
-    match (instance.state.as_str(), &instance.vpc_id) {
-        ("running", Some(vpc)) => out.push(check(
-            "instance",
-            Status::Ok,
-            format!(
-                "{} is running in {vpc} ({})",
-                instance.id,
-                instance.private_ip.as_deref().unwrap_or("no IPv4")
-            ),
-            None,
-        )),
-        ("running", None) => out.push(check(
-            "instance",
-            Status::Fail,
-            format!("{} is not in a VPC", instance.id),
-            None,
-        )),
-        (state, _) => out.push(check(
-            "instance",
-            Status::Fail,
-            format!("{} is {state}", instance.id),
-            Some(format!(
-                "aws ec2 start-instances --instance-ids {}",
-                instance.id
-            )),
-        )),
-    }
+    out.push(instance_check(instance));
     let endpoint = match &f.endpoint {
         Ok(e) => e,
         Err(why) => {
@@ -172,27 +112,7 @@ pub fn evaluate(f: &Facts) -> Vec<Check> {
             return out;
         }
     };
-    out.push(check(
-        "endpoint",
-        Status::Ok,
-        format!("{} is {} in {vpc}", endpoint.id, endpoint.state),
-        None,
-    ));
-    if endpoint.preserve_client_ip {
-        out.push(check(
-            "preserve-client-ip",
-            Status::Ok,
-            "Preserve Client IP is on: the instance sees your public IP, so its security group is the IP allowlist".into(),
-            None,
-        ));
-    } else {
-        out.push(check(
-            "preserve-client-ip",
-            Status::Warn,
-            "Preserve Client IP is off: the instance sees the endpoint's address, so its security group cannot restrict by your IP".into(),
-            Some("to restrict by IP, create the endpoint with --preserve-client-ip (it cannot be changed later); meanwhile use aws:SourceIp in IAM".into()),
-        ));
-    }
+    out.extend(endpoint_checks(instance, endpoint));
     let groups = match &f.groups {
         Ok(g) => g,
         Err(why) => {
@@ -209,15 +129,114 @@ pub fn evaluate(f: &Facts) -> Vec<Check> {
     };
     let endpoint_groups = of(&endpoint.security_groups);
     let instance_groups = of(&instance.security_groups);
-    out.push(endpoint_egress(instance, endpoint, &endpoint_groups, port));
+    out.push(endpoint_egress(
+        instance,
+        endpoint,
+        &endpoint_groups,
+        f.port,
+    ));
     let admitted = security_groups::admitted(
         &instance_groups,
         &endpoint.security_groups,
         endpoint.preserve_client_ip,
-        port,
+        f.port,
     );
-    out.extend(instance_inbound(instance, endpoint, &admitted, port));
+    out.extend(instance_inbound(instance, endpoint, &admitted, f.port));
     out.extend(egress_checks(f, endpoint, &admitted));
+    out
+}
+
+/// The ports rule, decided where the tunnel decides it.
+fn port_check(port: u16) -> Check {
+    match check_port(port) {
+        Ok(()) => check(
+            "port",
+            Status::Ok,
+            format!("port {port} is one an endpoint can open"),
+            None,
+        ),
+        Err(refusal) => check(
+            "port",
+            Status::Fail,
+            refusal.message,
+            Some(format!(
+                "connect to 22 and forward inside SSH: ssh -L {port}:localhost:{port} …"
+            )),
+        ),
+    }
+}
+
+fn credential_checks(denied: &[String]) -> Vec<Check> {
+    if denied.is_empty() {
+        return vec![check(
+            "credentials",
+            Status::Ok,
+            "credentials can call the EC2 APIs eic-ssh reads".into(),
+            None,
+        )];
+    }
+    denied
+        .iter()
+        .map(|action| {
+            check(
+                "credentials",
+                Status::Fail,
+                format!("not authorized: {action}"),
+                Some(format!(
+                    "allow {action} in your IAM policy (docs/aws-setup.md)"
+                )),
+            )
+        })
+        .collect()
+}
+
+/// Whether the instance can be reached at all, decided as discovery decides it.
+fn instance_check(instance: &Instance) -> Check {
+    match check_instance(instance) {
+        Ok(()) => check(
+            "instance",
+            Status::Ok,
+            format!(
+                "{} is running in {} ({})",
+                instance.id,
+                instance.vpc_id.as_deref().unwrap_or_default(),
+                instance.private_ip.as_deref().unwrap_or("no IPv4")
+            ),
+            None,
+        ),
+        Err(refusal) => check(
+            "instance",
+            Status::Fail,
+            refusal.message,
+            (instance.state != "running")
+                .then(|| format!("aws ec2 start-instances --instance-ids {}", instance.id)),
+        ),
+    }
+}
+
+fn endpoint_checks(instance: &Instance, endpoint: &Endpoint) -> Vec<Check> {
+    let vpc = instance.vpc_id.as_deref().unwrap_or_default();
+    let mut out = vec![check(
+        "endpoint",
+        Status::Ok,
+        format!("{} is {} in {vpc}", endpoint.id, endpoint.state),
+        None,
+    )];
+    if endpoint.preserve_client_ip {
+        out.push(check(
+            "preserve-client-ip",
+            Status::Ok,
+            "Preserve Client IP is on: the instance sees your public IP, so its security group is the IP allowlist".into(),
+            None,
+        ));
+    } else {
+        out.push(check(
+            "preserve-client-ip",
+            Status::Warn,
+            "Preserve Client IP is off: the instance sees the endpoint's address, so its security group cannot restrict by your IP".into(),
+            Some("to restrict by IP, create the endpoint with --preserve-client-ip (it cannot be changed later); meanwhile use aws:SourceIp in IAM".into()),
+        ));
+    }
     out
 }
 
@@ -371,7 +390,7 @@ fn egress_checks(
         }
     };
     if endpoint.preserve_client_ip {
-        if admitted.ranges.iter().any(|n| n.contains(&ip)) {
+        if admitting(ip, &admitted.ranges).is_some() {
             out.push(check(
                 "egress-ip",
                 Status::Ok,
@@ -413,7 +432,7 @@ fn egress_checks(
             Some(format!("list your office/VPN CIDRs instead of {wide} in {}", f.config_hint)),
         ));
     }
-    if !f.allow.iter().any(|n| n.contains(&ip)) {
+    if admitting(ip, &f.allow).is_none() {
         out.push(check(
             "allowlist",
             Status::Fail,

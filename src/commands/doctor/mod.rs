@@ -1,16 +1,16 @@
 //! `eic-ssh doctor`: gather what AWS says about the target (read-only), then print the checklist.
 
+pub mod checks;
+
 use crate::aws::discovery::{self, choose_endpoint, find_by_name};
 use crate::aws::ec2::{self, EndpointFilter};
 use crate::aws::{AwsChoices, AwsContext, AwsError};
 use crate::cli::DoctorArgs;
-use crate::config::{self, InstanceRef, Overrides};
-pub mod checks;
-
+use crate::config::{self, Effective, InstanceRef, Overrides};
 use crate::error::Failure;
 use crate::guard::current_ip;
 use crate::net;
-use checks::{Facts, Status, evaluate};
+use checks::{Check, Facts, Status, evaluate};
 
 /// Prints the checklist; exit 0 only when no check fails, else 1.
 pub async fn run(args: DoctorArgs) -> Result<i32, Failure> {
@@ -28,6 +28,25 @@ pub async fn run(args: DoctorArgs) -> Result<i32, Failure> {
     let aws = AwsContext::load(&AwsChoices::from(&eff), http).await?;
     // A credentials problem stops everything: say so in the usual one line.
     aws.credentials().await?;
+    let facts = gather(&aws, &eff, args.port, egress_ip).await;
+    let checks = evaluate(&facts);
+    let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
+    if args.json {
+        print_json(&eff, &aws, &facts, &checks);
+    } else {
+        print_text(&eff, &aws, &facts, &checks);
+    }
+    Ok(if failed == 0 { 0 } else { 1 })
+}
+
+/// Reads the instance, its endpoint and both sides' security groups (read-only calls),
+/// noting every action the credentials were denied.
+async fn gather(
+    aws: &AwsContext,
+    eff: &Effective,
+    port: u16,
+    egress_ip: Result<std::net::IpAddr, String>,
+) -> Facts {
     let mut denied = Vec::new();
     let mut note = |e: AwsError| -> String {
         if let AwsError::Service { action, code, .. } = &e
@@ -38,30 +57,25 @@ pub async fn run(args: DoctorArgs) -> Result<i32, Failure> {
         Failure::from(e).message
     };
     let instance = match &eff.instance {
-        InstanceRef::Id(id) => match ec2::describe_instance(&aws, id).await {
+        InstanceRef::Id(id) => match ec2::describe_instance(aws, id).await {
             Ok(Some(i)) => Ok(i),
             Ok(None) => Err(format!("instance {id} was not found")),
             Err(e) => Err(note(e)),
         },
-        InstanceRef::Name(name) => find_by_name(&aws, name).await.map_err(|f| f.message),
+        InstanceRef::Name(name) => find_by_name(aws, name).await.map_err(|f| f.message),
     };
+    // The same choices the connect path makes (discovery's), on the same descriptions.
     let endpoint = match (&instance, &eff.endpoint_id) {
         (Err(_), _) => Err("unknown: the instance could not be read".to_string()),
-        (Ok(i), Some(id)) => match ec2::describe_endpoints(&aws, EndpointFilter::Id(id)).await {
-            Ok(found) => found
-                .into_iter()
-                .find(|e| &e.id == id)
-                .ok_or_else(|| format!("endpoint {id} was not found"))
-                .and_then(|e| {
-                    discovery::check_endpoint(&e, Some(i))
-                        .map(|()| e)
-                        .map_err(|f| f.message)
-                }),
+        (Ok(i), Some(id)) => match ec2::describe_endpoints(aws, EndpointFilter::Id(id)).await {
+            Ok(found) => {
+                discovery::endpoint_with_id(found, id, &aws.region, Some(i)).map_err(|f| f.message)
+            }
             Err(e) => Err(note(e)),
         },
         (Ok(i), None) => {
             let vpc = i.vpc_id.as_deref().unwrap_or_default();
-            match ec2::describe_endpoints(&aws, EndpointFilter::Vpc(vpc)).await {
+            match ec2::describe_endpoints(aws, EndpointFilter::Vpc(vpc)).await {
                 Ok(found) => choose_endpoint(i, &found).cloned().map_err(|f| f.message),
                 Err(e) => Err(note(e)),
             }
@@ -79,12 +93,12 @@ pub async fn run(args: DoctorArgs) -> Result<i32, Failure> {
     let groups = if ids.is_empty() {
         Ok(Vec::new())
     } else {
-        ec2::describe_security_groups(&aws, &ids)
+        ec2::describe_security_groups(aws, &ids)
             .await
             .map_err(&mut note)
     };
-    let facts = Facts {
-        port: args.port,
+    Facts {
+        port,
         denied,
         instance,
         endpoint,
@@ -93,47 +107,51 @@ pub async fn run(args: DoctorArgs) -> Result<i32, Failure> {
         allow: eff.allow.clone(),
         opted_out: eff.opted_out,
         config_hint: eff.config_hint(),
-    };
-    let checks = evaluate(&facts);
+    }
+}
+
+/// The documented JSON report.
+fn print_json(eff: &Effective, aws: &AwsContext, facts: &Facts, checks: &[Check]) {
+    let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
+    let report = serde_json::json!({
+        "target": eff.target,
+        "instance": facts.instance.as_ref().ok().map(|i| i.id.clone()),
+        "region": aws.region,
+        "port": facts.port,
+        "ok": failed == 0,
+        "checks": checks,
+    });
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&report).unwrap_or_default()
+    );
+}
+
+/// ✓/!/✗ lines with a fix under each problem, then the count.
+fn print_text(eff: &Effective, aws: &AwsContext, facts: &Facts, checks: &[Check]) {
     let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
     let warned = checks.iter().filter(|c| c.status == Status::Warn).count();
-    if args.json {
-        let report = serde_json::json!({
-            "target": eff.target,
-            "instance": facts.instance.as_ref().ok().map(|i| i.id.clone()),
-            "region": aws.region,
-            "port": args.port,
-            "ok": failed == 0,
-            "checks": checks,
-        });
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).unwrap_or_default()
-        );
-    } else {
-        let id = facts
-            .instance
-            .as_ref()
-            .map(|i| i.id.clone())
-            .unwrap_or_else(|_| "?".into());
-        println!(
-            "eic-ssh doctor: {} ({id}) in {}, port {}",
-            eff.label(),
-            aws.region,
-            args.port
-        );
-        for c in &checks {
-            println!("{} {}", c.status.mark(), c.summary);
-            if let Some(fix) = c.fix.as_ref().filter(|_| c.status != Status::Ok) {
-                println!("    fix: {fix}");
-            }
+    let id = facts
+        .instance
+        .as_ref()
+        .map(|i| i.id.clone())
+        .unwrap_or_else(|_| "?".into());
+    println!(
+        "eic-ssh doctor: {} ({id}) in {}, port {}",
+        eff.label(),
+        aws.region,
+        facts.port
+    );
+    for c in checks {
+        println!("{} {}", c.status.mark(), c.summary);
+        if let Some(fix) = c.fix.as_ref().filter(|_| c.status != Status::Ok) {
+            println!("    fix: {fix}");
         }
-        println!(
-            "{} failed, {} warning{}",
-            failed,
-            warned,
-            if warned == 1 { "" } else { "s" }
-        );
     }
-    Ok(if failed == 0 { 0 } else { 1 })
+    println!(
+        "{} failed, {} warning{}",
+        failed,
+        warned,
+        if warned == 1 { "" } else { "s" }
+    );
 }
