@@ -1,8 +1,65 @@
-//! Parses what the user names as a target: instance ids (aliases come with the config file).
+//! What the user names as a target: `[user@]NAME` parsed once, instance ids checked, and
+//! how an instance is referred to once the config file has had its say.
 
 use std::path::{Path, PathBuf};
 
 use crate::error::Failure;
+
+/// `[user@]NAME` as typed: NAME is a config alias, an instance id or a Name tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The OS user before `@`, if any (it wins over `-l`, as in OpenSSH).
+    pub user: Option<String>,
+    /// What names the instance.
+    pub name: String,
+}
+
+impl Target {
+    /// Splits at the last `@`, as ssh does; neither side may be empty.
+    pub fn parse(text: &str) -> Result<Target, Failure> {
+        let (user, name) = match text.rsplit_once('@') {
+            Some(("", _)) => {
+                return Err(Failure::usage(format!(
+                    "{text:?} has an empty user name before '@': write USER@TARGET or just TARGET"
+                )));
+            }
+            Some((user, name)) => (Some(user.to_string()), name),
+            None => (None, text),
+        };
+        if name.is_empty() {
+            return Err(Failure::usage(
+                "the target is empty: name an instance id, a Name tag or a config alias",
+            ));
+        }
+        Ok(Target {
+            user,
+            name: name.to_string(),
+        })
+    }
+
+    /// A target named without a user (`%h` in ssh_config, the listener's instance).
+    pub fn named(name: &str) -> Result<Target, Failure> {
+        Target::parse(name).map(|t| Target { user: None, ..t })
+    }
+}
+
+/// How the instance is referred to once aliases are resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InstanceRef {
+    /// `i-…`.
+    Id(String),
+    /// A `Name` tag, looked up with DescribeInstances.
+    Name(String),
+}
+
+impl std::fmt::Display for InstanceRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InstanceRef::Id(id) => f.write_str(id),
+            InstanceRef::Name(name) => write!(f, "Name={name}"),
+        }
+    }
+}
 
 /// Checks `i-` followed by 8 or 17 hex digits.
 pub fn instance_id(text: &str) -> Result<&str, Failure> {
@@ -28,6 +85,21 @@ pub fn expand_tilde(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn targets_split_at_the_last_at() {
+        let t = Target::parse("ec2-user@bastion").unwrap();
+        assert_eq!(
+            (t.user.as_deref(), t.name.as_str()),
+            (Some("ec2-user"), "bastion")
+        );
+        let t = Target::parse("a@b@i-0123456789abcdef0").unwrap();
+        assert_eq!(t.user.as_deref(), Some("a@b"));
+        assert_eq!(Target::parse("bastion").unwrap().user, None);
+        assert!(Target::parse("@bastion").is_err());
+        assert!(Target::parse("user@").is_err());
+        assert!(Target::parse("").is_err());
+    }
 
     #[test]
     fn instance_ids() {

@@ -2,8 +2,8 @@
 
 use super::context::AwsContext;
 use super::ec2::{self, Endpoint, EndpointFilter, Instance, USABLE_STATES};
-use crate::config::InstanceRef;
 use crate::error::{Exit, Failure};
+use crate::target::InstanceRef;
 
 /// What the user pinned down; anything `None` is looked up.
 #[derive(Debug, Clone)]

@@ -7,11 +7,12 @@ use crate::aws::discovery::{self, Route, RouteQuery};
 use crate::aws::instance_connect::{KeyPush, send_ssh_public_key};
 use crate::aws::{AwsChoices, AwsContext};
 use crate::cli::ConnectArgs;
-use crate::config::{self, InstanceRef, Overrides};
+use crate::config::{self, Overrides};
 use crate::error::{Exit, Failure};
 use crate::guard::{self, Early};
 use crate::net;
 use crate::ssh::key::read_public_key;
+use crate::target::{InstanceRef, Target};
 use crate::tunnel::connect;
 use crate::tunnel::endpoint::check_port;
 use crate::tunnel::error::connect_failure;
@@ -60,19 +61,10 @@ struct Guard {
 impl Connector {
     /// Checks the arguments and config, runs the egress guard, loads AWS settings and
     /// resolves the route. The guard decides before any AWS call, except for the read-only
-    /// calls an `allow_from_security_group` check needs.
+    /// calls an `allow_from_security_group` check needs. `key_line` (an in-memory key's
+    /// public half) is pushed before each tunnel instead of `--push-key`'s file.
     pub async fn prepare(
-        target: &str,
-        remote_port: u16,
-        args: &ConnectArgs,
-    ) -> Result<Self, Failure> {
-        Self::prepare_with_key(target, remote_port, args, None).await
-    }
-
-    /// [`Connector::prepare`], pushing `key_line` (an in-memory key's public half) instead
-    /// of `--push-key`'s file.
-    pub async fn prepare_with_key(
-        target: &str,
+        target: &Target,
         remote_port: u16,
         args: &ConnectArgs,
         key_line: Option<String>,
@@ -91,10 +83,11 @@ impl Connector {
         let overrides = Overrides {
             profile: args.profile.clone(),
             region: args.region.clone(),
-            user: args.user.clone(),
+            // As in OpenSSH, `user@` wins over `-l`.
+            user: target.user.clone().or_else(|| args.user.clone()),
             endpoint_id: args.endpoint_id.clone(),
         };
-        let mut eff = config::resolve(&config, path.as_deref(), target, &overrides)?;
+        let mut eff = config::resolve(&config, path.as_deref(), &target.name, &overrides)?;
         let key = match (key_line, &args.push_key, &eff.user) {
             (Some(line), _, Some(user)) => Some(PublicKey {
                 user: user.clone(),

@@ -13,6 +13,7 @@ use crate::error::{Exit, Failure};
 use crate::local::terminal;
 use crate::printable;
 use crate::ssh::client;
+use crate::target::Target;
 
 /// Exit 0 when everything was copied, 1 when anything was not, 130 on Ctrl-C; setup
 /// failures keep their usual codes.
@@ -21,7 +22,14 @@ pub async fn run(args: CpArgs, quiet: bool) -> Result<i32, Failure> {
     let target = match &plan {
         Plan::Upload { target, .. } | Plan::Download { target, .. } => target.clone(),
     };
-    let login = login(&target, 22, &args.connect, &args.host_keys, None).await?;
+    let login = login(
+        &Target::parse(&target)?,
+        22,
+        &args.connect,
+        &args.host_keys,
+        None,
+    )
+    .await?;
     let sftp = Sftp::start(&login.handle).await?;
     let progress = Progress::new(!quiet && terminal::is_tty(libc::STDERR_FILENO));
     let report = Mutex::new(Report::default());

@@ -14,12 +14,12 @@ use crate::local::terminal;
 use crate::ssh::client::{self, Callbacks, HostKeyCheck};
 use crate::ssh::host_keys::{self, Policy};
 use crate::ssh::key::EphemeralKey;
-use crate::target;
+use crate::target::{self, Target};
 
 /// An authenticated connection and what it is connected to.
 pub struct Login {
-    /// The resolved route and AWS context.
-    pub connector: Connector,
+    /// The instance logged in to.
+    pub instance_id: String,
     /// The SSH connection.
     pub handle: Handle<Callbacks>,
     /// The OS user logged in.
@@ -29,27 +29,19 @@ pub struct Login {
 /// Logs in to `target` (`[user@]TARGET`) on `port`. With `agent`, the server may open agent
 /// channels to that socket.
 pub async fn login(
-    target_text: &str,
+    target: &Target,
     port: u16,
     connect: &ConnectArgs,
     keys: &HostKeyArgs,
     agent: Option<PathBuf>,
 ) -> Result<Login, Failure> {
-    let (user, target) = match target_text.split_once('@') {
-        Some((user, target)) => (Some(user.to_string()), target),
-        None => (None, target_text),
-    };
     if connect.push_key.is_some() {
         return Err(Failure::usage(
             "--push-key is for proxy and tunnel; this command pushes its own in-memory key",
         ));
     }
-    let mut connect = connect.clone();
-    // As in OpenSSH, `user@` wins over `-l`.
-    connect.user = user.or(connect.user);
     let key = EphemeralKey::generate()?;
-    let connector =
-        Connector::prepare_with_key(target, port, &connect, Some(key.public_line())).await?;
+    let connector = Connector::prepare(target, port, connect, Some(key.public_line())).await?;
     let user = connector.user().unwrap_or_default().to_string();
     let policy = keys
         .host_key_check
@@ -84,7 +76,7 @@ pub async fn login(
     let mut handle = client::connect(tunnel, check, agent, timing, port).await?;
     client::authenticate(&mut handle, &user, key.for_auth()).await?;
     Ok(Login {
-        connector,
+        instance_id: connector.route.instance_id.clone(),
         handle,
         user,
     })

@@ -4,6 +4,7 @@ use crate::cli::ProxyArgs;
 use crate::commands::connect::Connector;
 use crate::error::Failure;
 use crate::local::{signals, stdio};
+use crate::target::Target;
 use crate::tunnel::error::tunnel_failure;
 use crate::tunnel::relay::relay;
 
@@ -20,7 +21,8 @@ async fn stop_signal() {
 
 /// Opens the tunnel and relays until either side ends.
 pub async fn run(args: ProxyArgs) -> Result<i32, Failure> {
-    let connector = Connector::prepare(&args.instance, args.port, &args.connect).await?;
+    let target = Target::named(&args.instance)?;
+    let connector = Connector::prepare(&target, args.port, &args.connect, None).await?;
     let tunnel = connector.open().await?;
     relay(stdio::stdin(), stdio::stdout(), tunnel, stop_signal())
         .await

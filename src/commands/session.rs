@@ -9,6 +9,7 @@ use crate::error::{Exit, Failure};
 use crate::local::terminal;
 use crate::ssh::client;
 use crate::ssh::session::{self, Spec};
+use crate::target::Target;
 
 /// Runs the session; every failure of our own is exit 255, as with ssh.
 pub async fn run(args: SessionArgs) -> Result<i32, Failure> {
@@ -31,7 +32,7 @@ async fn run_inner(args: SessionArgs) -> Result<i32, Failure> {
         }
     };
     let login = login(
-        target,
+        &Target::parse(target)?,
         args.port,
         &args.connect,
         &args.host_keys,
@@ -45,7 +46,7 @@ async fn run_inner(args: SessionArgs) -> Result<i32, Failure> {
         command,
         tty,
         local_tty: tty && stdin_tty,
-        host: login.connector.route.instance_id.clone(),
+        host: login.instance_id.clone(),
         forward_agent: agent.is_some(),
         tunnel_deadline: args
             .connect

@@ -9,13 +9,21 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::cli::TunnelArgs;
 use crate::commands::connect::Connector;
 use crate::error::{Exit, Failure};
+use crate::target::Target;
 use crate::tunnel::error::tunnel_failure;
 use crate::tunnel::relay::relay;
 
 /// Listens until Ctrl-C; a failed connection is reported and the listener goes on.
 pub async fn run(args: TunnelArgs) -> Result<i32, Failure> {
-    let connector =
-        Arc::new(Connector::prepare(&args.instance, args.remote_port, &args.connect).await?);
+    let connector = Arc::new(
+        Connector::prepare(
+            &Target::named(&args.instance)?,
+            args.remote_port,
+            &args.connect,
+            None,
+        )
+        .await?,
+    );
     let addr = SocketAddr::new(args.bind, args.local_port);
     let listener = TcpListener::bind(addr)
         .await

@@ -7,28 +7,10 @@ use ipnet::IpNet;
 
 use super::file::{ConfigFile, Host, check_url};
 use crate::error::Failure;
-use crate::target;
+use crate::target::{self, InstanceRef};
 
 /// The egress check used when nothing else is configured.
 pub const DEFAULT_CHECK_URL: &str = "https://checkip.amazonaws.com";
-
-/// How the target names its instance.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum InstanceRef {
-    /// `i-…`.
-    Id(String),
-    /// A `Name` tag, looked up with DescribeInstances.
-    Name(String),
-}
-
-impl std::fmt::Display for InstanceRef {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            InstanceRef::Id(id) => f.write_str(id),
-            InstanceRef::Name(name) => write!(f, "Name={name}"),
-        }
-    }
-}
 
 /// What the command line says; it wins over everything.
 #[derive(Debug, Default, Clone)]

@@ -4,5 +4,5 @@
 pub mod effective;
 pub mod file;
 
-pub use effective::{Effective, InstanceRef, Overrides, resolve, resolve_defaults};
+pub use effective::{Effective, Overrides, resolve, resolve_defaults};
 pub use file::ConfigFile;

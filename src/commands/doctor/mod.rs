@@ -6,10 +6,11 @@ use crate::aws::discovery::{self, choose_endpoint, find_by_name};
 use crate::aws::ec2::{self, EndpointFilter};
 use crate::aws::{AwsChoices, AwsContext, AwsError};
 use crate::cli::DoctorArgs;
-use crate::config::{self, Effective, InstanceRef, Overrides};
+use crate::config::{self, Effective, Overrides};
 use crate::error::Failure;
 use crate::guard::current_ip;
 use crate::net;
+use crate::target::InstanceRef;
 use checks::{Check, Facts, Status, evaluate};
 
 /// Prints the checklist; exit 0 only when no check fails, else 1.
