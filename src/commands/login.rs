@@ -11,8 +11,8 @@ use crate::cli::{ConnectArgs, HostKeyArgs};
 use crate::commands::connect::Connector;
 use crate::error::Failure;
 use crate::local::terminal;
-use crate::ssh::client::{self, Callbacks, HostKeyCheck};
-use crate::ssh::host_keys::{self, Policy};
+use crate::ssh::client::{self, Callbacks};
+use crate::ssh::host_keys::{self, HostKeyCheck, Policy};
 use crate::ssh::key::EphemeralKey;
 use crate::target::{self, Target};
 

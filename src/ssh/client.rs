@@ -8,23 +8,9 @@ use std::time::Duration;
 use russh::client::{self, AuthResult, Handle};
 use russh::keys::{PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
 
-use super::host_keys::{self, Known, Policy};
+use super::host_keys::{HostKeyCheck, verify};
 use crate::error::{Exit, Failure};
 use crate::tunnel::Tunnel;
-
-/// How the server's host key is checked.
-#[derive(Debug, Clone)]
-pub struct HostKeyCheck {
-    /// The known_hosts name (`i-…` or `[i-…]:PORT`).
-    pub name: String,
-    /// The known_hosts file.
-    pub path: PathBuf,
-    /// What to do with unknown keys.
-    pub policy: Policy,
-    /// Host keys from the instance's console output (`--host-key-from-console`): an
-    /// unknown key is accepted only if it is among them.
-    pub console: Option<Vec<PublicKey>>,
-}
 
 /// russh's callbacks: host-key verification (the policy decisions live in `host_keys`)
 /// and agent forwarding.
@@ -97,138 +83,6 @@ impl client::Handler for Callbacks {
     }
 }
 
-/// Applies the policy to the key the server presented (may prompt on the terminal).
-pub fn verify(check: &HostKeyCheck, key: &PublicKey) -> Result<(), Failure> {
-    let path = &check.path;
-    let name = &check.name;
-    let known = host_keys::lookup(path, name, key).map_err(|e| {
-        Failure::new(
-            Exit::Session,
-            format!("cannot read {}: {e}", path.display()),
-        )
-    })?;
-    let fingerprint = host_keys::fingerprint(key);
-    match known {
-        Known::Match => {
-            tracing::debug!(
-                "host key {fingerprint} of {name} matches {}",
-                path.display()
-            );
-            Ok(())
-        }
-        Known::Changed(line) => {
-            eprint!("{}", host_keys::changed_warning(name, key, path, line));
-            Err(Failure::new(
-                Exit::Session,
-                format!(
-                    "host key verification failed: the {} key of {name} has changed ({}:{line}). If the instance was really rebuilt, remove the old key with: ssh-keygen -R '{name}' -f {}",
-                    host_keys::type_label(key),
-                    path.display(),
-                    path.display()
-                ),
-            ))
-        }
-        Known::Revoked(line) => Err(Failure::new(
-            Exit::Session,
-            format!(
-                "host key verification failed: the key of {name} is marked @revoked in {}:{line}",
-                path.display()
-            ),
-        )),
-        Known::Unknown if check.console.is_some() => {
-            let console = check.console.as_deref().unwrap_or_default();
-            if console.is_empty() {
-                return Err(Failure::new(
-                    Exit::Session,
-                    format!(
-                        "host key verification failed: the console output of {name} holds no host keys (they are printed at first boot; a new instance may need a minute, and some AMIs do not print them)"
-                    ),
-                ));
-            }
-            if !console.iter().any(|k| k.key_data() == key.key_data()) {
-                return Err(Failure::new(
-                    Exit::Session,
-                    format!(
-                        "host key verification failed: the {} key {fingerprint} of {name} is not among the {} host keys in its console output; refusing to connect",
-                        host_keys::type_label(key),
-                        console.len()
-                    ),
-                ));
-            }
-            tracing::info!("host key {fingerprint} matches the instance's console output");
-            learn(check, key)
-        }
-        Known::Unknown => match check.policy {
-            Policy::Strict => Err(Failure::new(
-                Exit::Session,
-                format!(
-                    "host key verification failed: no key for {name} in {} and --host-key-check is strict ({} key {fingerprint}). Connect once with --host-key-check accept-new, or add the key yourself",
-                    path.display(),
-                    host_keys::type_label(key)
-                ),
-            )),
-            Policy::AcceptNew => learn(check, key),
-            Policy::Ask => {
-                if ask(name, key)? {
-                    learn(check, key)
-                } else {
-                    Err(Failure::new(
-                        Exit::Session,
-                        format!("host key verification failed: {name} was not accepted"),
-                    ))
-                }
-            }
-        },
-    }
-}
-
-fn learn(check: &HostKeyCheck, key: &PublicKey) -> Result<(), Failure> {
-    host_keys::learn(&check.path, &check.name, key).map_err(|e| {
-        Failure::new(
-            Exit::Session,
-            format!(
-                "cannot record the host key in {}: {e}",
-                check.path.display()
-            ),
-        )
-    })?;
-    eprintln!(
-        "Warning: Permanently added '{}' ({}) to the list of known hosts.",
-        check.name,
-        host_keys::type_label(key)
-    );
-    Ok(())
-}
-
-/// OpenSSH's question, on the controlling terminal.
-fn ask(name: &str, key: &PublicKey) -> Result<bool, Failure> {
-    use std::io::{BufRead, Write};
-    let refuse = |why: String| {
-        Failure::new(
-            Exit::Session,
-            format!("host key verification failed: {why}"),
-        )
-    };
-    let tty = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/tty")
-        .map_err(|_| refuse(format!("{name} is unknown and there is no terminal to ask on; use --host-key-check accept-new")))?;
-    let mut out = &tty;
-    let _ = write!(
-        out,
-        "The authenticity of host '{name}' can't be established.\r\n{} key fingerprint is {}.\r\nAre you sure you want to continue connecting (yes/no)? ",
-        host_keys::type_label(key),
-        host_keys::fingerprint(key)
-    );
-    let mut answer = String::new();
-    std::io::BufReader::new(&tty)
-        .read_line(&mut answer)
-        .map_err(|e| refuse(e.to_string()))?;
-    Ok(answer.trim().eq_ignore_ascii_case("yes"))
-}
-
-/// russh settings: large windows for bulk data, keepalives for idle sessions.
 /// How long to wait for the instance, at the handshake and then between keepalives.
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
@@ -240,6 +94,7 @@ pub struct Timing {
     pub alive_max: usize,
 }
 
+/// russh settings: large windows for bulk data, keepalives for idle sessions.
 pub fn config(timing: Timing) -> client::Config {
     client::Config {
         window_size: 8 << 20,

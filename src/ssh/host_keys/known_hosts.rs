@@ -11,17 +11,6 @@ use sha1::Sha1;
 
 use crate::wildcard;
 
-/// What the user chose for unknown hosts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Policy {
-    /// Only keys already in known_hosts.
-    Strict,
-    /// Record unknown keys, refuse changed ones.
-    AcceptNew,
-    /// Ask on the terminal about unknown keys, refuse changed ones.
-    Ask,
-}
-
 /// What known_hosts says about a host and the key it presented.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Known {
