@@ -1,8 +1,8 @@
 //! One SSH session channel: a shell or a command, with stdin, stdout and stderr streamed,
 //! window changes, `~` escapes, and the remote exit status as ours.
 
-use russh::client::Handle;
-use russh::{ChannelMsg, Sig};
+use russh::client::{Handle, Msg};
+use russh::{Channel, ChannelMsg, ChannelReadHalf, ChannelWriteHalf, Sig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::client::Callbacks;
@@ -34,6 +34,52 @@ pub const DEADLINE_NOTICE: std::time::Duration = std::time::Duration::from_secs(
 
 /// Runs the session; the result is the exit status to leave with.
 pub async fn run(handle: &Handle<Callbacks>, spec: &Spec) -> Result<i32, Failure> {
+    let channel = open(handle, spec).await?;
+    let (reader, writer) = channel.split();
+    let raw = if spec.local_tty {
+        Some(RawMode::enter().map_err(|e| {
+            Failure::new(
+                Exit::Session,
+                format!("cannot set the terminal to raw mode: {e}"),
+            )
+        })?)
+    } else {
+        None
+    };
+    // Hang-up, kill, interrupt and quit requests from outside (in raw mode the keys send
+    // no signals) end the session cleanly, so the terminal is restored.
+    let stop = signals::first_of([
+        SignalKind::hangup(),
+        SignalKind::terminate(),
+        SignalKind::interrupt(),
+        SignalKind::quit(),
+    ]);
+    let outcome = tokio::select! {
+        status = pump_output(reader) => Ok(status),
+        () = deadline_notice(spec) => unreachable!("the notice never finishes"),
+        action = pump_input(&writer, spec) => Err(action),
+        () = follow_window_size(&writer) => Err(Action::Disconnect),
+        () = stop => Err(Action::Disconnect),
+    };
+    drop(raw);
+    match outcome {
+        Ok(Some(status)) => Ok(status),
+        Ok(None) => Err(Failure::new(
+            Exit::Session,
+            format!(
+                "the connection to {} closed without an exit status",
+                spec.host
+            ),
+        )),
+        Err(_) => {
+            eprintln!("\r\nConnection to {} closed.\r", spec.host);
+            Ok(Exit::Session.code())
+        }
+    }
+}
+
+/// Opens the session channel: a PTY if asked, agent forwarding, then the command or shell.
+async fn open(handle: &Handle<Callbacks>, spec: &Spec) -> Result<Channel<Msg>, Failure> {
     let broken = |what: &str, e: russh::Error| Failure::new(Exit::Session, format!("{what}: {e}"));
     let channel = handle
         .channel_open_session()
@@ -65,136 +111,103 @@ pub async fn run(handle: &Handle<Callbacks>, spec: &Spec) -> Result<i32, Failure
         None => channel.request_shell(true).await,
     }
     .map_err(|e| broken("cannot start the session", e))?;
-    let (mut reader, writer) = channel.split();
-    let raw = if spec.local_tty {
-        Some(RawMode::enter().map_err(|e| {
-            Failure::new(
-                Exit::Session,
-                format!("cannot set the terminal to raw mode: {e}"),
-            )
-        })?)
-    } else {
-        None
-    };
+    Ok(channel)
+}
 
-    let input = async {
-        let mut stdin = stdio::stdin_any();
-        let mut buf = vec![0u8; 32 * 1024];
-        let mut escapes = Escapes::default();
-        loop {
-            let n = match stdin.read(&mut buf).await {
-                Ok(0) | Err(_) => {
-                    let _ = writer.eof().await;
-                    return std::future::pending::<Action>().await;
-                }
-                Ok(n) => n,
-            };
-            let (bytes, action) = if spec.local_tty {
-                escapes.filter(&buf[..n])
-            } else {
-                (buf[..n].to_vec(), Action::None)
-            };
-            if !bytes.is_empty() && writer.data_bytes(bytes).await.is_err() {
+/// Local stdin to the channel, through the `~` escapes on a terminal. Ends only with an
+/// escape's action; at stdin's end it sends EOF and waits for the remote side.
+async fn pump_input(writer: &ChannelWriteHalf<Msg>, spec: &Spec) -> Action {
+    let mut stdin = stdio::stdin_any();
+    let mut buf = vec![0u8; 32 * 1024];
+    let mut escapes = Escapes::default();
+    loop {
+        let n = match stdin.read(&mut buf).await {
+            Ok(0) | Err(_) => {
+                let _ = writer.eof().await;
                 return std::future::pending::<Action>().await;
             }
-            match action {
-                Action::Disconnect => return Action::Disconnect,
-                Action::Help => eprint!("{HELP}"),
-                Action::None => {}
-            }
-        }
-    };
-    let resize = async {
-        use tokio::signal::unix::{SignalKind, signal};
-        let Ok(mut winch) = signal(SignalKind::window_change()) else {
-            return std::future::pending::<()>().await;
+            Ok(n) => n,
         };
-        while winch.recv().await.is_some() {
-            if let Some((cols, rows)) = terminal::size() {
-                let _ = writer.window_change(cols, rows, 0, 0).await;
-            }
+        let (bytes, action) = if spec.local_tty {
+            escapes.filter(&buf[..n])
+        } else {
+            (buf[..n].to_vec(), Action::None)
+        };
+        if !bytes.is_empty() && writer.data_bytes(bytes).await.is_err() {
+            return std::future::pending::<Action>().await;
         }
-    };
-    let output = async {
-        let mut stdout = stdio::stdout();
-        let mut stderr = tokio::io::stderr();
-        let mut status: Option<i32> = None;
-        while let Some(msg) = reader.wait().await {
-            match msg {
-                ChannelMsg::Data { data } => {
-                    if stdout.write_all(&data).await.is_err() {
-                        break;
-                    }
-                    let _ = stdout.flush().await;
-                }
-                ChannelMsg::ExtendedData { data, ext: 1 } => {
-                    // tokio's stderr writes in the background: only a flush waits for it.
-                    let _ = stderr.write_all(&data).await;
-                    let _ = stderr.flush().await;
-                }
-                ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status as i32),
-                ChannelMsg::ExitSignal {
-                    signal_name,
-                    error_message,
-                    ..
-                } => {
-                    status = Some(128 + signal_number(&signal_name));
-                    if !error_message.is_empty() {
-                        tracing::info!("remote: {error_message}");
-                    }
-                }
-                ChannelMsg::Close => break,
-                _ => {}
-            }
-        }
-        let _ = stdout.flush().await;
-        let _ = stderr.flush().await;
-        status
-    };
-    // Hang-up, kill, interrupt and quit requests from outside (in raw mode the keys send
-    // no signals) end the session cleanly, so the terminal is restored.
-    let stop = signals::first_of([
-        SignalKind::hangup(),
-        SignalKind::terminate(),
-        SignalKind::interrupt(),
-        SignalKind::quit(),
-    ]);
-    let notice = async {
-        match spec.tunnel_deadline {
-            Some(limit) if spec.local_tty => {
-                tokio::time::sleep(limit.saturating_sub(DEADLINE_NOTICE)).await;
-                let left = limit.min(DEADLINE_NOTICE).as_secs();
-                eprint!(
-                    "\r\neic-ssh: the tunnel to {} ends in {left} s (--max-tunnel-duration)\r\n",
-                    spec.host
-                );
-                std::future::pending::<()>().await
-            }
-            _ => std::future::pending().await,
-        }
-    };
-    let outcome = tokio::select! {
-        status = output => Ok(status),
-        () = notice => unreachable!("the notice never finishes"),
-        action = input => Err(action),
-        () = resize => Err(Action::Disconnect),
-        () = stop => Err(Action::Disconnect),
-    };
-    drop(raw);
-    match outcome {
-        Ok(Some(status)) => Ok(status),
-        Ok(None) => Err(Failure::new(
-            Exit::Session,
-            format!(
-                "the connection to {} closed without an exit status",
-                spec.host
-            ),
-        )),
-        Err(_) => {
-            eprintln!("\r\nConnection to {} closed.\r", spec.host);
-            Ok(Exit::Session.code())
+        match action {
+            Action::Disconnect => return Action::Disconnect,
+            Action::Help => eprint!("{HELP}"),
+            Action::None => {}
         }
     }
+}
+
+/// Sends the new terminal size on every SIGWINCH.
+async fn follow_window_size(writer: &ChannelWriteHalf<Msg>) {
+    use tokio::signal::unix::signal;
+    let Ok(mut winch) = signal(SignalKind::window_change()) else {
+        return std::future::pending::<()>().await;
+    };
+    while winch.recv().await.is_some() {
+        if let Some((cols, rows)) = terminal::size() {
+            let _ = writer.window_change(cols, rows, 0, 0).await;
+        }
+    }
+}
+
+/// The channel's stdout and stderr to ours until it closes; the remote exit status (128+n
+/// for a signal), if it sent one.
+async fn pump_output(mut reader: ChannelReadHalf) -> Option<i32> {
+    let mut stdout = stdio::stdout();
+    let mut stderr = tokio::io::stderr();
+    let mut status: Option<i32> = None;
+    while let Some(msg) = reader.wait().await {
+        match msg {
+            ChannelMsg::Data { data } => {
+                if stdout.write_all(&data).await.is_err() {
+                    break;
+                }
+                let _ = stdout.flush().await;
+            }
+            ChannelMsg::ExtendedData { data, ext: 1 } => {
+                // tokio's stderr writes in the background: only a flush waits for it.
+                let _ = stderr.write_all(&data).await;
+                let _ = stderr.flush().await;
+            }
+            ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status as i32),
+            ChannelMsg::ExitSignal {
+                signal_name,
+                error_message,
+                ..
+            } => {
+                status = Some(128 + signal_number(&signal_name));
+                if !error_message.is_empty() {
+                    tracing::info!("remote: {error_message}");
+                }
+            }
+            ChannelMsg::Close => break,
+            _ => {}
+        }
+    }
+    let _ = stdout.flush().await;
+    let _ = stderr.flush().await;
+    status
+}
+
+/// A warning on the terminal a minute before `--max-tunnel-duration` ends the tunnel;
+/// never finishes.
+async fn deadline_notice(spec: &Spec) {
+    if let Some(limit) = spec.tunnel_deadline.filter(|_| spec.local_tty) {
+        tokio::time::sleep(limit.saturating_sub(DEADLINE_NOTICE)).await;
+        let left = limit.min(DEADLINE_NOTICE).as_secs();
+        eprint!(
+            "\r\neic-ssh: the tunnel to {} ends in {left} s (--max-tunnel-duration)\r\n",
+            spec.host
+        );
+    }
+    std::future::pending().await
 }
 
 /// Signal numbers on Linux, for the 128+n convention.
