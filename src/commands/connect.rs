@@ -88,27 +88,7 @@ impl Connector {
             endpoint_id: args.endpoint_id.clone(),
         };
         let mut eff = config::resolve(&config, path.as_deref(), &target.name, &overrides)?;
-        let key = match (key_line, &args.push_key, &eff.user) {
-            (Some(line), _, Some(user)) => Some(PublicKey {
-                user: user.clone(),
-                line,
-            }),
-            (Some(_), _, None) => {
-                return Err(Failure::usage(
-                    "no user for the instance: write user@TARGET, pass -l USER, or set `user` in the config file",
-                ));
-            }
-            (None, Some(path), Some(user)) => Some(PublicKey {
-                user: user.clone(),
-                line: read_public_key(path)?,
-            }),
-            (None, Some(_), None) => {
-                return Err(Failure::usage(
-                    "--push-key needs --user (the OS user on the instance, `%r` in ssh_config) or `user` in the config file",
-                ));
-            }
-            (None, None, _) => None,
-        };
+        let key = key_to_push(key_line, args.push_key.as_deref(), eff.user.as_deref())?;
         let override_url = args
             .tunnel_endpoint_url
             .as_deref()
@@ -225,4 +205,32 @@ impl Connector {
             .await
             .map_err(|e| connect_failure(e, &self.request))
     }
+}
+
+/// The key pushed before each tunnel: the in-memory key's public half, or `--push-key`'s
+/// file; either needs a user.
+fn key_to_push(
+    key_line: Option<String>,
+    push_key: Option<&std::path::Path>,
+    user: Option<&str>,
+) -> Result<Option<PublicKey>, Failure> {
+    let line = match (key_line, push_key, user) {
+        (None, None, _) => return Ok(None),
+        (Some(_), _, None) => {
+            return Err(Failure::usage(
+                "no user for the instance: write user@TARGET, pass -l USER, or set `user` in the config file",
+            ));
+        }
+        (None, Some(_), None) => {
+            return Err(Failure::usage(
+                "--push-key needs --user (the OS user on the instance, `%r` in ssh_config) or `user` in the config file",
+            ));
+        }
+        (Some(line), _, Some(_)) => line,
+        (None, Some(path), Some(_)) => read_public_key(path)?,
+    };
+    Ok(Some(PublicKey {
+        user: user.unwrap_or_default().to_string(),
+        line,
+    }))
 }

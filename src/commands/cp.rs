@@ -75,6 +75,18 @@ pub async fn run(args: CpArgs, quiet: bool) -> Result<i32, Failure> {
         }
     };
 
+    let elapsed = started.elapsed().as_secs_f64().max(0.001);
+    outcome(&report, stopped, ended, elapsed, quiet)
+}
+
+/// Prints what was skipped and failed (escaped), then the exit code and the summary line.
+fn outcome(
+    report: &Report,
+    stopped: Option<Stop>,
+    ended: Option<Failure>,
+    elapsed: f64,
+    quiet: bool,
+) -> Result<i32, Failure> {
     // Paths and reasons come from the server: escaped before they reach the terminal.
     for warning in &report.warnings {
         eprintln!("eic-ssh: warning: {}", printable::escape(warning));
@@ -86,7 +98,6 @@ pub async fn run(args: CpArgs, quiet: bool) -> Result<i32, Failure> {
             printable::escape(why)
         );
     }
-    let elapsed = started.elapsed().as_secs_f64().max(0.001);
     let moved = format!(
         "{} in {elapsed:.1} s, {:.1} MB/s",
         human_bytes(report.bytes),
@@ -94,7 +105,7 @@ pub async fn run(args: CpArgs, quiet: bool) -> Result<i32, Failure> {
     );
     let plural = |n: usize| if n == 1 { "file" } else { "files" };
     if let Some(stop) = stopped {
-        let (exit, what) = match (stop, &ended) {
+        let (exit, what) = match (stop, ended) {
             (Stop::Interrupted, _) => (Exit::Interrupted, "interrupted".to_string()),
             (Stop::ConnectionLost, Some(why)) => (
                 Exit::TunnelClosed,
