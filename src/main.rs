@@ -26,7 +26,7 @@ fn main() -> ExitCode {
     };
     eic_ssh::logging::init(cli.verbose, cli.quiet);
     eic_ssh::local::terminal::restore_on_panic();
-    // One thread: the proxy relays one stream (PROTOCOL.md §7), and for copies two worker
+    // One thread: the proxy relays one stream (docs/protocol.md, "Measured here"), and for copies two worker
     // threads measured no faster (docs/benchmarks.md).
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

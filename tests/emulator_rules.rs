@@ -1,4 +1,4 @@
-//! The emulator holds the tunnel to the service's rules (PROTOCOL.md §1, §3), checked with
+//! The emulator holds the tunnel to the service's rules (docs/protocol.md, "Opening a tunnel" and "Limits"), checked with
 //! eic-ssh's own presigner and connector: bad signatures, expiry, skew, session tokens,
 //! parameters and the maximum tunnel duration.
 

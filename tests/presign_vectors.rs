@@ -7,7 +7,7 @@ use aws_credential_types::Credentials;
 use eic_ssh::tunnel::presign::presign;
 use eic_ssh::tunnel::{TunnelEndpoint, TunnelRequest};
 
-/// The golden vector of PROTOCOL.md §1, byte for byte.
+/// The golden vector of docs/protocol.md, "Opening a tunnel", byte for byte.
 const GOLDEN: &str = "wss://eice-0123456789abcdef0.ec2-instance-connect-endpoint.us-east-1.amazonaws.com/openTunnel?instanceConnectEndpointId=eice-0123456789abcdef0&remotePort=22&privateIpAddress=10.0.1.5&maxTunnelDuration=3600&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20240101%2Fus-east-1%2Fec2-instance-connect%2Faws4_request&X-Amz-Date=20240101T000000Z&X-Amz-Expires=60&X-Amz-SignedHeaders=host&X-Amz-Signature=679aee52ad1d00a059eccb46e627ac1ceadbab1588033bc6b9849da3ad796fed";
 
 fn parse_time(text: &str) -> SystemTime {

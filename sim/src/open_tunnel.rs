@@ -118,7 +118,7 @@ fn refuse(state: &State, d: &Denial) -> Reply {
     )
 }
 
-/// Authentication first, then the parameter rules of PROTOCOL.md §1 and §3.
+/// Authentication first, then the parameter rules of docs/protocol.md, "Opening a tunnel" and "Limits".
 fn check(req: &Request<Incoming>, world: &World) -> Result<Ask, Denial> {
     let query = req.uri().query().unwrap_or_default();
     let claim = presigned_claim(query).map_err(|e| {

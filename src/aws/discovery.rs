@@ -1,4 +1,4 @@
-//! Finds the instance's private IP and the endpoint that serves it (PROTOCOL.md §4).
+//! Finds the instance's private IP and the endpoint that serves it (docs/protocol.md, "Discovery").
 
 use super::context::AwsContext;
 use super::ec2::{self, Endpoint, EndpointFilter, Instance, USABLE_STATES};

@@ -188,7 +188,7 @@ pub async fn find_instances_by_name(
     parse_instances(&body).map_err(|reason| malformed(ACTION, reason))
 }
 
-/// Endpoint states that can open tunnels (PROTOCOL.md §4).
+/// Endpoint states that can open tunnels (docs/protocol.md, "Discovery").
 pub const USABLE_STATES: &[&str] = &[
     "create-complete",
     "update-in-progress",

@@ -8,7 +8,7 @@ use std::task::{Context, Poll, ready};
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// Size asked for the stdin pipe: a larger pipe lifted uploads from 0.68× to 0.80× (PROTOCOL.md §7).
+/// Size asked for the stdin pipe: a larger pipe lifted uploads from 0.68× to 0.80× (docs/protocol.md, "Measured here").
 const PIPE_SIZE: libc::c_int = 1 << 20;
 
 /// A pipe or socket fd set non-blocking for the life of this value.

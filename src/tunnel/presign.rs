@@ -1,4 +1,4 @@
-//! Presigns an `openTunnel` URL with SigV4 in the query string (PROTOCOL.md §1).
+//! Presigns an `openTunnel` URL with SigV4 in the query string (docs/protocol.md, "Opening a tunnel").
 
 use std::time::{Duration, SystemTime};
 

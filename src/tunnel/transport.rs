@@ -9,7 +9,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
 /// Read buffer under TLS: rustls asks for one ≤16 KiB record at a time, and a
-/// large buffer turns those into far fewer `recvfrom` calls (PROTOCOL.md §7).
+/// large buffer turns those into far fewer `recvfrom` calls (docs/protocol.md, "Measured here").
 pub const READ_BUFFER: usize = 256 * 1024;
 
 /// A connected transport.
