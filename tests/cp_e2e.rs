@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use common::tmux::Tmux;
 use common::*;
 use eic_ssh_sim::Faults;
 
@@ -342,67 +343,19 @@ fn progress_bars_on_a_terminal_and_silence_otherwise() {
     assert!(out.status.success());
     assert_eq!(stderr(&out), "", "-q is silent");
 
-    let socket = h.dir.path().join("tmux.sock");
-    let tmux = |args: &[&str]| {
-        Command::new("tmux")
-            .arg("-S")
-            .arg(&socket)
-            .args(args)
-            .output()
-            .unwrap()
-    };
-    let env: Vec<String> = h
-        .sim
-        .client_env()
-        .into_iter()
-        .map(|(k, v)| format!("{k}='{v}'"))
-        .collect();
-    let line = format!(
-        "sleep 1; env {} HOME='{}' EIC_SSH_KNOWN_HOSTS='{}' EIC_SSH_EGRESS_CACHE_SECS=0 {} cp {} {}; sleep 30",
-        env.join(" "),
-        h.dir.path().display(),
-        h.known_hosts.display(),
+    let tmux = Tmux::start(&h, 120, 10);
+    tmux.wait_for("local$");
+    // Everything the terminal receives, not just the last screen.
+    let log = h.dir.path().join("terminal.log");
+    tmux.record_to(&log);
+    tmux.keys(&format!(
+        "EIC_SSH_EGRESS_CACHE_SECS=0 {} cp {} {}",
         env!("CARGO_BIN_EXE_eic-ssh"),
         src.display(),
         remote(&h, &up.join("again.bin"))
-    );
-    assert!(
-        tmux(&[
-            "new-session",
-            "-d",
-            "-s",
-            "cp",
-            "-x",
-            "120",
-            "-y",
-            "10",
-            "bash",
-            "-c",
-            &line
-        ])
-        .status
-        .success()
-    );
-    // Everything the terminal receives, not just the last screen.
-    let log = h.dir.path().join("terminal.log");
-    assert!(
-        tmux(&[
-            "pipe-pane",
-            "-t",
-            "cp",
-            &format!("cat > '{}'", log.display())
-        ])
-        .status
-        .success()
-    );
-    let mut seen = String::new();
-    let got = eventually(Duration::from_secs(30), || {
-        seen =
-            String::from_utf8_lossy(&tmux(&["capture-pane", "-t", "cp", "-p"]).stdout).into_owned();
-        seen.contains("eic-ssh: copied 1 file, 64.00 MiB")
-    });
-    tmux(&["kill-server"]);
-    assert!(got, "summary on the terminal:\n{seen}");
+    ));
+    tmux.enter();
+    tmux.wait_for("eic-ssh: copied 1 file, 64.00 MiB");
     let drawn = String::from_utf8_lossy(&std::fs::read(&log).unwrap()).into_owned();
     assert!(
         drawn.contains("total") && drawn.contains("ETA"),

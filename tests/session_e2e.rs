@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use common::tmux::Tmux;
 use common::*;
 use eic_ssh_sim::World;
 
@@ -264,92 +265,6 @@ fn authentication_after_the_keys_window_fails_clearly() {
     );
 }
 
-/// A tmux server of our own, killed at drop.
-struct Tmux {
-    socket: std::path::PathBuf,
-}
-
-impl Tmux {
-    fn start(h: &Harness, width: u16, height: u16) -> Tmux {
-        assert!(
-            Command::new("tmux")
-                .arg("-V")
-                .output()
-                .is_ok_and(|o| o.status.success()),
-            "these tests drive a terminal through tmux: apt-get install tmux (.ci/run does)"
-        );
-        let socket = h.dir.path().join("tmux.sock");
-        let t = Tmux { socket };
-        let env: Vec<String> = h
-            .sim
-            .client_env()
-            .into_iter()
-            .map(|(k, v)| format!("export {k}='{v}';"))
-            .collect();
-        let shell = format!(
-            "{} export HOME='{}' EIC_SSH_KNOWN_HOSTS='{}' PS1='local$ ' TERM=xterm; exec bash --norc --noprofile",
-            env.join(" "),
-            h.dir.path().display(),
-            h.known_hosts.display()
-        );
-        let ok = t
-            .cmd(&[
-                "new-session",
-                "-d",
-                "-s",
-                "e2e",
-                "-x",
-                &width.to_string(),
-                "-y",
-                &height.to_string(),
-                "bash",
-                "-c",
-                &shell,
-            ])
-            .status
-            .success();
-        assert!(ok, "tmux starts");
-        t
-    }
-
-    fn cmd(&self, args: &[&str]) -> Output {
-        Command::new("tmux")
-            .arg("-S")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    fn keys(&self, keys: &str) {
-        self.cmd(&["send-keys", "-t", "e2e", "-l", keys]);
-    }
-
-    fn enter(&self) {
-        self.cmd(&["send-keys", "-t", "e2e", "Enter"]);
-    }
-
-    fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-t", "e2e", "-p"]).stdout).into_owned()
-    }
-
-    fn wait_for(&self, needle: &str) -> String {
-        let mut screen = String::new();
-        let found = eventually(Duration::from_secs(20), || {
-            screen = self.screen();
-            screen.contains(needle)
-        });
-        assert!(found, "{needle:?} never appeared on the screen:\n{screen}");
-        screen
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        self.cmd(&["kill-server"]);
-    }
-}
-
 #[test]
 fn an_interactive_shell_through_tmux() {
     let h = Harness::new();
@@ -368,13 +283,22 @@ fn an_interactive_shell_through_tmux() {
     tmux.wait_for("typed-42");
     tmux.wait_for("30 100");
     tmux.cmd(&["resize-window", "-t", "e2e", "-x", "120", "-y", "40"]);
-    std::thread::sleep(Duration::from_millis(300));
-    tmux.keys("stty size");
-    tmux.enter();
-    tmux.wait_for("40 120");
+    // Ask until the remote side has the new size (SIGWINCH travels asynchronously).
+    let resized = eventually(Duration::from_secs(20), || {
+        tmux.keys("stty size");
+        tmux.enter();
+        eventually(Duration::from_millis(500), || {
+            tmux.screen().contains("40 120")
+        })
+    });
+    assert!(
+        resized,
+        "the remote side never saw 40 120:\n{}",
+        tmux.screen()
+    );
     tmux.keys("exit");
     tmux.enter();
-    std::thread::sleep(Duration::from_millis(500));
+    tmux.wait_for_shell();
     tmux.keys("echo status=$?; [ \"$(stty -g)\" = \"$before\" ] && echo terminal-restored");
     tmux.enter();
     tmux.wait_for("status=0");
