@@ -247,3 +247,67 @@ pub fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
 
 /// A generous deadline for one command.
 pub const LIMIT: Duration = Duration::from_secs(60);
+
+/// A harness whose simulated internet sees us as `public_ip`, and a config file.
+pub fn with_config(world: World, public_ip: &str, config: &str) -> (Harness, PathBuf) {
+    let mut world = world;
+    world.client_public_ip = Some(public_ip.parse().unwrap());
+    let h = Harness::with_world(world);
+    let path = h.dir.path().join("config.toml");
+    let text = config.replace("CHECKIP", &h.sim.checkip_url());
+    std::fs::write(&path, text).unwrap();
+    (h, path)
+}
+
+/// eic-ssh with the config and no egress cache (each run asks again).
+pub fn eic(h: &Harness, config: &Path, args: &[&str]) -> Output {
+    let mut cmd = h.eic_ssh();
+    cmd.env("EIC_SSH_CONFIG", config)
+        .env("EIC_SSH_EGRESS_CACHE_SECS", "0")
+        .args(args);
+    run(&mut cmd, LIMIT)
+}
+
+pub fn count(h: &Harness, kind: &str) -> usize {
+    h.sim.events_of(kind).len()
+}
+
+/// A config that admits the office (203.0.113.0/24) and one host; `bastion` is an alias.
+pub const ALLOW_OFFICE: &str = r#"
+[defaults]
+allow = ["203.0.113.0/24", "198.51.100.7/32"]
+egress_check_url = "CHECKIP"
+
+[hosts.bastion]
+instance = "i-0123456789abcdef0"
+"#;
+
+/// Config for the binding tests: `[hosts.office-only]` allows only the office; the instance is also reachable by id and by its
+/// Name tag (`bastion`, under another alias here so the tag is not the alias).
+pub const BOUND: &str = r#"
+[defaults]
+egress_check_url = "CHECKIP"
+
+[hosts.office-only]
+instance = "i-0123456789abcdef0"
+allow = ["203.0.113.0/24"]
+
+[hosts.opted-out]
+instance = "i-0123456789abcdef0"
+egress_check = false
+"#;
+
+/// The demo world with Preserve Client IP on and the instance admitting `sg_cidr` on 22.
+pub fn preserving(mut world: World, sg_cidr: &str) -> World {
+    world.endpoints[0].preserve_client_ip = true;
+    world.security_groups[0].inbound[0].cidrs = vec![sg_cidr.into()];
+    world
+}
+
+/// `eic-ssh proxy INSTANCE PORT` with nothing on stdin: its exit code and stderr.
+pub fn proxy_failure(h: &Harness, instance: &str, port: &str) -> (Option<i32>, String) {
+    let mut cmd = h.eic_ssh();
+    cmd.args(["proxy", instance, port]);
+    let out = run(&mut cmd, LIMIT);
+    (out.status.code(), stderr(&out))
+}

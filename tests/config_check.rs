@@ -1,0 +1,87 @@
+//! `eic-ssh config check`: the effective settings of a target, and config errors that
+//! name file, line and key.
+
+mod common;
+
+use common::*;
+use eic_ssh_sim::World;
+
+#[test]
+fn config_errors_name_file_line_and_key() {
+    let h = Harness::new();
+    let path = h.dir.path().join("bad.toml");
+    let cases = [
+        (
+            "[defaults]\nregion = \"us-east-1\"\nallw = []\n",
+            ":3:1: unknown field `allw`, expected one of",
+        ),
+        (
+            "[defaults]\nallow = [\"203.0.113.0/33\"]\n",
+            ":2:9: invalid CIDR \"203.0.113.0/33\"",
+        ),
+        ("[defaults\nallow = []\n", ":1:"),
+        (
+            "[hosts.web]\nuser = \"ubuntu\"\n",
+            ":1: [hosts.web] needs `instance = \"i-…\"` or `name = \"NAME\"`",
+        ),
+        (
+            "[defaults]\negress_check_url = \"http://checkip.example.com\"\n",
+            "must use https://",
+        ),
+    ];
+    for (text, expected) in cases {
+        std::fs::write(&path, text).unwrap();
+        for args in [vec!["config", "check"], vec!["proxy", BASTION]] {
+            let out = eic(&h, &path, &args);
+            assert_eq!(out.status.code(), Some(2), "{text:?}");
+            let err = stderr(&out);
+            assert!(
+                err.starts_with(&format!("eic-ssh: {}", path.display())) && err.contains(expected),
+                "{text:?}: {err}"
+            );
+            assert_eq!(err.lines().count(), 1, "one line: {err}");
+        }
+    }
+    let mut cmd = h.eic_ssh();
+    cmd.args(["proxy", BASTION, "--config", "/nonexistent/eic.toml"]);
+    let out = run(&mut cmd, LIMIT);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).starts_with("eic-ssh: cannot read config file /nonexistent/eic.toml:"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(h.sim.events().is_empty());
+}
+
+#[test]
+fn config_check_prints_the_effective_settings() {
+    let (h, config) = with_config(World::demo(), "203.0.113.10", ALLOW_OFFICE);
+    let out = eic(&h, &config, &["config", "check", "bastion"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("{} is valid", config.display())),
+        "{text}"
+    );
+    assert!(
+        text.contains("instance:        i-0123456789abcdef0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("allow:           203.0.113.0/24, 198.51.100.7/32 (from defaults)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn config_check_shows_bound_lists_and_opt_outs() {
+    let (h, config) = with_config(World::demo(), "192.0.2.99", BOUND);
+    let out = eic(&h, &config, &["config", "check", "opted-out"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &stderr(&out);
+    assert!(text.contains("egress_check = false"), "{text}");
+    assert!(text.contains("from [hosts.office-only]"), "{text}");
+    std::fs::write(&config, "[defaults]\nallow = []\n").unwrap();
+    let out = eic(&h, &config, &["config", "check"]);
+    assert_fails(&out, 2, "config.toml:2:");
+}

@@ -1,0 +1,120 @@
+//! AWS credentials: each way they can be wrong is a credentials problem (exit 4) with a
+//! sentence that says what to do, and no secret reaches any log, even at -vvv.
+
+mod common;
+
+use common::*;
+use eic_ssh_sim::World;
+
+#[test]
+fn a_wrong_secret_key_is_reported_as_a_credentials_problem() {
+    let h = Harness::new();
+    let mut cmd = h.eic_ssh();
+    cmd.env("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+        .args(["proxy", BASTION]);
+    let out = run(&mut cmd, LIMIT);
+    assert_eq!(out.status.code(), Some(4));
+    assert_eq!(
+        stderr(&out),
+        "eic-ssh: DescribeInstances failed: SignatureDoesNotMatch: The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Check the credentials in use (AWS_PROFILE, --profile, `aws sso login`)\n"
+    );
+}
+
+#[test]
+fn expired_credentials() {
+    let mut world = eic_ssh_sim::World::demo();
+    world.credentials[0].expires_at = Some(1_000_000_000);
+    let h = Harness::with_world(world);
+    let (code, err) = proxy_failure(&h, BASTION, "22");
+    assert_eq!(code, Some(4));
+    assert_eq!(
+        err,
+        "eic-ssh: DescribeInstances failed: RequestExpired: Request has expired. Your credentials have expired: refresh them (e.g. `aws sso login`) and retry\n"
+    );
+}
+
+#[test]
+fn unknown_access_key() {
+    let h = Harness::new();
+    let mut cmd = h.eic_ssh();
+    cmd.env("AWS_ACCESS_KEY_ID", "AKIAUNKNOWN000000000")
+        .args(["proxy", BASTION]);
+    let out = run(&mut cmd, LIMIT);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(
+        stderr(&out).starts_with("eic-ssh: DescribeInstances failed: AuthFailure: AWS was not able to validate the provided access credentials"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn no_credentials_at_all() {
+    let h = Harness::new();
+    let mut cmd = h.eic_ssh();
+    cmd.env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .args(["proxy", BASTION]);
+    let out = run(&mut cmd, LIMIT);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no AWS credentials found"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn missing_send_ssh_public_key_permission() {
+    let mut world = eic_ssh_sim::World::demo();
+    world.credentials[0]
+        .deny
+        .push("ec2-instance-connect:SendSSHPublicKey".into());
+    let h = Harness::with_world(world);
+    let mut cmd = h.eic_ssh();
+    cmd.args(["proxy", BASTION, "--user", "ec2-user", "--push-key"])
+        .arg(h.public_key());
+    let out = run(&mut cmd, LIMIT);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(
+        stderr(&out)
+            .ends_with("Your IAM policy must allow ec2-instance-connect:SendSSHPublicKey\n"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(h.sim.events_of("tunnel_open").is_empty());
+}
+
+#[test]
+fn secrets_never_reach_the_most_verbose_log() {
+    let mut world = World::demo();
+    world.credentials[0].session_token = Some("SESSIONTOKENabc123/+=".into());
+    let h = Harness::with_world(world);
+    let proxy = h.proxy_command().replace(" proxy %h", " -vvv proxy %h");
+    let mut cmd = h.ssh_via(&proxy, "true");
+    let out = run(&mut cmd, LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let log = stderr(&out);
+    assert!(
+        log.contains("openTunnel"),
+        "the -vvv log shows the tunnel URL: {log}"
+    );
+    assert!(log.contains("X-Amz-Signature=***"), "{log}");
+    let world = h.sim.state.world.read().unwrap();
+    let secret = &world.credentials[0].secret_key;
+    for needle in [
+        secret.as_str(),
+        "SESSIONTOKENabc123",
+        "SESSIONTOKENabc123%2F",
+    ] {
+        assert!(!log.contains(needle), "{needle:?} leaked into the log");
+    }
+    let signature_values: Vec<&str> = log
+        .match_indices("X-Amz-Signature=")
+        .map(|(i, _)| &log[i + 16..i + 19])
+        .collect();
+    assert!(
+        signature_values.iter().all(|v| *v == "***"),
+        "{signature_values:?}"
+    );
+}

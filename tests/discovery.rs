@@ -1,0 +1,128 @@
+//! Discovery through the whole binary: which EC2 calls are made (explicit ids skip them),
+//! every page read, the instance's own subnet preferred, bad ids and regions refused first.
+
+mod common;
+
+use common::*;
+use eic_ssh_sim::World;
+
+fn ec2_actions(h: &Harness) -> Vec<String> {
+    h.sim
+        .events_of("api_call")
+        .iter()
+        .filter(|e| e["service"] == "ec2")
+        .map(|e| e["action"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn explicit_endpoint_and_ip_skip_every_ec2_call() {
+    let h = Harness::new();
+    let proxy = format!(
+        "{} --endpoint-id eice-0123456789abcdef0 --private-ip 10.0.1.5",
+        h.proxy_command()
+    );
+    let mut cmd = h.ssh_via(&proxy, "true");
+    let out = run(&mut cmd, LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        ec2_actions(&h).is_empty(),
+        "EC2 calls made: {:?}",
+        ec2_actions(&h)
+    );
+    assert_eq!(h.sim.events_of("key_pushed").len(), 1);
+}
+
+#[test]
+fn an_explicit_endpoint_id_is_described_alone() {
+    let h = Harness::new();
+    let mut cmd = h.eic_ssh();
+    cmd.env_remove("EIC_SSH_TUNNEL_ENDPOINT_URL")
+        .args([
+            "proxy",
+            BASTION,
+            "--endpoint-id",
+            "eice-0123456789abcdef0",
+            "--private-ip",
+            "10.0.1.5",
+            "--tunnel-endpoint-url",
+        ])
+        .arg(format!("wss://{}", h.sim.addr));
+    let out = run(&mut cmd, LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(ec2_actions(&h).is_empty());
+
+    // Without a tunnel URL override the endpoint's DNS name is needed: one describe, by id.
+    let mut cmd = h.eic_ssh();
+    cmd.env_remove("EIC_SSH_TUNNEL_ENDPOINT_URL").args([
+        "proxy",
+        BASTION,
+        "--endpoint-id",
+        "eice-0ffffffffffffffff",
+    ]);
+    let out = run(&mut cmd, LIMIT);
+    assert_eq!(out.status.code(), Some(5));
+    assert_eq!(
+        stderr(&out),
+        "eic-ssh: DescribeInstanceConnectEndpoints failed: InvalidInstanceConnectEndpointId.NotFound: The instanceConnectEndpoint ID 'eice-0ffffffffffffffff' does not exist\n"
+    );
+    assert_eq!(
+        ec2_actions(&h),
+        ["DescribeInstances", "DescribeInstanceConnectEndpoints"]
+    );
+}
+
+#[test]
+fn discovery_reads_every_page_and_prefers_the_instances_subnet() {
+    let mut world = World::demo();
+    let template = world.endpoints[0].clone();
+    world.endpoints.clear();
+    for i in 0..55 {
+        let mut e = template.clone();
+        e.id = format!("eice-0{i:016x}");
+        e.subnet_id = if i == 54 {
+            template.subnet_id.clone()
+        } else {
+            format!("subnet-other{i}")
+        };
+        world.endpoints.push(e);
+    }
+    let h = Harness::with_world(world);
+    let out = run(&mut h.ssh("true"), LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        ec2_actions(&h),
+        [
+            "DescribeInstances",
+            "DescribeInstanceConnectEndpoints",
+            "DescribeInstanceConnectEndpoints"
+        ]
+    );
+    assert_eq!(
+        h.sim.events_of("tunnel_open")[0]["endpoint"],
+        format!("eice-0{:016x}", 54)
+    );
+}
+
+#[test]
+fn bad_region_endpoint_id_and_dns_name_are_usage_errors_before_any_call() {
+    let h = Harness::new();
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["--region", "us-east-1.evil.example/x"],
+            "invalid AWS region",
+        ),
+        (
+            &["--endpoint-id", "eice-nope"],
+            "--endpoint-id: \"eice-nope\" is not an endpoint id",
+        ),
+        (&["--endpoint-dns-name", ""], "--endpoint-dns-name is empty"),
+    ];
+    for (flags, text) in cases {
+        let mut cmd = h.eic_ssh();
+        cmd.args(["proxy", BASTION]).args(flags);
+        let out = run(&mut cmd, LIMIT);
+        assert_fails(&out, 2, text);
+    }
+    assert!(h.sim.events_of("api_call").is_empty());
+}

@@ -1,0 +1,125 @@
+//! Opening the tunnel: through an HTTP CONNECT proxy (and past it with NO_PROXY), never
+//! speaking to an https:// proxy in clear, and the endpoint's own words when it refuses.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+
+use common::*;
+use eic_ssh_sim::{Faults, Refusal};
+
+/// A minimal HTTP CONNECT proxy that records what it was asked for.
+fn connect_proxy() -> (u16, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let log = log.clone();
+            std::thread::spawn(move || serve_connect(client, &log));
+        }
+    });
+    (port, seen)
+}
+
+fn serve_connect(mut client: TcpStream, log: &Mutex<Vec<String>>) {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if client.read(&mut byte).unwrap_or(0) == 0 {
+            return;
+        }
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let target = head
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    log.lock()
+        .unwrap()
+        .push(head.lines().next().unwrap_or_default().to_string());
+    let Ok(upstream) = TcpStream::connect(&target) else {
+        let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n");
+        return;
+    };
+    let _ = client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+    let (mut c2, mut u2) = (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+    let (mut c1, mut u1) = (client, upstream);
+    let t = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut c1, &mut u1);
+        let _ = u1.shutdown(std::net::Shutdown::Write);
+    });
+    let _ = std::io::copy(&mut u2, &mut c2);
+    let _ = c2.shutdown(std::net::Shutdown::Write);
+    let _ = t.join();
+}
+
+#[test]
+fn https_proxy_carries_api_calls_and_the_tunnel_and_no_proxy_bypasses_it() {
+    let h = Harness::new();
+    let (port, seen) = connect_proxy();
+    let mut cmd = h.ssh("true");
+    cmd.env("HTTPS_PROXY", format!("http://127.0.0.1:{port}"));
+    let out = run(&mut cmd, LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let connects = seen.lock().unwrap().clone();
+    let expected = format!("CONNECT {} HTTP/1.1", h.sim.addr);
+    assert!(
+        connects.len() >= 2,
+        "API calls and the tunnel go through the proxy: {connects:?}"
+    );
+    assert!(connects.iter().all(|c| *c == expected), "{connects:?}");
+
+    seen.lock().unwrap().clear();
+    let mut cmd = h.ssh("true");
+    cmd.env("HTTPS_PROXY", format!("http://127.0.0.1:{port}"))
+        .env("NO_PROXY", "127.0.0.1");
+    let out = run(&mut cmd, LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(seen.lock().unwrap().is_empty());
+}
+
+#[test]
+fn an_https_proxy_url_is_refused_before_anything_is_sent() {
+    let h = Harness::new();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    let mut cmd = h.eic_ssh();
+    cmd.args(["proxy", BASTION]).env(
+        "HTTPS_PROXY",
+        format!("https://user:secret@127.0.0.1:{port}"),
+    );
+    let out = run(&mut cmd, LIMIT);
+    assert_fails(&out, 2, "https:// URL, which eic-ssh does not speak");
+    assert!(!stderr(&out).contains("secret"));
+    // Nothing connected to the proxy at all, so no credentials went out.
+    assert!(listener.accept().is_err());
+    assert!(h.sim.events_of("tunnel_open").is_empty());
+}
+
+#[test]
+fn a_refused_handshake_shows_the_json_message() {
+    let h = Harness::new();
+    h.sim.set_faults(Faults {
+        refuse: Some(Refusal {
+            status: 503,
+            code: "ServiceUnavailable".into(),
+            message: "The service is unavailable. Try again later.".into(),
+        }),
+        ..Faults::default()
+    });
+    let mut cmd = h.eic_ssh();
+    cmd.args(["proxy", BASTION]);
+    let out = run(&mut cmd, LIMIT);
+    assert_eq!(out.status.code(), Some(6));
+    assert_eq!(
+        stderr(&out),
+        "eic-ssh: the endpoint refused the tunnel (HTTP 503, ServiceUnavailable): The service is unavailable. Try again later.\n"
+    );
+}
