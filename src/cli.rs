@@ -21,13 +21,15 @@ Examples:
 
   # Am I on an allowed network? Is the AWS side set up right?
   eic-ssh egress bastion
-  eic-ssh doctor bastion
+  eic-ssh doctor bastion";
 
-Exit codes: 0 ok, 1 other error, 2 usage, 3 refused by the egress guard,
-4 AWS credentials/permissions, 5 instance or endpoint not found/usable,
-6 endpoint refused the tunnel, 7 tunnel closed with an error, 8 network.
-A session (`eic-ssh TARGET …`) exits with the remote status, or 255 when it fails.
-Docs: docs/commands.md";
+/// The examples, then the exit codes from the one list in `error.rs`.
+fn after_help() -> String {
+    format!(
+        "{EXAMPLES}\n\n{}\n\nDocs: docs/commands.md",
+        crate::error::exit_table()
+    )
+}
 
 /// SSH to private EC2 instances through an EC2 Instance Connect Endpoint.
 ///
@@ -37,7 +39,7 @@ Docs: docs/commands.md";
 #[command(
     name = "eic-ssh",
     version,
-    after_help = EXAMPLES,
+    after_help = after_help(),
     propagate_version = true,
     subcommand_negates_reqs = true,
     override_usage = "eic-ssh [OPTIONS] [user@]TARGET [--] [COMMAND…]\n       eic-ssh <COMMAND> [OPTIONS] [ARGS…]"

@@ -31,10 +31,51 @@ pub enum Exit {
 }
 
 impl Exit {
+    /// Every code, in order: the one list that `--help` prints and that docs/commands.md's
+    /// table is checked against (`tests/exit_codes.rs`).
+    pub const ALL: [Exit; 10] = [
+        Exit::Other,
+        Exit::Usage,
+        Exit::Refused,
+        Exit::Credentials,
+        Exit::NotFound,
+        Exit::TunnelRefused,
+        Exit::TunnelClosed,
+        Exit::Network,
+        Exit::Interrupted,
+        Exit::Session,
+    ];
+
     /// The process exit status for this code.
     pub fn code(self) -> i32 {
         self as i32
     }
+
+    /// What the code means, in a few words.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Exit::Other => "other error (doctor: a check failed; cp: something was not copied)",
+            Exit::Usage => "usage",
+            Exit::Refused => "refused by the egress guard",
+            Exit::Credentials => "AWS credentials or permissions",
+            Exit::NotFound => "instance or endpoint not found or not usable",
+            Exit::TunnelRefused => "the endpoint refused the tunnel",
+            Exit::TunnelClosed => "the tunnel closed with an error",
+            Exit::Network => "network",
+            Exit::Interrupted => "interrupted (Ctrl-C)",
+            Exit::Session => "the session (or cp's SSH connection) failed",
+        }
+    }
+}
+
+/// The exit codes as `--help` shows them, one per line, from [`Exit::ALL`].
+pub fn exit_table() -> String {
+    let mut out = String::from("Exit codes:\n  0    success\n");
+    for exit in Exit::ALL {
+        out.push_str(&format!("  {:<4} {}\n", exit.code(), exit.meaning()));
+    }
+    out.push_str("A session (`eic-ssh TARGET …`) exits with the remote command's status, or 255.");
+    out
 }
 
 /// A failure ready to show: one line that says what happened and what to do.
