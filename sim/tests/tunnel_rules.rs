@@ -2,18 +2,62 @@
 //! eic-ssh's own presigner and connector: bad signatures, expiry, skew, session tokens,
 //! parameters and the maximum tunnel duration.
 
-mod common;
-
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
 use eic_ssh::tunnel::connect::{ConnectError, open};
 use eic_ssh::tunnel::presign::presign;
 use eic_ssh::tunnel::{TunnelEndpoint, TunnelRequest};
-use eic_ssh_sim::World;
+use eic_ssh_sim::{Options, Sim, World};
 use tokio::io::AsyncReadExt;
 
-use common::Harness;
+/// The emulator with its sshd, in a scratch directory removed at drop.
+struct Harness {
+    sim: Sim,
+    _dir: TempDir,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        Harness::with_world(World::demo())
+    }
+
+    fn with_world(world: World) -> Harness {
+        let dir = TempDir::new();
+        let sim = Sim::start(Options::new(world, dir.0.join("sim"))).expect("emulator starts");
+        Harness { sim, _dir: dir }
+    }
+}
+
+/// A directory removed at drop (no tempfile crate here).
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("eic-sim-rules-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    check()
+}
 
 fn request(port: u16, duration: Option<u32>) -> TunnelRequest {
     TunnelRequest {
@@ -173,7 +217,7 @@ async fn the_tunnel_ends_at_its_maximum_duration() {
         "the tunnel ends cleanly: {read:?}"
     );
     assert!(sink.starts_with(b"SSH-2.0-"));
-    assert!(common::eventually(Duration::from_secs(5), || {
+    assert!(eventually(Duration::from_secs(5), || {
         h.sim
             .events_of("tunnel_closed")
             .iter()
