@@ -179,8 +179,7 @@ fn names_with_spaces_and_unicode_and_remote_globs() {
         "érreur-日本.gz"
     );
     let out = cp(&h, &[&remote(&h, &remote_dir.join("*.zip")), s(&down)]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("*.zip: no match"), "{}", stderr(&out));
+    assert_fails(&out, 1, "*.zip: no match");
 }
 
 #[test]
@@ -194,12 +193,7 @@ fn bad_cases_say_what_and_copy_nothing_wrong() {
         &h,
         &[s(&h.dir.path().join("missing.txt")), &remote(&h, &up)],
     );
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("missing.txt: No such file or directory"),
-        "{}",
-        stderr(&out)
-    );
+    assert_fails(&out, 1, "missing.txt: No such file or directory");
     assert!(
         stderr(&out).contains("copied 0 of 1 file; not copied:"),
         "{}",
@@ -213,23 +207,13 @@ fn bad_cases_say_what_and_copy_nothing_wrong() {
             s(&h.dir.path().join("x")),
         ],
     );
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("nope.txt: No such file"),
-        "{}",
-        stderr(&out)
-    );
+    assert_fails(&out, 1, "nope.txt: No such file");
 
     let out = cp(
         &h,
         &[s(&a), &remote(&h, &h.dir.path().join("no/such/dir/"))],
     );
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("destination directory"),
-        "{}",
-        stderr(&out)
-    );
+    assert_fails(&out, 1, "destination directory");
     let out = cp(
         &h,
         &[
@@ -244,12 +228,7 @@ fn bad_cases_say_what_and_copy_nothing_wrong() {
     );
 
     let out = cp(&h, &[s(&a), s(&b), &remote(&h, &a)]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("is a file, not a directory"),
-        "{}",
-        stderr(&out)
-    );
+    assert_fails(&out, 1, "is a file, not a directory");
 
     let out = cp(
         &h,
@@ -258,12 +237,7 @@ fn bad_cases_say_what_and_copy_nothing_wrong() {
             &format!("{}@{BASTION}:/sys/eic-ssh-test.txt", h.user),
         ],
     );
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("Permission denied"),
-        "{}",
-        stderr(&out)
-    );
+    assert_fails(&out, 1, "Permission denied");
 
     let dir = mkdir(&h, "adir");
     let out = cp(&h, &[s(&dir), &remote(&h, &up)]);
@@ -274,8 +248,7 @@ fn bad_cases_say_what_and_copy_nothing_wrong() {
     );
 
     let out = cp(&h, &[s(&a), s(&b)]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("both local"), "{}", stderr(&out));
+    assert_fails(&out, 2, "both local");
     let leftovers: Vec<_> = std::fs::read_dir(&up).unwrap().flatten().collect();
     assert!(leftovers.is_empty(), "nothing half-copied: {leftovers:?}");
 }
@@ -416,12 +389,7 @@ fn ctrl_c_keeps_only_the_part_file() {
         libc::kill(child.id() as i32, libc::SIGINT);
     }
     let out = wait(child, LIMIT);
-    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("eic-ssh: interrupted; copied 0 files"),
-        "{}",
-        stderr(&out)
-    );
+    assert_fails(&out, 130, "eic-ssh: interrupted; copied 0 files");
     assert!(
         !down.join("huge.bin").exists(),
         "no file under the final name"

@@ -13,10 +13,10 @@ fn a_wrong_secret_key_is_reported_as_a_credentials_problem() {
     cmd.env("AWS_SECRET_ACCESS_KEY", "not-the-secret")
         .args(["proxy", BASTION]);
     let out = run(&mut cmd, LIMIT);
-    assert_eq!(out.status.code(), Some(4));
-    assert_eq!(
-        stderr(&out),
-        "eic-ssh: DescribeInstances failed: SignatureDoesNotMatch: The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Check the credentials in use (AWS_PROFILE, --profile, `aws sso login`)\n"
+    assert_fails_exactly(
+        &out,
+        4,
+        "eic-ssh: DescribeInstances failed: SignatureDoesNotMatch: The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Check the credentials in use (AWS_PROFILE, --profile, `aws sso login`)\n",
     );
 }
 
@@ -56,12 +56,7 @@ fn no_credentials_at_all() {
         .env_remove("AWS_SECRET_ACCESS_KEY")
         .args(["proxy", BASTION]);
     let out = run(&mut cmd, LIMIT);
-    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("no AWS credentials found"),
-        "{}",
-        stderr(&out)
-    );
+    assert_fails(&out, 4, "no AWS credentials found");
 }
 
 #[test]

@@ -61,10 +61,10 @@ fn an_explicit_endpoint_id_is_described_alone() {
         "eice-0ffffffffffffffff",
     ]);
     let out = run(&mut cmd, LIMIT);
-    assert_eq!(out.status.code(), Some(5));
-    assert_eq!(
-        stderr(&out),
-        "eic-ssh: DescribeInstanceConnectEndpoints failed: InvalidInstanceConnectEndpointId.NotFound: The instanceConnectEndpoint ID 'eice-0ffffffffffffffff' does not exist\n"
+    assert_fails_exactly(
+        &out,
+        5,
+        "eic-ssh: DescribeInstanceConnectEndpoints failed: InvalidInstanceConnectEndpointId.NotFound: The instanceConnectEndpoint ID 'eice-0ffffffffffffffff' does not exist\n",
     );
     assert_eq!(
         ec2_actions(&h),

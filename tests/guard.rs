@@ -48,12 +48,10 @@ fn an_allowed_ip_connects_through_an_alias() {
 fn an_outside_ip_is_refused_before_any_aws_call() {
     let (h, config) = with_config(World::demo(), "192.0.2.44", ALLOW_OFFICE);
     let out = proxy_pushing_a_key(&h, &config);
-    assert_eq!(out.status.code(), Some(3));
-    assert_eq!(
-        stderr(&out),
-        format!(
-            "eic-ssh: refusing to connect: egress IP 192.0.2.44 is not in the allowlist for bastion (203.0.113.0/24, 198.51.100.7/32). Connect from an allowed network (office/VPN) or edit ~/config.toml.\n"
-        )
+    assert_fails_exactly(
+        &out,
+        3,
+        "eic-ssh: refusing to connect: egress IP 192.0.2.44 is not in the allowlist for bastion (203.0.113.0/24, 198.51.100.7/32). Connect from an allowed network (office/VPN) or edit ~/config.toml.\n",
     );
     assert_eq!(count(&h, "checkip"), 1);
     assert_eq!(count(&h, "api_call"), 0, "no AWS call of any kind");
@@ -98,12 +96,7 @@ fn a_slow_source_times_out_and_fails_closed() {
     let config = "[defaults]\nallow = [\"203.0.113.0/24\"]\negress_check_url = \"CHECKIP/slow\"\n";
     let (h, path) = with_config(World::demo(), "203.0.113.10", config);
     let out = eic(&h, &path, &["proxy", BASTION]);
-    assert_eq!(out.status.code(), Some(3));
-    assert!(
-        stderr(&out).contains("/checkip/slow: no answer within 3s"),
-        "{}",
-        stderr(&out)
-    );
+    assert_fails(&out, 3, "/checkip/slow: no answer within 3s");
 }
 
 #[test]
@@ -121,12 +114,7 @@ fn ipv6_allowlists() {
         "[defaults]\nallow = [\"2001:db8::/32\"]\negress_check_url = \"CHECKIP/as/2001:db9::5\"\n";
     std::fs::write(&path, config.replace("CHECKIP", &h.sim.checkip_url())).unwrap();
     let out = eic(&h, &path, &["proxy", BASTION]);
-    assert_eq!(out.status.code(), Some(3));
-    assert!(
-        stderr(&out).contains("egress IP 2001:db9::5 is not in the allowlist"),
-        "{}",
-        stderr(&out)
-    );
+    assert_fails(&out, 3, "egress IP 2001:db9::5 is not in the allowlist");
 }
 
 #[test]
@@ -196,12 +184,10 @@ fn security_group_rules_that_do_not_admit_us_refuse() {
         FROM_SG,
     );
     let out = proxy_pushing_a_key(&h, &config);
-    assert_eq!(out.status.code(), Some(3));
-    assert_eq!(
-        stderr(&out),
-        format!(
-            "eic-ssh: refusing to connect: egress IP 198.51.100.7 is not in the allowlist for bastion (203.0.113.0/24, 10.99.0.0/16). Connect from an allowed network (office/VPN) or edit ~/config.toml.\n"
-        )
+    assert_fails_exactly(
+        &out,
+        3,
+        "eic-ssh: refusing to connect: egress IP 198.51.100.7 is not in the allowlist for bastion (203.0.113.0/24, 10.99.0.0/16). Connect from an allowed network (office/VPN) or edit ~/config.toml.\n",
     );
     let actions: Vec<String> = h
         .sim
@@ -239,10 +225,10 @@ fn name_tags_resolve_and_ambiguity_is_explained() {
     world.instances.push(twin);
     let h = Harness::with_world(world);
     let out = run(h.eic_ssh().args(["proxy", "bastion"]), LIMIT);
-    assert_eq!(out.status.code(), Some(5));
-    assert_eq!(
-        stderr(&out),
-        "eic-ssh: 2 instances are named \"bastion\" in us-east-1 (i-0123456789abcdef0 running, i-0cccccccccccccccc3 running): use an instance id, or add a [hosts] section\n"
+    assert_fails_exactly(
+        &out,
+        5,
+        "eic-ssh: 2 instances are named \"bastion\" in us-east-1 (i-0123456789abcdef0 running, i-0cccccccccccccccc3 running): use an instance id, or add a [hosts] section\n",
     );
 }
 

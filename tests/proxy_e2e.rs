@@ -152,10 +152,10 @@ fn the_21st_connection_is_refused_and_the_others_close_cleanly() {
     let mut cmd = h.eic_ssh();
     cmd.args(["proxy", BASTION]);
     let out = run(&mut cmd, LIMIT);
-    assert_eq!(out.status.code(), Some(6));
-    assert_eq!(
-        stderr(&out),
-        "eic-ssh: the endpoint refused the tunnel (HTTP 429, ConnectionLimitExceeded): The maximum number of concurrent connections (20) for endpoint eice-0123456789abcdef0 has been reached. An endpoint allows 20 concurrent connections; close some and retry\n"
+    assert_fails_exactly(
+        &out,
+        6,
+        "eic-ssh: the endpoint refused the tunnel (HTTP 429, ConnectionLimitExceeded): The maximum number of concurrent connections (20) for endpoint eice-0123456789abcdef0 has been reached. An endpoint allows 20 concurrent connections; close some and retry\n",
     );
     for mut child in held {
         drop(child.stdin.take());

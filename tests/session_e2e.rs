@@ -54,20 +54,15 @@ fn failures_of_the_session_itself_exit_255_with_one_line() {
     let mut cmd = h.eic_ssh();
     cmd.args([&format!("{}@i-0ffffffffffffffff", h.user), "--", "true"]);
     let out = run(&mut cmd, LIMIT);
-    assert_eq!(out.status.code(), Some(255));
-    assert_eq!(
-        stderr(&out),
-        "eic-ssh: DescribeInstances failed: InvalidInstanceID.NotFound: The instance ID 'i-0ffffffffffffffff' does not exist\n"
+    assert_fails_exactly(
+        &out,
+        255,
+        "eic-ssh: DescribeInstances failed: InvalidInstanceID.NotFound: The instance ID 'i-0ffffffffffffffff' does not exist\n",
     );
     let mut cmd = h.eic_ssh();
     cmd.args([BASTION, "--", "true"]);
     let out = run(&mut cmd, LIMIT);
-    assert_eq!(out.status.code(), Some(255));
-    assert!(
-        stderr(&out).contains("no user for the instance: write user@TARGET"),
-        "{}",
-        stderr(&out)
-    );
+    assert_fails(&out, 255, "no user for the instance: write user@TARGET");
 }
 
 #[test]
@@ -255,13 +250,13 @@ fn authentication_after_the_keys_window_fails_clearly() {
     world.key_ttl_secs = 0;
     let h = Harness::with_world(world);
     let out = run(&mut session(&h, &["--", "true"]), LIMIT);
-    assert_eq!(out.status.code(), Some(255));
-    assert_eq!(
-        stderr(&out),
-        format!(
+    assert_fails_exactly(
+        &out,
+        255,
+        &format!(
             "eic-ssh: the instance refused the pushed key for user {}: check the user name (ec2-user, ubuntu, admin, …), that the instance runs ec2-instance-connect, and that authentication happened within the key's 60 seconds\n",
             h.user
-        )
+        ),
     );
 }
 
@@ -377,12 +372,7 @@ fn host_keys_verified_against_the_console_output() {
     h.sim
         .update_world(|w| w.instances[0].console_host_keys = Some(vec![]));
     let out = with_console(&h);
-    assert_eq!(out.status.code(), Some(255));
-    assert!(
-        stderr(&out).contains("holds no host keys"),
-        "{}",
-        stderr(&out)
-    );
+    assert_fails(&out, 255, "holds no host keys");
 }
 
 #[test]

@@ -117,9 +117,9 @@ fn a_refused_handshake_shows_the_json_message() {
     let mut cmd = h.eic_ssh();
     cmd.args(["proxy", BASTION]);
     let out = run(&mut cmd, LIMIT);
-    assert_eq!(out.status.code(), Some(6));
-    assert_eq!(
-        stderr(&out),
-        "eic-ssh: the endpoint refused the tunnel (HTTP 503, ServiceUnavailable): The service is unavailable. Try again later.\n"
+    assert_fails_exactly(
+        &out,
+        6,
+        "eic-ssh: the endpoint refused the tunnel (HTTP 503, ServiceUnavailable): The service is unavailable. Try again later.\n",
     );
 }

@@ -176,6 +176,13 @@ pub fn assert_fails(o: &Output, code: i32, text: &str) {
     assert!(err.contains(text), "expected {text:?} in: {err}");
 }
 
+/// Asserts that `o` exited with `code` and that stderr is exactly `text`.
+#[track_caller]
+pub fn assert_fails_exactly(o: &Output, code: i32, text: &str) {
+    assert_eq!(o.status.code(), Some(code), "stderr: {}", stderr(o));
+    assert_eq!(stderr(o), text);
+}
+
 /// SHA-256 of a file, hex.
 pub fn sha256(path: &Path) -> String {
     use sha2::Digest;
