@@ -119,53 +119,43 @@ fn part(path: &Path) -> PathBuf {
 
 #[test]
 fn cp_down_under_every_fault() {
-    let h = Harness::new();
-    let src = h.random_file("down.bin", SIZE);
-    for fault in FAULTS {
-        let dest = h.dir.path().join(format!("down-{fault:?}"));
-        std::fs::create_dir(&dest).unwrap();
-        let final_name = dest.join("down.bin");
-        fault.inject(&h);
-        let (out, took) = timed(&mut cp(&h, &[&remote(&h, &src), dest.to_str().unwrap()]));
-        let code = match fault {
-            Fault::Refuse => 6,
-            _ => 7,
-        };
-        eprintln!("cp down, {fault:?}: {}", stderr(&out));
-        assert_fails(&out, code, fault.says());
-        assert!(took < CELL, "{fault:?} took {took:?}");
-        assert!(
-            !final_name.exists(),
-            "{fault:?}: an incomplete file under its final name"
-        );
-        h.sim.set_faults(Faults::default());
-        if !fault.at_start() {
-            assert!(part(&final_name).exists(), "{fault:?}: the part file stays");
-            let out = run(
-                &mut cp(&h, &["--resume", &remote(&h, &src), dest.to_str().unwrap()]),
-                LIMIT,
-            );
-            assert!(out.status.success(), "{fault:?} resume: {}", stderr(&out));
-            assert_eq!(sha256(&final_name), sha256(&src), "{fault:?}");
-        }
-    }
+    cp_under_every_fault(Direction::Down);
 }
 
 #[test]
 fn cp_up_under_every_fault() {
+    cp_under_every_fault(Direction::Up);
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Direction {
+    Up,
+    Down,
+}
+
+/// Each fault cuts one copy: the documented code and reason, no file under its final name,
+/// the part file kept, and `--resume` completing it once the fault is gone.
+fn cp_under_every_fault(way: Direction) {
     let h = Harness::new();
-    let src = h.random_file("up.bin", SIZE);
+    let src = h.random_file("payload.bin", SIZE);
     for fault in FAULTS {
-        let dest = h.dir.path().join(format!("up-{fault:?}"));
+        let dest = h.dir.path().join(format!("{way:?}-{fault:?}"));
         std::fs::create_dir(&dest).unwrap();
-        let final_name = dest.join("up.bin");
-        fault.inject(&h);
-        let (out, took) = timed(&mut cp(&h, &[src.to_str().unwrap(), &remote(&h, &dest)]));
-        eprintln!("cp up, {fault:?}: {}", stderr(&out));
-        let code = match fault {
-            Fault::Refuse => 6,
-            _ => 7,
+        let final_name = dest.join("payload.bin");
+        let operands = |resume: bool| -> Vec<String> {
+            let (from, to) = match way {
+                Direction::Down => (remote(&h, &src), dest.display().to_string()),
+                Direction::Up => (src.display().to_string(), remote(&h, &dest)),
+            };
+            let flag = resume.then(|| "--resume".to_string());
+            flag.into_iter().chain([from, to]).collect()
         };
+        fault.inject(&h);
+        let first = operands(false);
+        let first: Vec<&str> = first.iter().map(String::as_str).collect();
+        let (out, took) = timed(&mut cp(&h, &first));
+        eprintln!("cp {way:?}, {fault:?}: {}", stderr(&out));
+        let code = if fault == Fault::Refuse { 6 } else { 7 };
         assert_fails(&out, code, fault.says());
         assert!(took < CELL, "{fault:?} took {took:?}");
         assert!(
@@ -175,10 +165,9 @@ fn cp_up_under_every_fault() {
         h.sim.set_faults(Faults::default());
         if !fault.at_start() {
             assert!(part(&final_name).exists(), "{fault:?}: the part file stays");
-            let out = run(
-                &mut cp(&h, &["--resume", src.to_str().unwrap(), &remote(&h, &dest)]),
-                LIMIT,
-            );
+            let again = operands(true);
+            let again: Vec<&str> = again.iter().map(String::as_str).collect();
+            let out = run(&mut cp(&h, &again), LIMIT);
             assert!(out.status.success(), "{fault:?} resume: {}", stderr(&out));
             assert_eq!(sha256(&final_name), sha256(&src), "{fault:?}");
         }
@@ -210,26 +199,20 @@ fn the_session_under_every_fault() {
 
 /// OpenSSH's ssh through `eic-ssh proxy`, or through a listener on `port`, with keepalives.
 fn ssh_cat(h: &Harness, src: &Path, listener: Option<u16>) -> Command {
-    let mut cmd = Command::new("ssh");
-    h.isolate(&mut cmd);
-    let mut opts = h.ssh_options();
-    if let Some(port) = listener {
-        opts.truncate(opts.len() - 2); // no ProxyCommand: straight to the listener
-        opts.extend([
-            "-p".into(),
-            port.to_string(),
-            "-o".into(),
-            format!("HostKeyAlias={BASTION}"),
-        ]);
+    let remote = format!("cat {}", src.display());
+    let alive = ["-o", "ServerAliveInterval=1", "-o", "ServerAliveCountMax=2"];
+    match listener {
+        Some(port) => h.ssh_to_listener_with(port, &alive, &remote),
+        None => {
+            let mut cmd = Command::new("ssh");
+            h.isolate(&mut cmd);
+            cmd.args(h.ssh_options())
+                .args(alive)
+                .arg(format!("{}@{BASTION}", h.user))
+                .arg(remote);
+            cmd
+        }
     }
-    cmd.args(opts)
-        .args(["-o", "ServerAliveInterval=1", "-o", "ServerAliveCountMax=2"])
-        .arg(match listener {
-            Some(_) => format!("{}@127.0.0.1", h.user),
-            None => format!("{}@{BASTION}", h.user),
-        })
-        .arg(format!("cat {}", src.display()));
-    cmd
 }
 
 #[test]
@@ -267,49 +250,30 @@ fn the_proxy_under_every_fault() {
 
 #[test]
 fn the_listener_under_every_fault_keeps_listening() {
-    use std::io::BufRead;
     let h = Harness::new();
     let src = h.random_file("cat.bin", SIZE);
-    let mut listener = h
-        .eic_ssh()
-        .args([
-            "tunnel",
-            BASTION,
-            "--local-port",
-            "0",
-            "--user",
-            &h.user,
-            "--push-key",
-        ])
-        .arg(h.public_key())
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(listener.stderr.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    let port: u16 = first
-        .split("127.0.0.1:")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {first:?}"));
-    std::thread::spawn(move || for _ in lines {});
+    let mut cmd = h.eic_ssh();
+    cmd.args([
+        "tunnel",
+        BASTION,
+        "--local-port",
+        "0",
+        "--user",
+        &h.user,
+        "--push-key",
+    ])
+    .arg(h.public_key());
+    let mut listener = Listener::start(cmd);
+    let port = listener.port;
     for fault in FAULTS {
         fault.inject(&h);
         let (out, took) = timed(&mut ssh_cat(&h, &src, Some(port)));
         assert_eq!(out.status.code(), Some(255), "{fault:?}: {}", stderr(&out));
         assert!(took < CELL, "{fault:?} took {took:?}");
-        assert!(
-            listener.try_wait().unwrap().is_none(),
-            "{fault:?}: the listener died"
-        );
+        assert!(listener.running(), "{fault:?}: the listener died");
         h.sim.set_faults(Faults::default());
         let out = run(&mut ssh_cat(&h, &src, Some(port)), LIMIT);
         assert!(out.status.success(), "{fault:?}, after: {}", stderr(&out));
         assert_eq!(out.stdout.len(), SIZE);
     }
-    let _ = listener.kill();
-    let _ = listener.wait();
 }

@@ -3,8 +3,7 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use common::*;
 
@@ -21,40 +20,12 @@ fn listener_mode_serves_5_parallel_connections() {
         &h.user,
         "--push-key",
     ])
-    .arg(h.public_key())
-    .stdin(Stdio::null())
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped());
-    let mut listener = cmd.spawn().unwrap();
-    let mut err = listener.stderr.take().unwrap();
-    let mut line = Vec::new();
-    let mut byte = [0u8; 1];
-    while std::io::Read::read(&mut err, &mut byte).unwrap() == 1 && byte[0] != b'\n' {
-        line.push(byte[0]);
-    }
-    let line = String::from_utf8(line).unwrap();
-    let port: u16 = line
-        .split("127.0.0.1:")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {line:?}"));
+    .arg(h.public_key());
+    let listener = Listener::start(cmd);
     let clients: Vec<_> = (0..5)
         .map(|i| {
-            let mut ssh = Command::new("ssh");
-            h.isolate(&mut ssh);
-            let mut opts = h.ssh_options();
-            opts.truncate(opts.len() - 2); // no ProxyCommand: straight to the listener
-            ssh.args(opts)
-                .args([
-                    "-o",
-                    &format!("HostKeyAlias={BASTION}"),
-                    "-p",
-                    &port.to_string(),
-                ])
-                .arg(format!("{}@127.0.0.1", h.user))
-                .arg(format!("echo conn-{i}"))
-                .stdin(Stdio::null())
+            let mut ssh = h.ssh_to_listener(listener.port, &format!("echo conn-{i}"));
+            ssh.stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped());
             ssh.spawn().unwrap()
@@ -67,14 +38,11 @@ fn listener_mode_serves_5_parallel_connections() {
     }
     assert_eq!(h.sim.events_of("tunnel_open").len(), 5);
     assert_eq!(h.sim.events_of("key_pushed").len(), 5);
-    let _ = listener.kill();
-    let _ = listener.wait();
-    let _ = std::io::stderr().flush();
 }
 
 #[test]
 fn listener_checks_the_guard_for_each_connection_and_caps_its_tunnels() {
-    use std::io::{BufRead, Read};
+    use std::io::Read;
     let mut world = eic_ssh_sim::World::demo();
     world.client_public_ip = Some("203.0.113.10".parse().unwrap());
     let h = Harness::with_world(world);
@@ -97,26 +65,10 @@ fn listener_checks_the_guard_for_each_connection_and_caps_its_tunnels() {
             "0",
             "--max-connections",
             "1",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut listener = cmd.spawn().unwrap();
-    let (tx, lines) = std::sync::mpsc::channel::<String>();
-    let err = listener.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let next = || lines.recv_timeout(LIMIT).expect("a line from the listener");
-    let first = next();
-    let port: u16 = first
-        .split("127.0.0.1:")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {first:?}"));
+        ]);
+    let listener = Listener::start(cmd);
+    let next = || listener.next_line();
+    let port = listener.port;
     let banner = |s: &mut std::net::TcpStream| {
         let mut buf = [0u8; 4];
         s.set_read_timeout(Some(LIMIT)).unwrap();
@@ -158,6 +110,4 @@ fn listener_checks_the_guard_for_each_connection_and_caps_its_tunnels() {
         "{line}"
     );
     assert_eq!(h.sim.events_of("tunnel_open").len(), opened);
-    let _ = listener.kill();
-    let _ = listener.wait();
 }

@@ -318,3 +318,90 @@ pub fn proxy_failure(h: &Harness, instance: &str, port: &str) -> (Option<i32>, S
     let out = run(&mut cmd, LIMIT);
     (out.status.code(), stderr(&out))
 }
+
+/// A running `eic-ssh tunnel` listener; killed and reaped at drop.
+pub struct Listener {
+    /// The process.
+    pub child: Child,
+    /// The local port it listens on.
+    pub port: u16,
+    /// Its stderr, a line at a time.
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Listener {
+    /// Starts `cmd` (an `eic-ssh tunnel … --local-port 0` the caller set up) and waits for
+    /// the line that names its port.
+    pub fn start(mut cmd: Command) -> Listener {
+        use std::io::BufRead;
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("the listener starts");
+        let err = child.stderr.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut listener = Listener {
+            child,
+            port: 0,
+            lines,
+        };
+        let first = listener.next_line();
+        listener.port = first
+            .split("127.0.0.1:")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {first:?}"));
+        listener
+    }
+
+    /// The next line it prints (waits up to [`LIMIT`]).
+    pub fn next_line(&self) -> String {
+        self.lines
+            .recv_timeout(LIMIT)
+            .expect("a line from the listener")
+    }
+
+    /// Whether it is still running.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Harness {
+    /// `ssh` straight to a listener on `port` (no ProxyCommand), running `remote`.
+    pub fn ssh_to_listener(&self, port: u16, remote: &str) -> Command {
+        self.ssh_to_listener_with(port, &[], remote)
+    }
+
+    /// [`Harness::ssh_to_listener`] with more ssh options.
+    pub fn ssh_to_listener_with(&self, port: u16, extra: &[&str], remote: &str) -> Command {
+        let mut cmd = Command::new("ssh");
+        self.isolate(&mut cmd);
+        let mut opts = self.ssh_options();
+        opts.truncate(opts.len() - 2); // no ProxyCommand
+        cmd.args(opts)
+            .args(extra)
+            .args([
+                "-o",
+                &format!("HostKeyAlias={BASTION}"),
+                "-p",
+                &port.to_string(),
+            ])
+            .arg(format!("{}@127.0.0.1", self.user))
+            .arg(remote);
+        cmd
+    }
+}
