@@ -1,4 +1,6 @@
-//! The one place where a failure becomes a sentence for the user and an exit code.
+//! The one place where a failure becomes a sentence for the user and an exit code: lower
+//! layers say what went wrong (a [`Kind`]), [`Kind::exit`] maps it to the documented code,
+//! and a front end may decide otherwise for its own command (the session exits 255).
 
 use std::fmt;
 
@@ -78,27 +80,88 @@ pub fn exit_table() -> String {
     out
 }
 
+/// What went wrong, by stage; each layer picks one and never an exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Anything not covered below (an unexpected AWS error, an I/O error).
+    Other,
+    /// Bad command-line arguments or a bad local file (key, CA bundle, config).
+    Usage,
+    /// The egress guard refused this network.
+    Refused,
+    /// AWS credentials are missing, expired or lack a permission.
+    Credentials,
+    /// The instance or its endpoint does not exist or is not usable.
+    NotFound,
+    /// The endpoint refused to open the tunnel.
+    TunnelRefused,
+    /// The tunnel closed with an error, or the connection through it was lost.
+    TunnelClosed,
+    /// The network failed: DNS, TCP, TLS, proxy or a timeout.
+    Network,
+    /// Stopped by Ctrl-C.
+    Interrupted,
+    /// The SSH connection failed: host key, authentication, handshake, a channel.
+    Ssh,
+}
+
+impl Kind {
+    /// The one map from what went wrong to the documented exit code.
+    pub fn exit(self) -> Exit {
+        match self {
+            Kind::Other => Exit::Other,
+            Kind::Usage => Exit::Usage,
+            Kind::Refused => Exit::Refused,
+            Kind::Credentials => Exit::Credentials,
+            Kind::NotFound => Exit::NotFound,
+            Kind::TunnelRefused => Exit::TunnelRefused,
+            Kind::TunnelClosed => Exit::TunnelClosed,
+            Kind::Network => Exit::Network,
+            Kind::Interrupted => Exit::Interrupted,
+            // Like ssh: 255 never collides with a remote command's status.
+            Kind::Ssh => Exit::Session,
+        }
+    }
+}
+
 /// A failure ready to show: one line that says what happened and what to do.
 #[derive(Debug)]
 pub struct Failure {
-    /// Which exit code the process ends with.
-    pub exit: Exit,
+    /// What went wrong.
+    pub kind: Kind,
+    /// The exit code, when a front end decided it for its own command (the session);
+    /// else the kind's.
+    exit: Option<Exit>,
     /// The sentence printed after `eic-ssh: `.
     pub message: String,
 }
 
 impl Failure {
-    /// A failure with the given exit code and message.
-    pub fn new(exit: Exit, message: impl Into<String>) -> Self {
+    /// A failure of the given kind.
+    pub fn new(kind: Kind, message: impl Into<String>) -> Self {
         Failure {
-            exit,
+            kind,
+            exit: None,
             message: message.into(),
         }
     }
 
-    /// A usage error (exit 2).
+    /// A usage error.
     pub fn usage(message: impl Into<String>) -> Self {
-        Failure::new(Exit::Usage, message)
+        Failure::new(Kind::Usage, message)
+    }
+
+    /// The same failure, exiting with `exit` (a front end's own decision).
+    pub fn exiting(self, exit: Exit) -> Self {
+        Failure {
+            exit: Some(exit),
+            ..self
+        }
+    }
+
+    /// The code the process exits with.
+    pub fn exit(&self) -> Exit {
+        self.exit.unwrap_or(self.kind.exit())
     }
 }
 

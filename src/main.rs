@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use eic_ssh::cli::Cli;
-use eic_ssh::error::{Exit, Failure};
+use eic_ssh::error::{Exit, Failure, Kind};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -39,7 +39,7 @@ fn main() -> ExitCode {
             outcome
         }
         Err(e) => Err(Failure::new(
-            Exit::Other,
+            Kind::Other,
             format!("cannot start the async runtime: {e}"),
         )),
     };
@@ -47,7 +47,7 @@ fn main() -> ExitCode {
         Ok(status) => ExitCode::from(status.clamp(0, 255) as u8),
         Err(failure) => {
             eprintln!("eic-ssh: {failure}");
-            ExitCode::from(failure.exit.code() as u8)
+            ExitCode::from(failure.exit().code() as u8)
         }
     }
 }

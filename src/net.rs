@@ -9,7 +9,7 @@ use rustls::RootCertStore;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
-use crate::error::{Exit, Failure};
+use crate::error::{Failure, Kind};
 
 /// Installs aws-lc-rs as the process-wide rustls provider. tokio-tungstenite and
 /// reqwest both look it up; without it the first `wss://` connect panics.
@@ -81,5 +81,5 @@ pub fn http_client(tls: &Arc<rustls::ClientConfig>) -> Result<reqwest::Client, F
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("eic-ssh/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| Failure::new(Exit::Other, format!("cannot set up the HTTP client: {e}")))
+        .map_err(|e| Failure::new(Kind::Other, format!("cannot set up the HTTP client: {e}")))
 }

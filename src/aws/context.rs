@@ -6,7 +6,7 @@ use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 
 use super::error::AwsError;
-use crate::error::{Exit, Failure};
+use crate::error::{Failure, Kind};
 
 /// Everything needed to sign and send AWS calls.
 #[derive(Clone)]
@@ -62,7 +62,7 @@ impl AwsContext {
         check_region(&region)?;
         let credentials = sdk.credentials_provider().ok_or_else(|| {
             Failure::new(
-                Exit::Credentials,
+                Kind::Credentials,
                 "no AWS credentials provider could be configured",
             )
         })?;
@@ -180,7 +180,7 @@ mod tests {
     fn region_names_are_checked_before_any_url() {
         assert!(check_region("us-east-1").is_ok() && check_region("cn-north-1").is_ok());
         for bad in ["", "US-EAST-1", "us-east-1.evil.com/x", "us east", "a@b"] {
-            assert_eq!(check_region(bad).unwrap_err().exit, Exit::Usage, "{bad}");
+            assert_eq!(check_region(bad).unwrap_err().kind, Kind::Usage, "{bad}");
         }
     }
 }

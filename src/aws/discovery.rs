@@ -2,7 +2,7 @@
 
 use super::context::AwsContext;
 use super::ec2::{self, Endpoint, EndpointFilter, Instance, USABLE_STATES};
-use crate::error::{Exit, Failure};
+use crate::error::{Failure, Kind};
 use crate::target::InstanceRef;
 
 /// What the user pinned down; anything `None` is looked up.
@@ -59,7 +59,7 @@ pub async fn resolve(ctx: &AwsContext, q: &RouteQuery) -> Result<Resolved, Failu
             let found = ec2::describe_instance(ctx, id).await?;
             Some(found.ok_or_else(|| {
                 Failure::new(
-                    Exit::NotFound,
+                    Kind::NotFound,
                     format!("instance {id} was not found in {}", ctx.region),
                 )
             })?)
@@ -138,7 +138,7 @@ pub fn endpoint_with_id(
 ) -> Result<Endpoint, Failure> {
     let endpoint = found.into_iter().find(|e| e.id == id).ok_or_else(|| {
         Failure::new(
-            Exit::NotFound,
+            Kind::NotFound,
             format!("endpoint {id} was not found in {region}"),
         )
     })?;
@@ -164,14 +164,14 @@ pub fn pick_by_name(
     }
     match found.len() {
         0 => Err(Failure::new(
-            Exit::NotFound,
+            Kind::NotFound,
             format!(
                 "no instance is named {name:?} in {region} (and no [hosts.{name}] is in the config file)"
             ),
         )),
         1 => Ok(found.remove(0)),
         _ => Err(Failure::new(
-            Exit::NotFound,
+            Kind::NotFound,
             format!(
                 "{} instances are named {name:?} in {region} ({}): use an instance id, or add a [hosts] section",
                 found.len(),
@@ -189,7 +189,7 @@ pub fn pick_by_name(
 pub fn check_instance(i: &Instance) -> Result<(), Failure> {
     if i.state != "running" {
         return Err(Failure::new(
-            Exit::NotFound,
+            Kind::NotFound,
             format!(
                 "instance {} is {}, not running: start it first",
                 i.id, i.state
@@ -198,7 +198,7 @@ pub fn check_instance(i: &Instance) -> Result<(), Failure> {
     }
     if i.vpc_id.is_none() {
         return Err(Failure::new(
-            Exit::NotFound,
+            Kind::NotFound,
             format!(
                 "instance {} is not in a VPC, so no Instance Connect Endpoint can reach it",
                 i.id
@@ -212,7 +212,7 @@ pub fn check_instance(i: &Instance) -> Result<(), Failure> {
 pub fn check_endpoint(e: &Endpoint, instance: Option<&Instance>) -> Result<(), Failure> {
     if !USABLE_STATES.contains(&e.state.as_str()) {
         return Err(Failure::new(
-            Exit::NotFound,
+            Kind::NotFound,
             format!(
                 "endpoint {} is in state {} and cannot open tunnels",
                 e.id, e.state
@@ -223,7 +223,7 @@ pub fn check_endpoint(e: &Endpoint, instance: Option<&Instance>) -> Result<(), F
         && i.vpc_id.as_deref() != Some(e.vpc_id.as_str())
     {
         return Err(Failure::new(
-            Exit::NotFound,
+            Kind::NotFound,
             format!(
                 "endpoint {} is in {}, but instance {} is in {}",
                 e.id,
@@ -252,7 +252,7 @@ pub fn choose_endpoint<'a>(
         .find(|e| Some(e.subnet_id.as_str()) == instance.subnet_id.as_deref());
     same_subnet.or(usable.first()).copied().ok_or_else(|| {
         Failure::new(
-            Exit::NotFound,
+            Kind::NotFound,
             format!(
                 "no EC2 Instance Connect Endpoint in {vpc} (the VPC of {}): create one (docs/aws-setup.md) or pass --endpoint-id",
                 instance.id
@@ -268,7 +268,7 @@ pub fn target_ip(i: &Instance) -> Result<String, Failure> {
         .or_else(|| i.ipv6.clone())
         .ok_or_else(|| {
             Failure::new(
-                Exit::NotFound,
+                Kind::NotFound,
                 format!("instance {} has no private IP address", i.id),
             )
         })
@@ -321,7 +321,7 @@ mod tests {
     #[test]
     fn none_names_the_vpc() {
         let err = choose_endpoint(&instance(), &[]).unwrap_err();
-        assert_eq!(err.exit, Exit::NotFound);
+        assert_eq!(err.kind, Kind::NotFound);
         assert!(
             err.message
                 .starts_with("no EC2 Instance Connect Endpoint in vpc-1"),

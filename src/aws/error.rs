@@ -1,6 +1,6 @@
 //! Errors from AWS calls, and the sentence and exit code each one becomes.
 
-use crate::error::{Exit, Failure, sentences};
+use crate::error::{Failure, Kind, sentences};
 
 /// Why an AWS call failed.
 #[derive(Debug, thiserror::Error)]
@@ -72,16 +72,16 @@ const NOT_FOUND_CODES: &[&str] = &[
 impl From<AwsError> for Failure {
     fn from(e: AwsError) -> Failure {
         match &e {
-            AwsError::Credentials(_) => Failure::new(Exit::Credentials, e.to_string()),
+            AwsError::Credentials(_) => Failure::new(Kind::Credentials, e.to_string()),
             AwsError::Service { action, code, .. } if AUTH_CODES.contains(&code.as_str()) => {
                 let hint = auth_hint(code, action);
-                Failure::new(Exit::Credentials, sentences(&e.to_string(), &hint))
+                Failure::new(Kind::Credentials, sentences(&e.to_string(), &hint))
             }
             AwsError::Service { code, .. } if NOT_FOUND_CODES.contains(&code.as_str()) => {
-                Failure::new(Exit::NotFound, e.to_string())
+                Failure::new(Kind::NotFound, e.to_string())
             }
-            AwsError::Network { .. } => Failure::new(Exit::Network, e.to_string()),
-            _ => Failure::new(Exit::Other, e.to_string()),
+            AwsError::Network { .. } => Failure::new(Kind::Network, e.to_string()),
+            _ => Failure::new(Kind::Other, e.to_string()),
         }
     }
 }
@@ -135,7 +135,7 @@ mod tests {
     #[test]
     fn auth_codes_map_to_exit_4_with_a_hint() {
         let f = Failure::from(service("UnauthorizedOperation"));
-        assert_eq!(f.exit, Exit::Credentials);
+        assert_eq!(f.kind, Kind::Credentials);
         assert_eq!(
             f.message,
             "DescribeInstances failed: UnauthorizedOperation: msg. Your IAM policy must allow ec2:DescribeInstances"
@@ -145,10 +145,10 @@ mod tests {
     #[test]
     fn not_found_maps_to_exit_5() {
         assert_eq!(
-            Failure::from(service("InvalidInstanceID.NotFound")).exit,
-            Exit::NotFound
+            Failure::from(service("InvalidInstanceID.NotFound")).kind,
+            Kind::NotFound
         );
-        assert_eq!(Failure::from(service("Throttling")).exit, Exit::Other);
+        assert_eq!(Failure::from(service("Throttling")).kind, Kind::Other);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use crate::aws::instance_connect::{KeyPush, send_ssh_public_key};
 use crate::aws::{AwsChoices, AwsContext};
 use crate::cli::ConnectArgs;
 use crate::config::{self, Overrides};
-use crate::error::{Exit, Failure};
+use crate::error::{Failure, Kind};
 use crate::guard::{self, Early};
 use crate::net;
 use crate::ssh::key::read_public_key;
@@ -200,7 +200,7 @@ impl Connector {
             &self.aws.region,
             SystemTime::now(),
         )
-        .map_err(|e| Failure::new(Exit::Other, e.to_string()))?;
+        .map_err(|e| Failure::new(Kind::Other, e.to_string()))?;
         connect::open(&self.endpoint, &url, &self.tls)
             .await
             .map_err(|e| connect_failure(e, &self.request))

@@ -9,7 +9,7 @@ use crate::copy::operands::{self, Plan};
 use crate::copy::progress::{Progress, human_bytes};
 use crate::copy::sftp::Sftp;
 use crate::copy::transfer::{Copy, Options, Report};
-use crate::error::{Exit, Failure};
+use crate::error::{Failure, Kind};
 use crate::local::terminal;
 use crate::printable;
 use crate::ssh::client;
@@ -106,13 +106,13 @@ fn outcome(
     let plural = |n: usize| if n == 1 { "file" } else { "files" };
     if let Some(stop) = stopped {
         let (exit, what) = match (stop, ended) {
-            (Stop::Interrupted, _) => (Exit::Interrupted, "interrupted".to_string()),
+            (Stop::Interrupted, _) => (Kind::Interrupted, "interrupted".to_string()),
             (Stop::ConnectionLost, Some(why)) => (
-                Exit::TunnelClosed,
+                Kind::TunnelClosed,
                 why.message.trim_end_matches('.').to_string(),
             ),
             (Stop::ConnectionLost, None) => (
-                Exit::TunnelClosed,
+                Kind::TunnelClosed,
                 "the connection to the instance was lost".to_string(),
             ),
         };
@@ -133,7 +133,7 @@ fn outcome(
             format!(" ({})", list(&report.copied_names))
         };
         return Err(Failure::new(
-            Exit::Other,
+            Kind::Other,
             format!(
                 "copied {} of {} {}{copied}; not copied: {}",
                 report.copied,

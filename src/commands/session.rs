@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::cli::SessionArgs;
 use crate::commands::login::login;
-use crate::error::{Exit, Failure};
+use crate::error::{Exit, Failure, Kind};
 use crate::local::terminal;
 use crate::ssh::client;
 use crate::ssh::session::{self, Spec};
@@ -13,7 +13,7 @@ use crate::target::Target;
 
 /// Runs the session; every failure of our own is exit 255, as with ssh.
 pub async fn run(args: SessionArgs) -> Result<i32, Failure> {
-    let session_failure = |f: Failure| Failure::new(Exit::Session, f.message);
+    let session_failure = |f: Failure| f.exiting(Exit::Session);
     run_inner(args).await.map_err(session_failure)
 }
 
@@ -57,7 +57,7 @@ async fn run_inner(args: SessionArgs) -> Result<i32, Failure> {
     if status.is_err() && login.handle.is_closed() {
         // Say why the connection ended when the tunnel knows (the endpoint's reason).
         if let Some(why) = client::why_it_ended(login.handle, args.port).await {
-            return Err(Failure::new(Exit::Session, why.message));
+            return Err(Failure::new(Kind::Ssh, why.message));
         }
         return status;
     }

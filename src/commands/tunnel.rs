@@ -8,7 +8,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::cli::TunnelArgs;
 use crate::commands::connect::Connector;
-use crate::error::{Exit, Failure};
+use crate::error::{Failure, Kind};
 use crate::target::Target;
 use crate::tunnel::error::tunnel_failure;
 use crate::tunnel::relay::relay;
@@ -27,10 +27,10 @@ pub async fn run(args: TunnelArgs) -> Result<i32, Failure> {
     let addr = SocketAddr::new(args.bind, args.local_port);
     let listener = TcpListener::bind(addr)
         .await
-        .map_err(|e| Failure::new(Exit::Other, format!("cannot listen on {addr}: {e}")))?;
+        .map_err(|e| Failure::new(Kind::Other, format!("cannot listen on {addr}: {e}")))?;
     let local = listener
         .local_addr()
-        .map_err(|e| Failure::new(Exit::Other, format!("cannot listen on {addr}: {e}")))?;
+        .map_err(|e| Failure::new(Kind::Other, format!("cannot listen on {addr}: {e}")))?;
     if !args.bind.is_loopback() {
         tracing::warn!(
             "listening on {local}: other hosts can reach the instance through this port"

@@ -10,7 +10,7 @@ use russh_sftp::client::error::Error as SftpError;
 use russh_sftp::protocol::{FileAttributes, OpenFlags, Packet, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
-use crate::error::{Exit, Failure};
+use crate::error::{self, Failure};
 use crate::ssh::client::Callbacks;
 
 /// Bytes per request when the server states no limits (the SFTP draft's safe size).
@@ -89,7 +89,8 @@ pub type OnBytes<'a> = &'a (dyn Fn(u64) + Sync);
 impl Sftp {
     /// Opens the `sftp` subsystem on a new channel.
     pub async fn start(handle: &Handle<Callbacks>) -> Result<Sftp, Failure> {
-        let fail = |what: String| Failure::new(Exit::Other, format!("cannot start SFTP: {what}"));
+        let fail =
+            |what: String| Failure::new(error::Kind::Other, format!("cannot start SFTP: {what}"));
         let channel = handle
             .channel_open_session()
             .await

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use crate::config::Effective;
-use crate::error::{Exit, Failure};
+use crate::error::{Failure, Kind};
 use cache::Cache;
 use probe::ProbeError;
 
@@ -53,7 +53,7 @@ fn refusal(eff: &Effective, ip: IpAddr, allow: &[IpNet], whose: &str, same: &str
         .collect::<Vec<_>>()
         .join(", ");
     Failure::new(
-        Exit::Refused,
+        Kind::Refused,
         format!(
             "refusing to connect: egress IP {ip} is not in the allowlist {whose}({list}){same}. Connect from an allowed network (office/VPN) or edit {}.",
             eff.config_hint()
@@ -64,7 +64,7 @@ fn refusal(eff: &Effective, ip: IpAddr, allow: &[IpNet], whose: &str, same: &str
 /// The refusal when the egress IP cannot be known (fail closed).
 pub fn unknown(eff: &Effective, e: &ProbeError) -> Failure {
     Failure::new(
-        Exit::Refused,
+        Kind::Refused,
         format!(
             "refusing to connect: cannot determine the egress IP, and {} has an allowlist ({e}). Check your network, or egress_check_url in {}.",
             eff.label(),
@@ -138,7 +138,7 @@ pub async fn check_with_security_groups(
             .await?
             .ok_or_else(|| {
                 Failure::new(
-                    Exit::NotFound,
+                    Kind::NotFound,
                     format!("instance {} was not found", route.instance_id),
                 )
             })?,

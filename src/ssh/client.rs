@@ -9,7 +9,7 @@ use russh::client::{self, AuthResult, Handle};
 use russh::keys::{PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
 
 use super::host_keys::{HostKeyCheck, verify};
-use crate::error::{Exit, Failure};
+use crate::error::{Failure, Kind};
 use crate::tunnel::Tunnel;
 
 /// russh's callbacks: host-key verification (the policy decisions live in `host_keys`)
@@ -46,7 +46,7 @@ impl client::Handler for Callbacks {
             .await
             .unwrap_or_else(|e| {
                 Err(Failure::new(
-                    Exit::Session,
+                    Kind::Ssh,
                     format!("host key check failed: {e}"),
                 ))
             });
@@ -136,7 +136,7 @@ pub async fn connect(
         r = handshake => r,
         () = deadline => {
             return Err(Failure::new(
-                Exit::Session,
+                Kind::Ssh,
                 format!(
                     "the instance's SSH server sent no host key within {} s of the tunnel opening (is sshd running and answering on the port?); raise --handshake-timeout if the instance is just slow",
                     timeout.as_secs()
@@ -157,9 +157,7 @@ pub async fn connect(
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take()
-            .unwrap_or_else(|| {
-                Failure::new(Exit::Session, format!("the SSH handshake failed: {e}"))
-            })
+            .unwrap_or_else(|| Failure::new(Kind::Ssh, format!("the SSH handshake failed: {e}")))
     })
 }
 
@@ -186,7 +184,7 @@ pub async fn why_it_ended(handle: Handle<Callbacks>, port: u16) -> Option<Failur
             Some(crate::tunnel::error::tunnel_failure(&io, port))
         }
         Ok(Err(russh::Error::KeepaliveTimeout)) => Some(Failure::new(
-            Exit::TunnelClosed,
+            Kind::TunnelClosed,
             "the instance stopped answering keepalives: the tunnel or the network stalled (see --server-alive-interval)",
         )),
         _ => None,
@@ -205,11 +203,11 @@ pub async fn authenticate(
     let result = handle
         .authenticate_publickey(user, key)
         .await
-        .map_err(|e| Failure::new(Exit::Session, format!("authentication failed: {e}")))?;
+        .map_err(|e| Failure::new(Kind::Ssh, format!("authentication failed: {e}")))?;
     match result {
         AuthResult::Success => Ok(()),
         AuthResult::Failure { .. } => Err(Failure::new(
-            Exit::Session,
+            Kind::Ssh,
             format!(
                 "the instance refused the pushed key for user {user}: check the user name (ec2-user, ubuntu, admin, …), that the instance runs ec2-instance-connect, and that authentication happened within the key's 60 seconds"
             ),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use russh::keys::{Algorithm, PrivateKey, PrivateKeyWithHashAlg};
 
-use crate::error::{Exit, Failure};
+use crate::error::{Failure, Kind};
 
 /// A fresh key pair. ssh-key wipes the private half from memory when the last `Arc` drops.
 pub struct EphemeralKey {
@@ -17,7 +17,7 @@ impl EphemeralKey {
     /// Makes a new key from the OS random generator.
     pub fn generate() -> Result<Self, Failure> {
         let key = PrivateKey::random(&mut rand::rng(), Algorithm::Ed25519)
-            .map_err(|e| Failure::new(Exit::Other, format!("cannot generate a key: {e}")))?;
+            .map_err(|e| Failure::new(Kind::Other, format!("cannot generate a key: {e}")))?;
         Ok(EphemeralKey { key: Arc::new(key) })
     }
 

@@ -7,7 +7,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::client::Callbacks;
 use super::escape::{Action, Escapes, HELP};
-use crate::error::{Exit, Failure};
+use crate::error::{Exit, Failure, Kind};
 use crate::local::terminal::{self, RawMode};
 use crate::local::{signals, stdio};
 use tokio::signal::unix::SignalKind;
@@ -39,7 +39,7 @@ pub async fn run(handle: &Handle<Callbacks>, spec: &Spec) -> Result<i32, Failure
     let raw = if spec.local_tty {
         Some(RawMode::enter().map_err(|e| {
             Failure::new(
-                Exit::Session,
+                Kind::Ssh,
                 format!("cannot set the terminal to raw mode: {e}"),
             )
         })?)
@@ -65,7 +65,7 @@ pub async fn run(handle: &Handle<Callbacks>, spec: &Spec) -> Result<i32, Failure
     match outcome {
         Ok(Some(status)) => Ok(status),
         Ok(None) => Err(Failure::new(
-            Exit::Session,
+            Kind::Ssh,
             format!(
                 "the connection to {} closed without an exit status",
                 spec.host
@@ -80,7 +80,7 @@ pub async fn run(handle: &Handle<Callbacks>, spec: &Spec) -> Result<i32, Failure
 
 /// Opens the session channel: a PTY if asked, agent forwarding, then the command or shell.
 async fn open(handle: &Handle<Callbacks>, spec: &Spec) -> Result<Channel<Msg>, Failure> {
-    let broken = |what: &str, e: russh::Error| Failure::new(Exit::Session, format!("{what}: {e}"));
+    let broken = |what: &str, e: russh::Error| Failure::new(Kind::Ssh, format!("{what}: {e}"));
     let channel = handle
         .channel_open_session()
         .await

@@ -143,7 +143,7 @@ pub fn check_port(port: u16) -> Result<(), Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::Exit;
+    use crate::error::Kind;
 
     #[test]
     fn default_port_is_not_part_of_the_authority() {
@@ -180,7 +180,7 @@ mod tests {
     fn only_22_and_3389() {
         assert!(check_port(22).is_ok() && check_port(3389).is_ok());
         let err = check_port(2222).unwrap_err();
-        assert_eq!(err.exit, Exit::Usage);
+        assert_eq!(err.kind, Kind::Usage);
         assert!(
             err.message.starts_with("port 2222 cannot be tunnelled"),
             "{err}"

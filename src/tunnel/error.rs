@@ -6,13 +6,13 @@ use std::io;
 use super::connect::ConnectError;
 use super::presign::TunnelRequest;
 use super::stream::close_error_of;
-use crate::error::{Exit, Failure, sentences};
+use crate::error::{Failure, Kind, sentences};
 
 /// The user's sentence for a tunnel that could not be opened.
 pub fn connect_failure(e: ConnectError, request: &TunnelRequest) -> Failure {
     match &e {
         ConnectError::Refused { status: 403, .. } => Failure::new(
-            Exit::TunnelRefused,
+            Kind::TunnelRefused,
             sentences(
                 &e.to_string(),
                 &format!(
@@ -22,15 +22,15 @@ pub fn connect_failure(e: ConnectError, request: &TunnelRequest) -> Failure {
             ),
         ),
         ConnectError::Refused { status: 429, .. } => Failure::new(
-            Exit::TunnelRefused,
+            Kind::TunnelRefused,
             sentences(
                 &e.to_string(),
                 "An endpoint allows 20 concurrent connections; close some and retry",
             ),
         ),
-        ConnectError::Refused { .. } => Failure::new(Exit::TunnelRefused, e.to_string()),
+        ConnectError::Refused { .. } => Failure::new(Kind::TunnelRefused, e.to_string()),
         ConnectError::ProxyScheme { .. } => Failure::usage(e.to_string()),
-        _ => Failure::new(Exit::Network, e.to_string()),
+        _ => Failure::new(Kind::Network, e.to_string()),
     }
 }
 
@@ -38,16 +38,16 @@ pub fn connect_failure(e: ConnectError, request: &TunnelRequest) -> Failure {
 pub fn tunnel_failure(e: &io::Error, port: u16) -> Failure {
     match close_error_of(e) {
         Some(close) if close.reason.contains("Unable to connect to target") => Failure::new(
-            Exit::TunnelClosed,
+            Kind::TunnelClosed,
             format!(
                 "{close}. The instance did not accept the connection on port {port}: check that its security group admits the endpoint (or your public IP, with Preserve Client IP) and that the service is running"
             ),
         ),
-        Some(close) => Failure::new(Exit::TunnelClosed, close.to_string()),
+        Some(close) => Failure::new(Kind::TunnelClosed, close.to_string()),
         // The stream's own errors already say "the tunnel broke"; say it once.
         None if e.to_string().starts_with("the tunnel broke") => {
-            Failure::new(Exit::TunnelClosed, e.to_string())
+            Failure::new(Kind::TunnelClosed, e.to_string())
         }
-        None => Failure::new(Exit::TunnelClosed, format!("the tunnel broke: {e}")),
+        None => Failure::new(Kind::TunnelClosed, format!("the tunnel broke: {e}")),
     }
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use russh::keys::PublicKey;
 
 use super::known_hosts::{self as host_keys, Known};
-use crate::error::{Exit, Failure};
+use crate::error::{Failure, Kind};
 
 /// What the user chose for unknown hosts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -38,12 +38,8 @@ pub struct HostKeyCheck {
 pub fn verify(check: &HostKeyCheck, key: &PublicKey) -> Result<(), Failure> {
     let path = &check.path;
     let name = &check.name;
-    let known = host_keys::lookup(path, name, key).map_err(|e| {
-        Failure::new(
-            Exit::Session,
-            format!("cannot read {}: {e}", path.display()),
-        )
-    })?;
+    let known = host_keys::lookup(path, name, key)
+        .map_err(|e| Failure::new(Kind::Ssh, format!("cannot read {}: {e}", path.display())))?;
     let fingerprint = host_keys::fingerprint(key);
     match known {
         Known::Match => {
@@ -56,7 +52,7 @@ pub fn verify(check: &HostKeyCheck, key: &PublicKey) -> Result<(), Failure> {
         Known::Changed(line) => {
             eprint!("{}", host_keys::changed_warning(name, key, path, line));
             Err(Failure::new(
-                Exit::Session,
+                Kind::Ssh,
                 format!(
                     "host key verification failed: the {} key of {name} has changed ({}:{line}). If the instance was really rebuilt, remove the old key with: ssh-keygen -R '{name}' -f {}",
                     host_keys::type_label(key),
@@ -66,7 +62,7 @@ pub fn verify(check: &HostKeyCheck, key: &PublicKey) -> Result<(), Failure> {
             ))
         }
         Known::Revoked(line) => Err(Failure::new(
-            Exit::Session,
+            Kind::Ssh,
             format!(
                 "host key verification failed: the key of {name} is marked @revoked in {}:{line}",
                 path.display()
@@ -76,7 +72,7 @@ pub fn verify(check: &HostKeyCheck, key: &PublicKey) -> Result<(), Failure> {
             let console = check.console.as_deref().unwrap_or_default();
             if console.is_empty() {
                 return Err(Failure::new(
-                    Exit::Session,
+                    Kind::Ssh,
                     format!(
                         "host key verification failed: the console output of {name} holds no host keys (they are printed at first boot; a new instance may need a minute, and some AMIs do not print them)"
                     ),
@@ -84,7 +80,7 @@ pub fn verify(check: &HostKeyCheck, key: &PublicKey) -> Result<(), Failure> {
             }
             if !console.iter().any(|k| k.key_data() == key.key_data()) {
                 return Err(Failure::new(
-                    Exit::Session,
+                    Kind::Ssh,
                     format!(
                         "host key verification failed: the {} key {fingerprint} of {name} is not among the {} host keys in its console output; refusing to connect",
                         host_keys::type_label(key),
@@ -97,7 +93,7 @@ pub fn verify(check: &HostKeyCheck, key: &PublicKey) -> Result<(), Failure> {
         }
         Known::Unknown => match check.policy {
             Policy::Strict => Err(Failure::new(
-                Exit::Session,
+                Kind::Ssh,
                 format!(
                     "host key verification failed: no key for {name} in {} and --host-key-check is strict ({} key {fingerprint}). Connect once with --host-key-check accept-new, or add the key yourself",
                     path.display(),
@@ -110,7 +106,7 @@ pub fn verify(check: &HostKeyCheck, key: &PublicKey) -> Result<(), Failure> {
                     learn(check, key)
                 } else {
                     Err(Failure::new(
-                        Exit::Session,
+                        Kind::Ssh,
                         format!("host key verification failed: {name} was not accepted"),
                     ))
                 }
@@ -122,7 +118,7 @@ pub fn verify(check: &HostKeyCheck, key: &PublicKey) -> Result<(), Failure> {
 fn learn(check: &HostKeyCheck, key: &PublicKey) -> Result<(), Failure> {
     host_keys::learn(&check.path, &check.name, key).map_err(|e| {
         Failure::new(
-            Exit::Session,
+            Kind::Ssh,
             format!(
                 "cannot record the host key in {}: {e}",
                 check.path.display()
@@ -140,12 +136,8 @@ fn learn(check: &HostKeyCheck, key: &PublicKey) -> Result<(), Failure> {
 /// OpenSSH's question, on the controlling terminal.
 fn ask(name: &str, key: &PublicKey) -> Result<bool, Failure> {
     use std::io::{BufRead, Write};
-    let refuse = |why: String| {
-        Failure::new(
-            Exit::Session,
-            format!("host key verification failed: {why}"),
-        )
-    };
+    let refuse =
+        |why: String| Failure::new(Kind::Ssh, format!("host key verification failed: {why}"));
     let tty = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
