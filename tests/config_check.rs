@@ -81,6 +81,13 @@ fn config_check_shows_bound_lists_and_opt_outs() {
     let text = String::from_utf8_lossy(&out.stdout).into_owned() + &stderr(&out);
     assert!(text.contains("egress_check = false"), "{text}");
     assert!(text.contains("from [hosts.office-only]"), "{text}");
+    let out = eic(&h, &config, &["egress", "i-0123456789abcdef0"]);
+    assert_fails(&out, 3, "not in the allowlist of [hosts.office-only]");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        shown.contains("and:        203.0.113.0/24 (from [hosts.office-only]"),
+        "{shown}"
+    );
     std::fs::write(&config, "[defaults]\nallow = []\n").unwrap();
     let out = eic(&h, &config, &["config", "check"]);
     assert_fails(&out, 2, "config.toml:2:");

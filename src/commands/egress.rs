@@ -19,7 +19,13 @@ pub async fn run(args: EgressArgs) -> Result<i32, Failure> {
         Ok(ip) => println!("egress IP:  {ip} (from {})", eff.egress_urls.join(", ")),
         Err(e) => println!("egress IP:  unknown ({e})"),
     }
-    if eff.allow.is_empty() {
+    if eff.opted_out {
+        println!(
+            "allowlist:  none for {}: egress_check = false in {}",
+            eff.label(),
+            eff.config_hint()
+        );
+    } else if eff.allow.is_empty() {
         println!("allowlist:  none for {}", eff.label());
     } else {
         println!(
@@ -27,6 +33,13 @@ pub async fn run(args: EgressArgs) -> Result<i32, Failure> {
             eff.allow_list(),
             eff.allow_source.as_deref().unwrap_or("?"),
             eff.config_hint()
+        );
+    }
+    for (source, list) in &eff.also_allow {
+        let list: Vec<String> = list.iter().map(ToString::to_string).collect();
+        println!(
+            "and:        {} (from [{source}], which names the same instance)",
+            list.join(", ")
         );
     }
     if eff.allow_from_security_group {
