@@ -78,6 +78,20 @@ pub struct SessionArgs {
     /// Forward the local SSH agent ($SSH_AUTH_SOCK) to the instance.
     #[arg(short = 'A')]
     pub forward_agent: bool,
+    /// Local forward (repeatable): connections to [BIND:]PORT go to HOST:HOSTPORT as the
+    /// instance resolves it (an RDS endpoint, an internal web UI). Loopback by default.
+    #[arg(short = 'L', value_name = "[BIND:]PORT:HOST:HOSTPORT")]
+    pub local_forward: Vec<String>,
+    /// SOCKS proxy (repeatable): SOCKS5 and SOCKS4/4a on [BIND:]PORT, names resolved on
+    /// the instance (`curl --socks5-hostname`). Loopback by default.
+    #[arg(short = 'D', value_name = "[BIND:]PORT")]
+    pub dynamic_forward: Vec<String>,
+    /// No remote command: keep the forwards up until Ctrl-C.
+    #[arg(short = 'N')]
+    pub no_command: bool,
+    /// A forward that cannot listen stops eic-ssh before it connects (else a warning).
+    #[arg(long)]
+    pub exit_on_forward_failure: bool,
     /// Host-key checking.
     #[command(flatten)]
     pub host_keys: HostKeyArgs,

@@ -53,7 +53,7 @@ pub async fn run(args: CpArgs, quiet: bool) -> Result<i32, Failure> {
     let stopped = tokio::select! {
         () = work => None,
         _ = tokio::signal::ctrl_c() => Some(Stop::Interrupted),
-        () = connection_lost(&login.handle) => Some(Stop::ConnectionLost),
+        () = client::closed(&login.handle) => Some(Stop::ConnectionLost),
     };
     progress.finish();
     let report = report.into_inner().unwrap_or_else(|e| e.into_inner());
@@ -164,14 +164,6 @@ enum Stop {
 /// The phrase a failed SFTP request gets when the connection went away under it.
 fn describe_lost() -> String {
     crate::copy::sftp::describe(&russh_sftp::client::error::Error::IO("closed".into()))
-}
-
-/// Resolves when the SSH connection has ended. SFTP requests in flight would otherwise
-/// wait for their own timeout after the tunnel breaks.
-async fn connection_lost(handle: &russh::client::Handle<crate::ssh::client::Callbacks>) {
-    while !handle.is_closed() {
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
 }
 
 /// Names as `a, b, c` (escaped), at most ten of them.

@@ -4,12 +4,15 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cli::SessionArgs;
-use crate::commands::login::login;
+use crate::commands::login::{Login, login};
 use crate::error::{Exit, Failure, Kind};
+use crate::local::signals;
 use crate::local::terminal;
 use crate::ssh::client;
+use crate::ssh::forward::{self, Bound};
 use crate::ssh::session::{self, Spec};
 use crate::target::Target;
+use tokio::signal::unix::SignalKind;
 
 /// Runs the session; every failure of our own is exit 255, as with ssh.
 pub async fn run(args: SessionArgs) -> Result<i32, Failure> {
@@ -31,14 +34,29 @@ async fn run_inner(args: SessionArgs) -> Result<i32, Failure> {
             None
         }
     };
+    let target = Target::parse(target)?;
+    // Forwards listen before anything else happens, so a busy port stops us early.
+    let forwards = forward::parse_all(&args.local_forward, &args.dynamic_forward)?;
+    if args.no_command && !args.remote_command.is_empty() {
+        return Err(Failure::usage(
+            "-N runs no remote command: drop the command, or drop -N",
+        ));
+    }
+    let bound = forward::bind_all(&forwards, args.exit_on_forward_failure).await?;
     let login = login(
-        &Target::parse(target)?,
+        &target,
         args.port,
         &args.connect,
         &args.host_keys,
         agent.clone(),
     )
     .await?;
+    for b in &bound {
+        eprintln!("eic-ssh: {}", b.describe());
+    }
+    if args.no_command {
+        return forwards_only(login, bound, args.port).await;
+    }
     let stdin_tty = terminal::is_tty(libc::STDIN_FILENO);
     let command = (!args.remote_command.is_empty()).then(|| args.remote_command.join(" "));
     let tty = args.tty || (!args.no_tty && command.is_none() && stdin_tty);
@@ -53,7 +71,10 @@ async fn run_inner(args: SessionArgs) -> Result<i32, Failure> {
             .max_tunnel_duration
             .map(|s| Duration::from_secs(u64::from(s))),
     };
-    let status = session::run(&login.handle, &spec).await;
+    let status = tokio::select! {
+        status = session::run(&login.handle, &spec) => status,
+        () = forward::serve_all(bound, &login.handle) => unreachable!("forwards serve until the session ends"),
+    };
     if status.is_err() && login.handle.is_closed() {
         // Say why the connection ended when the tunnel knows (the endpoint's reason).
         if let Some(why) = client::why_it_ended(login.handle, args.port).await {
@@ -63,4 +84,24 @@ async fn run_inner(args: SessionArgs) -> Result<i32, Failure> {
     }
     client::close(login.handle).await;
     status
+}
+
+/// `-N`: the forwards alone, until a signal (exit 0) or the connection ends (why, 255).
+async fn forwards_only(login: Login, bound: Vec<Bound>, port: u16) -> Result<i32, Failure> {
+    let stop = signals::first_of([
+        SignalKind::interrupt(),
+        SignalKind::terminate(),
+        SignalKind::hangup(),
+    ]);
+    let lost = tokio::select! {
+        () = forward::serve_all(bound, &login.handle) => unreachable!("forwards serve until stopped"),
+        () = stop => false,
+        () = client::closed(&login.handle) => true,
+    };
+    if !lost {
+        client::close(login.handle).await;
+        return Ok(0);
+    }
+    let why = client::why_it_ended(login.handle, port).await;
+    Err(why.unwrap_or_else(|| Failure::new(Kind::Ssh, "the connection to the instance ended")))
 }

@@ -191,6 +191,14 @@ pub async fn why_it_ended(handle: Handle<Callbacks>, port: u16) -> Option<Failur
     }
 }
 
+/// Resolves when the SSH connection has ended (requests in flight would otherwise wait
+/// for their own timeouts after the tunnel breaks).
+pub async fn closed(handle: &Handle<Callbacks>) {
+    while !handle.is_closed() {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// How long [`close`] waits for the tunnel to close.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 

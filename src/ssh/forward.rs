@@ -1,0 +1,325 @@
+//! Port forwarding over the session's one SSH connection: `-L` listeners and `-D` SOCKS
+//! proxies whose every accepted connection becomes a `direct-tcpip` channel, so names are
+//! resolved on the instance and 100 connections use one of the endpoint's 20 slots.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use russh::client::Handle;
+use tokio::net::{TcpListener, TcpStream};
+
+use super::client::Callbacks;
+use super::socks;
+use crate::error::Failure;
+use crate::printable;
+
+/// Where a forwarded connection goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// `-L`: always this host and port, as the instance resolves it.
+    Fixed {
+        /// Host name or address, resolved on the instance.
+        host: String,
+        /// Port on that host.
+        port: u16,
+    },
+    /// `-D`: whatever each SOCKS client asks for.
+    Socks,
+}
+
+/// One `-L` or `-D` as the user wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forward {
+    /// The local address to listen on (loopback unless the user named another).
+    pub bind: SocketAddr,
+    /// Where its connections go.
+    pub to: Destination,
+    /// The spec as typed, for messages.
+    pub spec: String,
+}
+
+/// Parses `-L [bind_address:]port:host:hostport` (IPv6 in brackets, as OpenSSH).
+pub fn parse_local(spec: &str) -> Result<Forward, Failure> {
+    let parts = split_spec(spec);
+    let bad = || {
+        Failure::usage(format!(
+            "-L {spec}: expected [bind_address:]port:host:hostport, e.g. -L 5432:db.internal:5432"
+        ))
+    };
+    let (bind, port, host, hostport) = match parts.as_slice() {
+        [port, host, hostport] => (None, port, host, hostport),
+        [bind, port, host, hostport] => (Some(bind.as_str()), port, host, hostport),
+        _ => return Err(bad()),
+    };
+    if host.is_empty() {
+        return Err(bad());
+    }
+    Ok(Forward {
+        bind: bind_addr(bind, port, spec)?,
+        to: Destination::Fixed {
+            host: host.clone(),
+            port: hostport.parse().map_err(|_| bad())?,
+        },
+        spec: spec.to_string(),
+    })
+}
+
+/// Parses `-D [bind_address:]port`.
+pub fn parse_dynamic(spec: &str) -> Result<Forward, Failure> {
+    let parts = split_spec(spec);
+    let (bind, port) = match parts.as_slice() {
+        [port] => (None, port),
+        [bind, port] => (Some(bind.as_str()), port),
+        _ => {
+            return Err(Failure::usage(format!(
+                "-D {spec}: expected [bind_address:]port, e.g. -D 1080"
+            )));
+        }
+    };
+    Ok(Forward {
+        bind: bind_addr(bind, port, spec)?,
+        to: Destination::Socks,
+        spec: spec.to_string(),
+    })
+}
+
+/// `a:b:c`, with `[…]` kept whole (IPv6 addresses).
+fn split_spec(spec: &str) -> Vec<String> {
+    let mut parts = vec![String::new()];
+    let mut bracket = false;
+    for c in spec.chars() {
+        match c {
+            '[' if !bracket => bracket = true,
+            ']' if bracket => bracket = false,
+            ':' if !bracket => parts.push(String::new()),
+            c => parts.last_mut().expect("never empty").push(c),
+        }
+    }
+    parts
+}
+
+fn bind_addr(bind: Option<&str>, port: &str, spec: &str) -> Result<SocketAddr, Failure> {
+    let port: u16 = port
+        .parse()
+        .map_err(|_| Failure::usage(format!("{spec}: {port:?} is not a port number")))?;
+    let ip = match bind {
+        None | Some("") | Some("localhost") => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        Some("*") => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        Some(text) => text.parse().map_err(|_| {
+            Failure::usage(format!(
+                "{spec}: bind address {text:?} is not an IP address (or localhost, or *)"
+            ))
+        })?,
+    };
+    Ok(SocketAddr::new(ip, port))
+}
+
+/// A forward whose listener is bound.
+pub struct Bound {
+    /// What the user asked for.
+    pub forward: Forward,
+    /// The bound listener.
+    listener: TcpListener,
+}
+
+/// Binds every forward. With `strict` (`--exit-on-forward-failure`) a listener that cannot
+/// bind is an error before anything else happens; otherwise it is a warning.
+pub async fn bind_all(forwards: &[Forward], strict: bool) -> Result<Vec<Bound>, Failure> {
+    let mut bound = Vec::new();
+    for f in forwards {
+        match TcpListener::bind(f.bind).await {
+            Ok(listener) => {
+                if !f.bind.ip().is_loopback() {
+                    eprintln!(
+                        "eic-ssh: warning: {} listens on {}: other hosts can use this forward",
+                        f.spec, f.bind
+                    );
+                }
+                bound.push(Bound {
+                    forward: f.clone(),
+                    listener,
+                });
+            }
+            Err(e) if strict => {
+                return Err(Failure::usage(format!(
+                    "cannot listen on {} for {} ({e}); --exit-on-forward-failure stops here",
+                    f.bind, f.spec
+                )));
+            }
+            Err(e) => eprintln!(
+                "eic-ssh: warning: cannot listen on {} for {}: {e}; going on without it",
+                f.bind, f.spec
+            ),
+        }
+    }
+    Ok(bound)
+}
+
+impl Bound {
+    /// The address it actually listens on (port 0 picks one).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or(self.forward.bind)
+    }
+
+    /// One line for the list printed once the forwards are up.
+    pub fn describe(&self) -> String {
+        match &self.forward.to {
+            Destination::Fixed { host, port } => format!(
+                "forwarding {} → {host}:{port} (from the instance)",
+                self.local_addr()
+            ),
+            Destination::Socks => format!(
+                "SOCKS proxy on {} (names resolved on the instance)",
+                self.local_addr()
+            ),
+        }
+    }
+
+    /// Accepts connections until the end of the session, each as a channel on `handle`.
+    pub async fn serve(self, handle: &Handle<Callbacks>) {
+        let mut open = FuturesUnordered::new();
+        loop {
+            tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok((socket, peer)) => open.push(connection(handle, socket, peer, &self.forward)),
+                    Err(e) => tracing::warn!("{}: accept failed: {e}", self.forward.spec),
+                },
+                Some(()) = open.next(), if !open.is_empty() => {}
+            }
+        }
+    }
+}
+
+/// One forwarded connection: where it goes (for `-D`, the SOCKS request), a
+/// `direct-tcpip` channel, then bytes both ways until either side closes.
+async fn connection(
+    handle: &Handle<Callbacks>,
+    mut socket: TcpStream,
+    peer: SocketAddr,
+    forward: &Forward,
+) {
+    let _ = socket.set_nodelay(true);
+    let (host, port, socks) = match &forward.to {
+        Destination::Fixed { host, port } => (host.clone(), *port, None),
+        Destination::Socks => match socks::accept(&mut socket).await {
+            Ok(request) => (request.host.clone(), request.port, Some(request)),
+            Err(e) => {
+                tracing::info!("{}: SOCKS client {peer}: {e}", forward.spec);
+                return;
+            }
+        },
+    };
+    let opened = handle
+        .channel_open_direct_tcpip(
+            host.clone(),
+            u32::from(port),
+            peer.ip().to_string(),
+            u32::from(peer.port()),
+        )
+        .await;
+    let channel = match opened {
+        Ok(channel) => channel,
+        Err(e) => {
+            if let Some(request) = socks {
+                let _ = request.refuse(&mut socket).await;
+            }
+            eprintln!(
+                "eic-ssh: {}: the instance could not open {}:{port}: {}",
+                forward.spec,
+                printable::escape(&host),
+                printable::escape(&e.to_string())
+            );
+            return;
+        }
+    };
+    if let Some(request) = socks
+        && request.grant(&mut socket).await.is_err()
+    {
+        return;
+    }
+    tracing::info!("{}: {peer} → {host}:{port} opened", forward.spec);
+    let mut stream = channel.into_stream();
+    match tokio::io::copy_bidirectional(&mut socket, &mut stream).await {
+        Ok((up, down)) => tracing::info!(
+            "{}: {peer} → {host}:{port} closed ({up} bytes out, {down} bytes in)",
+            forward.spec
+        ),
+        Err(e) => tracing::info!("{}: {peer} → {host}:{port} ended: {e}", forward.spec),
+    }
+}
+
+/// Every forward from `-L` and `-D`, parsed.
+pub fn parse_all(local: &[String], dynamic: &[String]) -> Result<Vec<Forward>, Failure> {
+    let mut all = Vec::new();
+    for spec in local {
+        all.push(parse_local(spec)?);
+    }
+    for spec in dynamic {
+        all.push(parse_dynamic(spec)?);
+    }
+    Ok(all)
+}
+
+/// Runs every bound forward until the session ends (never returns by itself).
+pub async fn serve_all(bound: Vec<Bound>, handle: &Handle<Callbacks>) {
+    let mut all: FuturesUnordered<_> = bound.into_iter().map(|b| b.serve(handle)).collect();
+    while all.next().await.is_some() {}
+    std::future::pending::<()>().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_specs_as_openssh() {
+        let f = parse_local("5432:db.internal:5432").unwrap();
+        assert_eq!(f.bind, "127.0.0.1:5432".parse().unwrap());
+        assert_eq!(
+            f.to,
+            Destination::Fixed {
+                host: "db.internal".into(),
+                port: 5432
+            }
+        );
+        let f = parse_local("0.0.0.0:8080:10.0.0.5:80").unwrap();
+        assert_eq!(f.bind, "0.0.0.0:8080".parse().unwrap());
+        let f = parse_local("[::1]:8080:[2001:db8::5]:80").unwrap();
+        assert_eq!(f.bind, "[::1]:8080".parse().unwrap());
+        assert_eq!(
+            f.to,
+            Destination::Fixed {
+                host: "2001:db8::5".into(),
+                port: 80
+            }
+        );
+        for bad in [
+            "5432",
+            "a:b:c",
+            "1:host:x",
+            "1::80",
+            "1:2:3:4:5",
+            "bad:1:h:2",
+        ] {
+            assert_eq!(
+                parse_local(bad).unwrap_err().kind,
+                crate::error::Kind::Usage,
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn dynamic_specs() {
+        assert_eq!(
+            parse_dynamic("1080").unwrap().bind,
+            "127.0.0.1:1080".parse().unwrap()
+        );
+        assert_eq!(
+            parse_dynamic("*:1080").unwrap().bind,
+            "0.0.0.0:1080".parse().unwrap()
+        );
+        assert!(parse_dynamic("a:b:c").is_err() && parse_dynamic("x").is_err());
+    }
+}

@@ -1,0 +1,205 @@
+//! `-L`, `-D` and `-N` through the emulator and the real sshd: bytes checked end to end,
+//! 50 connections over one tunnel, SOCKS5 with a domain name and SOCKS4a, a refused
+//! channel that disturbs nothing else, and `--exit-on-forward-failure`.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+
+use common::*;
+
+/// A loopback echo server on the "instance" (sshd's machine), for as long as the test runs.
+fn echo_server() -> u16 {
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in server.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut reader = client.try_clone().unwrap();
+                let mut writer = client;
+                let _ = std::io::copy(&mut reader, &mut writer);
+            });
+        }
+    });
+    port
+}
+
+/// `eic-ssh user@BASTION -N ARGS…`, waiting for the first forward to be listed.
+fn forwards(h: &Harness, args: &[&str]) -> Listener {
+    let mut cmd = h.eic_ssh();
+    cmd.env("EIC_SSH_KNOWN_HOSTS", &h.known_hosts)
+        .arg(format!("{}@{BASTION}", h.user))
+        .arg("-N")
+        .args(args);
+    Listener::start(cmd)
+}
+
+/// Sends `data` through `port` and returns what comes back.
+fn round_trip(port: u16, data: &[u8]) -> Vec<u8> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(LIMIT)).unwrap();
+    s.write_all(data).unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut back = Vec::new();
+    s.read_to_end(&mut back).unwrap();
+    back
+}
+
+#[test]
+fn local_forward_carries_bytes_and_50_connections_share_one_tunnel() {
+    let h = Harness::new();
+    let echo = echo_server();
+    let l = forwards(&h, &["-L", &format!("0:127.0.0.1:{echo}")]);
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    assert_eq!(round_trip(l.port, &data), data);
+    let clients: Vec<_> = (0..50)
+        .map(|i| {
+            let port = l.port;
+            std::thread::spawn(move || {
+                let data = format!("connection {i} ").repeat(1000).into_bytes();
+                assert_eq!(round_trip(port, &data), data, "connection {i}");
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    assert_eq!(
+        h.sim.events_of("tunnel_open").len(),
+        1,
+        "one tunnel for all"
+    );
+    // -N ends cleanly on SIGTERM, closing the tunnel.
+    let mut l = l;
+    // SAFETY: kill sends a signal to our own child.
+    unsafe {
+        libc::kill(l.child.id() as i32, libc::SIGTERM);
+    }
+    let status = l.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn socks5_with_a_domain_name_and_socks4a_resolve_on_the_instance() {
+    let h = Harness::new();
+    let echo = echo_server();
+    let l = forwards(&h, &["-D", "0"]);
+    // SOCKS5, CONNECT to "localhost" by name.
+    let mut s = TcpStream::connect(("127.0.0.1", l.port)).unwrap();
+    s.set_read_timeout(Some(LIMIT)).unwrap();
+    s.write_all(&[5, 1, 0]).unwrap();
+    let mut choice = [0u8; 2];
+    s.read_exact(&mut choice).unwrap();
+    assert_eq!(choice, [5, 0]);
+    let mut req = vec![5, 1, 0, 3, 9];
+    req.extend_from_slice(b"localhost");
+    req.extend_from_slice(&echo.to_be_bytes());
+    s.write_all(&req).unwrap();
+    let mut reply = [0u8; 10];
+    s.read_exact(&mut reply).unwrap();
+    assert_eq!(reply[..2], [5, 0], "granted");
+    s.write_all(b"through socks5").unwrap();
+    let mut back = [0u8; 14];
+    s.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"through socks5");
+    // SOCKS4a, the name after the user id.
+    let mut s = TcpStream::connect(("127.0.0.1", l.port)).unwrap();
+    s.set_read_timeout(Some(LIMIT)).unwrap();
+    let mut req = vec![4, 1];
+    req.extend_from_slice(&echo.to_be_bytes());
+    req.extend_from_slice(&[0, 0, 0, 1, 0]);
+    req.extend_from_slice(b"localhost\0");
+    s.write_all(&req).unwrap();
+    let mut reply = [0u8; 8];
+    s.read_exact(&mut reply).unwrap();
+    assert_eq!(reply[..2], [0, 0x5A], "granted");
+    s.write_all(b"socks4a").unwrap();
+    let mut back = [0u8; 7];
+    s.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"socks4a");
+}
+
+#[test]
+fn a_refused_channel_closes_that_connection_only() {
+    let h = Harness::new();
+    let echo = echo_server();
+    let closed = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let l = forwards(
+        &h,
+        &[
+            "-L",
+            &format!("0:127.0.0.1:{echo}"),
+            "-L",
+            &format!("0:127.0.0.1:{closed}"),
+        ],
+    );
+    let second = l.next_line();
+    let refused_port: u16 = second
+        .split("127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {second:?}"));
+    // A working connection stays open across the refusal of another.
+    let mut kept = TcpStream::connect(("127.0.0.1", l.port)).unwrap();
+    kept.set_read_timeout(Some(LIMIT)).unwrap();
+    kept.write_all(b"before").unwrap();
+    let mut buf = [0u8; 6];
+    kept.read_exact(&mut buf).unwrap();
+    let mut refused = TcpStream::connect(("127.0.0.1", refused_port)).unwrap();
+    refused.set_read_timeout(Some(LIMIT)).unwrap();
+    let mut nothing = Vec::new();
+    assert_eq!(refused.read_to_end(&mut nothing).unwrap_or(0), 0);
+    let said = l.next_line();
+    assert!(
+        said.contains(&format!("the instance could not open 127.0.0.1:{closed}")),
+        "{said}"
+    );
+    kept.write_all(b"after!").unwrap();
+    kept.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"after!");
+}
+
+#[test]
+fn exit_on_forward_failure_stops_before_connecting() {
+    let h = Harness::new();
+    let busy = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port();
+    let mut cmd = h.eic_ssh();
+    cmd.env("EIC_SSH_KNOWN_HOSTS", &h.known_hosts)
+        .arg(format!("{}@{BASTION}", h.user))
+        .args(["-N", "--exit-on-forward-failure", "-L"])
+        .arg(format!("{port}:127.0.0.1:22"));
+    let out = run(&mut cmd, LIMIT);
+    assert_fails(&out, 255, &format!("cannot listen on 127.0.0.1:{port}"));
+    assert!(h.sim.events_of("api_call").is_empty(), "nothing happened");
+    // Without the flag it is a warning, and the other forwards come up.
+    let echo = echo_server();
+    let mut cmd = h.eic_ssh();
+    cmd.env("EIC_SSH_KNOWN_HOSTS", &h.known_hosts)
+        .arg(format!("{}@{BASTION}", h.user))
+        .args(["-N", "-L"])
+        .arg(format!("{port}:127.0.0.1:22"))
+        .arg("-L")
+        .arg(format!("0:127.0.0.1:{echo}"));
+    let mut child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut err, &mut first).unwrap();
+    assert!(first.contains("warning: cannot listen on"), "{first}");
+    let mut second = String::new();
+    std::io::BufRead::read_line(&mut err, &mut second).unwrap();
+    assert!(second.contains("forwarding 127.0.0.1:"), "{second}");
+    let _ = child.kill();
+    let _ = child.wait();
+    drop(busy);
+}
