@@ -82,6 +82,10 @@ pub struct SessionArgs {
     /// instance resolves it (an RDS endpoint, an internal web UI). Loopback by default.
     #[arg(short = 'L', value_name = "[BIND:]PORT:HOST:HOSTPORT")]
     pub local_forward: Vec<String>,
+    /// Remote forward (repeatable): connections to [BIND:]PORT on the instance come back
+    /// to HOST:HOSTPORT from here; port 0 lets the instance choose (printed).
+    #[arg(short = 'R', value_name = "[BIND:]PORT:HOST:HOSTPORT")]
+    pub remote_forward: Vec<String>,
     /// SOCKS proxy (repeatable): SOCKS5 and SOCKS4/4a on [BIND:]PORT, names resolved on
     /// the instance (`curl --socks5-hostname`). Loopback by default.
     #[arg(short = 'D', value_name = "[BIND:]PORT")]

@@ -203,3 +203,38 @@ fn exit_on_forward_failure_stops_before_connecting() {
     let _ = child.wait();
     drop(busy);
 }
+
+#[test]
+fn remote_forward_port_0_prints_the_port_and_carries_bytes_back() {
+    let h = Harness::new();
+    let echo = echo_server();
+    let mut cmd = h.eic_ssh();
+    cmd.env("EIC_SSH_KNOWN_HOSTS", &h.known_hosts)
+        .arg(format!("{}@{BASTION}", h.user))
+        .args(["-N", "-R"])
+        .arg(format!("0:127.0.0.1:{echo}"));
+    let mut child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut err, &mut line).unwrap();
+    // OpenSSH's own words for a port the server chose.
+    let port: u16 = line
+        .strip_prefix("Allocated port ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no allocated port in {line:?}"));
+    assert!(
+        line.ends_with(&format!("for remote forward to 127.0.0.1:{echo}\n")),
+        "{line}"
+    );
+    // A client on the instance's side (sshd listens on this machine's loopback).
+    let data = b"from the instance back to us".repeat(1000);
+    assert_eq!(round_trip(port, &data), data);
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -12,6 +12,7 @@ use crate::commands::connect::Connector;
 use crate::error::Failure;
 use crate::local::terminal;
 use crate::ssh::client::{self, Callbacks};
+use crate::ssh::forward::RemoteForwards;
 use crate::ssh::host_keys::{self, HostKeyCheck, Policy};
 use crate::ssh::key::EphemeralKey;
 use crate::target::{self, Target};
@@ -24,6 +25,8 @@ pub struct Login {
     pub handle: Handle<Callbacks>,
     /// The OS user logged in.
     pub user: String,
+    /// Where connections of `-R` forwards go (filled by the session).
+    pub remote_forwards: RemoteForwards,
 }
 
 /// Logs in to `target` (`[user@]TARGET`) on `port`. With `agent`, the server may open agent
@@ -73,12 +76,15 @@ pub async fn login(
         alive_interval: Duration::from_secs(keys.server_alive_interval),
         alive_max: usize::try_from(keys.server_alive_count_max).unwrap_or(3),
     };
-    let mut handle = client::connect(tunnel, check, agent, timing, port).await?;
+    let remote_forwards = RemoteForwards::default();
+    let mut handle =
+        client::connect(tunnel, check, agent, remote_forwards.clone(), timing, port).await?;
     client::authenticate(&mut handle, &user, key.for_auth()).await?;
     Ok(Login {
         instance_id: connector.route.instance_id.clone(),
         handle,
         user,
+        remote_forwards,
     })
 }
 

@@ -9,7 +9,7 @@ use crate::error::{Exit, Failure, Kind};
 use crate::local::signals;
 use crate::local::terminal;
 use crate::ssh::client;
-use crate::ssh::forward::{self, Bound};
+use crate::ssh::forward::{self, Bound, RemoteForward};
 use crate::ssh::session::{self, Spec};
 use crate::target::Target;
 use tokio::signal::unix::SignalKind;
@@ -37,6 +37,11 @@ async fn run_inner(args: SessionArgs) -> Result<i32, Failure> {
     let target = Target::parse(target)?;
     // Forwards listen before anything else happens, so a busy port stops us early.
     let forwards = forward::parse_all(&args.local_forward, &args.dynamic_forward)?;
+    let remote: Vec<RemoteForward> = args
+        .remote_forward
+        .iter()
+        .map(|spec| forward::parse_remote(spec))
+        .collect::<Result<_, _>>()?;
     if args.no_command && !args.remote_command.is_empty() {
         return Err(Failure::usage(
             "-N runs no remote command: drop the command, or drop -N",
@@ -54,6 +59,13 @@ async fn run_inner(args: SessionArgs) -> Result<i32, Failure> {
     for b in &bound {
         eprintln!("eic-ssh: {}", b.describe());
     }
+    forward::request_remote(
+        &login.handle,
+        &login.remote_forwards,
+        &remote,
+        args.exit_on_forward_failure,
+    )
+    .await?;
     if args.no_command {
         return forwards_only(login, bound, args.port).await;
     }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use russh::client::{self, AuthResult, Handle};
 use russh::keys::{PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
 
+use super::forward::RemoteForwards;
 use super::host_keys::{HostKeyCheck, verify};
 use crate::error::{Failure, Kind};
 use crate::tunnel::Tunnel;
@@ -21,6 +22,8 @@ pub struct Callbacks {
     agent: Option<PathBuf>,
     /// Why the key was refused, for the user's message.
     refusal: Arc<Mutex<Option<Failure>>>,
+    /// Where the `-R` forwards' connections go.
+    remote: RemoteForwards,
     /// Set once the server's host key arrived: the handshake timeout stops there (a
     /// host-key prompt may take the user as long as it takes).
     key_seen: Arc<std::sync::atomic::AtomicBool>,
@@ -57,6 +60,26 @@ impl client::Handler for Callbacks {
                 Ok(false)
             }
         }
+    }
+
+    async fn server_channel_open_forwarded_tcpip(
+        &mut self,
+        channel: russh::Channel<client::Msg>,
+        _connected_address: &str,
+        connected_port: u32,
+        originator_address: &str,
+        originator_port: u32,
+        reply: client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        // Only for ports we asked for; dropping `reply` refuses the channel.
+        let Some((host, port)) = self.remote.destination(connected_port) else {
+            return Ok(());
+        };
+        reply.accept().await;
+        let peer = format!("{originator_address}:{originator_port}");
+        tokio::spawn(super::forward::remote_connection(channel, host, port, peer));
+        Ok(())
     }
 
     async fn server_channel_open_agent_forward(
@@ -113,6 +136,7 @@ pub async fn connect(
     tunnel: Tunnel,
     check: HostKeyCheck,
     agent: Option<PathBuf>,
+    remote: RemoteForwards,
     timing: Timing,
     port: u16,
 ) -> Result<Handle<Callbacks>, Failure> {
@@ -123,6 +147,7 @@ pub async fn connect(
         check,
         agent,
         refusal: refusal.clone(),
+        remote,
         key_seen: key_seen.clone(),
     };
     let deadline = async {

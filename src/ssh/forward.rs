@@ -1,18 +1,153 @@
 //! Port forwarding over the session's one SSH connection: `-L` listeners and `-D` SOCKS
-//! proxies whose every accepted connection becomes a `direct-tcpip` channel, so names are
-//! resolved on the instance and 100 connections use one of the endpoint's 20 slots.
+//! proxies whose every accepted connection becomes a `direct-tcpip` channel (names are
+//! resolved on the instance, and 100 connections use one of the endpoint's 20 slots), and
+//! `-R` ports on the instance whose connections come back as `forwarded-tcpip` channels.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use russh::client::Handle;
+use russh::Channel;
+use russh::client::{Handle, Msg};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::client::Callbacks;
 use super::socks;
-use crate::error::Failure;
+use crate::error::{Failure, Kind};
 use crate::printable;
+
+/// One `-R` as the user wrote it: a port on the instance whose connections come back here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteForward {
+    /// The address the instance listens on (`localhost` unless the user named another).
+    pub bind: String,
+    /// The port on the instance; 0 lets the server choose (and the chosen one is printed).
+    pub port: u16,
+    /// Where its connections go, from this machine.
+    pub host: String,
+    /// Port on that host.
+    pub host_port: u16,
+    /// The spec as typed, for messages.
+    pub spec: String,
+}
+
+/// Parses `-R [bind_address:]port:host:hostport`.
+pub fn parse_remote(spec: &str) -> Result<RemoteForward, Failure> {
+    let parts = split_spec(spec);
+    let bad = || {
+        Failure::usage(format!(
+            "-R {spec}: expected [bind_address:]port:host:hostport, e.g. -R 8080:localhost:3000"
+        ))
+    };
+    let (bind, port, host, host_port) = match parts.as_slice() {
+        [port, host, hostport] => ("localhost", port, host, hostport),
+        [bind, port, host, hostport] if !bind.is_empty() => (bind.as_str(), port, host, hostport),
+        _ => return Err(bad()),
+    };
+    if host.is_empty() {
+        return Err(bad());
+    }
+    Ok(RemoteForward {
+        bind: bind.to_string(),
+        port: port.parse().map_err(|_| bad())?,
+        host: host.clone(),
+        host_port: host_port.parse().map_err(|_| bad())?,
+        spec: spec.to_string(),
+    })
+}
+
+/// The `-R` forwards the server may open channels for: port on the instance → where the
+/// connection goes here. Shared with the russh handler, which sees the channels.
+#[derive(Debug, Clone, Default)]
+pub struct RemoteForwards(Arc<Mutex<HashMap<u32, (String, u16)>>>);
+
+impl RemoteForwards {
+    /// Sends connections to `port` on the instance to `host:host_port` here.
+    pub fn add(&self, port: u32, host: &str, host_port: u16) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(port, (host.to_string(), host_port));
+    }
+
+    /// Where connections to `port` go, if we asked for that port.
+    pub fn destination(&self, port: u32) -> Option<(String, u16)> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&port)
+            .cloned()
+    }
+}
+
+/// Asks the server for every `-R` and records where their connections go. A refusal is
+/// an error with `strict` (`--exit-on-forward-failure`), else a warning.
+pub async fn request_remote(
+    handle: &Handle<Callbacks>,
+    remote: &RemoteForwards,
+    forwards: &[RemoteForward],
+    strict: bool,
+) -> Result<(), Failure> {
+    for f in forwards {
+        match handle
+            .tcpip_forward(f.bind.clone(), u32::from(f.port))
+            .await
+        {
+            Ok(port) => {
+                let port = if port == 0 { u32::from(f.port) } else { port };
+                remote.add(port, &f.host, f.host_port);
+                if f.port == 0 {
+                    // OpenSSH's words, so scripts that read them keep working.
+                    eprintln!(
+                        "Allocated port {port} for remote forward to {}:{}",
+                        f.host, f.host_port
+                    );
+                }
+                eprintln!(
+                    "eic-ssh: remote forward: {}:{port} on the instance → {}:{} (from here)",
+                    f.bind, f.host, f.host_port
+                );
+            }
+            Err(e) if strict => {
+                return Err(Failure::new(
+                    Kind::Ssh,
+                    format!(
+                        "the instance refused the remote forward {} ({e}); --exit-on-forward-failure stops here",
+                        f.spec
+                    ),
+                ));
+            }
+            Err(e) => eprintln!(
+                "eic-ssh: warning: the instance refused the remote forward {} ({e}); going on without it",
+                f.spec
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// A connection the server opened for an `-R` forward, to `host:port` here.
+pub async fn remote_connection(channel: Channel<Msg>, host: String, port: u16, peer: String) {
+    let mut local = match TcpStream::connect((host.as_str(), port)).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!(
+                "eic-ssh: remote forward from {peer}: cannot connect to {host}:{port} here: {e}"
+            );
+            return;
+        }
+    };
+    let _ = local.set_nodelay(true);
+    let mut stream = channel.into_stream();
+    match tokio::io::copy_bidirectional(&mut stream, &mut local).await {
+        Ok((up, down)) => tracing::info!(
+            "remote forward {peer} → {host}:{port} closed ({down} bytes out, {up} bytes in)"
+        ),
+        Err(e) => tracing::info!("remote forward {peer} → {host}:{port} ended: {e}"),
+    }
+}
 
 /// Where a forwarded connection goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -302,12 +437,20 @@ mod tests {
             "1:2:3:4:5",
             "bad:1:h:2",
         ] {
-            assert_eq!(
-                parse_local(bad).unwrap_err().kind,
-                crate::error::Kind::Usage,
-                "{bad}"
-            );
+            assert_eq!(parse_local(bad).unwrap_err().kind, Kind::Usage, "{bad}");
         }
+    }
+
+    #[test]
+    fn remote_specs() {
+        let r = parse_remote("0:localhost:3000").unwrap();
+        assert_eq!(
+            (r.bind.as_str(), r.port, r.host.as_str(), r.host_port),
+            ("localhost", 0, "localhost", 3000)
+        );
+        let r = parse_remote("0.0.0.0:8080:127.0.0.1:80").unwrap();
+        assert_eq!((r.bind.as_str(), r.port), ("0.0.0.0", 8080));
+        assert!(parse_remote("8080:localhost").is_err() && parse_remote("x:h:1").is_err());
     }
 
     #[test]
