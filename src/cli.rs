@@ -96,6 +96,15 @@ pub struct SessionArgs {
     /// A forward that cannot listen stops eic-ssh before it connects (else a warning).
     #[arg(long)]
     pub exit_on_forward_failure: bool,
+    /// With -N: end when the connection ends, instead of reconnecting.
+    #[arg(long)]
+    pub no_reconnect: bool,
+    /// With -N: attempts in a row to reconnect before giving up.
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub reconnect_attempts: u32,
+    /// With -N: keep retrying when the egress guard refuses this network (else stop).
+    #[arg(long)]
+    pub retry_refused: bool,
     /// Host-key checking.
     #[command(flatten)]
     pub host_keys: HostKeyArgs,

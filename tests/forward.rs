@@ -238,3 +238,127 @@ fn remote_forward_port_0_prints_the_port_and_carries_bytes_back() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// `-N -L` with an allowlist that admits us and no egress cache, so each login asks checkip.
+fn guarded_forward(h: &Harness, echo: u16, extra: &[&str]) -> Listener {
+    let config = h.dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[defaults]\nallow = [\"203.0.113.0/24\"]\negress_check_url = \"{}\"\n",
+            h.sim.checkip_url()
+        ),
+    )
+    .unwrap();
+    let mut cmd = h.eic_ssh();
+    cmd.env("EIC_SSH_KNOWN_HOSTS", &h.known_hosts)
+        .env("EIC_SSH_CONFIG", &config)
+        .env("EIC_SSH_EGRESS_CACHE_SECS", "0")
+        .arg(format!("{}@{BASTION}", h.user))
+        .args(["-N", "-L", &format!("0:127.0.0.1:{echo}")])
+        .args(extra);
+    Listener::start(cmd)
+}
+
+fn office_world() -> eic_ssh_sim::World {
+    let mut world = eic_ssh_sim::World::demo();
+    world.client_public_ip = Some("203.0.113.10".parse().unwrap());
+    world
+}
+
+/// Lines until one contains `needle` (each wait bounded by the listener's limit).
+fn wait_for_line(l: &Listener, needle: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    loop {
+        let line = l.next_line();
+        let done = line.contains(needle);
+        seen.push(line);
+        if done {
+            return seen;
+        }
+    }
+}
+
+#[test]
+fn a_dropped_tunnel_reconnects_and_the_local_port_stays_up() {
+    let h = Harness::with_world(office_world());
+    let echo = echo_server();
+    // The first tunnel drops after 256 KiB; the ones after it are healthy.
+    h.sim.set_faults(eic_ssh_sim::Faults {
+        drop_after_bytes: Some(256 << 10),
+        ..Default::default()
+    });
+    let l = guarded_forward(&h, echo, &[]);
+    h.sim.set_faults(eic_ssh_sim::Faults::default());
+    let checks = h.sim.events_of("checkip").len();
+    let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+    let mut s = TcpStream::connect(("127.0.0.1", l.port)).unwrap();
+    s.set_read_timeout(Some(LIMIT)).unwrap();
+    let _ = s.write_all(&data);
+    let seen = wait_for_line(&l, "reconnected to");
+    assert!(
+        seen.iter().any(|l| l.contains("reconnecting in")),
+        "one line per attempt: {seen:?}"
+    );
+    // The same local port works through the new tunnel.
+    let small = b"after the drop".repeat(100);
+    assert_eq!(round_trip(l.port, &small), small);
+    assert_eq!(h.sim.events_of("tunnel_open").len(), 2);
+    assert_eq!(h.sim.events_of("key_pushed").len(), 2, "a fresh key");
+    assert!(
+        h.sim.events_of("checkip").len() > checks,
+        "the guard ran again"
+    );
+}
+
+#[test]
+fn the_end_of_the_tunnels_duration_reconnects() {
+    let h = Harness::new();
+    let echo = echo_server();
+    let mut cmd = h.eic_ssh();
+    cmd.env("EIC_SSH_KNOWN_HOSTS", &h.known_hosts)
+        .arg(format!("{}@{BASTION}", h.user))
+        .args(["-N", "--max-tunnel-duration", "2", "-L"])
+        .arg(format!("0:127.0.0.1:{echo}"));
+    let l = Listener::start(cmd);
+    let seen = wait_for_line(&l, "reconnected to");
+    assert!(seen.iter().any(|s| s.contains("reconnecting")), "{seen:?}");
+    let data = b"next hour".repeat(100);
+    assert_eq!(round_trip(l.port, &data), data);
+    assert!(h.sim.events_of("tunnel_open").len() >= 2);
+}
+
+#[test]
+fn a_refused_network_stops_the_forwards_with_the_reason() {
+    let h = Harness::with_world(office_world());
+    let echo = echo_server();
+    let mut l = guarded_forward(&h, echo, &["--max-tunnel-duration", "2"]);
+    // The laptop moves to a network outside the allowlist; the hour (here 2 s) runs out.
+    h.sim
+        .update_world(|w| w.client_public_ip = Some("192.0.2.50".parse().unwrap()));
+    let seen = wait_for_line(&l, "refusing to connect");
+    let last = seen.last().unwrap();
+    assert!(last.contains("egress IP 192.0.2.50"), "{last}");
+    assert!(last.contains("the forwards stop"), "{last}");
+    let status = l.child.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(255),
+        "the session's code for its own failures"
+    );
+}
+
+#[test]
+fn no_reconnect_ends_with_the_tunnel() {
+    let h = Harness::new();
+    let echo = echo_server();
+    let mut cmd = h.eic_ssh();
+    cmd.env("EIC_SSH_KNOWN_HOSTS", &h.known_hosts)
+        .arg(format!("{}@{BASTION}", h.user))
+        .args(["-N", "--no-reconnect", "--max-tunnel-duration", "2", "-L"])
+        .arg(format!("0:127.0.0.1:{echo}"));
+    let mut l = Listener::start(cmd);
+    let status = l.child.wait().unwrap();
+    assert_eq!(status.code(), Some(255));
+    assert_eq!(h.sim.events_of("tunnel_open").len(), 1);
+}

@@ -5,6 +5,7 @@ pub mod connect;
 pub mod cp;
 pub mod doctor;
 pub mod egress;
+pub mod forwards;
 pub mod login;
 pub mod proxy;
 pub mod session;

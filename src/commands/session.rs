@@ -4,15 +4,16 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cli::SessionArgs;
-use crate::commands::login::{Login, login};
+use crate::commands::forwards::{self, Reconnect};
+use crate::commands::login::login;
 use crate::error::{Exit, Failure, Kind};
-use crate::local::signals;
 use crate::local::terminal;
 use crate::ssh::client;
-use crate::ssh::forward::{self, Bound, RemoteForward};
+use crate::ssh::forward::{self, RemoteForward};
 use crate::ssh::session::{self, Spec};
 use crate::target::Target;
-use tokio::signal::unix::SignalKind;
+use std::sync::Arc;
+use tokio::sync::watch;
 
 /// Runs the session; every failure of our own is exit 255, as with ssh.
 pub async fn run(args: SessionArgs) -> Result<i32, Failure> {
@@ -59,6 +60,25 @@ async fn run_inner(args: SessionArgs) -> Result<i32, Failure> {
     for b in &bound {
         eprintln!("eic-ssh: {}", b.describe());
     }
+    if args.no_command {
+        let policy = Reconnect {
+            enabled: !args.no_reconnect,
+            attempts: args.reconnect_attempts,
+            retry_refused: args.retry_refused,
+        };
+        let again = async || {
+            crate::commands::login::login(
+                &target,
+                args.port,
+                &args.connect,
+                &args.host_keys,
+                agent.clone(),
+            )
+            .await
+        };
+        let strict = args.exit_on_forward_failure;
+        return forwards::run(login, bound, &remote, strict, args.port, policy, again).await;
+    }
     forward::request_remote(
         &login.handle,
         &login.remote_forwards,
@@ -66,9 +86,6 @@ async fn run_inner(args: SessionArgs) -> Result<i32, Failure> {
         args.exit_on_forward_failure,
     )
     .await?;
-    if args.no_command {
-        return forwards_only(login, bound, args.port).await;
-    }
     let stdin_tty = terminal::is_tty(libc::STDIN_FILENO);
     let command = (!args.remote_command.is_empty()).then(|| args.remote_command.join(" "));
     let tty = args.tty || (!args.no_tty && command.is_none() && stdin_tty);
@@ -83,37 +100,24 @@ async fn run_inner(args: SessionArgs) -> Result<i32, Failure> {
             .max_tunnel_duration
             .map(|s| Duration::from_secs(u64::from(s))),
     };
+    let handle = Arc::new(login.handle);
+    let (current, link) = watch::channel(Some(handle.clone()));
     let status = tokio::select! {
-        status = session::run(&login.handle, &spec) => status,
-        () = forward::serve_all(bound, &login.handle) => unreachable!("forwards serve until the session ends"),
+        status = session::run(&handle, &spec) => status,
+        () = forward::serve_all(bound, link) => unreachable!("forwards serve until the session ends"),
     };
-    if status.is_err() && login.handle.is_closed() {
+    drop(current);
+    // The forwarded connections ended with the select: the handle is ours again.
+    let Ok(handle) = Arc::try_unwrap(handle) else {
+        return status;
+    };
+    if status.is_err() && handle.is_closed() {
         // Say why the connection ended when the tunnel knows (the endpoint's reason).
-        if let Some(why) = client::why_it_ended(login.handle, args.port).await {
+        if let Some(why) = client::why_it_ended(handle, args.port).await {
             return Err(Failure::new(Kind::Ssh, why.message));
         }
         return status;
     }
-    client::close(login.handle).await;
+    client::close(handle).await;
     status
-}
-
-/// `-N`: the forwards alone, until a signal (exit 0) or the connection ends (why, 255).
-async fn forwards_only(login: Login, bound: Vec<Bound>, port: u16) -> Result<i32, Failure> {
-    let stop = signals::first_of([
-        SignalKind::interrupt(),
-        SignalKind::terminate(),
-        SignalKind::hangup(),
-    ]);
-    let lost = tokio::select! {
-        () = forward::serve_all(bound, &login.handle) => unreachable!("forwards serve until stopped"),
-        () = stop => false,
-        () = client::closed(&login.handle) => true,
-    };
-    if !lost {
-        client::close(login.handle).await;
-        return Ok(0);
-    }
-    let why = client::why_it_ended(login.handle, port).await;
-    Err(why.unwrap_or_else(|| Failure::new(Kind::Ssh, "the connection to the instance ended")))
 }

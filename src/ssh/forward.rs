@@ -6,12 +6,14 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use russh::Channel;
 use russh::client::{Handle, Msg};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 
 use super::client::Callbacks;
 use super::socks;
@@ -311,13 +313,16 @@ impl Bound {
         }
     }
 
-    /// Accepts connections until the end of the session, each as a channel on `handle`.
-    pub async fn serve(self, handle: &Handle<Callbacks>) {
+    /// Accepts connections until the end of the session, each as a channel on the
+    /// connection `link` holds at that moment.
+    pub async fn serve(self, link: Link) {
         let mut open = FuturesUnordered::new();
         loop {
             tokio::select! {
                 accepted = self.listener.accept() => match accepted {
-                    Ok((socket, peer)) => open.push(connection(handle, socket, peer, &self.forward)),
+                    Ok((socket, peer)) => {
+                        open.push(connection(link.clone(), socket, peer, &self.forward));
+                    }
                     Err(e) => tracing::warn!("{}: accept failed: {e}", self.forward.spec),
                 },
                 Some(()) = open.next(), if !open.is_empty() => {}
@@ -326,14 +331,24 @@ impl Bound {
     }
 }
 
+/// The SSH connection that new forwarded connections use; `None` while reconnecting.
+pub type Link = watch::Receiver<Option<Arc<Handle<Callbacks>>>>;
+
+/// How long a connection accepted while reconnecting waits for the new tunnel.
+pub const WAIT_FOR_TUNNEL: Duration = Duration::from_secs(60);
+
+/// The current connection, waiting (bounded) while there is none.
+async fn current(link: &mut Link) -> Option<Arc<Handle<Callbacks>>> {
+    let ready = link.wait_for(Option::is_some);
+    match tokio::time::timeout(WAIT_FOR_TUNNEL, ready).await {
+        Ok(Ok(handle)) => handle.clone(),
+        _ => None,
+    }
+}
+
 /// One forwarded connection: where it goes (for `-D`, the SOCKS request), a
 /// `direct-tcpip` channel, then bytes both ways until either side closes.
-async fn connection(
-    handle: &Handle<Callbacks>,
-    mut socket: TcpStream,
-    peer: SocketAddr,
-    forward: &Forward,
-) {
+async fn connection(mut link: Link, mut socket: TcpStream, peer: SocketAddr, forward: &Forward) {
     let _ = socket.set_nodelay(true);
     let (host, port, socks) = match &forward.to {
         Destination::Fixed { host, port } => (host.clone(), *port, None),
@@ -344,6 +359,14 @@ async fn connection(
                 return;
             }
         },
+    };
+    let Some(handle) = current(&mut link).await else {
+        eprintln!(
+            "eic-ssh: {}: no tunnel within {} s; closing the connection from {peer}",
+            forward.spec,
+            WAIT_FOR_TUNNEL.as_secs()
+        );
+        return;
     };
     let opened = handle
         .channel_open_direct_tcpip(
@@ -397,8 +420,8 @@ pub fn parse_all(local: &[String], dynamic: &[String]) -> Result<Vec<Forward>, F
 }
 
 /// Runs every bound forward until the session ends (never returns by itself).
-pub async fn serve_all(bound: Vec<Bound>, handle: &Handle<Callbacks>) {
-    let mut all: FuturesUnordered<_> = bound.into_iter().map(|b| b.serve(handle)).collect();
+pub async fn serve_all(bound: Vec<Bound>, link: Link) {
+    let mut all: FuturesUnordered<_> = bound.into_iter().map(|b| b.serve(link.clone())).collect();
     while all.next().await.is_some() {}
     std::future::pending::<()>().await
 }

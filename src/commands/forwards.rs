@@ -1,0 +1,173 @@
+//! `eic-ssh -N`: the forwards alone, kept up across the endpoint's hour, network drops and
+//! sshd restarts. The listeners stay bound; when the connection ends, eic-ssh logs in again
+//! (egress guard, fresh in-memory key, new tunnel, host key checked again), re-requests the
+//! `-R` forwards, and connections accepted meanwhile wait for the new tunnel.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use russh::client::Handle;
+use tokio::signal::unix::SignalKind;
+use tokio::sync::watch;
+
+use crate::commands::login::Login;
+use crate::error::{Failure, Kind};
+use crate::local::signals;
+use crate::ssh::client::{self, Callbacks};
+use crate::ssh::forward::{self, Bound, RemoteForward};
+
+/// How `-N` reconnects.
+#[derive(Debug, Clone, Copy)]
+pub struct Reconnect {
+    /// Reconnect at all (`--no-reconnect` turns it off).
+    pub enabled: bool,
+    /// Attempts in a row before giving up.
+    pub attempts: u32,
+    /// Keep retrying when the egress guard refuses this network.
+    pub retry_refused: bool,
+}
+
+/// Serves the forwards until a signal (exit 0), or until the connection ends and cannot be
+/// made again. `again` logs in anew.
+pub async fn run(
+    first: Login,
+    bound: Vec<Bound>,
+    remote: &[RemoteForward],
+    strict: bool,
+    port: u16,
+    policy: Reconnect,
+    again: impl AsyncFn() -> Result<Login, Failure>,
+) -> Result<i32, Failure> {
+    let (current, link) = watch::channel(None);
+    let serving = forward::serve_all(bound, link);
+    let stop = signals::first_of([
+        SignalKind::interrupt(),
+        SignalKind::terminate(),
+        SignalKind::hangup(),
+    ]);
+    let supervise = async {
+        let mut login = first;
+        let mut strict = strict;
+        loop {
+            let handle = Arc::new(login.handle);
+            forward::request_remote(&handle, &login.remote_forwards, remote, strict).await?;
+            strict = false;
+            current.send_replace(Some(handle.clone()));
+            client::closed(&handle).await;
+            current.send_replace(None);
+            let why = why_it_ended(handle, port).await;
+            if !policy.enabled {
+                return Err(why);
+            }
+            eprintln!(
+                "eic-ssh: {}; the forwards stay up, reconnecting",
+                why.message.trim_end_matches('.')
+            );
+            login = reconnect(&again, policy).await?;
+        }
+    };
+    tokio::select! {
+        () = serving => unreachable!("forwards serve until stopped"),
+        () = stop => {
+            if let Some(handle) = current.borrow().clone() {
+                let _ = handle
+                    .disconnect(russh::Disconnect::ByApplication, "", "en")
+                    .await;
+            }
+            Ok(0)
+        }
+        result = supervise => result,
+    }
+}
+
+/// Why the connection ended: the tunnel's reason when it has one. The connections that
+/// still hold the old handle end with it; waits briefly for them.
+async fn why_it_ended(mut handle: Arc<Handle<Callbacks>>, port: u16) -> Failure {
+    for _ in 0..20 {
+        match Arc::try_unwrap(handle) {
+            Ok(owned) => {
+                return client::why_it_ended(owned, port).await.unwrap_or_else(lost);
+            }
+            Err(shared) => handle = shared,
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    lost()
+}
+
+fn lost() -> Failure {
+    Failure::new(Kind::TunnelClosed, "the connection to the instance ended")
+}
+
+/// Logs in again with exponential back-off and jitter, one line per attempt.
+async fn reconnect(
+    again: &impl AsyncFn() -> Result<Login, Failure>,
+    policy: Reconnect,
+) -> Result<Login, Failure> {
+    for attempt in 1..=policy.attempts {
+        let delay = backoff(attempt);
+        eprintln!(
+            "eic-ssh: reconnecting in {:.1} s (attempt {attempt} of {})",
+            delay.as_secs_f64(),
+            policy.attempts
+        );
+        tokio::time::sleep(delay).await;
+        match again().await {
+            Ok(login) => {
+                eprintln!("eic-ssh: reconnected to {}", login.instance_id);
+                return Ok(login);
+            }
+            Err(f) if f.kind == Kind::Refused && !policy.retry_refused => {
+                return Err(Failure::new(
+                    Kind::Refused,
+                    format!(
+                        "{}; the forwards stop (--retry-refused keeps trying)",
+                        f.message.trim_end_matches('.')
+                    ),
+                ));
+            }
+            Err(f) => eprintln!("eic-ssh: attempt {attempt} failed: {f}"),
+        }
+    }
+    Err(Failure::new(
+        Kind::TunnelClosed,
+        format!(
+            "gave up after {} attempts to reconnect (--reconnect-attempts)",
+            policy.attempts
+        ),
+    ))
+}
+
+/// 1 s, 2 s, 4 s … at most 30 s, each ±20 % so that many clients do not retry in step.
+fn backoff(attempt: u32) -> Duration {
+    let base = Duration::from_secs(1 << attempt.saturating_sub(1).min(5)).min(MAX_BACKOFF);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    // A jitter factor in [0.8, 1.2): not for security, only to spread retries.
+    let factor = 0.8 + f64::from(nanos % 1000) / 2500.0;
+    base.mul_f64(factor)
+}
+
+/// The longest wait between attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_30_s_with_jitter() {
+        for (attempt, base) in [
+            (1, 1.0),
+            (2, 2.0),
+            (3, 4.0),
+            (5, 16.0),
+            (6, 30.0),
+            (40, 30.0),
+        ] {
+            let d = backoff(attempt).as_secs_f64();
+            assert!(d >= base * 0.8 && d < base * 1.2 + 0.001, "{attempt}: {d}");
+        }
+    }
+}
