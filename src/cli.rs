@@ -96,6 +96,10 @@ pub struct SessionArgs {
     /// A forward that cannot listen stops eic-ssh before it connects (else a warning).
     #[arg(long)]
     pub exit_on_forward_failure: bool,
+    /// Reconnect the forwards when the tunnel ends (the default with -N; needs -N, since
+    /// a shell or command cannot move to a new connection).
+    #[arg(long, conflicts_with = "no_reconnect")]
+    pub reconnect: bool,
     /// With -N: end when the connection ends, instead of reconnecting.
     #[arg(long)]
     pub no_reconnect: bool,

@@ -361,4 +361,10 @@ fn no_reconnect_ends_with_the_tunnel() {
     let status = l.child.wait().unwrap();
     assert_eq!(status.code(), Some(255));
     assert_eq!(h.sim.events_of("tunnel_open").len(), 1);
+    // --reconnect needs -N: a shell cannot move to a new connection.
+    let mut cmd = h.eic_ssh();
+    cmd.arg(format!("{}@{BASTION}", h.user))
+        .args(["--reconnect", "--", "true"]);
+    let out = run(&mut cmd, LIMIT);
+    assert_fails(&out, 255, "--reconnect keeps forwards up with -N");
 }

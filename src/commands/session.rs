@@ -43,6 +43,11 @@ async fn run_inner(args: SessionArgs) -> Result<i32, Failure> {
         .iter()
         .map(|spec| forward::parse_remote(spec))
         .collect::<Result<_, _>>()?;
+    if args.reconnect && !args.no_command {
+        return Err(Failure::usage(
+            "--reconnect keeps forwards up with -N; a shell or a command cannot move to a new connection",
+        ));
+    }
     if args.no_command && !args.remote_command.is_empty() {
         return Err(Failure::usage(
             "-N runs no remote command: drop the command, or drop -N",
