@@ -1,0 +1,236 @@
+#!/usr/bin/env python3
+"""Forwarding benchmark: `eic-ssh -N -L` against OpenSSH's `ssh -N -L` through
+`eic-ssh proxy`, same emulator and sshd, one run, arms interleaved round by round.
+
+    python3 bench/forward.py [--rounds 3] [--size-mib 256] [--connections 100]
+
+Measures, through a loopback sink on the "instance" side (sshd's machine):
+  * one stream of --size-mib through each forward (MB/s, median of --rounds);
+  * --connections concurrent connections through one eic-ssh -L (one tunnel): all complete,
+    aggregate MB/s, slowest/fastest connection, eic-ssh's peak RSS.
+Prints a Markdown report; docs/benchmarks.md quotes it. Not a test: nothing here asserts.
+"""
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+INSTANCE = "i-0123456789abcdef0"
+CHUNK = os.urandom(1 << 20)
+
+
+def sink_server():
+    """Reads each connection to its end, then answers b"ok"."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(256)
+
+    def serve(conn):
+        with conn:
+            while conn.recv(1 << 20):
+                pass
+            conn.sendall(b"ok")
+
+    def accept():
+        while True:
+            conn, _ = srv.accept()
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return srv.getsockname()[1]
+
+
+def source_server(nbytes):
+    """Sends nbytes to each connection, then closes it."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+
+    def serve(conn):
+        with conn:
+            left = nbytes
+            while left > 0:
+                n = min(left, len(CHUNK))
+                conn.sendall(CHUNK[:n])
+                left -= n
+
+    def accept():
+        while True:
+            conn, _ = srv.accept()
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return srv.getsockname()[1]
+
+
+def drain(port):
+    """Reads a connection to its end; returns seconds."""
+    start = time.perf_counter()
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        while s.recv(1 << 20):
+            pass
+    return time.perf_counter() - start
+
+
+def stream(port, nbytes):
+    """Sends nbytes through port, waits for the sink's answer; returns seconds."""
+    start = time.perf_counter()
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        left = nbytes
+        while left > 0:
+            n = min(left, len(CHUNK))
+            s.sendall(CHUNK[:n])
+            left -= n
+        s.shutdown(socket.SHUT_WR)
+        assert s.recv(2) == b"ok"
+    return time.perf_counter() - start
+
+
+def wait_port(port, limit=30):
+    deadline = time.time() + limit
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"nothing listens on {port}")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def peak_rss_kib(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--size-mib", type=int, default=256)
+    ap.add_argument("--connections", type=int, default=100)
+    ap.add_argument("--per-connection-mib", type=int, default=4)
+    args = ap.parse_args()
+
+    subprocess.run(["cargo", "build", "--quiet", "--release", "--workspace", "--bins"],
+                   cwd=ROOT, check=True)
+    rel = os.path.join(ROOT, "target", "release")
+    work = tempfile.mkdtemp(prefix="eic-bench-fwd-")
+    world = json.loads(subprocess.run([f"{rel}/eic-sim", "--dump-world"], check=True,
+                                      capture_output=True, text=True).stdout)
+    world["key_ttl_secs"] = 3600
+    with open(f"{work}/world.json", "w") as f:
+        json.dump(world, f)
+    sim = subprocess.Popen([f"{rel}/eic-sim", "--dir", f"{work}/sim", "--world", f"{work}/world.json"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    procs = []
+    try:
+        sim.stderr.readline()
+        env = dict(os.environ)
+        for line in open(f"{work}/sim/env.sh"):
+            key, value = line.removeprefix("export ").strip().split("=", 1)
+            env[key] = value.strip("'")
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", f"{work}/key"], check=True)
+        user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+        sink = sink_server()
+        size = args.size_mib << 20
+        source = source_server(size)
+        known = f"{work}/known_hosts"
+
+        # eic-ssh's own forward: one tunnel, every connection a channel.
+        eic = subprocess.Popen([f"{rel}/eic-ssh", f"{user}@{INSTANCE}", "--known-hosts", known,
+                                "--host-key-check", "accept-new", "-N", "-L", f"0:127.0.0.1:{sink}",
+                                "-L", f"0:127.0.0.1:{source}"],
+                               env=env, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        procs.append(eic)
+        ports = []
+        while len(ports) < 2:
+            line = eic.stderr.readline()
+            if "forwarding 127.0.0.1:" in line:
+                ports.append(int(line.split("127.0.0.1:")[1].split()[0]))
+            elif not line:
+                raise SystemExit("eic-ssh -N -L did not come up")
+        eic_port, eic_down_port = ports
+        threading.Thread(target=lambda: eic.stderr.read(), daemon=True).start()
+
+        # OpenSSH's forward through eic-ssh proxy, the same tunnel kind.
+        ssh_port, ssh_down_port = free_port(), free_port()
+        proxy = f"{rel}/eic-ssh proxy %h %p --user %r --push-key {work}/key.pub"
+        ssh = subprocess.Popen(["ssh", "-F", "/dev/null", "-i", f"{work}/key", "-o", "IdentitiesOnly=yes",
+                                "-o", "BatchMode=yes", "-o", f"UserKnownHostsFile={known}",
+                                "-o", "StrictHostKeyChecking=accept-new", "-o", "LogLevel=ERROR",
+                                "-o", f"ProxyCommand={proxy}", "-N",
+                                "-L", f"{ssh_port}:127.0.0.1:{sink}",
+                                "-L", f"{ssh_down_port}:127.0.0.1:{source}", f"{user}@{INSTANCE}"],
+                               env=env, stdin=subprocess.DEVNULL)
+        procs.append(ssh)
+        wait_port(ssh_port)
+        stream(eic_port, 1 << 20)
+        stream(ssh_port, 1 << 20)
+
+        wait_port(ssh_down_port)
+        single = {"eic": [], "ssh": [], "eic_down": [], "ssh_down": []}
+        for _ in range(args.rounds):
+            single["eic"].append(size / stream(eic_port, size) / 1e6)
+            single["ssh"].append(size / stream(ssh_port, size) / 1e6)
+            single["eic_down"].append(size / drain(eic_down_port) / 1e6)
+            single["ssh_down"].append(size / drain(ssh_down_port) / 1e6)
+
+        each = args.per_connection_mib << 20
+        times = [None] * args.connections
+
+        def one(i):
+            times[i] = stream(eic_port, each)
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(args.connections)]
+        start = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wall = time.perf_counter() - start
+        rss = peak_rss_kib(eic.pid)
+        done = sum(1 for t in times if t is not None)
+        rates = [each / t / 1e6 for t in times if t]
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait()
+        sim.terminate()
+        sim.wait()
+
+    med = statistics.median
+    print(f"## Forwarding, run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} "
+          f"({os.cpu_count()} cores)\n")
+    print(f"| one stream of {args.size_mib} MiB through a -L forward, MB/s (median of {args.rounds}) | to the instance | from the instance |")
+    print("|---|---|---|")
+    print(f"| OpenSSH `ssh -N -L` through `eic-ssh proxy` | {med(single['ssh']):.0f} | {med(single['ssh_down']):.0f} |")
+    print(f"| `eic-ssh -N -L` | {med(single['eic']):.0f} | {med(single['eic_down']):.0f} |")
+    print(f"| **ratio** | **{med(single['eic']) / med(single['ssh']):.2f}×** | **{med(single['eic_down']) / med(single['ssh_down']):.2f}×** |")
+    print()
+    print(f"{args.connections} concurrent connections of {args.per_connection_mib} MiB through one "
+          f"`eic-ssh -N -L` (one tunnel): **{done} of {args.connections} completed**, aggregate "
+          f"**{args.connections * each / wall / 1e6:.0f} MB/s**, slowest/fastest connection "
+          f"**{min(rates) / max(rates):.2f}**, eic-ssh peak RSS **{rss / 1024:.1f} MiB**.")
+    print()
+    print("Rounds, MB/s, to / from the instance: eic-ssh "
+          + ", ".join(f"{a:.0f}/{b:.0f}" for a, b in zip(single["eic"], single["eic_down"]))
+          + "; OpenSSH " + ", ".join(f"{a:.0f}/{b:.0f}" for a, b in zip(single["ssh"], single["ssh_down"])) + ".")
+
+
+if __name__ == "__main__":
+    main()
