@@ -315,12 +315,15 @@ fn a_dropped_tunnel_reconnects_and_the_local_port_stays_up() {
 fn the_end_of_the_tunnels_duration_reconnects() {
     let h = Harness::new();
     let echo = echo_server();
-    let mut cmd = h.eic_ssh();
-    cmd.env("EIC_SSH_KNOWN_HOSTS", &h.known_hosts)
-        .arg(format!("{}@{BASTION}", h.user))
-        .args(["-N", "--max-tunnel-duration", "2", "-L"])
-        .arg(format!("0:127.0.0.1:{echo}"));
-    let l = Listener::start(cmd);
+    let l = forwards(
+        &h,
+        &[
+            "--max-tunnel-duration",
+            "2",
+            "-L",
+            &format!("0:127.0.0.1:{echo}"),
+        ],
+    );
     let seen = wait_for_line(&l, "reconnected to");
     assert!(seen.iter().any(|s| s.contains("reconnecting")), "{seen:?}");
     let data = b"next hour".repeat(100);
@@ -352,12 +355,11 @@ fn a_refused_network_stops_the_forwards_with_the_reason() {
 fn no_reconnect_ends_with_the_tunnel() {
     let h = Harness::new();
     let echo = echo_server();
-    let mut cmd = h.eic_ssh();
-    cmd.env("EIC_SSH_KNOWN_HOSTS", &h.known_hosts)
-        .arg(format!("{}@{BASTION}", h.user))
-        .args(["-N", "--no-reconnect", "--max-tunnel-duration", "2", "-L"])
-        .arg(format!("0:127.0.0.1:{echo}"));
-    let mut l = Listener::start(cmd);
+    let spec = format!("0:127.0.0.1:{echo}");
+    let mut l = forwards(
+        &h,
+        &["--no-reconnect", "--max-tunnel-duration", "2", "-L", &spec],
+    );
     let status = l.child.wait().unwrap();
     assert_eq!(status.code(), Some(255));
     assert_eq!(h.sim.events_of("tunnel_open").len(), 1);
