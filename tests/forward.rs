@@ -312,23 +312,37 @@ fn a_dropped_tunnel_reconnects_and_the_local_port_stays_up() {
 }
 
 #[test]
-fn the_end_of_the_tunnels_duration_reconnects() {
+fn make_before_break_refuses_no_connection_across_the_rollover() {
     let h = Harness::new();
     let echo = echo_server();
+    // Tunnels of 3 s: the next one opens ahead of each end.
     let l = forwards(
         &h,
         &[
             "--max-tunnel-duration",
-            "2",
+            "3",
             "-L",
             &format!("0:127.0.0.1:{echo}"),
         ],
     );
-    let seen = wait_for_line(&l, "reconnected to");
-    assert!(seen.iter().any(|s| s.contains("reconnecting")), "{seen:?}");
-    let data = b"next hour".repeat(100);
-    assert_eq!(round_trip(l.port, &data), data);
-    assert!(h.sim.events_of("tunnel_open").len() >= 2);
+    let data = b"all day long".repeat(100);
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(8);
+    let mut made = 0;
+    while std::time::Instant::now() < until {
+        assert_eq!(round_trip(l.port, &data), data, "connection {made}");
+        made += 1;
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let seen = wait_for_line(&l, "new connections now use the next tunnel");
+    assert!(
+        seen.iter().any(|s| s.contains("opening the next one")),
+        "{seen:?}"
+    );
+    assert!(made > 20, "{made} connections");
+    assert!(
+        h.sim.events_of("tunnel_open").len() >= 3,
+        "a tunnel per period"
+    );
 }
 
 #[test]
@@ -339,7 +353,7 @@ fn a_refused_network_stops_the_forwards_with_the_reason() {
     // The laptop moves to a network outside the allowlist; the hour (here 2 s) runs out.
     h.sim
         .update_world(|w| w.client_public_ip = Some("192.0.2.50".parse().unwrap()));
-    let seen = wait_for_line(&l, "refusing to connect");
+    let seen = wait_for_line(&l, "the forwards stop");
     let last = seen.last().unwrap();
     assert!(last.contains("egress IP 192.0.2.50"), "{last}");
     assert!(last.contains("the forwards stop"), "{last}");

@@ -1,7 +1,9 @@
 //! `eic-ssh -N`: the forwards alone, kept up across the endpoint's hour, network drops and
 //! sshd restarts. The listeners stay bound; when the connection ends, eic-ssh logs in again
 //! (egress guard, fresh in-memory key, new tunnel, host key checked again), re-requests the
-//! `-R` forwards, and connections accepted meanwhile wait for the new tunnel.
+//! `-R` forwards, and connections accepted meanwhile wait for the new tunnel. Before the
+//! endpoint's maximum duration runs out, the next tunnel opens ahead of time and new
+//! connections move to it while the old one drains ("make before break").
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -25,6 +27,15 @@ pub struct Reconnect {
     pub attempts: u32,
     /// Keep retrying when the egress guard refuses this network.
     pub retry_refused: bool,
+    /// How long the endpoint keeps a tunnel open (`--max-tunnel-duration`, else its
+    /// 3600 s), for opening the next one ahead of time.
+    pub duration: Option<Duration>,
+}
+
+/// How long before a tunnel's end the next one is opened: a minute, or a quarter of a
+/// short duration.
+fn lead_time(limit: Duration) -> Duration {
+    (limit / 4).min(Duration::from_secs(60))
 }
 
 /// Serves the forwards until a signal (exit 0), or until the connection ends and cannot be
@@ -53,7 +64,35 @@ pub async fn run(
             forward::request_remote(&handle, &login.remote_forwards, remote, strict).await?;
             strict = false;
             current.send_replace(Some(handle.clone()));
-            client::closed(&handle).await;
+            // Make before break: shortly before the endpoint's maximum duration, the next
+            // tunnel opens and new connections move to it while this one drains. (Not with
+            // -R: the instance's ports are still held by this connection until it ends.)
+            let rollover = async {
+                match policy
+                    .duration
+                    .filter(|_| policy.enabled && remote.is_empty())
+                {
+                    Some(limit) => tokio::time::sleep(limit.saturating_sub(lead_time(limit))).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = client::closed(&handle) => {}
+                () = rollover => {
+                    eprintln!("eic-ssh: the tunnel reaches its maximum duration soon: opening the next one");
+                    match again().await {
+                        Ok(next) => {
+                            eprintln!("eic-ssh: new connections now use the next tunnel to {}", next.instance_id);
+                            login = next;
+                            continue;
+                        }
+                        Err(f) => {
+                            eprintln!("eic-ssh: could not open the next tunnel ahead ({f}); reconnecting when this one ends");
+                            client::closed(&handle).await;
+                        }
+                    }
+                }
+            }
             current.send_replace(None);
             let why = why_it_ended(handle, port).await;
             if !policy.enabled {

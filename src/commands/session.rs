@@ -70,6 +70,9 @@ async fn run_inner(args: SessionArgs) -> Result<i32, Failure> {
             enabled: !args.no_reconnect,
             attempts: args.reconnect_attempts,
             retry_refused: args.retry_refused,
+            duration: Some(Duration::from_secs(u64::from(
+                args.connect.max_tunnel_duration.unwrap_or(3600),
+            ))),
         };
         let again = async || {
             crate::commands::login::login(
