@@ -191,11 +191,26 @@ def main():
             single["eic_down"].append(size / drain(eic_down_port) / 1e6)
             single["ssh_down"].append(size / drain(ssh_down_port) / 1e6)
 
+        # A fresh eic-ssh for the concurrent connections, so its peak RSS is theirs and not
+        # the single streams' (whose 8 MiB SSH window dominates a long transfer).
+        many = subprocess.Popen([f"{rel}/eic-ssh", f"{user}@{INSTANCE}", "--known-hosts", known,
+                                 "--host-key-check", "accept-new", "-N", "-L", f"0:127.0.0.1:{sink}"],
+                                env=env, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        procs.append(many)
+        while True:
+            line = many.stderr.readline()
+            if "forwarding 127.0.0.1:" in line:
+                many_port = int(line.split("127.0.0.1:")[1].split()[0])
+                break
+            if not line:
+                raise SystemExit("the second eic-ssh -N -L did not come up")
+        threading.Thread(target=lambda: many.stderr.read(), daemon=True).start()
+        idle_rss = peak_rss_kib(many.pid)
         each = args.per_connection_mib << 20
         times = [None] * args.connections
 
         def one(i):
-            times[i] = stream(eic_port, each)
+            times[i] = stream(many_port, each)
         threads = [threading.Thread(target=one, args=(i,)) for i in range(args.connections)]
         start = time.perf_counter()
         for t in threads:
@@ -203,7 +218,8 @@ def main():
         for t in threads:
             t.join()
         wall = time.perf_counter() - start
-        rss = peak_rss_kib(eic.pid)
+        rss = peak_rss_kib(many.pid)
+        single_rss = peak_rss_kib(eic.pid)
         done = sum(1 for t in times if t is not None)
         rates = [each / t / 1e6 for t in times if t]
     finally:
@@ -225,7 +241,9 @@ def main():
     print(f"{args.connections} concurrent connections of {args.per_connection_mib} MiB through one "
           f"`eic-ssh -N -L` (one tunnel): **{done} of {args.connections} completed**, aggregate "
           f"**{args.connections * each / wall / 1e6:.0f} MB/s**, slowest/fastest connection "
-          f"**{min(rates) / max(rates):.2f}**, eic-ssh peak RSS **{rss / 1024:.1f} MiB**.")
+          f"**{min(rates) / max(rates):.2f}**, eic-ssh peak RSS **{rss / 1024:.1f} MiB** "
+          f"({idle_rss / 1024:.1f} MiB with its tunnel up and no connection yet). The eic-ssh that "
+          f"carried the single streams peaked at {single_rss / 1024:.1f} MiB.")
     print()
     print("Rounds, MB/s, to / from the instance: eic-ssh "
           + ", ".join(f"{a:.0f}/{b:.0f}" for a, b in zip(single["eic"], single["eic_down"]))

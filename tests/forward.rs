@@ -81,6 +81,24 @@ fn local_forward_carries_bytes_and_50_connections_share_one_tunnel() {
 }
 
 #[test]
+fn verbose_logs_each_connection_with_its_bytes() {
+    let h = Harness::new();
+    let echo = echo_server();
+    let l = forwards(&h, &["-v", "-L", &format!("0:127.0.0.1:{echo}")]);
+    let data = vec![7u8; 12345];
+    assert_eq!(round_trip(l.port, &data), data);
+    let seen = wait_for_line(&l, "bytes out");
+    let closed = seen.last().unwrap();
+    assert!(
+        closed.contains(&format!(
+            "→ 127.0.0.1:{echo} closed (12345 bytes out, 12345 bytes in)"
+        )),
+        "{closed}"
+    );
+    assert!(seen.iter().any(|s| s.contains("opened")), "{seen:?}");
+}
+
+#[test]
 fn socks5_with_a_domain_name_and_socks4a_resolve_on_the_instance() {
     let h = Harness::new();
     let echo = echo_server();
@@ -281,13 +299,25 @@ fn wait_for_line(l: &Listener, needle: &str) -> Vec<String> {
 
 #[test]
 fn a_dropped_tunnel_reconnects_and_the_local_port_stays_up() {
-    let h = Harness::with_world(office_world());
-    let echo = echo_server();
-    // The first tunnel drops after 256 KiB; the ones after it are healthy.
-    h.sim.set_faults(eic_ssh_sim::Faults {
+    reconnects_after(eic_ssh_sim::Faults {
         drop_after_bytes: Some(256 << 10),
         ..Default::default()
     });
+}
+
+#[test]
+fn a_tunnel_closed_with_1011_reconnects_and_the_local_port_stays_up() {
+    reconnects_after(eic_ssh_sim::Faults {
+        close_after_bytes: Some(256 << 10),
+        ..Default::default()
+    });
+}
+
+/// The first tunnel breaks with `fault` after 256 KiB; the ones after it are healthy.
+fn reconnects_after(fault: eic_ssh_sim::Faults) {
+    let h = Harness::with_world(office_world());
+    let echo = echo_server();
+    h.sim.set_faults(fault);
     let l = guarded_forward(&h, echo, &[]);
     h.sim.set_faults(eic_ssh_sim::Faults::default());
     let checks = h.sim.events_of("checkip").len();

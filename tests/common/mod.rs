@@ -330,8 +330,8 @@ pub struct Listener {
 }
 
 impl Listener {
-    /// Starts `cmd` (an `eic-ssh tunnel … --local-port 0` the caller set up) and waits for
-    /// the line that names its port.
+    /// Starts `cmd` (an `eic-ssh tunnel … --local-port 0` or `eic-ssh -N -L 0:…` the caller
+    /// set up) and waits for the line that names its port.
     pub fn start(mut cmd: Command) -> Listener {
         use std::io::BufRead;
         cmd.stdin(Stdio::null())
@@ -350,7 +350,16 @@ impl Listener {
             port: 0,
             lines,
         };
-        let first = listener.next_line();
+        // The first line that says where it listens (with -v, log lines come first).
+        let first = loop {
+            let line = listener.next_line();
+            if ["listening on", "forwarding", "SOCKS proxy on"]
+                .iter()
+                .any(|w| line.contains(w))
+            {
+                break line;
+            }
+        };
         listener.port = first
             .split("127.0.0.1:")
             .nth(1)
