@@ -252,18 +252,7 @@ fn the_proxy_under_every_fault() {
 fn the_listener_under_every_fault_keeps_listening() {
     let h = Harness::new();
     let src = h.random_file("cat.bin", SIZE);
-    let mut cmd = h.eic_ssh();
-    cmd.args([
-        "tunnel",
-        BASTION,
-        "--local-port",
-        "0",
-        "--user",
-        &h.user,
-        "--push-key",
-    ])
-    .arg(h.public_key());
-    let mut listener = Listener::start(cmd);
+    let mut listener = Listener::tunnel(&h);
     let port = listener.port;
     for fault in FAULTS {
         fault.inject(&h);

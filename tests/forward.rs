@@ -6,6 +6,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::Path;
 
 use common::*;
 
@@ -155,13 +156,7 @@ fn a_refused_channel_closes_that_connection_only() {
             &format!("0:127.0.0.1:{closed}"),
         ],
     );
-    let second = l.next_line();
-    let refused_port: u16 = second
-        .split("127.0.0.1:")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {second:?}"));
+    let refused_port = port_in(&l.next_line());
     // A working connection stays open across the refusal of another.
     let mut kept = TcpStream::connect(("127.0.0.1", l.port)).unwrap();
     kept.set_read_timeout(Some(LIMIT)).unwrap();
@@ -204,21 +199,11 @@ fn exit_on_forward_failure_stops_before_connecting() {
         .arg(format!("{port}:127.0.0.1:22"))
         .arg("-L")
         .arg(format!("0:127.0.0.1:{echo}"));
-    let mut child = cmd
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut first = String::new();
-    std::io::BufRead::read_line(&mut err, &mut first).unwrap();
+    let l = Listener::spawn(cmd);
+    let first = l.next_line();
     assert!(first.contains("warning: cannot listen on"), "{first}");
-    let mut second = String::new();
-    std::io::BufRead::read_line(&mut err, &mut second).unwrap();
+    let second = l.next_line();
     assert!(second.contains("forwarding 127.0.0.1:"), "{second}");
-    let _ = child.kill();
-    let _ = child.wait();
     drop(busy);
 }
 
@@ -231,15 +216,8 @@ fn remote_forward_port_0_prints_the_port_and_carries_bytes_back() {
         .arg(format!("{}@{BASTION}", h.user))
         .args(["-N", "-R"])
         .arg(format!("0:127.0.0.1:{echo}"));
-    let mut child = cmd
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut err, &mut line).unwrap();
+    let l = Listener::spawn(cmd);
+    let line = l.next_line();
     // OpenSSH's own words for a port the server chose.
     let port: u16 = line
         .strip_prefix("Allocated port ")
@@ -247,30 +225,20 @@ fn remote_forward_port_0_prints_the_port_and_carries_bytes_back() {
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("no allocated port in {line:?}"));
     assert!(
-        line.ends_with(&format!("for remote forward to 127.0.0.1:{echo}\n")),
+        line.ends_with(&format!("for remote forward to 127.0.0.1:{echo}")),
         "{line}"
     );
     // A client on the instance's side (sshd listens on this machine's loopback).
     let data = b"from the instance back to us".repeat(1000);
     assert_eq!(round_trip(port, &data), data);
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
-/// `-N -L` with an allowlist that admits us and no egress cache, so each login asks checkip.
-fn guarded_forward(h: &Harness, echo: u16, extra: &[&str]) -> Listener {
-    let config = h.dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[defaults]\nallow = [\"203.0.113.0/24\"]\negress_check_url = \"{}\"\n",
-            h.sim.checkip_url()
-        ),
-    )
-    .unwrap();
+/// `-N -L` with an allowlist that admits the office and no egress cache, so each login
+/// asks checkip.
+fn guarded_forward(h: &Harness, config: &Path, echo: u16, extra: &[&str]) -> Listener {
     let mut cmd = h.eic_ssh();
     cmd.env("EIC_SSH_KNOWN_HOSTS", &h.known_hosts)
-        .env("EIC_SSH_CONFIG", &config)
+        .env("EIC_SSH_CONFIG", config)
         .env("EIC_SSH_EGRESS_CACHE_SECS", "0")
         .arg(format!("{}@{BASTION}", h.user))
         .args(["-N", "-L", &format!("0:127.0.0.1:{echo}")])
@@ -278,10 +246,9 @@ fn guarded_forward(h: &Harness, echo: u16, extra: &[&str]) -> Listener {
     Listener::start(cmd)
 }
 
-fn office_world() -> eic_ssh_sim::World {
-    let mut world = eic_ssh_sim::World::demo();
-    world.client_public_ip = Some("203.0.113.10".parse().unwrap());
-    world
+/// A harness seen from the office (203.0.113.10), and a config that admits it.
+fn at_the_office() -> (Harness, std::path::PathBuf) {
+    with_config(eic_ssh_sim::World::demo(), "203.0.113.10", ALLOW_OFFICE)
 }
 
 /// Lines until one contains `needle` (each wait bounded by the listener's limit).
@@ -315,10 +282,10 @@ fn a_tunnel_closed_with_1011_reconnects_and_the_local_port_stays_up() {
 
 /// The first tunnel breaks with `fault` after 256 KiB; the ones after it are healthy.
 fn reconnects_after(fault: eic_ssh_sim::Faults) {
-    let h = Harness::with_world(office_world());
+    let (h, config) = at_the_office();
     let echo = echo_server();
     h.sim.set_faults(fault);
-    let l = guarded_forward(&h, echo, &[]);
+    let l = guarded_forward(&h, &config, echo, &[]);
     h.sim.set_faults(eic_ssh_sim::Faults::default());
     let checks = h.sim.events_of("checkip").len();
     let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
@@ -377,9 +344,9 @@ fn make_before_break_refuses_no_connection_across_the_rollover() {
 
 #[test]
 fn a_refused_network_stops_the_forwards_with_the_reason() {
-    let h = Harness::with_world(office_world());
+    let (h, config) = at_the_office();
     let echo = echo_server();
-    let mut l = guarded_forward(&h, echo, &["--max-tunnel-duration", "2"]);
+    let mut l = guarded_forward(&h, &config, echo, &["--max-tunnel-duration", "2"]);
     // The laptop moves to a network outside the allowlist; the hour (here 2 s) runs out.
     h.sim
         .update_world(|w| w.client_public_ip = Some("192.0.2.50".parse().unwrap()));

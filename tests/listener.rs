@@ -10,18 +10,7 @@ use common::*;
 #[test]
 fn listener_mode_serves_5_parallel_connections() {
     let h = Harness::new();
-    let mut cmd = h.eic_ssh();
-    cmd.args([
-        "tunnel",
-        BASTION,
-        "--local-port",
-        "0",
-        "--user",
-        &h.user,
-        "--push-key",
-    ])
-    .arg(h.public_key());
-    let listener = Listener::start(cmd);
+    let listener = Listener::tunnel(&h);
     let clients: Vec<_> = (0..5)
         .map(|i| {
             let mut ssh = h.ssh_to_listener(listener.port, &format!("echo conn-{i}"));
@@ -43,18 +32,7 @@ fn listener_mode_serves_5_parallel_connections() {
 #[test]
 fn listener_checks_the_guard_for_each_connection_and_caps_its_tunnels() {
     use std::io::Read;
-    let mut world = eic_ssh_sim::World::demo();
-    world.client_public_ip = Some("203.0.113.10".parse().unwrap());
-    let h = Harness::with_world(world);
-    let config = h.dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[defaults]\nallow = [\"203.0.113.0/24\"]\negress_check_url = \"{}\"\n",
-            h.sim.checkip_url()
-        ),
-    )
-    .unwrap();
+    let (h, config) = with_config(eic_ssh_sim::World::demo(), "203.0.113.10", ALLOW_OFFICE);
     let mut cmd = h.eic_ssh();
     cmd.env("EIC_SSH_CONFIG", &config)
         .env("EIC_SSH_EGRESS_CACHE_SECS", "0")

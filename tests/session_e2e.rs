@@ -263,16 +263,7 @@ fn authentication_after_the_keys_window_fails_clearly() {
 #[test]
 fn an_interactive_shell_through_tmux() {
     let h = Harness::new();
-    let tmux = Tmux::start(&h, 100, 30);
-    tmux.wait_for("local$");
-    tmux.keys("before=$(stty -g)");
-    tmux.enter();
-    tmux.keys(&format!(
-        "{} {}@{BASTION}",
-        env!("CARGO_BIN_EXE_eic-ssh"),
-        h.user
-    ));
-    tmux.enter();
+    let tmux = Tmux::session(&h, 100, 30, "");
     tmux.keys("echo typed-$((40+2)); stty size");
     tmux.enter();
     tmux.wait_for("typed-42");
@@ -303,14 +294,7 @@ fn an_interactive_shell_through_tmux() {
 #[test]
 fn tilde_dot_disconnects() {
     let h = Harness::new();
-    let tmux = Tmux::start(&h, 80, 24);
-    tmux.wait_for("local$");
-    tmux.keys(&format!(
-        "{} {}@{BASTION}",
-        env!("CARGO_BIN_EXE_eic-ssh"),
-        h.user
-    ));
-    tmux.enter();
+    let tmux = Tmux::session(&h, 80, 24, "");
     tmux.keys("echo rea''dy");
     tmux.enter();
     tmux.wait_for("ready");
@@ -422,14 +406,7 @@ fn the_agent_is_forwarded_with_dash_a() {
 #[test]
 fn a_notice_comes_before_the_maximum_tunnel_duration() {
     let h = Harness::new();
-    let tmux = Tmux::start(&h, 100, 30);
-    tmux.wait_for("local$");
-    tmux.keys(&format!(
-        "{} {}@{BASTION} --max-tunnel-duration 61",
-        env!("CARGO_BIN_EXE_eic-ssh"),
-        h.user
-    ));
-    tmux.enter();
+    let tmux = Tmux::session(&h, 100, 30, "--max-tunnel-duration 61");
     tmux.wait_for(&format!(
         "eic-ssh: the tunnel to {BASTION} ends in 60 s (--max-tunnel-duration)"
     ));
@@ -485,16 +462,7 @@ fn user_at_wins_over_dash_l_as_in_openssh() {
 fn sigint_and_sigquit_from_outside_restore_the_terminal() {
     let h = Harness::new();
     for signal in ["INT", "QUIT"] {
-        let tmux = Tmux::start(&h, 80, 24);
-        tmux.wait_for("local$");
-        tmux.keys("before=$(stty -g)");
-        tmux.enter();
-        tmux.keys(&format!(
-            "{} {}@{BASTION}",
-            env!("CARGO_BIN_EXE_eic-ssh"),
-            h.user
-        ));
-        tmux.enter();
+        let tmux = Tmux::session(&h, 80, 24, "");
         tmux.keys("echo rea''dy");
         tmux.enter();
         tmux.wait_for("ready");

@@ -332,24 +332,8 @@ pub struct Listener {
 impl Listener {
     /// Starts `cmd` (an `eic-ssh tunnel … --local-port 0` or `eic-ssh -N -L 0:…` the caller
     /// set up) and waits for the line that names its port.
-    pub fn start(mut cmd: Command) -> Listener {
-        use std::io::BufRead;
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("the listener starts");
-        let err = child.stderr.take().unwrap();
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let mut listener = Listener {
-            child,
-            port: 0,
-            lines,
-        };
+    pub fn start(cmd: Command) -> Listener {
+        let mut listener = Listener::spawn(cmd);
         // The first line that says where it listens (with -v, log lines come first).
         let first = loop {
             let line = listener.next_line();
@@ -360,13 +344,45 @@ impl Listener {
                 break line;
             }
         };
-        listener.port = first
-            .split("127.0.0.1:")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("no port in {first:?}"));
+        listener.port = port_in(&first);
         listener
+    }
+
+    /// Starts `cmd` with stderr read a line at a time, waiting for nothing (`port` is 0).
+    pub fn spawn(mut cmd: Command) -> Listener {
+        use std::io::BufRead;
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("eic-ssh starts");
+        let err = child.stderr.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Listener {
+            child,
+            port: 0,
+            lines,
+        }
+    }
+
+    /// `eic-ssh tunnel BASTION --local-port 0` pushing the harness key, listening.
+    pub fn tunnel(h: &Harness) -> Listener {
+        let mut cmd = h.eic_ssh();
+        cmd.args([
+            "tunnel",
+            BASTION,
+            "--local-port",
+            "0",
+            "--user",
+            &h.user,
+            "--push-key",
+        ])
+        .arg(h.public_key());
+        Listener::start(cmd)
     }
 
     /// The next line it prints (waits up to [`LIMIT`]).
@@ -380,6 +396,15 @@ impl Listener {
     pub fn running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
     }
+}
+
+/// The port after `127.0.0.1:` in a line.
+pub fn port_in(line: &str) -> u16 {
+    line.split("127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line:?}"))
 }
 
 impl Drop for Listener {

@@ -101,6 +101,23 @@ impl Drop for Tmux {
 }
 
 impl Tmux {
+    /// A bash that saved its terminal settings in `$before`, then started
+    /// `eic-ssh user@BASTION EXTRA` in the foreground.
+    pub fn session(h: &Harness, width: u16, height: u16, extra: &str) -> Tmux {
+        let tmux = Tmux::start(h, width, height);
+        tmux.wait_for("local$");
+        tmux.keys("before=$(stty -g)");
+        tmux.enter();
+        tmux.keys(&format!(
+            "{} {}@{} {extra}",
+            env!("CARGO_BIN_EXE_eic-ssh"),
+            h.user,
+            super::BASTION
+        ));
+        tmux.enter();
+        tmux
+    }
+
     /// Everything the terminal receives from now on is appended to `path`.
     pub fn record_to(&self, path: &Path) {
         let ok = self
