@@ -18,11 +18,9 @@ import shlex
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-INSTANCE = "i-0123456789abcdef0"
+from simenv import INSTANCE, ROOT, Sim
 
 
 def sh(cmd, **kw):
@@ -41,27 +39,9 @@ def main():
     ap.add_argument("--size-mib", type=int, default=256)
     args = ap.parse_args()
 
-    sh(["cargo", "build", "--quiet", "--release", "--workspace", "--bins"], cwd=ROOT)
-    rel = os.path.join(ROOT, "target", "release")
-    work = tempfile.mkdtemp(prefix="eic-bench-")
-
-    # The demo world, with keys valid for an hour so direct ssh can use the pushed key too.
-    world = json.loads(subprocess.run([f"{rel}/eic-sim", "--dump-world"], check=True,
-                                      capture_output=True, text=True).stdout)
-    world["key_ttl_secs"] = 3600
-    with open(f"{work}/world.json", "w") as f:
-        json.dump(world, f)
-    sim = subprocess.Popen([f"{rel}/eic-sim", "--dir", f"{work}/sim", "--world", f"{work}/world.json"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    sim = Sim("eic-bench-")
     try:
-        banner = sim.stderr.readline()
-        sshd_port = int(banner.split("sshd on 127.0.0.1:")[1].split(")")[0])
-        env = dict(os.environ)
-        for line in open(f"{work}/sim/env.sh"):
-            key, value = line.removeprefix("export ").strip().split("=", 1)
-            env[key] = value.strip("'")
-        sh(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", f"{work}/key"])
-        user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+        rel, work, env, sshd_port, user = sim.rel, sim.work, sim.env, sim.sshd_port, sim.user
         common = ["-F", "/dev/null", "-i", f"{work}/key", "-o", "IdentitiesOnly=yes",
                   "-o", "BatchMode=yes", "-o", f"UserKnownHostsFile={work}/known_hosts",
                   "-o", "StrictHostKeyChecking=accept-new", "-o", "LogLevel=ERROR"]
@@ -160,8 +140,7 @@ def main():
                                 "stty -icanon; echo READY; cat"], env)
         echo_session = echo_rtt([*session, "-t", "--", "stty -icanon; echo READY; cat"], env)
     finally:
-        sim.terminate()
-        sim.wait()
+        sim.stop()
 
     med = statistics.median
     p90 = lambda xs: sorted(xs)[int(round(0.9 * (len(xs) - 1)))]

@@ -11,62 +11,52 @@ Measures, through a loopback sink on the "instance" side (sshd's machine):
 Prints a Markdown report; docs/benchmarks.md quotes it. Not a test: nothing here asserts.
 """
 import argparse
-import json
 import os
 import socket
 import statistics
 import subprocess
-import tempfile
 import threading
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-INSTANCE = "i-0123456789abcdef0"
+from simenv import INSTANCE, Sim
 CHUNK = os.urandom(1 << 20)
 
 
-def sink_server():
-    """Reads each connection to its end, then answers b"ok"."""
+def serve(handler, backlog=256):
+    """A loopback server that runs handler(conn) for each connection, in its own thread."""
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
-    srv.listen(256)
+    srv.listen(backlog)
 
-    def serve(conn):
+    def one(conn):
         with conn:
-            while conn.recv(1 << 20):
-                pass
-            conn.sendall(b"ok")
+            handler(conn)
 
     def accept():
         while True:
             conn, _ = srv.accept()
-            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+            threading.Thread(target=one, args=(conn,), daemon=True).start()
 
     threading.Thread(target=accept, daemon=True).start()
     return srv.getsockname()[1]
 
 
-def source_server(nbytes):
-    """Sends nbytes to each connection, then closes it."""
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(16)
+def sink(conn):
+    """Reads the connection to its end, then answers b"ok"."""
+    while conn.recv(1 << 20):
+        pass
+    conn.sendall(b"ok")
 
-    def serve(conn):
-        with conn:
-            left = nbytes
-            while left > 0:
-                n = min(left, len(CHUNK))
-                conn.sendall(CHUNK[:n])
-                left -= n
 
-    def accept():
-        while True:
-            conn, _ = srv.accept()
-            threading.Thread(target=serve, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=accept, daemon=True).start()
-    return srv.getsockname()[1]
+def source(nbytes):
+    """Sends nbytes, then closes."""
+    def send(conn):
+        left = nbytes
+        while left > 0:
+            n = min(left, len(CHUNK))
+            conn.sendall(CHUNK[:n])
+            left -= n
+    return send
 
 
 def drain(port):
@@ -127,46 +117,36 @@ def main():
     ap.add_argument("--per-connection-mib", type=int, default=4)
     args = ap.parse_args()
 
-    subprocess.run(["cargo", "build", "--quiet", "--release", "--workspace", "--bins"],
-                   cwd=ROOT, check=True)
-    rel = os.path.join(ROOT, "target", "release")
-    work = tempfile.mkdtemp(prefix="eic-bench-fwd-")
-    world = json.loads(subprocess.run([f"{rel}/eic-sim", "--dump-world"], check=True,
-                                      capture_output=True, text=True).stdout)
-    world["key_ttl_secs"] = 3600
-    with open(f"{work}/world.json", "w") as f:
-        json.dump(world, f)
-    sim = subprocess.Popen([f"{rel}/eic-sim", "--dir", f"{work}/sim", "--world", f"{work}/world.json"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    sim = Sim("eic-bench-fwd-")
     procs = []
     try:
-        sim.stderr.readline()
-        env = dict(os.environ)
-        for line in open(f"{work}/sim/env.sh"):
-            key, value = line.removeprefix("export ").strip().split("=", 1)
-            env[key] = value.strip("'")
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", f"{work}/key"], check=True)
-        user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
-        sink = sink_server()
+        rel, work, env, user = sim.rel, sim.work, sim.env, sim.user
+        sink_port = serve(sink)
         size = args.size_mib << 20
-        source = source_server(size)
+        source_port = serve(source(size), backlog=16)
         known = f"{work}/known_hosts"
 
         # eic-ssh's own forward: one tunnel, every connection a channel.
-        eic = subprocess.Popen([f"{rel}/eic-ssh", f"{user}@{INSTANCE}", "--known-hosts", known,
-                                "--host-key-check", "accept-new", "-N", "-L", f"0:127.0.0.1:{sink}",
-                                "-L", f"0:127.0.0.1:{source}"],
-                               env=env, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        procs.append(eic)
-        ports = []
-        while len(ports) < 2:
-            line = eic.stderr.readline()
-            if "forwarding 127.0.0.1:" in line:
-                ports.append(int(line.split("127.0.0.1:")[1].split()[0]))
-            elif not line:
-                raise SystemExit("eic-ssh -N -L did not come up")
-        eic_port, eic_down_port = ports
-        threading.Thread(target=lambda: eic.stderr.read(), daemon=True).start()
+        def forward(*targets):
+            """`eic-ssh -N` with one -L per target port; the process and its local ports."""
+            cmd = [f"{rel}/eic-ssh", f"{user}@{INSTANCE}", "--known-hosts", known,
+                   "--host-key-check", "accept-new", "-N"]
+            for port in targets:
+                cmd += ["-L", f"0:127.0.0.1:{port}"]
+            proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL,
+                                    stderr=subprocess.PIPE, text=True)
+            procs.append(proc)
+            ports = []
+            while len(ports) < len(targets):
+                line = proc.stderr.readline()
+                if "forwarding 127.0.0.1:" in line:
+                    ports.append(int(line.split("127.0.0.1:")[1].split()[0]))
+                elif not line:
+                    raise SystemExit("eic-ssh -N -L did not come up")
+            threading.Thread(target=proc.stderr.read, daemon=True).start()
+            return proc, ports
+
+        eic, (eic_port, eic_down_port) = forward(sink_port, source_port)
 
         # OpenSSH's forward through eic-ssh proxy, the same tunnel kind.
         ssh_port, ssh_down_port = free_port(), free_port()
@@ -175,8 +155,8 @@ def main():
                                 "-o", "BatchMode=yes", "-o", f"UserKnownHostsFile={known}",
                                 "-o", "StrictHostKeyChecking=accept-new", "-o", "LogLevel=ERROR",
                                 "-o", f"ProxyCommand={proxy}", "-N",
-                                "-L", f"{ssh_port}:127.0.0.1:{sink}",
-                                "-L", f"{ssh_down_port}:127.0.0.1:{source}", f"{user}@{INSTANCE}"],
+                                "-L", f"{ssh_port}:127.0.0.1:{sink_port}",
+                                "-L", f"{ssh_down_port}:127.0.0.1:{source_port}", f"{user}@{INSTANCE}"],
                                env=env, stdin=subprocess.DEVNULL)
         procs.append(ssh)
         wait_port(ssh_port)
@@ -193,18 +173,7 @@ def main():
 
         # A fresh eic-ssh for the concurrent connections, so its peak RSS is theirs and not
         # the single streams' (whose 8 MiB SSH window dominates a long transfer).
-        many = subprocess.Popen([f"{rel}/eic-ssh", f"{user}@{INSTANCE}", "--known-hosts", known,
-                                 "--host-key-check", "accept-new", "-N", "-L", f"0:127.0.0.1:{sink}"],
-                                env=env, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        procs.append(many)
-        while True:
-            line = many.stderr.readline()
-            if "forwarding 127.0.0.1:" in line:
-                many_port = int(line.split("127.0.0.1:")[1].split()[0])
-                break
-            if not line:
-                raise SystemExit("the second eic-ssh -N -L did not come up")
-        threading.Thread(target=lambda: many.stderr.read(), daemon=True).start()
+        many, (many_port,) = forward(sink_port)
         idle_rss = peak_rss_kib(many.pid)
         each = args.per_connection_mib << 20
         times = [None] * args.connections
@@ -226,8 +195,7 @@ def main():
         for p in procs:
             p.terminate()
             p.wait()
-        sim.terminate()
-        sim.wait()
+        sim.stop()
 
     med = statistics.median
     print(f"## Forwarding, run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} "

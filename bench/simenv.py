@@ -1,0 +1,45 @@
+"""The emulator for a benchmark: release binaries built, `eic-sim` running the demo world
+with keys valid for an hour (so direct ssh can use the pushed key too), a client key, and
+the environment that points eic-ssh at the emulator."""
+import json
+import os
+import subprocess
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+INSTANCE = "i-0123456789abcdef0"
+
+
+class Sim:
+    """A running emulator; `stop()` ends it."""
+
+    def __init__(self, prefix):
+        subprocess.run(["cargo", "build", "--quiet", "--release", "--workspace", "--bins"],
+                       cwd=ROOT, check=True)
+        self.rel = os.path.join(ROOT, "target", "release")
+        self.work = tempfile.mkdtemp(prefix=prefix)
+        world = json.loads(subprocess.run([f"{self.rel}/eic-sim", "--dump-world"], check=True,
+                                          capture_output=True, text=True).stdout)
+        world["key_ttl_secs"] = 3600
+        with open(f"{self.work}/world.json", "w") as f:
+            json.dump(world, f)
+        self.proc = subprocess.Popen(
+            [f"{self.rel}/eic-sim", "--dir", f"{self.work}/sim", "--world", f"{self.work}/world.json"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            banner = self.proc.stderr.readline()
+            self.sshd_port = int(banner.split("sshd on 127.0.0.1:")[1].split(")")[0])
+            self.env = dict(os.environ)
+            for line in open(f"{self.work}/sim/env.sh"):
+                key, value = line.removeprefix("export ").strip().split("=", 1)
+                self.env[key] = value.strip("'")
+            self.key = f"{self.work}/key"
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", self.key], check=True)
+            self.user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
