@@ -54,7 +54,7 @@ async fn run_inner(args: SessionArgs) -> Result<i32, Failure> {
         ));
     }
     let bound = forward::bind_all(&forwards, args.exit_on_forward_failure).await?;
-    let login = login(
+    let first = login(
         &target,
         args.port,
         &args.connect,
@@ -75,7 +75,7 @@ async fn run_inner(args: SessionArgs) -> Result<i32, Failure> {
             ))),
         };
         let again = async || {
-            crate::commands::login::login(
+            login(
                 &target,
                 args.port,
                 &args.connect,
@@ -85,11 +85,11 @@ async fn run_inner(args: SessionArgs) -> Result<i32, Failure> {
             .await
         };
         let strict = args.exit_on_forward_failure;
-        return forwards::run(login, bound, &remote, strict, args.port, policy, again).await;
+        return forwards::run(first, bound, &remote, strict, args.port, policy, again).await;
     }
     forward::request_remote(
-        &login.handle,
-        &login.remote_forwards,
+        &first.handle,
+        &first.remote_forwards,
         &remote,
         args.exit_on_forward_failure,
     )
@@ -101,14 +101,14 @@ async fn run_inner(args: SessionArgs) -> Result<i32, Failure> {
         command,
         tty,
         local_tty: tty && stdin_tty,
-        host: login.instance_id.clone(),
+        host: first.instance_id.clone(),
         forward_agent: agent.is_some(),
         tunnel_deadline: args
             .connect
             .max_tunnel_duration
             .map(|s| Duration::from_secs(u64::from(s))),
     };
-    let handle = Arc::new(login.handle);
+    let handle = Arc::new(first.handle);
     let (current, link) = watch::channel(Some(handle.clone()));
     let status = tokio::select! {
         status = session::run(&handle, &spec) => status,
