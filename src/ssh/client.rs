@@ -77,7 +77,8 @@ impl client::Handler for Callbacks {
             return Ok(());
         };
         reply.accept().await;
-        let peer = format!("{originator_address}:{originator_port}");
+        // The server names the originator: escaped before it reaches any message.
+        let peer = crate::printable::escape(&format!("{originator_address}:{originator_port}"));
         tokio::spawn(super::forward::remote_connection(channel, host, port, peer));
         Ok(())
     }
