@@ -215,6 +215,9 @@ pub enum ConfigCommand {
 pub struct ConfigCheckArgs {
     /// Alias, instance id or Name tag.
     pub target: Option<String>,
+    /// Print the settings as JSON (schema in docs/commands.md).
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub config: ConfigArg,
 }
@@ -224,6 +227,9 @@ pub struct ConfigCheckArgs {
 pub struct EgressArgs {
     /// Alias, instance id or Name tag (default: the `[defaults]` allowlist).
     pub target: Option<String>,
+    /// Print the IP, the allowlist and the verdict as JSON (schema in docs/commands.md).
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub config: ConfigArg,
 }

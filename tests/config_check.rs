@@ -92,3 +92,55 @@ fn config_check_shows_bound_lists_and_opt_outs() {
     let out = eic(&h, &config, &["config", "check"]);
     assert_fails(&out, 2, "config.toml:2:");
 }
+
+/// The parsed stdout of a `--json` command.
+fn json_of(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+#[test]
+fn config_check_and_egress_speak_json() {
+    let (h, config) = with_config(World::demo(), "192.0.2.99", BOUND);
+    let out = eic(&h, &config, &["config", "check", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = json_of(&out);
+    assert_eq!(report["valid"], true);
+    assert_eq!(report["config_file"], config.display().to_string());
+    let hosts = report["hosts"].as_array().unwrap();
+    assert_eq!(hosts.len(), 2);
+    let office = &hosts[0];
+    assert_eq!(office["section"], "hosts.office-only");
+    assert_eq!(office["instance_id"], BASTION);
+    assert_eq!(office["allow"], serde_json::json!(["203.0.113.0/24"]));
+    assert_eq!(office["egress_check"], true);
+    let opted = &hosts[1];
+    assert_eq!(opted["egress_check"], false);
+    assert_eq!(opted["also_allow"][0]["section"], "hosts.office-only");
+
+    // Refused: the report on stdout, the reason on stderr, exit 3.
+    let out = eic(&h, &config, &["egress", "office-only", "--json"]);
+    assert_fails(&out, 3, "not in the allowlist for office-only");
+    let report = json_of(&out);
+    assert_eq!(report["egress_ip"], "192.0.2.99");
+    assert_eq!(report["verdict"], "refused");
+    assert_eq!(report["allow_source"], "hosts.office-only");
+    assert!(report["reason"].as_str().unwrap().contains("192.0.2.99"));
+
+    let out = eic(&h, &config, &["egress", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json_of(&out)["verdict"], "unchecked");
+
+    // An invalid file: exit 2, and a report that says so.
+    std::fs::write(&config, "[defaults]\nallow = []\n").unwrap();
+    let out = eic(&h, &config, &["config", "check", "--json"]);
+    assert_fails(&out, 2, "config.toml:2:");
+    let report = json_of(&out);
+    assert_eq!(report["valid"], false);
+    assert!(
+        report["error"]
+            .as_str()
+            .unwrap()
+            .contains("empty allowlist")
+    );
+}

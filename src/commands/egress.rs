@@ -1,9 +1,11 @@
 //! `eic-ssh egress`: the detected egress IP, the allowlist that applies, and the verdict.
 
+use std::net::IpAddr;
+
 use crate::cli::EgressArgs;
-use crate::config::{self, Overrides};
+use crate::config::{self, Effective, Overrides};
 use crate::error::Failure;
-use crate::guard::{Early, current_ip, judge};
+use crate::guard::{Early, current_ip, judge, probe::ProbeError};
 use crate::net;
 
 /// Prints the verdict; exit 0 when allowed (or no allowlist), 3 when refused.
@@ -15,7 +17,30 @@ pub async fn run(args: EgressArgs) -> Result<i32, Failure> {
     };
     let http = net::http_client(&net::client_config()?)?;
     let ip = current_ip(&http, &eff.egress_urls).await;
-    match &ip {
+    let verdict = judge(&eff, ip.as_ref().copied());
+    if args.json {
+        print_json(&args, &eff, &ip, &verdict);
+    } else {
+        print_text(&eff, &ip, &verdict);
+    }
+    verdict.map(|_| 0)
+}
+
+/// The verdict's stable word for JSON, and its sentence for people.
+fn verdict_words(verdict: &Result<Early, Failure>) -> (&'static str, &'static str) {
+    match verdict {
+        Ok(Early::Unchecked) => ("unchecked", "no check: every network may connect"),
+        Ok(Early::Allowed(_)) => ("allowed", "allowed"),
+        Ok(Early::AskSecurityGroup(_)) => (
+            "security_group",
+            "not in the static allowlist; the security group decides when connecting",
+        ),
+        Err(_) => ("refused", "refused"),
+    }
+}
+
+fn print_text(eff: &Effective, ip: &Result<IpAddr, ProbeError>, verdict: &Result<Early, Failure>) {
+    match ip {
         Ok(ip) => println!("egress IP:  {ip} (from {})", eff.egress_urls.join(", ")),
         Err(e) => println!("egress IP:  unknown ({e})"),
     }
@@ -47,21 +72,33 @@ pub async fn run(args: EgressArgs) -> Result<i32, Failure> {
             "            plus what the instance's security group admits (checked when connecting; see `eic-ssh doctor`)"
         );
     }
-    let verdict = judge(&eff, ip.as_ref().copied()).map(|early| match early {
-        Early::Unchecked => "no check: every network may connect",
-        Early::Allowed(_) => "allowed",
-        Early::AskSecurityGroup(_) => {
-            "not in the static allowlist; the security group decides when connecting"
-        }
+    println!("verdict:    {}", verdict_words(verdict).1);
+}
+
+/// The documented JSON report (docs/commands.md).
+fn print_json(
+    args: &EgressArgs,
+    eff: &Effective,
+    ip: &Result<IpAddr, ProbeError>,
+    verdict: &Result<Early, Failure>,
+) {
+    let settings = eff.to_json();
+    let report = serde_json::json!({
+        "target": args.target,
+        "egress_ip": ip.as_ref().ok(),
+        "egress_ip_error": ip.as_ref().err().map(ToString::to_string),
+        "egress_check_urls": eff.egress_urls,
+        "egress_check": !eff.opted_out,
+        "allow": settings["allow"],
+        "allow_source": eff.allow_source,
+        "also_allow": settings["also_allow"],
+        "allow_from_security_group": eff.allow_from_security_group,
+        "config_file": eff.config_path,
+        "verdict": verdict_words(verdict).0,
+        "reason": verdict.as_ref().err().map(|f| f.message.clone()),
     });
-    match verdict {
-        Ok(v) => {
-            println!("verdict:    {v}");
-            Ok(0)
-        }
-        Err(f) => {
-            println!("verdict:    refused");
-            Err(f)
-        }
-    }
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&report).unwrap_or_default()
+    );
 }

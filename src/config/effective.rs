@@ -124,6 +124,35 @@ impl Effective {
             .join(", ")
     }
 
+    /// The settings as JSON, for `config check --json` (schema in docs/commands.md).
+    pub fn to_json(&self) -> serde_json::Value {
+        let nets = |l: &[IpNet]| l.iter().map(ToString::to_string).collect::<Vec<_>>();
+        let (id, name) = match &self.instance {
+            InstanceRef::Id(id) => (Some(id.as_str()), None),
+            InstanceRef::Name(n) => (None, Some(n.as_str())),
+        };
+        serde_json::json!({
+            "target": self.target,
+            "section": self.alias.as_ref().map(|a| format!("hosts.{a}")),
+            "instance_id": id,
+            "name_tag": name,
+            "user": self.user,
+            "profile": self.profile,
+            "region": self.region,
+            "endpoint_id": self.endpoint_id,
+            "egress_check": !self.opted_out,
+            "allow": nets(&self.allow),
+            "allow_source": self.allow_source,
+            "also_allow": self.also_allow.iter().map(|(section, list)| serde_json::json!({
+                "section": section,
+                "allow": nets(list),
+            })).collect::<Vec<_>>(),
+            "allow_from_security_group": self.allow_from_security_group,
+            "egress_check_urls": self.egress_urls,
+            "admits_every_address": nets(&self.wide_entries()),
+        })
+    }
+
     /// A human summary, one setting a line (for `eic-ssh config check`).
     pub fn describe(&self) -> String {
         let or = |v: &Option<String>, d: &str| v.clone().unwrap_or_else(|| d.to_string());
