@@ -66,9 +66,9 @@ pub struct SessionArgs {
     /// Command to run instead of a shell (put it after `--` when it has options).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub remote_command: Vec<String>,
-    /// Port on the instance (22 or 3389).
-    #[arg(short = 'p', long, default_value_t = 22)]
-    pub port: u16,
+    /// Port on the instance: 22 (the default) or 3389.
+    #[arg(short = 'p', long)]
+    pub port: Option<u16>,
     /// Force a terminal (PTY), even for a command or without a local terminal.
     #[arg(short = 't', conflicts_with = "no_tty")]
     pub tty: bool,
@@ -286,9 +286,9 @@ pub struct TunnelArgs {
     /// Local address to listen on. Anything but loopback lets other hosts in.
     #[arg(long, default_value = "127.0.0.1")]
     pub bind: IpAddr,
-    /// Port on the instance: 22 or 3389.
-    #[arg(long, default_value_t = 22)]
-    pub remote_port: u16,
+    /// Port on the instance: 22 (the default) or 3389.
+    #[arg(long)]
+    pub remote_port: Option<u16>,
     /// Tunnels open at once; more clients are turned away (an endpoint allows 20 in all).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub max_connections: u32,

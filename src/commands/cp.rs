@@ -4,6 +4,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::cli::CpArgs;
+use crate::commands::host_settings;
 use crate::commands::login::login;
 use crate::copy::operands::{self, Plan};
 use crate::copy::progress::{Progress, human_bytes};
@@ -17,19 +18,16 @@ use crate::target::Target;
 
 /// Exit 0 when everything was copied, 1 when anything was not, 130 on Ctrl-C; setup
 /// failures keep their usual codes.
-pub async fn run(args: CpArgs, quiet: bool) -> Result<i32, Failure> {
+pub async fn run(mut args: CpArgs, quiet: bool) -> Result<i32, Failure> {
     let plan = operands::plan(&args.operands)?;
     let target = match &plan {
-        Plan::Upload { target, .. } | Plan::Download { target, .. } => target.clone(),
+        Plan::Upload { target, .. } | Plan::Download { target, .. } => Target::parse(target)?,
     };
-    let login = login(
-        &Target::parse(&target)?,
-        22,
-        &args.connect,
-        &args.host_keys,
-        None,
-    )
-    .await?;
+    let host = host_settings::section(&args.connect, &target.name)?;
+    host_settings::fill_connect(&mut args.connect, host.as_ref());
+    host_settings::fill_host_keys(&mut args.host_keys, host.as_ref());
+    let port = host_settings::port(None, host.as_ref());
+    let login = login(&target, port, &args.connect, &args.host_keys, None).await?;
     let sftp = Sftp::start(&login.handle).await?;
     let progress = Progress::new(!quiet && terminal::is_tty(libc::STDERR_FILENO));
     let report = Mutex::new(Report::default());

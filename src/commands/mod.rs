@@ -6,6 +6,7 @@ pub mod cp;
 pub mod doctor;
 pub mod egress;
 pub mod forwards;
+pub mod host_settings;
 pub mod login;
 pub mod proxy;
 pub mod session;

@@ -2,6 +2,7 @@
 
 use crate::cli::ProxyArgs;
 use crate::commands::connect::Connector;
+use crate::commands::host_settings;
 use crate::error::Failure;
 use crate::local::{signals, stdio};
 use crate::target::Target;
@@ -20,8 +21,11 @@ async fn stop_signal() {
 }
 
 /// Opens the tunnel and relays until either side ends.
-pub async fn run(args: ProxyArgs) -> Result<i32, Failure> {
+pub async fn run(mut args: ProxyArgs) -> Result<i32, Failure> {
     let target = Target::named(&args.instance)?;
+    // ssh gives the port (%p); the section may still name the endpoint, IP and duration.
+    let host = host_settings::section(&args.connect, &target.name)?;
+    host_settings::fill_connect(&mut args.connect, host.as_ref());
     let connector = Connector::prepare(&target, args.port, &args.connect, None).await?;
     let tunnel = connector.open().await?;
     relay(stdio::stdin(), stdio::stdout(), tunnel, stop_signal())

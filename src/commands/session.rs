@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use crate::cli::SessionArgs;
 use crate::commands::forwards::{self, Reconnect};
+use crate::commands::host_settings;
 use crate::commands::login::login;
+use crate::config::file::ForwardKind;
 use crate::error::{Exit, Failure, Kind};
 use crate::local::terminal;
 use crate::ssh::client;
@@ -21,7 +23,7 @@ pub async fn run(args: SessionArgs) -> Result<i32, Failure> {
     run_inner(args).await.map_err(session_failure)
 }
 
-async fn run_inner(args: SessionArgs) -> Result<i32, Failure> {
+async fn run_inner(mut args: SessionArgs) -> Result<i32, Failure> {
     let Some(target) = args.target.as_deref() else {
         return Err(Failure::usage(
             "no target: eic-ssh [user@]TARGET [COMMAND…], or a subcommand (see eic-ssh --help)",
@@ -36,10 +38,21 @@ async fn run_inner(args: SessionArgs) -> Result<i32, Failure> {
         }
     };
     let target = Target::parse(target)?;
+    // What the target's [hosts] section sets for flags left unset; its forwards add to -L/-D/-R.
+    let host = host_settings::section(&args.connect, &target.name)?;
+    host_settings::fill_connect(&mut args.connect, host.as_ref());
+    host_settings::fill_host_keys(&mut args.host_keys, host.as_ref());
+    let port = host_settings::port(args.port, host.as_ref());
+    let with_host = |flags: &[String], kind| {
+        let mut all = flags.to_vec();
+        all.extend(host_settings::forwards(host.as_ref(), kind));
+        all
+    };
+    let local = with_host(&args.local_forward, ForwardKind::Local);
+    let dynamic = with_host(&args.dynamic_forward, ForwardKind::Dynamic);
     // Forwards listen before anything else happens, so a busy port stops us early.
-    let forwards = forward::parse_all(&args.local_forward, &args.dynamic_forward)?;
-    let remote: Vec<RemoteForward> = args
-        .remote_forward
+    let forwards = forward::parse_all(&local, &dynamic)?;
+    let remote: Vec<RemoteForward> = with_host(&args.remote_forward, ForwardKind::Remote)
         .iter()
         .map(|spec| forward::parse_remote(spec))
         .collect::<Result<_, _>>()?;
@@ -54,14 +67,7 @@ async fn run_inner(args: SessionArgs) -> Result<i32, Failure> {
         ));
     }
     let bound = forward::bind_all(&forwards, args.exit_on_forward_failure).await?;
-    let first = login(
-        &target,
-        args.port,
-        &args.connect,
-        &args.host_keys,
-        agent.clone(),
-    )
-    .await?;
+    let first = login(&target, port, &args.connect, &args.host_keys, agent.clone()).await?;
     for b in &bound {
         eprintln!("eic-ssh: {}", b.describe());
     }
@@ -74,18 +80,10 @@ async fn run_inner(args: SessionArgs) -> Result<i32, Failure> {
                 args.connect.max_tunnel_duration.unwrap_or(3600),
             ))),
         };
-        let again = async || {
-            login(
-                &target,
-                args.port,
-                &args.connect,
-                &args.host_keys,
-                agent.clone(),
-            )
-            .await
-        };
+        let again =
+            async || login(&target, port, &args.connect, &args.host_keys, agent.clone()).await;
         let strict = args.exit_on_forward_failure;
-        return forwards::run(first, bound, &remote, strict, args.port, policy, again).await;
+        return forwards::run(first, bound, &remote, strict, port, policy, again).await;
     }
     forward::request_remote(
         &first.handle,
@@ -121,7 +119,7 @@ async fn run_inner(args: SessionArgs) -> Result<i32, Failure> {
     };
     if status.is_err() && handle.is_closed() {
         // Say why the connection ended when the tunnel knows (the endpoint's reason).
-        if let Some(why) = client::why_it_ended(handle, args.port).await {
+        if let Some(why) = client::why_it_ended(handle, port).await {
             return Err(Failure::new(Kind::Ssh, why.message));
         }
         return status;

@@ -8,22 +8,19 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::cli::TunnelArgs;
 use crate::commands::connect::Connector;
+use crate::commands::host_settings;
 use crate::error::{Failure, Kind};
 use crate::target::Target;
 use crate::tunnel::error::tunnel_failure;
 use crate::tunnel::relay::relay;
 
 /// Listens until Ctrl-C; a failed connection is reported and the listener goes on.
-pub async fn run(args: TunnelArgs) -> Result<i32, Failure> {
-    let connector = Arc::new(
-        Connector::prepare(
-            &Target::named(&args.instance)?,
-            args.remote_port,
-            &args.connect,
-            None,
-        )
-        .await?,
-    );
+pub async fn run(mut args: TunnelArgs) -> Result<i32, Failure> {
+    let target = Target::named(&args.instance)?;
+    let host = host_settings::section(&args.connect, &target.name)?;
+    host_settings::fill_connect(&mut args.connect, host.as_ref());
+    let remote_port = host_settings::port(args.remote_port, host.as_ref());
+    let connector = Arc::new(Connector::prepare(&target, remote_port, &args.connect, None).await?);
     let addr = SocketAddr::new(args.bind, args.local_port);
     let listener = TcpListener::bind(addr)
         .await
@@ -38,7 +35,7 @@ pub async fn run(args: TunnelArgs) -> Result<i32, Failure> {
     }
     eprintln!(
         "eic-ssh: listening on {local} → {} port {} (Ctrl-C to stop)",
-        connector.route.instance_id, args.remote_port
+        connector.route.instance_id, remote_port
     );
     let slots = Arc::new(tokio::sync::Semaphore::new(args.max_connections as usize));
     loop {
@@ -61,7 +58,7 @@ pub async fn run(args: TunnelArgs) -> Result<i32, Failure> {
             continue;
         };
         let connector = connector.clone();
-        let port = args.remote_port;
+        let port = remote_port;
         tokio::spawn(async move {
             if let Err(f) = serve(&connector, socket, port).await {
                 eprintln!("eic-ssh: connection from {peer}: {f}");

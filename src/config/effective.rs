@@ -58,6 +58,9 @@ pub struct Effective {
     pub egress_urls: Vec<String>,
     /// The config file read, if any.
     pub config_path: Option<PathBuf>,
+    /// The matched `[hosts.X]` section, for the settings each command applies itself
+    /// (port, routing, host keys, forwards).
+    pub section: Option<Host>,
 }
 
 impl Effective {
@@ -150,7 +153,24 @@ impl Effective {
             "allow_from_security_group": self.allow_from_security_group,
             "egress_check_urls": self.egress_urls,
             "admits_every_address": nets(&self.wide_entries()),
+            "port": self.section.as_ref().and_then(|h| h.port).map(|p| p.0),
+            "private_ip": self.section.as_ref().and_then(|h| h.private_ip),
+            "endpoint_dns_name": self.section.as_ref().and_then(|h| h.endpoint_dns_name.as_ref()).map(|d| d.0.clone()),
+            "max_tunnel_duration": self.section.as_ref().and_then(|h| h.max_tunnel_duration).map(|d| d.0),
+            "host_key_alias": self.section.as_ref().and_then(|h| h.host_key_alias.clone()),
+            "known_hosts": self.section.as_ref().and_then(|h| h.known_hosts.clone()),
+            "forward": self.forward_specs(),
         })
+    }
+
+    /// The section's forwards as typed (`-L …`).
+    fn forward_specs(&self) -> Vec<String> {
+        let entries = self.section.as_ref().and_then(|h| h.forward.as_ref());
+        entries
+            .into_iter()
+            .flatten()
+            .map(|f| format!("{} {}", f.kind.flag(), f.spec))
+            .collect()
     }
 
     /// A human summary, one setting a line (for `eic-ssh config check`).
@@ -220,6 +240,33 @@ impl Effective {
             }
         );
         let _ = writeln!(out, "egress check:    {}", self.egress_urls.join(", "));
+        if let Some(h) = &self.section {
+            let extras = [
+                ("port", h.port.map(|p| p.0.to_string())),
+                ("private IP", h.private_ip.map(|ip| ip.to_string())),
+                (
+                    "endpoint DNS",
+                    h.endpoint_dns_name.as_ref().map(|d| d.0.clone()),
+                ),
+                (
+                    "max duration",
+                    h.max_tunnel_duration.map(|d| format!("{} s", d.0)),
+                ),
+                ("host key alias", h.host_key_alias.clone()),
+                (
+                    "known_hosts",
+                    h.known_hosts.as_ref().map(|p| p.display().to_string()),
+                ),
+            ];
+            for (what, value) in extras {
+                if let Some(value) = value {
+                    let _ = writeln!(out, "{:<17}{value}", format!("{what}:"));
+                }
+            }
+            for spec in self.forward_specs() {
+                let _ = writeln!(out, "forward:         {spec}");
+            }
+        }
         out
     }
 }
@@ -370,6 +417,7 @@ fn merge(
         opted_out,
         egress_urls,
         config_path: path.map(Path::to_path_buf),
+        section: host.cloned(),
     })
 }
 

@@ -55,8 +55,23 @@ pub struct Host {
     pub instance: Option<InstanceId>,
     /// Name tag, resolved with DescribeInstances.
     pub name: Option<String>,
-    /// Endpoint id to use instead of discovery.
+    /// Endpoint id to use instead of discovery (`endpoint_id` is accepted too).
+    #[serde(alias = "endpoint_id")]
     pub endpoint: Option<EndpointId>,
+    /// The endpoint's DNS name: with `endpoint` and `private_ip`, no EC2 call is made.
+    pub endpoint_dns_name: Option<DnsName>,
+    /// The instance's private IP: with `endpoint`, no DescribeInstances is needed.
+    pub private_ip: Option<IpAddr>,
+    /// Port on the instance: 22 or 3389.
+    pub port: Option<InstancePort>,
+    /// Seconds after which the endpoint ends each tunnel (1-3600).
+    pub max_tunnel_duration: Option<TunnelSeconds>,
+    /// Name the host key is recorded and looked up under (OpenSSH's HostKeyAlias).
+    pub host_key_alias: Option<String>,
+    /// known_hosts file for this host.
+    pub known_hosts: Option<PathBuf>,
+    /// Forwards the session opens, as on the command line: `-L …`, `-D …`, `-R …`.
+    pub forward: Option<Vec<ForwardEntry>>,
     /// AWS region.
     pub region: Option<String>,
     /// AWS profile.
@@ -130,6 +145,119 @@ impl TryFrom<String> for EndpointId {
                 "{text:?} is not an endpoint id (expected eice- and 17 hex digits)"
             ))
         }
+    }
+}
+
+/// An endpoint DNS name: not empty, no spaces or slashes.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct DnsName(pub String);
+
+impl TryFrom<String> for DnsName {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        let ok = !text.is_empty()
+            && text.len() <= 253
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+        if ok {
+            Ok(DnsName(text))
+        } else {
+            Err(format!(
+                "{text:?} is not a DNS name (e.g. eice-0123456789abcdef0.1a2b3c4d.ec2-instance-connect-endpoint.us-east-1.amazonaws.com)"
+            ))
+        }
+    }
+}
+
+/// 22 or 3389, the only ports an endpoint opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "i64")]
+pub struct InstancePort(pub u16);
+
+impl TryFrom<i64> for InstancePort {
+    type Error = String;
+    fn try_from(n: i64) -> Result<Self, String> {
+        match n {
+            22 | 3389 => Ok(InstancePort(n as u16)),
+            _ => Err(format!(
+                "port {n}: an endpoint opens only 22 and 3389 (forward other ports inside SSH with `forward`)"
+            )),
+        }
+    }
+}
+
+/// A `max_tunnel_duration`: 1 to 3600 seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "i64")]
+pub struct TunnelSeconds(pub u32);
+
+impl TryFrom<i64> for TunnelSeconds {
+    type Error = String;
+    fn try_from(n: i64) -> Result<Self, String> {
+        match n {
+            1..=3600 => Ok(TunnelSeconds(n as u32)),
+            _ => Err(format!(
+                "max_tunnel_duration {n}: expected 1 to 3600 seconds"
+            )),
+        }
+    }
+}
+
+/// Which kind of forward a `forward` entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForwardKind {
+    /// `-L [BIND:]PORT:HOST:HOSTPORT`.
+    Local,
+    /// `-D [BIND:]PORT`.
+    Dynamic,
+    /// `-R [BIND:]PORT:HOST:HOSTPORT`.
+    Remote,
+}
+
+impl ForwardKind {
+    /// The command-line flag.
+    pub fn flag(self) -> &'static str {
+        match self {
+            ForwardKind::Local => "-L",
+            ForwardKind::Dynamic => "-D",
+            ForwardKind::Remote => "-R",
+        }
+    }
+}
+
+/// One `forward` entry: the flag and its spec, as typed on the command line.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct ForwardEntry {
+    /// `-L`, `-D` or `-R`.
+    pub kind: ForwardKind,
+    /// What follows the flag.
+    pub spec: String,
+}
+
+impl TryFrom<String> for ForwardEntry {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        let trimmed = text.trim();
+        let kind = match trimmed.get(..2) {
+            Some("-L") => ForwardKind::Local,
+            Some("-D") => ForwardKind::Dynamic,
+            Some("-R") => ForwardKind::Remote,
+            _ => {
+                return Err(format!(
+                    "forward {text:?}: expected \"-L [BIND:]PORT:HOST:HOSTPORT\", \"-D [BIND:]PORT\" or \"-R [BIND:]PORT:HOST:HOSTPORT\""
+                ));
+            }
+        };
+        let spec = trimmed[2..].trim_start().to_string();
+        if spec.is_empty() || spec.contains(char::is_whitespace) {
+            return Err(format!(
+                "forward {text:?}: expected one spec after the flag"
+            ));
+        }
+        Ok(ForwardEntry { kind, spec })
     }
 }
 
