@@ -172,6 +172,11 @@ pub enum Command {
         after_help = "Examples:\n  eic-ssh cp ./build.tar.gz bastion:/tmp/\n  eic-ssh cp -r bastion:/var/log/nginx ./logs\n  eic-ssh cp a.txt b.txt ubuntu@i-0123456789abcdef0:~/in/\n  eic-ssh cp 'bastion:/var/log/*.gz' .\n  eic-ssh cp --resume bastion:/data/big.img ."
     )]
     Cp(CpArgs),
+    /// Print ~/.ssh/config blocks that send ssh, scp, rsync, git and IDEs through eic-ssh.
+    #[command(
+        after_help = "Examples:\n  eic-ssh ssh-config\n  eic-ssh ssh-config --discover --filter tag:team=web --write\n  eic-ssh ssh-config --identity ~/.ssh/work_ed25519 --write ~/.ssh/eic-work.conf"
+    )]
+    SshConfig(SshConfigArgs),
     /// Listen on a local port and open one tunnel per accepted connection.
     #[command(
         after_help = "Examples:\n  eic-ssh tunnel i-0123456789abcdef0 --local-port 2222\n  ssh -p 2222 ec2-user@localhost\n  eic-ssh tunnel i-0123456789abcdef0 --local-port 13389 --remote-port 3389"
@@ -200,6 +205,37 @@ pub struct CpArgs {
     /// Routing, AWS and config options, as for `proxy`.
     #[command(flatten)]
     pub connect: ConnectArgs,
+}
+
+/// `eic-ssh ssh-config`.
+#[derive(Debug, Args)]
+pub struct SshConfigArgs {
+    /// Also one Host per running instance an endpoint serves (Name tag and id as names).
+    #[arg(long)]
+    pub discover: bool,
+    /// With --discover: only instances matching this EC2 filter, e.g. tag:team=web
+    /// (repeatable; NAME=VALUE[,VALUE…]).
+    #[arg(long, value_name = "NAME=VALUE", requires = "discover")]
+    pub filter: Vec<String>,
+    /// The key ssh offers and the proxy pushes (its .pub must sit beside it); default: the
+    /// first of ~/.ssh/id_rsa, id_ecdsa, id_ed25519 that has a .pub.
+    #[arg(long, short = 'i', value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+    /// Write the blocks to FILE (default ~/.ssh/eic-ssh.conf), replaced atomically, and print
+    /// the Include line to add; ~/.ssh/config itself is never edited.
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "~/.ssh/eic-ssh.conf")]
+    pub write: Option<PathBuf>,
+    /// OS user for discovered instances (else `user` in [defaults]; else ssh's own default).
+    #[arg(long, short = 'l')]
+    pub user: Option<String>,
+    /// AWS profile (also passed on to each ProxyCommand).
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// AWS region to discover in (also passed on to each ProxyCommand).
+    #[arg(long)]
+    pub region: Option<String>,
+    #[command(flatten)]
+    pub config: ConfigArg,
 }
 
 /// `eic-ssh config …`.

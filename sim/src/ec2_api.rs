@@ -109,7 +109,31 @@ fn describe_instances(world: &World, params: &BTreeMap<String, String>) -> Resul
         }
     }
     let filters = filters(params);
-    let items: String = world
+    // As in EC2: MaxResults (5-1000) pages the reservations, and cannot go with ids.
+    let max: usize = match params.get("MaxResults") {
+        None => usize::MAX,
+        Some(_) if !ids.is_empty() => {
+            return Err(Denial::new(
+                400,
+                "InvalidParameterCombination",
+                "The parameter instancesSet cannot be used with the parameter maxResults",
+            ));
+        }
+        Some(m) => match m.parse::<usize>() {
+            Ok(n) if (5..=1000).contains(&n) => n,
+            _ => {
+                return Err(Denial::new(
+                    400,
+                    "InvalidParameterValue",
+                    format!(
+                        "Value ( {m} ) for parameter maxResults is invalid. Expecting a value between 5 and 1000."
+                    ),
+                ));
+            }
+        },
+    };
+    let start = page_start(params)?;
+    let selected: Vec<&Instance> = world
         .instances
         .iter()
         .filter(|i| ids.is_empty() || ids.contains(&i.id))
@@ -119,15 +143,44 @@ fn describe_instances(world: &World, params: &BTreeMap<String, String>) -> Resul
                 "tag:Name" => i.name.clone(),
                 "instance-state-name" => Some(i.state.clone()),
                 "vpc-id" => Some(i.vpc_id.clone()),
-                _ => None,
+                _ => name
+                    .strip_prefix("tag:")
+                    .and_then(|key| i.tags.get(key).cloned()),
             })
         })
+        .collect();
+    let items: String = selected
+        .iter()
+        .skip(start)
+        .take(max)
         .map(|i| format!("<item><reservationId>r-{}</reservationId><ownerId>{}</ownerId><groupSet/><instancesSet>{}</instancesSet></item>", &i.id[2..], world.account, instance_xml(world, i)))
         .collect();
+    let next = if start.saturating_add(max) < selected.len() {
+        format!("<nextToken>page-{}</nextToken>", start + max)
+    } else {
+        String::new()
+    };
     Ok(format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<DescribeInstancesResponse xmlns=\"{NS}\"><requestId>{}</requestId><reservationSet>{items}</reservationSet></DescribeInstancesResponse>",
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<DescribeInstancesResponse xmlns=\"{NS}\"><requestId>{}</requestId><reservationSet>{items}</reservationSet>{next}</DescribeInstancesResponse>",
         request_id()
     ))
+}
+
+/// Where a page starts: `NextToken` is `page-N`, as this emulator hands them out.
+fn page_start(params: &BTreeMap<String, String>) -> Result<usize, Denial> {
+    match params.get("NextToken") {
+        None => Ok(0),
+        Some(t) => t
+            .strip_prefix("page-")
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| {
+                Denial::new(
+                    400,
+                    "InvalidNextToken",
+                    "The provided NextToken is not valid.",
+                )
+            }),
+    }
 }
 
 fn instance_xml(world: &World, i: &Instance) -> String {
@@ -159,11 +212,23 @@ fn instance_xml(world: &World, i: &Instance) -> String {
             )
         })
         .collect();
-    let tags = opt("value", &i.name);
+    let tags: String = i
+        .name
+        .iter()
+        .map(|n| ("Name", n.as_str()))
+        .chain(i.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .map(|(k, v)| {
+            format!(
+                "<item><key>{}</key><value>{}</value></item>",
+                esc(k),
+                esc(v)
+            )
+        })
+        .collect();
     let tags = if tags.is_empty() {
         String::new()
     } else {
-        format!("<tagSet><item><key>Name</key>{tags}</item></tagSet>")
+        format!("<tagSet>{tags}</tagSet>")
     };
     let ipv6_set = i
         .ipv6
@@ -213,19 +278,7 @@ fn describe_endpoints(world: &World, params: &BTreeMap<String, String>) -> Resul
             }
         },
     };
-    let start: usize = match params.get("NextToken") {
-        None => 0,
-        Some(t) => t
-            .strip_prefix("page-")
-            .and_then(|n| n.parse().ok())
-            .ok_or_else(|| {
-                Denial::new(
-                    400,
-                    "InvalidNextToken",
-                    "The provided NextToken is not valid.",
-                )
-            })?,
-    };
+    let start = page_start(params)?;
     let selected: Vec<&Endpoint> = world
         .endpoints
         .iter()

@@ -87,6 +87,9 @@ pub struct Instance {
     /// `Name` tag.
     #[serde(default)]
     pub name: Option<String>,
+    /// Other tags, for `tag:KEY` filters.
+    #[serde(default)]
+    pub tags: std::collections::BTreeMap<String, String>,
     /// Security group ids.
     #[serde(default)]
     pub security_groups: Vec<String>,
@@ -180,6 +183,7 @@ impl World {
                     private_ip: Some("10.0.1.5".into()),
                     ipv6: None,
                     name: Some("bastion".into()),
+                    tags: tags(&[("env", "prod"), ("team", "platform")]),
                     security_groups: vec!["sg-0instance000000001".into()],
                     console_host_keys: None,
                 },
@@ -192,6 +196,7 @@ impl World {
                     private_ip: Some("10.0.1.6".into()),
                     ipv6: None,
                     name: Some("stopped-box".into()),
+                    tags: tags(&[("env", "dev")]),
                     security_groups: vec!["sg-0instance000000001".into()],
                     console_host_keys: None,
                 },
@@ -204,6 +209,7 @@ impl World {
                     private_ip: Some("10.9.0.7".into()),
                     ipv6: None,
                     name: Some("orphan".into()),
+                    tags: tags(&[("env", "prod")]),
                     security_groups: vec![],
                     console_host_keys: None,
                 },
@@ -286,3 +292,11 @@ impl World {
 pub const DEMO_ACCESS_KEY: &str = "AKIAEICSSHDEMO000001";
 /// Secret of the demo world (not a real key).
 pub const DEMO_SECRET_KEY: &str = "eicsshDemoSecretKey/NotReal/0000000000000";
+
+/// A tag map from pairs.
+fn tags(pairs: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}

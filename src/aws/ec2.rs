@@ -188,6 +188,63 @@ pub async fn find_instances_by_name(
     parse_instances(&body).map_err(|reason| malformed(ACTION, reason))
 }
 
+/// One `Filter.N` of a Describe call: a name (`tag:KEY`, `vpc-id`, …) and its values.
+pub type Filter = (String, Vec<String>);
+
+/// DescribeInstances with filters, every page.
+pub async fn describe_instances(
+    ctx: &AwsContext,
+    filters: &[Filter],
+) -> Result<Vec<Instance>, AwsError> {
+    const ACTION: &str = "DescribeInstances";
+    let mut params = filter_params(filters);
+    params.push(("MaxResults".into(), "1000".into()));
+    let mut found = Vec::new();
+    paged(ctx, ACTION, params, |body| {
+        let (page, token) = parse_instances_page(body)?;
+        found.extend(page);
+        Ok(token)
+    })
+    .await?;
+    Ok(found)
+}
+
+/// `Filter.N.Name` and `Filter.N.Value.M` parameters.
+fn filter_params(filters: &[Filter]) -> Vec<(String, String)> {
+    let mut params = Vec::new();
+    for (i, (name, values)) in filters.iter().enumerate() {
+        params.push((format!("Filter.{}.Name", i + 1), name.clone()));
+        for (j, value) in values.iter().enumerate() {
+            params.push((format!("Filter.{}.Value.{}", i + 1, j + 1), value.clone()));
+        }
+    }
+    params
+}
+
+/// Sends `params`, then again with each `NextToken` that `read` returns, until there is none.
+async fn paged(
+    ctx: &AwsContext,
+    action: &str,
+    params: Vec<(String, String)>,
+    mut read: impl FnMut(&str) -> Result<Option<String>, String>,
+) -> Result<(), AwsError> {
+    let mut next: Option<String> = None;
+    loop {
+        let mut pairs: Vec<(&str, &str)> = params
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        if let Some(token) = &next {
+            pairs.push(("NextToken", token));
+        }
+        let body = query(ctx, action, &pairs).await?;
+        match read(&body).map_err(|reason| malformed(action, reason))? {
+            Some(token) => next = Some(token),
+            None => return Ok(()),
+        }
+    }
+}
+
 /// Endpoint states that can open tunnels (docs/protocol.md, "Discovery").
 pub const USABLE_STATES: &[&str] = &[
     "create-complete",
@@ -204,45 +261,35 @@ pub async fn describe_instance(ctx: &AwsContext, id: &str) -> Result<Option<Inst
     Ok(instances.into_iter().find(|i| i.id == id))
 }
 
-/// DescribeInstanceConnectEndpoints: one id, or the usable ones in a VPC (all pages).
+/// DescribeInstanceConnectEndpoints: one id, or the usable ones in a VPC or the region (all pages).
 pub async fn describe_endpoints(
     ctx: &AwsContext,
     by: EndpointFilter<'_>,
 ) -> Result<Vec<Endpoint>, AwsError> {
     const ACTION: &str = "DescribeInstanceConnectEndpoints";
-    let mut found = Vec::new();
-    let mut next: Option<String> = None;
-    loop {
-        let mut params: Vec<(String, String)> = Vec::new();
-        match by {
-            EndpointFilter::Id(id) => {
-                params.push(("InstanceConnectEndpointId.1".into(), id.into()))
-            }
-            EndpointFilter::Vpc(vpc) => {
-                params.push(("Filter.1.Name".into(), "vpc-id".into()));
-                params.push(("Filter.1.Value.1".into(), vpc.into()));
-                params.push(("Filter.2.Name".into(), "state".into()));
-                for (i, state) in USABLE_STATES.iter().enumerate() {
-                    params.push((format!("Filter.2.Value.{}", i + 1), state.to_string()));
-                }
-                params.push(("MaxResults".into(), "50".into()));
-            }
-        }
-        if let Some(token) = &next {
-            params.push(("NextToken".into(), token.clone()));
-        }
-        let pairs: Vec<(&str, &str)> = params
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        let body = query(ctx, ACTION, &pairs).await?;
-        let (page, token) = parse_endpoints(&body).map_err(|reason| malformed(ACTION, reason))?;
-        found.extend(page);
-        match token {
-            Some(t) if matches!(by, EndpointFilter::Vpc(_)) => next = Some(t),
-            _ => return Ok(found),
-        }
+    let usable = || {
+        (
+            "state".to_string(),
+            USABLE_STATES.iter().map(|s| s.to_string()).collect(),
+        )
+    };
+    let mut params = match by {
+        // By id, so that an unknown id is an error rather than an empty answer.
+        EndpointFilter::Id(id) => vec![("InstanceConnectEndpointId.1".into(), id.into())],
+        EndpointFilter::Vpc(vpc) => filter_params(&[("vpc-id".into(), vec![vpc.into()]), usable()]),
+        EndpointFilter::Usable => filter_params(&[usable()]),
+    };
+    if !matches!(by, EndpointFilter::Id(_)) {
+        params.push(("MaxResults".into(), "50".into()));
     }
+    let mut found = Vec::new();
+    paged(ctx, ACTION, params, |body| {
+        let (page, token) = parse_endpoints(body)?;
+        found.extend(page);
+        Ok(token.filter(|_| !matches!(by, EndpointFilter::Id(_))))
+    })
+    .await?;
+    Ok(found)
 }
 
 /// Which endpoints to describe.
@@ -252,6 +299,8 @@ pub enum EndpointFilter<'a> {
     Id(&'a str),
     /// Usable endpoints in this VPC.
     Vpc(&'a str),
+    /// Usable endpoints in the region.
+    Usable,
 }
 
 fn malformed(action: &str, reason: String) -> AwsError {
@@ -318,6 +367,11 @@ pub fn parse_error(xml: &str) -> Option<(String, String)> {
 
 /// Instances of a DescribeInstances response.
 pub fn parse_instances(xml: &str) -> Result<Vec<Instance>, String> {
+    parse_instances_page(xml).map(|(instances, _)| instances)
+}
+
+/// Instances of a DescribeInstances response, and the token of the next page.
+fn parse_instances_page(xml: &str) -> Result<(Vec<Instance>, Option<String>), String> {
     let doc = Document::parse(xml).map_err(|e| format!("bad XML: {e}"))?;
     let mut out = Vec::new();
     for set in doc.descendants().filter(|n| n.has_tag_name("instancesSet")) {
@@ -325,7 +379,8 @@ pub fn parse_instances(xml: &str) -> Result<Vec<Instance>, String> {
             out.push(instance_from(item));
         }
     }
-    Ok(out)
+    let token = text_of(doc.root_element(), "nextToken").filter(|t| !t.is_empty());
+    Ok((out, token))
 }
 
 fn instance_from(item: Node) -> Instance {

@@ -6,6 +6,7 @@ pub mod discovery;
 pub mod ec2;
 pub mod error;
 pub mod instance_connect;
+pub mod inventory;
 
 pub use context::{AwsChoices, AwsContext};
 pub use error::AwsError;

@@ -10,6 +10,7 @@ pub mod host_settings;
 pub mod login;
 pub mod proxy;
 pub mod session;
+pub mod ssh_config;
 pub mod tunnel;
 
 use crate::cli::{Cli, Command, ConfigCommand};
@@ -27,5 +28,6 @@ pub async fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Cp(args) => cp::run(args, cli.quiet).await,
         Command::Doctor(args) => doctor::run(args).await,
         Command::Config(ConfigCommand::Check(args)) => config_check::run(args),
+        Command::SshConfig(args) => ssh_config::run(args).await,
     }
 }

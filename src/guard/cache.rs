@@ -134,11 +134,9 @@ fn read_trusted(path: &Path) -> std::io::Result<String> {
     Ok(text)
 }
 
-/// Writes a file only its owner can read, atomically: a fresh temporary file created
-/// exclusively (never through a planted symlink), then renamed over the old one.
+/// Writes a file only its owner can read, atomically, in a directory only we can write.
 fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    use std::os::unix::fs::DirBuilderExt;
     if let Some(dir) = path.parent() {
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -146,21 +144,7 @@ fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
             .create(dir)?;
     }
     check_dir(path)?;
-    let nonce = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let tmp = path.with_extension(format!("tmp{}.{nonce}", std::process::id()));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .mode(0o600)
-        .open(&tmp)?;
-    let written = f.write_all(data).and_then(|()| std::fs::rename(&tmp, path));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
+    crate::local::files::replace(path, data, 0o600)
 }
 
 #[cfg(test)]

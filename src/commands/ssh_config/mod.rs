@@ -1,0 +1,272 @@
+//! `eic-ssh ssh-config`: ~/.ssh/config blocks that send plain ssh, scp, rsync, git and IDEs
+//! through `eic-ssh proxy`, printed or kept in a file of their own.
+
+pub mod blocks;
+
+use std::path::{Path, PathBuf};
+
+use crate::aws::inventory::{Entry, inventory};
+use crate::aws::{AwsChoices, AwsContext};
+use crate::cli::SshConfigArgs;
+use crate::config::{self, ConfigFile, Overrides};
+use crate::error::{Failure, Kind};
+use crate::local::files;
+use crate::printable::escape;
+use crate::ssh::key::read_public_key;
+use crate::target::expand_tilde;
+use crate::{aws, net};
+use blocks::{Block, Common, HEADER, is_host_name};
+
+/// Prints the blocks, or writes them with `--write`; exit 0 (blocks that cannot be
+/// written safely are left out with a warning).
+pub async fn run(args: SshConfigArgs) -> Result<i32, Failure> {
+    let (file, path) = config::file::load(args.config.config.as_deref())?;
+    let (identity, public_key) = identity(args.identity.as_deref())?;
+    let program = std::env::current_exe()
+        .map_err(|e| Failure::new(Kind::Other, format!("cannot find the eic-ssh program: {e}")))?;
+    let mut blocks = alias_blocks(&args, &file, path.as_deref())?;
+    if args.discover {
+        blocks.extend(discovered_blocks(&args, &file, path.as_deref()).await?);
+    }
+    let common = Common {
+        program,
+        identity,
+        public_key,
+    };
+    let (text, problems) = blocks::render(&blocks, &common).map_err(Failure::usage)?;
+    for problem in &problems {
+        eprintln!("eic-ssh: warning: left out {problem}");
+    }
+    match &args.write {
+        None => print!("{text}"),
+        Some(dest) => write(&expand_tilde(dest), &text, blocks.len() - problems.len())?,
+    }
+    Ok(0)
+}
+
+/// The private key ssh offers and the public half the proxy pushes: `--identity`, else the
+/// first of ssh's default identities (that EC2 Instance Connect accepts) with a `.pub`.
+fn identity(flag: Option<&Path>) -> Result<(PathBuf, PathBuf), Failure> {
+    let with_pub = |private: PathBuf| {
+        let mut public = private.clone().into_os_string();
+        public.push(".pub");
+        (private, PathBuf::from(public))
+    };
+    if let Some(flag) = flag {
+        let flag = absolute(&expand_tilde(flag));
+        let private = match flag.to_str().and_then(|s| s.strip_suffix(".pub")) {
+            Some(stem) => PathBuf::from(stem),
+            None => flag,
+        };
+        let (private, public) = with_pub(private);
+        read_public_key(&public)?;
+        return Ok((private, public));
+    }
+    let ssh_dir = expand_tilde(Path::new("~/.ssh"));
+    for name in ["id_rsa", "id_ecdsa", "id_ed25519"] {
+        let (private, public) = with_pub(ssh_dir.join(name));
+        if public.exists() {
+            read_public_key(&public)?;
+            return Ok((private, public));
+        }
+    }
+    Err(Failure::usage(format!(
+        "no public key in {} (id_rsa.pub, id_ecdsa.pub or id_ed25519.pub): create one with `ssh-keygen -t ed25519`, or pass --identity FILE",
+        ssh_dir.display()
+    )))
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Flags every ProxyCommand needs to see what this run saw: a config file that is not at the
+/// default place, and the profile and region given as flags.
+fn base_flags(args: &SshConfigArgs, config_path: Option<&Path>) -> Vec<String> {
+    let mut flags = Vec::new();
+    let explicit = config::file::locate(args.config.config.as_deref()).is_some_and(|(_, e)| e);
+    if let Some(path) = config_path.filter(|_| explicit) {
+        flags.push("--config".into());
+        flags.push(absolute(path).to_string_lossy().into_owned());
+    }
+    if let Some(profile) = &args.profile {
+        flags.extend(["--profile".into(), profile.clone()]);
+    }
+    flags
+}
+
+/// One block per `[hosts.ALIAS]`, the proxy given the alias so its section applies.
+fn alias_blocks(
+    args: &SshConfigArgs,
+    file: &ConfigFile,
+    path: Option<&Path>,
+) -> Result<Vec<Block>, Failure> {
+    let mut flags = base_flags(args, path);
+    if let Some(region) = &args.region {
+        flags.extend(["--region".into(), region.clone()]);
+    }
+    let shown = path.map_or_else(String::new, |p| format!(" in {}", p.display()));
+    let mut out = Vec::new();
+    for (alias, host) in &file.hosts {
+        let eff = config::resolve(file, path, alias, &Overrides::default())?;
+        let id = host.instance.as_ref().map(|i| i.0.clone());
+        out.push(Block {
+            names: vec![alias.clone()],
+            target: alias.clone(),
+            user: eff.user,
+            host_key_alias: host.host_key_alias.clone().or(id),
+            known_hosts: host
+                .known_hosts
+                .as_deref()
+                .map(|p| absolute(&expand_tilde(p))),
+            proxy_flags: flags.clone(),
+            origin: format!("[hosts.{alias}]{shown}"),
+        });
+    }
+    Ok(out)
+}
+
+/// One block per running instance an endpoint serves, named by its Name tag (when that is
+/// a plain, unique name no alias uses) and its id.
+async fn discovered_blocks(
+    args: &SshConfigArgs,
+    file: &ConfigFile,
+    path: Option<&Path>,
+) -> Result<Vec<Block>, Failure> {
+    let defaults = config::resolve_defaults(file, path)?;
+    let choices = AwsChoices {
+        profile: args.profile.clone().or(defaults.profile.clone()),
+        region: args.region.clone().or(defaults.region.clone()),
+    };
+    let http = net::http_client(&net::client_config()?)?;
+    let aws = AwsContext::load(&choices, http).await?;
+    let mut filters = parse_filters(&args.filter)?;
+    filters.push(("instance-state-name".into(), vec!["running".into()]));
+    let entries = inventory(&aws, &filters).await?;
+    let mut flags = base_flags(args, path);
+    flags.extend(["--region".into(), aws.region.clone()]);
+    let user = args.user.clone().or(defaults.user);
+    let mut out = Vec::new();
+    for Entry {
+        instance,
+        endpoint,
+        name_shared,
+    } in entries
+    {
+        let endpoint = match endpoint {
+            Ok(e) => e,
+            Err(why) => {
+                eprintln!("eic-ssh: skipped {}: {}", instance.id, escape(&why));
+                continue;
+            }
+        };
+        let mut names = Vec::new();
+        if let Some(name) = &instance.name {
+            if name_shared {
+                eprintln!(
+                    "eic-ssh: {} is the Name of several instances: only their ids are hosts",
+                    escape(name)
+                );
+            } else if file.hosts.contains_key(name) {
+                tracing::info!(
+                    "{name} is a config alias: {} is named by id only",
+                    instance.id
+                );
+            } else if is_host_name(name) {
+                names.push(name.clone());
+            } else {
+                eprintln!(
+                    "eic-ssh: {} is named by id only: its Name {} is not a plain host name",
+                    instance.id,
+                    escape(name)
+                );
+            }
+        }
+        names.push(instance.id.clone());
+        out.push(Block {
+            names,
+            target: instance.id.clone(),
+            user: user.clone(),
+            host_key_alias: Some(instance.id.clone()),
+            known_hosts: None,
+            proxy_flags: flags.clone(),
+            origin: format!("{} in {} via {}", instance.id, aws.region, endpoint.id),
+        });
+    }
+    Ok(out)
+}
+
+/// `--filter NAME=VALUE[,VALUE…]` as EC2 filters.
+pub fn parse_filters(specs: &[String]) -> Result<Vec<aws::ec2::Filter>, Failure> {
+    specs
+        .iter()
+        .map(|spec| match spec.split_once('=') {
+            Some((name, values)) if !name.is_empty() && !values.is_empty() => Ok((
+                name.to_string(),
+                values.split(',').map(str::to_string).collect(),
+            )),
+            _ => Err(Failure::usage(format!(
+                "--filter {}: expected NAME=VALUE[,VALUE…], e.g. tag:team=web or vpc-id=vpc-0abc",
+                escape(spec)
+            ))),
+        })
+        .collect()
+}
+
+/// Replaces `dest` atomically, but only a file this command wrote before; then says how to
+/// include it.
+fn write(dest: &Path, text: &str, hosts: usize) -> Result<(), Failure> {
+    let shown = dest.display();
+    let failed =
+        |e: std::io::Error| Failure::new(Kind::Other, format!("cannot write {shown}: {e}"));
+    if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(failed)?;
+    }
+    match std::fs::read_to_string(dest) {
+        Ok(old) if old == text => println!("{shown} is up to date ({hosts} hosts)"),
+        Ok(old) if !old.starts_with(HEADER) => {
+            return Err(Failure::usage(format!(
+                "{shown} exists and was not written by eic-ssh: move it away, or pass --write OTHER_FILE"
+            )));
+        }
+        Ok(_) | Err(_) => {
+            files::replace(dest, text.as_bytes(), 0o600).map_err(failed)?;
+            println!("wrote {hosts} hosts to {shown}");
+        }
+    }
+    let ssh_config = expand_tilde(Path::new("~/.ssh/config"));
+    if includes(&ssh_config, dest) {
+        println!("{} includes it already", ssh_config.display());
+    } else {
+        println!(
+            "add this line to {}, above any Host or Match line:\n    Include {shown}",
+            ssh_config.display()
+        );
+    }
+    Ok(())
+}
+
+/// Whether `config` has an `Include` line naming `file` (by its path, `~/` form or name).
+fn includes(config: &Path, file: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(config) else {
+        return false;
+    };
+    let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
+    text.lines().any(|line| {
+        let mut words = line.split_whitespace();
+        let is_include = words
+            .next()
+            .is_some_and(|w| w.eq_ignore_ascii_case("include"));
+        is_include
+            && words.any(|w| {
+                let w = w.trim_matches('"');
+                expand_tilde(Path::new(w)) == file
+                    || (!w.contains('/') && name.as_deref() == Some(w))
+            })
+    })
+}

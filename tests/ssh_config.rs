@@ -1,0 +1,198 @@
+//! `eic-ssh ssh-config`: the generated blocks, read by a real `ssh -G` and used by a real
+//! `ssh` through the emulator; `--write` and its refusals; `--discover` with filters, and a
+//! Name tag that tries to add lines of its own.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::*;
+use eic_ssh_sim::World;
+
+/// ~/.ssh/id_ed25519 (the harness key) and a config with an alias by id and one by Name tag.
+fn setup(world: World) -> (Harness, PathBuf) {
+    let h = Harness::with_world(world);
+    let ssh_dir = h.dir.path().join(".ssh");
+    std::fs::create_dir_all(&ssh_dir).unwrap();
+    std::fs::copy(&h.key, ssh_dir.join("id_ed25519")).unwrap();
+    std::fs::copy(h.public_key(), ssh_dir.join("id_ed25519.pub")).unwrap();
+    let config = h.dir.path().join("eic.toml");
+    let text = format!(
+        "[defaults]\nuser = \"{user}\"\n\n[hosts.jump]\ninstance = \"{BASTION}\"\n\n[hosts.by-name]\nname = \"bastion\"\nhost_key_alias = \"{BASTION}\"\n",
+        user = h.user
+    );
+    std::fs::write(&config, text).unwrap();
+    (h, config)
+}
+
+fn ssh_config(h: &Harness, config: &Path, args: &[&str]) -> Output {
+    let mut cmd = h.eic_ssh();
+    cmd.arg("ssh-config").arg("--config").arg(config).args(args);
+    run(&mut cmd, LIMIT)
+}
+
+/// A real ssh that reads only the generated file (and the harness's known_hosts).
+fn ssh_with(h: &Harness, file: &Path, host: &str, remote: &str) -> Output {
+    let mut cmd = Command::new("ssh");
+    h.isolate(&mut cmd);
+    cmd.arg("-F")
+        .arg(file)
+        .args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"])
+        .arg("-o")
+        .arg(format!("UserKnownHostsFile={}", h.known_hosts.display()))
+        .args([host, remote]);
+    run(&mut cmd, LIMIT)
+}
+
+/// `ssh -G`'s view of one host: its options, lower-cased keys.
+fn ssh_g(h: &Harness, file: &Path, host: &str) -> Vec<(String, String)> {
+    let mut cmd = Command::new("ssh");
+    h.isolate(&mut cmd);
+    cmd.arg("-G").arg("-F").arg(file).arg(host);
+    let out = run(&mut cmd, LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn option<'a>(options: &'a [(String, String)], key: &str) -> &'a str {
+    options
+        .iter()
+        .find(|(k, _)| k == key)
+        .map_or("", |(_, v)| v.as_str())
+}
+
+#[test]
+fn written_blocks_work_with_real_ssh() {
+    let (h, config) = setup(World::demo());
+    let out = ssh_config(&h, &config, &["--write"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = String::from_utf8_lossy(&out.stdout);
+    let file = h.dir.path().join(".ssh/eic-ssh.conf");
+    assert!(
+        said.contains(&format!("wrote 2 hosts to {}", file.display())),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!("    Include {}", file.display())),
+        "{said}"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    let options = ssh_g(&h, &file, "jump");
+    assert_eq!(option(&options, "user"), h.user);
+    assert_eq!(option(&options, "hostkeyalias"), BASTION);
+    assert_eq!(option(&options, "identitiesonly"), "yes");
+    let proxy = option(&options, "proxycommand");
+    assert!(
+        proxy.contains(" proxy jump %p --user %r --push-key ")
+            && proxy.contains(&format!("--config {}", config.display())),
+        "{proxy}"
+    );
+
+    for host in ["jump", "by-name"] {
+        let out = ssh_with(&h, &file, host, "echo via-$USER");
+        assert!(out.status.success(), "{host}: {}", stderr(&out));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("via-{}\n", h.user)
+        );
+    }
+    assert_eq!(h.sim.events_of("key_pushed").len(), 2);
+
+    // Again: nothing changes. Once ~/.ssh/config includes it, that is said instead.
+    std::fs::write(
+        h.dir.path().join(".ssh/config"),
+        "Include ~/.ssh/eic-ssh.conf\n",
+    )
+    .unwrap();
+    let out = ssh_config(&h, &config, &["--write"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("is up to date (2 hosts)") && said.contains("includes it already"),
+        "{said}"
+    );
+
+    // A file eic-ssh did not write is never replaced.
+    let mine = h.dir.path().join(".ssh/hand-written.conf");
+    std::fs::write(&mine, "Host x\n").unwrap();
+    let out = ssh_config(&h, &config, &["--write", mine.to_str().unwrap()]);
+    assert_fails(&out, 2, "exists and was not written by eic-ssh");
+    assert_eq!(std::fs::read_to_string(&mine).unwrap(), "Host x\n");
+}
+
+#[test]
+fn discover_names_each_served_instance_and_honours_filters() {
+    let mut world = World::demo();
+    let mut evil = world.instances[0].clone();
+    evil.id = "i-0eeeeeeeeeeeeeee1".into();
+    evil.name = Some("web\n    ProxyCommand touch /tmp/pwned".into());
+    evil.tags.clear();
+    world.instances.push(evil);
+    let (h, config) = setup(world);
+    let out = ssh_config(&h, &config, &["--discover"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("\nHost bastion {BASTION}\n")),
+        "{text}"
+    );
+    assert!(text.contains("\nHost i-0eeeeeeeeeeeeeee1\n"), "{text}");
+    assert_eq!(
+        text.matches("ProxyCommand").count(),
+        4,
+        "2 aliases, 2 discovered: {text}"
+    );
+    assert!(!text.contains("pwned"), "{text}");
+    assert!(
+        !text.contains("orphan") && !text.contains("stopped-box"),
+        "{text}"
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("skipped i-0bbbbbbbbbbbbbbb2: no EC2 Instance Connect Endpoint"),
+        "{err}"
+    );
+    assert!(
+        err.contains(r"its Name web\n    ProxyCommand touch /tmp/pwned is not a plain host name"),
+        "{err}"
+    );
+
+    // The discovered block works with a real ssh, by Name and by id.
+    let file = h.dir.path().join("discovered.conf");
+    std::fs::write(&file, text.as_bytes()).unwrap();
+    let options = ssh_g(&h, &file, "bastion");
+    assert!(option(&options, "proxycommand").contains(&format!("proxy {BASTION} %p")));
+    assert!(option(&options, "proxycommand").contains("--region us-east-1"));
+    let out = ssh_with(&h, &file, "bastion", "true");
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let out = ssh_config(
+        &h,
+        &config,
+        &["--discover", "--filter", "tag:team=platform"],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.matches("ProxyCommand").count(), 3, "{text}");
+    let out = ssh_config(&h, &config, &["--discover", "--filter", "team"]);
+    assert_fails(&out, 2, "--filter team: expected NAME=VALUE");
+}
+
+#[test]
+fn without_a_public_key_it_says_how_to_make_one() {
+    let h = Harness::new();
+    let config = h.dir.path().join("eic.toml");
+    std::fs::write(&config, "").unwrap();
+    let out = ssh_config(&h, &config, &[]);
+    assert_fails(&out, 2, "ssh-keygen -t ed25519");
+    let out = ssh_config(&h, &config, &["--identity", h.key.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
