@@ -172,6 +172,11 @@ pub enum Command {
         after_help = "Examples:\n  eic-ssh cp ./build.tar.gz bastion:/tmp/\n  eic-ssh cp -r bastion:/var/log/nginx ./logs\n  eic-ssh cp a.txt b.txt ubuntu@i-0123456789abcdef0:~/in/\n  eic-ssh cp 'bastion:/var/log/*.gz' .\n  eic-ssh cp --resume bastion:/data/big.img ."
     )]
     Cp(CpArgs),
+    /// List the instances in the region: endpoint, alias, and the guard's verdict now.
+    #[command(
+        after_help = "Examples:\n  eic-ssh list\n  eic-ssh list --all-regions --filter tag:team=web\n  eic-ssh list --json | jq -r '.instances[] | select(.guard == \"allowed\") | .instance_id'"
+    )]
+    List(ListArgs),
     /// Print ~/.ssh/config blocks that send ssh, scp, rsync, git and IDEs through eic-ssh.
     #[command(
         after_help = "Examples:\n  eic-ssh ssh-config\n  eic-ssh ssh-config --discover --filter tag:team=web --write\n  eic-ssh ssh-config --identity ~/.ssh/work_ed25519 --write ~/.ssh/eic-work.conf"
@@ -205,6 +210,29 @@ pub struct CpArgs {
     /// Routing, AWS and config options, as for `proxy`.
     #[command(flatten)]
     pub connect: ConnectArgs,
+}
+
+/// `eic-ssh list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Every region enabled for the account (ec2:DescribeRegions), not just one.
+    #[arg(long, conflicts_with = "region")]
+    pub all_regions: bool,
+    /// Only instances matching this EC2 filter, e.g. tag:team=web (repeatable;
+    /// NAME=VALUE[,VALUE…]).
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub filter: Vec<String>,
+    /// Print JSON (schema in docs/commands.md).
+    #[arg(long)]
+    pub json: bool,
+    /// AWS profile.
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// AWS region.
+    #[arg(long)]
+    pub region: Option<String>,
+    #[command(flatten)]
+    pub config: ConfigArg,
 }
 
 /// `eic-ssh ssh-config`.

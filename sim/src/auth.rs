@@ -48,7 +48,7 @@ pub fn authenticate_request(
     body: &[u8],
     iam_action: &str,
     resource: &str,
-) -> Result<(), Denial> {
+) -> Result<String, Denial> {
     let header = header_of(&parts.headers);
     let authorization = header("authorization").ok_or_else(|| match api {
         Api::Ec2 => invalid_token(api),
@@ -67,7 +67,8 @@ pub fn authenticate_request(
         header: &header,
         payload_hash: sha256_hex(body),
     };
-    authenticate(world, api, service, &claim, &seen, iam_action, resource).map(|_| ())
+    authenticate(world, api, service, &claim, &seen, iam_action, resource)?;
+    Ok(claim.region)
 }
 
 /// Checks the claim against the world; on success returns the caller's credential.
@@ -90,7 +91,10 @@ pub fn authenticate<'w>(
     if cred.expires_at.is_some_and(|t| t < now.unix_timestamp()) {
         return Err(expired_token(api));
     }
-    if claim.region != world.region || claim.service != service {
+    // EC2 answers in the account's other (empty) regions too; everything else lives in one.
+    let region_ok = claim.region == world.region
+        || (api == Api::Ec2 && world.empty_regions.contains(&claim.region));
+    if !region_ok || claim.service != service {
         return Err(mismatch(
             api,
             format!(

@@ -18,8 +18,18 @@ const NS: &str = "http://ec2.amazonaws.com/doc/2016-11-15/";
 pub fn handle(parts: &http::request::Parts, body: &Bytes, state: &State) -> Reply {
     let params: BTreeMap<String, String> = form_urlencoded::parse(body).into_owned().collect();
     let action = params.get("Action").cloned().unwrap_or_default();
-    let world = state.world.read().unwrap().clone();
-    let outcome = authorize(parts, body, &world, &action).and_then(|()| match action.as_str() {
+    let mut world = state.world.read().unwrap().clone();
+    let outcome = authorize(parts, body, &world, &action).and_then(|region| {
+        if region != world.region {
+            // Another region of the account: the same API, nothing in it.
+            world.instances.clear();
+            world.endpoints.clear();
+            world.security_groups.clear();
+        }
+        Ok(region)
+    });
+    let outcome = outcome.and_then(|_| match action.as_str() {
+        "DescribeRegions" => Ok(describe_regions(&world)),
         "DescribeInstances" => describe_instances(&world, &params),
         "DescribeInstanceConnectEndpoints" => describe_endpoints(&world, &params),
         "DescribeSecurityGroups" => describe_security_groups(&world, &params),
@@ -46,7 +56,7 @@ fn authorize(
     body: &Bytes,
     world: &World,
     action: &str,
-) -> Result<(), Denial> {
+) -> Result<String, Denial> {
     let resource = format!("arn:aws:ec2:{}:{}:*", world.region, world.account);
     let iam_action = format!("ec2:{action}");
     authenticate_request(world, Api::Ec2, "ec2", parts, body, &iam_action, &resource)
@@ -63,6 +73,22 @@ fn error_reply(d: &Denial) -> Reply {
         StatusCode::from_u16(d.status).unwrap_or(StatusCode::BAD_REQUEST),
         "text/xml;charset=UTF-8",
         xml.into_bytes(),
+    )
+}
+
+/// DescribeRegions: the account's enabled regions, each with its endpoint.
+fn describe_regions(world: &World) -> String {
+    let mut regions: Vec<&str> = std::iter::once(world.region.as_str())
+        .chain(world.empty_regions.iter().map(String::as_str))
+        .collect();
+    regions.sort_unstable();
+    let items: String = regions
+        .iter()
+        .map(|r| format!("<item><regionName>{}</regionName><regionEndpoint>ec2.{}.amazonaws.com</regionEndpoint><optInStatus>opt-in-not-required</optInStatus></item>", esc(r), esc(r)))
+        .collect();
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<DescribeRegionsResponse xmlns=\"{NS}\"><requestId>{}</requestId><regionInfo>{items}</regionInfo></DescribeRegionsResponse>",
+        request_id()
     )
 }
 

@@ -29,6 +29,9 @@ pub struct World {
     /// How long a pushed key is accepted (the service uses 60 s).
     #[serde(default = "default_key_ttl")]
     pub key_ttl_secs: u64,
+    /// The account's other enabled regions: their EC2 APIs answer, with nothing in them.
+    #[serde(default)]
+    pub empty_regions: Vec<String>,
 }
 
 fn default_max_connections() -> usize {
@@ -248,6 +251,7 @@ impl World {
             client_public_ip: None,
             max_connections_per_endpoint: default_max_connections(),
             key_ttl_secs: default_key_ttl(),
+            empty_regions: vec!["eu-west-1".into()],
         }
     }
 

@@ -83,6 +83,24 @@ impl AwsContext {
         })
     }
 
+    /// The same credentials in another region (API URLs follow, unless overridden).
+    pub fn in_region(&self, region: &str) -> Result<AwsContext, Failure> {
+        check_region(region)?;
+        let moved = |url: &str, service: &str| {
+            if url == default_url(service, &self.region, self.use_fips) {
+                default_url(service, region, self.use_fips)
+            } else {
+                url.to_string()
+            }
+        };
+        Ok(AwsContext {
+            region: region.to_string(),
+            ec2_url: moved(&self.ec2_url, "ec2"),
+            eic_url: moved(&self.eic_url, "ec2-instance-connect"),
+            ..self.clone()
+        })
+    }
+
     /// Current credentials, refreshed by the provider when they near expiry.
     pub async fn credentials(&self) -> Result<Credentials, AwsError> {
         self.credentials

@@ -221,6 +221,20 @@ fn filter_params(filters: &[Filter]) -> Vec<(String, String)> {
     params
 }
 
+/// DescribeRegions: the regions enabled for the account, sorted.
+pub async fn describe_regions(ctx: &AwsContext) -> Result<Vec<String>, AwsError> {
+    const ACTION: &str = "DescribeRegions";
+    let body = query(ctx, ACTION, &[]).await?;
+    let doc = Document::parse(&body).map_err(|e| malformed(ACTION, format!("bad XML: {e}")))?;
+    let mut regions: Vec<String> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("item"))
+        .filter_map(|item| text_of(item, "regionName"))
+        .collect();
+    regions.sort();
+    Ok(regions)
+}
+
 /// Sends `params`, then again with each `NextToken` that `read` returns, until there is none.
 async fn paged(
     ctx: &AwsContext,

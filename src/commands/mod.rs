@@ -7,6 +7,7 @@ pub mod doctor;
 pub mod egress;
 pub mod forwards;
 pub mod host_settings;
+pub mod list;
 pub mod login;
 pub mod proxy;
 pub mod session;
@@ -29,5 +30,6 @@ pub async fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Doctor(args) => doctor::run(args).await,
         Command::Config(ConfigCommand::Check(args)) => config_check::run(args),
         Command::SshConfig(args) => ssh_config::run(args).await,
+        Command::List(args) => list::run(args).await,
     }
 }

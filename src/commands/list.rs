@@ -1,0 +1,277 @@
+//! `eic-ssh list`: the instances the credentials can see, the endpoint that would serve
+//! each (or why none), the alias that names it, and whether the guard would let this
+//! network through now.
+
+use std::net::IpAddr;
+
+use crate::aws::ec2;
+use crate::aws::inventory::{Entry, inventory};
+use crate::aws::{AwsChoices, AwsContext};
+use crate::cli::ListArgs;
+use crate::commands::ssh_config::parse_filters;
+use crate::config::{self, ConfigFile, Overrides};
+use crate::error::Failure;
+use crate::guard::{Early, current_ip, judge, probe::ProbeError};
+use crate::net;
+use crate::printable::escape;
+use crate::target::InstanceRef;
+
+/// One row: an instance, where it is, and what would happen when connecting to it now.
+struct Row {
+    region: String,
+    entry: Entry,
+    aliases: Vec<String>,
+    guard: &'static str,
+    guard_reason: Option<String>,
+}
+
+/// Prints the table (or JSON); exit 0, or the usual failure when AWS cannot be asked.
+pub async fn run(args: ListArgs) -> Result<i32, Failure> {
+    let (file, path) = config::file::load(args.config.config.as_deref())?;
+    let defaults = config::resolve_defaults(&file, path.as_deref())?;
+    let choices = AwsChoices {
+        profile: args.profile.clone().or(defaults.profile.clone()),
+        region: args.region.clone().or(defaults.region.clone()),
+    };
+    let http = net::http_client(&net::client_config()?)?;
+    let aws = AwsContext::load(&choices, http.clone()).await?;
+    let filters = parse_filters(&args.filter)?;
+    let regions = if args.all_regions {
+        ec2::describe_regions(&aws).await?
+    } else {
+        vec![aws.region.clone()]
+    };
+    let mut found: Vec<(String, Entry)> = Vec::new();
+    for region in &regions {
+        let here = aws.in_region(region)?;
+        found.extend(
+            inventory(&here, &filters)
+                .await?
+                .into_iter()
+                .map(|e| (region.clone(), e)),
+        );
+    }
+    let any_allowlist = found.iter().any(|(_, e)| {
+        settings_for(&file, path.as_deref(), e).is_some_and(|eff| eff.has_allowlist())
+    });
+    // The egress IP is learned once, and only when some allowlist needs it.
+    let ip = if any_allowlist {
+        Some(current_ip(&http, &defaults.egress_urls).await)
+    } else {
+        None
+    };
+    // Without an allowlist the guard never looks at the IP.
+    let not_asked = ProbeError::Unreachable {
+        url: String::new(),
+        reason: "not asked: no allowlist applies".into(),
+    };
+    let judged_ip = match &ip {
+        Some(Ok(ip)) => Ok(*ip),
+        Some(Err(e)) => Err(e),
+        None => Err(&not_asked),
+    };
+    let rows: Vec<Row> = found
+        .into_iter()
+        .map(|(region, entry)| row(&file, path.as_deref(), region, entry, judged_ip))
+        .collect();
+    if args.json {
+        print_json(&rows, ip.as_ref());
+    } else {
+        print_table(&rows, args.all_regions);
+    }
+    Ok(0)
+}
+
+/// The settings that apply to the instance: its alias's if one names it, else by id; with
+/// every section naming it bound.
+fn settings_for(
+    file: &ConfigFile,
+    path: Option<&std::path::Path>,
+    entry: &Entry,
+) -> Option<config::Effective> {
+    let i = &entry.instance;
+    let target = aliases(file, entry)
+        .into_iter()
+        .next()
+        .unwrap_or(i.id.clone());
+    let mut eff = config::resolve(file, path, &target, &Overrides::default()).ok()?;
+    eff.bind(file, &InstanceRef::Id(i.id.clone()));
+    if let Some(name) = i.name.as_ref().filter(|_| !entry.name_shared) {
+        eff.bind(file, &InstanceRef::Name(name.clone()));
+    }
+    Some(eff)
+}
+
+/// The `[hosts]` aliases naming the instance, by id or by its (unique) Name tag.
+fn aliases(file: &ConfigFile, entry: &Entry) -> Vec<String> {
+    let i = &entry.instance;
+    file.hosts
+        .iter()
+        .filter(|(_, h)| {
+            h.instance.as_ref().is_some_and(|id| id.0 == i.id)
+                || (!entry.name_shared && h.name.is_some() && h.name == i.name)
+        })
+        .map(|(alias, _)| alias.clone())
+        .collect()
+}
+
+fn row(
+    file: &ConfigFile,
+    path: Option<&std::path::Path>,
+    region: String,
+    entry: Entry,
+    ip: Result<IpAddr, &ProbeError>,
+) -> Row {
+    let (guard, guard_reason) = match settings_for(file, path, &entry) {
+        None => (
+            "unknown",
+            Some("the config does not resolve for it".to_string()),
+        ),
+        Some(eff) => match judge(&eff, ip) {
+            Ok(Early::Unchecked) => ("unchecked", None),
+            Ok(Early::Allowed(_)) => ("allowed", None),
+            Ok(Early::AskSecurityGroup(_)) => (
+                "security_group",
+                Some("not in the static allowlist; the security group decides".into()),
+            ),
+            Err(f) => ("refused", Some(f.message)),
+        },
+    };
+    Row {
+        region,
+        aliases: aliases(file, &entry),
+        entry,
+        guard,
+        guard_reason,
+    }
+}
+
+fn print_table(rows: &[Row], with_region: bool) {
+    if rows.is_empty() {
+        println!("no instances");
+        return;
+    }
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let i = &r.entry.instance;
+            let name = i.name.as_deref().map_or("-".into(), escape);
+            let mut cells = Vec::new();
+            if with_region {
+                cells.push(r.region.clone());
+            }
+            cells.extend([
+                i.id.clone(),
+                if r.entry.name_shared {
+                    format!("{name}*")
+                } else {
+                    name
+                },
+                escape(&i.state),
+                i.private_ip.clone().unwrap_or("-".into()),
+                r.entry
+                    .endpoint
+                    .as_ref()
+                    .map_or("-".into(), |e| e.id.clone()),
+                if r.aliases.is_empty() {
+                    "-".into()
+                } else {
+                    r.aliases.join(",")
+                },
+                r.guard.replace('_', " "),
+            ]);
+            cells
+        })
+        .collect();
+    let mut header = Vec::new();
+    if with_region {
+        header.push("REGION");
+    }
+    header.extend([
+        "ID",
+        "NAME",
+        "STATE",
+        "PRIVATE IP",
+        "ENDPOINT",
+        "ALIAS",
+        "GUARD",
+    ]);
+    let widths: Vec<usize> = (0..header.len())
+        .map(|c| {
+            cells
+                .iter()
+                .map(|row| row[c].chars().count())
+                .chain([header[c].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |words: Vec<&str>| {
+        let padded: Vec<String> = words
+            .iter()
+            .zip(&widths)
+            .map(|(w, n)| format!("{w:<n$}"))
+            .collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(header);
+    for row in &cells {
+        line(row.iter().map(String::as_str).collect());
+    }
+    let notes: Vec<String> = rows
+        .iter()
+        .flat_map(|r| {
+            let id = &r.entry.instance.id;
+            let mut notes = Vec::new();
+            if let Err(why) = &r.entry.endpoint {
+                notes.push(format!("{id}: {}", escape(why)));
+            }
+            if r.entry.name_shared {
+                notes.push(format!("{id}: its Name is shared (*): connect by id"));
+            }
+            if let (Some(why), "refused") = (&r.guard_reason, r.guard) {
+                notes.push(format!("{id}: {why}"));
+            }
+            notes
+        })
+        .collect();
+    if !notes.is_empty() {
+        println!();
+        for note in notes {
+            println!("{note}");
+        }
+    }
+}
+
+/// The documented JSON (docs/commands.md).
+fn print_json(rows: &[Row], ip: Option<&Result<IpAddr, ProbeError>>) {
+    let instances: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            let i = &r.entry.instance;
+            serde_json::json!({
+                "region": r.region,
+                "instance_id": i.id,
+                "name": i.name,
+                "name_shared": r.entry.name_shared,
+                "state": i.state,
+                "private_ip": i.private_ip,
+                "vpc_id": i.vpc_id,
+                "endpoint_id": r.entry.endpoint.as_ref().ok().map(|e| e.id.clone()),
+                "endpoint_problem": r.entry.endpoint.as_ref().err(),
+                "aliases": r.aliases,
+                "guard": r.guard,
+                "guard_reason": r.guard_reason,
+            })
+        })
+        .collect();
+    let report = serde_json::json!({
+        "egress_ip": ip.and_then(|ip| ip.as_ref().ok()),
+        "egress_ip_error": ip.and_then(|ip| ip.as_ref().err()).map(ToString::to_string),
+        "instances": instances,
+    });
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&report).unwrap_or_default()
+    );
+}
