@@ -19,16 +19,15 @@ pub fn handle(parts: &http::request::Parts, body: &Bytes, state: &State) -> Repl
     let params: BTreeMap<String, String> = form_urlencoded::parse(body).into_owned().collect();
     let action = params.get("Action").cloned().unwrap_or_default();
     let mut world = state.world.read().unwrap().clone();
-    let outcome = authorize(parts, body, &world, &action).and_then(|region| {
+    let outcome = authorize(parts, body, &world, &action).map(|region| {
         if region != world.region {
             // Another region of the account: the same API, nothing in it.
             world.instances.clear();
             world.endpoints.clear();
             world.security_groups.clear();
         }
-        Ok(region)
     });
-    let outcome = outcome.and_then(|_| match action.as_str() {
+    let outcome = outcome.and_then(|()| match action.as_str() {
         "DescribeRegions" => Ok(describe_regions(&world)),
         "DescribeInstances" => describe_instances(&world, &params),
         "DescribeInstanceConnectEndpoints" => describe_endpoints(&world, &params),
