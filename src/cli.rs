@@ -182,6 +182,16 @@ pub enum Command {
         after_help = "Examples:\n  eic-ssh ssh-config\n  eic-ssh ssh-config --discover --filter tag:team=web --write\n  eic-ssh ssh-config --identity ~/.ssh/work_ed25519 --write ~/.ssh/eic-work.conf"
     )]
     SshConfig(SshConfigArgs),
+    /// Print a shell completion script (config aliases complete as targets in bash and fish).
+    #[command(
+        after_help = "Examples:\n  eic-ssh completions bash > ~/.local/share/bash-completion/completions/eic-ssh\n  eic-ssh completions zsh > ~/.zfunc/_eic-ssh\n  eic-ssh completions fish > ~/.config/fish/completions/eic-ssh.fish"
+    )]
+    Completions(CompletionsArgs),
+    /// Print the man page, or write one per command into a directory.
+    #[command(
+        after_help = "Examples:\n  eic-ssh man | man -l -\n  sudo eic-ssh man --dir /usr/local/share/man/man1"
+    )]
+    Man(ManArgs),
     /// Listen on a local port and open one tunnel per accepted connection.
     #[command(
         after_help = "Examples:\n  eic-ssh tunnel i-0123456789abcdef0 --local-port 2222\n  ssh -p 2222 ec2-user@localhost\n  eic-ssh tunnel i-0123456789abcdef0 --local-port 13389 --remote-port 3389"
@@ -272,6 +282,31 @@ pub enum ConfigCommand {
     /// Validate the config file and print the effective settings (for TARGET, or every host).
     #[command(after_help = "Examples:\n  eic-ssh config check\n  eic-ssh config check bastion")]
     Check(ConfigCheckArgs),
+    /// Print the `[hosts]` aliases, one a line (shell completion uses it).
+    Aliases(ConfigAliasesArgs),
+}
+
+/// `eic-ssh completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// bash, zsh, fish, powershell or elvish.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `eic-ssh man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write eic-ssh.1 and one page per subcommand (eic-ssh-proxy.1, …) here.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// `eic-ssh config aliases`.
+#[derive(Debug, Args)]
+pub struct ConfigAliasesArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
 }
 
 /// `eic-ssh config check`.

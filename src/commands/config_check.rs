@@ -1,6 +1,7 @@
-//! `eic-ssh config check`: validate the config file and show what it means for a target.
+//! `eic-ssh config check` and `config aliases`: validate the config file, show what it means
+//! for a target, list its aliases.
 
-use crate::cli::ConfigCheckArgs;
+use crate::cli::{ConfigAliasesArgs, ConfigCheckArgs};
 use crate::config::{self, Effective, Overrides};
 use crate::error::Failure;
 
@@ -58,4 +59,13 @@ fn load_and_resolve(
         .map(|t| config::resolve(&file, path.as_deref(), t, &Overrides::default()))
         .collect::<Result<Vec<_>, _>>()?;
     Ok((path, hosts))
+}
+
+/// Prints each `[hosts]` alias on a line, in the file's sorted order.
+pub fn aliases(args: &ConfigAliasesArgs) -> Result<i32, Failure> {
+    let (file, _) = config::file::load(args.config.config.as_deref())?;
+    for alias in file.hosts.keys() {
+        println!("{alias}");
+    }
+    Ok(0)
 }

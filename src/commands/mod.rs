@@ -1,5 +1,6 @@
 //! One module per subcommand, each wiring the pipeline for its front end.
 
+pub mod completions;
 pub mod config_check;
 pub mod connect;
 pub mod cp;
@@ -9,6 +10,7 @@ pub mod forwards;
 pub mod host_settings;
 pub mod list;
 pub mod login;
+pub mod man;
 pub mod proxy;
 pub mod session;
 pub mod ssh_config;
@@ -29,6 +31,9 @@ pub async fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Cp(args) => cp::run(args, cli.quiet).await,
         Command::Doctor(args) => doctor::run(args).await,
         Command::Config(ConfigCommand::Check(args)) => config_check::run(args),
+        Command::Config(ConfigCommand::Aliases(args)) => config_check::aliases(&args),
+        Command::Completions(args) => completions::run(&args),
+        Command::Man(args) => man::run(&args),
         Command::SshConfig(args) => ssh_config::run(args).await,
         Command::List(args) => list::run(args).await,
     }

@@ -1,0 +1,37 @@
+//! `eic-ssh man`: man pages (clap_mangen) for the command and every subcommand.
+
+use std::path::Path;
+
+use clap::CommandFactory;
+
+use crate::cli::{Cli, ManArgs};
+use crate::error::{Failure, Kind};
+
+/// Writes one page per command into `--dir`, or prints eic-ssh(1) on stdout.
+pub fn run(args: &ManArgs) -> Result<i32, Failure> {
+    match &args.dir {
+        Some(dir) => {
+            write_pages(dir).map_err(|e| {
+                Failure::new(
+                    Kind::Other,
+                    format!("cannot write man pages to {}: {e}", dir.display()),
+                )
+            })?;
+            eprintln!("eic-ssh: man pages written to {}", dir.display());
+        }
+        None => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut page)
+                .map_err(|e| Failure::new(Kind::Other, format!("cannot render: {e}")))?;
+            print!("{}", String::from_utf8_lossy(&page));
+        }
+    }
+    Ok(0)
+}
+
+/// eic-ssh.1, eic-ssh-proxy.1, eic-ssh-config-check.1, …
+pub fn write_pages(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    clap_mangen::generate_to(Cli::command(), dir)
+}
