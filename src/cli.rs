@@ -284,6 +284,11 @@ pub enum ConfigCommand {
     Check(ConfigCheckArgs),
     /// Print the `[hosts]` aliases, one a line (shell completion uses it).
     Aliases(ConfigAliasesArgs),
+    /// Write a commented starter config file (never over an existing one).
+    #[command(
+        after_help = "Examples:\n  eic-ssh config init --allow-current\n  eic-ssh config init --allow 203.0.113.0/24 --allow 2001:db8::/32 --region eu-west-1"
+    )]
+    Init(ConfigInitArgs),
 }
 
 /// `eic-ssh completions`.
@@ -305,6 +310,25 @@ pub struct ManArgs {
 /// `eic-ssh config aliases`.
 #[derive(Debug, Args)]
 pub struct ConfigAliasesArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+}
+
+/// `eic-ssh config init`.
+#[derive(Debug, Args)]
+pub struct ConfigInitArgs {
+    /// Put this CIDR in the allowlist (repeatable).
+    #[arg(long, value_name = "CIDR")]
+    pub allow: Vec<String>,
+    /// Put the current egress IP (as a /32 or /128) in the allowlist.
+    #[arg(long)]
+    pub allow_current: bool,
+    /// `region` in [defaults].
+    #[arg(long)]
+    pub region: Option<String>,
+    /// `user` in [defaults].
+    #[arg(long, short = 'l')]
+    pub user: Option<String>,
     #[command(flatten)]
     pub config: ConfigArg,
 }

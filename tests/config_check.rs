@@ -144,3 +144,57 @@ fn config_check_and_egress_speak_json() {
             .contains("empty allowlist")
     );
 }
+
+#[test]
+fn config_init_writes_a_starter_once() {
+    let (h, _) = with_config(World::demo(), "198.51.100.23", "");
+    let path = h.dir.path().join(".config/eic-ssh/config.toml");
+    let mut cmd = h.eic_ssh();
+    cmd.env("EIC_SSH_EGRESS_CHECK_URL", h.sim.checkip_url())
+        .args([
+            "config",
+            "init",
+            "--allow-current",
+            "--allow",
+            "2001:db8::/32",
+            "--region",
+            "us-east-1",
+        ]);
+    let out = run(&mut cmd, LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("the current egress IP is 198.51.100.23"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        text.contains("allow = [\"2001:db8::/32\", \"198.51.100.23/32\"]"),
+        "{text}"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // The default place is where every other command looks: config check reads it.
+    let mut cmd = h.eic_ssh();
+    cmd.args(["config", "check"]);
+    let out = run(&mut cmd, LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Never over an existing file, even a dangling symlink.
+    let mut cmd = h.eic_ssh();
+    cmd.args(["config", "init"]);
+    assert_fails(
+        &run(&mut cmd, LIMIT),
+        2,
+        "exists: config init never overwrites it",
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+    let link = h.dir.path().join("link.toml");
+    std::os::unix::fs::symlink(h.dir.path().join("nowhere"), &link).unwrap();
+    let mut cmd = h.eic_ssh();
+    cmd.args(["config", "init", "--config"]).arg(&link);
+    assert_fails(&run(&mut cmd, LIMIT), 2, "exists");
+    assert!(!h.dir.path().join("nowhere").exists());
+    let mut cmd = h.eic_ssh();
+    cmd.args(["config", "init", "--allow", "10.0.0.0/33", "--config"])
+        .arg(h.dir.path().join("other.toml"));
+    assert_fails(&run(&mut cmd, LIMIT), 2, "--allow: invalid CIDR");
+}

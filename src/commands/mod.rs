@@ -2,6 +2,7 @@
 
 pub mod completions;
 pub mod config_check;
+pub mod config_init;
 pub mod connect;
 pub mod cp;
 pub mod doctor;
@@ -32,6 +33,7 @@ pub async fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Doctor(args) => doctor::run(args).await,
         Command::Config(ConfigCommand::Check(args)) => config_check::run(args),
         Command::Config(ConfigCommand::Aliases(args)) => config_check::aliases(&args),
+        Command::Config(ConfigCommand::Init(args)) => config_init::run(args).await,
         Command::Completions(args) => completions::run(&args),
         Command::Man(args) => man::run(&args),
         Command::SshConfig(args) => ssh_config::run(args).await,
