@@ -161,7 +161,7 @@ pub enum Command {
     Egress(EgressArgs),
     /// Check the whole AWS setup for a target and print a checklist with fixes.
     #[command(
-        after_help = "Examples:\n  eic-ssh doctor bastion\n  eic-ssh doctor i-0123456789abcdef0 --json"
+        after_help = "Examples:\n  eic-ssh doctor bastion\n  eic-ssh doctor bastion --fix\n  eic-ssh doctor i-0123456789abcdef0 --json"
     )]
     Doctor(DoctorArgs),
     /// Inspect the config file.
@@ -368,6 +368,10 @@ pub struct DoctorArgs {
     /// Print the checklist as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Also print, for each problem, the AWS CLI commands and Terraform that fix it
+    /// (printed only: nothing in AWS is changed).
+    #[arg(long)]
+    pub fix: bool,
     /// AWS profile.
     #[arg(long)]
     pub profile: Option<String>,

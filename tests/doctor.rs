@@ -141,3 +141,73 @@ fn doctor_warns_about_preserve_client_ip_off_and_disagreeing_allowlists() {
     let (_, report) = doctor(&h, &config, "22");
     assert_eq!(status_of(&report, "allowlist-vs-sg"), ["warn"]);
 }
+
+#[test]
+fn doctor_fix_prints_the_commands_and_changes_nothing() {
+    // Preserve Client IP on, but the instance admits only another network.
+    let (h, config) = with_config(
+        preserving(World::demo(), "192.0.2.0/24"),
+        "198.51.100.7",
+        DOCTOR_CONFIG,
+    );
+    let out = eic(&h, &config, &["doctor", "bastion", "--fix"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Fixes (printed only; eic-ssh changes nothing in AWS):"),
+        "{text}"
+    );
+    assert!(
+        text.contains("aws ec2 authorize-security-group-ingress --region us-east-1 --group-id sg-0instance000000001 --ip-permissions 'IpProtocol=tcp,FromPort=22,ToPort=22,IpRanges=[{CidrIp=198.51.100.0/24,Description=eic-ssh allowlist}]'"),
+        "{text}"
+    );
+    assert!(
+        text.contains("#   resource \"aws_vpc_security_group_ingress_rule\""),
+        "{text}"
+    );
+    let calls: Vec<String> = h
+        .sim
+        .events_of("api_call")
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        calls.iter().all(|a| a.starts_with("Describe")),
+        "only reads: {calls:?}"
+    );
+
+    // Preserve Client IP off: recreate, never "modify".
+    let (h, config) = with_config(World::demo(), "198.51.100.7", DOCTOR_CONFIG);
+    let out = eic(&h, &config, &["doctor", "bastion", "--fix", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let fix = report["fixes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "preserve-client-ip")
+        .expect("a fix for Preserve Client IP");
+    assert!(
+        fix["note"]
+            .as_str()
+            .unwrap()
+            .contains("cannot be changed on an existing endpoint")
+    );
+    assert!(fix["aws_cli"][0].as_str().unwrap().contains(
+        "create-instance-connect-endpoint --region us-east-1 --subnet-id subnet-0demo0000000000a"
+    ));
+    assert!(
+        fix["terraform"]
+            .as_str()
+            .unwrap()
+            .contains("preserve_client_ip = true")
+    );
+
+    // A good setup: nothing to fix.
+    let (h, config) = with_config(
+        preserving(World::demo(), "198.51.100.0/24"),
+        "198.51.100.7",
+        DOCTOR_CONFIG,
+    );
+    let out = eic(&h, &config, &["doctor", "bastion", "--fix"]);
+    assert!(String::from_utf8_lossy(&out.stdout).ends_with("nothing to fix\n"));
+}

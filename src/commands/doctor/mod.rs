@@ -1,6 +1,7 @@
 //! `eic-ssh doctor`: gather what AWS says about the target (read-only), then print the checklist.
 
 pub mod checks;
+pub mod fixes;
 
 use crate::aws::discovery::{self, choose_endpoint, find_by_name};
 use crate::aws::ec2::{self, EndpointFilter};
@@ -32,10 +33,14 @@ pub async fn run(args: DoctorArgs) -> Result<i32, Failure> {
     let facts = gather(&aws, &eff, args.port, egress_ip).await;
     let checks = evaluate(&facts);
     let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
+    let fixes = args.fix.then(|| fixes::fixes(&facts, &checks, &aws.region));
     if args.json {
-        print_json(&eff, &aws, &facts, &checks);
+        print_json(&eff, &aws, &facts, &checks, fixes.as_deref());
     } else {
         print_text(&eff, &aws, &facts, &checks);
+        if let Some(fixes) = &fixes {
+            print_fixes(fixes);
+        }
     }
     Ok(if failed == 0 { 0 } else { 1 })
 }
@@ -112,9 +117,15 @@ async fn gather(
 }
 
 /// The documented JSON report.
-fn print_json(eff: &Effective, aws: &AwsContext, facts: &Facts, checks: &[Check]) {
+fn print_json(
+    eff: &Effective,
+    aws: &AwsContext,
+    facts: &Facts,
+    checks: &[Check],
+    fixes: Option<&[fixes::Fix]>,
+) {
     let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
-    let report = serde_json::json!({
+    let mut report = serde_json::json!({
         "target": eff.target,
         "instance": facts.instance.as_ref().ok().map(|i| i.id.clone()),
         "region": aws.region,
@@ -122,6 +133,9 @@ fn print_json(eff: &Effective, aws: &AwsContext, facts: &Facts, checks: &[Check]
         "ok": failed == 0,
         "checks": checks,
     });
+    if let Some(fixes) = fixes {
+        report["fixes"] = serde_json::json!(fixes);
+    }
     println!(
         "{}",
         serde_json::to_string_pretty(&report).unwrap_or_default()
@@ -155,4 +169,30 @@ fn print_text(eff: &Effective, aws: &AwsContext, facts: &Facts, checks: &[Check]
         warned,
         if warned == 1 { "" } else { "s" }
     );
+}
+
+/// `--fix`: the commands and Terraform for each problem, or that there is nothing to fix.
+fn print_fixes(fixes: &[fixes::Fix]) {
+    println!();
+    if fixes.is_empty() {
+        println!("nothing to fix");
+        return;
+    }
+    println!("Fixes (printed only; eic-ssh changes nothing in AWS):");
+    for fix in fixes {
+        println!();
+        println!("[{}]", fix.check);
+        if let Some(note) = &fix.note {
+            println!("# {note}");
+        }
+        for command in &fix.aws_cli {
+            println!("{command}");
+        }
+        if let Some(terraform) = &fix.terraform {
+            println!("# Terraform:");
+            for line in terraform.lines() {
+                println!("#   {line}");
+            }
+        }
+    }
 }
