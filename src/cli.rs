@@ -177,6 +177,11 @@ pub enum Command {
         after_help = "Examples:\n  eic-ssh list\n  eic-ssh list --all-regions --filter tag:team=web\n  eic-ssh list --json | jq -r '.instances[] | select(.guard == \"allowed\") | .instance_id'"
     )]
     List(ListArgs),
+    /// Show the local log of connection attempts.
+    #[command(
+        after_help = "Examples:\n  eic-ssh log\n  eic-ssh log -n 100 --json | jq 'select(.guard == \"refused\")'"
+    )]
+    Log(LogArgs),
     /// Print ~/.ssh/config blocks that send ssh, scp, rsync, git and IDEs through eic-ssh.
     #[command(
         after_help = "Examples:\n  eic-ssh ssh-config\n  eic-ssh ssh-config --discover --filter tag:team=web --write\n  eic-ssh ssh-config --identity ~/.ssh/work_ed25519 --write ~/.ssh/eic-work.conf"
@@ -243,6 +248,17 @@ pub struct ListArgs {
     pub region: Option<String>,
     #[command(flatten)]
     pub config: ConfigArg,
+}
+
+/// `eic-ssh log`.
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// How many of the last attempts to show.
+    #[arg(short = 'n', long, value_name = "N", default_value_t = 20)]
+    pub lines: usize,
+    /// One JSON object a line, as stored.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `eic-ssh ssh-config`.

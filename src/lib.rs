@@ -17,6 +17,7 @@ pub mod copy;
 pub mod error;
 pub mod guard;
 pub mod local;
+pub mod logbook;
 pub mod logging;
 pub mod net;
 pub mod printable;

@@ -44,9 +44,13 @@ fn main() -> ExitCode {
         )),
     };
     match outcome {
-        Ok(status) => ExitCode::from(status.clamp(0, 255) as u8),
+        Ok(status) => {
+            eic_ssh::logbook::finish(status, "ok");
+            ExitCode::from(status.clamp(0, 255) as u8)
+        }
         Err(failure) => {
             eprintln!("eic-ssh: {failure}");
+            eic_ssh::logbook::finish(failure.exit().code(), &failure.message);
             ExitCode::from(failure.exit().code() as u8)
         }
     }

@@ -10,6 +10,7 @@ use crate::cli::ConnectArgs;
 use crate::config::{self, Overrides};
 use crate::error::{Failure, Kind};
 use crate::guard::{self, Early};
+use crate::logbook;
 use crate::net;
 use crate::ssh::key::read_public_key;
 use crate::target::{InstanceRef, Target};
@@ -44,6 +45,8 @@ pub struct Connector {
     key: Option<PublicKey>,
     /// What the egress guard needs to decide again (for each connection of a listener).
     guard: Guard,
+    /// The connection log is on.
+    logs: bool,
 }
 
 /// The egress guard's inputs, kept so that it can run again later.
@@ -80,6 +83,10 @@ impl Connector {
             ));
         }
         let (config, path) = config::file::load(args.config.as_deref())?;
+        let logs = config.defaults.log != Some(false);
+        if !logs {
+            logbook::disable();
+        }
         let overrides = Overrides {
             profile: args.profile.clone(),
             region: args.region.clone(),
@@ -125,6 +132,10 @@ impl Connector {
             guard::check_with_security_groups(&eff, &aws, &resolved, ip, remote_port).await?;
         }
         let route = resolved.route.clone();
+        logbook::note(|e| {
+            e.instance = Some(route.instance_id.clone());
+            e.endpoint = Some(route.endpoint_id.clone());
+        });
         let endpoint = match (override_url, &route.endpoint_dns_name) {
             (Some(url), _) => url,
             (None, Some(dns)) => TunnelEndpoint::for_dns_name(dns),
@@ -157,17 +168,24 @@ impl Connector {
                 resolved,
                 port: remote_port,
             },
+            logs,
         })
     }
 
     /// Runs the egress guard again (the cached IP may answer): a long-lived listener must
     /// not keep tunnelling after the network changed.
-    pub async fn check_guard(&self) -> Result<(), Failure> {
+    pub async fn check_guard(&self) -> Result<Early, Failure> {
         let g = &self.guard;
-        if let Early::AskSecurityGroup(ip) = guard::check_early(&g.eff, &g.http).await? {
+        let early = guard::check_early(&g.eff, &g.http).await?;
+        if let Early::AskSecurityGroup(ip) = early {
             guard::check_with_security_groups(&g.eff, &self.aws, &g.resolved, ip, g.port).await?;
         }
-        Ok(())
+        Ok(early)
+    }
+
+    /// Whether connections are logged (`log = false` in the config turns it off).
+    pub fn logs(&self) -> bool {
+        self.logs
     }
 
     /// The AWS context, for further calls about the same target.
@@ -201,9 +219,11 @@ impl Connector {
             SystemTime::now(),
         )
         .map_err(|e| Failure::new(Kind::Other, e.to_string()))?;
-        connect::open(&self.endpoint, &url, &self.tls)
+        let tunnel = connect::open(&self.endpoint, &url, &self.tls)
             .await
-            .map_err(|e| connect_failure(e, &self.request))
+            .map_err(|e| connect_failure(e, &self.request))?;
+        logbook::add_tunnel(tunnel.traffic());
+        Ok(tunnel)
     }
 }
 

@@ -21,7 +21,10 @@ use crate::target::Target;
 pub async fn run(mut args: CpArgs, quiet: bool) -> Result<i32, Failure> {
     let plan = operands::plan(&args.operands)?;
     let target = match &plan {
-        Plan::Upload { target, .. } | Plan::Download { target, .. } => Target::parse(target)?,
+        Plan::Upload { target, .. } | Plan::Download { target, .. } => {
+            crate::logbook::begin("cp", target);
+            Target::parse(target)?
+        }
     };
     let host = host_settings::section(&args.connect, &target.name)?;
     host_settings::fill_connect(&mut args.connect, host.as_ref());

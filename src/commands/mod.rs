@@ -10,6 +10,7 @@ pub mod egress;
 pub mod forwards;
 pub mod host_settings;
 pub mod list;
+pub mod log;
 pub mod login;
 pub mod man;
 pub mod proxy;
@@ -38,5 +39,6 @@ pub async fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Man(args) => man::run(&args),
         Command::SshConfig(args) => ssh_config::run(args).await,
         Command::List(args) => list::run(args).await,
+        Command::Log(args) => log::run(&args),
     }
 }

@@ -22,6 +22,7 @@ async fn stop_signal() {
 
 /// Opens the tunnel and relays until either side ends.
 pub async fn run(mut args: ProxyArgs) -> Result<i32, Failure> {
+    crate::logbook::begin("proxy", &args.instance);
     let target = Target::named(&args.instance)?;
     // ssh gives the port (%p); the section may still name the endpoint, IP and duration.
     let host = host_settings::section(&args.connect, &target.name)?;

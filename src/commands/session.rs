@@ -10,6 +10,7 @@ use crate::commands::login::login;
 use crate::config::file::ForwardKind;
 use crate::error::{Exit, Failure, Kind};
 use crate::local::terminal;
+use crate::logbook;
 use crate::ssh::client;
 use crate::ssh::forward::{self, RemoteForward};
 use crate::ssh::session::{self, Spec};
@@ -37,6 +38,7 @@ async fn run_inner(mut args: SessionArgs) -> Result<i32, Failure> {
             None
         }
     };
+    logbook::begin("session", target);
     let target = Target::parse(target)?;
     // What the target's [hosts] section sets for flags left unset; its forwards add to -L/-D/-R.
     let host = host_settings::section(&args.connect, &target.name)?;

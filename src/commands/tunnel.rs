@@ -10,9 +10,12 @@ use crate::cli::TunnelArgs;
 use crate::commands::connect::Connector;
 use crate::commands::host_settings;
 use crate::error::{Failure, Kind};
+use crate::guard::Early;
+use crate::logbook;
 use crate::target::Target;
 use crate::tunnel::error::tunnel_failure;
 use crate::tunnel::relay::relay;
+use crate::tunnel::stream::Traffic;
 
 /// Listens until Ctrl-C; a failed connection is reported and the listener goes on.
 pub async fn run(mut args: TunnelArgs) -> Result<i32, Failure> {
@@ -59,8 +62,9 @@ pub async fn run(mut args: TunnelArgs) -> Result<i32, Failure> {
         };
         let connector = connector.clone();
         let port = remote_port;
+        let target = args.instance.clone();
         tokio::spawn(async move {
-            if let Err(f) = serve(&connector, socket, port).await {
+            if let Err(f) = serve(&connector, socket, port, &target).await {
                 eprintln!("eic-ssh: connection from {peer}: {f}");
             }
             drop(slot);
@@ -68,11 +72,54 @@ pub async fn run(mut args: TunnelArgs) -> Result<i32, Failure> {
     }
 }
 
-async fn serve(connector: &Connector, socket: TcpStream, port: u16) -> Result<(), Failure> {
+/// Serves one accepted connection, and logs it as one attempt.
+async fn serve(
+    connector: &Connector,
+    socket: TcpStream,
+    port: u16,
+    target: &str,
+) -> Result<(), Failure> {
+    let mut entry = logbook::Entry::new("tunnel", target);
+    entry.instance = Some(connector.route.instance_id.clone());
+    entry.endpoint = Some(connector.route.endpoint_id.clone());
+    let started = std::time::Instant::now();
+    let mut traffic = None;
+    let outcome = relay_one(connector, socket, port, &mut entry, &mut traffic).await;
+    if connector.logs() {
+        if let Err(f) = &outcome {
+            entry.outcome.clone_from(&f.message);
+            entry.exit = f.exit().code();
+        }
+        if let Some(t) = traffic {
+            (entry.bytes_up, entry.bytes_down) = t.totals();
+        }
+        entry.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        logbook::append(&entry);
+    }
+    outcome
+}
+
+async fn relay_one(
+    connector: &Connector,
+    socket: TcpStream,
+    port: u16,
+    entry: &mut logbook::Entry,
+    traffic: &mut Option<Arc<Traffic>>,
+) -> Result<(), Failure> {
     let _ = socket.set_nodelay(true);
     // The network may have changed since the listener started: decide for each connection.
-    connector.check_guard().await?;
+    let early = connector.check_guard().await;
+    entry.guard = Some(match &early {
+        Ok(Early::Unchecked) => "unchecked".into(),
+        Ok(_) => "allowed".into(),
+        Err(_) => "refused".into(),
+    });
+    if let Ok(Early::Allowed(ip) | Early::AskSecurityGroup(ip)) = &early {
+        entry.egress_ip = Some(ip.to_string());
+    }
+    early?;
     let tunnel = connector.open().await?;
+    *traffic = Some(tunnel.traffic());
     let (read, write) = socket.into_split();
     relay(read, write, tunnel, std::future::pending())
         .await

@@ -115,10 +115,24 @@ pub fn judge(eff: &Effective, ip: Result<IpAddr, &ProbeError>) -> Result<Early, 
 pub async fn check_early(eff: &Effective, http: &reqwest::Client) -> Result<Early, Failure> {
     if !eff.has_allowlist() {
         tracing::debug!("no allowlist for {}: egress check skipped", eff.label());
+        crate::logbook::note(|e| e.guard = Some("unchecked".into()));
         return Ok(Early::Unchecked);
     }
     let ip = current_ip(http, &eff.egress_urls).await;
-    judge(eff, ip.as_ref().copied())
+    let verdict = judge(eff, ip.as_ref().copied());
+    crate::logbook::note(|e| {
+        e.egress_ip = ip.as_ref().ok().map(ToString::to_string);
+        e.guard = Some(
+            match &verdict {
+                Ok(Early::Unchecked) => "unchecked",
+                Ok(Early::Allowed(_)) => "allowed",
+                Ok(Early::AskSecurityGroup(_)) => "security_group",
+                Err(_) => "refused",
+            }
+            .into(),
+        );
+    });
+    verdict
 }
 
 /// The second step for `allow_from_security_group`: read-only calls (no key push, no
@@ -156,13 +170,20 @@ pub async fn check_with_security_groups(
     );
     let mut allow = eff.allow.clone();
     allow.extend(admitted.as_allowlist());
-    match admitting(ip, &allow) {
+    let verdict = match admitting(ip, &allow) {
         Some(net) => {
             tracing::info!("egress IP {ip} is allowed by {net} (with the security group's rules)");
             Ok(())
         }
         None => Err(refused(eff, ip, &allow)),
-    }
+    };
+    let word = if verdict.is_ok() {
+        "allowed"
+    } else {
+        "refused"
+    };
+    crate::logbook::note(|e| e.guard = Some(word.into()));
+    verdict
 }
 
 #[cfg(test)]

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
@@ -45,6 +47,25 @@ impl fmt::Display for CloseError {
 
 impl std::error::Error for CloseError {}
 
+/// Bytes carried each way, shared by a tunnel and its halves (for the connection log).
+#[derive(Debug, Default)]
+pub struct Traffic {
+    /// Sent to the instance.
+    pub up: AtomicU64,
+    /// Received from the instance.
+    pub down: AtomicU64,
+}
+
+impl Traffic {
+    /// `(up, down)` so far.
+    pub fn totals(&self) -> (u64, u64) {
+        (
+            self.up.load(Ordering::Relaxed),
+            self.down.load(Ordering::Relaxed),
+        )
+    }
+}
+
 /// An open tunnel to the instance's port. Reading yields the instance's bytes;
 /// writing sends them; shutting down sends a normal close (code 1000).
 pub struct Tunnel {
@@ -59,6 +80,8 @@ pub struct Tunnel {
     /// The endpoint's close reason once a close with an error arrived: writes after it
     /// report that reason, not tungstenite's "sending after closing".
     ended_with: Option<CloseError>,
+    /// Bytes each way.
+    traffic: Arc<Traffic>,
 }
 
 impl Tunnel {
@@ -69,7 +92,13 @@ impl Tunnel {
             finished: false,
             close_sent: false,
             ended_with: None,
+            traffic: Arc::default(),
         }
+    }
+
+    /// The byte counters, which stay readable after the tunnel is gone.
+    pub fn traffic(&self) -> Arc<Traffic> {
+        self.traffic.clone()
     }
 
     /// Splits into halves that can be driven independently (one per direction).
@@ -80,10 +109,12 @@ impl Tunnel {
                 frames: stream,
                 pending: self.pending,
                 finished: self.finished,
+                traffic: self.traffic.clone(),
             },
             TunnelWriter {
                 sink,
                 close_sent: self.close_sent,
+                traffic: self.traffic,
             },
         )
     }
@@ -97,6 +128,8 @@ pub struct TunnelReader {
     pending: Bytes,
     /// The tunnel has ended; further reads return EOF.
     finished: bool,
+    /// Bytes each way.
+    traffic: Arc<Traffic>,
 }
 
 /// The sending half of a split [`Tunnel`].
@@ -105,6 +138,8 @@ pub struct TunnelWriter {
     sink: SplitSink<WebSocketStream<Transport>, Message>,
     /// A close frame was queued by `poll_shutdown`.
     close_sent: bool,
+    /// Bytes each way.
+    traffic: Arc<Traffic>,
 }
 
 impl AsyncRead for Tunnel {
@@ -114,7 +149,9 @@ impl AsyncRead for Tunnel {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        let before = buf.filled().len();
         let read = poll_read_frames(&mut this.ws, &mut this.pending, &mut this.finished, cx, buf);
+        count(&this.traffic.down, buf.filled().len() - before);
         if let Poll::Ready(Err(e)) = &read
             && let Some(close) = close_error_of(e)
         {
@@ -134,7 +171,11 @@ impl AsyncWrite for Tunnel {
         if let Some(close) = &this.ended_with {
             return Poll::Ready(Err(io::Error::other(close.clone())));
         }
-        poll_write_frame(&mut this.ws, cx, buf)
+        let written = poll_write_frame(&mut this.ws, cx, buf);
+        if let Poll::Ready(Ok(n)) = written {
+            count(&this.traffic.up, n);
+        }
+        written
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -156,13 +197,16 @@ impl AsyncRead for TunnelReader {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        poll_read_frames(
+        let before = buf.filled().len();
+        let read = poll_read_frames(
             &mut this.frames,
             &mut this.pending,
             &mut this.finished,
             cx,
             buf,
-        )
+        );
+        count(&this.traffic.down, buf.filled().len() - before);
+        read
     }
 }
 
@@ -172,7 +216,12 @@ impl AsyncWrite for TunnelWriter {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        poll_write_frame(&mut self.get_mut().sink, cx, buf)
+        let this = self.get_mut();
+        let written = poll_write_frame(&mut this.sink, cx, buf);
+        if let Poll::Ready(Ok(n)) = written {
+            count(&this.traffic.up, n);
+        }
+        written
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -185,6 +234,10 @@ impl AsyncWrite for TunnelWriter {
         let this = self.get_mut();
         poll_send_close(&mut this.sink, &mut this.close_sent, cx)
     }
+}
+
+fn count(counter: &AtomicU64, n: usize) {
+    counter.fetch_add(n as u64, Ordering::Relaxed);
 }
 
 /// Hands out buffered frame bytes, pulling the next frame when they run out.

@@ -41,6 +41,7 @@ pub fn verify(check: &HostKeyCheck, key: &PublicKey) -> Result<(), Failure> {
     let known = host_keys::lookup(path, name, key)
         .map_err(|e| Failure::new(Kind::Ssh, format!("cannot read {}: {e}", path.display())))?;
     let fingerprint = host_keys::fingerprint(key);
+    crate::logbook::note(|e| e.host_key = Some(fingerprint.clone()));
     match known {
         Known::Match => {
             tracing::debug!(

@@ -1,0 +1,77 @@
+//! `eic-ssh log`: the last connection attempts from the local log, as a table or JSON lines.
+
+use crate::cli::LogArgs;
+use crate::error::{Failure, Kind};
+use crate::logbook::{self, Entry};
+use crate::printable::escape;
+
+/// Prints the last `-n` entries; an absent log is an empty one.
+pub fn run(args: &LogArgs) -> Result<i32, Failure> {
+    let Some(path) = logbook::path() else {
+        return Err(Failure::usage(
+            "no log location: HOME and XDG_STATE_HOME are unset",
+        ));
+    };
+    let entries = logbook::last(&path, args.lines)
+        .map_err(|e| Failure::new(Kind::Other, format!("cannot read {}: {e}", path.display())))?;
+    if args.json {
+        for e in &entries {
+            println!("{}", serde_json::to_string(e).unwrap_or_default());
+        }
+        return Ok(0);
+    }
+    if entries.is_empty() {
+        println!("no connections logged yet in {}", path.display());
+        return Ok(0);
+    }
+    let rows: Vec<[String; 9]> = entries.iter().map(row).collect();
+    let header = [
+        "TIME",
+        "COMMAND",
+        "TARGET",
+        "INSTANCE",
+        "EGRESS IP",
+        "GUARD",
+        "EXIT",
+        "BYTES",
+        "OUTCOME",
+    ];
+    let widths: Vec<usize> = (0..header.len())
+        .map(|c| {
+            rows.iter()
+                .map(|r| r[c].chars().count())
+                .chain([header[c].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let print = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    print(header.to_vec());
+    for r in &rows {
+        print(r.iter().map(String::as_str).collect());
+    }
+    Ok(0)
+}
+
+/// One table row; everything read back from the file is escaped (it may have been edited).
+fn row(e: &Entry) -> [String; 9] {
+    let or_dash = |v: &Option<String>| v.as_deref().map_or("-".to_string(), escape);
+    [
+        escape(&e.time),
+        escape(&e.command),
+        escape(&e.target),
+        or_dash(&e.instance),
+        or_dash(&e.egress_ip),
+        or_dash(&e.guard),
+        e.exit.to_string(),
+        format!("{}/{}", e.bytes_up, e.bytes_down),
+        escape(&e.outcome),
+    ]
+}

@@ -1,0 +1,263 @@
+//! The local connection log: one JSON line per connection attempt in
+//! `$XDG_STATE_HOME/eic-ssh/log.jsonl` (0600, rotated by size). No secrets, no key material;
+//! a failure to write it never stops a connection and is warned about once.
+
+use std::io::{self, BufRead, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use crate::tunnel::stream::Traffic;
+
+/// The log is rotated to `log.jsonl.1` once it passes this size.
+pub const MAX_BYTES: u64 = 1024 * 1024;
+
+/// One connection attempt, as written.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Entry {
+    /// When it started (RFC 3339, UTC).
+    pub time: String,
+    /// The local user.
+    pub local_user: String,
+    /// `session`, `cp`, `proxy` or `tunnel`.
+    pub command: String,
+    /// The target as typed.
+    pub target: String,
+    /// The instance it resolved to.
+    pub instance: Option<String>,
+    /// The endpoint used.
+    pub endpoint: Option<String>,
+    /// The egress IP the guard saw.
+    pub egress_ip: Option<String>,
+    /// `allowed`, `refused`, `unchecked`, `security_group`.
+    pub guard: Option<String>,
+    /// `SHA256:…` of the host key the instance presented.
+    pub host_key: Option<String>,
+    /// `ok`, or the one-line failure.
+    pub outcome: String,
+    /// The exit code.
+    pub exit: i32,
+    /// Bytes sent to the instance.
+    pub bytes_up: u64,
+    /// Bytes received from it.
+    pub bytes_down: u64,
+    /// How long it lasted.
+    pub duration_ms: u64,
+}
+
+/// The attempt this process is making, between [`begin`] and [`finish`].
+struct Current {
+    entry: Entry,
+    started: Instant,
+    tunnels: Vec<Arc<Traffic>>,
+    enabled: bool,
+}
+
+static CURRENT: Mutex<Option<Current>> = Mutex::new(None);
+static WARNED: AtomicBool = AtomicBool::new(false);
+
+/// Starts recording this process's attempt (the session, `cp`, `proxy`).
+pub fn begin(command: &str, target: &str) {
+    let current = Current {
+        entry: Entry::new(command, target),
+        started: Instant::now(),
+        tunnels: Vec::new(),
+        enabled: true,
+    };
+    *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = Some(current);
+}
+
+/// Adds what a stage learned to the current attempt (nothing when none was begun).
+pub fn note(change: impl FnOnce(&mut Entry)) {
+    if let Some(c) = CURRENT.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        change(&mut c.entry);
+    }
+}
+
+/// Counts a tunnel's bytes into the current attempt.
+pub fn add_tunnel(traffic: Arc<Traffic>) {
+    if let Some(c) = CURRENT.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        c.tunnels.push(traffic);
+    }
+}
+
+/// `log = false` in the config file.
+pub fn disable() {
+    if let Some(c) = CURRENT.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        c.enabled = false;
+    }
+}
+
+/// Writes the current attempt with its exit code and outcome.
+pub fn finish(exit: i32, outcome: &str) {
+    let Some(c) = CURRENT.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+        return;
+    };
+    if !c.enabled {
+        return;
+    }
+    let mut entry = c.entry;
+    entry.exit = exit;
+    entry.outcome = outcome.to_string();
+    entry.duration_ms = u64::try_from(c.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    for t in &c.tunnels {
+        let (up, down) = t.totals();
+        entry.bytes_up += up;
+        entry.bytes_down += down;
+    }
+    append(&entry);
+}
+
+impl Entry {
+    /// A fresh entry stamped now.
+    pub fn new(command: &str, target: &str) -> Entry {
+        Entry {
+            time: aws_smithy_types::DateTime::from(SystemTime::now())
+                .fmt(aws_smithy_types::date_time::Format::DateTime)
+                .unwrap_or_default(),
+            local_user: local_user(),
+            command: command.into(),
+            target: target.into(),
+            outcome: "ok".into(),
+            ..Entry::default()
+        }
+    }
+}
+
+fn local_user() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| {
+            // SAFETY: getuid cannot fail.
+            format!("uid {}", unsafe { libc::getuid() })
+        })
+}
+
+/// `$XDG_STATE_HOME/eic-ssh/log.jsonl`, else `~/.local/state/eic-ssh/log.jsonl`.
+pub fn path() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))?;
+    Some(base.join("eic-ssh").join("log.jsonl"))
+}
+
+/// Appends one line (a separate attempt, e.g. one `tunnel` connection); warns once on failure.
+pub fn append(entry: &Entry) {
+    let Some(path) = path() else { return };
+    if let Err(e) = append_to(&path, entry, MAX_BYTES)
+        && !WARNED.swap(true, Ordering::Relaxed)
+    {
+        eprintln!(
+            "eic-ssh: warning: cannot write the connection log {}: {e} (the connection is not affected; `log = false` in the config turns the log off)",
+            path.display()
+        );
+    }
+}
+
+/// Appends to `path` in one `write(2)`, rotating it first when it has reached `max` bytes.
+/// Only a regular file of ours, mode 0600, in a directory of ours is written.
+pub fn append_to(path: &Path, entry: &Entry, max: u64) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    let meta = std::fs::symlink_metadata(dir)?;
+    // SAFETY: getuid cannot fail.
+    let me = unsafe { libc::getuid() };
+    if !meta.is_dir() || meta.uid() != me || meta.mode() & 0o022 != 0 {
+        return Err(io::Error::other(format!(
+            "{} is not a directory only you can write",
+            dir.display()
+        )));
+    }
+    let open = || {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(path)
+    };
+    let mut file = open()?;
+    let meta = file.metadata()?;
+    if !meta.is_file() || meta.uid() != me {
+        return Err(io::Error::other("not a regular file of yours"));
+    }
+    if meta.len() >= max {
+        let mut rotated = path.as_os_str().to_owned();
+        rotated.push(".1");
+        std::fs::rename(path, &rotated)?;
+        file = open()?;
+    }
+    let mut line = serde_json::to_vec(entry).map_err(io::Error::other)?;
+    line.push(b'\n');
+    file.write_all(&line)
+}
+
+/// The last `n` entries, oldest first, from the rotated file and the current one (lines
+/// that do not parse are skipped).
+pub fn last(path: &Path, n: usize) -> io::Result<Vec<Entry>> {
+    let mut rotated = path.as_os_str().to_owned();
+    rotated.push(".1");
+    let mut entries = Vec::new();
+    for file in [PathBuf::from(rotated), path.to_path_buf()] {
+        let f = match std::fs::File::open(&file) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        for line in io::BufReader::new(f).lines() {
+            if let Ok(entry) = serde_json::from_str::<Entry>(&line?) {
+                entries.push(entry);
+            }
+        }
+    }
+    let skip = entries.len().saturating_sub(n);
+    Ok(entries.split_off(skip))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_append_rotate_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state/eic-ssh/log.jsonl");
+        for i in 0..5 {
+            let entry = Entry::new("proxy", &format!("host-{i}"));
+            append_to(&path, &entry, 400).unwrap();
+        }
+        let rotated = dir.path().join("state/eic-ssh/log.jsonl.1");
+        assert!(rotated.exists(), "rotated past 400 bytes");
+        assert!(std::fs::metadata(&path).unwrap().len() < 800);
+        let back = last(&path, 3).unwrap();
+        let targets: Vec<&str> = back.iter().map(|e| e.target.as_str()).collect();
+        assert_eq!(targets, ["host-2", "host-3", "host-4"]);
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+
+    #[test]
+    fn a_planted_symlink_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let path = dir.path().join("log.jsonl");
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        assert!(append_to(&path, &Entry::new("proxy", "x"), MAX_BYTES).is_err());
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    }
+}
