@@ -10,22 +10,6 @@ use std::path::Path;
 
 use common::*;
 
-/// A loopback echo server on the "instance" (sshd's machine), for as long as the test runs.
-fn echo_server() -> u16 {
-    let server = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = server.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for client in server.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut reader = client.try_clone().unwrap();
-                let mut writer = client;
-                let _ = std::io::copy(&mut reader, &mut writer);
-            });
-        }
-    });
-    port
-}
-
 /// `eic-ssh user@BASTION -N ARGS…`, waiting for the first forward to be listed.
 fn forwards(h: &Harness, args: &[&str]) -> Listener {
     let mut cmd = h.eic_ssh();

@@ -5,25 +5,9 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 
 use common::*;
-
-/// A loopback echo server on the "instance" (sshd's machine).
-fn echo_server() -> u16 {
-    let server = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = server.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for client in server.incoming().flatten() {
-            let mut reader = client.try_clone().unwrap();
-            let mut writer = client;
-            std::thread::spawn(move || {
-                let _ = std::io::copy(&mut reader, &mut writer);
-            });
-        }
-    });
-    port
-}
 
 fn api_actions(h: &Harness) -> Vec<String> {
     h.sim

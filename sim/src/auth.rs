@@ -15,6 +15,8 @@ pub enum Api {
     InstanceConnect,
     /// The openTunnel WebSocket handshake.
     Tunnel,
+    /// STS Query API (XML errors).
+    Sts,
 }
 
 /// An error answer: HTTP status, AWS error code, message.
@@ -48,7 +50,7 @@ pub fn authenticate_request(
     body: &[u8],
     iam_action: &str,
     resource: &str,
-) -> Result<String, Denial> {
+) -> Result<Caller, Denial> {
     let header = header_of(&parts.headers);
     let authorization = header("authorization").ok_or_else(|| match api {
         Api::Ec2 => invalid_token(api),
@@ -67,8 +69,20 @@ pub fn authenticate_request(
         header: &header,
         payload_hash: sha256_hex(body),
     };
-    authenticate(world, api, service, &claim, &seen, iam_action, resource)?;
-    Ok(claim.region)
+    let cred = authenticate(world, api, service, &claim, &seen, iam_action, resource)?;
+    Ok(Caller {
+        region: claim.region,
+        principal: cred.principal.clone(),
+    })
+}
+
+/// Who made an authenticated request, and for which region it was signed.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The region of the signature's scope.
+    pub region: String,
+    /// The caller's principal ARN.
+    pub principal: String,
 }
 
 /// Checks the claim against the world; on success returns the caller's credential.
@@ -93,7 +107,7 @@ pub fn authenticate<'w>(
     }
     // EC2 answers in the account's other (empty) regions too; everything else lives in one.
     let region_ok = claim.region == world.region
-        || (api == Api::Ec2 && world.empty_regions.contains(&claim.region));
+        || (matches!(api, Api::Ec2 | Api::Sts) && world.empty_regions.contains(&claim.region));
     if !region_ok || claim.service != service {
         return Err(mismatch(
             api,
@@ -128,6 +142,11 @@ fn status(api: Api, otherwise: u16) -> u16 {
 
 fn invalid_token(api: Api) -> Denial {
     match api {
+        Api::Sts => Denial::new(
+            403,
+            "InvalidClientTokenId",
+            "The security token included in the request is invalid.",
+        ),
         Api::Ec2 => Denial::new(
             401,
             "AuthFailure",
@@ -143,6 +162,11 @@ fn invalid_token(api: Api) -> Denial {
 
 fn expired_token(api: Api) -> Denial {
     match api {
+        Api::Sts => Denial::new(
+            400,
+            "ExpiredToken",
+            "The security token included in the request is expired",
+        ),
         Api::Ec2 => Denial::new(400, "RequestExpired", "Request has expired."),
         _ => Denial::new(
             status(api, 400),
@@ -163,12 +187,19 @@ fn mismatch(api: Api, message: String) -> Denial {
     match api {
         Api::Ec2 => Denial::new(403, "SignatureDoesNotMatch", message),
         Api::InstanceConnect => Denial::new(400, "InvalidSignatureException", message),
-        Api::Tunnel => Denial::new(403, "SignatureDoesNotMatch", message),
+        Api::Tunnel | Api::Sts => Denial::new(403, "SignatureDoesNotMatch", message),
     }
 }
 
 fn denied(api: Api, principal: &str, action: &str, resource: &str) -> Denial {
     match api {
+        Api::Sts => Denial::new(
+            403,
+            "AccessDenied",
+            format!(
+                "User: {principal} is not authorized to perform: {action} on resource: {resource}"
+            ),
+        ),
         Api::Ec2 => Denial::new(
             403,
             "UnauthorizedOperation",

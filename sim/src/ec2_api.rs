@@ -19,8 +19,8 @@ pub fn handle(parts: &http::request::Parts, body: &Bytes, state: &State) -> Repl
     let params: BTreeMap<String, String> = form_urlencoded::parse(body).into_owned().collect();
     let action = params.get("Action").cloned().unwrap_or_default();
     let mut world = state.world.read().unwrap().clone();
-    let outcome = authorize(parts, body, &world, &action).map(|region| {
-        if region != world.region {
+    let outcome = authorize(parts, body, &world, &action).map(|caller| {
+        if caller.region != world.region {
             // Another region of the account: the same API, nothing in it.
             world.instances.clear();
             world.endpoints.clear();
@@ -55,7 +55,7 @@ fn authorize(
     body: &Bytes,
     world: &World,
     action: &str,
-) -> Result<String, Denial> {
+) -> Result<crate::auth::Caller, Denial> {
     let resource = format!("arn:aws:ec2:{}:{}:*", world.region, world.account);
     let iam_action = format!("ec2:{action}");
     authenticate_request(world, Api::Ec2, "ec2", parts, body, &iam_action, &resource)

@@ -13,6 +13,7 @@ pub mod open_tunnel;
 pub mod server;
 pub mod sigv4;
 pub mod sshd;
+pub mod sts_api;
 pub mod world;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -186,6 +187,7 @@ impl Sim {
                 "AWS_ENDPOINT_URL_EC2_INSTANCE_CONNECT".into(),
                 self.https_url(),
             ),
+            ("AWS_ENDPOINT_URL_STS".into(), self.https_url()),
             (
                 "EIC_SSH_TUNNEL_ENDPOINT_URL".into(),
                 format!("wss://{}", self.addr),

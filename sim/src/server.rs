@@ -69,8 +69,15 @@ async fn route(
                 .get("x-amz-target")
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|t| t.starts_with("AWSEC2InstanceConnectService."));
+            // STS shares the Query protocol with EC2: the signature's scope tells them apart.
+            let is_sts = req
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|a| a.contains("/sts/aws4_request"));
             match read_body(req).await {
                 Ok((parts, body)) if is_eic => crate::eic_api::handle(&parts, &body, &state),
+                Ok((parts, body)) if is_sts => crate::sts_api::handle(&parts, &body, &state),
                 Ok((parts, body)) => crate::ec2_api::handle(&parts, &body, &state),
                 Err(reply) => reply,
             }

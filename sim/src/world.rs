@@ -32,6 +32,22 @@ pub struct World {
     /// The account's other enabled regions: their EC2 APIs answer, with nothing in them.
     #[serde(default)]
     pub empty_regions: Vec<String>,
+    /// IAM roles that STS AssumeRole can hand out credentials for.
+    #[serde(default)]
+    pub roles: Vec<Role>,
+}
+
+/// An IAM role, as far as AssumeRole is concerned.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Role {
+    /// `arn:aws:iam::ACCOUNT:role/NAME`.
+    pub arn: String,
+    /// The MFA device its trust policy requires, if any.
+    #[serde(default)]
+    pub mfa_serial: Option<String>,
+    /// The code that device shows now.
+    #[serde(default)]
+    pub mfa_code: String,
 }
 
 fn default_max_connections() -> usize {
@@ -252,6 +268,11 @@ impl World {
             max_connections_per_endpoint: default_max_connections(),
             key_ttl_secs: default_key_ttl(),
             empty_regions: vec!["eu-west-1".into()],
+            roles: vec![Role {
+                arn: "arn:aws:iam::123456789012:role/admin".into(),
+                mfa_serial: Some("arn:aws:iam::123456789012:mfa/developer".into()),
+                mfa_code: "123456".into(),
+            }],
         }
     }
 

@@ -73,14 +73,21 @@ impl AwsContext {
         let eic_url = endpoint_url("AWS_ENDPOINT_URL_EC2_INSTANCE_CONNECT", global.as_deref())
             .unwrap_or_else(|| default_url("ec2-instance-connect", &region, use_fips));
         tracing::debug!("region {region}, EC2 API {ec2_url}, Instance Connect API {eic_url}");
-        Ok(AwsContext {
+        let mut ctx = AwsContext {
             region,
             credentials,
             use_fips,
             http,
             ec2_url,
             eic_url,
-        })
+        };
+        // A role that needs an MFA code: the SDK would call AssumeRole without one.
+        if let Some(role) = super::mfa::role_of(choices.profile.as_deref()).await? {
+            let sts_url = endpoint_url("AWS_ENDPOINT_URL_STS", global.as_deref())
+                .unwrap_or_else(|| default_url("sts", &ctx.region, use_fips));
+            ctx.credentials = super::mfa::credentials(&role, &ctx, &sts_url).await?;
+        }
+        Ok(ctx)
     }
 
     /// The same credentials in another region (API URLs follow, unless overridden).

@@ -7,6 +7,7 @@ pub mod ec2;
 pub mod error;
 pub mod instance_connect;
 pub mod inventory;
+pub mod mfa;
 
 pub use context::{AwsChoices, AwsContext};
 pub use error::AwsError;

@@ -439,3 +439,19 @@ impl Harness {
         cmd
     }
 }
+
+/// A loopback echo server on the "instance" (sshd's machine), for as long as the test runs.
+pub fn echo_server() -> u16 {
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in server.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut reader = client.try_clone().unwrap();
+                let mut writer = client;
+                let _ = std::io::copy(&mut reader, &mut writer);
+            });
+        }
+    });
+    port
+}
