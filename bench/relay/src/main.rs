@@ -126,7 +126,8 @@ impl Fd {
             let flags = libc::fcntl(fd, libc::F_GETFL);
             libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
         }
-        Ok(Fd(AsyncFd::register(fd)?))
+        // SAFETY: stdin and stdout stay open until the process exits.
+        Ok(Fd(unsafe { AsyncFd::register(fd) }?))
     }
 
     async fn read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
