@@ -44,30 +44,53 @@ pub struct AwsChoices {
 }
 
 impl AwsContext {
-    /// Loads credentials and region. Makes no network call unless the chain needs one (SSO, IMDS).
+    /// Loads credentials and region: from the environment when the SDK's chain would take
+    /// them from there, else through the chain. Makes no network call unless the chain needs
+    /// one (SSO, IMDS).
     pub async fn load(choices: &AwsChoices, http: reqwest::Client) -> Result<Self, Failure> {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
-        if let Some(profile) = &choices.profile {
-            loader = loader.profile_name(profile);
-        }
-        if let Some(region) = &choices.region {
-            loader = loader.region(Region::new(region.clone()));
-        }
-        let sdk = loader.load().await;
-        let region = sdk.region().map(|r| r.to_string()).ok_or_else(|| {
+        let found = super::environment::from_environment(
+            choices.profile.as_deref(),
+            choices.region.as_deref(),
+        )
+        .await;
+        let (region, credentials, use_fips, global) = match found {
+            Some(env) => {
+                tracing::debug!("credentials and region from the environment");
+                let credentials = SharedCredentialsProvider::new(env.credentials);
+                (
+                    Some(env.region),
+                    credentials,
+                    env.use_fips,
+                    env.endpoint_url,
+                )
+            }
+            None => {
+                let mut loader = aws_config::defaults(BehaviorVersion::latest())
+                    .http_client(super::sdk_http::SdkHttp(http.clone()));
+                if let Some(profile) = &choices.profile {
+                    loader = loader.profile_name(profile);
+                }
+                if let Some(region) = &choices.region {
+                    loader = loader.region(Region::new(region.clone()));
+                }
+                let sdk = loader.load().await;
+                let credentials = sdk.credentials_provider().ok_or_else(|| {
+                    Failure::new(
+                        Kind::Credentials,
+                        "no AWS credentials provider could be configured",
+                    )
+                })?;
+                let region = sdk.region().map(|r| r.to_string());
+                let global = sdk.endpoint_url().map(str::to_string);
+                (region, credentials, sdk.use_fips().unwrap_or(false), global)
+            }
+        };
+        let region = region.ok_or_else(|| {
             Failure::usage(
                 "no AWS region: pass --region, set AWS_REGION, or set `region` in your AWS profile",
             )
         })?;
         check_region(&region)?;
-        let credentials = sdk.credentials_provider().ok_or_else(|| {
-            Failure::new(
-                Kind::Credentials,
-                "no AWS credentials provider could be configured",
-            )
-        })?;
-        let use_fips = sdk.use_fips().unwrap_or(false);
-        let global = sdk.endpoint_url().map(str::to_string);
         let ec2_url = endpoint_url("AWS_ENDPOINT_URL_EC2", global.as_deref())
             .unwrap_or_else(|| default_url("ec2", &region, use_fips));
         let eic_url = endpoint_url("AWS_ENDPOINT_URL_EC2_INSTANCE_CONNECT", global.as_deref())

@@ -107,7 +107,11 @@ pub async fn credentials(
         ));
     };
     let code = ask_code(role)?;
+    let setup = aws_config::provider_config::ProviderConfig::without_region()
+        .with_region(Some(aws_config::Region::new(base.region.clone())))
+        .with_http_client(super::sdk_http::SdkHttp(base.http.clone()));
     let source = ProfileFileCredentialsProvider::builder()
+        .configure(&setup)
         .profile_name(source)
         .build();
     let caller = AwsContext {

@@ -4,10 +4,12 @@ pub mod client;
 pub mod context;
 pub mod discovery;
 pub mod ec2;
+pub mod environment;
 pub mod error;
 pub mod instance_connect;
 pub mod inventory;
 pub mod mfa;
+pub mod sdk_http;
 
 pub use context::{AwsChoices, AwsContext};
 pub use error::AwsError;

@@ -114,52 +114,81 @@ async fn relay(args: &[String]) -> Result<(), Error> {
     }
 }
 
-/// stdin or stdout (a pipe or socket from ssh), non-blocking, driven by the reactor; they
-/// stay open for the whole process, as `register` requires.
-struct Fd(AsyncFd<RawFd>);
+/// stdin or stdout: a pipe or socket from ssh, non-blocking and driven by the reactor; a
+/// file or /dev/null (which epoll refuses) is read and written as it is. They stay open for
+/// the whole process, as `register` requires.
+enum Fd {
+    Async(AsyncFd<RawFd>),
+    Plain(RawFd),
+}
 
 impl Fd {
     fn new(fd: RawFd) -> Result<Fd, Error> {
         // SAFETY: fcntl on a descriptor the process was handed.
-        unsafe {
+        let flags = unsafe {
             libc::fcntl(fd, libc::F_SETPIPE_SZ, 1 << 20);
             let flags = libc::fcntl(fd, libc::F_GETFL);
             libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
-        }
+            flags
+        };
         // SAFETY: stdin and stdout stay open until the process exits.
-        Ok(Fd(unsafe { AsyncFd::register(fd) }?))
+        match unsafe { AsyncFd::register(fd) } {
+            Ok(fd) => Ok(Fd::Async(fd)),
+            Err(_) => {
+                // SAFETY: as above.
+                unsafe { libc::fcntl(fd, libc::F_SETFL, flags) };
+                Ok(Fd::Plain(fd))
+            }
+        }
+    }
+
+    fn raw(&self) -> RawFd {
+        match self {
+            Fd::Async(fd) => *fd.get_ref(),
+            Fd::Plain(fd) => *fd,
+        }
     }
 
     async fn read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
         loop {
-            let mut ready = self.0.readable().await?;
+            let ready = match self {
+                Fd::Async(fd) => Some(fd.readable().await?),
+                Fd::Plain(_) => None,
+            };
             // SAFETY: read into a buffer we own.
-            let n = unsafe { libc::read(*self.0.get_ref(), buf.as_mut_ptr().cast(), buf.len()) };
+            let n = unsafe { libc::read(self.raw(), buf.as_mut_ptr().cast(), buf.len()) };
             if n >= 0 {
                 return Ok(n as usize);
             }
             let e = std::io::Error::last_os_error();
-            if e.kind() != std::io::ErrorKind::WouldBlock {
-                return Err(e);
+            match ready {
+                Some(mut ready) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    ready.clear_ready()
+                }
+                _ => return Err(e),
             }
-            ready.clear_ready();
         }
     }
 
     async fn write_all(&self, mut data: &[u8]) -> std::io::Result<()> {
         while !data.is_empty() {
-            let mut ready = self.0.writable().await?;
+            let ready = match self {
+                Fd::Async(fd) => Some(fd.writable().await?),
+                Fd::Plain(_) => None,
+            };
             // SAFETY: write from a buffer we own.
-            let n = unsafe { libc::write(*self.0.get_ref(), data.as_ptr().cast(), data.len()) };
+            let n = unsafe { libc::write(self.raw(), data.as_ptr().cast(), data.len()) };
             if n >= 0 {
                 data = &data[n as usize..];
                 continue;
             }
             let e = std::io::Error::last_os_error();
-            if e.kind() != std::io::ErrorKind::WouldBlock {
-                return Err(e);
+            match ready {
+                Some(mut ready) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    ready.clear_ready()
+                }
+                _ => return Err(e),
             }
-            ready.clear_ready();
         }
         Ok(())
     }

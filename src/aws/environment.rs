@@ -1,0 +1,64 @@
+//! Credentials and region straight from the environment, when the SDK's chain would take
+//! them from there anyway (its first provider reads the same variables): the SDK's provider
+//! chains are then never built, which keeps `eic-ssh proxy` small (docs/benchmarks.md).
+
+use aws_credential_types::Credentials;
+
+/// What the SDK would have found.
+pub struct Loaded {
+    /// The region.
+    pub region: String,
+    /// The credentials.
+    pub credentials: Credentials,
+    /// `AWS_USE_FIPS_ENDPOINT`.
+    pub use_fips: bool,
+    /// `AWS_ENDPOINT_URL`, the base URL for every service.
+    pub endpoint_url: Option<String>,
+}
+
+/// Profile settings that change endpoints: with any of them, the SDK decides.
+const ENDPOINT_SETTINGS: &[&str] = &[
+    "use_fips_endpoint",
+    "use_dualstack_endpoint",
+    "endpoint_url",
+    "services",
+    "ignore_configured_endpoint_urls",
+];
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// The environment's keys and region, when both are there and the selected profile (if
+/// any) sets nothing about endpoints; else `None`, and the SDK's chain is loaded.
+pub async fn from_environment(profile: Option<&str>, region: Option<&str>) -> Option<Loaded> {
+    let key = var("AWS_ACCESS_KEY_ID")?;
+    let secret = var("AWS_SECRET_ACCESS_KEY")?;
+    let region = region
+        .map(str::to_string)
+        .or_else(|| var("AWS_REGION"))
+        .or_else(|| var("AWS_DEFAULT_REGION"))?;
+    let selected = profile.map(|p| std::borrow::Cow::Owned(p.to_string()));
+    let profiles = aws_config::profile::load(
+        &aws_types::os_shim_internal::Fs::real(),
+        &aws_types::os_shim_internal::Env::real(),
+        &aws_runtime::env_config::file::EnvConfigFiles::default(),
+        selected,
+    )
+    .await
+    .ok()?;
+    let name = profiles.selected_profile().to_string();
+    if let Some(p) = profiles.get_profile(&name)
+        && ENDPOINT_SETTINGS.iter().any(|k| p.get(k).is_some())
+    {
+        return None;
+    }
+    let flag = |name: &str| var(name).is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    Some(Loaded {
+        region,
+        credentials: Credentials::new(key, secret, var("AWS_SESSION_TOKEN"), None, "Environment"),
+        use_fips: flag("AWS_USE_FIPS_ENDPOINT"),
+        endpoint_url: var("AWS_ENDPOINT_URL")
+            .filter(|_| !flag("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")),
+    })
+}
