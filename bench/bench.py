@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 
-from simenv import INSTANCE, ROOT, Sim
+from simenv import INSTANCE, RUSAGE, Sim, build_rusage
 
 
 def sh(cmd, **kw):
@@ -39,6 +39,7 @@ def main():
     ap.add_argument("--size-mib", type=int, default=256)
     args = ap.parse_args()
 
+    build_rusage()
     sim = Sim("eic-bench-")
     try:
         rel, work, env, sshd_port, user = sim.rel, sim.work, sim.env, sim.sshd_port, sim.user
@@ -47,7 +48,7 @@ def main():
                   "-o", "StrictHostKeyChecking=accept-new", "-o", "LogLevel=ERROR"]
         proxy = f"{rel}/eic-ssh proxy %h %p --user %r --push-key {work}/key.pub"
         usage_log = f"{work}/rusage.jsonl"
-        measured_proxy = f"python3 {ROOT}/bench/rusage.py {usage_log} -- {proxy}"
+        measured_proxy = f"{RUSAGE} {usage_log} -- {proxy}"
         via = common + ["-o", f"ProxyCommand={proxy}"]
         via_measured = common + ["-o", f"ProxyCommand={measured_proxy}"]
         direct = common + ["-o", "HostKeyAlias=" + INSTANCE]

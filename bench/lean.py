@@ -22,17 +22,9 @@ import subprocess
 import sys
 import time
 
-from simenv import INSTANCE, ROOT, Sim
+from simenv import INSTANCE, ROOT, RUSAGE, Sim, build_rusage
 
 ENDPOINT, PRIVATE_IP = "eice-0123456789abcdef0", "10.0.1.5"
-RUSAGE = os.path.join(ROOT, "target", "rusage")
-
-
-def build_rusage():
-    """The C wrapper (bench/rusage.c): a Python parent would add its own RSS to the child's."""
-    subprocess.run(["gcc", "-O2", "-o", RUSAGE, os.path.join(ROOT, "bench", "rusage.c")], check=True)
-
-
 def timed(cmd, env, **kw):
     start = time.perf_counter()
     subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL, **kw)

@@ -8,6 +8,13 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 INSTANCE = "i-0123456789abcdef0"
+RUSAGE = os.path.join(ROOT, "target", "rusage")
+
+
+def build_rusage():
+    """The C wrapper (bench/rusage.c) that reports a command's CPU and peak RSS. A Python
+    parent would add its own ~10 MiB to the child's peak, which Linux carries across exec."""
+    subprocess.run(["gcc", "-O2", "-o", RUSAGE, os.path.join(ROOT, "bench", "rusage.c")], check=True)
 
 
 class Sim:
