@@ -196,28 +196,7 @@ fn print_table(rows: &[Row], with_region: bool) {
         "ALIAS",
         "GUARD",
     ]);
-    let widths: Vec<usize> = (0..header.len())
-        .map(|c| {
-            cells
-                .iter()
-                .map(|row| row[c].chars().count())
-                .chain([header[c].len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let line = |words: Vec<&str>| {
-        let padded: Vec<String> = words
-            .iter()
-            .zip(&widths)
-            .map(|(w, n)| format!("{w:<n$}"))
-            .collect();
-        println!("{}", padded.join("  ").trim_end());
-    };
-    line(header);
-    for row in &cells {
-        line(row.iter().map(String::as_str).collect());
-    }
+    super::table::print(&header, &cells);
     let notes: Vec<String> = rows
         .iter()
         .flat_map(|r| {

@@ -24,7 +24,7 @@ pub fn run(args: &LogArgs) -> Result<i32, Failure> {
         println!("no connections logged yet in {}", path.display());
         return Ok(0);
     }
-    let rows: Vec<[String; 9]> = entries.iter().map(row).collect();
+    let rows: Vec<Vec<String>> = entries.iter().map(row).collect();
     let header = [
         "TIME",
         "COMMAND",
@@ -36,34 +36,14 @@ pub fn run(args: &LogArgs) -> Result<i32, Failure> {
         "BYTES",
         "OUTCOME",
     ];
-    let widths: Vec<usize> = (0..header.len())
-        .map(|c| {
-            rows.iter()
-                .map(|r| r[c].chars().count())
-                .chain([header[c].len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let print = |cells: Vec<&str>| {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        println!("{}", padded.join("  ").trim_end());
-    };
-    print(header.to_vec());
-    for r in &rows {
-        print(r.iter().map(String::as_str).collect());
-    }
+    super::table::print(&header, &rows);
     Ok(0)
 }
 
 /// One table row; everything read back from the file is escaped (it may have been edited).
-fn row(e: &Entry) -> [String; 9] {
+fn row(e: &Entry) -> Vec<String> {
     let or_dash = |v: &Option<String>| v.as_deref().map_or("-".to_string(), escape);
-    [
+    vec![
         escape(&e.time),
         escape(&e.command),
         escape(&e.target),

@@ -16,6 +16,7 @@ pub mod man;
 pub mod proxy;
 pub mod session;
 pub mod ssh_config;
+pub mod table;
 pub mod tunnel;
 
 use crate::cli::{Cli, Command, ConfigCommand};
