@@ -37,24 +37,33 @@ impl Tmux {
             h.dir.path().display(),
             h.known_hosts.display()
         );
-        let ok = t
-            .cmd(&[
-                "new-session",
-                "-d",
-                "-s",
-                "e2e",
-                "-x",
-                &width.to_string(),
-                "-y",
-                &height.to_string(),
-                "bash",
-                "-c",
-                &shell,
-            ])
-            .status
-            .success();
-        assert!(ok, "tmux starts");
-        t
+        let (w, hgt) = (width.to_string(), height.to_string());
+        let args = [
+            "new-session",
+            "-d",
+            "-s",
+            "e2e",
+            "-x",
+            &w,
+            "-y",
+            &hgt,
+            "bash",
+            "-c",
+            &shell,
+        ];
+        // Under a loaded CI machine a tmux server has once failed to start: try again, and
+        // say what tmux said if it never does.
+        let mut said = String::new();
+        for attempt in 0..3 {
+            let out = t.cmd(&args);
+            if out.status.success() {
+                return t;
+            }
+            said = String::from_utf8_lossy(&out.stderr).into_owned();
+            t.cmd(&["kill-server"]);
+            std::thread::sleep(Duration::from_millis(200 * (attempt + 1)));
+        }
+        panic!("tmux does not start: {said}");
     }
 
     /// Runs a tmux command on this server.
