@@ -165,12 +165,7 @@ fn doctor_fix_prints_the_commands_and_changes_nothing() {
         text.contains("#   resource \"aws_vpc_security_group_ingress_rule\""),
         "{text}"
     );
-    let calls: Vec<String> = h
-        .sim
-        .events_of("api_call")
-        .iter()
-        .map(|e| e["action"].as_str().unwrap().to_string())
-        .collect();
+    let calls = api_actions(&h);
     assert!(
         calls.iter().all(|a| a.starts_with("Describe")),
         "only reads: {calls:?}"

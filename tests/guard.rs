@@ -189,12 +189,7 @@ fn security_group_rules_that_do_not_admit_us_refuse() {
         3,
         "eic-ssh: refusing to connect: egress IP 198.51.100.7 is not in the allowlist for bastion (203.0.113.0/24, 10.99.0.0/16). Connect from an allowed network (office/VPN) or edit ~/config.toml.\n",
     );
-    let actions: Vec<String> = h
-        .sim
-        .events_of("api_call")
-        .iter()
-        .map(|e| e["action"].as_str().unwrap().to_string())
-        .collect();
+    let actions = api_actions(&h);
     assert!(
         actions.iter().all(|a| a.starts_with("Describe")),
         "read-only calls only: {actions:?}"
@@ -249,12 +244,7 @@ fn the_allowlist_binds_to_the_instance_by_id_alias_or_name_tag() {
     }
     // By id or alias the guard decides before any AWS call; by Name tag right after the
     // one DescribeInstances that turns the tag into an id (no endpoint lookup).
-    let api: Vec<String> = h
-        .sim
-        .events_of("api_call")
-        .iter()
-        .map(|e| e["action"].as_str().unwrap_or_default().to_string())
-        .collect();
+    let api = api_actions(&h);
     assert_eq!(api, ["DescribeInstances"], "{api:?}");
     // From the office every way in works.
     let (h, config) = with_config(World::demo(), "203.0.113.5", BOUND);

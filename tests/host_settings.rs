@@ -9,14 +9,6 @@ use std::net::TcpStream;
 
 use common::*;
 
-fn api_actions(h: &Harness) -> Vec<String> {
-    h.sim
-        .events_of("api_call")
-        .iter()
-        .map(|e| e["action"].as_str().unwrap().to_string())
-        .collect()
-}
-
 /// A section with everything pinned: endpoint, IP, duration, host-key alias, known_hosts, a forward.
 fn pinned(h: &Harness, echo: u16) -> std::path::PathBuf {
     let host_key = h.sim.sshd().unwrap().host_public_key.clone();

@@ -119,11 +119,9 @@ fn list_all_regions_and_an_allowed_network() {
         bastion.starts_with("us-east-1") && bastion.ends_with("allowed"),
         "{bastion}"
     );
-    let describes = h
-        .sim
-        .events_of("api_call")
+    let describes = api_actions(&h)
         .iter()
-        .filter(|e| e["action"] == "DescribeInstances")
+        .filter(|a| *a == "DescribeInstances")
         .count();
     assert_eq!(describes, 2, "one DescribeInstances per region");
 

@@ -275,6 +275,15 @@ pub fn eic(h: &Harness, config: &Path, args: &[&str]) -> Output {
     run(&mut cmd, LIMIT)
 }
 
+/// The AWS API actions the emulator answered, in order.
+pub fn api_actions(h: &Harness) -> Vec<String> {
+    h.sim
+        .events_of("api_call")
+        .iter()
+        .map(|e| e["action"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
 pub fn count(h: &Harness, kind: &str) -> usize {
     h.sim.events_of(kind).len()
 }
