@@ -11,13 +11,13 @@ use rustls_pki_types::pem::PemObject;
 
 use crate::error::{Failure, Kind};
 
-/// Installs aws-lc-rs as the process-wide rustls provider. tokio-tungstenite and
+/// Installs ring as the process-wide rustls provider. tokio-tungstenite and
 /// reqwest both look it up; without it the first `wss://` connect panics.
 pub fn install_crypto_provider() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // Err only means another provider is already installed, which is fine.
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let _ = rustls::crypto::ring::default_provider().install_default();
     });
 }
 

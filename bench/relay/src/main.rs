@@ -246,7 +246,7 @@ fn encode<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> String {
 
 /// Trusts `AWS_CA_BUNDLE` (the emulator's CA); the baseline is for local runs only.
 fn tls_config() -> Result<rustls::ClientConfig, Error> {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let bundle = std::env::var("AWS_CA_BUNDLE").map_err(|_| "AWS_CA_BUNDLE is not set")?;
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(&bundle)? {
