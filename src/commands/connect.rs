@@ -7,6 +7,7 @@ use crate::aws::discovery::{self, Route, RouteQuery};
 use crate::aws::instance_connect::{KeyPush, send_ssh_public_key};
 use crate::aws::{AwsChoices, AwsContext};
 use crate::cli::ConnectArgs;
+use crate::config::file::Loaded;
 use crate::config::{self, Overrides};
 use crate::error::{Failure, Kind};
 use crate::guard::{self, Early};
@@ -65,11 +66,13 @@ impl Connector {
     /// Checks the arguments and config, runs the egress guard, loads AWS settings and
     /// resolves the route. The guard decides before any AWS call, except for the read-only
     /// calls an `allow_from_security_group` check needs. `key_line` (an in-memory key's
-    /// public half) is pushed before each tunnel instead of `--push-key`'s file.
+    /// public half) is pushed before each tunnel instead of `--push-key`'s file. `loaded` is
+    /// the config file the command read once (its `[hosts]` section already filled flags).
     pub async fn prepare(
         target: &Target,
         remote_port: u16,
         args: &ConnectArgs,
+        loaded: &Loaded,
         key_line: Option<String>,
     ) -> Result<Self, Failure> {
         check_port(remote_port)?;
@@ -82,8 +85,8 @@ impl Connector {
                 "--endpoint-dns-name is empty: give the endpoint's DNS name (eice-….ec2-instance-connect-endpoint.REGION.amazonaws.com) or leave the flag out to look it up",
             ));
         }
-        let (config, path) = config::file::load(args.config.as_deref())?;
-        let logs = config.defaults.log != Some(false);
+        let Loaded { file, path } = loaded;
+        let logs = file.defaults.log != Some(false);
         if !logs {
             logbook::disable();
         }
@@ -94,7 +97,7 @@ impl Connector {
             user: target.user.clone().or_else(|| args.user.clone()),
             endpoint_id: args.endpoint_id.clone(),
         };
-        let mut eff = config::resolve(&config, path.as_deref(), &target.name, &overrides)?;
+        let mut eff = config::resolve(file, path.as_deref(), &target.name, &overrides)?;
         let key = key_to_push(key_line, args.push_key.as_deref(), eff.user.as_deref())?;
         let override_url = args
             .tunnel_endpoint_url
@@ -112,7 +115,7 @@ impl Connector {
         let found = match &eff.instance {
             InstanceRef::Name(name) => {
                 let instance = discovery::find_by_name(&aws, name).await?;
-                if eff.bind(&config, &InstanceRef::Id(instance.id.clone())) > 0 {
+                if eff.bind(file, &InstanceRef::Id(instance.id.clone())) > 0 {
                     early = guard::check_early(&eff, &http).await?;
                 }
                 Some(instance)

@@ -6,6 +6,7 @@ use std::time::Instant;
 use crate::cli::CpArgs;
 use crate::commands::host_settings;
 use crate::commands::login::login;
+use crate::config::file::Loaded;
 use crate::copy::operands::{self, Plan};
 use crate::copy::progress::{Progress, human_bytes};
 use crate::copy::sftp::Sftp;
@@ -26,11 +27,12 @@ pub async fn run(mut args: CpArgs, quiet: bool) -> Result<i32, Failure> {
             Target::parse(target)?
         }
     };
-    let host = host_settings::section(&args.connect, &target.name)?;
+    let config = Loaded::read(args.connect.config.as_deref())?;
+    let host = config.host(&target.name);
     host_settings::fill_connect(&mut args.connect, host.as_ref());
     host_settings::fill_host_keys(&mut args.host_keys, host.as_ref());
     let port = host_settings::port(None, host.as_ref());
-    let login = login(&target, port, &args.connect, &args.host_keys, None).await?;
+    let login = login(&target, port, &args.connect, &config, &args.host_keys, None).await?;
     let sftp = Sftp::start(&login.handle).await?;
     let progress = Progress::new(!quiet && terminal::is_tty(libc::STDERR_FILENO));
     let report = Mutex::new(Report::default());

@@ -1,14 +1,7 @@
 //! What a `[hosts.ALIAS]` section sets for the flags a command left unset (flags win).
 
 use crate::cli::{ConnectArgs, HostKeyArgs};
-use crate::config::file::{self, ForwardKind, Host};
-use crate::error::Failure;
-
-/// The `[hosts.NAME]` section that `name` (a target without `user@`) selects, if any.
-pub fn section(args: &ConnectArgs, name: &str) -> Result<Option<Host>, Failure> {
-    let (config, _) = file::load(args.config.as_deref())?;
-    Ok(config.hosts.get(name).cloned())
-}
+use crate::config::file::{ForwardKind, Host};
 
 /// Routing flags from the section: endpoint DNS name, private IP, tunnel duration.
 pub fn fill_connect(args: &mut ConnectArgs, host: Option<&Host>) {

@@ -9,6 +9,7 @@ use russh::client::Handle;
 use crate::aws::ec2;
 use crate::cli::{ConnectArgs, HostKeyArgs};
 use crate::commands::connect::Connector;
+use crate::config::file::Loaded;
 use crate::error::Failure;
 use crate::local::terminal;
 use crate::ssh::client::{self, Callbacks};
@@ -35,6 +36,7 @@ pub async fn login(
     target: &Target,
     port: u16,
     connect: &ConnectArgs,
+    config: &Loaded,
     keys: &HostKeyArgs,
     agent: Option<PathBuf>,
 ) -> Result<Login, Failure> {
@@ -44,7 +46,8 @@ pub async fn login(
         ));
     }
     let key = EphemeralKey::generate()?;
-    let connector = Connector::prepare(target, port, connect, Some(key.public_line())).await?;
+    let connector =
+        Connector::prepare(target, port, connect, config, Some(key.public_line())).await?;
     let user = connector.user().unwrap_or_default().to_string();
     let policy = keys
         .host_key_check

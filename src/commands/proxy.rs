@@ -3,6 +3,7 @@
 use crate::cli::ProxyArgs;
 use crate::commands::connect::Connector;
 use crate::commands::host_settings;
+use crate::config::file::Loaded;
 use crate::error::Failure;
 use crate::local::{signals, stdio};
 use crate::target::Target;
@@ -25,9 +26,10 @@ pub async fn run(mut args: ProxyArgs) -> Result<i32, Failure> {
     crate::logbook::begin("proxy", &args.instance);
     let target = Target::named(&args.instance)?;
     // ssh gives the port (%p); the section may still name the endpoint, IP and duration.
-    let host = host_settings::section(&args.connect, &target.name)?;
+    let config = Loaded::read(args.connect.config.as_deref())?;
+    let host = config.host(&target.name);
     host_settings::fill_connect(&mut args.connect, host.as_ref());
-    let connector = Connector::prepare(&target, args.port, &args.connect, None).await?;
+    let connector = Connector::prepare(&target, args.port, &args.connect, &config, None).await?;
     let tunnel = connector.open().await?;
     relay(stdio::stdin(), stdio::stdout(), tunnel, stop_signal())
         .await

@@ -7,7 +7,7 @@ use crate::cli::SessionArgs;
 use crate::commands::forwards::{self, Reconnect};
 use crate::commands::host_settings;
 use crate::commands::login::login;
-use crate::config::file::ForwardKind;
+use crate::config::file::{ForwardKind, Loaded};
 use crate::error::{Exit, Failure, Kind};
 use crate::local::terminal;
 use crate::logbook;
@@ -41,7 +41,8 @@ async fn run_inner(mut args: SessionArgs) -> Result<i32, Failure> {
     logbook::begin("session", target);
     let target = Target::parse(target)?;
     // What the target's [hosts] section sets for flags left unset; its forwards add to -L/-D/-R.
-    let host = host_settings::section(&args.connect, &target.name)?;
+    let config = Loaded::read(args.connect.config.as_deref())?;
+    let host = config.host(&target.name);
     host_settings::fill_connect(&mut args.connect, host.as_ref());
     host_settings::fill_host_keys(&mut args.host_keys, host.as_ref());
     let port = host_settings::port(args.port, host.as_ref());
@@ -69,7 +70,15 @@ async fn run_inner(mut args: SessionArgs) -> Result<i32, Failure> {
         ));
     }
     let bound = forward::bind_all(&forwards, args.exit_on_forward_failure).await?;
-    let first = login(&target, port, &args.connect, &args.host_keys, agent.clone()).await?;
+    let first = login(
+        &target,
+        port,
+        &args.connect,
+        &config,
+        &args.host_keys,
+        agent.clone(),
+    )
+    .await?;
     for b in &bound {
         eprintln!("eic-ssh: {}", b.describe());
     }
@@ -82,8 +91,17 @@ async fn run_inner(mut args: SessionArgs) -> Result<i32, Failure> {
                 args.connect.max_tunnel_duration.unwrap_or(3600),
             ))),
         };
-        let again =
-            async || login(&target, port, &args.connect, &args.host_keys, agent.clone()).await;
+        let again = async || {
+            login(
+                &target,
+                port,
+                &args.connect,
+                &config,
+                &args.host_keys,
+                agent.clone(),
+            )
+            .await
+        };
         let strict = args.exit_on_forward_failure;
         return forwards::run(first, bound, &remote, strict, port, policy, again).await;
     }

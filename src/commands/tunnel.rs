@@ -9,6 +9,7 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::cli::TunnelArgs;
 use crate::commands::connect::Connector;
 use crate::commands::host_settings;
+use crate::config::file::Loaded;
 use crate::error::{Failure, Kind};
 use crate::guard::Early;
 use crate::logbook;
@@ -20,10 +21,12 @@ use crate::tunnel::stream::Traffic;
 /// Listens until Ctrl-C; a failed connection is reported and the listener goes on.
 pub async fn run(mut args: TunnelArgs) -> Result<i32, Failure> {
     let target = Target::named(&args.instance)?;
-    let host = host_settings::section(&args.connect, &target.name)?;
+    let config = Loaded::read(args.connect.config.as_deref())?;
+    let host = config.host(&target.name);
     host_settings::fill_connect(&mut args.connect, host.as_ref());
     let remote_port = host_settings::port(args.remote_port, host.as_ref());
-    let connector = Arc::new(Connector::prepare(&target, remote_port, &args.connect, None).await?);
+    let connector =
+        Arc::new(Connector::prepare(&target, remote_port, &args.connect, &config, None).await?);
     let addr = SocketAddr::new(args.bind, args.local_port);
     let listener = TcpListener::bind(addr)
         .await

@@ -344,6 +344,25 @@ pub fn locate(flag: Option<&Path>) -> Option<(PathBuf, bool)> {
     Some((base.join("eic-ssh").join("config.toml"), false))
 }
 
+/// The config file as a connecting command reads it, once per run, and where it came from.
+pub struct Loaded {
+    pub file: ConfigFile,
+    pub path: Option<PathBuf>,
+}
+
+impl Loaded {
+    /// Reads and checks the file (see [`load`]).
+    pub fn read(flag: Option<&Path>) -> Result<Self, Failure> {
+        let (file, path) = load(flag)?;
+        Ok(Self { file, path })
+    }
+
+    /// The `[hosts.NAME]` section that `name` (a target without `user@`) selects, if any.
+    pub fn host(&self, name: &str) -> Option<Host> {
+        self.file.hosts.get(name).cloned()
+    }
+}
+
 /// Reads and checks the file; a missing default file is an empty config.
 pub fn load(flag: Option<&Path>) -> Result<(ConfigFile, Option<PathBuf>), Failure> {
     let Some((path, explicit)) = locate(flag) else {
