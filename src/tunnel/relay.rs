@@ -45,13 +45,9 @@ where
         to_tunnel.shutdown().await
     };
     let downstream = async {
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            let n = from_tunnel.read(&mut buf).await?;
-            if n == 0 {
-                break;
-            }
-            local_out.write_all(&buf[..n]).await?;
+        // Each frame goes out as it came in: no copy through a buffer of ours.
+        while let Some(chunk) = from_tunnel.chunk().await? {
+            local_out.write_all(&chunk).await?;
             local_out.flush().await?;
         }
         tracing::debug!("the tunnel ended");

@@ -236,6 +236,21 @@ impl AsyncWrite for TunnelWriter {
     }
 }
 
+impl TunnelReader {
+    /// The next bytes from the instance as they arrived (the rest of a frame, or the next
+    /// frame), without copying them; `None` once the tunnel has ended cleanly.
+    pub async fn chunk(&mut self) -> io::Result<Option<Bytes>> {
+        let chunk = std::future::poll_fn(|cx| {
+            poll_next_chunk(&mut self.frames, &mut self.pending, &mut self.finished, cx)
+        })
+        .await?;
+        if let Some(bytes) = &chunk {
+            count(&self.traffic.down, bytes.len());
+        }
+        Ok(chunk)
+    }
+}
+
 fn count(counter: &AtomicU64, n: usize) {
     counter.fetch_add(n as u64, Ordering::Relaxed);
 }
@@ -251,14 +266,35 @@ fn poll_read_frames<S>(
 where
     S: Stream<Item = Result<Message, WsError>> + Unpin,
 {
+    if buf.remaining() == 0 {
+        return Poll::Ready(Ok(()));
+    }
+    let mut chunk = match ready!(poll_next_chunk(frames, pending, finished, cx))? {
+        Some(chunk) => chunk,
+        None => return Poll::Ready(Ok(())),
+    };
+    let n = chunk.len().min(buf.remaining());
+    buf.put_slice(&chunk.split_to(n));
+    *pending = chunk;
+    Poll::Ready(Ok(()))
+}
+
+/// The buffered rest of a frame, else the next non-empty binary frame; `None` at the end.
+fn poll_next_chunk<S>(
+    frames: &mut S,
+    pending: &mut Bytes,
+    finished: &mut bool,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<Option<Bytes>>>
+where
+    S: Stream<Item = Result<Message, WsError>> + Unpin,
+{
     loop {
         if !pending.is_empty() {
-            let n = pending.len().min(buf.remaining());
-            buf.put_slice(&pending.split_to(n));
-            return Poll::Ready(Ok(()));
+            return Poll::Ready(Ok(Some(std::mem::take(pending))));
         }
         if *finished {
-            return Poll::Ready(Ok(()));
+            return Poll::Ready(Ok(None));
         }
         match ready!(Pin::new(&mut *frames).poll_next(cx)) {
             Some(Ok(Message::Binary(data))) => *pending = data,
