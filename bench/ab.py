@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""A/B of two eic-ssh builds, interleaved round by round against one emulator: CPU seconds
+and peak RSS of `proxy` under a 256 MiB scp each way, and of the session with 256 MiB
+piped into `cat`.
+
+    python3 bench/ab.py OLD_BINARY NEW_BINARY [--rounds 5]
+
+How each profile or code change in docs/benchmarks.md was kept or dropped. Copy the first
+build aside before building the second (target/release/eic-ssh is overwritten). Not a
+test: nothing here asserts.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+
+from simenv import INSTANCE, RUSAGE, Sim, build_rusage
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("old")
+    ap.add_argument("new")
+    ap.add_argument("--rounds", type=int, default=5)
+    args = ap.parse_args()
+    build_rusage()
+    sim = Sim("eic-ab-")
+    try:
+        work, user, env = sim.work, sim.user, sim.env
+        known = f"{work}/known_hosts"
+        common = ["-F", "/dev/null", "-i", sim.key, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+                  "-o", f"UserKnownHostsFile={known}", "-o", "StrictHostKeyChecking=accept-new",
+                  "-o", "LogLevel=ERROR", "-o", f"HostKeyAlias={INSTANCE}"]
+        src = f"{work}/payload"
+        with open(src, "wb") as f:
+            for _ in range(256):
+                f.write(os.urandom(1 << 20))
+        log = f"{work}/usage.jsonl"
+
+        def take():
+            lines = [json.loads(line) for line in open(log)]
+            os.remove(log)
+            return lines
+
+        usage = {}
+        for _ in range(args.rounds):
+            for arm, binary in [("old", args.old), ("new", args.new)]:
+                proxy = [RUSAGE, log, "--", binary, "proxy", "%h", "%p", "--user", "%r",
+                         "--push-key", f"{sim.key}.pub"]
+                opts = common + ["-o", "ProxyCommand=" + " ".join(proxy)]
+                for way in ["up", "down"]:
+                    dst = f"{work}/copy"
+                    remote = f"{user}@{INSTANCE}"
+                    cmd = ["scp", "-q", *opts, src, f"{remote}:{dst}"] if way == "up" else \
+                          ["scp", "-q", *opts, f"{remote}:{src}", dst]
+                    subprocess.run(cmd, check=True, env=env)
+                    os.remove(dst)
+                    usage.setdefault((arm, f"proxy {way}"), []).extend(take())
+                with open(src, "rb") as f:
+                    subprocess.run([RUSAGE, log, "--", binary, f"{user}@{INSTANCE}", "--known-hosts", known,
+                                    "--", "cat > /dev/null"], check=True, env=env, stdin=f,
+                                   stdout=subprocess.DEVNULL)
+                usage.setdefault((arm, "session"), []).extend(take())
+    finally:
+        sim.stop()
+    print(f"| {args.rounds} rounds, medians | CPU s old | CPU s new | new/old | peak RSS old | new |")
+    print("|---|---|---|---|---|---|")
+    for what in ["proxy up", "proxy down", "session"]:
+        old = statistics.median(u["cpu_s"] for u in usage[("old", what)])
+        new = statistics.median(u["cpu_s"] for u in usage[("new", what)])
+        rss_old = max(u["maxrss_kib"] for u in usage[("old", what)]) / 1024
+        rss_new = max(u["maxrss_kib"] for u in usage[("new", what)]) / 1024
+        print(f"| {what} | {old:.3f} | {new:.3f} | **{new / old:.2f}×** | {rss_old:.1f} MiB | {rss_new:.1f} MiB |")
+
+
+if __name__ == "__main__":
+    main()
