@@ -70,15 +70,19 @@ async fn run_inner(mut args: SessionArgs) -> Result<i32, Failure> {
         ));
     }
     let bound = forward::bind_all(&forwards, args.exit_on_forward_failure).await?;
-    let first = login(
-        &target,
-        port,
-        &args.connect,
-        &config,
-        &args.host_keys,
-        agent.clone(),
-    )
-    .await?;
+    // The first login, and each reconnect's.
+    let log_in = async || {
+        login(
+            &target,
+            port,
+            &args.connect,
+            &config,
+            &args.host_keys,
+            agent.clone(),
+        )
+        .await
+    };
+    let first = log_in().await?;
     for b in &bound {
         eprintln!("eic-ssh: {}", b.describe());
     }
@@ -91,19 +95,8 @@ async fn run_inner(mut args: SessionArgs) -> Result<i32, Failure> {
                 args.connect.max_tunnel_duration.unwrap_or(3600),
             ))),
         };
-        let again = async || {
-            login(
-                &target,
-                port,
-                &args.connect,
-                &config,
-                &args.host_keys,
-                agent.clone(),
-            )
-            .await
-        };
         let strict = args.exit_on_forward_failure;
-        return forwards::run(first, bound, &remote, strict, port, policy, again).await;
+        return forwards::run(first, bound, &remote, strict, port, policy, log_in).await;
     }
     forward::request_remote(
         &first.handle,
