@@ -126,6 +126,10 @@ pub fn config(timing: Timing) -> client::Config {
         keepalive_interval: Some(timing.alive_interval),
         keepalive_max: timing.alive_max,
         nodelay: true,
+        preferred: russh::Preferred {
+            cipher: super::ciphers::preferred(),
+            ..Default::default()
+        },
         ..Default::default()
     }
 }

@@ -2,6 +2,7 @@
 //! policy, a session that behaves like OpenSSH's for shells and commands, and `-L`/`-D`
 //! forwards as channels of the same connection.
 
+pub mod ciphers;
 pub mod client;
 pub mod escape;
 pub mod forward;

@@ -1,0 +1,71 @@
+//! The order in which the client offers SSH ciphers: AES-GCM first where the CPU has AES
+//! instructions, ChaCha20-Poly1305 first elsewhere (russh's own order).
+//!
+//! Both are AEADs that OpenSSH offers by default. With ring as the crypto provider, its
+//! AES-GCM (AES-NI, carry-less multiply, VAES where present) costs the session far less CPU
+//! than its ChaCha20-Poly1305 on such CPUs (docs/benchmarks.md); without AES instructions,
+//! ChaCha20-Poly1305 is the faster and the constant-time choice.
+
+use std::borrow::Cow;
+
+use russh::cipher::{self, Name};
+
+/// AES hardware first.
+const AES_FIRST: &[Name] = &[
+    cipher::AES_256_GCM,
+    cipher::CHACHA20_POLY1305,
+    cipher::AES_256_CTR,
+    cipher::AES_192_CTR,
+    cipher::AES_128_CTR,
+];
+
+/// No AES hardware: russh's default order.
+const CHACHA_FIRST: &[Name] = &[
+    cipher::CHACHA20_POLY1305,
+    cipher::AES_256_GCM,
+    cipher::AES_256_CTR,
+    cipher::AES_192_CTR,
+    cipher::AES_128_CTR,
+];
+
+/// The cipher list to offer on this machine.
+pub fn preferred() -> Cow<'static, [Name]> {
+    Cow::Borrowed(if aes_in_hardware() {
+        AES_FIRST
+    } else {
+        CHACHA_FIRST
+    })
+}
+
+fn aes_in_hardware() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("aes")
+            && std::arch::is_x86_feature_detected!("pclmulqdq")
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        std::arch::is_aarch64_feature_detected!("aes")
+            && std::arch::is_aarch64_feature_detected!("pmull")
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_orders_offer_the_same_ciphers() {
+        let mut a: Vec<&str> = AES_FIRST.iter().map(|n| n.as_ref()).collect();
+        let mut b: Vec<&str> = CHACHA_FIRST.iter().map(|n| n.as_ref()).collect();
+        a.sort_unstable();
+        b.sort_unstable();
+        assert_eq!(a, b);
+        assert_eq!(AES_FIRST[0].as_ref(), "aes256-gcm@openssh.com");
+        assert_eq!(CHACHA_FIRST[0].as_ref(), "chacha20-poly1305@openssh.com");
+    }
+}
