@@ -10,12 +10,11 @@ build aside before building the second (target/release/eic-ssh is overwritten). 
 test: nothing here asserts.
 """
 import argparse
-import json
 import os
 import statistics
 import subprocess
 
-from simenv import INSTANCE, RUSAGE, Sim, build_rusage
+from simenv import INSTANCE, RUSAGE, Sim, build_rusage, take_usage
 
 
 def main():
@@ -28,20 +27,10 @@ def main():
     sim = Sim("eic-ab-")
     try:
         work, user, env = sim.work, sim.user, sim.env
-        known = f"{work}/known_hosts"
-        common = ["-F", "/dev/null", "-i", sim.key, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
-                  "-o", f"UserKnownHostsFile={known}", "-o", "StrictHostKeyChecking=accept-new",
-                  "-o", "LogLevel=ERROR", "-o", f"HostKeyAlias={INSTANCE}"]
-        src = f"{work}/payload"
-        with open(src, "wb") as f:
-            for _ in range(256):
-                f.write(os.urandom(1 << 20))
+        known = sim.known_hosts
+        common = sim.ssh_options(alias=INSTANCE)
+        src = sim.payload(256)
         log = f"{work}/usage.jsonl"
-
-        def take():
-            lines = [json.loads(line) for line in open(log)]
-            os.remove(log)
-            return lines
 
         usage = {}
         for _ in range(args.rounds):
@@ -56,12 +45,12 @@ def main():
                           ["scp", "-q", *opts, f"{remote}:{src}", dst]
                     subprocess.run(cmd, check=True, env=env)
                     os.remove(dst)
-                    usage.setdefault((arm, f"proxy {way}"), []).extend(take())
+                    usage.setdefault((arm, f"proxy {way}"), []).extend(take_usage(log, 1))
                 with open(src, "rb") as f:
                     subprocess.run([RUSAGE, log, "--", binary, f"{user}@{INSTANCE}", "--known-hosts", known,
                                     "--", "cat > /dev/null"], check=True, env=env, stdin=f,
                                    stdout=subprocess.DEVNULL)
-                usage.setdefault((arm, "session"), []).extend(take())
+                usage.setdefault((arm, "session"), []).extend(take_usage(log, 1))
     finally:
         sim.stop()
     print(f"| {args.rounds} rounds, medians | CPU s old | CPU s new | new/old | peak RSS old | new |")

@@ -10,7 +10,6 @@ Builds release binaries, starts eic-sim (emulator + real sshd on loopback) and m
 Prints a Markdown report; docs/benchmarks.md quotes it. Not a test: nothing here asserts.
 """
 import argparse
-import json
 import os
 import pty
 import select
@@ -20,7 +19,7 @@ import subprocess
 import sys
 import time
 
-from simenv import INSTANCE, RUSAGE, Sim, build_rusage
+from simenv import INSTANCE, RUSAGE, Sim, build_rusage, take_usage
 
 
 def sh(cmd, **kw):
@@ -43,9 +42,7 @@ def main():
     sim = Sim("eic-bench-")
     try:
         rel, work, env, sshd_port, user = sim.rel, sim.work, sim.env, sim.sshd_port, sim.user
-        common = ["-F", "/dev/null", "-i", f"{work}/key", "-o", "IdentitiesOnly=yes",
-                  "-o", "BatchMode=yes", "-o", f"UserKnownHostsFile={work}/known_hosts",
-                  "-o", "StrictHostKeyChecking=accept-new", "-o", "LogLevel=ERROR"]
+        common = sim.ssh_options()
         proxy = f"{rel}/eic-ssh proxy %h %p --user %r --push-key {work}/key.pub"
         usage_log = f"{work}/rusage.jsonl"
         measured_proxy = f"{RUSAGE} {usage_log} -- {proxy}"
@@ -68,10 +65,7 @@ def main():
             setup.append(timed([f"{rel}/eic-ssh", "proxy", INSTANCE, "--user", user,
                                 "--push-key", f"{work}/key.pub"], env))
 
-        src = f"{work}/payload"
-        with open(src, "wb") as f:
-            for _ in range(args.size_mib):
-                f.write(os.urandom(1 << 20))
+        src = sim.payload(args.size_mib)
         size = args.size_mib << 20
 
         def scp(opts, remote_prefix, up):
@@ -90,10 +84,10 @@ def main():
             rates["up_proxy"].append(scp(via_measured, f"{user}@{INSTANCE}", True))
             rates["down_direct"].append(scp(direct + ["-P", str(sshd_port)], f"{user}@127.0.0.1", False))
             rates["down_proxy"].append(scp(via_measured, f"{user}@{INSTANCE}", False))
-        usages = [json.loads(l) for l in open(usage_log)]
+        usages = take_usage(usage_log, 6)
 
         # The embedded session (issue 4): `-- true`, piped throughput, keystroke echo.
-        known = f"{work}/known_hosts"
+        known = sim.known_hosts
         session = [f"{rel}/eic-ssh", f"{user}@{INSTANCE}", "--known-hosts", known,
                    "--host-key-check", "accept-new"]
         sh([*session, "--", "true"], env=env, stderr=subprocess.DEVNULL)

@@ -124,7 +124,7 @@ def main():
         sink_port = serve(sink)
         size = args.size_mib << 20
         source_port = serve(source(size), backlog=16)
-        known = f"{work}/known_hosts"
+        known = sim.known_hosts
 
         # eic-ssh's own forward: one tunnel, every connection a channel.
         def forward(*targets):
@@ -151,10 +151,7 @@ def main():
         # OpenSSH's forward through eic-ssh proxy, the same tunnel kind.
         ssh_port, ssh_down_port = free_port(), free_port()
         proxy = f"{rel}/eic-ssh proxy %h %p --user %r --push-key {work}/key.pub"
-        ssh = subprocess.Popen(["ssh", "-F", "/dev/null", "-i", f"{work}/key", "-o", "IdentitiesOnly=yes",
-                                "-o", "BatchMode=yes", "-o", f"UserKnownHostsFile={known}",
-                                "-o", "StrictHostKeyChecking=accept-new", "-o", "LogLevel=ERROR",
-                                "-o", f"ProxyCommand={proxy}", "-N",
+        ssh = subprocess.Popen(["ssh", *sim.ssh_options(), "-o", f"ProxyCommand={proxy}", "-N",
                                 "-L", f"{ssh_port}:127.0.0.1:{sink_port}",
                                 "-L", f"{ssh_down_port}:127.0.0.1:{source_port}", f"{user}@{INSTANCE}"],
                                env=env, stdin=subprocess.DEVNULL)

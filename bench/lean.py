@@ -15,14 +15,13 @@ Against one emulator and one sshd, interleaved round by round:
 Prints Markdown; docs/benchmarks.md quotes it. Not a test: nothing here asserts.
 """
 import argparse
-import json
 import os
 import statistics
 import subprocess
 import sys
 import time
 
-from simenv import INSTANCE, ROOT, RUSAGE, Sim, build_rusage
+from simenv import INSTANCE, ROOT, RUSAGE, Sim, build_rusage, take_usage
 
 ENDPOINT, PRIVATE_IP = "eice-0123456789abcdef0", "10.0.1.5"
 def timed(cmd, env, **kw):
@@ -32,7 +31,7 @@ def timed(cmd, env, **kw):
 
 
 class Usage:
-    """A rusage.py log: one JSON line per wrapped process."""
+    """A bench/rusage.c log: one JSON line per wrapped process."""
 
     def __init__(self, path):
         self.path = path
@@ -40,12 +39,8 @@ class Usage:
     def wrap(self, cmd):
         return [RUSAGE, self.path, "--", *cmd]
 
-    def take(self):
-        if not os.path.exists(self.path):
-            return []
-        lines = [json.loads(l) for l in open(self.path)]
-        os.remove(self.path)
-        return lines
+    def take(self, expect=1):
+        return take_usage(self.path, expect)
 
 
 def main():
@@ -60,10 +55,7 @@ def main():
     try:
         rel, work, env, port, user = sim.rel, sim.work, sim.env, sim.sshd_port, sim.user
         tunnel_url = env["EIC_SSH_TUNNEL_ENDPOINT_URL"]
-        common = ["-F", "/dev/null", "-i", f"{work}/key", "-o", "IdentitiesOnly=yes",
-                  "-o", "BatchMode=yes", "-o", f"UserKnownHostsFile={work}/known_hosts",
-                  "-o", "StrictHostKeyChecking=accept-new", "-o", "LogLevel=ERROR",
-                  "-o", f"HostKeyAlias={INSTANCE}"]
+        common = sim.ssh_options(alias=INSTANCE)
         proxy = [f"{rel}/eic-ssh", "proxy", "%h", "%p", "--user", "%r", "--push-key", f"{work}/key.pub"]
         relay = [f"{rel}/eic-relay-baseline", tunnel_url, ENDPOINT, PRIVATE_IP, "%p"]
         usage = {"proxy": Usage(f"{work}/proxy.jsonl"), "relay": Usage(f"{work}/relay.jsonl"),
@@ -94,10 +86,7 @@ def main():
                 subprocess.run(usage[name].wrap(line), check=True, env=env, stdin=subprocess.DEVNULL)
                 idle[name].append(usage[name].take()[0])
 
-        src = f"{work}/payload"
-        with open(src, "wb") as f:
-            for _ in range(args.size_mib):
-                f.write(os.urandom(1 << 20))
+        src = sim.payload(args.size_mib)
         size = args.size_mib << 20
         rates = {(a, d): [] for a in arms for d in ["up", "down"]}
         cost = {(a, d): [] for a in ["relay", "proxy"] for d in ["up", "down"]}
@@ -112,7 +101,7 @@ def main():
                     if name != "direct":
                         cost[(name, d)].extend(usage[name].take())
 
-        known = f"{work}/known_hosts"
+        known = sim.known_hosts
         session = [f"{rel}/eic-ssh", f"{user}@{INSTANCE}", "--known-hosts", known]
         session_use, cp_use = [], []
         for _ in range(args.rounds):
@@ -124,7 +113,7 @@ def main():
             subprocess.run(usage["cp"].wrap([f"{rel}/eic-ssh", "cp", "-q", "--known-hosts", known, src, f"{user}@{INSTANCE}:{remote}"]), check=True, env=env)
             subprocess.run(usage["cp"].wrap([f"{rel}/eic-ssh", "cp", "-q", "--known-hosts", known, f"{user}@{INSTANCE}:{remote}", f"{work}/cp-down.bin"]), check=True, env=env)
             os.remove(f"{work}/cp-down.bin")
-            cp_use.extend(usage["cp"].take())
+            cp_use.extend(usage["cp"].take(expect=2))
     finally:
         sim.stop()
 

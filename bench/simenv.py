@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import tempfile
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 INSTANCE = "i-0123456789abcdef0"
@@ -15,6 +16,22 @@ def build_rusage():
     """The C wrapper (bench/rusage.c) that reports a command's CPU and peak RSS. A Python
     parent would add its own ~10 MiB to the child's peak, which Linux carries across exec."""
     subprocess.run(["gcc", "-O2", "-o", RUSAGE, os.path.join(ROOT, "bench", "rusage.c")], check=True)
+
+
+def take_usage(path, expect, timeout=10.0):
+    """The JSON lines bench/rusage.c appended to `path`, once `expect` of them are there; the
+    file is then removed. As a ProxyCommand wrapper it writes after ssh has exited, so its
+    line can land just after scp returns: reading at once would credit it to the next copy."""
+    deadline = time.monotonic() + timeout
+    text = ""
+    while True:
+        text = open(path).read() if os.path.exists(path) else ""
+        if text.count("\n") >= expect or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
+    if os.path.exists(path):
+        os.remove(path)
+    return [json.loads(line) for line in text.splitlines() if line.endswith("}")]
 
 
 class Sim:
@@ -41,11 +58,28 @@ class Sim:
                 key, value = line.removeprefix("export ").strip().split("=", 1)
                 self.env[key] = value.strip("'")
             self.key = f"{self.work}/key"
+            self.known_hosts = f"{self.work}/known_hosts"
             subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", self.key], check=True)
             self.user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
         except BaseException:
             self.stop()
             raise
+
+    def ssh_options(self, alias=None):
+        """OpenSSH options for the emulator: the client key only, no prompts, the run's own
+        known_hosts (new keys accepted), errors only; `alias` pins the host key's name."""
+        options = ["-F", "/dev/null", "-i", self.key, "-o", "IdentitiesOnly=yes",
+                   "-o", "BatchMode=yes", "-o", f"UserKnownHostsFile={self.known_hosts}",
+                   "-o", "StrictHostKeyChecking=accept-new", "-o", "LogLevel=ERROR"]
+        return options + (["-o", f"HostKeyAlias={alias}"] if alias else [])
+
+    def payload(self, mib, name="payload"):
+        """A file of `mib` MiB of random bytes in the run's directory; its path."""
+        path = f"{self.work}/{name}"
+        with open(path, "wb") as f:
+            for _ in range(mib):
+                f.write(os.urandom(1 << 20))
+        return path
 
     def stop(self):
         self.proc.terminate()
