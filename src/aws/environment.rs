@@ -5,7 +5,7 @@
 use aws_credential_types::Credentials;
 
 /// What the SDK would have found.
-pub struct Loaded {
+pub struct FromEnvironment {
     /// The region.
     pub region: String,
     /// The credentials.
@@ -31,30 +31,23 @@ fn var(name: &str) -> Option<String> {
 
 /// The environment's keys and region, when both are there and the selected profile (if
 /// any) sets nothing about endpoints; else `None`, and the SDK's chain is loaded.
-pub async fn from_environment(profile: Option<&str>, region: Option<&str>) -> Option<Loaded> {
+pub async fn from_environment(
+    profile: Option<&str>,
+    region: Option<&str>,
+) -> Option<FromEnvironment> {
     let key = var("AWS_ACCESS_KEY_ID")?;
     let secret = var("AWS_SECRET_ACCESS_KEY")?;
     let region = region
         .map(str::to_string)
         .or_else(|| var("AWS_REGION"))
         .or_else(|| var("AWS_DEFAULT_REGION"))?;
-    let selected = profile.map(|p| std::borrow::Cow::Owned(p.to_string()));
-    let profiles = aws_config::profile::load(
-        &aws_types::os_shim_internal::Fs::real(),
-        &aws_types::os_shim_internal::Env::real(),
-        &aws_runtime::env_config::file::EnvConfigFiles::default(),
-        selected,
-    )
-    .await
-    .ok()?;
-    let name = profiles.selected_profile().to_string();
-    if let Some(p) = profiles.get_profile(&name)
+    if let Some(p) = super::profile_file::selected(profile).await.ok()?
         && ENDPOINT_SETTINGS.iter().any(|k| p.get(k).is_some())
     {
         return None;
     }
     let flag = |name: &str| var(name).is_some_and(|v| v.eq_ignore_ascii_case("true"));
-    Some(Loaded {
+    Some(FromEnvironment {
         region,
         credentials: Credentials::new(key, secret, var("AWS_SESSION_TOKEN"), None, "Environment"),
         use_fips: flag("AWS_USE_FIPS_ENDPOINT"),

@@ -9,7 +9,6 @@ use std::time::{Duration, SystemTime};
 use aws_config::profile::ProfileFileCredentialsProvider;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_types::os_shim_internal::{Env, Fs};
 use roxmltree::Document;
 
 use super::client::{ApiCall, send};
@@ -46,29 +45,20 @@ pub async fn role_of(profile: Option<&str>) -> Result<Option<MfaRole>, Failure> 
     if env_keys {
         return Ok(None);
     }
-    let selected = profile.map(|p| std::borrow::Cow::Owned(p.to_string()));
-    let profiles = aws_config::profile::load(
-        &Fs::real(),
-        &Env::real(),
-        &aws_runtime::env_config::file::EnvConfigFiles::default(),
-        selected,
-    )
-    .await
-    .map_err(|e| {
+    let selected = super::profile_file::selected(profile).await.map_err(|e| {
         Failure::new(
             Kind::Credentials,
             format!("cannot read the AWS config: {e}"),
         )
     })?;
-    let name = profiles.selected_profile().to_string();
-    let Some(p) = profiles.get_profile(&name) else {
+    let Some(p) = selected else {
         return Ok(None);
     };
     let (Some(role_arn), Some(mfa_serial)) = (p.get("role_arn"), p.get("mfa_serial")) else {
         return Ok(None);
     };
     Ok(Some(MfaRole {
-        profile: name.clone(),
+        profile: p.name().to_string(),
         role_arn: role_arn.to_string(),
         mfa_serial: mfa_serial.to_string(),
         source_profile: p.get("source_profile").map(str::to_string),

@@ -9,6 +9,7 @@ pub mod error;
 pub mod instance_connect;
 pub mod inventory;
 pub mod mfa;
+pub mod profile_file;
 pub mod sdk_http;
 
 pub use context::{AwsChoices, AwsContext};
