@@ -92,10 +92,16 @@ fn refused_sentence(status: u16, code: Option<&str>, message: &str) -> String {
     }
 }
 
+/// How much tungstenite reads from TLS at a time: one 65,000-byte frame and its header.
+/// With 256 KiB it read several frames at once and, while a frame it had handed out was still
+/// being written to stdout, grew its buffer by doubling to 1 MiB during a download
+/// (docs/benchmarks.md, "Memory"); the syscalls are the `BufReader`'s, below TLS.
+const FRAME_READ: usize = 64 * 1024;
+
 /// WebSocket settings: our frames are ≤ 65,000 bytes; accept up to 16 MiB from the service.
 fn ws_config() -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(READ_BUFFER)
+        .read_buffer_size(FRAME_READ)
         .write_buffer_size(0)
         .max_frame_size(Some(16 << 20))
         .max_message_size(Some(16 << 20))
