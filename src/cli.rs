@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use clap::{ArgAction, Args, Parser, Subcommand};
+use clap::{ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -155,15 +155,15 @@ pub enum Command {
     #[command(
         after_help = "Example (~/.ssh/config):\n  Host i-*\n      ProxyCommand eic-ssh proxy %h %p --user %r --push-key ~/.ssh/id_ed25519.pub"
     )]
-    Proxy(ProxyArgs),
+    Proxy(Lazy<ProxyArgs>),
     /// Show the egress IP, the allowlist that applies to a target, and the verdict.
     #[command(after_help = "Examples:\n  eic-ssh egress\n  eic-ssh egress bastion")]
-    Egress(EgressArgs),
+    Egress(Lazy<EgressArgs>),
     /// Check the whole AWS setup for a target and print a checklist with fixes.
     #[command(
         after_help = "Examples:\n  eic-ssh doctor bastion\n  eic-ssh doctor bastion --fix\n  eic-ssh doctor i-0123456789abcdef0 --json"
     )]
-    Doctor(DoctorArgs),
+    Doctor(Lazy<DoctorArgs>),
     /// Inspect the config file.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -171,37 +171,92 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  eic-ssh cp ./build.tar.gz bastion:/tmp/\n  eic-ssh cp -r bastion:/var/log/nginx ./logs\n  eic-ssh cp a.txt b.txt ubuntu@i-0123456789abcdef0:~/in/\n  eic-ssh cp 'bastion:/var/log/*.gz' .\n  eic-ssh cp --resume bastion:/data/big.img ."
     )]
-    Cp(CpArgs),
+    Cp(Lazy<CpArgs>),
     /// List the instances in the region: endpoint, alias, and the guard's verdict now.
     #[command(
         after_help = "Examples:\n  eic-ssh list\n  eic-ssh list --all-regions --filter tag:team=web\n  eic-ssh list --json | jq -r '.instances[] | select(.guard == \"allowed\") | .instance_id'"
     )]
-    List(ListArgs),
+    List(Lazy<ListArgs>),
     /// Show the local log of connection attempts.
     #[command(
         after_help = "Examples:\n  eic-ssh log\n  eic-ssh log -n 100 --json | jq 'select(.guard == \"refused\")'"
     )]
-    Log(LogArgs),
+    Log(Lazy<LogArgs>),
     /// Print ~/.ssh/config blocks that send ssh, scp, rsync, git and IDEs through eic-ssh.
     #[command(
         after_help = "Examples:\n  eic-ssh ssh-config\n  eic-ssh ssh-config --discover --filter tag:team=web --write\n  eic-ssh ssh-config --identity ~/.ssh/work_ed25519 --write ~/.ssh/eic-work.conf"
     )]
-    SshConfig(SshConfigArgs),
+    SshConfig(Lazy<SshConfigArgs>),
     /// Print a shell completion script (config aliases complete as targets in bash and fish).
     #[command(
         after_help = "Examples:\n  eic-ssh completions bash > ~/.local/share/bash-completion/completions/eic-ssh\n  eic-ssh completions zsh > ~/.zfunc/_eic-ssh\n  eic-ssh completions fish > ~/.config/fish/completions/eic-ssh.fish"
     )]
-    Completions(CompletionsArgs),
+    Completions(Lazy<CompletionsArgs>),
     /// Print the man page, or write one per command into a directory.
     #[command(
         after_help = "Examples:\n  eic-ssh man | man -l -\n  sudo eic-ssh man --dir /usr/local/share/man/man1"
     )]
-    Man(ManArgs),
+    Man(Lazy<ManArgs>),
     /// Listen on a local port and open one tunnel per accepted connection.
     #[command(
         after_help = "Examples:\n  eic-ssh tunnel i-0123456789abcdef0 --local-port 2222\n  ssh -p 2222 ec2-user@localhost\n  eic-ssh tunnel i-0123456789abcdef0 --local-port 13389 --remote-port 3389"
     )]
-    Tunnel(TunnelArgs),
+    Tunnel(Lazy<TunnelArgs>),
+}
+
+/// A subcommand's arguments, added to clap's command tree only when that subcommand is the
+/// one being parsed (`Command::defer`). Building every subcommand's arguments at each start
+/// cost `eic-ssh proxy` resident memory for code and help text it never uses
+/// (docs/benchmarks.md, "Memory"); help, completions and man pages build the whole tree.
+#[derive(Debug)]
+pub struct Lazy<T>(pub T);
+
+impl<T: Args> Args for Lazy<T> {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        cmd.defer(|cmd| keep_about(cmd, T::augment_args))
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        cmd.defer(|cmd| keep_about(cmd, T::augment_args_for_update))
+    }
+
+    fn group_id() -> Option<clap::Id> {
+        T::group_id()
+    }
+}
+
+/// Adds the arguments, keeping the subcommand's description: the arguments' own doc comment
+/// (e.g. "`eic-ssh cp`") would otherwise replace it, as it did not when added up front.
+fn keep_about(cmd: clap::Command, add: fn(clap::Command) -> clap::Command) -> clap::Command {
+    let about = cmd.get_about().cloned();
+    let long_about = cmd.get_long_about().cloned();
+    let or_reset = |text: Option<clap::builder::StyledStr>| {
+        text.map_or(
+            clap::builder::Resettable::Reset,
+            clap::builder::Resettable::Value,
+        )
+    };
+    add(cmd)
+        .about(or_reset(about))
+        .long_about(or_reset(long_about))
+}
+
+impl<T: FromArgMatches> FromArgMatches for Lazy<T> {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches(matches).map(Lazy)
+    }
+
+    fn from_arg_matches_mut(matches: &mut ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches_mut(matches).map(Lazy)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches(matches)
+    }
+
+    fn update_from_arg_matches_mut(&mut self, matches: &mut ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches_mut(matches)
+    }
 }
 
 /// `eic-ssh cp`.
@@ -297,14 +352,14 @@ pub struct SshConfigArgs {
 pub enum ConfigCommand {
     /// Validate the config file and print the effective settings (for TARGET, or every host).
     #[command(after_help = "Examples:\n  eic-ssh config check\n  eic-ssh config check bastion")]
-    Check(ConfigCheckArgs),
+    Check(Lazy<ConfigCheckArgs>),
     /// Print the `[hosts]` aliases, one a line (shell completion uses it).
-    Aliases(ConfigAliasesArgs),
+    Aliases(Lazy<ConfigAliasesArgs>),
     /// Write a commented starter config file (never over an existing one).
     #[command(
         after_help = "Examples:\n  eic-ssh config init --allow-current\n  eic-ssh config init --allow 203.0.113.0/24 --allow 2001:db8::/32 --region eu-west-1"
     )]
-    Init(ConfigInitArgs),
+    Init(Lazy<ConfigInitArgs>),
 }
 
 /// `eic-ssh completions`.
@@ -499,8 +554,28 @@ mod tests {
             Cli::try_parse_from(["eic-ssh", "-vvv", "proxy", "i-0123456789abcdef0", "22"]).unwrap();
         assert_eq!(cli.verbose, 3);
         assert!(
-            matches!(cli.command, Some(Command::Proxy(ref p)) if p.instance == "i-0123456789abcdef0")
+            matches!(cli.command, Some(Command::Proxy(Lazy(ref p))) if p.instance == "i-0123456789abcdef0")
         );
+    }
+
+    #[test]
+    fn subcommand_arguments_are_built_only_when_needed() {
+        use clap::CommandFactory;
+        let args = |cmd: &clap::Command, name: &str| {
+            let sub = cmd.find_subcommand(name).unwrap();
+            (
+                sub.get_about().map(|a| a.to_string()),
+                sub.get_arguments().count(),
+            )
+        };
+        let mut cmd = Cli::command();
+        let (about, before) = args(&cmd, "cp");
+        assert_eq!(before, 0, "cp's arguments were built up front");
+        cmd.build();
+        let (built_about, after) = args(&cmd, "cp");
+        assert!(after > 5, "cp has {after} arguments once built");
+        assert_eq!(about, built_about, "building replaced cp's description");
+        assert!(about.unwrap().starts_with("Copy files"));
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub mod ssh_config;
 pub mod table;
 pub mod tunnel;
 
-use crate::cli::{Cli, Command, ConfigCommand};
+use crate::cli::{Cli, Command, ConfigCommand, Lazy};
 use crate::error::Failure;
 
 /// Runs the parsed command; `Ok` carries the exit status.
@@ -28,18 +28,18 @@ pub async fn run(cli: Cli) -> Result<i32, Failure> {
         return session::run(cli.session).await;
     };
     match command {
-        Command::Proxy(args) => proxy::run(args).await,
-        Command::Tunnel(args) => tunnel::run(args).await,
-        Command::Egress(args) => egress::run(args).await,
-        Command::Cp(args) => cp::run(args, cli.quiet).await,
-        Command::Doctor(args) => doctor::run(args).await,
-        Command::Config(ConfigCommand::Check(args)) => config_check::run(args),
-        Command::Config(ConfigCommand::Aliases(args)) => config_check::aliases(&args),
-        Command::Config(ConfigCommand::Init(args)) => config_init::run(args).await,
-        Command::Completions(args) => completions::run(&args),
-        Command::Man(args) => man::run(&args),
-        Command::SshConfig(args) => ssh_config::run(args).await,
-        Command::List(args) => list::run(args).await,
-        Command::Log(args) => log::run(&args),
+        Command::Proxy(Lazy(args)) => proxy::run(args).await,
+        Command::Tunnel(Lazy(args)) => tunnel::run(args).await,
+        Command::Egress(Lazy(args)) => egress::run(args).await,
+        Command::Cp(Lazy(args)) => cp::run(args, cli.quiet).await,
+        Command::Doctor(Lazy(args)) => doctor::run(args).await,
+        Command::Config(ConfigCommand::Check(Lazy(args))) => config_check::run(args),
+        Command::Config(ConfigCommand::Aliases(Lazy(args))) => config_check::aliases(&args),
+        Command::Config(ConfigCommand::Init(Lazy(args))) => config_init::run(args).await,
+        Command::Completions(Lazy(args)) => completions::run(&args),
+        Command::Man(Lazy(args)) => man::run(&args),
+        Command::SshConfig(Lazy(args)) => ssh_config::run(args).await,
+        Command::List(Lazy(args)) => list::run(args).await,
+        Command::Log(Lazy(args)) => log::run(&args),
     }
 }
