@@ -6,8 +6,8 @@
 Why: the linker places the binary's ~20 000 functions in an order unrelated to what runs,
 and the kernel maps the 64 KiB around each page a process touches. `eic-ssh proxy` runs
 ~1 300 KiB of code, yet touched 87 of the 101 64-KiB windows of its 6.5 MB `.text`, so
-almost all of it was resident (docs/benchmarks.md, "Memory"). build.rs hands this file to
-the linker for release builds; it puts the listed functions first, in one block.
+almost all of it was resident (docs/benchmarks.md, "Where the memory goes"). build.rs hands
+this file to the linker for release builds; it puts the listed functions first, in one block.
 
 How: builds an unstripped release binary (in target/hot-text, so names are there), then,
 against the emulator, records with valgrind's callgrind which of its functions run in
@@ -91,27 +91,31 @@ def main():
     profiles = []
     try:
         work, env, user = sim.work, sim.env, sim.user
-        grind = lambda name: ["valgrind", "-q", "--tool=callgrind", "--demangle=no",  # noqa: E731
-                              f"--callgrind-out-file={work}/{name}.cg"]
+        host = f"{user}@{INSTANCE}"
+
+        def grind(name):
+            return ["valgrind", "-q", "--tool=callgrind", "--demangle=no",
+                    f"--callgrind-out-file={work}/{name}.cg"]
+
+        def run(*cmd, stdin=subprocess.DEVNULL):
+            subprocess.run(cmd, env=env, check=True, stdin=stdin)
+
+        # ssh expands %p itself, so valgrind's pid placeholder is written %%p.
         proxy = grind("proxy-%%p") + [binary, "proxy", "%h", "%p", "--user", "%r",
-                                     "--push-key", f"{sim.key}.pub"]
-        options = sim.ssh_options(alias=INSTANCE) + ["-o", "ProxyCommand=" + " ".join(proxy)]
+                                      "--push-key", f"{sim.key}.pub"]
+        ssh = sim.ssh_options(alias=INSTANCE) + ["-o", "ProxyCommand=" + " ".join(proxy)]
         payload = sim.payload(1)
-        subprocess.run(["ssh", *options, f"{user}@{INSTANCE}", "true"], env=env, check=True)
-        subprocess.run(["scp", "-q", *options, payload, f"{user}@{INSTANCE}:{work}/up"], env=env, check=True)
-        subprocess.run(["scp", "-q", *options, f"{user}@{INSTANCE}:{payload}", f"{work}/down"],
-                       env=env, check=True)
-        profiles += sorted(f"{work}/{f}" for f in os.listdir(work) if f.startswith("proxy-"))
+        run("ssh", *ssh, host, "true")
+        run("scp", "-q", *ssh, payload, f"{host}:{work}/up")
+        run("scp", "-q", *ssh, f"{host}:{payload}", f"{work}/down")
+        proxies = [f"{work}/{f}" for f in os.listdir(work) if f.startswith("proxy-")]
+        profiles += sorted(proxies, key=os.path.getmtime)
         known = ["--known-hosts", sim.known_hosts]
-        subprocess.run(grind("session-1") + [binary, f"{user}@{INSTANCE}", *known, "--", "true"],
-                       env=env, check=True, stdin=subprocess.DEVNULL)
+        run(*grind("session-1"), binary, host, *known, "--", "true")
         with open(payload, "rb") as f:
-            subprocess.run(grind("session-2") + [binary, f"{user}@{INSTANCE}", *known, "--", "cat > /dev/null"],
-                           env=env, check=True, stdin=f)
-        subprocess.run(grind("cp-1") + [binary, "cp", "-q", *known, payload, f"{user}@{INSTANCE}:{work}/cp-up"],
-                       env=env, check=True)
-        subprocess.run(grind("cp-2") + [binary, "cp", "-q", *known, f"{user}@{INSTANCE}:{payload}", f"{work}/cp-down"],
-                       env=env, check=True)
+            run(*grind("session-2"), binary, host, *known, "--", "cat > /dev/null", stdin=f)
+        run(*grind("cp-1"), binary, "cp", "-q", *known, payload, f"{host}:{work}/cp-up")
+        run(*grind("cp-2"), binary, "cp", "-q", *known, f"{host}:{payload}", f"{work}/cp-down")
         profiles += [f"{work}/{n}.cg" for n in ["session-1", "session-2", "cp-1", "cp-2"]]
         patterns, seen = [], set()
         for profile in profiles:

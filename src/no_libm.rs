@@ -2,9 +2,9 @@
 //!
 //! The only libm function the binary links is `pow`, through the AWS SDK's adaptive retry
 //! rate limiter (`f64::powf`), which eic-ssh never enables. Loading libm for it cost every
-//! process 0.3 MiB of resident memory (docs/benchmarks.md, "Memory"). Defining `pow` here
-//! lets the linker resolve it inside the binary, so `--as-needed` drops libm; the body is the
-//! `libm` crate's `pow`, a port of musl's.
+//! process 0.3 MiB of resident memory (docs/benchmarks.md, "Where the memory goes").
+//! Defining `pow` here lets the linker resolve it inside the binary, so `--as-needed` drops
+//! libm; the body is the `libm` crate's `pow`, a port of musl's.
 
 /// C's `pow(x, y)`.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]

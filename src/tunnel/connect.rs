@@ -93,9 +93,9 @@ fn refused_sentence(status: u16, code: Option<&str>, message: &str) -> String {
 }
 
 /// How much tungstenite reads from TLS at a time: one 65,000-byte frame and its header.
-/// With 256 KiB it read several frames at once and, while a frame it had handed out was still
-/// being written to stdout, grew its buffer by doubling to 1 MiB during a download
-/// (docs/benchmarks.md, "Memory"); the syscalls are the `BufReader`'s, below TLS.
+/// With 256 KiB it read several frames at once, and its buffer grew by doubling to 1 MiB
+/// during a download (docs/benchmarks.md, "Where the memory goes"). The syscalls are the
+/// `BufReader`'s, below TLS, so their size does not change.
 const FRAME_READ: usize = 64 * 1024;
 
 /// WebSocket settings: our frames are ≤ 65,000 bytes; accept up to 16 MiB from the service.
