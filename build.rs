@@ -16,10 +16,14 @@ use std::process::Command;
 
 const RELR: &str = "-Wl,-z,pack-relative-relocs";
 const HOT_TEXT: &str = "link/hot-text.ld";
+/// Set (to anything) to link without the layout: scripts/hot-text.py does, because valgrind
+/// names only the functions in `.text`, and a way out if a linker here mishandles the script.
+const PLAIN_LAYOUT: &str = "EIC_SSH_PLAIN_LAYOUT";
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed={HOT_TEXT}");
+    println!("cargo:rerun-if-env-changed={PLAIN_LAYOUT}");
     let target_is = |key: &str, want: &str| env::var(key).is_ok_and(|v| v == want);
     let native = env::var("HOST").ok() == env::var("TARGET").ok();
     if !(target_is("CARGO_CFG_TARGET_OS", "linux")
@@ -38,7 +42,12 @@ fn main() {
     // below runs the default one.
     let flags = env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
     let own_linker = flags.contains("fuse-ld") || flags.contains("linker");
-    if target_is("PROFILE", "release") && !own_linker && script.is_file() && probe_hot_text(out) {
+    if target_is("PROFILE", "release")
+        && env::var_os(PLAIN_LAYOUT).is_none()
+        && !own_linker
+        && script.is_file()
+        && probe_hot_text(out)
+    {
         println!(
             "cargo:rustc-link-arg-bin=eic-ssh=-Wl,-T,{}",
             script.display()

@@ -9,7 +9,8 @@ and the kernel maps the 64 KiB around each page a process touches. `eic-ssh prox
 almost all of it was resident (docs/benchmarks.md, "Where the memory goes"). build.rs hands
 this file to the linker for release builds; it puts the listed functions first, in one block.
 
-How: builds an unstripped release binary (in target/hot-text, so names are there), then,
+How: builds an unstripped release binary with the plain layout (in target/hot-text, with
+EIC_SSH_PLAIN_LAYOUT set: valgrind names only functions in `.text`), then,
 against the emulator, records with valgrind's callgrind which of its functions run in
   1. `ssh … true` and an scp each way with `eic-ssh proxy` as ProxyCommand,
   2. the embedded session (`eic-ssh user@host -- true`, then 1 MiB piped into `cat`),
@@ -51,7 +52,9 @@ def build_unstripped():
     subprocess.run(
         ["cargo", "build", "--quiet", "--release", "-p", "eic-ssh", "--bin", "eic-ssh",
          "--config", 'profile.release.package.eic-ssh.strip="none"'],
-        cwd=ROOT, check=True, env=dict(os.environ, CARGO_TARGET_DIR=TARGET))
+        # Without the current layout: valgrind names only the functions in `.text`.
+        cwd=ROOT, check=True,
+        env=dict(os.environ, CARGO_TARGET_DIR=TARGET, EIC_SSH_PLAIN_LAYOUT="1"))
     return os.path.join(TARGET, "release", "eic-ssh")
 
 
