@@ -1,10 +1,52 @@
-//! Files eic-ssh writes for the user (ssh config, starter config, caches, the log): created
-//! without following a planted symlink, and replaced atomically so a reader never sees half.
+//! Files eic-ssh reads and writes for the user: read only when regular and of a bounded
+//! size (a FIFO or `/dev/zero` never hangs or floods us); written (ssh config, starter
+//! config, caches, the log) without following a planted symlink, and replaced atomically so
+//! a reader never sees half.
 
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Reads `path` whole, but only when it is a regular file of at most `max` bytes: a FIFO,
+/// a device or a directory is an error (opened without blocking, so a FIFO cannot hang
+/// us), and so is a file that is, or grows, larger than `max`. The error says which.
+pub fn read_limited(path: &Path, max: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    options.custom_flags(libc::O_NONBLOCK);
+    let file = options.open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    let too_large = || {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("larger than the {max} bytes eic-ssh reads from it"),
+        )
+    };
+    if meta.len() > max {
+        return Err(too_large());
+    }
+    let mut data = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(max.saturating_add(1)).read_to_end(&mut data)?;
+    if data.len() as u64 > max {
+        return Err(too_large());
+    }
+    Ok(data)
+}
+
+/// [`read_limited`] as UTF-8 text.
+pub fn read_limited_text(path: &Path, max: u64) -> io::Result<String> {
+    String::from_utf8(read_limited(path, max)?)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8 text"))
+}
 
 /// Creates `path` with `data`; fails if anything, even a dangling symlink, is there already.
 pub fn create_new(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
@@ -40,6 +82,26 @@ pub fn replace(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_regular_files_of_bounded_size_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let small = dir.path().join("small");
+        std::fs::write(&small, "hello").unwrap();
+        assert_eq!(read_limited_text(&small, 5).unwrap(), "hello");
+        let err = read_limited(&small, 4).unwrap_err();
+        assert!(err.to_string().contains("larger than the 4 bytes"), "{err}");
+        let err = read_limited(dir.path(), 100).unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+        let err = read_limited(Path::new("/dev/zero"), 100).unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if made.is_ok_and(|s| s.success()) {
+            let err = read_limited(&fifo, 100).unwrap_err();
+            assert!(err.to_string().contains("not a regular file"), "{err}");
+        }
+    }
 
     #[test]
     fn replace_never_writes_through_a_symlink() {
