@@ -129,7 +129,7 @@ pub struct HostKeyArgs {
     pub host_key_check: Option<crate::ssh::host_keys::Policy>,
     /// Name to record and look up the host key under, instead of the instance id (like
     /// OpenSSH's HostKeyAlias; e.g. one name for an auto-scaled fleet sharing a key).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = plain_name)]
     pub host_key_alias: Option<String>,
     /// Verify a first-seen host key against the host keys the instance printed to its
     /// console at boot (ec2:GetConsoleOutput), instead of trusting it blindly.
@@ -336,13 +336,13 @@ pub struct SshConfigArgs {
     #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "~/.ssh/eic-ssh.conf")]
     pub write: Option<PathBuf>,
     /// OS user for discovered instances (else `user` in [defaults]; else ssh's own default).
-    #[arg(long, short = 'l')]
+    #[arg(long, short = 'l', value_parser = plain_name)]
     pub user: Option<String>,
     /// AWS profile (also passed on to each ProxyCommand).
-    #[arg(long)]
+    #[arg(long, value_parser = plain_name)]
     pub profile: Option<String>,
     /// AWS region to discover in (also passed on to each ProxyCommand).
-    #[arg(long)]
+    #[arg(long, value_parser = plain_name)]
     pub region: Option<String>,
     #[command(flatten)]
     pub config: ConfigArg,
@@ -543,6 +543,13 @@ pub fn is_session_form(args: impl Iterator<Item = String>) -> bool {
         .collect();
     let words: Vec<String> = args.take_while(|a| a != "--").collect();
     !words.iter().any(|w| names.contains(&w.as_str()))
+}
+
+/// A value written into known_hosts or ssh_config must be one plain name (see
+/// `plain_name`); an empty one is an error, not "unset".
+fn plain_name(text: &str) -> Result<String, String> {
+    crate::plain_name::check("the value", text)?;
+    Ok(text.to_string())
 }
 
 #[cfg(test)]

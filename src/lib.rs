@@ -20,6 +20,7 @@ pub mod local;
 pub mod logbook;
 pub mod logging;
 pub mod net;
+pub mod plain_name;
 pub mod printable;
 pub mod ssh;
 pub mod target;

@@ -74,6 +74,16 @@ pub fn instance_id(text: &str) -> Result<&str, Failure> {
     }
 }
 
+/// Whether `text` reads as an instance id in any case (`i-` or `I-`, then hex digits). A
+/// Name tag like that never names an instance: anyone allowed to tag one instance could
+/// otherwise take over the id of another (`ssh i-0fed…` would reach the impostor).
+pub fn looks_like_instance_id(text: &str) -> bool {
+    text.len() > 2
+        && text.is_char_boundary(2)
+        && text[..2].eq_ignore_ascii_case("i-")
+        && text[2..].bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// Expands a leading `~/` to the home directory.
 pub fn expand_tilde(path: &Path) -> PathBuf {
     match (path.strip_prefix("~"), std::env::var_os("HOME")) {
@@ -99,6 +109,21 @@ mod tests {
         assert!(Target::parse("@bastion").is_err());
         assert!(Target::parse("user@").is_err());
         assert!(Target::parse("").is_err());
+    }
+
+    #[test]
+    fn names_shaped_like_ids_are_recognised_in_any_case() {
+        for id in [
+            "i-0fedcba9876543210",
+            "I-0FEDCBA9876543210",
+            "i-01234567",
+            "i-abc",
+        ] {
+            assert!(looks_like_instance_id(id), "{id}");
+        }
+        for name in ["i-", "web-1", "i-web", "i-0123 ", "ï-0123", "bastion"] {
+            assert!(!looks_like_instance_id(name), "{name}");
+        }
     }
 
     #[test]

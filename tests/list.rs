@@ -131,3 +131,45 @@ fn list_all_regions_and_an_allowed_network() {
     let out = eic(&h, &config, &["list"]);
     assert_fails(&out, 4, "not authorized to perform: ec2:DescribeInstances");
 }
+
+#[test]
+fn a_name_tag_shaped_like_an_id_is_flagged_and_never_binds() {
+    let mut world = World::demo();
+    let mut impostor = world.instances[0].clone();
+    impostor.id = "i-0eeeeeeeeeeeeeee1".into();
+    impostor.name = Some(BASTION.into());
+    world.instances.push(impostor);
+    let (h, config) = with_config(world, "203.0.113.10", CONFIG);
+    let out = eic(&h, &config, &["list"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let row = |id: &str| {
+        text.lines()
+            .find(|l| l.starts_with(id))
+            .unwrap_or_else(|| panic!("{id} in {text}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+    };
+    let impostor = row("i-0eeeeeeeeeeeeeee1");
+    assert_eq!(impostor[1], format!("{BASTION}!"), "{text}");
+    assert_eq!(impostor[5], "-", "no alias binds it: {text}");
+    assert_eq!(row(BASTION)[5], "jump", "{text}");
+    assert!(
+        text.contains(&format!(
+            "i-0eeeeeeeeeeeeeee1: its Name {BASTION} looks like an instance id"
+        )),
+        "{text}"
+    );
+
+    let out = eic(&h, &config, &["list", "--json"]);
+    let report = json_of(&out);
+    let entry = report["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["instance_id"] == "i-0eeeeeeeeeeeeeee1")
+        .unwrap()
+        .clone();
+    assert_eq!(entry["name_problem"], "looks_like_an_instance_id");
+    assert_eq!(entry["aliases"], serde_json::json!([]));
+}

@@ -196,3 +196,51 @@ fn without_a_public_key_it_says_how_to_make_one() {
     let out = ssh_config(&h, &config, &["--identity", h.key.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+#[test]
+fn a_name_tag_that_spells_another_id_never_becomes_a_host_name() {
+    // Anyone allowed to tag one instance names it after another instance's id (in both
+    // cases): `ssh <id>` must still reach the instance with that id.
+    let mut world = World::demo();
+    for (id, name) in [
+        ("i-0eeeeeeeeeeeeeee1", BASTION.to_string()),
+        ("i-0eeeeeeeeeeeeeee2", BASTION.to_uppercase()),
+    ] {
+        let mut impostor = world.instances[0].clone();
+        impostor.id = id.into();
+        impostor.name = Some(name);
+        impostor.tags.clear();
+        world.instances.push(impostor);
+    }
+    let (h, config) = setup(world);
+    let out = ssh_config(&h, &config, &["--discover"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let hosts: Vec<&str> = text.lines().filter(|l| l.starts_with("Host ")).collect();
+    assert!(hosts.contains(&"Host i-0eeeeeeeeeeeeeee1"), "{text}");
+    assert!(hosts.contains(&"Host i-0eeeeeeeeeeeeeee2"), "{text}");
+    let naming_bastion: Vec<&&str> = hosts
+        .iter()
+        .filter(|l| l.to_ascii_lowercase().contains(BASTION))
+        .collect();
+    assert_eq!(
+        naming_bastion,
+        [&format!("Host bastion {BASTION}").as_str()],
+        "only the real instance is named {BASTION}: {text}"
+    );
+    let err = stderr(&out);
+    for id in ["i-0eeeeeeeeeeeeeee1", "i-0eeeeeeeeeeeeeee2"] {
+        assert!(
+            err.contains(&format!("{id} is named by id only: its Name"))
+                && err.contains("looks like an instance id"),
+            "{err}"
+        );
+    }
+
+    // A real ssh by id reaches the real instance: its host key alias is the real id.
+    let file = h.dir.path().join("discovered.conf");
+    std::fs::write(&file, text.as_bytes()).unwrap();
+    let options = ssh_g(&h, &file, BASTION);
+    assert!(option(&options, "proxycommand").contains(&format!("proxy {BASTION} %p")));
+    assert_eq!(option(&options, "hostkeyalias"), BASTION);
+}

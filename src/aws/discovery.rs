@@ -3,7 +3,7 @@
 use super::context::AwsContext;
 use super::ec2::{self, Endpoint, EndpointFilter, Instance, USABLE_STATES};
 use crate::error::{Failure, Kind};
-use crate::target::InstanceRef;
+use crate::target::{InstanceRef, looks_like_instance_id};
 
 /// What the user pinned down; anything `None` is looked up.
 #[derive(Debug, Clone)]
@@ -158,6 +158,9 @@ pub fn pick_by_name(
     region: &str,
     mut found: Vec<Instance>,
 ) -> Result<Instance, Failure> {
+    // Only what carries exactly this Name, whatever the API answered; and a Name shaped
+    // like an id never stands for an instance (the caller never asks for one).
+    found.retain(|i| i.name.as_deref() == Some(name) && !looks_like_instance_id(name));
     let running: Vec<&Instance> = found.iter().filter(|i| i.state == "running").collect();
     if running.len() == 1 {
         return Ok(running[0].clone());
@@ -344,6 +347,7 @@ mod tests {
     fn names_must_be_unambiguous() {
         let named = |id: &str, state: &str| Instance {
             id: id.into(),
+            name: Some("web".into()),
             state: state.into(),
             ..Default::default()
         };
@@ -370,6 +374,24 @@ mod tests {
                 .message
                 .starts_with("no instance is named")
         );
+    }
+
+    #[test]
+    fn only_instances_carrying_the_name_are_picked() {
+        // An API answer listing an instance under another Name is not believed.
+        let other = Instance {
+            id: "i-0fedcba9876543210".into(),
+            name: Some("db".into()),
+            state: "running".into(),
+            ..Default::default()
+        };
+        assert!(pick_by_name("web", "r", vec![other.clone()]).is_err());
+        // A Name shaped like an id is never matched, even when the API says so.
+        let impostor = Instance {
+            name: Some("I-0AAAAAAAAAAAAAAA1".into()),
+            ..other
+        };
+        assert!(pick_by_name("I-0AAAAAAAAAAAAAAA1", "r", vec![impostor]).is_err());
     }
 
     #[test]

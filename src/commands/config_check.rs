@@ -5,6 +5,11 @@ use crate::cli::{ConfigAliasesArgs, ConfigCheckArgs};
 use crate::config::{self, Effective, Overrides};
 use crate::error::Failure;
 
+/// Other sections naming the same instance shown per section when every section is
+/// listed: each is listed in full under its own name, and 2,000 sections naming one
+/// instance must not print 2,000 × 2,000 lines.
+const ALSO_SHOWN: usize = 5;
+
 /// Prints the effective settings; any config error is the usual one-line failure (exit 2),
 /// and with `--json` also a `"valid": false` report on stdout.
 pub fn run(args: ConfigCheckArgs) -> Result<i32, Failure> {
@@ -15,7 +20,11 @@ pub fn run(args: ConfigCheckArgs) -> Result<i32, Failure> {
             Ok((path, hosts)) => serde_json::json!({
                 "config_file": path,
                 "valid": true,
-                "hosts": hosts.iter().map(Effective::to_json).collect::<Vec<_>>(),
+                "hosts": hosts.iter().map(|(eff, omitted)| {
+                    let mut json = eff.to_json();
+                    json["also_allow_omitted"] = (*omitted).into();
+                    json
+                }).collect::<Vec<_>>(),
             }),
             Err(f) => serde_json::json!({
                 "config_file": located,
@@ -38,17 +47,28 @@ pub fn run(args: ConfigCheckArgs) -> Result<i32, Failure> {
             format!("{} is valid", p.display())
         });
     println!("{shown}");
-    for eff in hosts {
+    for (eff, omitted) in &hosts {
         println!();
         print!("{}", eff.describe());
+        if *omitted > 0 {
+            println!(
+                "also allow:      … and {omitted} more sections naming the same instance (`eic-ssh config check {}` lists them all)",
+                eff.target
+            );
+        }
     }
     Ok(0)
 }
 
-/// The file, then the settings for the target or for every `[hosts]` section.
+/// The settings for one target, and how many other sections naming its instance were left
+/// out of them for the report.
+type Shown = (Effective, usize);
+
+/// The file, then the settings for the target or for every `[hosts]` section (then with at
+/// most [`ALSO_SHOWN`] other sections each).
 fn load_and_resolve(
     args: &ConfigCheckArgs,
-) -> Result<(Option<std::path::PathBuf>, Vec<Effective>), Failure> {
+) -> Result<(Option<std::path::PathBuf>, Vec<Shown>), Failure> {
     let (file, path) = config::file::load(args.config.config.as_deref())?;
     let targets: Vec<String> = match &args.target {
         Some(t) => vec![t.clone()],
@@ -56,8 +76,18 @@ fn load_and_resolve(
     };
     let hosts = targets
         .iter()
-        .map(|t| config::resolve(&file, path.as_deref(), t, &Overrides::default()))
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|t| {
+            let mut eff = config::resolve(&file, path.as_deref(), t, &Overrides::default())?;
+            let keep = if args.target.is_some() {
+                usize::MAX
+            } else {
+                ALSO_SHOWN
+            };
+            let omitted = eff.also_allow.len().saturating_sub(keep);
+            eff.also_allow.truncate(keep);
+            Ok((eff, omitted))
+        })
+        .collect::<Result<Vec<_>, Failure>>()?;
     Ok((path, hosts))
 }
 

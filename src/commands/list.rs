@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 
 use crate::aws::ec2;
-use crate::aws::inventory::{Entry, inventory};
+use crate::aws::inventory::{Entry, NameProblem, inventory};
 use crate::aws::{AwsChoices, AwsContext};
 use crate::cli::ListArgs;
 use crate::commands::ssh_config::parse_filters;
@@ -96,20 +96,21 @@ fn settings_for(
         .unwrap_or(i.id.clone());
     let mut eff = config::resolve(file, path, &target, &Overrides::default()).ok()?;
     eff.bind(file, &InstanceRef::Id(i.id.clone()));
-    if let Some(name) = i.name.as_ref().filter(|_| !entry.name_shared) {
-        eff.bind(file, &InstanceRef::Name(name.clone()));
+    if let Some(name) = entry.usable_name() {
+        eff.bind(file, &InstanceRef::Name(name.to_string()));
     }
     Some(eff)
 }
 
-/// The `[hosts]` aliases naming the instance, by id or by its (unique) Name tag.
+/// The `[hosts]` aliases naming the instance, by id or by its Name tag (when that can
+/// stand for it: unique, and not shaped like an id).
 fn aliases(file: &ConfigFile, entry: &Entry) -> Vec<String> {
     let i = &entry.instance;
     file.hosts
         .iter()
         .filter(|(_, h)| {
             h.instance.as_ref().is_some_and(|id| id.0 == i.id)
-                || (!entry.name_shared && h.name.is_some() && h.name == i.name)
+                || (h.name.is_some() && h.name.as_deref() == entry.usable_name())
         })
         .map(|(alias, _)| alias.clone())
         .collect()
@@ -162,10 +163,10 @@ fn print_table(rows: &[Row], with_region: bool) {
             }
             cells.extend([
                 i.id.clone(),
-                if r.entry.name_shared {
-                    format!("{name}*")
-                } else {
-                    name
+                match r.entry.name_problem {
+                    Some(NameProblem::Shared) => format!("{name}*"),
+                    Some(NameProblem::LooksLikeAnId) => format!("{name}!"),
+                    None => name,
                 },
                 escape(&i.state),
                 i.private_ip.clone().unwrap_or("-".into()),
@@ -205,8 +206,16 @@ fn print_table(rows: &[Row], with_region: bool) {
             if let Err(why) = &r.entry.endpoint {
                 notes.push(format!("{id}: {}", escape(why)));
             }
-            if r.entry.name_shared {
-                notes.push(format!("{id}: its Name is shared (*): connect by id"));
+            match (r.entry.name_problem, &r.entry.instance.name) {
+                (Some(NameProblem::Shared), _) => {
+                    notes.push(format!("{id}: its Name is shared (*): connect by id"));
+                }
+                (Some(problem @ NameProblem::LooksLikeAnId), Some(name)) => notes.push(format!(
+                    "{id}: its Name {} {} (!): connect by id",
+                    escape(name),
+                    problem.reason()
+                )),
+                _ => {}
             }
             if let (Some(why), "refused") = (&r.guard_reason, r.guard) {
                 notes.push(format!("{id}: {why}"));
@@ -232,7 +241,8 @@ fn print_json(rows: &[Row], ip: Option<&Result<IpAddr, ProbeError>>) {
                 "region": r.region,
                 "instance_id": i.id,
                 "name": i.name,
-                "name_shared": r.entry.name_shared,
+                "name_shared": r.entry.name_problem == Some(NameProblem::Shared),
+                "name_problem": r.entry.name_problem.map(NameProblem::code),
                 "state": i.state,
                 "private_ip": i.private_ip,
                 "vpc_id": i.vpc_id,

@@ -86,26 +86,25 @@ impl Effective {
     /// `instance`; returns how many were new. Called again once a Name tag is resolved to
     /// an id.
     pub fn bind(&mut self, config: &ConfigFile, instance: &InstanceRef) -> usize {
-        let mut added = 0;
+        let mut bound: std::collections::HashSet<String> =
+            self.also_allow.iter().map(|(s, _)| s.clone()).collect();
+        let before = self.also_allow.len();
         for (alias, host) in &config.hosts {
             let names_it = match instance {
                 InstanceRef::Id(id) => host.instance.as_ref().is_some_and(|i| &i.0 == id),
                 InstanceRef::Name(n) => host.name.as_deref() == Some(n.as_str()),
             };
-            let source = format!("hosts.{alias}");
             let Some(list) = host.allow.as_ref().filter(|_| names_it) else {
                 continue;
             };
-            if self.alias.as_deref() == Some(alias.as_str())
-                || self.also_allow.iter().any(|(s, _)| *s == source)
-            {
+            let source = format!("hosts.{alias}");
+            if self.alias.as_deref() == Some(alias.as_str()) || !bound.insert(source.clone()) {
                 continue;
             }
             self.also_allow
                 .push((source, list.iter().map(|c| c.0).collect()));
-            added += 1;
         }
-        added
+        self.also_allow.len() - before
     }
 
     /// Allowlist entries that admit every address, for a warning.
@@ -288,7 +287,8 @@ pub fn resolve(
         None if target::instance_id(target_text).is_ok() => {
             InstanceRef::Id(target_text.to_string())
         }
-        None if target_text.starts_with("i-") => {
+        // Never looked up as a Name tag: one shaped like an id could be another instance's.
+        None if target_text.starts_with("i-") || target::looks_like_instance_id(target_text) => {
             return Err(target::instance_id(target_text).unwrap_err());
         }
         None if target_text.is_empty() => return Err(Failure::usage("the target is empty")),

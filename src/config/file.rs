@@ -28,10 +28,13 @@ pub struct ConfigFile {
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// AWS region.
+    #[serde(default, deserialize_with = "plain")]
     pub region: Option<String>,
     /// AWS profile.
+    #[serde(default, deserialize_with = "plain")]
     pub profile: Option<String>,
     /// OS user on the instance.
+    #[serde(default, deserialize_with = "plain")]
     pub user: Option<String>,
     /// Egress allowlist (IPv4 and IPv6 CIDRs); never empty.
     #[serde(default, deserialize_with = "non_empty")]
@@ -56,6 +59,7 @@ pub struct Host {
     /// Instance id.
     pub instance: Option<InstanceId>,
     /// Name tag, resolved with DescribeInstances.
+    #[serde(default, deserialize_with = "name_tag")]
     pub name: Option<String>,
     /// Endpoint id to use instead of discovery (`endpoint_id` is accepted too).
     #[serde(alias = "endpoint_id")]
@@ -69,16 +73,20 @@ pub struct Host {
     /// Seconds after which the endpoint ends each tunnel (1-3600).
     pub max_tunnel_duration: Option<TunnelSeconds>,
     /// Name the host key is recorded and looked up under (OpenSSH's HostKeyAlias).
+    #[serde(default, deserialize_with = "plain")]
     pub host_key_alias: Option<String>,
     /// known_hosts file for this host.
     pub known_hosts: Option<PathBuf>,
     /// Forwards the session opens, as on the command line: `-L …`, `-D …`, `-R …`.
     pub forward: Option<Vec<ForwardEntry>>,
     /// AWS region.
+    #[serde(default, deserialize_with = "plain")]
     pub region: Option<String>,
     /// AWS profile.
+    #[serde(default, deserialize_with = "plain")]
     pub profile: Option<String>,
     /// OS user on the instance.
+    #[serde(default, deserialize_with = "plain")]
     pub user: Option<String>,
     /// Egress allowlist; replaces `defaults.allow` for this host; never empty.
     #[serde(default, deserialize_with = "non_empty")]
@@ -308,6 +316,32 @@ fn non_empty<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Cidr>>, D::Er
     Ok(Some(list))
 }
 
+/// A value that ends up in known_hosts, ssh_config or the log: a plain name.
+fn plain<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let text = String::deserialize(d)?;
+    crate::plain_name::check("the value", &text).map_err(serde::de::Error::custom)?;
+    Ok(Some(text))
+}
+
+/// A Name tag: not empty, no control characters, and not shaped like an instance id (write
+/// `instance = "i-…"` for that; a Name tag that reads as an id could be another instance's).
+fn name_tag<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let text = String::deserialize(d)?;
+    let shown = crate::printable::escape(&text);
+    if text.is_empty() || text.len() > 255 || text.chars().any(char::is_control) {
+        return Err(serde::de::Error::custom(format!(
+            "name \"{shown}\": a Name tag is 1 to 255 characters, none of them control characters"
+        )));
+    }
+    if target::looks_like_instance_id(&text) {
+        return Err(serde::de::Error::custom(format!(
+            "name \"{shown}\" looks like an instance id: write `instance = \"{}\"` (a Name tag shaped like an id is never matched)",
+            shown.to_ascii_lowercase()
+        )));
+    }
+    Ok(Some(text))
+}
+
 fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<CheckUrl>>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
@@ -344,6 +378,9 @@ pub fn locate(flag: Option<&Path>) -> Option<(PathBuf, bool)> {
     Some((base.join("eic-ssh").join("config.toml"), false))
 }
 
+/// The largest config file read: far more than thousands of sections need.
+pub const MAX_BYTES: u64 = 1024 * 1024;
+
 /// The config file as a connecting command reads it, once per run, and where it came from.
 pub struct Loaded {
     pub file: ConfigFile,
@@ -368,7 +405,7 @@ pub fn load(flag: Option<&Path>) -> Result<(ConfigFile, Option<PathBuf>), Failur
     let Some((path, explicit)) = locate(flag) else {
         return Ok((ConfigFile::default(), None));
     };
-    let text = match std::fs::read_to_string(&path) {
+    let text = match crate::local::files::read_limited_text(&path, MAX_BYTES) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
             return Ok((ConfigFile::default(), None));
@@ -380,6 +417,12 @@ pub fn load(flag: Option<&Path>) -> Result<(ConfigFile, Option<PathBuf>), Failur
             )));
         }
     };
+    if let Some(problem) = crate::local::files::trust_problem(&path) {
+        return Err(Failure::usage(format!(
+            "refusing the config file {}: it {problem}",
+            path.display()
+        )));
+    }
     let config = parse(&text, &path)?;
     Ok((config, Some(path)))
 }
@@ -395,12 +438,7 @@ pub fn parse(text: &str, path: &Path) -> Result<ConfigFile, Failure> {
         Failure::usage(format!("{}:{line}:{col}: {message}", path.display()))
     })?;
     for (alias, host) in &config.hosts {
-        let problem = match (&host.instance, &host.name) {
-            (None, None) => Some("needs `instance = \"i-…\"` or `name = \"NAME\"`"),
-            (Some(_), Some(_)) => Some("has both `instance` and `name`; keep one"),
-            _ => None,
-        };
-        if let Some(problem) = problem {
+        if let Some(problem) = section_problem(alias, host) {
             // Looked up only for the error: scanning the file for every section made
             // loading quadratic in the number of hosts.
             let (plain, quoted) = (format!("[hosts.{alias}]"), format!("[hosts.\"{alias}\"]"));
@@ -408,13 +446,43 @@ pub fn parse(text: &str, path: &Path) -> Result<ConfigFile, Failure> {
                 .lines()
                 .position(|l| l.trim() == plain || l.trim() == quoted)
                 .map_or(1, |i| i + 1);
+            let label = if crate::plain_name::is_plain(alias) {
+                alias.to_string()
+            } else {
+                format!("\"{}\"", crate::printable::escape(alias))
+            };
             return Err(Failure::usage(format!(
-                "{}:{line}: [hosts.{alias}] {problem}",
+                "{}:{line}: [hosts.{label}] {problem}",
                 path.display()
             )));
         }
     }
     Ok(config)
+}
+
+/// What is wrong with one `[hosts.ALIAS]` section as a whole, if anything.
+fn section_problem(alias: &str, host: &Host) -> Option<String> {
+    if !crate::plain_name::is_plain(alias) {
+        return Some(format!(
+            "is not a plain alias ({}): the alias is written into ssh_config and typed as a target",
+            crate::plain_name::RULE
+        ));
+    }
+    match (&host.instance, &host.name) {
+        (None, None) => Some("needs `instance = \"i-…\"` or `name = \"NAME\"`".into()),
+        (Some(_), Some(_)) => Some("has both `instance` and `name`; keep one".into()),
+        (Some(id), None) if target::looks_like_instance_id(alias) && id.0 != alias => Some(
+            format!(
+                "looks like an instance id but names {}: an alias shaped like an id must name that instance",
+                id.0
+            ),
+        ),
+        (None, Some(_)) if target::looks_like_instance_id(alias) => Some(
+            "looks like an instance id but names a Name tag: an alias shaped like an id must name that instance"
+                .into(),
+        ),
+        _ => None,
+    }
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {

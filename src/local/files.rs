@@ -48,6 +48,65 @@ pub fn read_limited_text(path: &Path, max: u64) -> io::Result<String> {
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8 text"))
 }
 
+/// Why a file that steers eic-ssh (the config file) must not be trusted, as OpenSSH refuses
+/// a bad `~/.ssh/config`: owned by someone other than the user or root, writable by group
+/// or others, or in a directory that someone else could change (owned by another user, or
+/// writable by group or others without the sticky bit, unless the user owns it). The walk
+/// up stops at the home directory. `None` when it may be trusted, or when it cannot be
+/// looked at (reading it then says why).
+#[cfg(unix)]
+pub fn trust_problem(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let me = unsafe { libc::getuid() };
+    let meta = std::fs::metadata(path).ok()?;
+    if meta.uid() != me && meta.uid() != 0 {
+        return Some(format!(
+            "is owned by uid {}, not by you (uid {me}) or root: use a file of your own",
+            meta.uid()
+        ));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Some(format!(
+            "is writable by group or others (mode {:04o}): run `chmod go-w {}`",
+            meta.mode() & 0o7777,
+            path.display()
+        ));
+    }
+    let real = std::fs::canonicalize(path).ok()?;
+    let home = std::env::var_os("HOME").and_then(|h| std::fs::canonicalize(h).ok());
+    for dir in real.ancestors().skip(1) {
+        let Ok(meta) = std::fs::metadata(dir) else {
+            continue;
+        };
+        let shared = meta.mode() & 0o022 != 0 && meta.mode() & 0o1000 == 0;
+        if meta.uid() != me && (meta.uid() != 0 || shared) {
+            let why = if meta.uid() != 0 {
+                format!("is owned by uid {}", meta.uid())
+            } else {
+                format!(
+                    "is writable by group or others (mode {:04o})",
+                    meta.mode() & 0o7777
+                )
+            };
+            return Some(format!(
+                "is in {}, which {why}: anyone who can change that directory could replace the file; move it somewhere only you can change",
+                dir.display()
+            ));
+        }
+        if home.as_deref() == Some(dir) {
+            break;
+        }
+    }
+    None
+}
+
+/// Elsewhere there are no owners and modes to check this way.
+#[cfg(not(unix))]
+pub fn trust_problem(_path: &Path) -> Option<String> {
+    None
+}
+
 /// Creates `path` with `data`; fails if anything, even a dangling symlink, is there already.
 pub fn create_new(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
     let mut f = std::fs::OpenOptions::new()

@@ -48,15 +48,6 @@ pub fn is_host_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
-/// A value that is one ssh_config word as it stands (user names, aliases).
-fn is_plain_word(text: &str) -> bool {
-    !text.is_empty()
-        && !text.starts_with('-')
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@' | b'+'))
-}
-
 /// A path as one ssh_config argument: `%` doubled (ssh expands `%` tokens), quoted when it
 /// has spaces. `None` for a path no quoting can carry (a `"` or a control character).
 fn config_path(path: &Path) -> Option<String> {
@@ -156,7 +147,7 @@ fn block_text(
     let _ = writeln!(text, "\n# {}", crate::printable::escape(&block.origin));
     let _ = writeln!(text, "Host {}", block.names.join(" "));
     if let Some(user) = &block.user {
-        if !is_plain_word(user) {
+        if !crate::plain_name::is_plain(user) {
             return Err(format!(
                 "{label}: user {} is not a plain user name",
                 crate::printable::escape(user)
@@ -165,7 +156,7 @@ fn block_text(
         let _ = writeln!(text, "    User {user}");
     }
     if let Some(alias) = &block.host_key_alias {
-        if !is_plain_word(alias) {
+        if !crate::plain_name::is_plain(alias) {
             return Err(format!(
                 "{label}: host_key_alias {} is not a plain name",
                 crate::printable::escape(alias)

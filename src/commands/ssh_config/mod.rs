@@ -5,7 +5,7 @@ pub mod blocks;
 
 use std::path::{Path, PathBuf};
 
-use crate::aws::inventory::{Entry, inventory};
+use crate::aws::inventory::inventory;
 use crate::aws::{AwsChoices, AwsContext};
 use crate::cli::SshConfigArgs;
 use crate::config::{self, ConfigFile, Overrides};
@@ -147,40 +147,35 @@ async fn discovered_blocks(
     flags.extend(["--region".into(), aws.region.clone()]);
     let user = args.user.clone().or(defaults.user);
     let mut out = Vec::new();
-    for Entry {
-        instance,
-        endpoint,
-        name_shared,
-    } in entries
-    {
-        let endpoint = match endpoint {
+    for entry in entries {
+        let endpoint = match &entry.endpoint {
             Ok(e) => e,
             Err(why) => {
-                eprintln!("eic-ssh: skipped {}: {}", instance.id, escape(&why));
+                eprintln!("eic-ssh: skipped {}: {}", entry.instance.id, escape(why));
                 continue;
             }
         };
+        let instance = &entry.instance;
         let mut names = Vec::new();
-        if let Some(name) = &instance.name {
-            if name_shared {
-                eprintln!(
-                    "eic-ssh: {} is the Name of several instances: only their ids are hosts",
-                    escape(name)
-                );
-            } else if file.hosts.contains_key(name) {
-                tracing::info!(
-                    "{name} is a config alias: {} is named by id only",
-                    instance.id
-                );
-            } else if is_host_name(name) {
-                names.push(name.clone());
-            } else {
-                eprintln!(
-                    "eic-ssh: {} is named by id only: its Name {} is not a plain host name",
-                    instance.id,
-                    escape(name)
-                );
-            }
+        match (&instance.name, entry.name_problem, entry.usable_name()) {
+            (Some(name), Some(problem), _) => eprintln!(
+                "eic-ssh: warning: {} is named by id only: its Name {} {}",
+                instance.id,
+                escape(name),
+                problem.reason()
+            ),
+            (_, _, Some(name)) if file.hosts.contains_key(name) => tracing::info!(
+                "{} is a config alias: {} is named by id only",
+                escape(name),
+                instance.id
+            ),
+            (_, _, Some(name)) if is_host_name(name) => names.push(name.to_string()),
+            (Some(name), _, _) => eprintln!(
+                "eic-ssh: {} is named by id only: its Name {} is not a plain host name",
+                instance.id,
+                escape(name)
+            ),
+            (None, _, _) => {}
         }
         names.push(instance.id.clone());
         out.push(Block {
