@@ -198,3 +198,182 @@ fn config_init_writes_a_starter_once() {
         .arg(h.dir.path().join("other.toml"));
     assert_fails(&run(&mut cmd, LIMIT), 2, "--allow: invalid CIDR");
 }
+
+/// Runs `eic-ssh ARGS --config PATH` and expects one line saying `expected`, exit 2, and no
+/// call to the emulator.
+fn refused(h: &Harness, path: &std::path::Path, args: &[&str], expected: &str) {
+    let out = eic(h, path, args);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    assert!(err.contains(expected), "{args:?}: {err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(h.sim.events().is_empty(), "no AWS call: {args:?}");
+}
+
+#[test]
+fn values_written_to_known_hosts_or_ssh_config_are_plain_names() {
+    let h = Harness::new();
+    let path = h.dir.path().join("c.toml");
+    let cases = [
+        (
+            "[hosts.web]\ninstance = \"i-0123456789abcdef0\"\nhost_key_alias = \"x\\n@cert-authority *\"\n",
+            r#":3:18: the value "x\n@cert-authority *" is not a plain name"#,
+        ),
+        (
+            "[hosts.web]\ninstance = \"i-0123456789abcdef0\"\nhost_key_alias = \"\"\n",
+            r#"the value "" is not a plain name"#,
+        ),
+        (
+            "[hosts.\"\"]\ninstance = \"i-0123456789abcdef0\"\n",
+            r#":1: [hosts.""] is not a plain alias"#,
+        ),
+        (
+            "[hosts.\"a b\"]\ninstance = \"i-0123456789abcdef0\"\n",
+            r#"[hosts."a b"] is not a plain alias"#,
+        ),
+        (
+            "[defaults]\nuser = \"-oProxyCommand=x\"\n",
+            "is not a plain name",
+        ),
+        (
+            "[hosts.web]\nname = \"i-0fedcba9876543210\"\n",
+            "looks like an instance id: write `instance = \"i-0fedcba9876543210\"`",
+        ),
+        (
+            "[hosts.i-0fedcba9876543210]\ninstance = \"i-0123456789abcdef0\"\n",
+            "looks like an instance id but names i-0123456789abcdef0",
+        ),
+    ];
+    for (text, expected) in cases {
+        std::fs::write(&path, text).unwrap();
+        refused(&h, &path, &["config", "check"], expected);
+        refused(&h, &path, &["proxy", BASTION], expected);
+    }
+    std::fs::write(&path, "").unwrap();
+    for alias in ["", "x\n@cert-authority *"] {
+        let out = eic(
+            &h,
+            &path,
+            &[BASTION, "--host-key-alias", alias, "--", "true"],
+        );
+        assert_eq!(out.status.code(), Some(255), "a session exits 255");
+        assert!(
+            stderr(&out).contains("is not a plain name"),
+            "{}",
+            stderr(&out)
+        );
+        let out = eic(&h, &path, &["cp", "--host-key-alias", alias, "a", "b:c"]);
+        assert_eq!(out.status.code(), Some(2));
+    }
+    // A target that reads as an id is never looked up as a Name tag.
+    let out = eic(&h, &path, &["proxy", &BASTION.to_uppercase()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("is not an instance id"));
+    assert!(h.sim.events().is_empty());
+}
+
+#[test]
+fn a_config_file_others_could_change_is_refused() {
+    let h = Harness::new();
+    let dir = h.dir.path().join("conf");
+    std::fs::create_dir(&dir).unwrap();
+    let path = dir.join("c.toml");
+    std::fs::write(&path, "[defaults]\negress_check = false\n").unwrap();
+    let mode = |p: &std::path::Path, m: u32| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+    };
+    let out = eic(&h, &path, &["config", "check"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    mode(&path, 0o664);
+    refused(
+        &h,
+        &path,
+        &["config", "check"],
+        "is writable by group or others (mode 0664): run `chmod go-w",
+    );
+    refused(&h, &path, &["proxy", BASTION], "refusing the config file");
+    mode(&path, 0o644);
+
+    // Owned by another user (the tests run as root in CI; elsewhere chown is not allowed).
+    let chown = |p: &std::path::Path, uid: u32| std::os::unix::fs::chown(p, Some(uid), None);
+    let me = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&path).unwrap());
+    if chown(&path, 65534).is_ok() {
+        refused(
+            &h,
+            &path,
+            &["config", "check"],
+            "is owned by uid 65534, not by you",
+        );
+        chown(&path, me).unwrap();
+        // In a directory another user owns: they could replace the file.
+        chown(&dir, 65534).unwrap();
+        refused(
+            &h,
+            &path,
+            &["config", "check"],
+            "which is owned by uid 65534",
+        );
+        chown(&dir, me).unwrap();
+    }
+    let out = eic(&h, &path, &["config", "check"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // Nothing but a regular file of sane size is read: no hang on a FIFO, no flood.
+    refused(
+        &h,
+        std::path::Path::new("/dev/zero"),
+        &["config", "check"],
+        "not a regular file",
+    );
+    let fifo = h.dir.path().join("fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    refused(&h, &fifo, &["proxy", BASTION], "not a regular file");
+    let big = h.dir.path().join("big.toml");
+    std::fs::write(&big, "#".repeat(2 << 20)).unwrap();
+    refused(
+        &h,
+        &big,
+        &["config", "check"],
+        "larger than the 1048576 bytes",
+    );
+}
+
+#[test]
+fn many_sections_naming_one_instance_give_output_linear_in_the_sections() {
+    let h = Harness::new();
+    let path = h.dir.path().join("many.toml");
+    let mut text = String::new();
+    for n in 0..2000 {
+        text.push_str(&format!(
+            "[hosts.s{n}]\ninstance = \"i-0123456789abcdef0\"\nallow = [\"10.{}.{}.0/24\"]\n",
+            n / 256,
+            n % 256
+        ));
+    }
+    std::fs::write(&path, text).unwrap();
+    let out = eic(&h, &path, &["config", "check"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.len() < 4 << 20, "{} bytes", shown.len());
+    assert_eq!(
+        shown
+            .matches("… and 1994 more sections naming the same instance")
+            .count(),
+        2000
+    );
+    let out = eic(&h, &path, &["config", "check", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["hosts"][0]["also_allow_omitted"], 1994);
+    // One target: every section that also binds it.
+    let out = eic(&h, &path, &["config", "check", "s7"]);
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(shown.matches("also allow:").count(), 1999);
+}
