@@ -206,3 +206,106 @@ fn doctor_fix_prints_the_commands_and_changes_nothing() {
     let out = eic(&h, &config, &["doctor", "bastion", "--fix"]);
     assert!(String::from_utf8_lossy(&out.stdout).ends_with("nothing to fix\n"));
 }
+
+/// One cell of the doctor ≡ guard matrix: the config, how the instance is typed, the IP.
+struct Cell {
+    layout: &'static str,
+    sg: bool,
+    opt_out: bool,
+    typed: &'static str,
+    ip: &'static str,
+}
+
+impl Cell {
+    /// Sections naming the bastion: `web` (by id, or by Name tag in layout `by-name`) with
+    /// 203.0.113.0/24, and in the layouts other than `one`, `strict` by id with
+    /// 203.0.113.0/25.
+    fn config(&self) -> String {
+        let web_names = if self.layout == "by-name" {
+            "name = \"bastion\"".to_string()
+        } else {
+            format!("instance = \"{BASTION}\"")
+        };
+        let mut text = format!(
+            "[defaults]\negress_check_url = \"CHECKIP\"\n\n[hosts.web]\n{web_names}\nallow = [\"203.0.113.0/24\"]\nallow_from_security_group = {}\negress_check = {}\n",
+            self.sg, !self.opt_out
+        );
+        if self.layout != "one" {
+            text.push_str(&format!(
+                "\n[hosts.strict]\ninstance = \"{BASTION}\"\nallow = [\"203.0.113.0/25\"]\n"
+            ));
+        }
+        text
+    }
+}
+
+#[test]
+fn doctor_and_the_guard_agree_in_every_cell() {
+    // The security group admits 192.0.2.0/24 and 203.0.113.0/25, with Preserve Client IP.
+    let mut world = preserving(World::demo(), "192.0.2.0/24");
+    world.security_groups[0].inbound[0]
+        .cidrs
+        .push("203.0.113.0/25".into());
+    let (h, config) = with_config(world, "192.0.2.1", "");
+    let mut cells = Vec::new();
+    for layout in ["one", "two", "by-name"] {
+        for sg in [false, true] {
+            for opt_out in [false, true] {
+                for typed in ["web", BASTION, "bastion"] {
+                    for ip in ["203.0.113.10", "203.0.113.200", "192.0.2.1"] {
+                        cells.push(Cell {
+                            layout,
+                            sg,
+                            opt_out,
+                            typed,
+                            ip,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    let mut verdicts = std::collections::BTreeMap::new();
+    for cell in &cells {
+        let text = cell.config().replace("CHECKIP", &h.sim.checkip_url());
+        std::fs::write(&config, text).unwrap();
+        h.sim
+            .update_world(|w| w.client_public_ip = Some(cell.ip.parse().unwrap()));
+        let label = format!(
+            "{} sg={} opt_out={} typed={} ip={}",
+            cell.layout, cell.sg, cell.opt_out, cell.typed, cell.ip
+        );
+        let out = eic(&h, &config, &["doctor", cell.typed, "--json"]);
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("{label}: {}", stderr(&out)));
+        let allowlist = status_of(&report, "allowlist");
+        assert_eq!(allowlist.len(), 1, "{label}: {report:#}");
+        let out = eic(&h, &config, &["proxy", cell.typed, "22"]);
+        let err = stderr(&out);
+        let guard_refused = err.contains("refusing to connect");
+        assert_eq!(
+            guard_refused,
+            out.status.code() == Some(3),
+            "{label}: exit 3 is the guard's alone: {err}"
+        );
+        let doctor_says = allowlist[0].as_str();
+        assert_eq!(
+            doctor_says == "fail",
+            guard_refused,
+            "{label}: doctor says {doctor_says}, the guard {}",
+            if guard_refused {
+                "refused"
+            } else {
+                "let it through"
+            }
+        );
+        *verdicts.entry(doctor_says.to_string()).or_insert(0) += 1;
+    }
+    // The matrix covers all three outcomes.
+    assert!(
+        ["ok", "warn", "fail"]
+            .iter()
+            .all(|s| verdicts.get(*s).copied().unwrap_or(0) > 0),
+        "{verdicts:?}"
+    );
+}

@@ -11,6 +11,7 @@ pub mod inventory;
 pub mod mfa;
 pub mod profile_file;
 pub mod sdk_http;
+pub mod security_groups;
 
 pub use context::{AwsChoices, AwsContext};
 pub use error::AwsError;

@@ -5,12 +5,13 @@ use std::time::SystemTime;
 
 use crate::aws::discovery::{self, Route, RouteQuery};
 use crate::aws::instance_connect::{KeyPush, send_ssh_public_key};
+use crate::aws::security_groups;
 use crate::aws::{AwsChoices, AwsContext};
 use crate::cli::ConnectArgs;
 use crate::config::file::Loaded;
 use crate::config::{self, Overrides};
 use crate::error::{Failure, Kind};
-use crate::guard::{self, Early};
+use crate::guard::{self, Verdict};
 use crate::logbook;
 use crate::net;
 use crate::ssh::key::read_public_key;
@@ -108,15 +109,15 @@ impl Connector {
         connect::check_proxy_env().map_err(|e| Failure::usage(e.to_string()))?;
         let tls = net::client_config()?;
         let http = net::http_client(&tls)?;
-        let mut early = guard::check_early(&eff, &http).await?;
+        let mut verdict = noted(guard::check(&eff, &http).await)?;
         let aws = AwsContext::load(&AwsChoices::from(&eff), http.clone()).await?;
         // A Name tag becomes an id with one DescribeInstances; the allowlists of sections
         // naming that id apply before anything else happens (key push, endpoint, tunnel).
         let found = match &eff.instance {
             InstanceRef::Name(name) => {
                 let instance = discovery::find_by_name(&aws, name).await?;
-                if eff.bind(file, &InstanceRef::Id(instance.id.clone())) > 0 {
-                    early = guard::check_early(&eff, &http).await?;
+                if eff.bind_instance(file, &instance.id, instance.name.as_deref()) > 0 {
+                    verdict = noted(guard::check(&eff, &http).await)?;
                 }
                 Some(instance)
             }
@@ -131,8 +132,15 @@ impl Connector {
             tunnel_url_overridden: override_url.is_some(),
         };
         let resolved = discovery::resolve(&aws, &query).await?;
-        if let Early::AskSecurityGroup(ip) = early {
-            guard::check_with_security_groups(&eff, &aws, &resolved, ip, remote_port).await?;
+        // Typed by id or alias, sections naming its Name tag bind once it is described.
+        if let Some(i) = &resolved.instance
+            && eff.bind_instance(file, &i.id, i.name.as_deref()) > 0
+        {
+            verdict = noted(guard::check(&eff, &http).await)?;
+        }
+        if let Verdict::AskSecurityGroup { ip } = verdict {
+            let admitted = security_groups::read(&aws, &resolved, remote_port).await?;
+            noted(guard::decide(&eff, Ok(ip), Some(&admitted)))?;
         }
         let route = resolved.route.clone();
         logbook::note(|e| {
@@ -177,13 +185,15 @@ impl Connector {
 
     /// Runs the egress guard again (the cached IP may answer): a long-lived listener must
     /// not keep tunnelling after the network changed.
-    pub async fn check_guard(&self) -> Result<Early, Failure> {
+    pub async fn check_guard(&self) -> Result<Verdict, Failure> {
         let g = &self.guard;
-        let early = guard::check_early(&g.eff, &g.http).await?;
-        if let Early::AskSecurityGroup(ip) = early {
-            guard::check_with_security_groups(&g.eff, &self.aws, &g.resolved, ip, g.port).await?;
+        let mut verdict = guard::check(&g.eff, &g.http).await;
+        if let Verdict::AskSecurityGroup { ip } = verdict {
+            let admitted = security_groups::read(&self.aws, &g.resolved, g.port).await?;
+            verdict = guard::decide(&g.eff, Ok(ip), Some(&admitted));
         }
-        Ok(early)
+        verdict.gate()?;
+        Ok(verdict)
     }
 
     /// Whether connections are logged (`log = false` in the config turns it off).
@@ -228,6 +238,16 @@ impl Connector {
         logbook::add_tunnel(tunnel.traffic());
         Ok(tunnel)
     }
+}
+
+/// Notes the verdict in the connection log, then lets it through or refuses (exit 3).
+fn noted(verdict: Verdict) -> Result<Verdict, Failure> {
+    logbook::note(|e| {
+        e.guard = Some(verdict.word().into());
+        e.egress_ip = verdict.ip().map(|ip| ip.to_string());
+    });
+    verdict.gate()?;
+    Ok(verdict)
 }
 
 /// The key pushed before each tunnel: the in-memory key's public half, or `--push-key`'s

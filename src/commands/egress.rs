@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use crate::cli::EgressArgs;
 use crate::config::{self, Effective, Overrides};
 use crate::error::Failure;
-use crate::guard::{Early, current_ip, judge, probe::ProbeError};
+use crate::guard::{Verdict, current_ip, decide, probe::ProbeError};
 use crate::net;
 
 /// Prints the verdict; exit 0 when allowed (or no allowlist), 3 when refused.
@@ -17,29 +17,16 @@ pub async fn run(args: EgressArgs) -> Result<i32, Failure> {
     };
     let http = net::http_client(&net::client_config()?)?;
     let ip = current_ip(&http, &eff.egress_urls).await;
-    let verdict = judge(&eff, ip.as_ref().copied());
+    let verdict = decide(&eff, ip.as_ref().copied(), None);
     if args.json {
         print_json(&args, &eff, &ip, &verdict);
     } else {
         print_text(&eff, &ip, &verdict);
     }
-    verdict.map(|_| 0)
+    verdict.gate().map(|()| 0)
 }
 
-/// The verdict's stable word for JSON, and its sentence for people.
-fn verdict_words(verdict: &Result<Early, Failure>) -> (&'static str, &'static str) {
-    match verdict {
-        Ok(Early::Unchecked) => ("unchecked", "no check: every network may connect"),
-        Ok(Early::Allowed(_)) => ("allowed", "allowed"),
-        Ok(Early::AskSecurityGroup(_)) => (
-            "security_group",
-            "not in the static allowlist; the security group decides when connecting",
-        ),
-        Err(_) => ("refused", "refused"),
-    }
-}
-
-fn print_text(eff: &Effective, ip: &Result<IpAddr, ProbeError>, verdict: &Result<Early, Failure>) {
+fn print_text(eff: &Effective, ip: &Result<IpAddr, ProbeError>, verdict: &Verdict) {
     match ip {
         Ok(ip) => println!("egress IP:  {ip} (from {})", eff.egress_urls.join(", ")),
         Err(e) => println!("egress IP:  unknown ({e})"),
@@ -72,7 +59,7 @@ fn print_text(eff: &Effective, ip: &Result<IpAddr, ProbeError>, verdict: &Result
             "            plus what the instance's security group admits (checked when connecting; see `eic-ssh doctor`)"
         );
     }
-    println!("verdict:    {}", verdict_words(verdict).1);
+    println!("verdict:    {}", verdict.sentence());
 }
 
 /// The documented JSON report (docs/commands.md).
@@ -80,7 +67,7 @@ fn print_json(
     args: &EgressArgs,
     eff: &Effective,
     ip: &Result<IpAddr, ProbeError>,
-    verdict: &Result<Early, Failure>,
+    verdict: &Verdict,
 ) {
     let settings = eff.to_json();
     let report = serde_json::json!({
@@ -94,8 +81,11 @@ fn print_json(
         "also_allow": settings["also_allow"],
         "allow_from_security_group": eff.allow_from_security_group,
         "config_file": eff.config_path,
-        "verdict": verdict_words(verdict).0,
-        "reason": verdict.as_ref().err().map(|f| f.message.clone()),
+        "verdict": verdict.word(),
+        "reason": match verdict {
+            Verdict::Refused { reason, .. } => Some(reason.clone()),
+            _ => None,
+        },
     });
     println!(
         "{}",

@@ -11,10 +11,9 @@ use crate::cli::ListArgs;
 use crate::commands::ssh_config::parse_filters;
 use crate::config::{self, ConfigFile, Overrides};
 use crate::error::Failure;
-use crate::guard::{Early, current_ip, judge, probe::ProbeError};
+use crate::guard::{Verdict, current_ip, decide, probe::ProbeError};
 use crate::net;
 use crate::printable::escape;
-use crate::target::InstanceRef;
 
 /// One row: an instance, where it is, and what would happen when connecting to it now.
 struct Row {
@@ -95,10 +94,7 @@ fn settings_for(
         .next()
         .unwrap_or(i.id.clone());
     let mut eff = config::resolve(file, path, &target, &Overrides::default()).ok()?;
-    eff.bind(file, &InstanceRef::Id(i.id.clone()));
-    if let Some(name) = entry.usable_name() {
-        eff.bind(file, &InstanceRef::Name(name.to_string()));
-    }
+    eff.bind_instance(file, &i.id, i.name.as_deref());
     Some(eff)
 }
 
@@ -128,14 +124,10 @@ fn row(
             "unknown",
             Some("the config does not resolve for it".to_string()),
         ),
-        Some(eff) => match judge(&eff, ip) {
-            Ok(Early::Unchecked) => ("unchecked", None),
-            Ok(Early::Allowed(_)) => ("allowed", None),
-            Ok(Early::AskSecurityGroup(_)) => (
-                "security_group",
-                Some("not in the static allowlist; the security group decides".into()),
-            ),
-            Err(f) => ("refused", Some(f.message)),
+        Some(eff) => match decide(&eff, ip, None) {
+            Verdict::Refused { reason, .. } => ("refused", Some(reason)),
+            v @ Verdict::AskSecurityGroup { .. } => (v.word(), Some(v.sentence())),
+            v => (v.word(), None),
         },
     };
     Row {

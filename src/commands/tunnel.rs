@@ -11,7 +11,7 @@ use crate::commands::connect::Connector;
 use crate::commands::host_settings;
 use crate::config::file::Loaded;
 use crate::error::{Failure, Kind};
-use crate::guard::Early;
+use crate::guard::Verdict;
 use crate::logbook;
 use crate::target::Target;
 use crate::tunnel::error::tunnel_failure;
@@ -111,16 +111,14 @@ async fn relay_one(
 ) -> Result<(), Failure> {
     let _ = socket.set_nodelay(true);
     // The network may have changed since the listener started: decide for each connection.
-    let early = connector.check_guard().await;
-    entry.guard = Some(match &early {
-        Ok(Early::Unchecked) => "unchecked".into(),
-        Ok(_) => "allowed".into(),
-        Err(_) => "refused".into(),
-    });
-    if let Ok(Early::Allowed(ip) | Early::AskSecurityGroup(ip)) = &early {
-        entry.egress_ip = Some(ip.to_string());
-    }
-    early?;
+    let verdict = connector.check_guard().await;
+    entry.guard = Some(verdict.as_ref().map_or("refused", Verdict::word).into());
+    entry.egress_ip = verdict
+        .as_ref()
+        .ok()
+        .and_then(Verdict::ip)
+        .map(|ip| ip.to_string());
+    verdict?;
     let tunnel = connector.open().await?;
     *traffic = Some(tunnel.traffic());
     let (read, write) = socket.into_split();

@@ -107,6 +107,17 @@ impl Effective {
         self.also_allow.len() - before
     }
 
+    /// Binds the sections naming a described instance: by its id, and by its Name tag
+    /// unless that reads as an id (such a Name never stands for an instance). Returns how
+    /// many were new.
+    pub fn bind_instance(&mut self, config: &ConfigFile, id: &str, name: Option<&str>) -> usize {
+        let mut added = self.bind(config, &InstanceRef::Id(id.to_string()));
+        if let Some(name) = name.filter(|n| !target::looks_like_instance_id(n)) {
+            added += self.bind(config, &InstanceRef::Name(name.to_string()));
+        }
+        added
+    }
+
     /// Allowlist entries that admit every address, for a warning.
     pub fn wide_entries(&self) -> Vec<IpNet> {
         self.allow

@@ -7,7 +7,10 @@ use serde::Serialize;
 
 use crate::aws::discovery::check_instance;
 use crate::aws::ec2::{Endpoint, Instance, SecurityGroup};
-use crate::guard::{admitting, security_groups};
+use crate::aws::security_groups;
+use crate::config::Effective;
+use crate::guard::admitting;
+use crate::guard::{Verdict, decide, probe::ProbeError};
 use crate::tunnel::endpoint::check_port;
 
 /// Outcome of one check.
@@ -71,12 +74,9 @@ pub struct Facts {
     pub groups: Result<Vec<SecurityGroup>, String>,
     /// This machine's public egress IP.
     pub egress_ip: Result<IpAddr, String>,
-    /// The local allowlist.
-    pub allow: Vec<IpNet>,
-    /// `egress_check = false` applies to the target.
-    pub opted_out: bool,
-    /// Where the local allowlist lives, for fixes.
-    pub config_hint: String,
+    /// The settings for the target, with every section naming the instance bound: the
+    /// same ones the connect path decides with.
+    pub settings: Effective,
 }
 
 /// Runs every check that the facts allow, in pipeline order; a missing fact ends the list
@@ -84,6 +84,14 @@ pub struct Facts {
 pub fn evaluate(f: &Facts) -> Vec<Check> {
     let mut out = vec![port_check(f.port)];
     out.extend(credential_checks(&f.denied));
+    let admitted = aws_checks(f, &mut out);
+    out.extend(allowlist_checks(f, admitted.as_ref()));
+    out
+}
+
+/// The instance, its endpoint and both sides' security groups, as far as they are known;
+/// returns what the instance's groups admit on the port when that could be read.
+fn aws_checks(f: &Facts, out: &mut Vec<Check>) -> Option<security_groups::Admitted> {
     let instance = match &f.instance {
         Ok(i) => i,
         Err(why) => {
@@ -93,7 +101,7 @@ pub fn evaluate(f: &Facts) -> Vec<Check> {
                 why.clone(),
                 Some("check the target, region and profile".into()),
             ));
-            return out;
+            return None;
         }
     };
     out.push(instance_check(instance));
@@ -109,7 +117,7 @@ pub fn evaluate(f: &Facts) -> Vec<Check> {
                     instance.subnet_id.as_deref().unwrap_or("SUBNET")
                 )),
             ));
-            return out;
+            return None;
         }
     };
     out.extend(endpoint_checks(instance, endpoint));
@@ -117,7 +125,7 @@ pub fn evaluate(f: &Facts) -> Vec<Check> {
         Ok(g) => g,
         Err(why) => {
             out.push(check("security-groups", Status::Fail, why.clone(), None));
-            return out;
+            return None;
         }
     };
     let of = |ids: &[String]| -> Vec<SecurityGroup> {
@@ -142,8 +150,8 @@ pub fn evaluate(f: &Facts) -> Vec<Check> {
         f.port,
     );
     out.extend(instance_inbound(instance, endpoint, &admitted, f.port));
-    out.extend(egress_checks(f, endpoint, &admitted));
-    out
+    out.extend(sg_admits_egress_ip(f, endpoint, &admitted));
+    Some(admitted)
 }
 
 /// The ports rule, decided where the tunnel decides it.
@@ -371,84 +379,94 @@ fn instance_inbound(
     out
 }
 
-fn egress_checks(
+/// With Preserve Client IP the instance's security group is the real boundary: does it
+/// admit this network?
+fn sg_admits_egress_ip(
     f: &Facts,
     endpoint: &Endpoint,
     admitted: &security_groups::Admitted,
-) -> Vec<Check> {
-    let mut out = Vec::new();
-    let ip = match &f.egress_ip {
-        Ok(ip) => *ip,
-        Err(why) => {
-            out.push(check(
-                "egress-ip",
-                Status::Warn,
-                format!("cannot determine your egress IP: {why}"),
-                None,
-            ));
-            return out;
-        }
-    };
-    if endpoint.preserve_client_ip {
-        if admitting(ip, &admitted.ranges).is_some() {
-            out.push(check(
-                "egress-ip",
-                Status::Ok,
-                format!("your egress IP {ip} is admitted by the instance's security group"),
-                None,
-            ));
-        } else {
-            out.push(check(
-                "egress-ip",
-                Status::Fail,
-                format!("your egress IP {ip} is not admitted by the instance's security group"),
-                Some("connect from an allowed network (office/VPN), or admit this network's CIDR in the security group".into()),
-            ));
-        }
+) -> Option<Check> {
+    if !endpoint.preserve_client_ip {
+        return None;
     }
-    if f.allow.is_empty() && f.opted_out {
-        out.push(check(
+    Some(match &f.egress_ip {
+        Err(why) => check(
+            "egress-ip",
+            Status::Warn,
+            format!("cannot determine your egress IP: {why}"),
+            None,
+        ),
+        Ok(ip) if admitting(*ip, &admitted.ranges).is_some() => check(
+            "egress-ip",
+            Status::Ok,
+            format!("your egress IP {ip} is admitted by the instance's security group"),
+            None,
+        ),
+        Ok(ip) => check(
+            "egress-ip",
+            Status::Fail,
+            format!("your egress IP {ip} is not admitted by the instance's security group"),
+            Some("connect from an allowed network (office/VPN), or admit this network's CIDR in the security group".into()),
+        ),
+    })
+}
+
+/// The guard's own verdict for this network (the same function the connect path runs),
+/// then warnings about the local allowlist itself.
+fn allowlist_checks(f: &Facts, admitted: Option<&security_groups::Admitted>) -> Vec<Check> {
+    let eff = &f.settings;
+    let hint = eff.config_hint();
+    let unknown = f.egress_ip.clone().map_err(|why| ProbeError::Unreachable {
+        url: eff.egress_urls.join(", "),
+        reason: why.clone(),
+    });
+    let verdict = decide(eff, unknown.as_ref().copied(), admitted);
+    let mut out = vec![match &verdict {
+        Verdict::Unchecked { opted_out: true } => check(
             "allowlist",
             Status::Warn,
             "egress check turned off for this host (egress_check = false): eic-ssh connects from any network".into(),
-            Some(format!("remove egress_check = false and add allow = [\"CIDR\", …] in {}", f.config_hint)),
-        ));
-        return out;
-    }
-    if f.allow.is_empty() {
-        out.push(check(
+            Some(format!("remove egress_check = false and add allow = [\"CIDR\", …] in {hint}")),
+        ),
+        Verdict::Unchecked { opted_out: false } => check(
             "allowlist",
             Status::Warn,
             "no local allowlist: eic-ssh connects from any network".into(),
-            Some(format!("add allow = [\"CIDR\", …] to {}", f.config_hint)),
-        ));
-        return out;
-    }
-    if let Some(wide) = f.allow.iter().find(|n| n.prefix_len() == 0) {
+            Some(format!("add allow = [\"CIDR\", …] to {hint}")),
+        ),
+        Verdict::Allowed { .. } => check(
+            "allowlist",
+            Status::Ok,
+            format!("eic-ssh will connect from here: {}", verdict.sentence()),
+            None,
+        ),
+        Verdict::AskSecurityGroup { .. } => check(
+            "allowlist",
+            Status::Warn,
+            format!("{}, and doctor could not read its rules", verdict.sentence()),
+            None,
+        ),
+        Verdict::Refused { reason, .. } => check(
+            "allowlist",
+            Status::Fail,
+            format!(
+                "eic-ssh will refuse to connect from here: {}",
+                reason.trim_start_matches("refusing to connect: ")
+            ),
+            Some(format!("connect from an allowed network, or edit allow in {hint}")),
+        ),
+    }];
+    if let Some(wide) = eff.wide_entries().first() {
         out.push(check(
             "allowlist-wide",
             Status::Warn,
             format!("the local allowlist has {wide}, which admits every address: the egress check allows any network"),
-            Some(format!("list your office/VPN CIDRs instead of {wide} in {}", f.config_hint)),
+            Some(format!("list your office/VPN CIDRs instead of {wide} in {hint}")),
         ));
     }
-    if admitting(ip, &f.allow).is_none() {
-        out.push(check(
-            "allowlist",
-            Status::Fail,
-            format!("your egress IP {ip} is outside the local allowlist, so eic-ssh will refuse to connect"),
-            Some(format!("connect from an allowed network, or edit allow in {}", f.config_hint)),
-        ));
-    } else {
-        out.push(check(
-            "allowlist",
-            Status::Ok,
-            format!("your egress IP {ip} is inside the local allowlist"),
-            None,
-        ));
-    }
-    if endpoint.preserve_client_ip {
-        let mut local: Vec<IpNet> = f.allow.clone();
+    let preserving = f.endpoint.as_ref().is_ok_and(|e| e.preserve_client_ip);
+    if let (true, Some(admitted), false) = (preserving, admitted, eff.allow.is_empty()) {
+        let mut local: Vec<IpNet> = eff.allow.clone();
         local.sort();
         local.dedup();
         if local != admitted.ranges {
@@ -477,7 +495,7 @@ fn egress_checks(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::aws::ec2::Permission;
 
@@ -520,10 +538,16 @@ mod tests {
                 },
             ]),
             egress_ip: Ok("203.0.113.9".parse().unwrap()),
-            allow: vec!["203.0.113.0/24".parse().unwrap()],
-            opted_out: false,
-            config_hint: "c.toml".into(),
+            settings: settings("allow = [\"203.0.113.0/24\"]"),
         }
+    }
+
+    /// The settings for `i-1` under these `[defaults]` lines.
+    pub fn settings(defaults: &str) -> Effective {
+        let text = format!("[defaults]\n{defaults}\n");
+        let file = crate::config::file::parse(&text, std::path::Path::new("c.toml")).unwrap();
+        let o = crate::config::Overrides::default();
+        crate::config::resolve(&file, None, "i-01234567", &o).unwrap()
     }
 
     fn statuses(f: &Facts) -> Vec<(&'static str, Status)> {
@@ -588,7 +612,7 @@ mod tests {
     #[test]
     fn an_allowlist_of_everything_is_a_warning() {
         let mut f = facts();
-        f.allow = vec!["0.0.0.0/0".parse().unwrap()];
+        f.settings = settings("allow = [\"0.0.0.0/0\"]");
         let checks = evaluate(&f);
         let wide = checks
             .iter()

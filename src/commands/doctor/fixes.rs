@@ -8,7 +8,8 @@ use serde::Serialize;
 
 use super::checks::{Check, Facts, Status};
 use crate::aws::ec2::{Endpoint, Instance};
-use crate::guard::{admitting, security_groups};
+use crate::aws::security_groups;
+use crate::guard::admitting;
 
 /// The remedy for one check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -73,11 +74,15 @@ pub fn fixes(f: &Facts, checks: &[Check], region: &str) -> Vec<Fix> {
             ("instance-inbound", Some(i), Some(e)) => {
                 Some(ingress_from_endpoint(i, e, f.port, region))
             }
-            ("egress-ip", Some(i), Some(_)) => f
-                .egress_ip
-                .as_ref()
-                .ok()
-                .map(|ip| ingress("egress-ip", i, &[covering(*ip, &f.allow)], f.port, region)),
+            ("egress-ip", Some(i), Some(_)) => f.egress_ip.as_ref().ok().map(|ip| {
+                ingress(
+                    "egress-ip",
+                    i,
+                    &[covering(*ip, &f.settings.allow)],
+                    f.port,
+                    region,
+                )
+            }),
             ("open-to-world", Some(i), Some(_)) => Some(close_world(i, f, region)),
             ("allowlist-vs-sg", Some(i), Some(e)) => Some(align(i, e, f, region)),
             ("allowlist" | "allowlist-wide", _, _) => Some(local_allowlist(c.check, f)),
@@ -90,8 +95,9 @@ pub fn fixes(f: &Facts, checks: &[Check], region: &str) -> Vec<Fix> {
 
 /// The CIDRs the instance should admit: the local allowlist, else this network's /32.
 fn wanted_cidrs(f: &Facts) -> Vec<IpNet> {
-    if !f.allow.is_empty() {
+    if !f.settings.allow.is_empty() {
         return f
+            .settings
             .allow
             .iter()
             .copied()
@@ -256,6 +262,7 @@ fn align(i: &Instance, e: &Endpoint, f: &Facts, region: &str) -> Fix {
         })
         .unwrap_or_default();
     let missing: Vec<IpNet> = f
+        .settings
         .allow
         .iter()
         .filter(|n| !admitted.contains(n))
@@ -266,7 +273,7 @@ fn align(i: &Instance, e: &Endpoint, f: &Facts, region: &str) -> Fix {
         out.aws_cli.clear();
         out.terraform = None;
     }
-    for net in admitted.iter().filter(|n| !f.allow.contains(n)) {
+    for net in admitted.iter().filter(|n| !f.settings.allow.contains(n)) {
         let (ranges, key, _) = range_key(net);
         out.aws_cli.push(format!(
             "aws ec2 revoke-security-group-ingress --region {region} --group-id {sg} --ip-permissions 'IpProtocol=tcp,FromPort={port},ToPort={port},{ranges}=[{{{key}={net}}}]'"
@@ -274,7 +281,7 @@ fn align(i: &Instance, e: &Endpoint, f: &Facts, region: &str) -> Fix {
     }
     out.note = Some(format!(
         "or, if the security group is right, set allow in {} to its ranges",
-        f.config_hint
+        f.settings.config_hint()
     ));
     out
 }
@@ -316,7 +323,7 @@ fn local_allowlist(check: &'static str, f: &Facts) -> Fix {
         check,
         Some(format!(
             "in {} (not AWS): allow = [{}] under [defaults] or the host's section, if this network should be allowed",
-            f.config_hint,
+            f.settings.config_hint(),
             list.join(", ")
         )),
         Vec::new(),
@@ -362,12 +369,9 @@ mod tests {
                 },
             ]),
             egress_ip: Ok("203.0.113.9".parse().unwrap()),
-            allow: vec![
-                "203.0.113.0/24".parse().unwrap(),
-                "2001:db8::/32".parse().unwrap(),
-            ],
-            opted_out: false,
-            config_hint: "c.toml".into(),
+            settings: crate::commands::doctor::checks::tests::settings(
+                "allow = [\"203.0.113.0/24\", \"2001:db8::/32\"]",
+            ),
         }
     }
 

@@ -30,7 +30,7 @@ pub async fn run(args: DoctorArgs) -> Result<i32, Failure> {
     let aws = AwsContext::load(&AwsChoices::from(&eff), http).await?;
     // A credentials problem stops everything: say so in the usual one line.
     aws.credentials().await?;
-    let facts = gather(&aws, &eff, args.port, egress_ip).await;
+    let facts = gather(&aws, &file, eff.clone(), args.port, egress_ip).await;
     let checks = evaluate(&facts);
     let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
     let fixes = args.fix.then(|| fixes::fixes(&facts, &checks, &aws.region));
@@ -49,7 +49,8 @@ pub async fn run(args: DoctorArgs) -> Result<i32, Failure> {
 /// noting every action the credentials were denied.
 async fn gather(
     aws: &AwsContext,
-    eff: &Effective,
+    file: &config::ConfigFile,
+    mut eff: Effective,
     port: u16,
     egress_ip: Result<std::net::IpAddr, String>,
 ) -> Facts {
@@ -70,6 +71,10 @@ async fn gather(
         },
         InstanceRef::Name(name) => find_by_name(aws, name).await.map_err(|f| f.message),
     };
+    // The sections naming the instance however it is typed, as the connect path binds them.
+    if let Ok(i) = &instance {
+        eff.bind_instance(file, &i.id, i.name.as_deref());
+    }
     // The same choices the connect path makes (discovery's), on the same descriptions.
     let endpoint = match (&instance, &eff.endpoint_id) {
         (Err(_), _) => Err("unknown: the instance could not be read".to_string()),
@@ -110,9 +115,7 @@ async fn gather(
         endpoint,
         groups,
         egress_ip,
-        allow: eff.allow.clone(),
-        opted_out: eff.opted_out,
-        config_hint: eff.config_hint(),
+        settings: eff,
     }
 }
 

@@ -1,8 +1,12 @@
-//! What an instance's security groups admit on a port, seen from the client's side.
+//! What an instance's security groups admit on a port, seen from the client's side: read
+//! with read-only EC2 calls, decided in a plain function.
 
 use ipnet::IpNet;
 
-use crate::aws::ec2::SecurityGroup;
+use super::context::AwsContext;
+use super::discovery::{self, Resolved};
+use super::ec2::{self, SecurityGroup};
+use crate::error::{Failure, Kind};
 
 /// Client addresses the instance's groups admit on one port.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -25,6 +29,35 @@ impl Admitted {
         }
         self.ranges.clone()
     }
+}
+
+/// What the security groups of a resolved route admit on `port`: the instance and endpoint
+/// are described when discovery did not already, then their groups (read-only calls: no
+/// key push, no tunnel).
+pub async fn read(aws: &AwsContext, resolved: &Resolved, port: u16) -> Result<Admitted, Failure> {
+    let route = &resolved.route;
+    let instance = match &resolved.instance {
+        Some(i) => i.clone(),
+        None => ec2::describe_instance(aws, &route.instance_id)
+            .await?
+            .ok_or_else(|| {
+                Failure::new(
+                    Kind::NotFound,
+                    format!("instance {} was not found", route.instance_id),
+                )
+            })?,
+    };
+    let endpoint = match &resolved.endpoint {
+        Some(e) => e.clone(),
+        None => discovery::describe_endpoint(aws, &route.endpoint_id, Some(&instance)).await?,
+    };
+    let groups = ec2::describe_security_groups(aws, &instance.security_groups).await?;
+    Ok(admitted(
+        &groups,
+        &endpoint.security_groups,
+        endpoint.preserve_client_ip,
+        port,
+    ))
 }
 
 /// Reads the inbound rules of `instance_groups` for TCP `port`. Rules that reference
