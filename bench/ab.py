@@ -5,7 +5,7 @@ piped into `cat`.
 
     python3 bench/ab.py OLD_BINARY NEW_BINARY [--rounds 5]
 
-How each profile or code change in docs/benchmarks.md was kept or dropped. Copy the first
+How a profile or code change is kept or dropped (docs/benchmarks.md). Copy the first
 build aside before building the second (target/release/eic-ssh is overwritten). Not a
 test: nothing here asserts.
 """

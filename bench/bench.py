@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """eic-ssh benchmark: OpenSSH through `eic-ssh proxy` vs OpenSSH direct, same sshd, one run.
 
-    python3 bench/bench.py [--runs 15] [--size-mib 256]
+    python3 bench/bench.py [--runs 25] [--size-mib 256]
 
 Builds release binaries, starts eic-sim (emulator + real sshd on loopback) and measures:
   * `ssh true` wall time, direct vs through the proxy (median and p90 of --runs);
-  * scp of --size-mib up and down, direct vs through the tunnel (best and median of 3);
-  * peak RSS and CPU seconds of the proxy process during those copies.
+  * scp of --size-mib up and down, direct vs through the tunnel (median of 3);
+  * peak RSS and CPU seconds of the proxy process during those copies (bench/rusage.c);
+  * the embedded session: `-- true`, --size-mib piped into `cat`, keystroke echo;
+  * `eic-ssh cp` vs scp through the proxy and direct: --size-mib each way, 500 small files.
 Prints a Markdown report; docs/benchmarks.md quotes it. Not a test: nothing here asserts.
 """
 import argparse

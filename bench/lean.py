@@ -5,8 +5,9 @@
 
 Against one emulator and one sshd, interleaved round by round:
   * scp of --size-mib up and down: direct, through `eic-relay-baseline` (bench/relay: presign,
-    wss, splice, nothing else), and through `eic-ssh proxy`; the two relays run under
-    rusage.py, which survives ssh's SIGHUP, for their CPU seconds and peak RSS;
+    wss, splice, nothing else), and through `eic-ssh proxy`; the two relays run under the C
+    wrapper bench/rusage.c (built to target/rusage by simenv.build_rusage), which survives
+    ssh's SIGHUP, for their CPU seconds and peak RSS;
   * `ssh true`: direct, through the baseline, through the proxy;
   * `eic-ssh proxy < /dev/null` and the baseline alone (RSS with no traffic);
   * the embedded session (256 MiB piped into `cat`) and `eic-ssh cp` (256 MiB each way):

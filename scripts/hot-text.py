@@ -6,7 +6,7 @@
 Why: the linker places the binary's ~20 000 functions in an order unrelated to what runs,
 and the kernel maps the 64 KiB around each page a process touches. `eic-ssh proxy` runs
 ~1 300 KiB of code, yet touched 87 of the 101 64-KiB windows of its 6.5 MB `.text`, so
-almost all of it was resident (docs/benchmarks.md, "Where the memory goes"). build.rs hands
+almost all of it was resident (docs/design.md, "Code layout"). build.rs hands
 this file to the linker for release builds; it puts the listed functions first, in one block.
 
 How: builds an unstripped release binary with the plain layout (in target/hot-text, with
