@@ -88,7 +88,7 @@ fn bad_per_host_values_name_their_line() {
     let cases = [
         (
             "port = 2222",
-            ":3:8: port 2222: an endpoint opens only 22 and 3389",
+            ":3:8: port 2222 cannot be tunnelled: an EC2 Instance Connect Endpoint only opens ports 22 and 3389",
         ),
         (
             "max_tunnel_duration = 0",

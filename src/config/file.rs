@@ -189,12 +189,10 @@ pub struct InstancePort(pub u16);
 impl TryFrom<i64> for InstancePort {
     type Error = String;
     fn try_from(n: i64) -> Result<Self, String> {
-        match n {
-            22 | 3389 => Ok(InstancePort(n as u16)),
-            _ => Err(format!(
-                "port {n}: an endpoint opens only 22 and 3389 (forward other ports inside SSH with `forward`)"
-            )),
-        }
+        let port = u16::try_from(n).map_err(|_| format!("port {n} is not a TCP port"))?;
+        // The one ports rule, where the tunnel decides it.
+        crate::tunnel::endpoint::check_port(port).map_err(|f| f.message)?;
+        Ok(InstancePort(port))
     }
 }
 
