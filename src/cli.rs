@@ -135,8 +135,9 @@ pub struct HostKeyArgs {
     /// console at boot (ec2:GetConsoleOutput), instead of trusting it blindly.
     #[arg(long)]
     pub host_key_from_console: bool,
-    /// Seconds to wait for the instance's SSH server to send its banner and host key
-    /// once the tunnel is open (time spent at a host-key prompt does not count).
+    /// Seconds from the tunnel opening until logged in (banner, key exchange, host key,
+    /// authentication), and again for opening the session; a phase that stalls stops
+    /// with a line naming it (time spent at a host-key prompt does not count).
     #[arg(long, value_name = "SECS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=600))]
     pub handshake_timeout: u64,
     /// Seconds of silence from the instance before a keepalive is sent (OpenSSH's

@@ -266,3 +266,80 @@ fn the_listener_under_every_fault_keeps_listening() {
         assert_eq!(out.stdout.len(), SIZE);
     }
 }
+
+/// Where a tunnel stalls inside the SSH handshake, before keepalives count.
+#[derive(Debug, Clone, Copy)]
+enum HandshakeStall {
+    /// The host key arrives, the key exchange never completes.
+    AfterHostKey,
+    /// The key exchange completes, authentication is never answered.
+    AfterKeyExchange,
+}
+
+impl HandshakeStall {
+    fn inject(self, h: &Harness) {
+        h.sim.set_faults(Faults {
+            stall_after_host_key: matches!(self, HandshakeStall::AfterHostKey),
+            stall_after_key_exchange: matches!(self, HandshakeStall::AfterKeyExchange),
+            ..Faults::default()
+        });
+    }
+
+    /// The phase the one line names.
+    fn phase(self) -> &'static str {
+        match self {
+            HandshakeStall::AfterHostKey => "the SSH key exchange did not complete within 3 s",
+            HandshakeStall::AfterKeyExchange => "authentication did not complete within 3 s",
+        }
+    }
+}
+
+/// A short handshake bound, so a stall shows within seconds.
+const HANDSHAKE: [&str; 2] = ["--handshake-timeout", "3"];
+
+#[test]
+fn a_stall_after_the_host_key_ends_at_the_handshake_timeout() {
+    handshake_stall_cells(HandshakeStall::AfterHostKey);
+}
+
+#[test]
+fn a_stall_in_authentication_ends_at_the_handshake_timeout() {
+    handshake_stall_cells(HandshakeStall::AfterKeyExchange);
+}
+
+/// The session, `cp` and OpenSSH through the proxy, with the tunnel stalled at `stall`.
+fn handshake_stall_cells(stall: HandshakeStall) {
+    let h = Harness::new();
+    let src = h.random_file("small.bin", 1000);
+    stall.inject(&h);
+    let mut session = h.eic_ssh();
+    session
+        .env("EIC_SSH_KNOWN_HOSTS", &h.known_hosts)
+        .arg(format!("{}@{BASTION}", h.user))
+        .args(ALIVE)
+        .args(HANDSHAKE)
+        .args(["--", "true"]);
+    let (out, took) = timed(&mut session);
+    eprintln!("session, {stall:?}: {}", stderr(&out));
+    assert_fails(&out, 255, stall.phase());
+    assert!(took < CELL, "{stall:?} took {took:?}");
+
+    let dest = h.dir.path().join(format!("{stall:?}"));
+    std::fs::create_dir(&dest).unwrap();
+    let mut args = HANDSHAKE.to_vec();
+    let from = remote(&h, &src);
+    let to = dest.display().to_string();
+    args.extend([from.as_str(), to.as_str()]);
+    let (out, took) = timed(&mut cp(&h, &args));
+    eprintln!("cp, {stall:?}: {}", stderr(&out));
+    assert_fails(&out, 255, stall.phase());
+    assert!(took < CELL, "{stall:?} took {took:?}");
+    assert!(!dest.join("small.bin").exists());
+
+    // OpenSSH through the proxy: the proxy is a byte pipe, ssh's own keepalives bound
+    // its handshake; the cell only checks that it ends.
+    let (out, took) = timed(&mut ssh_cat(&h, &src, None));
+    eprintln!("proxy, {stall:?}: {}", stderr(&out));
+    assert_eq!(out.status.code(), Some(255), "{stall:?}: ssh's code");
+    assert!(took < CELL, "{stall:?} took {took:?}");
+}

@@ -446,7 +446,7 @@ fn an_endpoint_that_never_sends_a_banner_times_out_clearly() {
     });
     let mut cmd = session(&h, &["--handshake-timeout", "2", "--", "true"]);
     let out = run(&mut cmd, LIMIT);
-    assert_fails(&out, 255, "sent no host key within 2 s");
+    assert_fails(&out, 255, "sent no banner within 2 s");
 }
 
 #[test]
@@ -505,4 +505,22 @@ fn the_session_and_cp_close_the_tunnel_with_a_close_frame() {
         let end = e["end"].as_str().unwrap_or_default();
         assert!(end == "client closed" || end == "target closed", "{e}");
     }
+}
+
+#[test]
+fn an_endpoint_that_never_answers_tls_times_out_naming_the_phase() {
+    let h = Harness::new();
+    // Accepts TCP, then says nothing: the TLS handshake never finishes.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for socket in silent.incoming() {
+            held.push(socket);
+        }
+    });
+    let mut cmd = session(&h, &["--", "true"]);
+    cmd.env("EIC_SSH_TUNNEL_ENDPOINT_URL", format!("wss://127.0.0.1:{port}"));
+    let out = run(&mut cmd, LIMIT);
+    assert_fails(&out, 255, "at the TLS handshake");
 }

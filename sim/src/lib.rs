@@ -9,6 +9,7 @@ pub mod ec2_api;
 pub mod eic_api;
 pub mod events;
 pub mod firewall;
+pub mod handshake;
 pub mod open_tunnel;
 pub mod server;
 pub mod sigv4;
@@ -40,6 +41,15 @@ pub struct Faults {
     pub stall_after_bytes: Option<u64>,
     /// Act as if the instance does not answer: close with "Unable to connect to target".
     pub target_unreachable: bool,
+    /// Stop relaying once the server's host key has passed: its `NEWKEYS` (and everything
+    /// after) never reaches the client, so the key exchange never completes.
+    pub stall_after_host_key: bool,
+    /// Stop relaying right after the key exchange: each side's `NEWKEYS` passes, nothing
+    /// after it does (the client is left waiting in authentication).
+    pub stall_after_key_exchange: bool,
+    /// Relay to this loopback port instead of the instance's sshd: a hostile SSH server
+    /// that a test runs stands in for the instance (security groups still apply).
+    pub target_port: Option<u16>,
 }
 
 /// An HTTP error answer for the openTunnel handshake.

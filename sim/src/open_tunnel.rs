@@ -21,6 +21,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 
 use crate::auth::{Api, Denial, authenticate};
+use crate::handshake::{Cursor, Stop};
 use crate::server::{Reply, header_of, reply};
 use crate::sigv4::{EMPTY_SHA256, Seen, presigned_claim, query_pairs};
 use crate::world::World;
@@ -280,14 +281,24 @@ async fn connect_target(
         return Err(format!("{} is {}", instance.id, instance.state));
     }
     crate::firewall::admits(world, endpoint, instance, client_ip, ask.port)?;
-    let sshd = state.sshd.as_ref().ok_or("no sshd behind this emulator")?;
     if ask.port != 22 {
         return Err(format!(
             "nothing listens on port {} of {}",
             ask.port, instance.id
         ));
     }
-    let tcp = TcpStream::connect(("127.0.0.1", sshd.port))
+    // A test's hostile SSH server stands in for the instance's sshd when it asks to.
+    let port = match faults.target_port {
+        Some(port) => port,
+        None => {
+            state
+                .sshd
+                .as_ref()
+                .ok_or("no sshd behind this emulator")?
+                .port
+        }
+    };
+    let tcp = TcpStream::connect(("127.0.0.1", port))
         .await
         .map_err(|e| format!("sshd: {e}"))?;
     let _ = tcp.set_nodelay(true);
@@ -299,6 +310,22 @@ fn close(code: CloseCode, reason: &str) -> CloseFrame {
         code,
         reason: reason.to_string().into(),
     }
+}
+
+/// The cursors (client→server, server→client) that find where a handshake stall stops
+/// each direction, when one is asked for.
+fn handshake_cursors(faults: &Faults) -> (Option<Cursor>, Option<Cursor>) {
+    let server_stop = if faults.stall_after_host_key {
+        Stop::BeforeNewKeys
+    } else if faults.stall_after_key_exchange {
+        Stop::AfterNewKeys
+    } else {
+        return (None, None);
+    };
+    (
+        Some(Cursor::new(Stop::AfterNewKeys)),
+        Some(Cursor::new(server_stop)),
+    )
 }
 
 /// Relays frames and bytes; returns how it ended and the byte counts.
@@ -327,10 +354,24 @@ async fn relay(
             None
         }
     };
+    let (mut up_cursor, mut down_cursor) = handshake_cursors(faults);
     let upstream = async {
         while let Some(msg) = stream.next().await {
             match msg {
                 Ok(Message::Binary(data)) => {
+                    if let Some(pass) = up_cursor.as_mut().and_then(|c| c.feed(&data)) {
+                        // The client's side of the handshake is done: what passes, passes;
+                        // then nothing more until the client gives up.
+                        let _ = tcp_write.write_all(&data[..pass]).await;
+                        up.fetch_add(pass as u64, Ordering::Relaxed);
+                        // The endpoint itself still answers a close.
+                        while let Some(Ok(msg)) = stream.next().await {
+                            if matches!(msg, Message::Close(_)) {
+                                return "client closed";
+                            }
+                        }
+                        return "fault: stall at the handshake";
+                    }
                     if let Some(f) = fault(data.len() as u64) {
                         return f;
                     }
@@ -354,6 +395,17 @@ async fn relay(
                 Ok(0) | Err(_) => return "target closed",
                 Ok(n) => n,
             };
+            if let Some(pass) = down_cursor.as_mut().and_then(|c| c.feed(&buf[..n])) {
+                // The server's side reached the stall point: relay what comes before it,
+                // then nothing (the upstream side notices when the client gives up).
+                if pass > 0 {
+                    let _ = sink
+                        .send(Message::Binary(Bytes::copy_from_slice(&buf[..pass])))
+                        .await;
+                    down.fetch_add(pass as u64, Ordering::Relaxed);
+                }
+                std::future::pending::<()>().await;
+            }
             if let Some(f) = fault(n as u64) {
                 return f;
             }

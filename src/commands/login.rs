@@ -13,6 +13,7 @@ use crate::config::file::Loaded;
 use crate::error::Failure;
 use crate::local::terminal;
 use crate::ssh::client::{self, Callbacks};
+use crate::ssh::deadline::Budget;
 use crate::ssh::forward::RemoteForwards;
 use crate::ssh::host_keys::{self, HostKeyCheck, Policy};
 use crate::ssh::key::EphemeralKey;
@@ -74,21 +75,37 @@ pub async fn login(
         console,
     };
     let tunnel = connector.open().await?;
-    let timing = client::Timing {
-        handshake: Duration::from_secs(keys.handshake_timeout),
-        alive_interval: Duration::from_secs(keys.server_alive_interval),
-        alive_max: usize::try_from(keys.server_alive_count_max).unwrap_or(3),
-    };
+    let timing = timing(keys);
+    // One deadline from the tunnel opening until authentication has succeeded: russh's
+    // keepalives only count after it.
+    let budget = Budget::start(timing.handshake);
     let remote_forwards = RemoteForwards::default();
-    let mut handle =
-        client::connect(tunnel, check, agent, remote_forwards.clone(), timing, port).await?;
-    client::authenticate(&mut handle, &user, key.for_auth()).await?;
+    let mut handle = client::connect(
+        tunnel,
+        check,
+        agent,
+        remote_forwards.clone(),
+        timing,
+        port,
+        &budget,
+    )
+    .await?;
+    client::authenticate(&mut handle, &user, key.for_auth(), &budget).await?;
     Ok(Login {
         instance_id: connector.route.instance_id.clone(),
         handle,
         user,
         remote_forwards,
     })
+}
+
+/// The handshake bound and keepalives from the host-key flags.
+pub fn timing(keys: &HostKeyArgs) -> client::Timing {
+    client::Timing {
+        handshake: Duration::from_secs(keys.handshake_timeout),
+        alive_interval: Duration::from_secs(keys.server_alive_interval),
+        alive_max: usize::try_from(keys.server_alive_count_max).unwrap_or(3),
+    }
 }
 
 fn known_hosts_path(flag: Option<&Path>) -> PathBuf {

@@ -118,6 +118,7 @@ async fn run_inner(mut args: SessionArgs) -> Result<i32, Failure> {
             .connect
             .max_tunnel_duration
             .map(|s| Duration::from_secs(u64::from(s))),
+        open_timeout: Duration::from_secs(args.host_keys.handshake_timeout),
     };
     let handle = Arc::new(first.handle);
     let (current, link) = watch::channel(Some(handle.clone()));

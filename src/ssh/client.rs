@@ -8,13 +8,14 @@ use std::time::Duration;
 use russh::client::{self, AuthResult, Handle};
 use russh::keys::{PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
 
+use super::deadline::Budget;
 use super::forward::RemoteForwards;
 use super::host_keys::{HostKeyCheck, verify};
 use crate::error::{Failure, Kind};
 use crate::tunnel::Tunnel;
 
-/// russh's callbacks: host-key verification (the policy decisions live in `host_keys`)
-/// and agent forwarding.
+/// russh's callbacks: host-key verification (the policy decisions live in `host_keys`),
+/// agent forwarding and `-R` connections; every other channel the server opens is refused.
 pub struct Callbacks {
     /// How to judge the server's host key.
     check: HostKeyCheck,
@@ -24,9 +25,9 @@ pub struct Callbacks {
     refusal: Arc<Mutex<Option<Failure>>>,
     /// Where the `-R` forwards' connections go.
     remote: RemoteForwards,
-    /// Set once the server's host key arrived: the handshake timeout stops there (a
-    /// host-key prompt may take the user as long as it takes).
-    key_seen: Arc<std::sync::atomic::AtomicBool>,
+    /// The handshake's deadline, paused while the host key is judged (a host-key prompt
+    /// may take the user as long as it takes).
+    budget: Budget,
 }
 
 impl client::Handler for Callbacks {
@@ -36,8 +37,6 @@ impl client::Handler for Callbacks {
         &mut self,
         key: &PublicKeyOrCertificate,
     ) -> Result<bool, Self::Error> {
-        self.key_seen
-            .store(true, std::sync::atomic::Ordering::SeqCst);
         let key = match key {
             PublicKeyOrCertificate::PublicKey { key, .. } => key.clone(),
             PublicKeyOrCertificate::Certificate(cert) => {
@@ -45,6 +44,7 @@ impl client::Handler for Callbacks {
             }
         };
         let check = self.check.clone();
+        self.budget.pause();
         let verdict = tokio::task::spawn_blocking(move || verify(&check, &key))
             .await
             .unwrap_or_else(|e| {
@@ -53,6 +53,7 @@ impl client::Handler for Callbacks {
                     format!("host key check failed: {e}"),
                 ))
             });
+        self.budget.resume();
         match verdict {
             Ok(()) => Ok(true),
             Err(f) => {
@@ -105,12 +106,82 @@ impl client::Handler for Callbacks {
         });
         Ok(())
     }
+
+    // The channels below are never asked for: a server that opens one anyway is refused
+    // (docs/security.md), never left half-open. (Unknown types are refused by russh.)
+
+    async fn server_channel_open_session(
+        &mut self,
+        _channel: russh::Channel<client::Msg>,
+        reply: client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        refuse(reply, "session").await;
+        Ok(())
+    }
+
+    async fn server_channel_open_direct_tcpip(
+        &mut self,
+        _channel: russh::Channel<client::Msg>,
+        _host_to_connect: &str,
+        _port_to_connect: u32,
+        _originator_address: &str,
+        _originator_port: u32,
+        reply: client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        refuse(reply, "direct-tcpip").await;
+        Ok(())
+    }
+
+    async fn server_channel_open_x11(
+        &mut self,
+        _channel: russh::Channel<client::Msg>,
+        _originator_address: &str,
+        _originator_port: u32,
+        reply: client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        refuse(reply, "x11").await;
+        Ok(())
+    }
+
+    async fn server_channel_open_forwarded_streamlocal(
+        &mut self,
+        _channel: russh::Channel<client::Msg>,
+        _socket_path: &str,
+        reply: client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        refuse(reply, "forwarded-streamlocal").await;
+        Ok(())
+    }
+
+    async fn server_channel_open_direct_streamlocal(
+        &mut self,
+        _channel: russh::Channel<client::Msg>,
+        _socket_path: &str,
+        reply: client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        refuse(reply, "direct-streamlocal").await;
+        Ok(())
+    }
+}
+
+/// Refuses a channel the server opened without being asked.
+async fn refuse(reply: client::ChannelOpenHandle, kind: &str) {
+    tracing::debug!("refused a {kind} channel the server opened");
+    reply
+        .reject(russh::ChannelOpenFailure::AdministrativelyProhibited)
+        .await;
 }
 
 /// How long to wait for the instance, at the handshake and then between keepalives.
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
-    /// Until the host key arrives (a host-key prompt does not count).
+    /// From the tunnel opening until authentication succeeds (a host-key prompt does not
+    /// count); again for opening the session channel.
     pub handshake: Duration,
     /// Silence before a keepalive is sent.
     pub alive_interval: Duration,
@@ -136,7 +207,8 @@ pub fn config(timing: Timing) -> client::Config {
 
 /// Runs the SSH handshake over the tunnel and checks the host key.
 /// With `agent`, the server may open agent channels, which are relayed to that socket.
-/// An endpoint that upgrades but never sends a banner fails after `timeout`.
+/// The key exchange must complete within `budget` (which authentication shares): an
+/// endpoint that upgrades, then stalls, fails with a line naming how far it got.
 pub async fn connect(
     tunnel: Tunnel,
     check: HostKeyCheck,
@@ -144,34 +216,23 @@ pub async fn connect(
     remote: RemoteForwards,
     timing: Timing,
     port: u16,
+    budget: &Budget,
 ) -> Result<Handle<Callbacks>, Failure> {
-    let timeout = timing.handshake;
     let refusal = Arc::new(Mutex::new(None));
-    let key_seen = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let traffic = tunnel.traffic();
     let verifier = Callbacks {
         check,
         agent,
         refusal: refusal.clone(),
         remote,
-        key_seen: key_seen.clone(),
-    };
-    let deadline = async {
-        tokio::time::sleep(timeout).await;
-        if key_seen.load(std::sync::atomic::Ordering::SeqCst) {
-            std::future::pending::<()>().await;
-        }
+        budget: budget.clone(),
     };
     let handshake = client::connect_stream(Arc::new(config(timing)), tunnel, verifier);
     let result = tokio::select! {
         r = handshake => r,
-        () = deadline => {
-            return Err(Failure::new(
-                Kind::Ssh,
-                format!(
-                    "the instance's SSH server sent no host key within {} s of the tunnel opening (is sshd running and answering on the port?); raise --handshake-timeout if the instance is just slow",
-                    timeout.as_secs()
-                ),
-            ));
+        () = budget.expired() => {
+            let (_, down) = traffic.totals();
+            return Err(handshake_expired(down > 0, budget.total()));
         }
     };
     // The tunnel itself ended (the endpoint closed it, e.g. "Unable to connect to
@@ -189,6 +250,22 @@ pub async fn connect(
             .take()
             .unwrap_or_else(|| Failure::new(Kind::Ssh, format!("the SSH handshake failed: {e}")))
     })
+}
+
+/// The line for a key exchange that did not complete in time: nothing came at all, or the
+/// server started and then stalled.
+fn handshake_expired(anything_came: bool, total: Duration) -> Failure {
+    let secs = total.as_secs();
+    let message = if anything_came {
+        format!(
+            "the SSH key exchange did not complete within {secs} s of the tunnel opening: the instance's SSH server started it, then it or the endpoint stopped answering; retry, or raise --handshake-timeout if the instance is just slow"
+        )
+    } else {
+        format!(
+            "the instance's SSH server sent no banner within {secs} s of the tunnel opening (is sshd running and answering on the port?); raise --handshake-timeout if the instance is just slow"
+        )
+    };
+    Failure::new(Kind::Ssh, message)
 }
 
 /// Ends the SSH connection and waits (briefly) for russh to shut the tunnel down, so the
@@ -232,16 +309,27 @@ pub async fn closed(handle: &Handle<Callbacks>) {
 /// How long [`close`] waits for the tunnel to close.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
-/// Logs in with the pushed key.
+/// Logs in with the pushed key, within what is left of the handshake's `budget`.
 pub async fn authenticate(
     handle: &mut Handle<Callbacks>,
     user: &str,
     key: PrivateKeyWithHashAlg,
+    budget: &Budget,
 ) -> Result<(), Failure> {
-    let result = handle
-        .authenticate_publickey(user, key)
-        .await
-        .map_err(|e| Failure::new(Kind::Ssh, format!("authentication failed: {e}")))?;
+    let result = tokio::select! {
+        r = handle.authenticate_publickey(user, key) => r,
+        () = budget.expired() => {
+            return Err(Failure::new(
+                Kind::Ssh,
+                format!(
+                    "authentication did not complete within {} s of the tunnel opening: the instance or the endpoint stopped answering; retry, or raise --handshake-timeout if the instance is just slow",
+                    budget.total().as_secs()
+                ),
+            ));
+        }
+    };
+    let result =
+        result.map_err(|e| Failure::new(Kind::Ssh, format!("authentication failed: {e}")))?;
     match result {
         AuthResult::Success => Ok(()),
         AuthResult::Failure { .. } => Err(Failure::new(

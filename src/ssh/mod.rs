@@ -4,6 +4,7 @@
 
 pub mod ciphers;
 pub mod client;
+pub mod deadline;
 pub mod escape;
 pub mod forward;
 pub mod host_keys;

@@ -27,6 +27,9 @@ pub struct Spec {
     pub forward_agent: bool,
     /// When the tunnel will be closed by the endpoint (`--max-tunnel-duration`).
     pub tunnel_deadline: Option<std::time::Duration>,
+    /// How long opening the session (channel, terminal, command) may take
+    /// (`--handshake-timeout`): a server that never confirms must not hang us.
+    pub open_timeout: std::time::Duration,
 }
 
 /// How long before the tunnel's end the user is warned.
@@ -34,7 +37,17 @@ pub const DEADLINE_NOTICE: std::time::Duration = std::time::Duration::from_secs(
 
 /// Runs the session; the result is the exit status to leave with.
 pub async fn run(handle: &Handle<Callbacks>, spec: &Spec) -> Result<i32, Failure> {
-    let channel = open(handle, spec).await?;
+    let channel = tokio::time::timeout(spec.open_timeout, open(handle, spec))
+        .await
+        .map_err(|_| {
+            Failure::new(
+                Kind::Ssh,
+                format!(
+                    "the instance did not open the session within {} s of logging in: it or the endpoint stopped answering; retry, or raise --handshake-timeout if the instance is just slow",
+                    spec.open_timeout.as_secs()
+                ),
+            )
+        })??;
     let (reader, writer) = channel.split();
     let raw = if spec.local_tty {
         Some(RawMode::enter().map_err(|e| {

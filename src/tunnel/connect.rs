@@ -1,6 +1,7 @@
 //! Dials the endpoint (directly or through an HTTPS proxy), adds TLS and does the WebSocket upgrade.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use hyper_util::client::proxy::matcher::Matcher;
@@ -77,11 +78,62 @@ pub enum ConnectError {
         reason: String,
     },
     /// Nothing finished within [`CONNECT_TIMEOUT`].
-    #[error("timed out after {}s opening the tunnel to {host}", CONNECT_TIMEOUT.as_secs())]
+    #[error("timed out after {} s opening the tunnel to {host}, at {phase}: check the network (and HTTPS_PROXY), then retry", CONNECT_TIMEOUT.as_secs())]
     Timeout {
         /// Host name.
         host: String,
+        /// The phase that did not finish.
+        phase: Phase,
     },
+}
+
+/// How far opening a tunnel got, for the message when it times out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Phase {
+    /// TCP connect to the endpoint.
+    Tcp,
+    /// TCP connect to the proxy.
+    ProxyTcp,
+    /// The proxy's answer to CONNECT.
+    ProxyConnect,
+    /// TLS handshake with the endpoint.
+    Tls,
+    /// The WebSocket upgrade (the endpoint's HTTP answer).
+    Upgrade,
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Phase::Tcp => "the TCP connect",
+            Phase::ProxyTcp => "the TCP connect to the proxy",
+            Phase::ProxyConnect => "the proxy's CONNECT",
+            Phase::Tls => "the TLS handshake",
+            Phase::Upgrade => "the WebSocket upgrade",
+        })
+    }
+}
+
+/// The phase reached, shared with the timeout that may cut it (a plain atomic: the
+/// connecting future must stay `Send`).
+#[derive(Debug, Default)]
+struct Progress(AtomicU8);
+
+impl Progress {
+    fn set(&self, phase: Phase) {
+        self.0.store(phase as u8, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> Phase {
+        match self.0.load(Ordering::Relaxed) {
+            x if x == Phase::ProxyTcp as u8 => Phase::ProxyTcp,
+            x if x == Phase::ProxyConnect as u8 => Phase::ProxyConnect,
+            x if x == Phase::Tls as u8 => Phase::Tls,
+            x if x == Phase::Upgrade as u8 => Phase::Upgrade,
+            _ => Phase::Tcp,
+        }
+    }
 }
 
 fn refused_sentence(status: u16, code: Option<&str>, message: &str) -> String {
@@ -115,20 +167,26 @@ pub async fn open(
 ) -> Result<Tunnel, ConnectError> {
     tracing::debug!("opening tunnel {}", redact(url));
     let host = endpoint.host.clone();
-    tokio::time::timeout(CONNECT_TIMEOUT, open_inner(endpoint, url, tls))
+    let progress = Progress::default();
+    tokio::time::timeout(CONNECT_TIMEOUT, open_inner(endpoint, url, tls, &progress))
         .await
-        .map_err(|_| ConnectError::Timeout { host })?
+        .map_err(|_| ConnectError::Timeout {
+            host,
+            phase: progress.get(),
+        })?
 }
 
 async fn open_inner(
     endpoint: &TunnelEndpoint,
     url: &str,
     tls: &Arc<rustls::ClientConfig>,
+    progress: &Progress,
 ) -> Result<Tunnel, ConnectError> {
-    let tcp = dial(endpoint).await?;
+    let tcp = dial(endpoint, progress).await?;
     let transport = match endpoint.scheme {
         Scheme::Ws => Transport::Plain(tcp),
         Scheme::Wss => {
+            progress.set(Phase::Tls);
             let name =
                 ServerName::try_from(endpoint.host.clone()).map_err(|e| ConnectError::Tls {
                     host: endpoint.host.clone(),
@@ -154,6 +212,7 @@ async fn open_inner(
         http::header::USER_AGENT,
         http::HeaderValue::from_static(concat!("eic-ssh/", env!("CARGO_PKG_VERSION"))),
     );
+    progress.set(Phase::Upgrade);
     let (ws, _) =
         tokio_tungstenite::client_async_with_config(request, transport, Some(ws_config()))
             .await
@@ -163,7 +222,10 @@ async fn open_inner(
 }
 
 /// TCP to the endpoint, or to the proxy that `HTTPS_PROXY`/`NO_PROXY` choose, with CONNECT.
-async fn dial(endpoint: &TunnelEndpoint) -> Result<BufReader<TcpStream>, ConnectError> {
+async fn dial(
+    endpoint: &TunnelEndpoint,
+    progress: &Progress,
+) -> Result<BufReader<TcpStream>, ConnectError> {
     let target = format!("{}:{}", bracketed(&endpoint.host), endpoint.port);
     let proxy = match endpoint.scheme {
         Scheme::Wss => https_proxy_for(&target),
@@ -177,7 +239,9 @@ async fn dial(endpoint: &TunnelEndpoint) -> Result<BufReader<TcpStream>, Connect
         return Err(ConnectError::ProxyScheme { proxy: proxy_addr });
     }
     tracing::debug!("connecting to {target} through proxy {proxy_addr}");
+    progress.set(Phase::ProxyTcp);
     let tcp = connect_tcp(&proxy_addr, &format!("proxy {proxy_addr}")).await?;
+    progress.set(Phase::ProxyConnect);
     let mut stream = BufReader::with_capacity(READ_BUFFER, tcp);
     let mut head = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
     if let Some(auth) = auth {
