@@ -2,7 +2,7 @@
 //! `$XDG_STATE_HOME/eic-ssh/log.jsonl` (0600, rotated by size). No secrets, no key material;
 //! a failure to write it never stops a connection and is warned about once.
 
-use std::io::{self, BufRead, Write};
+use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,6 +15,10 @@ use crate::tunnel::stream::Traffic;
 
 /// The log is rotated to `log.jsonl.1` once it passes this size.
 pub const MAX_BYTES: u64 = 1024 * 1024;
+
+/// The most read of one log file: twice the rotation size, as a file may outgrow it
+/// between rotations, and no more.
+const MAX_READ: u64 = 2 * MAX_BYTES;
 
 /// One connection attempt, as written.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -210,13 +214,15 @@ pub fn last(path: &Path, n: usize) -> io::Result<Vec<Entry>> {
     rotated.push(".1");
     let mut entries = Vec::new();
     for file in [PathBuf::from(rotated), path.to_path_buf()] {
-        let f = match std::fs::File::open(&file) {
-            Ok(f) => f,
+        // A FIFO or a device planted there must not hang or flood `eic-ssh log`.
+        let bytes = match crate::local::files::read_limited(&file, MAX_READ) {
+            Ok(bytes) => bytes,
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
+            Err(e) if file == path => return Err(e),
+            Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", file.display()))),
         };
-        for line in io::BufReader::new(f).lines() {
-            if let Ok(entry) = serde_json::from_str::<Entry>(&line?) {
+        for line in bytes.split(|&b| b == b'\n') {
+            if let Ok(entry) = serde_json::from_slice::<Entry>(line) {
                 entries.push(entry);
             }
         }

@@ -42,10 +42,18 @@ pub fn client_config_with(ca_bundle: Option<&Path>) -> Result<Arc<rustls::Client
     Ok(Arc::new(config))
 }
 
+/// The largest `AWS_CA_BUNDLE` read (16 MiB; the system's whole bundle is about 200 KiB).
+pub const MAX_CA_BUNDLE: u64 = 16 << 20;
+
 fn bundle_roots(path: &Path) -> Result<RootCertStore, Failure> {
-    let shown = path.display();
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| Failure::usage(format!("cannot read AWS_CA_BUNDLE {shown}: {e}")))?
+    let shown = crate::printable::escape(&path.display().to_string());
+    // Only a regular file, and a bounded one: /dev/zero or a FIFO must not hang or flood us.
+    let pem = crate::local::files::read_limited(path, MAX_CA_BUNDLE).map_err(|e| {
+        Failure::usage(format!(
+            "cannot read AWS_CA_BUNDLE {shown}: {e}; point it at a PEM bundle"
+        ))
+    })?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| Failure::usage(format!("AWS_CA_BUNDLE {shown} is not a PEM file: {e}")))?;
     let mut roots = RootCertStore::empty();
@@ -82,4 +90,50 @@ pub fn http_client(tls: &Arc<rustls::ClientConfig>) -> Result<reqwest::Client, F
         .user_agent(concat!("eic-ssh/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| Failure::new(Kind::Other, format!("cannot set up the HTTP client: {e}")))
+}
+
+/// The most eic-ssh reads of an AWS API answer (16 MiB): a full page of instances is a few
+/// hundred KiB, so only a broken or hostile server sends more.
+pub const MAX_API_BODY: usize = 16 << 20;
+
+/// The most eic-ssh reads of a checkip answer (1 KiB): one address and a newline.
+pub const MAX_CHECKIP_BODY: usize = 1024;
+
+/// Why a response body was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    /// The connection failed while reading.
+    #[error("{}", crate::aws::context::with_causes(.0))]
+    Network(#[from] reqwest::Error),
+    /// The body is (or announced that it is) larger than the limit.
+    #[error("the answer is larger than the {} eic-ssh reads from it", size_words(*.0))]
+    TooLarge(usize),
+}
+
+/// `16 MiB`, `1 KiB`, `300 bytes`.
+pub fn size_words(n: usize) -> String {
+    match n {
+        n if n >= 1 << 20 && n % (1 << 20) == 0 => format!("{} MiB", n >> 20),
+        n if n >= 1 << 10 && n % (1 << 10) == 0 => format!("{} KiB", n >> 10),
+        n => format!("{n} bytes"),
+    }
+}
+
+/// Reads a response body of at most `max` bytes, chunk by chunk, so an endless or huge
+/// answer stops at the limit instead of growing memory.
+pub async fn read_body(
+    mut response: reqwest::Response,
+    max: usize,
+) -> Result<bytes::Bytes, BodyError> {
+    if response.content_length().is_some_and(|n| n > max as u64) {
+        return Err(BodyError::TooLarge(max));
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > max {
+            return Err(BodyError::TooLarge(max));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
 }

@@ -126,3 +126,33 @@ fn bad_region_endpoint_id_and_dns_name_are_usage_errors_before_any_call() {
     }
     assert!(h.sim.events_of("api_call").is_empty());
 }
+
+#[test]
+fn a_forged_endpoint_dns_name_from_the_api_is_refused() {
+    let mut world = World::demo();
+    world.endpoints[0].forged_dns_name = Some("attacker.example".into());
+    let h = Harness::with_world(world);
+    let mut cmd = h.eic_ssh();
+    cmd.env_remove("EIC_SSH_TUNNEL_ENDPOINT_URL")
+        .args(["proxy", BASTION, "22"]);
+    let out = run(&mut cmd, LIMIT);
+    assert_fails_exactly(
+        &out,
+        5,
+        "eic-ssh: refusing the DNS name \"attacker.example\" that the EC2 API gave for endpoint eice-0123456789abcdef0: it is not an EC2 Instance Connect Endpoint name in us-east-1 (ID.ec2-instance-connect-endpoint.us-east-1.amazonaws.com); if it is right, pass it with --endpoint-dns-name or endpoint_dns_name in the config file\n",
+    );
+    assert!(h.sim.events_of("key_pushed").is_empty());
+
+    // The user's own name is theirs to choose: it is dialled (and fails here, exit 8).
+    let mut cmd = h.eic_ssh();
+    cmd.env_remove("EIC_SSH_TUNNEL_ENDPOINT_URL").args([
+        "proxy",
+        BASTION,
+        "22",
+        "--endpoint-dns-name",
+        "localhost",
+    ]);
+    let out = run(&mut cmd, LIMIT);
+    assert_eq!(out.status.code(), Some(8), "{}", stderr(&out));
+    assert!(stderr(&out).contains("localhost"), "{}", stderr(&out));
+}

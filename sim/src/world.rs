@@ -140,6 +140,10 @@ pub struct Endpoint {
     pub security_groups: Vec<String>,
     /// Private IP of the endpoint's interface (what instances see without Preserve Client IP).
     pub eni_ip: String,
+    /// Fault knob: the DnsName (and FipsDnsName) the EC2 API reports instead of the
+    /// service's own form, as a forged answer would. `None`: the real form.
+    #[serde(default)]
+    pub forged_dns_name: Option<String>,
 }
 
 /// A security group.
@@ -242,6 +246,7 @@ impl World {
                 preserve_client_ip: false,
                 security_groups: vec!["sg-0endpoint000000001".into()],
                 eni_ip: "10.0.1.100".into(),
+                forged_dns_name: None,
             }],
             security_groups: vec![
                 SecurityGroup {
@@ -298,14 +303,25 @@ impl World {
 
     /// DNS name of an endpoint, as DescribeInstanceConnectEndpoints reports it.
     pub fn dns_name(&self, endpoint_id: &str) -> String {
+        if let Some(forged) = self.forged_dns_name(endpoint_id) {
+            return forged;
+        }
         format!(
             "{endpoint_id}.ec2-instance-connect-endpoint.{}.amazonaws.com",
             self.region
         )
     }
 
+    /// The endpoint's forged DNS name, when a test set one.
+    fn forged_dns_name(&self, endpoint_id: &str) -> Option<String> {
+        self.endpoint(endpoint_id)?.forged_dns_name.clone()
+    }
+
     /// FIPS DNS name of an endpoint.
     pub fn fips_dns_name(&self, endpoint_id: &str) -> String {
+        if let Some(forged) = self.forged_dns_name(endpoint_id) {
+            return forged;
+        }
         format!(
             "{endpoint_id}.fips.ec2-instance-connect-endpoint.{}.amazonaws.com",
             self.region

@@ -79,7 +79,12 @@ pub async fn send(ctx: &AwsContext, call: ApiCall<'_>) -> Result<ApiResponse, Aw
     };
     let response = request.body(call.body).send().await.map_err(network)?;
     let status = response.status().as_u16();
-    let body = response.bytes().await.map_err(network)?;
+    let body = crate::net::read_body(response, crate::net::MAX_API_BODY)
+        .await
+        .map_err(|e| match e {
+            crate::net::BodyError::Network(e) => network(e),
+            too_large => malformed(too_large.to_string()),
+        })?;
     tracing::debug!("{} ← HTTP {status}, {} bytes", call.action, body.len());
     Ok(ApiResponse { status, body })
 }

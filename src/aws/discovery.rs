@@ -96,14 +96,19 @@ pub async fn resolve(ctx: &AwsContext, q: &RouteQuery) -> Result<Resolved, Failu
         .clone()
         .or_else(|| endpoint.as_ref().map(|e| e.id.clone()))
         .unwrap_or_default();
-    let endpoint_dns_name = q.endpoint_dns_name.clone().or_else(|| {
-        endpoint
-            .as_ref()
-            .map(|e| match (&e.fips_dns_name, ctx.use_fips) {
-                (Some(fips), true) => fips.clone(),
-                _ => e.dns_name.clone(),
-            })
-    });
+    // A name the user gave is used as given; one from the API must be the service's.
+    let endpoint_dns_name = match (&q.endpoint_dns_name, &endpoint) {
+        (Some(name), _) => Some(name.clone()),
+        (None, Some(e)) if need_dns => {
+            let name = match (&e.fips_dns_name, ctx.use_fips) {
+                (Some(fips), true) => fips,
+                _ => &e.dns_name,
+            };
+            check_service_dns_name(name, &e.id, &ctx.region)?;
+            Some(name.clone())
+        }
+        (None, _) => None,
+    };
     let route = Route {
         instance_id,
         private_ip,
@@ -264,6 +269,56 @@ pub fn choose_endpoint<'a>(
     })
 }
 
+/// Domains the service's endpoint names end in, per partition: `amazonaws.com` (and its
+/// dual-stack `api.aws`), China's `amazonaws.com.cn` (and `api.amazonwebservices.com.cn`).
+pub const SERVICE_DNS_SUFFIXES: [&str; 4] = [
+    "amazonaws.com",
+    "api.aws",
+    "amazonaws.com.cn",
+    "api.amazonwebservices.com.cn",
+];
+
+/// An endpoint DNS name from DescribeInstanceConnectEndpoints must be the service's own
+/// for this endpoint and region (PROTOCOL.md §1): `ID[.HASH][.fips]` followed by
+/// `.ec2-instance-connect-endpoint.REGION.` and a partition's domain. The presigned URL,
+/// signature included, goes to that host, so a forged answer must not send it elsewhere.
+pub fn check_service_dns_name(name: &str, endpoint_id: &str, region: &str) -> Result<(), Failure> {
+    if is_service_dns_name(name, endpoint_id, region) {
+        return Ok(());
+    }
+    Err(Failure::new(
+        Kind::NotFound,
+        format!(
+            "refusing the DNS name \"{}\" that the EC2 API gave for endpoint {}: it is not an EC2 Instance Connect Endpoint name in {region} (ID.ec2-instance-connect-endpoint.{region}.amazonaws.com); if it is right, pass it with --endpoint-dns-name or endpoint_dns_name in the config file",
+            crate::printable::escape(name),
+            crate::printable::escape(endpoint_id),
+        ),
+    ))
+}
+
+fn is_service_dns_name(name: &str, endpoint_id: &str, region: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    };
+    let service = format!(".ec2-instance-connect-endpoint.{region}.");
+    let Some((head, suffix)) = name.split_once(&service) else {
+        return false;
+    };
+    let head: Vec<&str> = head.split('.').collect();
+    let head = match head.as_slice() {
+        [rest @ .., "fips"] => rest,
+        all => all,
+    };
+    SERVICE_DNS_SUFFIXES.contains(&suffix)
+        && name.len() <= 253
+        && matches!(head, [id] | [id, _] if id.eq_ignore_ascii_case(endpoint_id))
+        && head.iter().all(|l| label_ok(l))
+}
+
 /// Private IPv4, else IPv6.
 pub fn target_ip(i: &Instance) -> Result<String, Failure> {
     i.private_ip
@@ -392,6 +447,42 @@ mod tests {
             ..other
         };
         assert!(pick_by_name("I-0AAAAAAAAAAAAAAA1", "r", vec![impostor]).is_err());
+    }
+
+    #[test]
+    fn only_the_services_dns_names_are_taken_from_the_api() {
+        let id = "eice-0123456789abcdef0";
+        for good in [
+            "eice-0123456789abcdef0.ec2-instance-connect-endpoint.us-east-1.amazonaws.com",
+            "eice-0123456789abcdef0.1a2b3c4d.ec2-instance-connect-endpoint.us-east-1.amazonaws.com",
+            "eice-0123456789abcdef0.fips.ec2-instance-connect-endpoint.us-east-1.amazonaws.com",
+            "EICE-0123456789ABCDEF0.1a2b3c4d.fips.ec2-instance-connect-endpoint.us-east-1.amazonaws.com",
+            "eice-0123456789abcdef0.1a2b3c4d.ec2-instance-connect-endpoint.us-east-1.api.aws",
+        ] {
+            assert!(is_service_dns_name(good, id, "us-east-1"), "{good}");
+        }
+        assert!(is_service_dns_name(
+            "eice-0123456789abcdef0.ec2-instance-connect-endpoint.cn-north-1.amazonaws.com.cn",
+            id,
+            "cn-north-1"
+        ));
+        for bad in [
+            "attacker.example",
+            "127.0.0.1",
+            "eice-0123456789abcdef0.ec2-instance-connect-endpoint.us-east-1.amazonaws.com.evil.example",
+            "eice-0123456789abcdef0.ec2-instance-connect-endpoint.eu-west-1.amazonaws.com",
+            "eice-0ffffffffffffffff.ec2-instance-connect-endpoint.us-east-1.amazonaws.com",
+            "evil.example/x.eice-0123456789abcdef0.ec2-instance-connect-endpoint.us-east-1.amazonaws.com",
+            "a.b.c.eice-0123456789abcdef0.ec2-instance-connect-endpoint.us-east-1.amazonaws.com",
+            "eice-0123456789abcdef0.ec2-instance-connect-endpoint.us-east-1.amazonaws.com:444",
+            "eice-0123456789abcdef0..ec2-instance-connect-endpoint.us-east-1.amazonaws.com",
+            "",
+        ] {
+            assert!(!is_service_dns_name(bad, id, "us-east-1"), "{bad}");
+        }
+        let err = check_service_dns_name("evil\n.example", id, "us-east-1").unwrap_err();
+        assert_eq!(err.kind, Kind::NotFound);
+        assert!(err.message.contains("\"evil\\n.example\""), "{err}");
     }
 
     #[test]

@@ -70,7 +70,13 @@ impl HttpConnector for Connector {
             let status = StatusCode::try_from(response.status().as_u16())
                 .map_err(|e| ConnectorError::other(e.into(), None))?;
             let headers = response.headers().clone();
-            let bytes = response.bytes().await.map_err(failed)?;
+            // An endless answer from a credential endpoint stops at the API limit.
+            let bytes = crate::net::read_body(response, crate::net::MAX_API_BODY)
+                .await
+                .map_err(|e| match e {
+                    crate::net::BodyError::Network(e) => failed(e),
+                    too_large => ConnectorError::other(too_large.into(), None),
+                })?;
             let mut out = HttpResponse::new(status, SdkBody::from(bytes));
             for (name, value) in &headers {
                 if let Ok(value) = value.to_str() {

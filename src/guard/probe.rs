@@ -74,8 +74,7 @@ async fn ask(http: &reqwest::Client, url: &str) -> Result<IpAddr, ProbeError> {
     if !status.is_success() {
         return Err(unreachable(format!("HTTP {}", status.as_u16())));
     }
-    let body = response
-        .bytes()
+    let body = crate::net::read_body(response, crate::net::MAX_CHECKIP_BODY)
         .await
         .map_err(|e| unreachable(e.to_string()))?;
     parse_answer(&body).ok_or_else(|| ProbeError::Garbage {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use hyper_util::client::proxy::matcher::Matcher;
 use rustls_pki_types::ServerName;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -155,6 +155,9 @@ fn ws_config() -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(FRAME_READ)
         .write_buffer_size(0)
+        // Pongs queue behind data a peer never reads: a ping flood stops growing at 1 MiB
+        // (further pongs are dropped) instead of taking memory without bound.
+        .max_write_buffer_size(1 << 20)
         .max_frame_size(Some(16 << 20))
         .max_message_size(Some(16 << 20))
 }
@@ -257,18 +260,24 @@ async fn dial(
         .write_all(head.as_bytes())
         .await
         .map_err(io_err)?;
-    let mut status = String::new();
-    stream.read_line(&mut status).await.map_err(io_err)?;
+    let status = read_head_line(&mut stream).await.map_err(io_err)?;
     let ok = status
         .split_whitespace()
         .nth(1)
         .is_some_and(|code| code.starts_with('2'));
     // Skip the rest of the proxy's response head; what follows belongs to TLS.
+    let mut lines = 0;
     loop {
-        let mut line = String::new();
-        let n = stream.read_line(&mut line).await.map_err(io_err)?;
-        if n == 0 || line == "\r\n" || line == "\n" {
+        let line = read_head_line(&mut stream).await.map_err(io_err)?;
+        if line.is_empty() || line == "\r\n" || line == "\n" {
             break;
+        }
+        lines += 1;
+        if lines > MAX_PROXY_HEAD_LINES {
+            return Err(io_err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("its answer to CONNECT has more than {MAX_PROXY_HEAD_LINES} header lines"),
+            )));
         }
     }
     if !ok {
@@ -279,6 +288,32 @@ async fn dial(
         });
     }
     Ok(stream)
+}
+
+/// The longest line of a proxy's answer to CONNECT that eic-ssh reads (8 KiB).
+const MAX_PROXY_LINE: u64 = 8 * 1024;
+
+/// The most header lines of a proxy's answer to CONNECT that eic-ssh reads.
+const MAX_PROXY_HEAD_LINES: usize = 100;
+
+/// One line of the proxy's answer, at most [`MAX_PROXY_LINE`] bytes: a proxy that never
+/// ends its line is an error, not a growing buffer. Empty at the end of the stream.
+async fn read_head_line(stream: &mut BufReader<TcpStream>) -> std::io::Result<String> {
+    let mut line = Vec::new();
+    (&mut *stream)
+        .take(MAX_PROXY_LINE)
+        .read_until(b'\n', &mut line)
+        .await?;
+    if line.len() as u64 >= MAX_PROXY_LINE && !line.ends_with(b"\n") {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "its answer to CONNECT has a line longer than {} KiB",
+                MAX_PROXY_LINE / 1024
+            ),
+        ));
+    }
+    Ok(String::from_utf8_lossy(&line).into_owned())
 }
 
 async fn connect_tcp(addr: &str, what: &str) -> Result<TcpStream, ConnectError> {

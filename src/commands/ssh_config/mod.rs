@@ -210,6 +210,9 @@ pub fn parse_filters(specs: &[String]) -> Result<Vec<aws::ec2::Filter>, Failure>
 
 /// Replaces `dest` atomically, but only a file this command wrote before; then says how to
 /// include it.
+/// The largest existing `--write` target read back (16 MiB; ours are a few KiB).
+const MAX_SSH_CONFIG: u64 = 16 << 20;
+
 fn write(dest: &Path, text: &str, hosts: usize) -> Result<(), Failure> {
     let shown = dest.display();
     let failed =
@@ -222,14 +225,25 @@ fn write(dest: &Path, text: &str, hosts: usize) -> Result<(), Failure> {
             .create(dir)
             .map_err(failed)?;
     }
-    match std::fs::read_to_string(dest) {
-        Ok(old) if old == text => println!("{shown} is up to date ({hosts} hosts)"),
-        Ok(old) if !old.starts_with(HEADER) => {
+    // What is there must be a regular file of sane size (a FIFO would hang the read, a
+    // device would be replaced): the file eic-ssh wrote, or nothing.
+    let old = match files::read_limited(dest, MAX_SSH_CONFIG) {
+        Ok(old) => Some(old),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            return Err(Failure::usage(format!(
+                "cannot use {shown} as the --write target: {e}; pass --write with a regular file"
+            )));
+        }
+    };
+    match old {
+        Some(old) if old == text.as_bytes() => println!("{shown} is up to date ({hosts} hosts)"),
+        Some(old) if !old.starts_with(HEADER.as_bytes()) => {
             return Err(Failure::usage(format!(
                 "{shown} exists and was not written by eic-ssh: move it away, or pass --write OTHER_FILE"
             )));
         }
-        Ok(_) | Err(_) => {
+        Some(_) | None => {
             files::replace(dest, text.as_bytes(), 0o600).map_err(failed)?;
             println!("wrote {hosts} hosts to {shown}");
         }

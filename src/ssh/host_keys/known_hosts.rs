@@ -68,7 +68,8 @@ pub fn from_console(text: &str) -> Vec<PublicKey> {
 
 /// Looks `name` up in the file at `path` (a missing file knows nothing).
 pub fn lookup(path: &Path, name: &str, key: &PublicKey) -> io::Result<Known> {
-    let bytes = match std::fs::read(path) {
+    // Only a regular file of bounded size: a FIFO or /dev/zero must not hang or flood us.
+    let bytes = match crate::local::files::read_limited(path, MAX_FILE) {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Known::Unknown),
         Err(e) => return Err(e),
@@ -83,6 +84,9 @@ pub fn lookup(path: &Path, name: &str, key: &PublicKey) -> io::Result<Known> {
     }
     Ok(lookup_in(&text, name, key))
 }
+
+/// The largest known_hosts file read (64 MiB, some 150,000 keys).
+pub const MAX_FILE: u64 = 64 << 20;
 
 /// Longer lines are not host keys (OpenSSH's own limit is far lower).
 const MAX_LINE: usize = 64 * 1024;
@@ -198,7 +202,11 @@ pub fn learn(path: &Path, name: &str, key: &PublicKey) -> io::Result<()> {
             .mode(0o700)
             .create(dir)?;
     }
-    let existing = std::fs::read(path).unwrap_or_default();
+    let existing = match crate::local::files::read_limited(path, MAX_FILE) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e),
+    };
     let mut f = std::fs::OpenOptions::new()
         .append(true)
         .create(true)
