@@ -80,6 +80,54 @@ pub fn exit_table() -> String {
     out
 }
 
+/// How a command that ran to its end finished (a failure is a [`Failure`]); its exit code
+/// is decided here and nowhere else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything asked was done: 0.
+    Success,
+    /// It ran, but not everything asked was done (cp: something was not copied; doctor: a
+    /// check failed): 1.
+    Incomplete,
+    /// The remote command's own exit status, passed through (a signal as 128 + its number).
+    Remote(u8),
+    /// The session was ended from this side (`~.`, a hang-up or kill): 255, as ssh does.
+    Disconnected,
+}
+
+impl Outcome {
+    /// The process exit status.
+    pub fn code(self) -> i32 {
+        match self {
+            Outcome::Success => 0,
+            Outcome::Incomplete => Exit::Other.code(),
+            Outcome::Remote(status) => i32::from(status),
+            Outcome::Disconnected => Exit::Session.code(),
+        }
+    }
+
+    /// How the connection log words it.
+    pub fn word(self) -> String {
+        match self {
+            Outcome::Success => "ok".into(),
+            Outcome::Incomplete => "incomplete".into(),
+            Outcome::Remote(status) => format!("ok (the remote command exited {status})"),
+            Outcome::Disconnected => "disconnected from this side".into(),
+        }
+    }
+}
+
+/// The exit code for a command line clap did not run: help and version are not failures;
+/// a usage error exits 2, except in the session form, which (like ssh) keeps every code
+/// below 255 for the remote command and so exits 255.
+pub fn command_line_exit(help_or_version: bool, session_form: bool) -> i32 {
+    match (help_or_version, session_form) {
+        (true, _) => 0,
+        (false, true) => Exit::Session.code(),
+        (false, false) => Exit::Usage.code(),
+    }
+}
+
 /// What went wrong, by stage; each layer picks one and never an exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {

@@ -22,6 +22,7 @@ pub mod logging;
 pub mod net;
 pub mod plain_name;
 pub mod printable;
+pub mod route;
 pub mod ssh;
 pub mod target;
 pub mod tunnel;

@@ -6,12 +6,9 @@ use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
-
-use crate::tunnel::stream::Traffic;
 
 /// The log is rotated to `log.jsonl.1` once it passes this size.
 pub const MAX_BYTES: u64 = 1024 * 1024;
@@ -53,68 +50,8 @@ pub struct Entry {
     pub duration_ms: u64,
 }
 
-/// The attempt this process is making, between [`begin`] and [`finish`].
-struct Current {
-    entry: Entry,
-    started: Instant,
-    tunnels: Vec<Arc<Traffic>>,
-    enabled: bool,
-}
-
-static CURRENT: Mutex<Option<Current>> = Mutex::new(None);
+/// Warned once per process that the log cannot be written.
 static WARNED: AtomicBool = AtomicBool::new(false);
-
-/// Starts recording this process's attempt (the session, `cp`, `proxy`).
-pub fn begin(command: &str, target: &str) {
-    let current = Current {
-        entry: Entry::new(command, target),
-        started: Instant::now(),
-        tunnels: Vec::new(),
-        enabled: true,
-    };
-    *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = Some(current);
-}
-
-/// Adds what a stage learned to the current attempt (nothing when none was begun).
-pub fn note(change: impl FnOnce(&mut Entry)) {
-    if let Some(c) = CURRENT.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-        change(&mut c.entry);
-    }
-}
-
-/// Counts a tunnel's bytes into the current attempt.
-pub fn add_tunnel(traffic: Arc<Traffic>) {
-    if let Some(c) = CURRENT.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-        c.tunnels.push(traffic);
-    }
-}
-
-/// `log = false` in the config file.
-pub fn disable() {
-    if let Some(c) = CURRENT.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-        c.enabled = false;
-    }
-}
-
-/// Writes the current attempt with its exit code and outcome.
-pub fn finish(exit: i32, outcome: &str) {
-    let Some(c) = CURRENT.lock().unwrap_or_else(|e| e.into_inner()).take() else {
-        return;
-    };
-    if !c.enabled {
-        return;
-    }
-    let mut entry = c.entry;
-    entry.exit = exit;
-    entry.outcome = outcome.to_string();
-    entry.duration_ms = u64::try_from(c.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    for t in &c.tunnels {
-        let (up, down) = t.totals();
-        entry.bytes_up += up;
-        entry.bytes_down += down;
-    }
-    append(&entry);
-}
 
 impl Entry {
     /// A fresh entry stamped now.
@@ -150,7 +87,7 @@ pub fn path() -> Option<PathBuf> {
     Some(base.join("eic-ssh").join("log.jsonl"))
 }
 
-/// Appends one line (a separate attempt, e.g. one `tunnel` connection); warns once on failure.
+/// Appends one attempt's line; warns once on failure.
 pub fn append(entry: &Entry) {
     let Some(path) = path() else { return };
     if let Err(e) = append_to(&path, entry, MAX_BYTES)

@@ -6,24 +6,19 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use eic_ssh::cli::Cli;
-use eic_ssh::error::{Exit, Failure, Kind};
+use eic_ssh::error::{Failure, Kind, command_line_exit};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            // Help and version are not failures. A usage error exits 2, except in the
-            // session form, which (like ssh) keeps every code below 255 for the remote
-            // command and so exits 255.
-            let code = match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
-                _ if eic_ssh::cli::is_session_form(std::env::args().skip(1)) => {
-                    Exit::Session.code()
-                }
-                _ => Exit::Usage.code(),
-            };
-            return ExitCode::from(code as u8);
+            let help_or_version = matches!(
+                e.kind(),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+            );
+            let session_form = eic_ssh::cli::is_session_form(std::env::args().skip(1));
+            return exit_code(command_line_exit(help_or_version, session_form));
         }
     };
     eic_ssh::logging::init(cli.verbose, cli.quiet);
@@ -46,14 +41,15 @@ fn main() -> ExitCode {
         )),
     };
     match outcome {
-        Ok(status) => {
-            eic_ssh::logbook::finish(status, "ok");
-            ExitCode::from(status.clamp(0, 255) as u8)
-        }
+        Ok(outcome) => exit_code(outcome.code()),
         Err(failure) => {
             eprintln!("eic-ssh: {failure}");
-            eic_ssh::logbook::finish(failure.exit().code(), &failure.message);
-            ExitCode::from(failure.exit().code() as u8)
+            exit_code(failure.exit().code())
         }
     }
+}
+
+/// The process status for a code from `eic_ssh::error` (always 0 to 255).
+fn exit_code(code: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(code).unwrap_or(u8::MAX))
 }

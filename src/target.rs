@@ -61,6 +61,30 @@ impl std::fmt::Display for InstanceRef {
     }
 }
 
+/// What NAME names: the instance of its `[hosts.NAME]` section, else an instance id, else
+/// a Name tag. Anything shaped like an id is only ever an id (a Name tag that reads as one
+/// could be another instance's).
+pub fn instance_ref(
+    name: &str,
+    section: Option<&crate::config::file::Host>,
+) -> Result<InstanceRef, Failure> {
+    match section {
+        Some(h) => match (&h.instance, &h.name) {
+            (Some(id), _) => Ok(InstanceRef::Id(id.0.clone())),
+            (None, Some(tag)) => Ok(InstanceRef::Name(tag.clone())),
+            (None, None) => Err(Failure::usage(format!(
+                "[hosts.{name}] needs `instance` or `name`"
+            ))),
+        },
+        None if instance_id(name).is_ok() => Ok(InstanceRef::Id(name.to_string())),
+        None if name.starts_with("i-") || looks_like_instance_id(name) => {
+            Err(instance_id(name).unwrap_err())
+        }
+        None if name.is_empty() => Err(Failure::usage("the target is empty")),
+        None => Ok(InstanceRef::Name(name.to_string())),
+    }
+}
+
 /// Checks `i-` followed by 8 or 17 hex digits.
 pub fn instance_id(text: &str) -> Result<&str, Failure> {
     let hex = text.strip_prefix("i-").unwrap_or_default();

@@ -25,8 +25,8 @@ pub struct AwsContext {
     pub eic_url: String,
 }
 
-impl From<&crate::config::Effective> for AwsChoices {
-    fn from(eff: &crate::config::Effective) -> Self {
+impl From<&crate::route::Settings> for AwsChoices {
+    fn from(eff: &crate::route::Settings) -> Self {
         AwsChoices {
             profile: eff.profile.clone(),
             region: eff.region.clone(),

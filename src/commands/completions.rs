@@ -5,15 +5,15 @@ use clap::CommandFactory;
 use clap_complete::Shell;
 
 use crate::cli::{Cli, CompletionsArgs};
-use crate::error::Failure;
+use crate::error::{Failure, Outcome};
 
 /// Where a target may stand: right after `eic-ssh`, or after these subcommands.
 const TAKES_TARGET: &str = "proxy tunnel egress doctor check";
 
 /// Prints the script on stdout.
-pub fn run(args: &CompletionsArgs) -> Result<i32, Failure> {
+pub fn run(args: &CompletionsArgs) -> Result<Outcome, Failure> {
     print!("{}", script(args.shell));
-    Ok(0)
+    Ok(Outcome::Success)
 }
 
 /// The whole script for `shell`.

@@ -2,8 +2,9 @@
 //! for a target, list its aliases.
 
 use crate::cli::{ConfigAliasesArgs, ConfigCheckArgs};
-use crate::config::{self, Effective, Overrides};
-use crate::error::Failure;
+use crate::config;
+use crate::error::{Failure, Outcome};
+use crate::route::{self, Flags, Settings};
 
 /// Other sections naming the same instance shown per section when every section is
 /// listed: each is listed in full under its own name, and 2,000 sections naming one
@@ -12,7 +13,7 @@ const ALSO_SHOWN: usize = 5;
 
 /// Prints the effective settings; any config error is the usual one-line failure (exit 2),
 /// and with `--json` also a `"valid": false` report on stdout.
-pub fn run(args: ConfigCheckArgs) -> Result<i32, Failure> {
+pub fn run(args: ConfigCheckArgs) -> Result<Outcome, Failure> {
     let located = config::file::locate(args.config.config.as_deref()).map(|(p, _)| p);
     let checked = load_and_resolve(&args);
     if args.json {
@@ -39,7 +40,7 @@ pub fn run(args: ConfigCheckArgs) -> Result<i32, Failure> {
     }
     let (path, hosts) = checked?;
     if args.json {
-        return Ok(0);
+        return Ok(Outcome::Success);
     }
     let shown = path
         .as_ref()
@@ -57,12 +58,12 @@ pub fn run(args: ConfigCheckArgs) -> Result<i32, Failure> {
             );
         }
     }
-    Ok(0)
+    Ok(Outcome::Success)
 }
 
 /// The settings for one target, and how many other sections naming its instance were left
 /// out of them for the report.
-type Shown = (Effective, usize);
+type Shown = (Settings, usize);
 
 /// The file, then the settings for the target or for every `[hosts]` section (then with at
 /// most [`ALSO_SHOWN`] other sections each).
@@ -77,7 +78,8 @@ fn load_and_resolve(
     let hosts = targets
         .iter()
         .map(|t| {
-            let mut eff = config::resolve(&file, path.as_deref(), t, &Overrides::default())?;
+            let mut eff =
+                route::settings::for_target(&file, path.as_deref(), t, &Flags::default())?;
             let keep = if args.target.is_some() {
                 usize::MAX
             } else {
@@ -92,10 +94,10 @@ fn load_and_resolve(
 }
 
 /// Prints each `[hosts]` alias on a line, in the file's sorted order.
-pub fn aliases(args: &ConfigAliasesArgs) -> Result<i32, Failure> {
+pub fn aliases(args: &ConfigAliasesArgs) -> Result<Outcome, Failure> {
     let (file, _) = config::file::load(args.config.config.as_deref())?;
     for alias in file.hosts.keys() {
         println!("{alias}");
     }
-    Ok(0)
+    Ok(Outcome::Success)
 }

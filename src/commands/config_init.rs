@@ -5,16 +5,17 @@ use std::fmt::Write as _;
 use ipnet::IpNet;
 
 use crate::cli::ConfigInitArgs;
-use crate::config::effective::DEFAULT_CHECK_URL;
+use crate::config::ConfigFile;
 use crate::config::file::{self, Cidr};
-use crate::config::{self, ConfigFile};
-use crate::error::{Failure, Kind};
+use crate::error::{Failure, Kind, Outcome};
 use crate::guard::probe;
 use crate::local::files;
 use crate::net;
+use crate::route;
+use crate::route::settings::DEFAULT_CHECK_URL;
 
 /// Writes the file (mode 0600); exit 0, or 2 when it exists already.
-pub async fn run(args: ConfigInitArgs) -> Result<i32, Failure> {
+pub async fn run(args: ConfigInitArgs) -> Result<Outcome, Failure> {
     let Some((path, _)) = file::locate(args.config.config.as_deref()) else {
         return Err(Failure::usage(
             "no place for the config file: HOME is not set; pass --config FILE",
@@ -41,7 +42,7 @@ pub async fn run(args: ConfigInitArgs) -> Result<i32, Failure> {
     if args.allow_current {
         let http = net::http_client(&net::client_config()?)?;
         // Where the guard would ask with no config yet: EIC_SSH_EGRESS_CHECK_URL, else the default.
-        let urls = config::resolve_defaults(&ConfigFile::default(), None)?.egress_urls;
+        let urls = route::settings::defaults(&ConfigFile::default(), None)?.egress_urls;
         let ip = probe::egress_ip(&http, &urls).await.map_err(|e| {
             Failure::new(
                 Kind::Other,
@@ -76,7 +77,7 @@ pub async fn run(args: ConfigInitArgs) -> Result<i32, Failure> {
     println!(
         "next: add a [hosts.NAME] section, then `eic-ssh config check` and `eic-ssh doctor NAME`"
     );
-    Ok(0)
+    Ok(Outcome::Success)
 }
 
 /// The starter text: every key commented, the allowlist set when one was given.

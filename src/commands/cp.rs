@@ -4,35 +4,53 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::cli::CpArgs;
-use crate::commands::host_settings;
+use crate::commands::attempt::Attempt;
 use crate::commands::login::login;
+use crate::commands::settings_for;
 use crate::config::file::Loaded;
 use crate::copy::operands::{self, Plan};
 use crate::copy::progress::{Progress, human_bytes};
 use crate::copy::sftp::Sftp;
 use crate::copy::transfer::{Copy, Options, Report};
-use crate::error::{Failure, Kind};
+use crate::error::{Failure, Kind, Outcome};
 use crate::local::terminal;
 use crate::printable;
+use crate::route::Learned;
 use crate::ssh::client;
 use crate::target::Target;
 
 /// Exit 0 when everything was copied, 1 when anything was not, 130 on Ctrl-C; setup
-/// failures keep their usual codes.
-pub async fn run(mut args: CpArgs, quiet: bool) -> Result<i32, Failure> {
+/// failures keep their usual codes. The copy is logged as one attempt.
+pub async fn run(args: CpArgs, quiet: bool) -> Result<Outcome, Failure> {
     let plan = operands::plan(&args.operands)?;
-    let target = match &plan {
-        Plan::Upload { target, .. } | Plan::Download { target, .. } => {
-            crate::logbook::begin("cp", target);
-            Target::parse(target)?
-        }
+    let typed = match &plan {
+        Plan::Upload { target, .. } | Plan::Download { target, .. } => target.clone(),
     };
+    let mut attempt = Attempt::new("cp", &typed);
+    let result = copy(&args, quiet, &plan, &typed, &mut attempt.learned).await;
+    attempt.finish(result)
+}
+
+async fn copy(
+    args: &CpArgs,
+    quiet: bool,
+    plan: &Plan,
+    typed: &str,
+    learned: &mut Learned,
+) -> Result<Outcome, Failure> {
+    let target = Target::parse(typed)?;
     let config = Loaded::read(args.connect.config.as_deref())?;
-    let host = config.host(&target.name);
-    host_settings::fill_connect(&mut args.connect, host.as_ref());
-    host_settings::fill_host_keys(&mut args.host_keys, host.as_ref());
-    let port = host_settings::port(None, host.as_ref());
-    let login = login(&target, port, &args.connect, &config, &args.host_keys, None).await?;
+    let keys = Some(&args.host_keys);
+    let settings = settings_for(&target, &args.connect, keys, None, &config, learned)?;
+    let login = login(
+        &settings,
+        &config,
+        &args.connect,
+        &args.host_keys,
+        None,
+        learned,
+    )
+    .await?;
     let sftp = Sftp::start(&login.handle).await?;
     let progress = Progress::new(!quiet && terminal::is_tty(libc::STDERR_FILENO));
     let report = Mutex::new(Report::default());
@@ -48,7 +66,7 @@ pub async fn run(mut args: CpArgs, quiet: bool) -> Result<i32, Failure> {
     };
     let started = Instant::now();
     let work = async {
-        match &plan {
+        match plan {
             Plan::Upload { sources, dest, .. } => copy.upload(sources, dest).await,
             Plan::Download { sources, dest, .. } => copy.download(sources, dest).await,
         }
@@ -71,7 +89,7 @@ pub async fn run(mut args: CpArgs, quiet: bool) -> Result<i32, Failure> {
     });
     drop(sftp);
     let ended = match stopped {
-        Some(Stop::ConnectionLost) => client::why_it_ended(login.handle, 22).await,
+        Some(Stop::ConnectionLost) => client::why_it_ended(login.handle, login.port).await,
         _ => {
             client::close(login.handle).await;
             None
@@ -89,7 +107,7 @@ fn outcome(
     ended: Option<Failure>,
     elapsed: f64,
     quiet: bool,
-) -> Result<i32, Failure> {
+) -> Result<Outcome, Failure> {
     // Paths and reasons come from the server: escaped before they reach the terminal.
     for warning in &report.warnings {
         eprintln!("eic-ssh: warning: {}", printable::escape(warning));
@@ -153,7 +171,7 @@ fn outcome(
             plural(report.copied)
         );
     }
-    Ok(0)
+    Ok(Outcome::Success)
 }
 
 /// Why a copy stopped before it finished.

@@ -3,17 +3,20 @@
 use std::net::IpAddr;
 
 use crate::cli::EgressArgs;
-use crate::config::{self, Effective, Overrides};
-use crate::error::Failure;
+use crate::config;
+use crate::error::{Failure, Outcome};
 use crate::guard::{Verdict, current_ip, decide, probe::ProbeError};
 use crate::net;
+use crate::route::{self, Flags, Settings};
 
 /// Prints the verdict; exit 0 when allowed (or no allowlist), 3 when refused.
-pub async fn run(args: EgressArgs) -> Result<i32, Failure> {
+pub async fn run(args: EgressArgs) -> Result<Outcome, Failure> {
     let (file, path) = config::file::load(args.config.config.as_deref())?;
     let eff = match &args.target {
-        Some(target) => config::resolve(&file, path.as_deref(), target, &Overrides::default())?,
-        None => config::resolve_defaults(&file, path.as_deref())?,
+        Some(target) => {
+            route::settings::for_target(&file, path.as_deref(), target, &Flags::default())?
+        }
+        None => route::settings::defaults(&file, path.as_deref())?,
     };
     let http = net::http_client(&net::client_config()?)?;
     let ip = current_ip(&http, &eff.egress_urls).await;
@@ -23,10 +26,10 @@ pub async fn run(args: EgressArgs) -> Result<i32, Failure> {
     } else {
         print_text(&eff, &ip, &verdict);
     }
-    verdict.gate().map(|()| 0)
+    verdict.gate().map(|()| Outcome::Success)
 }
 
-fn print_text(eff: &Effective, ip: &Result<IpAddr, ProbeError>, verdict: &Verdict) {
+fn print_text(eff: &Settings, ip: &Result<IpAddr, ProbeError>, verdict: &Verdict) {
     match ip {
         Ok(ip) => println!("egress IP:  {ip} (from {})", eff.egress_urls.join(", ")),
         Err(e) => println!("egress IP:  unknown ({e})"),
@@ -65,7 +68,7 @@ fn print_text(eff: &Effective, ip: &Result<IpAddr, ProbeError>, verdict: &Verdic
 /// The documented JSON report (docs/commands.md).
 fn print_json(
     args: &EgressArgs,
-    eff: &Effective,
+    eff: &Settings,
     ip: &Result<IpAddr, ProbeError>,
     verdict: &Verdict,
 ) {

@@ -13,7 +13,7 @@ use tokio::signal::unix::SignalKind;
 use tokio::sync::watch;
 
 use crate::commands::login::Login;
-use crate::error::{Failure, Kind};
+use crate::error::{Failure, Kind, Outcome};
 use crate::local::signals;
 use crate::ssh::client::{self, Callbacks};
 use crate::ssh::forward::{self, Bound, RemoteForward};
@@ -48,7 +48,7 @@ pub async fn run(
     port: u16,
     policy: Reconnect,
     again: impl AsyncFn() -> Result<Login, Failure>,
-) -> Result<i32, Failure> {
+) -> Result<Outcome, Failure> {
     let (current, link) = watch::channel(None);
     let serving = forward::serve_all(bound, link);
     let stop = signals::first_of([
@@ -113,7 +113,7 @@ pub async fn run(
                     .disconnect(russh::Disconnect::ByApplication, "", "en")
                     .await;
             }
-            Ok(0)
+            Ok(Outcome::Success)
         }
         result = supervise => result,
     }

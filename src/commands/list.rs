@@ -9,11 +9,12 @@ use crate::aws::inventory::{Entry, NameProblem, inventory};
 use crate::aws::{AwsChoices, AwsContext};
 use crate::cli::ListArgs;
 use crate::commands::ssh_config::parse_filters;
-use crate::config::{self, ConfigFile, Overrides};
-use crate::error::Failure;
+use crate::config::{self, ConfigFile};
+use crate::error::{Failure, Outcome};
 use crate::guard::{Verdict, current_ip, decide, probe::ProbeError};
 use crate::net;
 use crate::printable::escape;
+use crate::route::{self, Flags};
 
 /// One row: an instance, where it is, and what would happen when connecting to it now.
 struct Row {
@@ -25,9 +26,9 @@ struct Row {
 }
 
 /// Prints the table (or JSON); exit 0, or the usual failure when AWS cannot be asked.
-pub async fn run(args: ListArgs) -> Result<i32, Failure> {
+pub async fn run(args: ListArgs) -> Result<Outcome, Failure> {
     let (file, path) = config::file::load(args.config.config.as_deref())?;
-    let defaults = config::resolve_defaults(&file, path.as_deref())?;
+    let defaults = route::settings::defaults(&file, path.as_deref())?;
     let choices = AwsChoices {
         profile: args.profile.clone().or(defaults.profile.clone()),
         region: args.region.clone().or(defaults.region.clone()),
@@ -78,7 +79,7 @@ pub async fn run(args: ListArgs) -> Result<i32, Failure> {
     } else {
         print_table(&rows, args.all_regions);
     }
-    Ok(0)
+    Ok(Outcome::Success)
 }
 
 /// The settings that apply to the instance: its alias's if one names it, else by id; with
@@ -87,13 +88,13 @@ fn settings_for(
     file: &ConfigFile,
     path: Option<&std::path::Path>,
     entry: &Entry,
-) -> Option<config::Effective> {
+) -> Option<route::Settings> {
     let i = &entry.instance;
     let target = aliases(file, entry)
         .into_iter()
         .next()
         .unwrap_or(i.id.clone());
-    let mut eff = config::resolve(file, path, &target, &Overrides::default()).ok()?;
+    let mut eff = route::settings::for_target(file, path, &target, &Flags::default()).ok()?;
     eff.bind_instance(file, &i.id, i.name.as_deref());
     Some(eff)
 }

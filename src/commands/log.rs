@@ -1,12 +1,12 @@
 //! `eic-ssh log`: the last connection attempts from the local log, as a table or JSON lines.
 
 use crate::cli::LogArgs;
-use crate::error::{Failure, Kind};
+use crate::error::{Failure, Kind, Outcome};
 use crate::logbook::{self, Entry};
 use crate::printable::escape;
 
 /// Prints the last `-n` entries; an absent log is an empty one.
-pub fn run(args: &LogArgs) -> Result<i32, Failure> {
+pub fn run(args: &LogArgs) -> Result<Outcome, Failure> {
     let Some(path) = logbook::path() else {
         return Err(Failure::usage(
             "no log location: HOME and XDG_STATE_HOME are unset",
@@ -18,11 +18,11 @@ pub fn run(args: &LogArgs) -> Result<i32, Failure> {
         for e in &entries {
             println!("{}", serde_json::to_string(e).unwrap_or_default());
         }
-        return Ok(0);
+        return Ok(Outcome::Success);
     }
     if entries.is_empty() {
         println!("no connections logged yet in {}", path.display());
-        return Ok(0);
+        return Ok(Outcome::Success);
     }
     let rows: Vec<Vec<String>> = entries.iter().map(row).collect();
     let header = [
@@ -37,7 +37,7 @@ pub fn run(args: &LogArgs) -> Result<i32, Failure> {
         "OUTCOME",
     ];
     super::table::print(&header, &rows);
-    Ok(0)
+    Ok(Outcome::Success)
 }
 
 /// One table row; everything read back from the file is escaped (it may have been edited).

@@ -1,28 +1,32 @@
-//! From `[user@]TARGET` to an authenticated SSH connection: guard, resolve, in-memory key,
-//! key push, tunnel, host-key check, authentication. Shared by the session and `cp`.
+//! From a target's settings to an authenticated SSH connection: the route (guard, resolve,
+//! key push, tunnel) with an in-memory key, then the host-key check and authentication.
+//! Shared by the session and `cp`.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use russh::client::Handle;
 
 use crate::aws::ec2;
 use crate::cli::{ConnectArgs, HostKeyArgs};
-use crate::commands::connect::Connector;
 use crate::config::file::Loaded;
 use crate::error::Failure;
 use crate::local::terminal;
+use crate::route::{self, Learned, Settings};
 use crate::ssh::client::{self, Callbacks};
 use crate::ssh::deadline::Budget;
 use crate::ssh::forward::RemoteForwards;
 use crate::ssh::host_keys::{self, HostKeyCheck, Policy};
 use crate::ssh::key::EphemeralKey;
-use crate::target::{self, Target};
+use crate::target;
 
 /// An authenticated connection and what it is connected to.
 pub struct Login {
     /// The instance logged in to.
     pub instance_id: String,
+    /// The instance port the tunnel reaches.
+    pub port: u16,
     /// The SSH connection.
     pub handle: Handle<Callbacks>,
     /// The OS user logged in.
@@ -31,15 +35,16 @@ pub struct Login {
     pub remote_forwards: RemoteForwards,
 }
 
-/// Logs in to `target` (`[user@]TARGET`) on `port`. With `agent`, the server may open agent
-/// channels to that socket.
+/// Logs in with `settings` (the user, instance and port to reach). With `agent`, the
+/// server may open agent channels to that socket. `learned` keeps what each step found,
+/// for the log, the host key's fingerprint included.
 pub async fn login(
-    target: &Target,
-    port: u16,
-    connect: &ConnectArgs,
+    settings: &Settings,
     config: &Loaded,
+    connect: &ConnectArgs,
     keys: &HostKeyArgs,
     agent: Option<PathBuf>,
+    learned: &mut Learned,
 ) -> Result<Login, Failure> {
     if connect.push_key.is_some() {
         return Err(Failure::usage(
@@ -47,9 +52,11 @@ pub async fn login(
         ));
     }
     let key = EphemeralKey::generate()?;
-    let connector =
-        Connector::prepare(target, port, connect, config, Some(key.public_line())).await?;
+    let line = Some(key.public_line());
+    let connector = route::prepare(settings.clone(), &config.file, line, None, learned).await?;
     let user = connector.user().unwrap_or_default().to_string();
+    let port = settings.port;
+    let instance_id = connector.route().instance_id.clone();
     let policy = keys
         .host_key_check
         .unwrap_or(if terminal::is_tty(libc::STDIN_FILENO) {
@@ -58,29 +65,30 @@ pub async fn login(
             Policy::Strict
         });
     let console = if keys.host_key_from_console {
-        let text = ec2::get_console_output(connector.aws(), &connector.route.instance_id).await?;
+        let text = ec2::get_console_output(connector.aws(), &instance_id).await?;
         Some(host_keys::from_console(&text))
     } else {
         None
     };
+    let seen = Arc::new(Mutex::new(None));
     let check = HostKeyCheck {
         name: host_keys::host_name(
-            keys.host_key_alias
-                .as_deref()
-                .unwrap_or(&connector.route.instance_id),
+            settings.host_key_alias.as_deref().unwrap_or(&instance_id),
             port,
         ),
-        path: known_hosts_path(keys.known_hosts.as_deref()),
+        path: known_hosts_path(settings.known_hosts.as_deref()),
         policy,
         console,
+        seen: seen.clone(),
     };
     let tunnel = connector.open().await?;
+    learned.traffic = connector.traffic();
     let timing = timing(keys);
     // One deadline from the tunnel opening until authentication has succeeded: russh's
     // keepalives only count after it.
     let budget = Budget::start(timing.handshake);
     let remote_forwards = RemoteForwards::default();
-    let mut handle = client::connect(
+    let handle = client::connect(
         tunnel,
         check,
         agent,
@@ -89,10 +97,13 @@ pub async fn login(
         port,
         &budget,
     )
-    .await?;
+    .await;
+    learned.host_key = seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let mut handle = handle?;
     client::authenticate(&mut handle, &user, key.for_auth(), &budget).await?;
     Ok(Login {
-        instance_id: connector.route.instance_id.clone(),
+        instance_id,
+        port,
         handle,
         user,
         remote_forwards,

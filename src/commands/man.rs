@@ -5,10 +5,10 @@ use std::path::Path;
 use clap::CommandFactory;
 
 use crate::cli::{Cli, ManArgs};
-use crate::error::{Failure, Kind};
+use crate::error::{Failure, Kind, Outcome};
 
 /// Writes one page per command into `--dir`, or prints eic-ssh(1) on stdout.
-pub fn run(args: &ManArgs) -> Result<i32, Failure> {
+pub fn run(args: &ManArgs) -> Result<Outcome, Failure> {
     match &args.dir {
         Some(dir) => {
             write_pages(dir).map_err(|e| {
@@ -27,7 +27,7 @@ pub fn run(args: &ManArgs) -> Result<i32, Failure> {
             print!("{}", String::from_utf8_lossy(&page));
         }
     }
-    Ok(0)
+    Ok(Outcome::Success)
 }
 
 /// eic-ssh.1, eic-ssh-proxy.1, eic-ssh-config-check.1, …

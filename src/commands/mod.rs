@@ -1,14 +1,13 @@
 //! One module per subcommand, each wiring the pipeline for its front end.
 
+pub mod attempt;
 pub mod completions;
 pub mod config_check;
 pub mod config_init;
-pub mod connect;
 pub mod cp;
 pub mod doctor;
 pub mod egress;
 pub mod forwards;
-pub mod host_settings;
 pub mod list;
 pub mod log;
 pub mod login;
@@ -19,11 +18,14 @@ pub mod ssh_config;
 pub mod table;
 pub mod tunnel;
 
-use crate::cli::{Cli, Command, ConfigCommand, Lazy};
-use crate::error::Failure;
+use crate::cli::{Cli, Command, ConfigCommand, ConnectArgs, HostKeyArgs, Lazy};
+use crate::config::file::Loaded;
+use crate::error::{Failure, Outcome};
+use crate::route::{self, Flags, Learned, Settings};
+use crate::target::Target;
 
-/// Runs the parsed command; `Ok` carries the exit status.
-pub async fn run(cli: Cli) -> Result<i32, Failure> {
+/// Runs the parsed command to its outcome.
+pub async fn run(cli: Cli) -> Result<Outcome, Failure> {
     let Some(command) = cli.command else {
         return session::run(cli.session).await;
     };
@@ -42,4 +44,32 @@ pub async fn run(cli: Cli) -> Result<i32, Failure> {
         Command::List(Lazy(args)) => list::run(args).await,
         Command::Log(Lazy(args)) => log::run(&args),
     }
+}
+
+/// The settings for `target` from the config file the command read and its flags, merged
+/// once (`user@` wins over `-l`, as in OpenSSH); notes in `learned` whether attempts are
+/// logged.
+pub fn settings_for(
+    target: &Target,
+    connect: &ConnectArgs,
+    keys: Option<&HostKeyArgs>,
+    port: Option<u16>,
+    config: &Loaded,
+    learned: &mut Learned,
+) -> Result<Settings, Failure> {
+    learned.log_off = config.file.defaults.log == Some(false);
+    let flags = Flags {
+        profile: connect.profile.clone(),
+        region: connect.region.clone(),
+        user: target.user.clone().or_else(|| connect.user.clone()),
+        endpoint_id: connect.endpoint_id.clone(),
+        endpoint_dns_name: connect.endpoint_dns_name.clone(),
+        private_ip: connect.private_ip,
+        max_tunnel_duration: connect.max_tunnel_duration,
+        port,
+        host_key_alias: keys.and_then(|k| k.host_key_alias.clone()),
+        known_hosts: keys.and_then(|k| k.known_hosts.clone()),
+        tunnel_endpoint_url: connect.tunnel_endpoint_url.clone(),
+    };
+    route::settings::for_target(&config.file, config.path.as_deref(), &target.name, &flags)
 }

@@ -1,11 +1,12 @@
 //! `eic-ssh proxy`: stdin/stdout through one tunnel, for OpenSSH's ProxyCommand.
 
 use crate::cli::ProxyArgs;
-use crate::commands::connect::Connector;
-use crate::commands::host_settings;
+use crate::commands::attempt::Attempt;
+use crate::commands::settings_for;
 use crate::config::file::Loaded;
-use crate::error::Failure;
+use crate::error::{Failure, Outcome};
 use crate::local::{signals, stdio};
+use crate::route::{self, Learned};
 use crate::target::Target;
 use crate::tunnel::error::tunnel_failure;
 use crate::tunnel::relay::relay;
@@ -21,18 +22,31 @@ async fn stop_signal() {
     .await
 }
 
-/// Opens the tunnel and relays until either side ends.
-pub async fn run(mut args: ProxyArgs) -> Result<i32, Failure> {
-    crate::logbook::begin("proxy", &args.instance);
+/// Opens the tunnel and relays until either side ends; the attempt is logged.
+pub async fn run(args: ProxyArgs) -> Result<Outcome, Failure> {
+    let mut attempt = Attempt::new("proxy", &args.instance);
+    let result = relay_through(&args, &mut attempt.learned).await;
+    attempt.finish(result)
+}
+
+async fn relay_through(args: &ProxyArgs, learned: &mut Learned) -> Result<Outcome, Failure> {
     let target = Target::named(&args.instance)?;
     // ssh gives the port (%p); the section may still name the endpoint, IP and duration.
     let config = Loaded::read(args.connect.config.as_deref())?;
-    let host = config.host(&target.name);
-    host_settings::fill_connect(&mut args.connect, host.as_ref());
-    let connector = Connector::prepare(&target, args.port, &args.connect, &config, None).await?;
+    let settings = settings_for(
+        &target,
+        &args.connect,
+        None,
+        Some(args.port),
+        &config,
+        learned,
+    )?;
+    let push_key = args.connect.push_key.as_deref();
+    let connector = route::prepare(settings, &config.file, None, push_key, learned).await?;
     let tunnel = connector.open().await?;
+    learned.traffic = connector.traffic();
     relay(stdio::stdin(), stdio::stdout(), tunnel, stop_signal())
         .await
         .map_err(|e| tunnel_failure(&e, args.port))?;
-    Ok(0)
+    Ok(Outcome::Success)
 }

@@ -4,32 +4,42 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cli::SessionArgs;
+use crate::commands::attempt::Attempt;
 use crate::commands::forwards::{self, Reconnect};
-use crate::commands::host_settings;
 use crate::commands::login::login;
+use crate::commands::settings_for;
 use crate::config::file::{ForwardKind, Loaded};
-use crate::error::{Exit, Failure, Kind};
+use crate::error::{Exit, Failure, Kind, Outcome};
 use crate::local::terminal;
-use crate::logbook;
+use crate::route::Learned;
 use crate::ssh::client;
 use crate::ssh::forward::{self, RemoteForward};
 use crate::ssh::session::{self, Spec};
 use crate::target::Target;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
-/// Runs the session; every failure of our own is exit 255, as with ssh.
-pub async fn run(args: SessionArgs) -> Result<i32, Failure> {
+/// Runs the session, logged as one attempt; every failure of our own is exit 255, as
+/// with ssh.
+pub async fn run(args: SessionArgs) -> Result<Outcome, Failure> {
     let session_failure = |f: Failure| f.exiting(Exit::Session);
-    run_inner(args).await.map_err(session_failure)
+    let Some(typed) = args.target.clone() else {
+        return Err(session_failure(Failure::usage(
+            "no target: eic-ssh [user@]TARGET [COMMAND…], or a subcommand (see eic-ssh --help)",
+        )));
+    };
+    let mut attempt = Attempt::new("session", &typed);
+    let learned = Mutex::new(Learned::default());
+    let result = run_inner(args, &typed, &learned).await;
+    attempt.learned = learned.into_inner().unwrap_or_else(|e| e.into_inner());
+    attempt.finish(result.map_err(session_failure))
 }
 
-async fn run_inner(mut args: SessionArgs) -> Result<i32, Failure> {
-    let Some(target) = args.target.as_deref() else {
-        return Err(Failure::usage(
-            "no target: eic-ssh [user@]TARGET [COMMAND…], or a subcommand (see eic-ssh --help)",
-        ));
-    };
+async fn run_inner(
+    args: SessionArgs,
+    typed: &str,
+    learned: &Mutex<Learned>,
+) -> Result<Outcome, Failure> {
     let agent = match (args.forward_agent, std::env::var_os("SSH_AUTH_SOCK")) {
         (false, _) => None,
         (true, Some(sock)) if !sock.is_empty() => Some(PathBuf::from(sock)),
@@ -38,17 +48,24 @@ async fn run_inner(mut args: SessionArgs) -> Result<i32, Failure> {
             None
         }
     };
-    logbook::begin("session", target);
-    let target = Target::parse(target)?;
-    // What the target's [hosts] section sets for flags left unset; its forwards add to -L/-D/-R.
+    let target = Target::parse(typed)?;
     let config = Loaded::read(args.connect.config.as_deref())?;
-    let host = config.host(&target.name);
-    host_settings::fill_connect(&mut args.connect, host.as_ref());
-    host_settings::fill_host_keys(&mut args.host_keys, host.as_ref());
-    let port = host_settings::port(args.port, host.as_ref());
+    let settings = {
+        let mut l = learned.lock().unwrap_or_else(|e| e.into_inner());
+        settings_for(
+            &target,
+            &args.connect,
+            Some(&args.host_keys),
+            args.port,
+            &config,
+            &mut l,
+        )?
+    };
+    let port = settings.port;
+    // The section's forwards add to -L/-D/-R.
     let with_host = |flags: &[String], kind| {
         let mut all = flags.to_vec();
-        all.extend(host_settings::forwards(host.as_ref(), kind));
+        all.extend(settings.forwards(kind));
         all
     };
     let local = with_host(&args.local_forward, ForwardKind::Local);
@@ -70,17 +87,28 @@ async fn run_inner(mut args: SessionArgs) -> Result<i32, Failure> {
         ));
     }
     let bound = forward::bind_all(&forwards, args.exit_on_forward_failure).await?;
-    // The first login, and each reconnect's.
+    // The first login, and each reconnect's; what each learns goes to the one log entry
+    // (the byte counters of every tunnel add up).
     let log_in = async || {
-        login(
-            &target,
-            port,
-            &args.connect,
+        let mut mine = Learned::default();
+        let login = login(
+            &settings,
             &config,
+            &args.connect,
             &args.host_keys,
             agent.clone(),
+            &mut mine,
         )
-        .await
+        .await;
+        let mut all = learned.lock().unwrap_or_else(|e| e.into_inner());
+        let mut traffic = std::mem::take(&mut all.traffic);
+        traffic.append(&mut mine.traffic);
+        *all = Learned {
+            traffic,
+            log_off: all.log_off,
+            ..mine
+        };
+        login
     };
     let first = log_in().await?;
     for b in &bound {
@@ -92,7 +120,7 @@ async fn run_inner(mut args: SessionArgs) -> Result<i32, Failure> {
             attempts: args.reconnect_attempts,
             retry_refused: args.retry_refused,
             duration: Some(Duration::from_secs(u64::from(
-                args.connect.max_tunnel_duration.unwrap_or(3600),
+                settings.max_tunnel_duration.unwrap_or(3600),
             ))),
         };
         let strict = args.exit_on_forward_failure;
@@ -114,8 +142,7 @@ async fn run_inner(mut args: SessionArgs) -> Result<i32, Failure> {
         local_tty: tty && stdin_tty,
         host: first.instance_id.clone(),
         forward_agent: agent.is_some(),
-        tunnel_deadline: args
-            .connect
+        tunnel_deadline: settings
             .max_tunnel_duration
             .map(|s| Duration::from_secs(u64::from(s))),
         open_timeout: Duration::from_secs(args.host_keys.handshake_timeout),

@@ -7,26 +7,33 @@ use std::sync::Arc;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::cli::TunnelArgs;
-use crate::commands::connect::Connector;
-use crate::commands::host_settings;
+use crate::commands::attempt::Attempt;
+use crate::commands::settings_for;
 use crate::config::file::Loaded;
-use crate::error::{Failure, Kind};
-use crate::guard::Verdict;
-use crate::logbook;
+use crate::error::{Failure, Kind, Outcome};
+use crate::route::{self, Connector, Learned};
 use crate::target::Target;
 use crate::tunnel::error::tunnel_failure;
 use crate::tunnel::relay::relay;
-use crate::tunnel::stream::Traffic;
 
 /// Listens until Ctrl-C; a failed connection is reported and the listener goes on.
-pub async fn run(mut args: TunnelArgs) -> Result<i32, Failure> {
+pub async fn run(args: TunnelArgs) -> Result<Outcome, Failure> {
     let target = Target::named(&args.instance)?;
     let config = Loaded::read(args.connect.config.as_deref())?;
-    let host = config.host(&target.name);
-    host_settings::fill_connect(&mut args.connect, host.as_ref());
-    let remote_port = host_settings::port(args.remote_port, host.as_ref());
+    let mut learned = Learned::default();
+    let settings = settings_for(
+        &target,
+        &args.connect,
+        None,
+        args.remote_port,
+        &config,
+        &mut learned,
+    )?;
+    let remote_port = settings.port;
+    let push_key = args.connect.push_key.as_deref();
     let connector =
-        Arc::new(Connector::prepare(&target, remote_port, &args.connect, &config, None).await?);
+        Arc::new(route::prepare(settings, &config.file, None, push_key, &mut learned).await?);
+    let log_off = learned.log_off;
     let addr = SocketAddr::new(args.bind, args.local_port);
     let listener = TcpListener::bind(addr)
         .await
@@ -41,7 +48,8 @@ pub async fn run(mut args: TunnelArgs) -> Result<i32, Failure> {
     }
     eprintln!(
         "eic-ssh: listening on {local} → {} port {} (Ctrl-C to stop)",
-        connector.route.instance_id, remote_port
+        connector.route().instance_id,
+        remote_port
     );
     let slots = Arc::new(tokio::sync::Semaphore::new(args.max_connections as usize));
     loop {
@@ -53,7 +61,7 @@ pub async fn run(mut args: TunnelArgs) -> Result<i32, Failure> {
                     continue;
                 }
             },
-            _ = tokio::signal::ctrl_c() => return Ok(0),
+            _ = tokio::signal::ctrl_c() => return Ok(Outcome::Success),
         };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             eprintln!(
@@ -67,7 +75,7 @@ pub async fn run(mut args: TunnelArgs) -> Result<i32, Failure> {
         let port = remote_port;
         let target = args.instance.clone();
         tokio::spawn(async move {
-            if let Err(f) = serve(&connector, socket, port, &target).await {
+            if let Err(f) = serve(&connector, socket, port, &target, log_off).await {
                 eprintln!("eic-ssh: connection from {peer}: {f}");
             }
             drop(slot);
@@ -81,48 +89,30 @@ async fn serve(
     socket: TcpStream,
     port: u16,
     target: &str,
-) -> Result<(), Failure> {
-    let mut entry = logbook::Entry::new("tunnel", target);
-    entry.instance = Some(connector.route.instance_id.clone());
-    entry.endpoint = Some(connector.route.endpoint_id.clone());
-    let started = std::time::Instant::now();
-    let mut traffic = None;
-    let outcome = relay_one(connector, socket, port, &mut entry, &mut traffic).await;
-    if connector.logs() {
-        if let Err(f) = &outcome {
-            entry.outcome.clone_from(&f.message);
-            entry.exit = f.exit().code();
-        }
-        if let Some(t) = traffic {
-            (entry.bytes_up, entry.bytes_down) = t.totals();
-        }
-        entry.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        logbook::append(&entry);
-    }
-    outcome
+    log_off: bool,
+) -> Result<Outcome, Failure> {
+    let mut attempt = Attempt::new("tunnel", target);
+    attempt.learned.log_off = log_off;
+    attempt.learned.instance = Some(connector.route().instance_id.clone());
+    attempt.learned.endpoint = Some(connector.route().endpoint_id.clone());
+    let outcome = relay_one(connector, socket, port, &mut attempt.learned).await;
+    attempt.finish(outcome)
 }
 
 async fn relay_one(
     connector: &Connector,
     socket: TcpStream,
     port: u16,
-    entry: &mut logbook::Entry,
-    traffic: &mut Option<Arc<Traffic>>,
-) -> Result<(), Failure> {
+    learned: &mut Learned,
+) -> Result<Outcome, Failure> {
     let _ = socket.set_nodelay(true);
     // The network may have changed since the listener started: decide for each connection.
-    let verdict = connector.check_guard().await;
-    entry.guard = Some(verdict.as_ref().map_or("refused", Verdict::word).into());
-    entry.egress_ip = verdict
-        .as_ref()
-        .ok()
-        .and_then(Verdict::ip)
-        .map(|ip| ip.to_string());
-    verdict?;
+    connector.check_guard(learned).await?;
     let tunnel = connector.open().await?;
-    *traffic = Some(tunnel.traffic());
+    learned.traffic = vec![tunnel.traffic()];
     let (read, write) = socket.into_split();
     relay(read, write, tunnel, std::future::pending())
         .await
-        .map_err(|e| tunnel_failure(&e, port))
+        .map_err(|e| tunnel_failure(&e, port))?;
+    Ok(Outcome::Success)
 }

@@ -1,8 +1,7 @@
-//! The config file and what it means for one target: file schema in `file`, merging with
-//! flags and environment in `effective`.
+//! The config file: its schema, where it lives, who may have written it, and errors that
+//! name file, line and key. What it means for one target is the route stage's
+//! (`route::settings`).
 
-pub mod effective;
 pub mod file;
 
-pub use effective::{Effective, Overrides, resolve, resolve_defaults};
 pub use file::ConfigFile;

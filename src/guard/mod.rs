@@ -35,7 +35,7 @@ pub async fn current_ip(http: &reqwest::Client, urls: &[String]) -> Result<IpAdd
 
 /// The verdict before any AWS call, without the security group: the egress IP is learned
 /// only when an allowlist applies.
-pub async fn check(eff: &crate::config::Effective, http: &reqwest::Client) -> Verdict {
+pub async fn check(eff: &crate::route::Settings, http: &reqwest::Client) -> Verdict {
     if !eff.has_allowlist() {
         tracing::debug!("no allowlist for {}: egress check skipped", eff.label());
         return Verdict::Unchecked {

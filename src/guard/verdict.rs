@@ -9,8 +9,8 @@ use ipnet::IpNet;
 use super::admitting;
 use super::probe::ProbeError;
 use crate::aws::security_groups::Admitted;
-use crate::config::Effective;
 use crate::error::{Failure, Kind};
+use crate::route::Settings;
 
 /// What the guard says about connecting from this network.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,7 +31,7 @@ pub enum Verdict {
 /// Decides for `eff` (with every section naming its instance bound). `ip` is the egress IP
 /// or why it is unknown; `groups` what the security group admits on the port, when read.
 pub fn decide(
-    eff: &Effective,
+    eff: &Settings,
     ip: Result<IpAddr, &ProbeError>,
     groups: Option<&Admitted>,
 ) -> Verdict {
@@ -91,7 +91,7 @@ pub fn decide(
 }
 
 /// "egress IP … is not in the allowlist WHOSE(LIST)SAME. Connect from … or edit …"
-fn refused(eff: &Effective, ip: IpAddr, allow: &[IpNet], whose: &str, same: &str) -> Verdict {
+fn refused(eff: &Settings, ip: IpAddr, allow: &[IpNet], whose: &str, same: &str) -> Verdict {
     let list = allow
         .iter()
         .map(ToString::to_string)
@@ -155,11 +155,12 @@ impl Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{self, Overrides};
+    use crate::config;
+    use crate::route::{self, Flags};
 
-    fn eff(text: &str, target: &str) -> Effective {
+    fn eff(text: &str, target: &str) -> Settings {
         let file = config::file::parse(text, std::path::Path::new("c.toml")).unwrap();
-        config::resolve(&file, None, target, &Overrides::default()).unwrap()
+        route::settings::for_target(&file, None, target, &Flags::default()).unwrap()
     }
 
     fn ip(text: &str) -> Result<IpAddr, &'static ProbeError> {

@@ -7,7 +7,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::client::Callbacks;
 use super::escape::{Action, Escapes, HELP};
-use crate::error::{Exit, Failure, Kind};
+use crate::error::{Failure, Kind, Outcome};
 use crate::local::terminal::{self, RawMode};
 use crate::local::{signals, stdio};
 use tokio::signal::unix::SignalKind;
@@ -36,7 +36,7 @@ pub struct Spec {
 pub const DEADLINE_NOTICE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Runs the session; the result is the exit status to leave with.
-pub async fn run(handle: &Handle<Callbacks>, spec: &Spec) -> Result<i32, Failure> {
+pub async fn run(handle: &Handle<Callbacks>, spec: &Spec) -> Result<Outcome, Failure> {
     let channel = tokio::time::timeout(spec.open_timeout, open(handle, spec))
         .await
         .map_err(|_| {
@@ -76,7 +76,7 @@ pub async fn run(handle: &Handle<Callbacks>, spec: &Spec) -> Result<i32, Failure
     };
     drop(raw);
     match outcome {
-        Ok(Some(status)) => Ok(status),
+        Ok(Some(status)) => Ok(Outcome::Remote(u8::try_from(status).unwrap_or(u8::MAX))),
         Ok(None) => Err(Failure::new(
             Kind::Ssh,
             format!(
@@ -86,7 +86,7 @@ pub async fn run(handle: &Handle<Callbacks>, spec: &Spec) -> Result<i32, Failure
         )),
         Err(_) => {
             eprintln!("\r\nConnection to {} closed.\r", spec.host);
-            Ok(Exit::Session.code())
+            Ok(Outcome::Disconnected)
         }
     }
 }

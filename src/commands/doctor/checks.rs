@@ -8,9 +8,9 @@ use serde::Serialize;
 use crate::aws::discovery::check_instance;
 use crate::aws::ec2::{Endpoint, Instance, SecurityGroup};
 use crate::aws::security_groups;
-use crate::config::Effective;
 use crate::guard::admitting;
 use crate::guard::{Verdict, decide, probe::ProbeError};
+use crate::route::Settings;
 use crate::tunnel::endpoint::check_port;
 
 /// Outcome of one check.
@@ -76,7 +76,7 @@ pub struct Facts {
     pub egress_ip: Result<IpAddr, String>,
     /// The settings for the target, with every section naming the instance bound: the
     /// same ones the connect path decides with.
-    pub settings: Effective,
+    pub settings: Settings,
 }
 
 /// Runs every check that the facts allow, in pipeline order; a missing fact ends the list
@@ -543,11 +543,11 @@ pub(crate) mod tests {
     }
 
     /// The settings for `i-1` under these `[defaults]` lines.
-    pub fn settings(defaults: &str) -> Effective {
+    pub fn settings(defaults: &str) -> Settings {
         let text = format!("[defaults]\n{defaults}\n");
         let file = crate::config::file::parse(&text, std::path::Path::new("c.toml")).unwrap();
-        let o = crate::config::Overrides::default();
-        crate::config::resolve(&file, None, "i-01234567", &o).unwrap()
+        let o = crate::route::Flags::default();
+        crate::route::settings::for_target(&file, None, "i-01234567", &o).unwrap()
     }
 
     fn statuses(f: &Facts) -> Vec<(&'static str, Status)> {

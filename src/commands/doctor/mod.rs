@@ -7,22 +7,23 @@ use crate::aws::discovery::{self, choose_endpoint, find_by_name};
 use crate::aws::ec2::{self, EndpointFilter};
 use crate::aws::{AwsChoices, AwsContext, AwsError};
 use crate::cli::DoctorArgs;
-use crate::config::{self, Effective, Overrides};
-use crate::error::Failure;
+use crate::config;
+use crate::error::{Failure, Outcome};
 use crate::guard::current_ip;
 use crate::net;
+use crate::route::{self, Flags, Settings};
 use crate::target::InstanceRef;
 use checks::{Check, Facts, Status, evaluate};
 
 /// Prints the checklist; exit 0 only when no check fails, else 1.
-pub async fn run(args: DoctorArgs) -> Result<i32, Failure> {
+pub async fn run(args: DoctorArgs) -> Result<Outcome, Failure> {
     let (file, path) = config::file::load(args.config.config.as_deref())?;
-    let overrides = Overrides {
+    let overrides = Flags {
         profile: args.profile.clone(),
         region: args.region.clone(),
-        ..Overrides::default()
+        ..Flags::default()
     };
-    let eff = config::resolve(&file, path.as_deref(), &args.target, &overrides)?;
+    let eff = route::settings::for_target(&file, path.as_deref(), &args.target, &overrides)?;
     let http = net::http_client(&net::client_config()?)?;
     let egress_ip = current_ip(&http, &eff.egress_urls)
         .await
@@ -42,7 +43,11 @@ pub async fn run(args: DoctorArgs) -> Result<i32, Failure> {
             print_fixes(fixes);
         }
     }
-    Ok(if failed == 0 { 0 } else { 1 })
+    Ok(if failed == 0 {
+        Outcome::Success
+    } else {
+        Outcome::Incomplete
+    })
 }
 
 /// Reads the instance, its endpoint and both sides' security groups (read-only calls),
@@ -50,7 +55,7 @@ pub async fn run(args: DoctorArgs) -> Result<i32, Failure> {
 async fn gather(
     aws: &AwsContext,
     file: &config::ConfigFile,
-    mut eff: Effective,
+    mut eff: Settings,
     port: u16,
     egress_ip: Result<std::net::IpAddr, String>,
 ) -> Facts {
@@ -121,7 +126,7 @@ async fn gather(
 
 /// The documented JSON report.
 fn print_json(
-    eff: &Effective,
+    eff: &Settings,
     aws: &AwsContext,
     facts: &Facts,
     checks: &[Check],
@@ -146,7 +151,7 @@ fn print_json(
 }
 
 /// ✓/!/✗ lines with a fix under each problem, then the count.
-fn print_text(eff: &Effective, aws: &AwsContext, facts: &Facts, checks: &[Check]) {
+fn print_text(eff: &Settings, aws: &AwsContext, facts: &Facts, checks: &[Check]) {
     let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
     let warned = checks.iter().filter(|c| c.status == Status::Warn).count();
     let id = facts

@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 use crate::aws::inventory::inventory;
 use crate::aws::{AwsChoices, AwsContext};
 use crate::cli::SshConfigArgs;
-use crate::config::{self, ConfigFile, Overrides};
-use crate::error::{Failure, Kind};
+use crate::config::{self, ConfigFile};
+use crate::error::{Failure, Kind, Outcome};
 use crate::local::files;
 use crate::printable::escape;
+use crate::route::{self, Flags};
 use crate::ssh::key::read_public_key;
 use crate::target::expand_tilde;
 use crate::{aws, net};
@@ -19,7 +20,7 @@ use blocks::{Block, Common, HEADER, is_host_name};
 
 /// Prints the blocks, or writes them with `--write`; exit 0 (blocks that cannot be
 /// written safely are left out with a warning).
-pub async fn run(args: SshConfigArgs) -> Result<i32, Failure> {
+pub async fn run(args: SshConfigArgs) -> Result<Outcome, Failure> {
     let (file, path) = config::file::load(args.config.config.as_deref())?;
     let (identity, public_key) = identity(args.identity.as_deref())?;
     let program = std::env::current_exe()
@@ -41,7 +42,7 @@ pub async fn run(args: SshConfigArgs) -> Result<i32, Failure> {
         None => print!("{text}"),
         Some(dest) => write(&expand_tilde(dest), &text, blocks.len() - problems.len())?,
     }
-    Ok(0)
+    Ok(Outcome::Success)
 }
 
 /// The private key ssh offers and the public half the proxy pushes: `--identity`, else the
@@ -108,7 +109,7 @@ fn alias_blocks(
     let shown = path.map_or_else(String::new, |p| format!(" in {}", p.display()));
     let mut out = Vec::new();
     for (alias, host) in &file.hosts {
-        let eff = config::resolve(file, path, alias, &Overrides::default())?;
+        let eff = route::settings::for_target(file, path, alias, &Flags::default())?;
         let id = host.instance.as_ref().map(|i| i.0.clone());
         out.push(Block {
             names: vec![alias.clone()],
@@ -133,7 +134,7 @@ async fn discovered_blocks(
     file: &ConfigFile,
     path: Option<&Path>,
 ) -> Result<Vec<Block>, Failure> {
-    let defaults = config::resolve_defaults(file, path)?;
+    let defaults = route::settings::defaults(file, path)?;
     let choices = AwsChoices {
         profile: args.profile.clone().or(defaults.profile.clone()),
         region: args.region.clone().or(defaults.region.clone()),

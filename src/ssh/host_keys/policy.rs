@@ -3,6 +3,7 @@
 //! or the instance's console output. The file format is `known_hosts`' job.
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use russh::keys::PublicKey;
 
@@ -32,6 +33,9 @@ pub struct HostKeyCheck {
     /// Host keys from the instance's console output (`--host-key-from-console`): an
     /// unknown key is accepted only if it is among them.
     pub console: Option<Vec<PublicKey>>,
+    /// Set to the fingerprint of the key the server presented, whatever the verdict: the
+    /// caller logs it.
+    pub seen: Arc<Mutex<Option<String>>>,
 }
 
 /// Applies the policy to the key the server presented (may prompt on the terminal).
@@ -41,7 +45,7 @@ pub fn verify(check: &HostKeyCheck, key: &PublicKey) -> Result<(), Failure> {
     let known = host_keys::lookup(path, name, key)
         .map_err(|e| Failure::new(Kind::Ssh, format!("cannot read {}: {e}", path.display())))?;
     let fingerprint = host_keys::fingerprint(key);
-    crate::logbook::note(|e| e.host_key = Some(fingerprint.clone()));
+    *check.seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(fingerprint.clone());
     match known {
         Known::Match => {
             tracing::debug!(

@@ -1,11 +1,12 @@
-//! The settings that apply to one target: flags > environment > host section > defaults.
+//! The settings for one target, merged once: flags > environment > host section > defaults.
 
 use std::fmt::Write as _;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
 
-use super::file::{ConfigFile, Host, check_url};
+use crate::config::file::{ConfigFile, ForwardKind, Host, check_url};
 use crate::error::Failure;
 use crate::target::{self, InstanceRef};
 
@@ -14,20 +15,34 @@ pub const DEFAULT_CHECK_URL: &str = "https://checkip.amazonaws.com";
 
 /// What the command line says; it wins over everything.
 #[derive(Debug, Default, Clone)]
-pub struct Overrides {
+pub struct Flags {
     /// `--profile`.
     pub profile: Option<String>,
     /// `--region`.
     pub region: Option<String>,
-    /// `--user`.
+    /// `user@`, else `--user`.
     pub user: Option<String>,
     /// `--endpoint-id`.
     pub endpoint_id: Option<String>,
+    /// `--endpoint-dns-name`.
+    pub endpoint_dns_name: Option<String>,
+    /// `--private-ip`.
+    pub private_ip: Option<IpAddr>,
+    /// `--max-tunnel-duration`.
+    pub max_tunnel_duration: Option<u32>,
+    /// The instance port the command was given (`-p`, `--remote-port`, ssh's `%p`).
+    pub port: Option<u16>,
+    /// `--host-key-alias`.
+    pub host_key_alias: Option<String>,
+    /// `--known-hosts` (or `EIC_SSH_KNOWN_HOSTS`).
+    pub known_hosts: Option<PathBuf>,
+    /// `--tunnel-endpoint-url` (or `EIC_SSH_TUNNEL_ENDPOINT_URL`).
+    pub tunnel_endpoint_url: Option<String>,
 }
 
 /// Everything decided for one target.
 #[derive(Debug, Clone)]
-pub struct Effective {
+pub struct Settings {
     /// The target as typed.
     pub target: String,
     /// The `[hosts.X]` section it matched, if any.
@@ -58,12 +73,25 @@ pub struct Effective {
     pub egress_urls: Vec<String>,
     /// The config file read, if any.
     pub config_path: Option<PathBuf>,
-    /// The matched `[hosts.X]` section, for the settings each command applies itself
-    /// (port, routing, host keys, forwards).
+    /// The endpoint's DNS name: the flag, else the section's.
+    pub endpoint_dns_name: Option<String>,
+    /// The instance's private IP: the flag, else the section's.
+    pub private_ip: Option<IpAddr>,
+    /// Seconds after which the endpoint ends each tunnel: the flag, else the section's.
+    pub max_tunnel_duration: Option<u32>,
+    /// The instance port: the command's, else the section's, else 22.
+    pub port: u16,
+    /// The name host keys are recorded under: the flag, else the section's.
+    pub host_key_alias: Option<String>,
+    /// The known_hosts file: the flag, else the section's.
+    pub known_hosts: Option<PathBuf>,
+    /// Where tunnels open instead of `wss://{endpoint DNS name}` (flag or environment).
+    pub tunnel_endpoint_url: Option<String>,
+    /// The matched `[hosts.X]` section as written (for `config check` and its forwards).
     pub section: Option<Host>,
 }
 
-impl Effective {
+impl Settings {
     /// How messages name the target: the alias, else what was typed.
     pub fn label(&self) -> &str {
         self.alias.as_deref().unwrap_or(&self.target)
@@ -171,6 +199,17 @@ impl Effective {
             "known_hosts": self.section.as_ref().and_then(|h| h.known_hosts.clone()),
             "forward": self.forward_specs(),
         })
+    }
+
+    /// The section's forwards of one kind, as specs (the command line's come first).
+    pub fn forwards(&self, kind: ForwardKind) -> Vec<String> {
+        let entries = self.section.as_ref().and_then(|h| h.forward.as_ref());
+        entries
+            .into_iter()
+            .flatten()
+            .filter(|f| f.kind == kind)
+            .map(|f| f.spec.clone())
+            .collect()
     }
 
     /// The section's forwards as typed (`-L …`).
@@ -281,30 +320,16 @@ impl Effective {
     }
 }
 
-/// Merges flags, environment and the file for `target`.
-pub fn resolve(
+/// Merges flags, environment and the file for `target` (its section looked up once), with
+/// every section naming the same instance bound.
+pub fn for_target(
     config: &ConfigFile,
     path: Option<&Path>,
     target_text: &str,
-    o: &Overrides,
-) -> Result<Effective, Failure> {
+    o: &Flags,
+) -> Result<Settings, Failure> {
     let host = config.hosts.get(target_text);
-    let instance = match host {
-        Some(h) => match (&h.instance, &h.name) {
-            (Some(id), _) => InstanceRef::Id(id.0.clone()),
-            (None, Some(name)) => InstanceRef::Name(name.clone()),
-            (None, None) => unreachable!("checked when the file was read"),
-        },
-        None if target::instance_id(target_text).is_ok() => {
-            InstanceRef::Id(target_text.to_string())
-        }
-        // Never looked up as a Name tag: one shaped like an id could be another instance's.
-        None if target_text.starts_with("i-") || target::looks_like_instance_id(target_text) => {
-            return Err(target::instance_id(target_text).unwrap_err());
-        }
-        None if target_text.is_empty() => return Err(Failure::usage("the target is empty")),
-        None => InstanceRef::Name(target_text.to_string()),
-    };
+    let instance = target::instance_ref(target_text, host)?;
     let mut eff = merge(config, path, target_text, host, instance, o)?;
     let instance = eff.instance.clone();
     eff.bind(config, &instance);
@@ -313,7 +338,7 @@ pub fn resolve(
 
 /// The `[defaults]` alone, for commands that may run without a target (`eic-ssh egress`).
 /// Its `instance` is an empty name: it must not be used to connect.
-pub fn resolve_defaults(config: &ConfigFile, path: Option<&Path>) -> Result<Effective, Failure> {
+pub fn defaults(config: &ConfigFile, path: Option<&Path>) -> Result<Settings, Failure> {
     let instance = InstanceRef::Name(String::new());
     merge(
         config,
@@ -321,7 +346,7 @@ pub fn resolve_defaults(config: &ConfigFile, path: Option<&Path>) -> Result<Effe
         "the defaults",
         None,
         instance,
-        &Overrides::default(),
+        &Flags::default(),
     )
 }
 
@@ -331,8 +356,8 @@ fn merge(
     target_text: &str,
     host: Option<&Host>,
     instance: InstanceRef,
-    o: &Overrides,
-) -> Result<Effective, Failure> {
+    o: &Flags,
+) -> Result<Settings, Failure> {
     let d = &config.defaults;
     let env_set = |names: &[&str]| {
         names
@@ -369,7 +394,7 @@ fn merge(
         .or_else(|| host.and_then(|h| h.user.clone()))
         .or_else(|| d.user.clone());
     if let Some(id) = &o.endpoint_id {
-        super::file::EndpointId::try_from(id.clone())
+        crate::config::file::EndpointId::try_from(id.clone())
             .map_err(|e| Failure::usage(format!("--endpoint-id: {e}")))?;
     }
     let endpoint_id = o
@@ -413,7 +438,37 @@ fn merge(
             .map(|us| us.iter().map(|u| u.0.clone()).collect())
             .unwrap_or_else(|| vec![DEFAULT_CHECK_URL.to_string()]),
     };
-    Ok(Effective {
+    if o.endpoint_dns_name
+        .as_deref()
+        .is_some_and(|d| d.trim().is_empty())
+    {
+        return Err(Failure::usage(
+            "--endpoint-dns-name is empty: give the endpoint's DNS name (eice-….ec2-instance-connect-endpoint.REGION.amazonaws.com) or leave the flag out to look it up",
+        ));
+    }
+    let section = |f: fn(&Host) -> Option<String>| host.and_then(f);
+    Ok(Settings {
+        endpoint_dns_name: o
+            .endpoint_dns_name
+            .clone()
+            .or_else(|| section(|h| h.endpoint_dns_name.as_ref().map(|d| d.0.clone()))),
+        private_ip: o.private_ip.or_else(|| host.and_then(|h| h.private_ip)),
+        max_tunnel_duration: o
+            .max_tunnel_duration
+            .or_else(|| host.and_then(|h| h.max_tunnel_duration).map(|d| d.0)),
+        port: o
+            .port
+            .or_else(|| host.and_then(|h| h.port).map(|p| p.0))
+            .unwrap_or(22),
+        host_key_alias: o
+            .host_key_alias
+            .clone()
+            .or_else(|| section(|h| h.host_key_alias.clone())),
+        known_hosts: o
+            .known_hosts
+            .clone()
+            .or_else(|| host.and_then(|h| h.known_hosts.clone())),
+        tunnel_endpoint_url: o.tunnel_endpoint_url.clone(),
         target: target_text.to_string(),
         alias: host.map(|_| target_text.to_string()),
         instance,
@@ -467,20 +522,20 @@ name = "web-1"
     #[test]
     fn host_sections_replace_defaults_and_flags_win() {
         let c = config();
-        let e = resolve(&c, None, "bastion", &Overrides::default()).unwrap();
+        let e = for_target(&c, None, "bastion", &Flags::default()).unwrap();
         assert_eq!(e.instance, InstanceRef::Id("i-0123456789abcdef0".into()));
         assert_eq!(e.user.as_deref(), Some("ubuntu"));
         assert_eq!(e.allow_list(), "198.51.100.0/24");
         assert_eq!(e.allow_source.as_deref(), Some("hosts.bastion"));
-        let o = Overrides {
+        let o = Flags {
             user: Some("admin".into()),
-            ..Overrides::default()
+            ..Flags::default()
         };
         assert_eq!(
-            resolve(&c, None, "bastion", &o).unwrap().user.as_deref(),
+            for_target(&c, None, "bastion", &o).unwrap().user.as_deref(),
             Some("admin")
         );
-        let web = resolve(&c, None, "web", &Overrides::default()).unwrap();
+        let web = for_target(&c, None, "web", &Flags::default()).unwrap();
         assert_eq!(web.instance, InstanceRef::Name("web-1".into()));
         assert_eq!(web.allow_list(), "203.0.113.0/24");
         assert_eq!(web.user.as_deref(), Some("ec2-user"));
@@ -489,13 +544,13 @@ name = "web-1"
     #[test]
     fn unknown_targets_are_ids_or_names() {
         let c = ConfigFile::default();
-        let id = resolve(&c, None, "i-0123456789abcdef0", &Overrides::default()).unwrap();
+        let id = for_target(&c, None, "i-0123456789abcdef0", &Flags::default()).unwrap();
         assert_eq!(id.instance, InstanceRef::Id("i-0123456789abcdef0".into()));
         assert!(id.allow.is_empty());
         assert_eq!(id.egress_urls, [DEFAULT_CHECK_URL]);
-        let name = resolve(&c, None, "db-primary", &Overrides::default()).unwrap();
+        let name = for_target(&c, None, "db-primary", &Flags::default()).unwrap();
         assert_eq!(name.instance, InstanceRef::Name("db-primary".into()));
-        assert!(resolve(&c, None, "i-123", &Overrides::default()).is_err());
+        assert!(for_target(&c, None, "i-123", &Flags::default()).is_err());
     }
 
     #[test]
@@ -518,19 +573,19 @@ allow = ["192.0.2.0/24"]
             Path::new("c.toml"),
         )
         .unwrap();
-        let by_id = resolve(&c, None, "i-0123456789abcdef0", &Overrides::default()).unwrap();
+        let by_id = for_target(&c, None, "i-0123456789abcdef0", &Flags::default()).unwrap();
         assert!(by_id.allow.is_empty() && by_id.has_allowlist());
         let sources: Vec<&str> = by_id.also_allow.iter().map(|(s, _)| s.as_str()).collect();
         assert_eq!(sources, ["hosts.bastion", "hosts.strict"]);
         // The opted-out alias still gets the other sections' lists.
-        let open = resolve(&c, None, "open", &Overrides::default()).unwrap();
+        let open = for_target(&c, None, "open", &Flags::default()).unwrap();
         assert!(open.opted_out && open.allow.is_empty());
         assert_eq!(open.also_allow.len(), 2);
-        let bastion = resolve(&c, None, "bastion", &Overrides::default()).unwrap();
+        let bastion = for_target(&c, None, "bastion", &Flags::default()).unwrap();
         assert_eq!(bastion.also_allow.len(), 1);
         assert_eq!(bastion.also_allow[0].0, "hosts.strict");
         // A Name tag binds the section that names it; once resolved, its id binds more.
-        let mut by_name = resolve(&c, None, "web-1", &Overrides::default()).unwrap();
+        let mut by_name = for_target(&c, None, "web-1", &Flags::default()).unwrap();
         assert_eq!(by_name.also_allow.len(), 1);
         let id = InstanceRef::Id("i-0123456789abcdef0".into());
         assert_eq!(by_name.bind(&c, &id), 2);
@@ -547,7 +602,7 @@ allow = ["192.0.2.0/24"]
         assert!(e.message.starts_with("c.toml:3:"), "{e}");
         assert!(e.message.contains("egress_check = false"), "{e}");
         let c = parse("[defaults]\nallow = [\"0.0.0.0/0\"]\n", Path::new("c.toml")).unwrap();
-        let eff = resolve(&c, None, "i-0123456789abcdef0", &Overrides::default()).unwrap();
+        let eff = for_target(&c, None, "i-0123456789abcdef0", &Flags::default()).unwrap();
         assert!(eff.describe().contains("0.0.0.0/0 admits every address"));
     }
 }

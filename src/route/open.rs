@@ -1,0 +1,190 @@
+//! Tunnels along a resolved route: the key pushed before each one (SendSSHPublicKey), a
+//! freshly presigned URL, the WebSocket opened; and the guard asked again on demand.
+
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use super::resolve::gate;
+use super::{Destination, Learned, Settings, resolve};
+use crate::aws::discovery::Route;
+use crate::aws::instance_connect::{KeyPush, send_ssh_public_key};
+use crate::aws::{AwsContext, security_groups};
+use crate::config::ConfigFile;
+use crate::error::{Failure, Kind};
+use crate::guard::{self, Verdict};
+use crate::ssh::key::read_public_key;
+use crate::tunnel::connect;
+use crate::tunnel::endpoint::check_port;
+use crate::tunnel::error::connect_failure;
+use crate::tunnel::presign::presign;
+use crate::tunnel::stream::Traffic;
+use crate::tunnel::{Tunnel, TunnelEndpoint, TunnelRequest};
+
+/// A public key to push before each tunnel.
+#[derive(Debug, Clone)]
+pub struct PublicKey {
+    /// OS user on the instance.
+    pub user: String,
+    /// One-line OpenSSH public key.
+    pub line: String,
+}
+
+/// Opens tunnels to one instance port. Cheap to share; every `open` presigns anew.
+pub struct Connector {
+    /// Where the tunnels go, and what was decided to get there.
+    destination: Destination,
+    /// The `openTunnel` query, presigned anew for each tunnel.
+    request: TunnelRequest,
+    /// The key pushed before each tunnel, if any.
+    key: Option<PublicKey>,
+    /// The byte counters of the tunnels opened so far.
+    traffic: Mutex<Vec<Arc<Traffic>>>,
+}
+
+/// Guard and route for `settings`, ready to open tunnels to its port (checked).
+/// `key_line` (an in-memory key's public half) is pushed before each tunnel, else
+/// `push_key`'s file, if any. `learned` keeps what each step found, for the log.
+pub async fn prepare(
+    settings: Settings,
+    file: &ConfigFile,
+    key_line: Option<String>,
+    push_key: Option<&std::path::Path>,
+    learned: &mut Learned,
+) -> Result<Connector, Failure> {
+    check_port(settings.port)?;
+    let key = key_to_push(key_line, push_key, settings.user.as_deref())?;
+    let destination = resolve(settings, file, learned).await?;
+    Ok(Connector::new(destination, key))
+}
+
+impl Connector {
+    /// Tunnels to `destination`, pushing `key` before each.
+    pub fn new(destination: Destination, key: Option<PublicKey>) -> Connector {
+        let route = &destination.found.route;
+        let request = TunnelRequest {
+            endpoint_id: route.endpoint_id.clone(),
+            private_ip: route.private_ip.clone(),
+            remote_port: destination.settings.port,
+            max_tunnel_duration: destination.settings.max_tunnel_duration,
+        };
+        tracing::info!(
+            "{} ({}) port {} via {} at {}",
+            route.instance_id,
+            route.private_ip,
+            request.remote_port,
+            route.endpoint_id,
+            destination.endpoint
+        );
+        Connector {
+            destination,
+            request,
+            key,
+            traffic: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Where the tunnels go.
+    pub fn route(&self) -> &Route {
+        &self.destination.found.route
+    }
+
+    /// The `wss://` base the tunnels open at.
+    pub fn endpoint(&self) -> &TunnelEndpoint {
+        &self.destination.endpoint
+    }
+
+    /// The settings the route was resolved with (every section naming the instance bound).
+    pub fn settings(&self) -> &Settings {
+        &self.destination.settings
+    }
+
+    /// Runs the egress guard again (the cached IP may answer): a long-lived listener must
+    /// not keep tunnelling after the network changed. `learned` keeps the verdict.
+    pub async fn check_guard(&self, learned: &mut Learned) -> Result<Verdict, Failure> {
+        let d = &self.destination;
+        let mut verdict = gate(guard::check(&d.settings, &d.http).await, learned)?;
+        if let Verdict::AskSecurityGroup { ip } = verdict {
+            let admitted = security_groups::read(&d.aws, &d.found, d.settings.port).await?;
+            verdict = gate(guard::decide(&d.settings, Ok(ip), Some(&admitted)), learned)?;
+        }
+        Ok(verdict)
+    }
+
+    /// The AWS context, for further calls about the same target.
+    pub fn aws(&self) -> &AwsContext {
+        &self.destination.aws
+    }
+
+    /// The OS user keys are pushed for, if any.
+    pub fn user(&self) -> Option<&str> {
+        self.key.as_ref().map(|k| k.user.as_str())
+    }
+
+    /// The byte counters of every tunnel opened so far.
+    pub fn traffic(&self) -> Vec<Arc<Traffic>> {
+        self.traffic
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Pushes the key (if any), presigns a fresh URL and opens one tunnel.
+    pub async fn open(&self) -> Result<Tunnel, Failure> {
+        let d = &self.destination;
+        if let Some(key) = &self.key {
+            let push = KeyPush {
+                instance_id: &d.found.route.instance_id,
+                os_user: &key.user,
+                public_key: &key.line,
+                availability_zone: d.found.route.availability_zone.as_deref(),
+            };
+            send_ssh_public_key(&d.aws, &push).await?;
+            tracing::info!("pushed public key for {} (valid 60 s)", key.user);
+        }
+        let credentials = d.aws.credentials().await?;
+        let url = presign(
+            &d.endpoint,
+            &self.request,
+            &credentials,
+            &d.aws.region,
+            SystemTime::now(),
+        )
+        .map_err(|e| Failure::new(Kind::Other, e.to_string()))?;
+        let tunnel = connect::open(&d.endpoint, &url, &d.tls)
+            .await
+            .map_err(|e| connect_failure(e, &self.request))?;
+        self.traffic
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(tunnel.traffic());
+        Ok(tunnel)
+    }
+}
+
+/// The key pushed before each tunnel: the in-memory key's public half, or `--push-key`'s
+/// file; either needs a user.
+fn key_to_push(
+    key_line: Option<String>,
+    push_key: Option<&std::path::Path>,
+    user: Option<&str>,
+) -> Result<Option<PublicKey>, Failure> {
+    let line = match (key_line, push_key, user) {
+        (None, None, _) => return Ok(None),
+        (Some(_), _, None) => {
+            return Err(Failure::usage(
+                "no user for the instance: write user@TARGET, pass -l USER, or set `user` in the config file",
+            ));
+        }
+        (None, Some(_), None) => {
+            return Err(Failure::usage(
+                "--push-key needs --user (the OS user on the instance, `%r` in ssh_config) or `user` in the config file",
+            ));
+        }
+        (Some(line), _, Some(_)) => line,
+        (None, Some(path), Some(_)) => read_public_key(path)?,
+    };
+    Ok(Some(PublicKey {
+        user: user.unwrap_or_default().to_string(),
+        line,
+    }))
+}

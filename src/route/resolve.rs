@@ -1,0 +1,111 @@
+//! From the settings for a target to its destination: the egress guard first (before any
+//! AWS request), AWS settings, the instance (a Name tag becomes an id with one
+//! DescribeInstances), the sections bound to it, the endpoint, and, for
+//! `allow_from_security_group`, the security group's rules. The guard decides again
+//! whenever a step binds another section, so nothing is pushed or opened for a refused
+//! network.
+
+use std::sync::Arc;
+
+use super::{Learned, Settings};
+use crate::aws::discovery::{self, RouteQuery};
+use crate::aws::{AwsChoices, AwsContext, security_groups};
+use crate::config::ConfigFile;
+use crate::error::Failure;
+use crate::guard::{self, Verdict};
+use crate::net;
+use crate::target::InstanceRef;
+use crate::tunnel::TunnelEndpoint;
+use crate::tunnel::connect;
+
+/// Where a target leads, and what was decided on the way.
+pub struct Destination {
+    /// The settings, with every section naming the instance bound.
+    pub settings: Settings,
+    /// The guard's verdict for this network.
+    pub verdict: Verdict,
+    /// Credentials, region and API endpoints.
+    pub aws: AwsContext,
+    /// The HTTP client (egress checks, API calls).
+    pub http: reqwest::Client,
+    /// The TLS configuration every tunnel uses.
+    pub tls: Arc<rustls::ClientConfig>,
+    /// The instance and endpoint, and what was described of them.
+    pub found: discovery::Resolved,
+    /// The `wss://` base tunnels open at.
+    pub endpoint: TunnelEndpoint,
+}
+
+/// Resolves `settings` (see the module's doc); `learned` keeps the verdict and the route
+/// for the log, even when a step fails.
+pub async fn resolve(
+    mut settings: Settings,
+    file: &ConfigFile,
+    learned: &mut Learned,
+) -> Result<Destination, Failure> {
+    let override_url = settings
+        .tunnel_endpoint_url
+        .as_deref()
+        .filter(|u| !u.is_empty())
+        .map(TunnelEndpoint::parse)
+        .transpose()?;
+    connect::check_proxy_env().map_err(|e| Failure::usage(e.to_string()))?;
+    let tls = net::client_config()?;
+    let http = net::http_client(&tls)?;
+    let mut verdict = gate(guard::check(&settings, &http).await, learned)?;
+    let aws = AwsContext::load(&AwsChoices::from(&settings), http.clone()).await?;
+    // A Name tag becomes an id with one DescribeInstances; the allowlists of sections
+    // naming that id apply before anything else happens (key push, endpoint, tunnel).
+    let named = match &settings.instance {
+        InstanceRef::Name(name) => {
+            let instance = discovery::find_by_name(&aws, name).await?;
+            if settings.bind_instance(file, &instance.id, instance.name.as_deref()) > 0 {
+                verdict = gate(guard::check(&settings, &http).await, learned)?;
+            }
+            Some(instance)
+        }
+        InstanceRef::Id(_) => None,
+    };
+    let query = RouteQuery {
+        instance: settings.instance.clone(),
+        found: named,
+        endpoint_id: settings.endpoint_id.clone(),
+        endpoint_dns_name: settings.endpoint_dns_name.clone(),
+        private_ip: settings.private_ip.map(|ip| ip.to_string()),
+        tunnel_url_overridden: override_url.is_some(),
+    };
+    let found = discovery::resolve(&aws, &query).await?;
+    learned.instance = Some(found.route.instance_id.clone());
+    learned.endpoint = Some(found.route.endpoint_id.clone());
+    // Typed by id or alias, sections naming its Name tag bind once it is described.
+    if let Some(i) = &found.instance
+        && settings.bind_instance(file, &i.id, i.name.as_deref()) > 0
+    {
+        verdict = gate(guard::check(&settings, &http).await, learned)?;
+    }
+    if let Verdict::AskSecurityGroup { ip } = verdict {
+        let admitted = security_groups::read(&aws, &found, settings.port).await?;
+        verdict = gate(guard::decide(&settings, Ok(ip), Some(&admitted)), learned)?;
+    }
+    let endpoint = match (override_url, &found.route.endpoint_dns_name) {
+        (Some(url), _) => url,
+        (None, Some(dns)) => TunnelEndpoint::for_dns_name(dns),
+        (None, None) => unreachable!("discovery returns a DNS name when there is no override"),
+    };
+    Ok(Destination {
+        settings,
+        verdict,
+        aws,
+        http,
+        tls,
+        found,
+        endpoint,
+    })
+}
+
+/// Keeps the verdict for the log, then lets it through or refuses (exit 3).
+pub fn gate(verdict: Verdict, learned: &mut Learned) -> Result<Verdict, Failure> {
+    learned.verdict = Some(verdict.clone());
+    verdict.gate()?;
+    Ok(verdict)
+}
