@@ -106,13 +106,12 @@ impl Outcome {
         }
     }
 
-    /// How the connection log words it.
-    pub fn word(self) -> String {
+    /// How the connection log words it (the status itself is in its `exit`).
+    pub fn word(self) -> &'static str {
         match self {
-            Outcome::Success => "ok".into(),
-            Outcome::Incomplete => "incomplete".into(),
-            Outcome::Remote(status) => format!("ok (the remote command exited {status})"),
-            Outcome::Disconnected => "disconnected from this side".into(),
+            Outcome::Success | Outcome::Remote(_) => "ok",
+            Outcome::Incomplete => "incomplete",
+            Outcome::Disconnected => "disconnected from this side (~. or a signal)",
         }
     }
 }

@@ -140,3 +140,37 @@ fn log_false_and_an_unwritable_log() {
         "{err}"
     );
 }
+
+#[test]
+fn a_session_ended_from_this_side_is_logged_as_such_not_as_ok() {
+    let (h, config) = with_config(World::demo(), "203.0.113.10", ALLOW_OFFICE);
+    let mut cmd = h.eic_ssh();
+    cmd.env("EIC_SSH_CONFIG", &config)
+        .env("EIC_SSH_KNOWN_HOSTS", &h.known_hosts)
+        .arg(format!("{}@bastion", h.user))
+        .args(["--", "echo", "up;", "sleep", "30"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 3];
+    std::io::Read::read_exact(&mut stdout, &mut first).unwrap();
+    assert_eq!(&first, b"up\n");
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(255),
+        "ended from this side, as ssh does"
+    );
+    let log = entries(&h);
+    assert_eq!(log.len(), 1, "{log:#?}");
+    assert_eq!(log[0]["exit"], 255);
+    assert_eq!(
+        log[0]["outcome"],
+        "disconnected from this side (~. or a signal)"
+    );
+}

@@ -41,3 +41,52 @@ fn help_prints_every_code_with_its_meaning() {
         assert!(help.contains(&line), "--help lacks {line:?}:\n{help}");
     }
 }
+
+/// Every `.rs` file under `dir`.
+fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            sources(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn exit_codes_are_picked_only_in_error_rs() {
+    // What picking an exit code outside src/error.rs looks like: a process exit, a status
+    // built from a number, or a command returning a bare number instead of an `Outcome`.
+    let forbidden = [
+        "process::exit(",
+        "ExitCode::SUCCESS",
+        "ExitCode::FAILURE",
+        "Result<i32, Failure>",
+        "Ok(255)",
+        "Exit::Session.code()",
+    ];
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&root, &mut files);
+    assert!(files.len() > 50, "found the sources: {}", files.len());
+    let mut found = Vec::new();
+    for file in files.iter().filter(|f| !f.ends_with("error.rs")) {
+        let text = std::fs::read_to_string(file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let literal_status = line.contains("ExitCode::from(")
+                && line
+                    .split("ExitCode::from(")
+                    .nth(1)
+                    .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()));
+            if literal_status || forbidden.iter().any(|f| line.contains(f)) {
+                found.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "exit codes picked outside src/error.rs:\n{}",
+        found.join("\n")
+    );
+}

@@ -52,7 +52,7 @@ impl Attempt {
             .map(|ip| ip.to_string());
         entry.host_key.clone_from(&l.host_key);
         (entry.outcome, entry.exit) = match result {
-            Ok(outcome) => (outcome.word(), outcome.code()),
+            Ok(outcome) => (outcome.word().to_string(), outcome.code()),
             Err(f) => (f.message.clone(), f.exit().code()),
         };
         for t in &l.traffic {
