@@ -276,6 +276,18 @@ pub struct CpArgs {
     /// Continue partial files (left as `.NAME.eic-ssh.part`) by size.
     #[arg(long)]
     pub resume: bool,
+    /// Stop when one remote directory lists more than N entries (a server that lists
+    /// forever).
+    #[arg(long, value_name = "N", default_value_t = crate::copy::transfer::MAX_DIR_ENTRIES)]
+    pub max_dir_entries: usize,
+    /// Stop when the remote listings of one copy hold more than N entries in all.
+    #[arg(long, value_name = "N", default_value_t = crate::copy::transfer::MAX_ENTRIES)]
+    pub max_entries: usize,
+    /// Seconds the instance's SFTP server may take to start, and to answer while a reply
+    /// is awaited, before the copy stops.
+    #[arg(long, value_name = "SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub sftp_timeout: u64,
     /// Host-key checking.
     #[command(flatten)]
     pub host_keys: HostKeyArgs,

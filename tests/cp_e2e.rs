@@ -416,3 +416,22 @@ fn a_partial_failure_names_what_was_copied_and_what_was_not() {
     );
     assert!(up.join("good.txt").exists());
 }
+
+#[test]
+fn a_device_named_as_source_is_refused_and_the_rest_is_copied() {
+    let h = Harness::new();
+    let good = h.random_file("good.txt", 10);
+    let up = mkdir(&h, "up");
+    let out = cp(&h, &["/dev/zero", s(&good), &remote(&h, &up)]);
+    assert_fails(&out, 1, "eic-ssh: /dev/zero: not a regular file");
+    assert!(
+        stderr(&out).ends_with(&format!(
+            "eic-ssh: copied 1 of 2 files ({}); not copied: /dev/zero\n",
+            good.display()
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(sha256(&up.join("good.txt")), sha256(&good));
+    assert!(!up.join("zero").exists());
+}

@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -24,10 +24,15 @@ struct Liar {
 
 impl Liar {
     fn new(tree: serde_json::Value) -> Liar {
+        Liar::lying(tree, "")
+    }
+
+    /// The liar with run-wide flags (`--stall-after 6`, `--duplicate-replies`, …).
+    fn lying(tree: serde_json::Value, flags: &str) -> Liar {
         let spec = tempfile::NamedTempFile::new().unwrap().into_temp_path();
         let spec = spec.keep().unwrap();
         std::fs::write(&spec, tree.to_string()).unwrap();
-        let cmd = format!("{} {}", sftp_liar().display(), spec.display());
+        let cmd = format!("{} {} {flags}", sftp_liar().display(), spec.display());
         let h = Harness::with_sftp_server(World::demo(), Some(cmd));
         let work = h.dir.path().join("work");
         let dest = work.join("dest");
@@ -313,4 +318,237 @@ fn a_tree_without_end_stops_at_the_depth_limit() {
     assert!(deepest.is_dir(), "128 levels were copied");
     assert!(!deepest.join("a").exists(), "and no more");
     l.assert_outside_untouched();
+}
+
+/// Exactly one line on stderr, and it contains `text`.
+#[track_caller]
+fn assert_one_line(out: &Output, code: i32, text: &str) {
+    assert_fails(out, code, text);
+    let err = stderr(out);
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+}
+
+#[test]
+fn a_listing_that_never_ends_stops_at_max_dir_entries() {
+    let l = Liar::new(json!({
+        "/end\u{1b}[1m": {"kind": "dir", "endless": true},
+    }));
+    let out = l.cp(&["-r", &l.remote("/end\u{1b}[1m"), l.dest.to_str().unwrap()]);
+    assert_one_line(
+        &out,
+        1,
+        "the server listed more than 100000 entries in /end\\033[1m (--max-dir-entries)",
+    );
+    assert!(!stderr(&out).contains('\u{1b}'));
+    // Nothing listed was copied: the listing was refused as a whole.
+    assert_eq!(Liar::tree(&l.dest), ["end\u{1b}[1m"]);
+    l.assert_outside_untouched();
+}
+
+#[test]
+fn a_tree_endless_in_breadth_stops_at_max_entries() {
+    let l = Liar::new(json!({
+        "/ab": {"kind": "dir", "repeat": true, "entries": [
+            {"name": "a", "kind": "dir"}, {"name": "b", "kind": "dir"}
+        ]},
+    }));
+    let out = l.cp(&[
+        "-r",
+        "--max-entries",
+        "500",
+        &l.remote("/ab"),
+        l.dest.to_str().unwrap(),
+    ]);
+    // Depth-first: the depth limit is met first (a line each), then the total stops it all.
+    assert_fails(&out, 1, "more than 128 directories deep");
+    let err = stderr(&out);
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("eic-ssh: the listings reached 500 entries in all (--max-entries)"),
+        "{last}"
+    );
+    let made = Liar::tree(&l.dest).len();
+    assert!(made <= 502, "{made} directories made");
+    l.assert_outside_untouched();
+}
+
+#[test]
+fn max_dir_entries_can_be_raised() {
+    let l = Liar::new(json!({
+        "/few": {"kind": "dir", "entries": [{"name": "a"}, {"name": "b"}, {"name": "c"}]},
+        "/few/a": {"kind": "file", "data": "a"},
+        "/few/b": {"kind": "file", "data": "b"},
+        "/few/c": {"kind": "file", "data": "c"},
+    }));
+    let dest = l.dest.to_str().unwrap();
+    let out = l.cp(&["-r", "--max-dir-entries", "2", &l.remote("/few"), dest]);
+    assert_one_line(&out, 1, "more than 2 entries in /few (--max-dir-entries)");
+    let out = l.cp(&["-r", "--max-dir-entries", "3", &l.remote("/few"), dest]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(Liar::tree(&l.dest), ["few", "few/a", "few/b", "few/c"]);
+}
+
+#[test]
+fn a_server_that_stops_answering_mid_copy_ends_the_copy() {
+    let l = Liar::lying(
+        json!({"/big": {"kind": "file", "fill": 4 << 20}}),
+        "--stall-after 6",
+    );
+    let out = l.cp(&[
+        "--sftp-timeout",
+        "3",
+        &l.remote("/big"),
+        l.dest.to_str().unwrap(),
+    ]);
+    assert_one_line(
+        &out,
+        255,
+        "the instance's SFTP server did not answer for 3 s (--sftp-timeout)",
+    );
+    assert!(!l.dest.join("big").exists(), "no complete-looking file");
+    assert!(l.dest.join(".big.eic-ssh.part").exists());
+}
+
+#[test]
+fn a_server_that_never_starts_sftp_ends_the_copy() {
+    let l = Liar::lying(
+        json!({"/f": {"kind": "file", "data": "x"}}),
+        "--stall-at-start",
+    );
+    let out = l.cp(&[
+        "--sftp-timeout",
+        "3",
+        &l.remote("/f"),
+        l.dest.to_str().unwrap(),
+    ]);
+    assert_one_line(
+        &out,
+        255,
+        "the instance's SFTP server did not start within 3 s (--sftp-timeout)",
+    );
+}
+
+#[test]
+fn keepalives_failing_while_sftp_starts_exit_7() {
+    // The liar stops the sshd serving the connection: nothing answers any more.
+    let l = Liar::lying(json!({"/f": {"kind": "file", "data": "x"}}), "--stop-sshd");
+    let out = l.cp(&[
+        "--server-alive-interval",
+        "1",
+        "--server-alive-count-max",
+        "2",
+        &l.remote("/f"),
+        l.dest.to_str().unwrap(),
+    ]);
+    assert_one_line(&out, 7, "the instance stopped answering keepalives");
+}
+
+#[test]
+fn a_reply_sent_twice_is_a_protocol_violation() {
+    let tree = json!({"/f": {"kind": "file", "data": "twice"}});
+    for (flags, what) in [
+        ("--duplicate-replies", "answered request "),
+        ("--duplicate-version", "sent its VERSION twice"),
+    ] {
+        let l = Liar::lying(tree.clone(), flags);
+        let out = l.cp(&[&l.remote("/f"), l.dest.to_str().unwrap()]);
+        assert_one_line(
+            &out,
+            255,
+            "the instance's SFTP server broke the protocol: it ",
+        );
+        assert!(stderr(&out).contains(what), "{flags}: {}", stderr(&out));
+        assert!(!l.dest.join("f").exists());
+    }
+}
+
+#[test]
+fn a_device_destination_is_written_into_never_replaced() {
+    let l = Liar::new(json!({"/f": {"kind": "file", "data": "into the pipe"}}));
+    // /dev/full: the write fails, and says so.
+    let out = l.cp(&[&l.remote("/f"), "/dev/full"]);
+    assert_fails(&out, 1, "cannot write /dev/full: No space left on device");
+    assert!(
+        std::fs::metadata("/dev/full")
+            .unwrap()
+            .file_type()
+            .is_char_device()
+    );
+    // A FIFO: written into, as with scp, and still a FIFO afterwards.
+    let pipe = l.dest.join("pipe");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&pipe)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let reader = {
+        let pipe = pipe.clone();
+        std::thread::spawn(move || std::fs::read(pipe).unwrap())
+    };
+    let out = l.cp(&[&l.remote("/f"), pipe.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(reader.join().unwrap(), b"into the pipe");
+    assert!(std::fs::metadata(&pipe).unwrap().file_type().is_fifo());
+    assert_eq!(Liar::tree(&l.dest), ["pipe"]);
+}
+
+#[test]
+fn names_of_242_to_255_bytes_are_downloaded() {
+    let names: Vec<String> = [242, 250, 255].iter().map(|&n| "n".repeat(n)).collect();
+    let mut tree = serde_json::Map::new();
+    let entries: Vec<_> = names.iter().map(|n| json!({"name": n})).collect();
+    tree.insert("/long".into(), json!({"kind": "dir", "entries": entries}));
+    for n in &names {
+        tree.insert(format!("/long/{n}"), json!({"kind": "file", "data": n}));
+    }
+    let l = Liar::new(serde_json::Value::Object(tree));
+    let out = l.cp(&["-r", &l.remote("/long"), l.dest.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for n in &names {
+        assert_eq!(
+            std::fs::read_to_string(l.dest.join("long").join(n)).unwrap(),
+            *n
+        );
+    }
+    assert_eq!(
+        Liar::tree(&l.dest.join("long")).len(),
+        3,
+        "no part file left"
+    );
+}
+
+#[test]
+fn names_that_are_not_utf8_are_refused_not_merged() {
+    // The liar sends U+F8FF and U+F8FE as the bytes ff ff ff and fe fe fe.
+    let l = Liar::new(json!({
+        "/u": {"kind": "dir", "entries": [
+            {"name": "x\u{f8ff}"}, {"name": "x\u{f8fe}"}, {"name": "ok"}
+        ]},
+        "/u/ok": {"kind": "file", "data": "ok"},
+    }));
+    let out = l.cp(&["-r", &l.remote("/u"), l.dest.to_str().unwrap()]);
+    assert_fails(&out, 1, "refused: the name is not UTF-8");
+    let err = stderr(&out);
+    assert!(
+        err.contains("/u/x\\xff\\xff\\xff") || err.contains("/u/x\\xfe\\xfe\\xfe"),
+        "{err}"
+    );
+    assert_eq!(Liar::tree(&l.dest), ["u", "u/ok"]);
+}
+
+#[test]
+fn a_file_announced_larger_than_the_free_space_is_not_downloaded() {
+    let l = Liar::new(json!({
+        "/huge": {"kind": "file", "announce": 1u64 << 63, "endless": true},
+    }));
+    let out = l.cp(&[&l.remote("/huge"), l.dest.to_str().unwrap()]);
+    assert_fails(&out, 1, "the instance announces 8.00 EiB");
+    assert!(
+        stderr(&out).contains("is free where it goes"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!l.dest.join("huge").exists(), "no complete-looking file");
+    let part = l.dest.join(".huge.eic-ssh.part");
+    assert_eq!(std::fs::metadata(part).unwrap().len(), 0);
 }

@@ -1,7 +1,7 @@
 //! `eic-ssh cp`: one login, one SFTP session, every source; then a one-line summary.
 
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::cli::CpArgs;
 use crate::commands::attempt::Attempt;
@@ -10,8 +10,9 @@ use crate::commands::settings_for;
 use crate::config::file::Loaded;
 use crate::copy::operands::{self, Plan};
 use crate::copy::progress::{Progress, human_bytes};
-use crate::copy::sftp::Sftp;
+use crate::copy::sftp::{Sftp, StartError, broken_text};
 use crate::copy::transfer::{Copy, Options, Report};
+use crate::copy::wire::Broken;
 use crate::error::{Failure, Kind, Outcome};
 use crate::local::terminal;
 use crate::printable;
@@ -19,8 +20,10 @@ use crate::route::Learned;
 use crate::ssh::client;
 use crate::target::Target;
 
-/// Exit 0 when everything was copied, 1 when anything was not, 130 on Ctrl-C; setup
-/// failures keep their usual codes. The copy is logged as one attempt.
+/// Exit 0 when everything was copied, 1 when anything was not (or a listing limit was
+/// reached), 7 when the connection was lost, 255 when the SFTP server would not start,
+/// stopped answering or broke the protocol, 130 on Ctrl-C; setup failures keep their
+/// usual codes. The copy is logged as one attempt.
 pub async fn run(args: CpArgs, quiet: bool) -> Result<Outcome, Failure> {
     let plan = operands::plan(&args.operands)?;
     let typed = match &plan {
@@ -51,7 +54,11 @@ async fn copy(
         learned,
     )
     .await?;
-    let sftp = Sftp::start(&login.handle).await?;
+    let bound = Duration::from_secs(args.sftp_timeout);
+    let sftp = match Sftp::start(&login.handle, bound).await {
+        Ok(sftp) => sftp,
+        Err(e) => return Err(start_failure(e, login.handle, login.port).await),
+    };
     let progress = Progress::new(!quiet && terminal::is_tty(libc::STDERR_FILENO));
     let report = Mutex::new(Report::default());
     let copy = Copy {
@@ -60,6 +67,8 @@ async fn copy(
             recursive: args.recursive,
             preserve: args.preserve,
             resume: args.resume,
+            max_dir_entries: args.max_dir_entries,
+            max_entries: args.max_entries,
         },
         progress: &progress,
         report: &report,
@@ -80,13 +89,20 @@ async fn copy(
     let report = report.into_inner().unwrap_or_else(|e| e.into_inner());
     // The copy may notice the lost connection (a failed SFTP request) before the watchdog.
     let lost = describe_lost();
-    let stopped = stopped.or_else(|| {
-        report
+    let stopped = match (stopped, sftp.broken(), &report.stopped) {
+        (Some(stop), _, _) => Some(stop),
+        (None, Some(Broken::Stalled(after)), _) if !answers(&login.handle).await => {
+            tracing::debug!("no SFTP reply for {after:?} and no answer to a keepalive");
+            Some(Stop::ConnectionLost)
+        }
+        (None, Some(broken), _) => Some(Stop::Server(broken_text(&broken))),
+        (None, None, Some(why)) => Some(Stop::Limit(why.clone())),
+        (None, None, None) => report
             .failed
             .iter()
             .any(|(_, why)| why.ends_with(&lost))
-            .then_some(Stop::ConnectionLost)
-    });
+            .then_some(Stop::ConnectionLost),
+    };
     drop(sftp);
     let ended = match stopped {
         Some(Stop::ConnectionLost) => client::why_it_ended(login.handle, login.port).await,
@@ -112,7 +128,9 @@ fn outcome(
     for warning in &report.warnings {
         eprintln!("eic-ssh: warning: {}", printable::escape(warning));
     }
-    for (path, why) in &report.failed {
+    // What the stop explains is said once, in the last line.
+    let explained = |why: &str| matches!(&stopped, Some(Stop::Server(w)) if w == why);
+    for (path, why) in report.failed.iter().filter(|(_, why)| !explained(why)) {
         eprintln!(
             "eic-ssh: {}: {}",
             printable::escape(path),
@@ -134,8 +152,19 @@ fn outcome(
             ),
             (Stop::ConnectionLost, None) => (
                 Kind::TunnelClosed,
-                "the connection to the instance was lost".to_string(),
+                "the connection to the instance was lost or stalled".to_string(),
             ),
+            (Stop::Server(why), _) => (Kind::Ssh, why),
+            (Stop::Limit(why), _) => {
+                return Err(Failure::new(
+                    Kind::Other,
+                    format!(
+                        "{why}: stopped, raise the limit if the tree is really that large; copied {} {}, {moved}",
+                        report.copied,
+                        plural(report.copied)
+                    ),
+                ));
+            }
         };
         return Err(Failure::new(
             exit,
@@ -178,8 +207,61 @@ fn outcome(
 enum Stop {
     /// Ctrl-C.
     Interrupted,
-    /// The SSH connection (or the tunnel under it) ended.
+    /// The SSH connection (or the tunnel under it) ended or stalled.
     ConnectionLost,
+    /// The SFTP server stopped answering or broke the protocol (the sentence).
+    Server(String),
+    /// A listing limit was reached (the sentence, escaped).
+    Limit(String),
+}
+
+/// How long a keepalive may take to come back when an SFTP reply did not.
+const PING_BOUND: Duration = Duration::from_secs(10);
+
+/// Whether the SSH connection still answers (then a silent SFTP server is to blame, not
+/// the tunnel).
+async fn answers(handle: &russh::client::Handle<client::Callbacks>) -> bool {
+    tokio::time::timeout(PING_BOUND, handle.send_ping())
+        .await
+        .is_ok_and(|sent| sent.is_ok())
+        && !handle.is_closed()
+}
+
+/// The one line for an SFTP session that did not start: the connection's own reason when
+/// it went (7), else the SFTP server's failure (255).
+async fn start_failure(
+    e: StartError,
+    handle: russh::client::Handle<client::Callbacks>,
+    port: u16,
+) -> Failure {
+    let lost = match &e {
+        // The connection may be going down under the request that failed: give it a moment.
+        StartError::Failed(_) => {
+            tokio::time::timeout(Duration::from_secs(2), client::closed(&handle))
+                .await
+                .is_ok()
+        }
+        StartError::TimedOut(_) => handle.is_closed() || !answers(&handle).await,
+    };
+    if lost {
+        let why = match client::why_it_ended(handle, port).await {
+            Some(why) => why.message,
+            None => "the connection to the instance was lost or stalled".into(),
+        };
+        return Failure::new(Kind::TunnelClosed, format!("SFTP did not start: {why}"));
+    }
+    let message = match e {
+        StartError::TimedOut(after) => format!(
+            "the instance's SFTP server did not start within {} s (--sftp-timeout): check that its sshd runs one (Subsystem sftp)",
+            after.as_secs()
+        ),
+        StartError::Failed(why) => format!(
+            "cannot start SFTP: {}: check that the instance's sshd runs an SFTP server (Subsystem sftp)",
+            printable::escape(&why)
+        ),
+    };
+    client::close(handle).await;
+    Failure::new(Kind::Ssh, message)
 }
 
 /// The phrase a failed SFTP request gets when the connection went away under it.

@@ -2,6 +2,7 @@
 //! client that pipelines reads and writes (one-request-at-a-time SFTP crawls at a few MB/s).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::{StreamExt, TryStreamExt, stream};
 use russh::client::Handle;
@@ -10,7 +11,7 @@ use russh_sftp::client::error::Error as SftpError;
 use russh_sftp::protocol::{FileAttributes, OpenFlags, Packet, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
-use crate::error::{self, Failure};
+use super::wire::{Broken, Watch, Wire};
 use crate::ssh::client::Callbacks;
 
 /// Bytes per request when the server states no limits (the SFTP draft's safe size).
@@ -28,6 +29,35 @@ pub struct Sftp {
     raw: Arc<RawSftpSession>,
     /// Bytes per read or write request, from the server's limits.
     chunk: usize,
+    /// The watch on the stream: stalls, protocol violations, names that were not UTF-8.
+    watch: Watch,
+}
+
+/// Why the SFTP session could not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// It did not start within the bound (channel, subsystem, VERSION).
+    TimedOut(Duration),
+    /// The server or the connection said no, in these words.
+    Failed(String),
+}
+
+/// Why a listing was not read to its end.
+#[derive(Debug)]
+pub enum ListError {
+    /// The server listed more than the limit given.
+    TooMany,
+    /// A request failed.
+    Sftp(SftpError),
+}
+
+/// Why a download did not finish.
+#[derive(Debug)]
+pub enum DownloadError {
+    /// The server's side failed.
+    Remote(SftpError),
+    /// Writing the local file failed.
+    Local(std::io::Error),
 }
 
 /// One entry of a directory listing.
@@ -87,38 +117,65 @@ fn is_status(e: &SftpError, code: StatusCode) -> bool {
 pub type OnBytes<'a> = &'a (dyn Fn(u64) + Sync);
 
 impl Sftp {
-    /// Opens the `sftp` subsystem on a new channel.
-    pub async fn start(handle: &Handle<Callbacks>) -> Result<Sftp, Failure> {
-        let fail =
-            |what: String| Failure::new(error::Kind::Other, format!("cannot start SFTP: {what}"));
+    /// Opens the `sftp` subsystem on a new channel. The whole start (channel, subsystem
+    /// request, INIT and VERSION, limits) and, later, each wait for a reply are bounded by
+    /// `bound`.
+    pub async fn start(handle: &Handle<Callbacks>, bound: Duration) -> Result<Sftp, StartError> {
+        match tokio::time::timeout(bound, Sftp::open(handle, bound)).await {
+            Ok(started) => started.map_err(StartError::Failed),
+            Err(_) => Err(StartError::TimedOut(bound)),
+        }
+    }
+
+    async fn open(handle: &Handle<Callbacks>, bound: Duration) -> Result<Sftp, String> {
         let channel = handle
             .channel_open_session()
             .await
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| e.to_string())?;
         channel
             .request_subsystem(true, "sftp")
             .await
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| e.to_string())?;
         let config = russh_sftp::client::Config {
             max_concurrent_reads: IN_FLIGHT,
             max_concurrent_writes: IN_FLIGHT,
-            request_timeout_secs: 60,
+            // Off: russh-sftp's clock starts when a request is queued, so a slow upload
+            // with replies flowing could reach it. The wire bounds each wait instead.
+            request_timeout_secs: u64::MAX,
             ..Default::default()
         };
-        let raw = RawSftpSession::new_with_config(channel.into_stream(), config);
-        raw.init().await.map_err(|e| fail(describe(&e)))?;
+        let (wire, watch) = Wire::new(channel.into_stream(), bound);
+        let raw = RawSftpSession::new_with_config(wire, config);
+        let broken = |e: SftpError| match watch.broken() {
+            Some(why) => broken_text(&why),
+            None => describe(&e),
+        };
+        raw.init().await.map_err(broken)?;
         let chunk = match raw.limits().await {
             Ok(l) => [l.max_read_len, l.max_write_len]
                 .into_iter()
                 .filter(|&n| n > 0)
                 .fold(LARGE_CHUNK as u64, u64::min) as usize,
+            Err(_) if watch.broken().is_some() => return Err(broken(SftpError::Timeout)),
             Err(_) => SMALL_CHUNK,
         };
         tracing::debug!("SFTP requests of {chunk} bytes, {IN_FLIGHT} in flight");
         Ok(Sftp {
             raw: Arc::new(raw),
             chunk,
+            watch,
         })
+    }
+
+    /// Why the session cannot go on (the server stalled or broke the protocol), if so.
+    pub fn broken(&self) -> Option<Broken> {
+        self.watch.broken()
+    }
+
+    /// The bytes the server sent for a listed `name` when they were not UTF-8 (russh-sftp
+    /// shows each bad byte as U+FFFD, so two such names could become one).
+    pub fn not_utf8(&self, name: &str) -> Option<Vec<u8>> {
+        self.watch.not_utf8(name)
     }
 
     /// stat (follows symlinks); `None` when the path does not exist.
@@ -140,29 +197,33 @@ impl Sftp {
     }
 
     /// The entries of a directory as the server lists them, without `.` and `..`, sorted
-    /// by name. The names are the server's word: check them before use.
-    pub async fn list(&self, dir: &str) -> Result<Vec<Entry>, SftpError> {
-        let handle = self.raw.opendir(dir).await?.handle;
+    /// by name; at most `max` of them (a server that lists forever is stopped there). The
+    /// names are the server's word: check them before use.
+    pub async fn list(&self, dir: &str, max: usize) -> Result<Vec<Entry>, ListError> {
+        let handle = self.raw.opendir(dir).await.map_err(ListError::Sftp)?.handle;
         let mut out = Vec::new();
-        loop {
+        let result = loop {
             match self.raw.readdir(handle.as_str()).await {
-                Ok(name) => out.extend(
-                    name.files
-                        .into_iter()
-                        .filter(|f| f.filename != "." && f.filename != "..")
-                        .map(|f| Entry {
-                            name: f.filename,
-                            attrs: f.attrs,
-                        }),
-                ),
-                Err(e) if is_status(&e, StatusCode::Eof) => break,
-                Err(e) => {
-                    let _ = self.raw.close(handle.as_str()).await;
-                    return Err(e);
+                Ok(name) => {
+                    out.extend(
+                        name.files
+                            .into_iter()
+                            .filter(|f| f.filename != "." && f.filename != "..")
+                            .map(|f| Entry {
+                                name: f.filename,
+                                attrs: f.attrs,
+                            }),
+                    );
+                    if out.len() > max {
+                        break Err(ListError::TooMany);
+                    }
                 }
+                Err(e) if is_status(&e, StatusCode::Eof) => break Ok(()),
+                Err(e) => break Err(ListError::Sftp(e)),
             }
-        }
+        };
         let _ = self.raw.close(handle.as_str()).await;
+        result?;
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
     }
@@ -244,16 +305,17 @@ impl Sftp {
         local: &mut tokio::fs::File,
         offset: u64,
         on_bytes: OnBytes<'_>,
-    ) -> Result<u64, SftpError> {
+    ) -> Result<u64, DownloadError> {
         let handle = self
             .raw
             .open(remote, OpenFlags::READ, FileAttributes::empty())
-            .await?
+            .await
+            .map_err(DownloadError::Remote)?
             .handle;
         let result = self.read_all(&handle, size, local, offset, on_bytes).await;
         let closed = self.raw.close(handle.as_str()).await;
         let n = result?;
-        closed?;
+        closed.map_err(DownloadError::Remote)?;
         Ok(n)
     }
 
@@ -264,7 +326,8 @@ impl Sftp {
         local: &mut tokio::fs::File,
         offset: u64,
         on_bytes: OnBytes<'_>,
-    ) -> Result<u64, SftpError> {
+    ) -> Result<u64, DownloadError> {
+        use DownloadError::{Local, Remote};
         let chunk = self.chunk as u64;
         let mut reads = stream::iter((offset..size).step_by(self.chunk))
             .map(|off| {
@@ -278,31 +341,34 @@ impl Sftp {
         let mut local = tokio::io::BufWriter::with_capacity(1 << 20, local);
         let mut pos = offset;
         while let Some((off, len, data)) = reads.next().await {
-            let mut data = data?;
+            let mut data = data.map_err(Remote)?;
             debug_assert_eq!(off, pos);
             // A short read before the end: ask for the rest of this chunk, in order.
             while !data.is_empty() && (data.len() as u64) < u64::from(len) {
                 let have = data.len() as u64;
-                let more = read_or_eof(&self.raw, handle, off + have, len - have as u32).await?;
+                let more = read_or_eof(&self.raw, handle, off + have, len - have as u32)
+                    .await
+                    .map_err(Remote)?;
                 if more.is_empty() {
                     break;
                 }
                 data.extend_from_slice(&more);
             }
+            // Never more than asked for: nothing is written past the announced size.
+            if data.len() as u64 > u64::from(len) {
+                return Err(Remote(SftpError::UnexpectedBehavior(format!(
+                    "the server sent {} bytes where {len} were asked for",
+                    data.len()
+                ))));
+            }
             if data.is_empty() {
                 break;
             }
-            local
-                .write_all(&data)
-                .await
-                .map_err(|e| SftpError::IO(e.to_string()))?;
+            local.write_all(&data).await.map_err(Local)?;
             pos += data.len() as u64;
             on_bytes(data.len() as u64);
         }
-        local
-            .flush()
-            .await
-            .map_err(|e| SftpError::IO(e.to_string()))?;
+        local.flush().await.map_err(Local)?;
         Ok(pos - offset)
     }
 
@@ -381,6 +447,19 @@ impl Sftp {
         let n = result?;
         closed?;
         Ok(n)
+    }
+}
+
+/// The sentence for a broken session.
+pub fn broken_text(why: &Broken) -> String {
+    match why {
+        Broken::Stalled(after) => format!(
+            "the instance's SFTP server did not answer for {} s (--sftp-timeout)",
+            after.as_secs()
+        ),
+        Broken::Violation(what) => {
+            format!("the instance's SFTP server broke the protocol: it {what}")
+        }
     }
 }
 

@@ -2,7 +2,8 @@
 //! byte is confirmed, `--resume`, `-r` (symlinks as links, special files skipped), `-p`.
 
 use std::ffi::{OsStr, OsString};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -10,8 +11,8 @@ use russh_sftp::protocol::FileAttributes;
 
 use super::local_dir::{LocalDir, chmod, set_times};
 use super::names;
-use super::progress::Progress;
-use super::sftp::{Entry, Kind, Sftp, describe, kind};
+use super::progress::{Progress, human_bytes};
+use super::sftp::{DownloadError, Entry, Kind, ListError, Sftp, broken_text, describe, kind};
 use crate::{printable, wildcard};
 
 /// What `-r`, `-p` and `--resume` ask for.
@@ -23,7 +24,18 @@ pub struct Options {
     pub preserve: bool,
     /// Continue partial files by size.
     pub resume: bool,
+    /// Entries one remote directory may list (`--max-dir-entries`).
+    pub max_dir_entries: usize,
+    /// Entries all remote listings of the copy may hold together (`--max-entries`).
+    pub max_entries: usize,
 }
+
+/// `--max-dir-entries` by default: far more than a sane directory holds, and few enough
+/// that a listing that never ends stops within seconds and tens of MB.
+pub const MAX_DIR_ENTRIES: usize = 100_000;
+/// `--max-entries` by default: bounds the listings of a whole tree (breadth, which the
+/// depth limit does not bound), and the memory they take.
+pub const MAX_ENTRIES: usize = 1_000_000;
 
 /// What happened, file by file.
 #[derive(Debug, Default)]
@@ -38,22 +50,52 @@ pub struct Report {
     pub failed: Vec<(String, String)>,
     /// Things skipped on purpose, with why.
     pub warnings: Vec<String>,
+    /// Entries listed so far (against `--max-entries`).
+    pub listed: usize,
+    /// Why the copy stopped before the end, already escaped (a limit was reached).
+    pub stopped: Option<String>,
 }
 
-/// Suffix of temporary files; the name is `.NAME.eic-ssh.part` beside the final one.
+/// Suffix of temporary files; the name is `.NAME.eic-ssh.part` beside the final one, or,
+/// when that would not fit in a file name, `.PREFIX~HASH.eic-ssh.part` (see [`part_bytes`]).
 pub const PART_SUFFIX: &str = ".eic-ssh.part";
 
-/// The temporary name for `name`.
-pub fn part_name(name: &str) -> String {
-    format!(".{name}{PART_SUFFIX}")
+/// The longest file name most file systems take (NAME_MAX), in bytes.
+const NAME_MAX: usize = 255;
+
+/// The temporary name for `name` as bytes: `.NAME.eic-ssh.part` when it fits in
+/// [`NAME_MAX`] bytes; else as much of `NAME` as fits, `~` and 16 hex digits of the SHA-1
+/// of the whole name (still hidden, the same at every run for `--resume`, and different
+/// for two long names with the same beginning). `boundary` says where `NAME` may be cut.
+fn part_bytes(name: &[u8], boundary: impl Fn(usize) -> bool) -> Vec<u8> {
+    let mut part = b".".to_vec();
+    if 1 + name.len() + PART_SUFFIX.len() <= NAME_MAX {
+        part.extend_from_slice(name);
+    } else {
+        use sha1::Digest;
+        let digest = sha1::Sha1::digest(name);
+        let hash: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        let mut keep = NAME_MAX - 1 - 1 - hash.len() - PART_SUFFIX.len();
+        while keep > 0 && !boundary(keep) {
+            keep -= 1;
+        }
+        part.extend_from_slice(&name[..keep]);
+        part.push(b'~');
+        part.extend_from_slice(hash.as_bytes());
+    }
+    part.extend_from_slice(PART_SUFFIX.as_bytes());
+    part
 }
 
-/// [`part_name`] for a local name, which may not be UTF-8.
+/// The temporary name for a remote `name` (cut on a character boundary).
+pub fn part_name(name: &str) -> String {
+    let part = part_bytes(name.as_bytes(), |i| name.is_char_boundary(i));
+    String::from_utf8(part).unwrap_or_default()
+}
+
+/// [`part_name`] for a local name, which may not be UTF-8 (cut anywhere).
 fn part_name_os(name: &OsStr) -> OsString {
-    let mut part = OsString::from(".");
-    part.push(name);
-    part.push(PART_SUFFIX);
-    part
+    OsString::from_vec(part_bytes(name.as_bytes(), |_| true))
 }
 
 /// The shared state of one copy.
@@ -70,11 +112,16 @@ pub struct Copy<'a> {
 
 impl Copy<'_> {
     fn fail(&self, path: impl Into<String>, why: impl Into<String>) {
+        // Once the session broke, every failure is that, whatever russh-sftp called it.
+        let why = match self.sftp.broken() {
+            Some(broken) => broken_text(&broken),
+            None => why.into(),
+        };
         self.report
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .failed
-            .push((path.into(), why.into()));
+            .push((path.into(), why));
     }
 
     fn warn(&self, message: String) {
@@ -83,6 +130,53 @@ impl Copy<'_> {
             .unwrap_or_else(|e| e.into_inner())
             .warnings
             .push(message);
+    }
+
+    /// Whether the copy must stop: a limit was reached, or the SFTP session broke.
+    fn stopping(&self) -> bool {
+        self.sftp.broken().is_some()
+            || self
+                .report
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .stopped
+                .is_some()
+    }
+
+    /// Lists `dir` within `--max-dir-entries` and what is left of `--max-entries`; a
+    /// listing over either stops the copy.
+    async fn list(&self, dir: &str) -> Option<Vec<Entry>> {
+        let listed = self.report.lock().unwrap_or_else(|e| e.into_inner()).listed;
+        let left = self.options.max_entries.saturating_sub(listed);
+        let max = left.min(self.options.max_dir_entries);
+        match self.sftp.list(dir, max).await {
+            Ok(entries) => {
+                self.report.lock().unwrap_or_else(|e| e.into_inner()).listed += entries.len();
+                Some(entries)
+            }
+            Err(ListError::TooMany) => {
+                let why = if left < self.options.max_dir_entries {
+                    format!(
+                        "the listings reached {} entries in all (--max-entries) while listing {}",
+                        self.options.max_entries,
+                        printable::escape(dir)
+                    )
+                } else {
+                    format!(
+                        "the server listed more than {} entries in {} (--max-dir-entries)",
+                        self.options.max_dir_entries,
+                        printable::escape(dir)
+                    )
+                };
+                let mut report = self.report.lock().unwrap_or_else(|e| e.into_inner());
+                report.stopped.get_or_insert(why);
+                None
+            }
+            Err(ListError::Sftp(e)) => {
+                self.fail(dir, describe(&e));
+                None
+            }
+        }
     }
 
     fn copied(&self, name: &str, bytes: u64) {
@@ -117,6 +211,9 @@ impl Copy<'_> {
             }
         }
         for src in sources {
+            if self.stopping() {
+                return;
+            }
             let meta = match std::fs::metadata(src) {
                 Ok(m) => m,
                 Err(e) => {
@@ -124,6 +221,11 @@ impl Copy<'_> {
                     continue;
                 }
             };
+            // As scp: a source named on the command line is a file or a directory.
+            if !meta.is_file() && !meta.is_dir() {
+                self.fail(src.display().to_string(), "not a regular file");
+                continue;
+            }
             let target = if dest_is_dir {
                 remote_join(dest, &local_name(src))
             } else {
@@ -134,6 +236,9 @@ impl Copy<'_> {
     }
 
     async fn upload_entry(&self, src: &Path, meta: std::fs::Metadata, target: &str) {
+        if self.stopping() {
+            return;
+        }
         let shown = src.display().to_string();
         let kind = meta.file_type();
         if kind.is_dir() {
@@ -251,20 +356,21 @@ impl Copy<'_> {
                 continue;
             }
             let parent = remote_parent(src);
-            match self.sftp.list(&parent).await {
-                Ok(entries) => {
-                    let matching: Vec<Entry> = entries
-                        .into_iter()
-                        .filter(|e| wildcard::matches(&pattern, &e.name, false))
-                        .collect();
-                    if matching.is_empty() {
-                        self.fail(src.clone(), "no match");
-                    }
-                    for entry in self.checked(matching, &parent) {
-                        expanded.push(remote_join(&parent, &entry.name));
-                    }
+            let Some(entries) = self.list(&parent).await else {
+                if self.stopping() {
+                    return;
                 }
-                Err(e) => self.fail(src.clone(), describe(&e)),
+                continue;
+            };
+            let matching: Vec<Entry> = entries
+                .into_iter()
+                .filter(|e| wildcard::matches(&pattern, &e.name, false))
+                .collect();
+            if matching.is_empty() {
+                self.fail(src.clone(), "no match");
+            }
+            for entry in self.checked(matching, &parent) {
+                expanded.push(remote_join(&parent, &entry.name));
             }
         }
         let dest_meta = std::fs::metadata(dest).ok();
@@ -273,6 +379,12 @@ impl Copy<'_> {
         let shown_dest = dest.display().to_string();
         if let Some(why) = dest_problem(&shown_dest, dest_meta.is_some(), dest_is_dir, many) {
             return self.fail(shown_dest, why);
+        }
+        // A device or FIFO named as the destination is written into, never replaced.
+        if let (Some(meta), [src]) = (&dest_meta, expanded.as_slice())
+            && is_special(&meta.file_type())
+        {
+            return self.download_into_special(src, dest).await;
         }
         // Into a directory each source keeps its own name; else `dest` names the one copy.
         let (dir_path, new_name) = if dest_is_dir {
@@ -301,6 +413,9 @@ impl Copy<'_> {
             Err(e) => return self.fail(shown_dest, io_reason(&e)),
         };
         for src in expanded {
+            if self.stopping() {
+                return;
+            }
             let attrs = match self.sftp.stat(&src).await {
                 Ok(Some(a)) => a,
                 Ok(None) => {
@@ -346,6 +461,13 @@ impl Copy<'_> {
                     shown,
                     format!("refused: the server listed {why}, not one file name"),
                 );
+            } else if let Some(raw) = self.sftp.not_utf8(&e.name) {
+                if twice.insert(e.name.clone()) {
+                    self.fail(
+                        remote_join(dir, &printable::escape_bytes(&raw)),
+                        "refused: the name is not UTF-8 (shown with \\xNN for its bad bytes); copying it could overwrite another file",
+                    );
+                }
             } else if seen[&e.name] > 1 {
                 if twice.insert(e.name.clone()) {
                     self.fail(shown, "refused: the server listed this name more than once");
@@ -365,6 +487,9 @@ impl Copy<'_> {
         name: &OsStr,
         depth: usize,
     ) {
+        if self.stopping() {
+            return;
+        }
         let mode = attrs.permissions.unwrap_or(0o644) & 0o777;
         match kind(attrs) {
             Kind::Dir => {
@@ -385,9 +510,8 @@ impl Copy<'_> {
                             .fail(src, format!("cannot create directory: {}", io_reason(&e)));
                     }
                 };
-                let entries = match self.sftp.list(src).await {
-                    Ok(e) => e,
-                    Err(e) => return self.fail(src, describe(&e)),
+                let Some(entries) = self.list(src).await else {
+                    return;
                 };
                 for entry in self.checked(entries, src) {
                     let child = remote_join(src, &entry.name);
@@ -417,6 +541,8 @@ impl Copy<'_> {
                 }
             }
             Kind::File => self.download_file(src, attrs, dir, name).await,
+            // As scp: what the command line names must be a file or a directory.
+            Kind::Other if depth == 0 => self.fail(src, "not a regular file"),
             Kind::Other => self.warn(format!(
                 "skipping {}: not a regular file, directory or symlink",
                 printable::escape(src)
@@ -448,6 +574,21 @@ impl Copy<'_> {
             _ => 0,
         };
         let _ = file.set_len(offset);
+        // A server may announce any size: what does not fit is refused before a byte moves.
+        if let Some(free) = crate::local::space::available(dir.handle())
+            && size - offset > free
+        {
+            return self.fail(
+                src,
+                format!(
+                    "the instance announces {} ({} bytes) but only {} is free where it goes; nothing was downloaded (the part file {} is kept)",
+                    human_bytes(size - offset),
+                    size - offset,
+                    human_bytes(free),
+                    part.to_string_lossy()
+                ),
+            );
+        }
         let mut file = tokio::fs::File::from_std(file);
         if let Err(e) =
             tokio::io::AsyncSeekExt::seek(&mut file, std::io::SeekFrom::Start(offset)).await
@@ -462,7 +603,7 @@ impl Copy<'_> {
         bar.done();
         let got = match got {
             Ok(n) => n,
-            Err(e) => return self.fail(src, describe(&e)),
+            Err(e) => return self.fail(src, download_reason(&e, &part.to_string_lossy())),
         };
         // The last byte must be on disk before the file gets its final name.
         if let Err(e) = file.sync_data().await {
@@ -480,6 +621,60 @@ impl Copy<'_> {
             return self.fail(src, format!("cannot rename into place: {}", io_reason(&e)));
         }
         self.copied(src, got);
+    }
+
+    /// One remote file into a device or FIFO the user named, as scp does: opened for
+    /// writing where it is (no part file, no rename, no sync), write errors reported.
+    async fn download_into_special(&self, src: &str, dest: &Path) {
+        let shown = dest.display().to_string();
+        let attrs = match self.sftp.stat(src).await {
+            Ok(Some(a)) if kind(&a) == Kind::File => a,
+            Ok(Some(_)) => return self.fail(src, "not a regular file"),
+            Ok(None) => return self.fail(src, "No such file"),
+            Err(e) => return self.fail(src, describe(&e)),
+        };
+        // Opening a FIFO waits for its reader, as with scp; off the runtime's threads.
+        let mut file = match tokio::fs::OpenOptions::new().write(true).open(dest).await {
+            Ok(f) => f,
+            Err(e) => return self.fail(src, format!("cannot write {shown}: {}", io_reason(&e))),
+        };
+        match file.metadata().await {
+            Ok(m) if is_special(&m.file_type()) => {}
+            _ => {
+                return self.fail(
+                    src,
+                    format!("{shown} changed while it was opened; not written"),
+                );
+            }
+        }
+        let size = attrs.size.unwrap_or(0);
+        let bar = self.progress.file(&printable::escape(src), size, 0);
+        let got = self
+            .sftp
+            .download(src, size, &mut file, 0, &|n| bar.inc(n))
+            .await;
+        bar.done();
+        match got {
+            Ok(n) if n == size => self.copied(src, n),
+            Ok(_) => self.fail(src, "the file changed size during the copy"),
+            Err(DownloadError::Local(e)) => {
+                self.fail(src, format!("cannot write {shown}: {}", io_reason(&e)))
+            }
+            Err(e) => self.fail(src, download_reason(&e, &shown)),
+        }
+    }
+}
+
+/// A device, FIFO or socket: never replaced by a copy.
+fn is_special(t: &std::fs::FileType) -> bool {
+    t.is_char_device() || t.is_block_device() || t.is_fifo() || t.is_socket()
+}
+
+/// What went wrong with a download, for the line that names the file.
+fn download_reason(e: &DownloadError, local: &str) -> String {
+    match e {
+        DownloadError::Remote(e) => describe(e),
+        DownloadError::Local(e) => format!("cannot write {local}: {}", io_reason(e)),
     }
 }
 
@@ -563,6 +758,24 @@ mod tests {
         assert_eq!(remote_parent("x"), ".");
         assert_eq!(remote_name("/var/log/"), "log");
         assert_eq!(part_name("a.txt"), ".a.txt.eic-ssh.part");
+    }
+
+    #[test]
+    fn long_names_get_a_part_name_that_fits() {
+        let fits = "a".repeat(NAME_MAX - 14);
+        assert_eq!(part_name(&fits), format!(".{fits}.eic-ssh.part"));
+        assert_eq!(part_name(&fits).len(), NAME_MAX);
+        for n in [242, 250, 255] {
+            let long = "é".repeat(n / 2) + &"b".repeat(n % 2);
+            let other = "é".repeat(n / 2) + &"c".repeat(n % 2 + 1);
+            let part = part_name(&long);
+            assert!(part.len() <= NAME_MAX && part.starts_with(".é"), "{part}");
+            assert!(part.ends_with(PART_SUFFIX) && part.contains('~'), "{part}");
+            assert_eq!(part, part_name(&long), "the same at every run");
+            assert_ne!(part, part_name(&other), "unique");
+            let os = part_name_os(OsStr::new(&long));
+            assert!(os.len() <= NAME_MAX);
+        }
     }
 
     #[test]

@@ -3,5 +3,6 @@
 
 pub mod files;
 pub mod signals;
+pub mod space;
 pub mod stdio;
 pub mod terminal;
