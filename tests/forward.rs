@@ -123,6 +123,62 @@ fn socks5_with_a_domain_name_and_socks4a_resolve_on_the_instance() {
     assert_eq!(&back, b"socks4a");
 }
 
+/// A SOCKS5 CONNECT to `name:port` through the proxy on `proxy`: the socket and the reply.
+fn socks5_connect(proxy: u16, name: &[u8], port: u16) -> (TcpStream, [u8; 10]) {
+    let mut s = TcpStream::connect(("127.0.0.1", proxy)).unwrap();
+    s.set_read_timeout(Some(LIMIT)).unwrap();
+    s.write_all(&[5, 1, 0]).unwrap();
+    let mut choice = [0u8; 2];
+    s.read_exact(&mut choice).unwrap();
+    assert_eq!(choice, [5, 0]);
+    let mut req = vec![5, 1, 0, 3, name.len() as u8];
+    req.extend_from_slice(name);
+    req.extend_from_slice(&port.to_be_bytes());
+    s.write_all(&req).unwrap();
+    let mut reply = [0u8; 10];
+    s.read_exact(&mut reply).unwrap();
+    (s, reply)
+}
+
+#[test]
+fn a_socks_name_with_a_nul_is_refused_alone_and_the_connection_stays() {
+    let h = Harness::new();
+    let echo = echo_server();
+    let l = forwards(&h, &["-D", "0"]);
+    // Held open across the bad request: it must not be cut with the connection.
+    let (mut kept, reply) = socks5_connect(l.port, b"localhost", echo);
+    assert_eq!(reply[..2], [5, 0], "granted");
+    let (_, reply) = socks5_connect(l.port, b"local\0host", echo);
+    assert_eq!(reply[..2], [5, 2], "refused as not allowed");
+    let (_, reply) = socks5_connect(l.port, b"localhost\x1b[2J", echo);
+    assert_eq!(reply[..2], [5, 2], "refused as not allowed");
+    kept.write_all(b"still here").unwrap();
+    let mut back = [0u8; 10];
+    kept.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"still here");
+    assert_eq!(h.sim.events_of("tunnel_open").len(), 1, "no reconnect");
+}
+
+#[test]
+fn an_idle_socks_client_is_closed() {
+    let h = Harness::new();
+    let l = forwards(&h, &["-D", "0"]);
+    // Connects, sends half a greeting, then nothing: closed after the handshake bound
+    // (the harness's LIMIT would fail a hang).
+    let mut idle = TcpStream::connect(("127.0.0.1", l.port)).unwrap();
+    idle.set_read_timeout(Some(LIMIT)).unwrap();
+    idle.write_all(&[5]).unwrap();
+    let mut rest = Vec::new();
+    let read = idle.read_to_end(&mut rest);
+    assert!(
+        matches!(read, Ok(0))
+            || read
+                .as_ref()
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+        "the idle client is closed: {read:?}"
+    );
+}
+
 #[test]
 fn a_refused_channel_closes_that_connection_only() {
     let h = Harness::new();

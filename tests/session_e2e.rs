@@ -520,7 +520,10 @@ fn an_endpoint_that_never_answers_tls_times_out_naming_the_phase() {
         }
     });
     let mut cmd = session(&h, &["--", "true"]);
-    cmd.env("EIC_SSH_TUNNEL_ENDPOINT_URL", format!("wss://127.0.0.1:{port}"));
+    cmd.env(
+        "EIC_SSH_TUNNEL_ENDPOINT_URL",
+        format!("wss://127.0.0.1:{port}"),
+    );
     let out = run(&mut cmd, LIMIT);
     assert_fails(&out, 255, "at the TLS handshake");
 }

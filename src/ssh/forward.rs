@@ -350,6 +350,10 @@ const TO_CHANNEL: usize = 16 * 1024;
 /// packets already, so a small buffer costs little and keeps 100 connections lean.
 const FROM_CHANNEL: usize = 8 * 1024;
 
+/// How long a SOCKS client has to send its whole request: idle half-open clients must not
+/// pile up (each holds a socket and a task).
+pub const SOCKS_HANDSHAKE: Duration = Duration::from_secs(10);
+
 /// How long a connection accepted while reconnecting waits for the new tunnel.
 pub const WAIT_FOR_TUNNEL: Duration = Duration::from_secs(60);
 
@@ -368,13 +372,23 @@ async fn connection(mut link: Link, mut socket: TcpStream, peer: SocketAddr, for
     let _ = socket.set_nodelay(true);
     let (host, port, socks) = match &forward.to {
         Destination::Fixed { host, port } => (host.clone(), *port, None),
-        Destination::Socks => match socks::accept(&mut socket).await {
-            Ok(request) => (request.host.clone(), request.port, Some(request)),
-            Err(e) => {
-                tracing::info!("{}: SOCKS client {peer}: {e}", forward.spec);
-                return;
+        Destination::Socks => {
+            match tokio::time::timeout(SOCKS_HANDSHAKE, socks::accept(&mut socket)).await {
+                Ok(Ok(request)) => (request.host.clone(), request.port, Some(request)),
+                Ok(Err(e)) => {
+                    tracing::info!("{}: SOCKS client {peer}: {e}", forward.spec);
+                    return;
+                }
+                Err(_) => {
+                    tracing::info!(
+                        "{}: SOCKS client {peer} did not finish its request within {} s; closed",
+                        forward.spec,
+                        SOCKS_HANDSHAKE.as_secs()
+                    );
+                    return;
+                }
             }
-        },
+        }
     };
     let Some(handle) = current(&mut link).await else {
         eprintln!(
