@@ -218,6 +218,27 @@ fn a_refused_channel_closes_that_connection_only() {
 }
 
 #[test]
+fn a_forward_to_port_0_is_a_usage_error_before_connecting() {
+    let h = Harness::new();
+    for (flag, spec) in [("-L", "0:127.0.0.1:0"), ("-R", "0:localhost:0")] {
+        let mut cmd = h.eic_ssh();
+        cmd.env("EIC_SSH_KNOWN_HOSTS", &h.known_hosts)
+            .arg(format!("{}@{BASTION}", h.user))
+            .args(["-N", flag, spec]);
+        let out = run(&mut cmd, LIMIT);
+        // The session's own failures are all 255 (docs/commands.md, "Exit codes").
+        assert_fails_exactly(
+            &out,
+            255,
+            &format!(
+                "eic-ssh: {flag} {spec}: port 0 is not a destination: name the port to connect to (1-65535)\n"
+            ),
+        );
+    }
+    assert!(h.sim.events_of("api_call").is_empty(), "nothing happened");
+}
+
+#[test]
 fn exit_on_forward_failure_stops_before_connecting() {
     let h = Harness::new();
     let busy = TcpListener::bind("127.0.0.1:0").unwrap();

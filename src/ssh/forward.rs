@@ -53,11 +53,27 @@ pub fn parse_remote(spec: &str) -> Result<RemoteForward, Failure> {
     }
     Ok(RemoteForward {
         bind: bind.to_string(),
+        // 0: the instance picks a port (printed), as with OpenSSH.
         port: port.parse().map_err(|_| bad())?,
         host: host.clone(),
-        host_port: host_port.parse().map_err(|_| bad())?,
+        host_port: destination_port(host_port, "-R", spec)?,
         spec: spec.to_string(),
     })
+}
+
+/// The port a forward connects to: 1–65535 (OpenSSH refuses 0 there too; only a
+/// listening port may be 0).
+fn destination_port(text: &str, flag: &str, spec: &str) -> Result<u16, Failure> {
+    match text.parse::<u16>() {
+        Ok(0) => Err(Failure::usage(format!(
+            "{flag} {spec}: port 0 is not a destination: name the port to connect to (1-65535)"
+        ))),
+        Ok(port) => Ok(port),
+        Err(_) => Err(Failure::usage(format!(
+            "{flag} {spec}: {} is not a port number (1-65535)",
+            printable::escape(&format!("{text:?}"))
+        ))),
+    }
 }
 
 /// The `-R` forwards the server may open channels for: port on the instance → where the
@@ -203,7 +219,7 @@ pub fn parse_local(spec: &str) -> Result<Forward, Failure> {
         bind: bind_addr(bind, port, spec)?,
         to: Destination::Fixed {
             host: host.clone(),
-            port: hostport.parse().map_err(|_| bad())?,
+            port: destination_port(hostport, "-L", spec)?,
         },
         spec: spec.to_string(),
     })
@@ -511,6 +527,26 @@ mod tests {
         let r = parse_remote("0.0.0.0:8080:127.0.0.1:80").unwrap();
         assert_eq!((r.bind.as_str(), r.port), ("0.0.0.0", 8080));
         assert!(parse_remote("8080:localhost").is_err() && parse_remote("x:h:1").is_err());
+    }
+
+    #[test]
+    fn port_0_is_never_a_destination() {
+        for spec in ["0:h:0", "8080:h:0", "127.0.0.1:1:h:0", "1:h:00"] {
+            let e = parse_local(spec).unwrap_err();
+            assert_eq!(e.kind, Kind::Usage, "{spec}");
+            assert!(
+                e.message.contains("port 0 is not a destination"),
+                "{spec}: {e}"
+            );
+            let e = parse_remote(spec).unwrap_err();
+            assert!(
+                e.message.contains("port 0 is not a destination"),
+                "{spec}: {e}"
+            );
+        }
+        // A listening port may be 0: the instance (-R) or this machine (-L, -D) picks one.
+        assert!(parse_remote("0:h:80").is_ok() && parse_local("0:h:80").is_ok());
+        assert!(parse_local("1:h:65536").is_err() && parse_local("1:h:-1").is_err());
     }
 
     #[test]
