@@ -404,6 +404,36 @@ fn make_before_break_refuses_no_connection_across_the_rollover() {
 }
 
 #[test]
+fn a_connection_accepted_after_a_move_to_a_refused_network_is_closed() {
+    let (h, config) = at_the_office();
+    let echo = echo_server();
+    let l = guarded_forward(&h, &config, echo, &[]);
+    assert_eq!(round_trip(l.port, b"at the office"), b"at the office");
+    // The laptop moves; the tunnel is still up, but new connections must not ride it.
+    h.sim
+        .update_world(|w| w.client_public_ip = Some("192.0.2.50".parse().unwrap()));
+    let mut s = TcpStream::connect(("127.0.0.1", l.port)).unwrap();
+    s.set_read_timeout(Some(LIMIT)).unwrap();
+    let _ = s.write_all(b"elsewhere");
+    let mut back = Vec::new();
+    let _ = s.read_to_end(&mut back);
+    assert!(back.is_empty(), "nothing came through: {back:?}");
+    let said = wait_for_line(&l, "closing the connection from");
+    let said = said.last().unwrap();
+    assert!(said.contains("egress IP 192.0.2.50"), "{said}");
+    assert!(said.contains("the forward keeps listening"), "{said}");
+    // Back at the office, the same forward serves again.
+    h.sim
+        .update_world(|w| w.client_public_ip = Some("203.0.113.10".parse().unwrap()));
+    assert_eq!(round_trip(l.port, b"back"), b"back");
+    assert_eq!(
+        h.sim.events_of("tunnel_open").len(),
+        1,
+        "one tunnel all along"
+    );
+}
+
+#[test]
 fn a_refused_network_stops_the_forwards_with_the_reason() {
     let (h, config) = at_the_office();
     let echo = echo_server();

@@ -2,6 +2,7 @@
 //! key push, tunnel, host-key check, authentication. Shared by the session and `cp`.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use russh::client::Handle;
@@ -14,7 +15,7 @@ use crate::error::Failure;
 use crate::local::terminal;
 use crate::ssh::client::{self, Callbacks};
 use crate::ssh::deadline::Budget;
-use crate::ssh::forward::RemoteForwards;
+use crate::ssh::forward::{Admit, RemoteForwards};
 use crate::ssh::host_keys::{self, HostKeyCheck, Policy};
 use crate::ssh::key::EphemeralKey;
 use crate::target::{self, Target};
@@ -29,6 +30,19 @@ pub struct Login {
     pub user: String,
     /// Where connections of `-R` forwards go (filled by the session).
     pub remote_forwards: RemoteForwards,
+    /// What logged in: kept to run the egress guard again for each forwarded connection.
+    pub connector: Arc<Connector>,
+}
+
+impl Login {
+    /// The egress guard for each connection a `-L`/`-D` forward accepts.
+    pub fn admit(&self) -> Admit {
+        let connector = self.connector.clone();
+        Arc::new(move || {
+            let connector = connector.clone();
+            Box::pin(async move { connector.check_guard().await.map(|_| ()) })
+        })
+    }
 }
 
 /// Logs in to `target` (`[user@]TARGET`) on `port`. With `agent`, the server may open agent
@@ -96,6 +110,7 @@ pub async fn login(
         handle,
         user,
         remote_forwards,
+        connector: Arc::new(connector),
     })
 }
 

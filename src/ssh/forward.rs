@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
 use russh::Channel;
 use russh::client::{Handle, Msg};
@@ -338,13 +339,13 @@ impl Bound {
 
     /// Accepts connections until the end of the session, each as a channel on the
     /// connection `link` holds at that moment.
-    pub async fn serve(self, link: Link) {
+    pub async fn serve(self, link: Link, admit: Admit) {
         let mut open = FuturesUnordered::new();
         loop {
             tokio::select! {
                 accepted = self.listener.accept() => match accepted {
                     Ok((socket, peer)) => {
-                        open.push(connection(link.clone(), socket, peer, &self.forward));
+                        open.push(connection(link.clone(), socket, peer, &self.forward, &admit));
                     }
                     Err(e) => tracing::warn!("{}: accept failed: {e}", self.forward.spec),
                 },
@@ -356,6 +357,10 @@ impl Bound {
 
 /// The SSH connection that new forwarded connections use; `None` while reconnecting.
 pub type Link = watch::Receiver<Option<Arc<Handle<Callbacks>>>>;
+
+/// Whether an accepted connection may go out: the egress guard, run again for each one
+/// (the network may have changed since the forwards came up, and the tunnel outlives it).
+pub type Admit = Arc<dyn Fn() -> BoxFuture<'static, Result<(), Failure>> + Send + Sync>;
 
 /// Bytes read at a time from the local socket into a channel. Measured (docs/benchmarks.md,
 /// "Forwarding"): tokio's default 8 KiB gave 0.83× of OpenSSH's `-L`; 32 KiB gave 1.25× but
@@ -384,7 +389,13 @@ async fn current(link: &mut Link) -> Option<Arc<Handle<Callbacks>>> {
 
 /// One forwarded connection: where it goes (for `-D`, the SOCKS request), a
 /// `direct-tcpip` channel, then bytes both ways until either side closes.
-async fn connection(mut link: Link, mut socket: TcpStream, peer: SocketAddr, forward: &Forward) {
+async fn connection(
+    mut link: Link,
+    mut socket: TcpStream,
+    peer: SocketAddr,
+    forward: &Forward,
+    admit: &Admit,
+) {
     let _ = socket.set_nodelay(true);
     let (host, port, socks) = match &forward.to {
         Destination::Fixed { host, port } => (host.clone(), *port, None),
@@ -406,6 +417,17 @@ async fn connection(mut link: Link, mut socket: TcpStream, peer: SocketAddr, for
             }
         }
     };
+    if let Err(f) = admit().await {
+        if let Some(request) = &socks {
+            let _ = request.deny(&mut socket).await;
+        }
+        eprintln!(
+            "eic-ssh: warning: {}: closing the connection from {peer}: {}; the forward keeps listening",
+            forward.spec,
+            f.message.trim_end_matches('.')
+        );
+        return;
+    }
     let Some(handle) = current(&mut link).await else {
         eprintln!(
             "eic-ssh: {}: no tunnel within {} s; closing the connection from {peer}",
@@ -473,8 +495,11 @@ pub fn parse_all(local: &[String], dynamic: &[String]) -> Result<Vec<Forward>, F
 }
 
 /// Runs every bound forward until the session ends (never returns by itself).
-pub async fn serve_all(bound: Vec<Bound>, link: Link) {
-    let mut all: FuturesUnordered<_> = bound.into_iter().map(|b| b.serve(link.clone())).collect();
+pub async fn serve_all(bound: Vec<Bound>, link: Link, admit: Admit) {
+    let mut all: FuturesUnordered<_> = bound
+        .into_iter()
+        .map(|b| b.serve(link.clone(), admit.clone()))
+        .collect();
     while all.next().await.is_some() {}
     std::future::pending::<()>().await
 }

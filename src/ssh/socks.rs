@@ -158,6 +158,14 @@ impl Request {
         }
     }
 
+    /// Tells the client the connection is not allowed (the egress guard said no).
+    pub async fn deny(&self, socket: &mut TcpStream) -> io::Result<()> {
+        match self.version {
+            5 => reply5(socket, 2).await,
+            _ => socket.write_all(&[0, 0x5B, 0, 0, 0, 0, 0, 0]).await,
+        }
+    }
+
     /// Tells the client the instance could not connect.
     pub async fn refuse(&self, socket: &mut TcpStream) -> io::Result<()> {
         match self.version {
