@@ -123,6 +123,62 @@ fn socks5_with_a_domain_name_and_socks4a_resolve_on_the_instance() {
     assert_eq!(&back, b"socks4a");
 }
 
+/// A SOCKS5 CONNECT to `name:port` through the proxy on `proxy`: the socket and the reply.
+fn socks5_connect(proxy: u16, name: &[u8], port: u16) -> (TcpStream, [u8; 10]) {
+    let mut s = TcpStream::connect(("127.0.0.1", proxy)).unwrap();
+    s.set_read_timeout(Some(LIMIT)).unwrap();
+    s.write_all(&[5, 1, 0]).unwrap();
+    let mut choice = [0u8; 2];
+    s.read_exact(&mut choice).unwrap();
+    assert_eq!(choice, [5, 0]);
+    let mut req = vec![5, 1, 0, 3, name.len() as u8];
+    req.extend_from_slice(name);
+    req.extend_from_slice(&port.to_be_bytes());
+    s.write_all(&req).unwrap();
+    let mut reply = [0u8; 10];
+    s.read_exact(&mut reply).unwrap();
+    (s, reply)
+}
+
+#[test]
+fn a_socks_name_with_a_nul_is_refused_alone_and_the_connection_stays() {
+    let h = Harness::new();
+    let echo = echo_server();
+    let l = forwards(&h, &["-D", "0"]);
+    // Held open across the bad request: it must not be cut with the connection.
+    let (mut kept, reply) = socks5_connect(l.port, b"localhost", echo);
+    assert_eq!(reply[..2], [5, 0], "granted");
+    let (_, reply) = socks5_connect(l.port, b"local\0host", echo);
+    assert_eq!(reply[..2], [5, 2], "refused as not allowed");
+    let (_, reply) = socks5_connect(l.port, b"localhost\x1b[2J", echo);
+    assert_eq!(reply[..2], [5, 2], "refused as not allowed");
+    kept.write_all(b"still here").unwrap();
+    let mut back = [0u8; 10];
+    kept.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"still here");
+    assert_eq!(h.sim.events_of("tunnel_open").len(), 1, "no reconnect");
+}
+
+#[test]
+fn an_idle_socks_client_is_closed() {
+    let h = Harness::new();
+    let l = forwards(&h, &["-D", "0"]);
+    // Connects, sends half a greeting, then nothing: closed after the handshake bound
+    // (the harness's LIMIT would fail a hang).
+    let mut idle = TcpStream::connect(("127.0.0.1", l.port)).unwrap();
+    idle.set_read_timeout(Some(LIMIT)).unwrap();
+    idle.write_all(&[5]).unwrap();
+    let mut rest = Vec::new();
+    let read = idle.read_to_end(&mut rest);
+    assert!(
+        matches!(read, Ok(0))
+            || read
+                .as_ref()
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+        "the idle client is closed: {read:?}"
+    );
+}
+
 #[test]
 fn a_refused_channel_closes_that_connection_only() {
     let h = Harness::new();
@@ -159,6 +215,27 @@ fn a_refused_channel_closes_that_connection_only() {
     kept.write_all(b"after!").unwrap();
     kept.read_exact(&mut buf).unwrap();
     assert_eq!(&buf, b"after!");
+}
+
+#[test]
+fn a_forward_to_port_0_is_a_usage_error_before_connecting() {
+    let h = Harness::new();
+    for (flag, spec) in [("-L", "0:127.0.0.1:0"), ("-R", "0:localhost:0")] {
+        let mut cmd = h.eic_ssh();
+        cmd.env("EIC_SSH_KNOWN_HOSTS", &h.known_hosts)
+            .arg(format!("{}@{BASTION}", h.user))
+            .args(["-N", flag, spec]);
+        let out = run(&mut cmd, LIMIT);
+        // The session's own failures are all 255 (docs/commands.md, "Exit codes").
+        assert_fails_exactly(
+            &out,
+            255,
+            &format!(
+                "eic-ssh: {flag} {spec}: port 0 is not a destination: name the port to connect to (1-65535)\n"
+            ),
+        );
+    }
+    assert!(h.sim.events_of("api_call").is_empty(), "nothing happened");
 }
 
 #[test]
@@ -323,6 +400,36 @@ fn make_before_break_refuses_no_connection_across_the_rollover() {
     assert!(
         h.sim.events_of("tunnel_open").len() >= 3,
         "a tunnel per period"
+    );
+}
+
+#[test]
+fn a_connection_accepted_after_a_move_to_a_refused_network_is_closed() {
+    let (h, config) = at_the_office();
+    let echo = echo_server();
+    let l = guarded_forward(&h, &config, echo, &[]);
+    assert_eq!(round_trip(l.port, b"at the office"), b"at the office");
+    // The laptop moves; the tunnel is still up, but new connections must not ride it.
+    h.sim
+        .update_world(|w| w.client_public_ip = Some("192.0.2.50".parse().unwrap()));
+    let mut s = TcpStream::connect(("127.0.0.1", l.port)).unwrap();
+    s.set_read_timeout(Some(LIMIT)).unwrap();
+    let _ = s.write_all(b"elsewhere");
+    let mut back = Vec::new();
+    let _ = s.read_to_end(&mut back);
+    assert!(back.is_empty(), "nothing came through: {back:?}");
+    let said = wait_for_line(&l, "closing the connection from");
+    let said = said.last().unwrap();
+    assert!(said.contains("egress IP 192.0.2.50"), "{said}");
+    assert!(said.contains("the forward keeps listening"), "{said}");
+    // Back at the office, the same forward serves again.
+    h.sim
+        .update_world(|w| w.client_public_ip = Some("203.0.113.10".parse().unwrap()));
+    assert_eq!(round_trip(l.port, b"back"), b"back");
+    assert_eq!(
+        h.sim.events_of("tunnel_open").len(),
+        1,
+        "one tunnel all along"
     );
 }
 

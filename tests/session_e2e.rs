@@ -527,3 +527,150 @@ fn an_endpoint_that_never_answers_tls_times_out_naming_the_phase() {
     let out = run(&mut cmd, LIMIT);
     assert_fails(&out, 255, "at the TLS handshake");
 }
+
+/// A minimal hostile SSH server (russh's server API) standing in for the instance's sshd:
+/// it logs anyone in with the emulator's host key, then misbehaves as asked.
+mod hostile {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use russh::ChannelId;
+    use russh::server::{self, Auth, ChannelOpenHandle, Msg, Session, VerifiedPublicKey};
+
+    /// How the server misbehaves.
+    #[derive(Debug, Clone, Copy)]
+    pub enum Mode {
+        /// On `exec`, opens x11, session and direct-tcpip channels towards the client and
+        /// prints whether each was accepted, then exits 0.
+        OpensChannels,
+        /// Never answers a request to open a session channel.
+        NeverConfirms,
+    }
+
+    struct Hostile {
+        mode: Mode,
+        /// Channel opens left unanswered (dropping them would refuse them).
+        held: Vec<ChannelOpenHandle>,
+    }
+
+    impl server::Handler for Hostile {
+        type Error = russh::Error;
+
+        async fn auth_publickey(
+            &mut self,
+            _user: &str,
+            _key: VerifiedPublicKey<'_>,
+        ) -> Result<Auth, Self::Error> {
+            Ok(Auth::Accept)
+        }
+
+        async fn channel_open_session(
+            &mut self,
+            _channel: russh::Channel<Msg>,
+            reply: ChannelOpenHandle,
+            _session: &mut Session,
+        ) -> Result<(), Self::Error> {
+            match self.mode {
+                Mode::OpensChannels => reply.accept().await,
+                Mode::NeverConfirms => self.held.push(reply),
+            }
+            Ok(())
+        }
+
+        async fn exec_request(
+            &mut self,
+            channel: ChannelId,
+            _command: &[u8],
+            session: &mut Session,
+        ) -> Result<(), Self::Error> {
+            session.channel_success(channel)?;
+            let handle = session.handle();
+            tokio::spawn(async move {
+                let verdict = |opened: bool| if opened { "accepted" } else { "refused" };
+                let x11 = handle.channel_open_x11("127.0.0.1", 6010).await.is_ok();
+                let session = handle.channel_open_session().await.is_ok();
+                let tcp = handle
+                    .channel_open_direct_tcpip("127.0.0.1", 22, "127.0.0.1", 5000)
+                    .await
+                    .is_ok();
+                let report = format!(
+                    "x11 {}, session {}, direct-tcpip {}\n",
+                    verdict(x11),
+                    verdict(session),
+                    verdict(tcp)
+                );
+                let _ = handle.data(channel, report.into_bytes()).await;
+                let _ = handle.exit_status_request(channel, 0).await;
+                let _ = handle.eof(channel).await;
+                let _ = handle.close(channel).await;
+            });
+            Ok(())
+        }
+    }
+
+    /// Starts the server on a loopback port, with the host key at `host_key`.
+    pub fn start(host_key: &Path, mode: Mode) -> u16 {
+        let key = russh::keys::load_secret_key(host_key, None).unwrap();
+        let config = Arc::new(server::Config {
+            keys: vec![key],
+            ..Default::default()
+        });
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                while let Ok((socket, _)) = listener.accept().await {
+                    let handler = Hostile {
+                        mode,
+                        held: Vec::new(),
+                    };
+                    let config = config.clone();
+                    tokio::spawn(async move {
+                        if let Ok(running) = server::run_stream(config, socket, handler).await {
+                            let _ = running.await;
+                        }
+                    });
+                }
+            });
+        });
+        port
+    }
+}
+
+/// The emulator relays to a hostile server with its sshd's host key (which the harness's
+/// known_hosts trusts for the bastion).
+fn behind_a_hostile_server(h: &Harness, mode: hostile::Mode) {
+    let host_key = h.dir.path().join("sim/sshd/ssh_host_ed25519_key");
+    let port = hostile::start(&host_key, mode);
+    h.sim.set_faults(eic_ssh_sim::Faults {
+        target_port: Some(port),
+        ..Default::default()
+    });
+}
+
+#[test]
+fn channels_the_server_opens_unasked_are_refused() {
+    let h = Harness::new();
+    behind_a_hostile_server(&h, hostile::Mode::OpensChannels);
+    let out = run(&mut session(&h, &["--", "true"]), LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        text(&out),
+        "x11 refused, session refused, direct-tcpip refused\n"
+    );
+}
+
+#[test]
+fn a_session_channel_never_confirmed_ends_at_the_handshake_timeout() {
+    let h = Harness::new();
+    behind_a_hostile_server(&h, hostile::Mode::NeverConfirms);
+    let mut cmd = session(&h, &["--handshake-timeout", "3", "--", "true"]);
+    let out = run(&mut cmd, LIMIT);
+    assert_fails(&out, 255, "did not open the session within 3 s");
+}

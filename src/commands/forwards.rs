@@ -50,7 +50,8 @@ pub async fn run(
     again: impl AsyncFn() -> Result<Login, Failure>,
 ) -> Result<Outcome, Failure> {
     let (current, link) = watch::channel(None);
-    let serving = forward::serve_all(bound, link);
+    // Each accepted connection passes the egress guard again (the first login's settings).
+    let serving = forward::serve_all(bound, link, first.admit());
     let stop = signals::first_of([
         SignalKind::interrupt(),
         SignalKind::terminate(),

@@ -13,10 +13,10 @@ use crate::cli::{ConnectArgs, HostKeyArgs};
 use crate::config::file::Loaded;
 use crate::error::Failure;
 use crate::local::terminal;
-use crate::route::{self, Learned, Settings};
+use crate::route::{self, Connector, Learned, Settings};
 use crate::ssh::client::{self, Callbacks};
 use crate::ssh::deadline::Budget;
-use crate::ssh::forward::RemoteForwards;
+use crate::ssh::forward::{Admit, RemoteForwards};
 use crate::ssh::host_keys::{self, HostKeyCheck, Policy};
 use crate::ssh::key::EphemeralKey;
 use crate::target;
@@ -33,6 +33,23 @@ pub struct Login {
     pub user: String,
     /// Where connections of `-R` forwards go (filled by the session).
     pub remote_forwards: RemoteForwards,
+    /// What logged in: kept to run the egress guard again for each forwarded connection.
+    pub connector: Arc<Connector>,
+}
+
+impl Login {
+    /// The egress guard for each connection a `-L`/`-D` forward accepts.
+    pub fn admit(&self) -> Admit {
+        let connector = self.connector.clone();
+        Arc::new(move || {
+            let connector = connector.clone();
+            Box::pin(async move {
+                // One session is one log entry: a forwarded connection's verdict is not kept.
+                let mut learned = Learned::default();
+                connector.check_guard(&mut learned).await.map(|_| ())
+            })
+        })
+    }
 }
 
 /// Logs in with `settings` (the user, instance and port to reach). With `agent`, the
@@ -107,6 +124,7 @@ pub async fn login(
         handle,
         user,
         remote_forwards,
+        connector: Arc::new(connector),
     })
 }
 

@@ -147,11 +147,12 @@ async fn run_inner(
             .map(|s| Duration::from_secs(u64::from(s))),
         open_timeout: Duration::from_secs(args.host_keys.handshake_timeout),
     };
+    let admit = first.admit();
     let handle = Arc::new(first.handle);
     let (current, link) = watch::channel(Some(handle.clone()));
     let status = tokio::select! {
         status = session::run(&handle, &spec) => status,
-        () = forward::serve_all(bound, link) => unreachable!("forwards serve until the session ends"),
+        () = forward::serve_all(bound, link, admit) => unreachable!("forwards serve until the session ends"),
     };
     drop(current);
     // The forwarded connections ended with the select: the handle is ours again.

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
 use russh::Channel;
 use russh::client::{Handle, Msg};
@@ -53,11 +54,27 @@ pub fn parse_remote(spec: &str) -> Result<RemoteForward, Failure> {
     }
     Ok(RemoteForward {
         bind: bind.to_string(),
+        // 0: the instance picks a port (printed), as with OpenSSH.
         port: port.parse().map_err(|_| bad())?,
         host: host.clone(),
-        host_port: host_port.parse().map_err(|_| bad())?,
+        host_port: destination_port(host_port, "-R", spec)?,
         spec: spec.to_string(),
     })
+}
+
+/// The port a forward connects to: 1–65535 (OpenSSH refuses 0 there too; only a
+/// listening port may be 0).
+fn destination_port(text: &str, flag: &str, spec: &str) -> Result<u16, Failure> {
+    match text.parse::<u16>() {
+        Ok(0) => Err(Failure::usage(format!(
+            "{flag} {spec}: port 0 is not a destination: name the port to connect to (1-65535)"
+        ))),
+        Ok(port) => Ok(port),
+        Err(_) => Err(Failure::usage(format!(
+            "{flag} {spec}: {} is not a port number (1-65535)",
+            printable::escape(&format!("{text:?}"))
+        ))),
+    }
 }
 
 /// The `-R` forwards the server may open channels for: port on the instance → where the
@@ -203,7 +220,7 @@ pub fn parse_local(spec: &str) -> Result<Forward, Failure> {
         bind: bind_addr(bind, port, spec)?,
         to: Destination::Fixed {
             host: host.clone(),
-            port: hostport.parse().map_err(|_| bad())?,
+            port: destination_port(hostport, "-L", spec)?,
         },
         spec: spec.to_string(),
     })
@@ -322,13 +339,13 @@ impl Bound {
 
     /// Accepts connections until the end of the session, each as a channel on the
     /// connection `link` holds at that moment.
-    pub async fn serve(self, link: Link) {
+    pub async fn serve(self, link: Link, admit: Admit) {
         let mut open = FuturesUnordered::new();
         loop {
             tokio::select! {
                 accepted = self.listener.accept() => match accepted {
                     Ok((socket, peer)) => {
-                        open.push(connection(link.clone(), socket, peer, &self.forward));
+                        open.push(connection(link.clone(), socket, peer, &self.forward, &admit));
                     }
                     Err(e) => tracing::warn!("{}: accept failed: {e}", self.forward.spec),
                 },
@@ -341,6 +358,10 @@ impl Bound {
 /// The SSH connection that new forwarded connections use; `None` while reconnecting.
 pub type Link = watch::Receiver<Option<Arc<Handle<Callbacks>>>>;
 
+/// Whether an accepted connection may go out: the egress guard, run again for each one
+/// (the network may have changed since the forwards came up, and the tunnel outlives it).
+pub type Admit = Arc<dyn Fn() -> BoxFuture<'static, Result<(), Failure>> + Send + Sync>;
+
 /// Bytes read at a time from the local socket into a channel. Measured (docs/benchmarks.md,
 /// "Forwarding"): tokio's default 8 KiB gave 0.83× of OpenSSH's `-L`; 32 KiB gave 1.25× but
 /// more memory and a wider spread across 100 connections; 16 KiB sits between.
@@ -349,6 +370,10 @@ const TO_CHANNEL: usize = 16 * 1024;
 /// Bytes read at a time from a channel into the local socket: the channel hands over whole
 /// packets already, so a small buffer costs little and keeps 100 connections lean.
 const FROM_CHANNEL: usize = 8 * 1024;
+
+/// How long a SOCKS client has to send its whole request: idle half-open clients must not
+/// pile up (each holds a socket and a task).
+pub const SOCKS_HANDSHAKE: Duration = Duration::from_secs(10);
 
 /// How long a connection accepted while reconnecting waits for the new tunnel.
 pub const WAIT_FOR_TUNNEL: Duration = Duration::from_secs(60);
@@ -364,18 +389,45 @@ async fn current(link: &mut Link) -> Option<Arc<Handle<Callbacks>>> {
 
 /// One forwarded connection: where it goes (for `-D`, the SOCKS request), a
 /// `direct-tcpip` channel, then bytes both ways until either side closes.
-async fn connection(mut link: Link, mut socket: TcpStream, peer: SocketAddr, forward: &Forward) {
+async fn connection(
+    mut link: Link,
+    mut socket: TcpStream,
+    peer: SocketAddr,
+    forward: &Forward,
+    admit: &Admit,
+) {
     let _ = socket.set_nodelay(true);
     let (host, port, socks) = match &forward.to {
         Destination::Fixed { host, port } => (host.clone(), *port, None),
-        Destination::Socks => match socks::accept(&mut socket).await {
-            Ok(request) => (request.host.clone(), request.port, Some(request)),
-            Err(e) => {
-                tracing::info!("{}: SOCKS client {peer}: {e}", forward.spec);
-                return;
+        Destination::Socks => {
+            match tokio::time::timeout(SOCKS_HANDSHAKE, socks::accept(&mut socket)).await {
+                Ok(Ok(request)) => (request.host.clone(), request.port, Some(request)),
+                Ok(Err(e)) => {
+                    tracing::info!("{}: SOCKS client {peer}: {e}", forward.spec);
+                    return;
+                }
+                Err(_) => {
+                    tracing::info!(
+                        "{}: SOCKS client {peer} did not finish its request within {} s; closed",
+                        forward.spec,
+                        SOCKS_HANDSHAKE.as_secs()
+                    );
+                    return;
+                }
             }
-        },
+        }
     };
+    if let Err(f) = admit().await {
+        if let Some(request) = &socks {
+            let _ = request.deny(&mut socket).await;
+        }
+        eprintln!(
+            "eic-ssh: warning: {}: closing the connection from {peer}: {}; the forward keeps listening",
+            forward.spec,
+            f.message.trim_end_matches('.')
+        );
+        return;
+    }
     let Some(handle) = current(&mut link).await else {
         eprintln!(
             "eic-ssh: {}: no tunnel within {} s; closing the connection from {peer}",
@@ -443,8 +495,11 @@ pub fn parse_all(local: &[String], dynamic: &[String]) -> Result<Vec<Forward>, F
 }
 
 /// Runs every bound forward until the session ends (never returns by itself).
-pub async fn serve_all(bound: Vec<Bound>, link: Link) {
-    let mut all: FuturesUnordered<_> = bound.into_iter().map(|b| b.serve(link.clone())).collect();
+pub async fn serve_all(bound: Vec<Bound>, link: Link, admit: Admit) {
+    let mut all: FuturesUnordered<_> = bound
+        .into_iter()
+        .map(|b| b.serve(link.clone(), admit.clone()))
+        .collect();
     while all.next().await.is_some() {}
     std::future::pending::<()>().await
 }
@@ -497,6 +552,26 @@ mod tests {
         let r = parse_remote("0.0.0.0:8080:127.0.0.1:80").unwrap();
         assert_eq!((r.bind.as_str(), r.port), ("0.0.0.0", 8080));
         assert!(parse_remote("8080:localhost").is_err() && parse_remote("x:h:1").is_err());
+    }
+
+    #[test]
+    fn port_0_is_never_a_destination() {
+        for spec in ["0:h:0", "8080:h:0", "127.0.0.1:1:h:0", "1:h:00"] {
+            let e = parse_local(spec).unwrap_err();
+            assert_eq!(e.kind, Kind::Usage, "{spec}");
+            assert!(
+                e.message.contains("port 0 is not a destination"),
+                "{spec}: {e}"
+            );
+            let e = parse_remote(spec).unwrap_err();
+            assert!(
+                e.message.contains("port 0 is not a destination"),
+                "{spec}: {e}"
+            );
+        }
+        // A listening port may be 0: the instance (-R) or this machine (-L, -D) picks one.
+        assert!(parse_remote("0:h:80").is_ok() && parse_local("0:h:80").is_ok());
+        assert!(parse_local("1:h:65536").is_err() && parse_local("1:h:-1").is_err());
     }
 
     #[test]

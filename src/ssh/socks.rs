@@ -49,22 +49,24 @@ async fn socks5(socket: &mut TcpStream) -> io::Result<Request> {
         reply5(socket, 7).await?;
         return Err(refused("only CONNECT is supported"));
     }
-    let host = match address_type {
+    let host: io::Result<String> = match address_type {
         1 => {
             let mut a = [0u8; 4];
             socket.read_exact(&mut a).await?;
-            Ipv4Addr::from(a).to_string()
+            Ok(Ipv4Addr::from(a).to_string())
         }
         4 => {
             let mut a = [0u8; 16];
             socket.read_exact(&mut a).await?;
-            Ipv6Addr::from(a).to_string()
+            Ok(Ipv6Addr::from(a).to_string())
         }
         3 => {
             let len = socket.read_u8().await?;
             let mut name = vec![0u8; usize::from(len)];
             socket.read_exact(&mut name).await?;
-            String::from_utf8(name).map_err(|_| refused("the host name is not UTF-8"))?
+            String::from_utf8(name)
+                .map_err(|_| refused("the host name is not UTF-8"))
+                .and_then(|name| plain_host(name, 5))
         }
         _ => {
             reply5(socket, 8).await?;
@@ -72,6 +74,15 @@ async fn socks5(socket: &mut TcpStream) -> io::Result<Request> {
         }
     };
     let port = socket.read_u16().await?;
+    // A name the server would choke on (sshd drops the whole connection at a NUL) is
+    // refused here, for this one client, with the protocol's "not allowed" answer.
+    let host = match host {
+        Ok(host) => host,
+        Err(e) => {
+            reply5(socket, 2).await?;
+            return Err(e);
+        }
+    };
     Ok(Request {
         host,
         port,
@@ -91,8 +102,16 @@ async fn socks4(socket: &mut TcpStream) -> io::Result<Request> {
     }
     // SOCKS4a: 0.0.0.x (x ≠ 0) means "the name follows".
     let host = if ip[..3] == [0, 0, 0] && ip[3] != 0 {
-        String::from_utf8(read_until_nul(socket).await?)
-            .map_err(|_| refused("the host name is not UTF-8"))?
+        let name = String::from_utf8(read_until_nul(socket).await?)
+            .map_err(|_| refused("the host name is not UTF-8"))
+            .and_then(|name| plain_host(name, 4));
+        match name {
+            Ok(name) => name,
+            Err(e) => {
+                socket.write_all(&[0, 0x5B, 0, 0, 0, 0, 0, 0]).await?;
+                return Err(e);
+            }
+        }
     } else {
         Ipv4Addr::from(ip).to_string()
     };
@@ -101,6 +120,18 @@ async fn socks4(socket: &mut TcpStream) -> io::Result<Request> {
         port,
         version: 4,
     })
+}
+
+/// A host name fit to pass on: not empty, at most 255 bytes, no control characters (a
+/// NUL inside makes sshd drop the whole connection, every forward with it).
+fn plain_host(name: String, version: u8) -> io::Result<String> {
+    if name.is_empty() || name.len() > 255 || name.chars().any(char::is_control) {
+        return Err(refused(&format!(
+            "SOCKS{version} host name {} refused: empty, too long or with control characters",
+            crate::printable::escape(&name)
+        )));
+    }
+    Ok(name)
 }
 
 async fn read_until_nul(socket: &mut TcpStream) -> io::Result<Vec<u8>> {
@@ -124,6 +155,14 @@ impl Request {
         match self.version {
             5 => reply5(socket, 0).await,
             _ => socket.write_all(&[0, 0x5A, 0, 0, 0, 0, 0, 0]).await,
+        }
+    }
+
+    /// Tells the client the connection is not allowed (the egress guard said no).
+    pub async fn deny(&self, socket: &mut TcpStream) -> io::Result<()> {
+        match self.version {
+            5 => reply5(socket, 2).await,
+            _ => socket.write_all(&[0, 0x5B, 0, 0, 0, 0, 0, 0]).await,
         }
     }
 
@@ -163,6 +202,35 @@ mod tests {
         let (_, got) = tokio::join!(ask, accept(&mut server));
         let got = got.unwrap();
         assert_eq!((got.host.as_str(), got.port), ("db.internal", 5432));
+    }
+
+    #[tokio::test]
+    async fn names_with_control_characters_are_refused_with_a_reply() {
+        let (mut client, mut server) = pair().await;
+        let ask = async {
+            client.write_all(&[5, 1, 0]).await.unwrap();
+            let mut choice = [0u8; 2];
+            client.read_exact(&mut choice).await.unwrap();
+            let mut req = vec![5, 1, 0, 3, 3];
+            req.extend_from_slice(b"a\0b");
+            req.extend_from_slice(&80u16.to_be_bytes());
+            client.write_all(&req).await.unwrap();
+            let mut reply = [0u8; 10];
+            client.read_exact(&mut reply).await.unwrap();
+            reply
+        };
+        let (reply, got) = tokio::join!(ask, accept(&mut server));
+        assert!(got.is_err());
+        assert_eq!(reply[..2], [5, 2], "not allowed");
+
+        let (mut client, mut server) = pair().await;
+        let mut req = vec![4, 1, 0, 80, 0, 0, 0, 1, 0];
+        req.extend_from_slice(b"bad\x1bname\0");
+        client.write_all(&req).await.unwrap();
+        assert!(accept(&mut server).await.is_err());
+        let mut reply = [0u8; 8];
+        client.read_exact(&mut reply).await.unwrap();
+        assert_eq!(reply[..2], [0, 0x5B]);
     }
 
     #[tokio::test]
