@@ -140,3 +140,30 @@ fn a_stray_character_in_a_key_is_named_and_the_secret_never_shown() {
     assert!(!stderr(&out).contains("secret\t") && !stderr(&out).contains("very"));
     assert!(api_actions(&h).is_empty());
 }
+
+#[test]
+fn the_aws_config_files_must_be_regular_files() {
+    let h = Harness::new();
+    let fifo = h.dir.path().join("aws-config.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for (var, path) in [
+        ("AWS_CONFIG_FILE", fifo.clone()),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/dev/zero".into()),
+    ] {
+        let mut cmd = h.eic_ssh();
+        cmd.env(var, &path).args(["proxy", BASTION]);
+        let out = run(&mut cmd, std::time::Duration::from_secs(20));
+        assert_fails_exactly(
+            &out,
+            2,
+            &format!(
+                "eic-ssh: cannot read the AWS file {} ({var}): not a regular file\n",
+                path.display()
+            ),
+        );
+    }
+}

@@ -48,6 +48,7 @@ impl AwsContext {
     /// them from there, else through the chain. Makes no network call unless the chain needs
     /// one (SSO, IMDS).
     pub async fn load(choices: &AwsChoices, http: reqwest::Client) -> Result<Self, Failure> {
+        super::profile_file::check_files()?;
         let found = super::environment::from_environment(
             choices.profile.as_deref(),
             choices.region.as_deref(),
