@@ -79,6 +79,7 @@ fn system_roots() -> RootCertStore {
 /// Builds the client: proxies from the environment, our TLS roots, sane timeouts, no
 /// redirects.
 pub fn http_client(tls: &Arc<rustls::ClientConfig>) -> Result<reqwest::Client, Failure> {
+    check_proxy_variables()?;
     reqwest::Client::builder()
         .use_preconfigured_tls(rustls::ClientConfig::clone(tls))
         .connect_timeout(Duration::from_secs(10))
@@ -136,4 +137,99 @@ pub async fn read_body(
         body.extend_from_slice(&chunk);
     }
     Ok(body.freeze())
+}
+
+/// The proxy variables reqwest and the tunnel read.
+pub const PROXY_VARIABLES: [&str; 6] = [
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
+/// Refuses a proxy variable that is set but cannot be used: the HTTP stack would ignore
+/// it silently and go direct, from a network the user meant to leave through the proxy.
+/// Only an unset (or empty) variable means "no proxy".
+pub fn check_proxy_variables() -> Result<(), Failure> {
+    for name in PROXY_VARIABLES {
+        let Some(value) = std::env::var_os(name) else {
+            continue;
+        };
+        let value = value.to_string_lossy();
+        if let Err(why) = check_proxy_value(&value) {
+            return Err(Failure::usage(format!(
+                "{name}=\"{}\" is not a proxy URL: {why}; set it to http://HOST:PORT, or unset it to connect directly",
+                crate::printable::escape(&value)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Why `value` is not a usable proxy URL (`http://[user:pass@]host[:port][/]`, or the same
+/// without `http://`); `Ok` for an empty value.
+pub fn check_proxy_value(value: &str) -> Result<(), &'static str> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(());
+    }
+    // The URL parser would drop a newline or tab silently; reqwest would not.
+    if !value.chars().all(|c| c.is_ascii_graphic()) {
+        return Err("it holds a space, a control or a non-ASCII character");
+    }
+    let with_scheme = if value.contains("://") {
+        value.to_string()
+    } else {
+        format!("http://{value}")
+    };
+    let url = reqwest::Url::parse(&with_scheme).map_err(|_| "it does not parse as a URL")?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("only http:// proxies are supported");
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("it names no host");
+    }
+    if !matches!(url.path(), "" | "/") || url.query().is_some() || url.fragment().is_some() {
+        return Err("a proxy URL has no path or query");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxy_values() {
+        for good in [
+            "",
+            "http://proxy.example:3128",
+            "http://user:pw@10.0.0.1:8080/",
+            "proxy.example:3128",
+            "http://[::1]:3128",
+            "https://proxy.example",
+        ] {
+            assert_eq!(check_proxy_value(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "::::",
+            "http://",
+            "http://proxy.example:99999",
+            "socks5://proxy.example:1080",
+            "http://proxy.example/path",
+            "http://a b:1",
+            "http://proxy\n.example:3128",
+        ] {
+            assert!(check_proxy_value(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn sizes_in_words() {
+        assert_eq!(size_words(16 << 20), "16 MiB");
+        assert_eq!(size_words(1024), "1 KiB");
+        assert_eq!(size_words(300), "300 bytes");
+    }
 }

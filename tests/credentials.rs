@@ -113,3 +113,57 @@ fn secrets_never_reach_the_most_verbose_log() {
         "{signature_values:?}"
     );
 }
+
+#[test]
+fn a_stray_character_in_a_key_is_named_and_the_secret_never_shown() {
+    let h = Harness::new();
+    let key = &h.sim.client_env()[0].1.clone();
+    let mut cmd = h.eic_ssh();
+    cmd.env("AWS_ACCESS_KEY_ID", format!("{key}\n"))
+        .args(["proxy", BASTION]);
+    let out = run(&mut cmd, LIMIT);
+    assert_fails_exactly(
+        &out,
+        4,
+        "eic-ssh: the AWS access key id holds a newline (at byte 20), which no AWS key has: check AWS_ACCESS_KEY_ID or your AWS profile for a stray character\n",
+    );
+
+    let mut cmd = h.eic_ssh();
+    cmd.env("AWS_SECRET_ACCESS_KEY", "very secret\tvalue")
+        .args(["proxy", BASTION]);
+    let out = run(&mut cmd, LIMIT);
+    assert_fails(
+        &out,
+        4,
+        "the AWS secret access key holds a space (at byte 4)",
+    );
+    assert!(!stderr(&out).contains("secret\t") && !stderr(&out).contains("very"));
+    assert!(api_actions(&h).is_empty());
+}
+
+#[test]
+fn the_aws_config_files_must_be_regular_files() {
+    let h = Harness::new();
+    let fifo = h.dir.path().join("aws-config.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for (var, path) in [
+        ("AWS_CONFIG_FILE", fifo.clone()),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/dev/zero".into()),
+    ] {
+        let mut cmd = h.eic_ssh();
+        cmd.env(var, &path).args(["proxy", BASTION]);
+        let out = run(&mut cmd, std::time::Duration::from_secs(20));
+        assert_fails_exactly(
+            &out,
+            2,
+            &format!(
+                "eic-ssh: cannot read the AWS file {} ({var}): not a regular file\n",
+                path.display()
+            ),
+        );
+    }
+}

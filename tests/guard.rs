@@ -278,3 +278,29 @@ fn a_check_url_that_redirects_fails_closed() {
     assert!(stderr(&out).contains("HTTP 302"), "{}", stderr(&out));
     assert_eq!(count(&h, "checkip"), 0, "the redirect was not followed");
 }
+
+#[test]
+fn an_ip_learned_directly_is_not_reused_through_a_proxy() {
+    let (h, config) = with_config(World::demo(), "203.0.113.10", ALLOW_OFFICE);
+    // The cache is on (60 s) for both runs.
+    let mut cmd = h.eic_ssh();
+    cmd.env("EIC_SSH_CONFIG", &config)
+        .args(["proxy", "bastion"]);
+    let out = run(&mut cmd, LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(count(&h, "checkip"), 1);
+
+    // Through a proxy the egress is the proxy's: the cached answer does not apply, and
+    // this proxy is down, so the IP is unknown and the guard fails closed.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy = format!("http://{}", dead.local_addr().unwrap());
+    drop(dead);
+    let mut cmd = h.eic_ssh();
+    cmd.env("EIC_SSH_CONFIG", &config)
+        .env("HTTP_PROXY", &proxy)
+        .env("HTTPS_PROXY", &proxy)
+        .args(["proxy", "bastion"]);
+    let out = run(&mut cmd, LIMIT);
+    assert_fails(&out, 3, "cannot determine the egress IP");
+    assert_eq!(count(&h, "checkip"), 1);
+}

@@ -255,3 +255,93 @@ fn the_log_must_be_a_regular_file() {
         ),
     );
 }
+
+/// A WebSocket endpoint (plain ws:// on loopback) that upgrades, then sends `pings` pings
+/// of 125 bytes and never reads what comes back; it holds the connection until dropped.
+fn ping_flood(pings: usize) -> (u16, std::sync::mpsc::Receiver<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let Ok((mut client, _)) = listener.accept() else {
+            return;
+        };
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            if client.read(&mut byte).unwrap_or(0) == 0 {
+                return;
+            }
+            head.push(byte[0]);
+        }
+        let key = String::from_utf8_lossy(&head)
+            .lines()
+            .find_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                name.eq_ignore_ascii_case("sec-websocket-key")
+                    .then(|| value.trim().to_string())
+            })
+            .unwrap_or_default();
+        let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+        let answer = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+        );
+        if client.write_all(answer.as_bytes()).is_err() {
+            return;
+        }
+        let mut ping = vec![0x89, 125];
+        ping.extend_from_slice(&[b'p'; 125]);
+        let burst: Vec<u8> = ping.repeat(512);
+        for _ in 0..pings / 512 {
+            if client.write_all(&burst).is_err() {
+                break;
+            }
+        }
+        let _ = done.send(());
+        // Hold the connection open, never reading, until the test ends.
+        std::thread::sleep(Duration::from_secs(120));
+    });
+    (port, finished)
+}
+
+/// Peak resident memory of a process, in KiB, from /proc.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn pings_while_never_reading_do_not_grow_memory() {
+    let h = Harness::new();
+    // 600,000 pings: about 80 MB of pongs would queue without a bound on the write buffer.
+    let (port, finished) = ping_flood(600_000);
+    let mut cmd = h.eic_ssh();
+    cmd.args([
+        "proxy",
+        BASTION,
+        "22",
+        "--endpoint-id",
+        "eice-0123456789abcdef0",
+        "--private-ip",
+        "10.0.1.5",
+        "--tunnel-endpoint-url",
+        &format!("ws://127.0.0.1:{port}"),
+    ])
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let sent = finished.recv_timeout(Duration::from_secs(120));
+    let peak = peak_rss_kib(child.id());
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(sent.is_ok(), "the flood was not taken in within 120 s");
+    assert!(
+        peak < 48 * 1024,
+        "peak RSS {peak} KiB: pongs queued without bound"
+    );
+}

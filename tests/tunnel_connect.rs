@@ -123,3 +123,44 @@ fn a_refused_handshake_shows_the_json_message() {
         "eic-ssh: the endpoint refused the tunnel (HTTP 503, ServiceUnavailable): The service is unavailable. Try again later.\n",
     );
 }
+
+#[test]
+fn a_bad_tunnel_url_is_one_usage_error_from_the_flag_and_the_environment() {
+    let h = Harness::new();
+    let expected = "eic-ssh: bad tunnel endpoint URL \"wss://a b\" (--tunnel-endpoint-url or EIC_SSH_TUNNEL_ENDPOINT_URL): the host must be a DNS name (letters, digits, '-' and '.') or an IP address ([…] for IPv6) (expected wss://HOST[:PORT])\n";
+    let mut cmd = h.eic_ssh();
+    cmd.env("EIC_SSH_TUNNEL_ENDPOINT_URL", "wss://a b")
+        .args(["proxy", BASTION]);
+    assert_fails_exactly(&run(&mut cmd, LIMIT), 2, expected);
+    let mut cmd = h.eic_ssh();
+    cmd.env_remove("EIC_SSH_TUNNEL_ENDPOINT_URL").args([
+        "proxy",
+        BASTION,
+        "--tunnel-endpoint-url",
+        "wss://a b",
+    ]);
+    assert_fails_exactly(&run(&mut cmd, LIMIT), 2, expected);
+    assert!(h.sim.events_of("api_call").is_empty());
+}
+
+#[test]
+fn a_malformed_proxy_variable_is_an_error_not_a_direct_connection() {
+    let h = Harness::new();
+    let mut cmd = h.eic_ssh();
+    cmd.env("HTTPS_PROXY", "::::").args(["proxy", BASTION]);
+    assert_fails_exactly(
+        &run(&mut cmd, LIMIT),
+        2,
+        "eic-ssh: HTTPS_PROXY=\"::::\" is not a proxy URL: it does not parse as a URL; set it to http://HOST:PORT, or unset it to connect directly\n",
+    );
+    let mut cmd = h.eic_ssh();
+    cmd.env("http_proxy", "http://proxy\n.example:3128")
+        .args(["proxy", BASTION]);
+    assert_fails(
+        &run(&mut cmd, LIMIT),
+        2,
+        "http_proxy=\"http://proxy\\n.example:3128\" is not a proxy URL",
+    );
+    assert!(h.sim.events_of("api_call").is_empty());
+    assert!(h.sim.events_of("tunnel_open").is_empty());
+}

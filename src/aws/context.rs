@@ -48,6 +48,7 @@ impl AwsContext {
     /// them from there, else through the chain. Makes no network call unless the chain needs
     /// one (SSO, IMDS).
     pub async fn load(choices: &AwsChoices, http: reqwest::Client) -> Result<Self, Failure> {
+        super::profile_file::check_files()?;
         let found = super::environment::from_environment(
             choices.profile.as_deref(),
             choices.region.as_deref(),
@@ -133,11 +134,53 @@ impl AwsContext {
 
     /// Current credentials, refreshed by the provider when they near expiry.
     pub async fn credentials(&self) -> Result<Credentials, AwsError> {
-        self.credentials
+        let credentials = self
+            .credentials
             .provide_credentials()
             .await
-            .map_err(|e| AwsError::Credentials(credentials_sentence(&e)))
+            .map_err(|e| AwsError::Credentials(credentials_sentence(&e)))?;
+        check_credentials(&credentials).map_err(AwsError::Credentials)?;
+        Ok(credentials)
     }
+}
+
+/// Credentials go into headers and URLs: only visible ASCII may pass. Says which part is
+/// wrong and where, never the value (the secret must not reach a terminal or a log).
+pub fn check_credentials(c: &Credentials) -> Result<(), String> {
+    let parts = [
+        (
+            "access key id",
+            "AWS_ACCESS_KEY_ID",
+            Some(c.access_key_id()),
+        ),
+        (
+            "secret access key",
+            "AWS_SECRET_ACCESS_KEY",
+            Some(c.secret_access_key()),
+        ),
+        ("session token", "AWS_SESSION_TOKEN", c.session_token()),
+    ];
+    for (what, var, value) in parts {
+        let Some(value) = value else { continue };
+        if value.is_empty() {
+            return Err(format!(
+                "the AWS {what} is empty: check {var} or your AWS profile"
+            ));
+        }
+        if let Some((at, ch)) = value.char_indices().find(|(_, c)| !c.is_ascii_graphic()) {
+            let name = match ch {
+                '\n' => "a newline".to_string(),
+                '\r' => "a carriage return".to_string(),
+                ' ' => "a space".to_string(),
+                '\t' => "a tab".to_string(),
+                c => format!("the character U+{:04X}", c as u32),
+            };
+            return Err(format!(
+                "the AWS {what} holds {name} (at byte {at}), which no AWS key has: check {var} or your AWS profile for a stray character"
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn endpoint_url(var: &str, global: Option<&str>) -> Option<String> {
@@ -221,6 +264,30 @@ mod tests {
         assert_eq!(
             default_url("ec2", "cn-north-1", false),
             "https://ec2.cn-north-1.amazonaws.com.cn"
+        );
+    }
+
+    #[test]
+    fn credentials_hold_visible_ascii_only_and_are_never_shown() {
+        let ok = Credentials::new("AKIDEXAMPLE", "wJalr/K7+MDENG=", None, None, "t");
+        assert!(check_credentials(&ok).is_ok());
+        let bad = Credentials::new("AKID\nEXAMPLE", "s", None, None, "t");
+        assert_eq!(
+            check_credentials(&bad).unwrap_err(),
+            "the AWS access key id holds a newline (at byte 4), which no AWS key has: check AWS_ACCESS_KEY_ID or your AWS profile for a stray character"
+        );
+        let bad = Credentials::new("AKID", "top secret", None, None, "t");
+        let err = check_credentials(&bad).unwrap_err();
+        assert!(
+            err.starts_with("the AWS secret access key holds a space"),
+            "{err}"
+        );
+        assert!(!err.contains("top "), "{err}");
+        let bad = Credentials::new("AKID", "s", Some("tok\u{e9}n".into()), None, "t");
+        let err = check_credentials(&bad).unwrap_err();
+        assert!(
+            err.contains("session token holds the character U+00E9"),
+            "{err}"
         );
     }
 

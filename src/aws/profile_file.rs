@@ -19,3 +19,49 @@ pub async fn selected(profile: Option<&str>) -> Result<Option<Profile>, ProfileF
     .await?;
     Ok(profiles.get_profile(profiles.selected_profile()).cloned())
 }
+
+/// The largest AWS config or credentials file eic-ssh lets the SDK read (16 MiB).
+pub const MAX_FILE: u64 = 16 << 20;
+
+/// Checks the AWS config and credentials files before the SDK reads them whole: each, if
+/// it exists, must be a regular file of at most [`MAX_FILE`] bytes (a FIFO would hang the
+/// SDK's read, `/dev/zero` would fill memory). Says which file and why.
+pub fn check_files() -> Result<(), crate::error::Failure> {
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let files = [
+        ("AWS_CONFIG_FILE", ".aws/config"),
+        ("AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials"),
+    ];
+    for (var, default) in files {
+        let path = match std::env::var_os(var).filter(|v| !v.is_empty()) {
+            Some(p) => expand_home(std::path::PathBuf::from(p), home.as_deref()),
+            None => match &home {
+                Some(h) => h.join(default),
+                None => continue,
+            },
+        };
+        // metadata() never opens the file, so a FIFO cannot block it.
+        let why = match std::fs::metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => e.to_string(),
+            Ok(m) if !m.is_file() => "not a regular file".into(),
+            Ok(m) if m.len() > MAX_FILE => {
+                format!("larger than the {MAX_FILE} bytes eic-ssh reads from it")
+            }
+            Ok(_) => continue,
+        };
+        return Err(crate::error::Failure::usage(format!(
+            "cannot read the AWS file {} ({var}): {why}",
+            crate::printable::escape(&path.display().to_string())
+        )));
+    }
+    Ok(())
+}
+
+/// `~/x` as the SDK reads it.
+fn expand_home(path: std::path::PathBuf, home: Option<&std::path::Path>) -> std::path::PathBuf {
+    match (path.strip_prefix("~"), home) {
+        (Ok(rest), Some(home)) => home.join(rest),
+        _ => path,
+    }
+}

@@ -21,8 +21,36 @@ pub struct Cache {
 #[derive(Serialize, Deserialize)]
 struct Entry {
     urls: Vec<String>,
+    /// How each URL was reached: `direct`, or the proxy's `host:port` (never its
+    /// credentials). An answer learned through a proxy is the proxy's egress, not ours.
+    via: Vec<String>,
     ip: IpAddr,
     at: u64,
+}
+
+/// How each of `urls` is reached with the environment's proxy settings (`HTTP_PROXY`,
+/// `HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`): `direct` or `proxy HOST:PORT`.
+pub fn routes(urls: &[String]) -> Vec<String> {
+    use hyper_util::client::proxy::matcher::Matcher;
+    let matcher = Matcher::from_env();
+    urls.iter()
+        .map(|url| {
+            let proxy = url
+                .parse::<http::Uri>()
+                .ok()
+                .and_then(|uri| matcher.intercept(&uri))
+                .map(|i| {
+                    let p = i.uri();
+                    format!(
+                        "proxy {}://{}:{}",
+                        p.scheme_str().unwrap_or("http"),
+                        p.host().unwrap_or_default(),
+                        p.port_u16().unwrap_or(0)
+                    )
+                });
+            proxy.unwrap_or_else(|| "direct".into())
+        })
+        .collect()
 }
 
 impl Cache {
@@ -46,7 +74,13 @@ impl Cache {
     /// The cached IP for exactly these URLs, if still fresh and the file can be trusted:
     /// a regular file (not a symlink) owned by this user, mode 0600, in a directory only
     /// this user can write. Another local user must not be able to plant an answer.
+    /// The answer must also have come the same way (directly, or through the same proxy).
     pub fn get(&self, urls: &[String]) -> Option<IpAddr> {
+        self.get_via(urls, &routes(urls))
+    }
+
+    /// [`Cache::get`] for answers that came `via` these routes.
+    pub fn get_via(&self, urls: &[String], via: &[String]) -> Option<IpAddr> {
         let path = self.path.as_ref()?;
         let text = match read_trusted(path) {
             Ok(text) => text,
@@ -59,14 +93,20 @@ impl Cache {
         };
         let entry: Entry = serde_json::from_str(&text).ok()?;
         let age = now().checked_sub(entry.at)?;
-        (entry.urls == urls && age < self.ttl.as_secs()).then_some(entry.ip)
+        (entry.urls == urls && entry.via == via && age < self.ttl.as_secs()).then_some(entry.ip)
     }
 
-    /// Remembers an answer; failures to write are only logged.
+    /// Remembers an answer, with the way it came; failures to write are only logged.
     pub fn put(&self, urls: &[String], ip: IpAddr) {
+        self.put_via(urls, &routes(urls), ip);
+    }
+
+    /// [`Cache::put`] for an answer that came `via` these routes.
+    pub fn put_via(&self, urls: &[String], via: &[String], ip: IpAddr) {
         let Some(path) = &self.path else { return };
         let entry = Entry {
             urls: urls.to_vec(),
+            via: via.to_vec(),
             ip,
             at: now(),
         };
@@ -163,6 +203,18 @@ mod tests {
         cache.put(&urls, "203.0.113.9".parse().unwrap());
         assert_eq!(cache.get(&urls), Some("203.0.113.9".parse().unwrap()));
         assert_eq!(cache.get(&["https://b/ip".to_string()]), None);
+        // Learned directly, it does not answer through a proxy, and the other way round.
+        let direct = vec!["direct".to_string()];
+        let proxied = vec!["proxy http://proxy.example:3128".to_string()];
+        cache.put_via(&urls, &direct, "203.0.113.9".parse().unwrap());
+        assert_eq!(cache.get_via(&urls, &proxied), None);
+        cache.put_via(&urls, &proxied, "198.51.100.1".parse().unwrap());
+        assert_eq!(cache.get_via(&urls, &direct), None);
+        assert_eq!(
+            cache.get_via(&urls, &proxied),
+            Some("198.51.100.1".parse().unwrap())
+        );
+        cache.put(&urls, "203.0.113.9".parse().unwrap());
         let stale = Cache {
             ttl: Duration::ZERO,
             ..cache

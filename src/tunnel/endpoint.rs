@@ -35,10 +35,12 @@ impl TunnelEndpoint {
     }
 
     /// Parses `wss://host[:port]` or `ws://loopback[:port]` (a trailing `/` is allowed).
+    /// The one check of `--tunnel-endpoint-url` and `EIC_SSH_TUNNEL_ENDPOINT_URL` alike.
     pub fn parse(url: &str) -> Result<Self, Failure> {
         let bad = |why: &str| {
             Failure::usage(format!(
-                "bad tunnel endpoint URL {url:?}: {why} (expected wss://HOST[:PORT])"
+                "bad tunnel endpoint URL \"{}\" (--tunnel-endpoint-url or EIC_SSH_TUNNEL_ENDPOINT_URL): {why} (expected wss://HOST[:PORT])",
+                crate::printable::escape(url)
             ))
         };
         let (scheme, rest) = if let Some(rest) = url.strip_prefix("wss://") {
@@ -60,6 +62,12 @@ impl TunnelEndpoint {
         };
         let (host, port) =
             split_host_port(authority).ok_or_else(|| bad("the port is not a number"))?;
+        let bracketed = authority.starts_with('[');
+        if bracketed != host.parse::<std::net::Ipv6Addr>().is_ok() || !is_host(host) {
+            return Err(bad(
+                "the host must be a DNS name (letters, digits, '-' and '.') or an IP address ([…] for IPv6)",
+            ));
+        }
         let port = port.unwrap_or(default_port);
         let endpoint = TunnelEndpoint {
             scheme,
@@ -109,6 +117,21 @@ impl fmt::Display for TunnelEndpoint {
         };
         write!(f, "{scheme}://{}", self.authority())
     }
+}
+
+/// A DNS name of `[A-Za-z0-9-]` labels, or an IP literal: what may go in a URL's authority
+/// and a TLS server name as it is.
+fn is_host(host: &str) -> bool {
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return true;
+    }
+    host.len() <= 253
+        && host.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
 }
 
 /// Splits `host`, `host:port`, `[v6]` or `[v6]:port`. `None` when the port is not a number.
@@ -174,6 +197,27 @@ mod tests {
         assert!(TunnelEndpoint::parse("https://example.com").is_err());
         assert!(TunnelEndpoint::parse("wss://example.com/openTunnel").is_err());
         assert!(TunnelEndpoint::parse("wss://example.com:http").is_err());
+    }
+
+    #[test]
+    fn the_host_is_a_name_or_an_address() {
+        for bad in [
+            "wss://a b",
+            "wss://:443",
+            "wss://a..b",
+            "wss://a%20b",
+            "wss://[zz]:1",
+        ] {
+            let err = TunnelEndpoint::parse(bad).unwrap_err();
+            assert_eq!(err.kind, Kind::Usage, "{bad}");
+        }
+        let err = TunnelEndpoint::parse("wss://a\nb").unwrap_err();
+        assert_eq!(
+            err.message,
+            "bad tunnel endpoint URL \"wss://a\\nb\" (--tunnel-endpoint-url or EIC_SSH_TUNNEL_ENDPOINT_URL): the host must be a DNS name (letters, digits, '-' and '.') or an IP address ([…] for IPv6) (expected wss://HOST[:PORT])"
+        );
+        assert!(TunnelEndpoint::parse("wss://[::1]:8443").is_ok());
+        assert!(TunnelEndpoint::parse("wss://eice-1.example.com").is_ok());
     }
 
     #[test]
