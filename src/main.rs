@@ -24,7 +24,7 @@ fn main() -> ExitCode {
     eic_ssh::logging::init(cli.verbose, cli.quiet);
     eic_ssh::local::terminal::restore_on_panic();
     // One thread: the proxy relays one stream (docs/protocol.md, "Measured here"), and for copies two worker
-    // threads measured no faster (docs/benchmarks.md).
+    // threads measured no faster (docs/benchmarks.md, "History").
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build();

@@ -2,7 +2,7 @@
 //!
 //! The only libm function the binary links is `pow`, through the AWS SDK's adaptive retry
 //! rate limiter (`f64::powf`), which eic-ssh never enables. Loading libm for it cost every
-//! process 0.3 MiB of resident memory (docs/benchmarks.md, "Where the memory goes").
+//! process 0.3 MiB of resident memory (docs/design.md, "Code layout").
 //! Defining `pow` here lets the linker resolve it inside the binary, so `--as-needed` drops
 //! libm; the body is the `libm` crate's `pow`, a port of musl's.
 

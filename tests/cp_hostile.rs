@@ -465,15 +465,29 @@ fn a_reply_sent_twice_is_a_protocol_violation() {
 #[test]
 fn a_device_destination_is_written_into_never_replaced() {
     let l = Liar::new(json!({"/f": {"kind": "file", "data": "into the pipe"}}));
-    // /dev/full: the write fails, and says so.
-    let out = l.cp(&[&l.remote("/f"), "/dev/full"]);
-    assert_fails(&out, 1, "cannot write /dev/full: No space left on device");
-    assert!(
-        std::fs::metadata("/dev/full")
-            .unwrap()
-            .file_type()
-            .is_char_device()
-    );
+    // A private /dev/full (the same device, made here with mknod, so that a regression
+    // can never replace the machine's own): the write fails, and says so. mknod needs
+    // root, as CI has; elsewhere this half is skipped.
+    let full = l.dest.with_file_name("full");
+    let made = std::process::Command::new("mknod")
+        .args(["-m", "666"])
+        .arg(&full)
+        .args(["c", "1", "7"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if made {
+        let out = l.cp(&[&l.remote("/f"), full.to_str().unwrap()]);
+        let expected = format!("cannot write {}: No space left on device", full.display());
+        assert_fails(&out, 1, &expected);
+        assert!(
+            std::fs::metadata(&full)
+                .unwrap()
+                .file_type()
+                .is_char_device()
+        );
+    } else {
+        eprintln!("skipped the device half: mknod needs root");
+    }
     // A FIFO: written into, as with scp, and still a FIFO afterwards.
     let pipe = l.dest.join("pipe");
     let made = std::process::Command::new("mkfifo")

@@ -1,6 +1,6 @@
 //! Credentials and region straight from the environment, when the SDK's chain would take
 //! them from there anyway (its first provider reads the same variables): the SDK's provider
-//! chains are then never built, which keeps `eic-ssh proxy` small (docs/benchmarks.md).
+//! chains are then never built, which keeps `eic-ssh proxy` small (docs/design.md, "Dependencies, and why").
 
 use aws_credential_types::Credentials;
 

@@ -3,7 +3,7 @@
 //!
 //! Both are AEADs that OpenSSH offers by default. With ring as the crypto provider, its
 //! AES-GCM (AES-NI, carry-less multiply, VAES where present) costs the session far less CPU
-//! than its ChaCha20-Poly1305 on such CPUs (docs/benchmarks.md); without AES instructions,
+//! than its ChaCha20-Poly1305 on such CPUs (docs/protocol.md, "Measured here"); without AES instructions,
 //! ChaCha20-Poly1305 is the faster and the constant-time choice.
 
 use std::borrow::Cow;

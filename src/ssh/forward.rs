@@ -363,7 +363,7 @@ pub type Link = watch::Receiver<Option<Arc<Handle<Callbacks>>>>;
 pub type Admit = Arc<dyn Fn() -> BoxFuture<'static, Result<(), Failure>> + Send + Sync>;
 
 /// Bytes read at a time from the local socket into a channel. Measured (docs/benchmarks.md,
-/// "Forwarding"): tokio's default 8 KiB gave 0.83× of OpenSSH's `-L`; 32 KiB gave 1.25× but
+/// "History"): tokio's default 8 KiB gave 0.83× of OpenSSH's `-L`; 32 KiB gave 1.25× but
 /// more memory and a wider spread across 100 connections; 16 KiB sits between.
 const TO_CHANNEL: usize = 16 * 1024;
 

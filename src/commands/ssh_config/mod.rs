@@ -263,7 +263,8 @@ fn write(dest: &Path, text: &str, hosts: usize) -> Result<(), Failure> {
 
 /// Whether `config` has an `Include` line naming `file` (by its path, `~/` form or name).
 fn includes(config: &Path, file: &Path) -> bool {
-    let Ok(text) = std::fs::read_to_string(config) else {
+    // A FIFO or a device at ~/.ssh/config must not hang or flood us.
+    let Ok(text) = files::read_limited_text(config, 16 << 20) else {
         return false;
     };
     let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
