@@ -74,16 +74,24 @@ async fn copy(
         report: &report,
     };
     let started = Instant::now();
-    let work = async {
-        match plan {
-            Plan::Upload { sources, dest, .. } => copy.upload(sources, dest).await,
-            Plan::Download { sources, dest, .. } => copy.download(sources, dest).await,
+    let stopped = {
+        let work = async {
+            match plan {
+                Plan::Upload { sources, dest, .. } => copy.upload(sources, dest).await,
+                Plan::Download { sources, dest, .. } => copy.download(sources, dest).await,
+            }
+        };
+        tokio::pin!(work);
+        tokio::select! {
+            () = &mut work => None,
+            _ = tokio::signal::ctrl_c() => Some(Stop::Interrupted),
+            () = client::closed(&login.handle) => {
+                // The copy sees the loss itself within moments (its requests fail), and
+                // then writes what had arrived to the part file, for --resume.
+                let _ = tokio::time::timeout(Duration::from_secs(5), &mut work).await;
+                Some(Stop::ConnectionLost)
+            }
         }
-    };
-    let stopped = tokio::select! {
-        () = work => None,
-        _ = tokio::signal::ctrl_c() => Some(Stop::Interrupted),
-        () = client::closed(&login.handle) => Some(Stop::ConnectionLost),
     };
     progress.finish();
     let report = report.into_inner().unwrap_or_else(|e| e.into_inner());
