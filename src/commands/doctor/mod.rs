@@ -71,7 +71,11 @@ async fn gather(
     let instance = match &eff.instance {
         InstanceRef::Id(id) => match ec2::describe_instance(aws, id).await {
             Ok(Some(i)) => Ok(i),
-            Ok(None) => Err(format!("instance {id} was not found")),
+            Ok(None) => Err(format!(
+                "instance {id} was not found in {}: {}",
+                aws.scope(),
+                aws.not_found_hint()
+            )),
             Err(e) => Err(note(e)),
         },
         InstanceRef::Name(name) => find_by_name(aws, name).await.map_err(|f| f.message),
