@@ -26,7 +26,7 @@ Examples:
 /// The examples, then the exit codes from the one list in `error.rs`.
 fn after_help() -> String {
     format!(
-        "{EXAMPLES}\n\n{}\n\nDocs: docs/commands.md",
+        "{EXAMPLES}\n\n{}\n\nMore: `eic-ssh COMMAND --help`, and the man pages (`eic-ssh man --dir DIR` writes them).",
         crate::error::exit_table()
     )
 }

@@ -279,7 +279,7 @@ pub fn choose_endpoint<'a>(
         Failure::new(
             Kind::NotFound,
             format!(
-                "no EC2 Instance Connect Endpoint in {vpc} (the VPC of {}): create one (docs/aws-setup.md) or pass --endpoint-id",
+                "no EC2 Instance Connect Endpoint in {vpc} (the VPC of {}): create one (`eic-ssh doctor TARGET --fix` prints how) or pass --endpoint-id",
                 instance.id
             ),
         )
