@@ -466,8 +466,9 @@ pub struct ProxyArgs {
 pub struct TunnelArgs {
     /// Alias from the config file, instance id or Name tag.
     pub instance: String,
-    /// Local port to listen on (0 picks a free one and prints it).
-    #[arg(long, short = 'L')]
+    /// Local port to listen on (0 picks a free one and prints it). No short form: `-L`
+    /// means a forward spec everywhere else.
+    #[arg(long)]
     pub local_port: u16,
     /// Local address to listen on. Anything but loopback lets other hosts in.
     #[arg(long, default_value = "127.0.0.1")]
