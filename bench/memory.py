@@ -2,7 +2,7 @@
 """What N concurrent `eic-ssh proxy` processes cost in memory, next to N of the project's
 baseline relay (bench/relay: presign, wss, splice, nothing else), in one run.
 
-    python3 bench/memory.py [--rounds 3] [--counts 1,10] [--proxy BINARY]
+    python3 bench/memory.py [--rounds 3] [--counts 1,10] [--proxy [NAME=]BINARY]…
 
 Against one emulator and one sshd, interleaved round by round: for each count N, N `ssh`
 connections run at once through `eic-ssh proxy` (then through the baseline relay), each
@@ -14,7 +14,8 @@ logged in and idle on a remote `sleep`; while all N are connected, each relay pr
     processes it is what they cost the machine together;
   * USS: Private_Clean + Private_Dirty, what one more process costs.
 
-`--proxy` measures another build of eic-ssh (an A/B of a profile). Prints Markdown;
+`--proxy` measures other builds of eic-ssh, as arms of the same run (an A/B of a profile;
+repeatable, `NAME=PATH`). Prints Markdown;
 docs/benchmarks.md quotes it. Not a test: nothing here asserts.
 """
 import argparse
@@ -83,7 +84,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--counts", default="1,10")
-    ap.add_argument("--proxy", help="the eic-ssh binary to measure (default: this build's)")
+    ap.add_argument("--proxy", action="append", default=[],
+                    help="[NAME=]PATH of an eic-ssh build to measure (repeatable; default: this build's)")
     args = ap.parse_args()
     counts = [int(c) for c in args.counts.split(",")]
 
@@ -94,15 +96,20 @@ def main():
             f.write('#!/bin/sh\n# Records the relay\'s pid, then becomes it.\nfile=$1\nshift\n'
                     'echo $$ >> "$file"\nexec "$@"\n')
         os.chmod(f"{work}/wrap.sh", 0o755)
-        binary = args.proxy or f"{sim.rel}/eic-ssh"
+        builds = {}
+        for spec in args.proxy or [f"proxy={sim.rel}/eic-ssh"]:
+            name, _, path = spec.rpartition("=")
+            builds[name or "proxy"] = path
         tunnel_url = env["EIC_SSH_TUNNEL_ENDPOINT_URL"]
         arms = {
-            "proxy": [binary, "proxy", "%h", "%p", "--user", "%r", "--push-key", f"{sim.key}.pub"],
-            "relay": [f"{sim.rel}/eic-relay-baseline", tunnel_url, ENDPOINT, PRIVATE_IP, "%p"],
+            name: [path, "proxy", "%h", "%p", "--user", "%r", "--push-key", f"{sim.key}.pub"]
+            for name, path in builds.items()
         }
+        arms["relay"] = [f"{sim.rel}/eic-relay-baseline", tunnel_url, ENDPOINT, PRIVATE_IP, "%p"]
         opts = sim.ssh_options(alias=INSTANCE)
         # Warm up: the proxy pushes the key once (valid an hour here) for the relay's logins.
-        subprocess.run(["ssh", *opts, "-o", "ProxyCommand=" + " ".join(arms["proxy"]),
+        first = next(iter(builds))
+        subprocess.run(["ssh", *opts, "-o", "ProxyCommand=" + " ".join(arms[first]),
                         f"{sim.user}@{INSTANCE}", "true"], check=True, env=env)
         seen = {(a, n): [] for a in arms for n in counts}
         for _ in range(args.rounds):
@@ -120,19 +127,23 @@ def main():
 
     print(f"## Memory run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} "
           f"({os.cpu_count()} cores, {args.rounds} rounds, connected and idle)\n")
-    print("| N at once | | `eic-ssh proxy` | baseline relay | ratio |")
-    print("|---|---|---|---|---|")
+    names = list(builds)
+    print("| N at once | | " + " | ".join(f"`{n}`" for n in names) + " | baseline relay | "
+          + " | ".join(f"{n} / relay" for n in names) + " |")
+    print("|---|---|" + "---|" * (2 * len(names) + 1))
+    rows = [
+        ("RSS per process", lambda ps: med([p["Rss"] for p in ps])),
+        ("PSS summed over the N", lambda ps: sum(p["Pss"] for p in ps)),
+        ("USS per process", lambda ps: med([p["Private_Clean"] + p["Private_Dirty"] for p in ps])),
+    ]
     for n in counts:
-        rows = [
-            ("RSS per process", lambda ps: med([p["Rss"] for p in ps])),
-            ("PSS summed over the N", lambda ps: sum(p["Pss"] for p in ps)),
-            ("USS per process", lambda ps: med([p["Private_Clean"] + p["Private_Dirty"] for p in ps])),
-        ]
-        for name, f in rows:
-            p, r = per_round("proxy", n, f), per_round("relay", n, f)
-            print(f"| {n} | {name} | {mib(p):.1f} MiB | {mib(r):.1f} MiB | **{p / r:.2f}×** |")
-    print(f"\nBinary measured: `{binary}` ({os.path.getsize(binary) / 1e6:.1f} MB).")
-
+        for label, f in rows:
+            r = per_round("relay", n, f)
+            values = [per_round(name, n, f) for name in names]
+            print(f"| {n} | {label} | " + " | ".join(f"{mib(v):.1f} MiB" for v in values)
+                  + f" | {mib(r):.1f} MiB | " + " | ".join(f"**{v / r:.2f}×**" for v in values) + " |")
+    for name, path in builds.items():
+        print(f"\n`{name}`: `{path}` ({os.path.getsize(path) / 1e6:.1f} MB).")
 
 if __name__ == "__main__":
     sys.exit(main())
