@@ -226,7 +226,7 @@ pub enum Command {
 /// A subcommand's arguments, added to clap's command tree only when that subcommand is the
 /// one being parsed (`Command::defer`). Building every subcommand's arguments at each start
 /// cost `eic-ssh proxy` resident memory for code and help text it never uses
-/// (docs/design.md, "Code layout"). Help, completions and man pages build the
+/// (docs/design.md, "Dependencies, and why"). Help, completions and man pages build the
 /// whole tree.
 #[derive(Debug)]
 pub struct Lazy<T>(pub T);
