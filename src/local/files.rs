@@ -107,6 +107,15 @@ pub fn trust_problem(_path: &Path) -> Option<String> {
     None
 }
 
+/// Makes the directory `path` (and its parents) if missing, readable only by the user.
+pub fn private_dir(path: &Path) -> io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(path)
+}
+
 /// Creates `path` with `data`; fails if anything, even a dangling symlink, is there already.
 pub fn create_new(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
     let mut f = std::fs::OpenOptions::new()

@@ -37,6 +37,7 @@ pub async fn run(args: SshConfigArgs, g: &Globals) -> Result<Outcome, Failure> {
         program,
         identity,
         public_key,
+        control_dir: control_dir(),
     };
     let (text, problems) = blocks::render(&blocks, &common).map_err(Failure::usage)?;
     for problem in &problems {
@@ -47,6 +48,25 @@ pub async fn run(args: SshConfigArgs, g: &Globals) -> Result<Outcome, Failure> {
         Some(dest) => write(&expand_tilde(dest), &text, blocks.len() - problems.len())?,
     }
     Ok(Outcome::Success)
+}
+
+/// ~/.ssh, made (0700) if missing, for shared connections' sockets; none on Windows, whose
+/// OpenSSH cannot share connections.
+fn control_dir() -> Option<PathBuf> {
+    if cfg!(windows) {
+        return None;
+    }
+    let dir = absolute(&expand_tilde(Path::new("~/.ssh")));
+    match files::private_dir(&dir) {
+        Ok(()) => Some(dir),
+        Err(e) => {
+            eprintln!(
+                "eic-ssh: warning: no connection sharing: cannot make {}: {e}",
+                dir.display()
+            );
+            None
+        }
+    }
 }
 
 /// The private key ssh offers and the public half the proxy pushes: `--identity`, else the
@@ -94,10 +114,19 @@ fn base_flags(g: &Globals, config_path: Option<&Path>) -> Vec<String> {
         flags.push("--config".into());
         flags.push(absolute(path).to_string_lossy().into_owned());
     }
-    if let Some(profile) = &g.profile {
-        flags.extend(["--profile".into(), profile.clone()]);
+    // What this run used, flag or environment, so that a later `ssh` from another shell
+    // does not run under another account.
+    if let Some(profile) = g.profile.clone().or_else(|| env_value(&["AWS_PROFILE"])) {
+        flags.extend(["--profile".into(), profile]);
     }
     flags
+}
+
+/// The first of `names` set (and not empty) in the environment.
+fn env_value(names: &[&str]) -> Option<String> {
+    names
+        .iter()
+        .find_map(|n| std::env::var(n).ok().filter(|v| !v.is_empty()))
 }
 
 /// One block per `[hosts.ALIAS]`, the proxy given the alias so its section applies.
@@ -107,8 +136,12 @@ fn alias_blocks(
     path: Option<&Path>,
 ) -> Result<Vec<Block>, Failure> {
     let mut flags = base_flags(g, path);
-    if let Some(region) = &g.region {
-        flags.extend(["--region".into(), region.clone()]);
+    let region = g
+        .region
+        .clone()
+        .or_else(|| env_value(&["AWS_REGION", "AWS_DEFAULT_REGION"]));
+    if let Some(region) = region {
+        flags.extend(["--region".into(), region]);
     }
     let shown = path.map_or_else(String::new, |p| format!(" in {}", p.display()));
     let mut out = Vec::new();
@@ -273,7 +306,12 @@ fn includes(config: &Path, file: &Path) -> bool {
         return false;
     };
     let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
-    text.lines().any(|line| {
+    // An Include under a Host or Match line applies only to that block: it does not count.
+    let top_level = text.lines().take_while(|line| {
+        let first = line.split_whitespace().next().unwrap_or_default();
+        !first.eq_ignore_ascii_case("host") && !first.eq_ignore_ascii_case("match")
+    });
+    top_level.into_iter().any(|line| {
         let mut words = line.split_whitespace();
         let is_include = words
             .next()
