@@ -59,6 +59,19 @@ fn bash_completes_subcommands_flags_and_config_aliases() {
         ["ssh-config"]
     );
     assert_eq!(bash_complete(&h, &config, &["eic-ssh", "b"]), ["bastion"]);
+    // After `user@`, whether '@' breaks words or not.
+    assert_eq!(
+        bash_complete(&h, &config, &["eic-ssh", "ec2-user@b"]),
+        ["ec2-user@bastion"]
+    );
+    assert_eq!(
+        bash_complete(&h, &config, &["eic-ssh", "ec2-user", "@", "b"]),
+        ["bastion"]
+    );
+    assert_eq!(
+        bash_complete(&h, &config, &["eic-ssh", "cp", "a.txt", "me@ba"]),
+        ["me@bastion:"]
+    );
     assert_eq!(
         bash_complete(&h, &config, &["eic-ssh", "proxy", "w"]),
         ["web"]
@@ -99,6 +112,18 @@ fn every_shell_gets_a_script() {
             text.contains(marker) && text.contains("ssh-config"),
             "{shell}"
         );
+        if shell == "zsh" {
+            assert!(
+                text.contains("compdef _eic_ssh_targets eic-ssh"),
+                "aliases in zsh"
+            );
+            // Where zsh is installed, the script must at least parse.
+            let script = h.dir.path().join("_eic-ssh");
+            std::fs::write(&script, text.as_bytes()).unwrap();
+            if let Ok(parsed) = Command::new("zsh").arg("-n").arg(&script).output() {
+                assert!(parsed.status.success(), "{}", stderr(&parsed));
+            }
+        }
     }
     let mut cmd = h.eic_ssh();
     cmd.args(["completions", "tcsh"]);

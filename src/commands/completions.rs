@@ -1,5 +1,6 @@
 //! `eic-ssh completions SHELL`: the shell's completion script (clap_complete), with config
-//! aliases completed as targets in bash and fish (they ask `eic-ssh config aliases`).
+//! aliases completed as targets (also after `user@`) in bash, zsh and fish (they ask
+//! `eic-ssh config aliases`).
 
 use clap::CommandFactory;
 use clap_complete::Shell;
@@ -36,6 +37,7 @@ pub fn script(shell: Shell) -> String {
     text.push_str(&match shell {
         Shell::Bash => bash_aliases(&bash_function),
         Shell::Fish => fish_aliases(),
+        Shell::Zsh => zsh_aliases(),
         _ => String::new(),
     });
     text
@@ -51,13 +53,22 @@ _eic_ssh_targets() {{
     {clap_function} "$@"
     local cur="${{COMP_WORDS[COMP_CWORD]}}" prev="${{COMP_WORDS[COMP_CWORD-1]}}"
     [[ "$cur" == -* ]] && return 0
-    local aliases
-    if [[ $COMP_CWORD -eq 1 || " {TAKES_TARGET} " == *" $prev "* ]]; then
+    local aliases user="" pos=$COMP_CWORD
+    # `user@ALIAS`: the alias completes after the user. Where '@' breaks words (bash's
+    # default), bash hands over only what follows it, and the word before is the '@'.
+    if [[ "$cur" == *@* ]]; then
+        user="${{cur%@*}}@"
+        cur="${{cur##*@}}"
+    elif [[ "$prev" == @ ]]; then
+        pos=$((COMP_CWORD - 2))
+        prev="${{COMP_WORDS[COMP_CWORD-3]}}"
+    fi
+    if [[ $pos -eq 1 || " {TAKES_TARGET} " == *" $prev "* ]]; then
         aliases="$(eic-ssh config aliases 2>/dev/null)"
-        COMPREPLY+=($(compgen -W "$aliases" -- "$cur"))
+        COMPREPLY+=($(compgen -P "$user" -W "$aliases" -- "$cur"))
     elif [[ "${{COMP_WORDS[1]}}" == cp && "$cur" != */* && "$cur" != *:* ]]; then
         aliases="$(eic-ssh config aliases 2>/dev/null | sed 's/$/:/')"
-        COMPREPLY+=($(compgen -W "$aliases" -- "$cur"))
+        COMPREPLY+=($(compgen -P "$user" -W "$aliases" -- "$cur"))
         compopt -o nospace 2>/dev/null
     fi
     return 0
@@ -65,6 +76,28 @@ _eic_ssh_targets() {{
 complete -F _eic_ssh_targets -o bashdefault -o default eic-ssh
 "#
     )
+}
+
+/// Wraps clap's `_eic-ssh`: config aliases as the first word (also after `user@`), and as
+/// `ALIAS:` for `cp`.
+fn zsh_aliases() -> String {
+    r#"
+# Config aliases as targets (from `eic-ssh config aliases`).
+_eic_ssh_targets() {
+    local -a aliases
+    aliases=(${(f)"$(eic-ssh config aliases 2>/dev/null)"})
+    if (( CURRENT == 2 )) && [[ $PREFIX != -* ]]; then
+        compset -P '*@'
+        compadd -a aliases
+    elif [[ $words[2] == cp && $PREFIX != */* && $PREFIX != *:* && $PREFIX != -* ]]; then
+        compset -P '*@'
+        compadd -S ':' -a aliases
+    fi
+    _eic-ssh "$@"
+}
+compdef _eic_ssh_targets eic-ssh
+"#
+    .to_string()
 }
 
 fn fish_aliases() -> String {
