@@ -16,6 +16,8 @@ fi
 echo "== building"
 cargo build --quiet --workspace --bins
 bin="$PWD/target/debug"
+# Another build of eic-ssh (a release, a static musl one) may stand in: EIC_SSH_BIN=PATH.
+eic="${EIC_SSH_BIN:-$bin/eic-ssh}"
 
 work="$(mktemp -d)"
 sim_pid=""
@@ -45,7 +47,7 @@ Host i-*
     UserKnownHostsFile $work/known_hosts
     StrictHostKeyChecking accept-new
     LogLevel ERROR
-    ProxyCommand $bin/eic-ssh proxy %h %p --user %r --push-key $work/id_ed25519.pub
+    ProxyCommand $eic proxy %h %p --user %r --push-key $work/id_ed25519.pub
 CONF
 sed 's/^/    /' "$work/ssh_config"
 
@@ -59,12 +61,12 @@ scp -q -F "$work/ssh_config" "i-0123456789abcdef0:$work/payload.remote" "$work/p
 cmp "$work/payload" "$work/payload.back" && echo "5 MB copied up and back, identical"
 
 echo "== the embedded client: no ssh binary, a one-time key that never touches the disk"
-"$bin/eic-ssh" "$user@i-0123456789abcdef0" --known-hosts "$work/known_hosts" -- 'echo "uname: $(uname -sr)"; exit 7' || echo "(remote exit status $? passed through)"
-"$bin/eic-ssh" cp -q --known-hosts "$work/known_hosts" "$work/payload" "$user@i-0123456789abcdef0:$work/payload.cp"
+"$eic" "$user@i-0123456789abcdef0" --known-hosts "$work/known_hosts" -- 'echo "uname: $(uname -sr)"; exit 7' || echo "(remote exit status $? passed through)"
+"$eic" cp -q --known-hosts "$work/known_hosts" "$work/payload" "$user@i-0123456789abcdef0:$work/payload.cp"
 cmp "$work/payload" "$work/payload.cp" && echo "eic-ssh cp: 5 MB copied over SFTP, identical"
 
 echo "== a bad case: an instance in a VPC without an endpoint"
-"$bin/eic-ssh" proxy i-0bbbbbbbbbbbbbbb2 </dev/null || echo "(exit code $?)"
+"$eic" proxy i-0bbbbbbbbbbbbbbb2 </dev/null || echo "(exit code $?)"
 
 echo "== the egress guard: an allowlist this network is not in"
 cat > "$work/config.toml" <<CONF
@@ -76,8 +78,8 @@ egress_check_url = "${AWS_ENDPOINT_URL_EC2/https:/http:}/checkip"
 instance = "i-0123456789abcdef0"
 CONF
 sed 's/^/    /' "$work/config.toml"
-EIC_SSH_CONFIG="$work/config.toml" "$bin/eic-ssh" proxy bastion </dev/null || echo "(exit code $?: nothing was sent to AWS)"
-EIC_SSH_CONFIG="$work/config.toml" "$bin/eic-ssh" doctor bastion || true
+EIC_SSH_CONFIG="$work/config.toml" "$eic" proxy bastion </dev/null || echo "(exit code $?: nothing was sent to AWS)"
+EIC_SSH_CONFIG="$work/config.toml" "$eic" doctor bastion || true
 
 echo "== what the emulator saw"
 python3 - "$work/sim/events.jsonl" <<'PY'

@@ -26,7 +26,7 @@ Examples:
 /// The examples, then the exit codes from the one list in `error.rs`.
 fn after_help() -> String {
     format!(
-        "{EXAMPLES}\n\n{}\n\nDocs: docs/commands.md",
+        "{EXAMPLES}\n\n{}\n\nMore: `eic-ssh COMMAND --help`, and the man pages (`eic-ssh man --dir DIR` writes them).",
         crate::error::exit_table()
     )
 }
@@ -50,12 +50,29 @@ pub struct Cli {
     pub command: Option<Command>,
     #[command(flatten)]
     pub session: SessionArgs,
+    #[command(flatten)]
+    pub globals: Globals,
     /// More detail on stderr: -v info, -vv debug, -vvv trace. Secrets are never logged.
     #[arg(short, long, action = ArgAction::Count, global = true)]
     pub verbose: u8,
     /// Only errors on stderr.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+}
+
+/// Options that mean the same for every command, before or after the subcommand.
+#[derive(Debug, Args, Clone, Default)]
+pub struct Globals {
+    /// Config file (else $EIC_SSH_CONFIG, else ~/.config/eic-ssh/config.toml); a file named
+    /// here must exist.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+    /// AWS profile (else AWS_PROFILE, else the config file's, else default).
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+    /// AWS region (else AWS_REGION, else the config file's, else the profile's).
+    #[arg(long, global = true)]
+    pub region: Option<String>,
 }
 
 /// `eic-ssh [user@]TARGET [COMMAND…]`: the embedded SSH session.
@@ -170,6 +187,7 @@ pub enum Command {
     Config(ConfigCommand),
     /// Copy files to or from an instance (scp's syntax, over SFTP in the embedded session).
     #[command(
+        override_usage = "eic-ssh cp [OPTIONS] SOURCE… DEST",
         after_help = "Examples:\n  eic-ssh cp ./build.tar.gz bastion:/tmp/\n  eic-ssh cp -r bastion:/var/log/nginx ./logs\n  eic-ssh cp a.txt b.txt ubuntu@i-0123456789abcdef0:~/in/\n  eic-ssh cp 'bastion:/var/log/*.gz' .\n  eic-ssh cp --resume bastion:/data/big.img ."
     )]
     Cp(Lazy<CpArgs>),
@@ -208,7 +226,7 @@ pub enum Command {
 /// A subcommand's arguments, added to clap's command tree only when that subcommand is the
 /// one being parsed (`Command::defer`). Building every subcommand's arguments at each start
 /// cost `eic-ssh proxy` resident memory for code and help text it never uses
-/// (docs/design.md, "Code layout"). Help, completions and man pages build the
+/// (docs/design.md, "Dependencies, and why"). Help, completions and man pages build the
 /// whole tree.
 #[derive(Debug)]
 pub struct Lazy<T>(pub T);
@@ -265,7 +283,7 @@ impl<T: FromArgMatches> FromArgMatches for Lazy<T> {
 #[derive(Debug, Args)]
 pub struct CpArgs {
     /// Sources, then the destination; remote ones are `[user@]TARGET:PATH`.
-    #[arg(required = true, num_args = 2.., value_name = "SOURCE… DEST")]
+    #[arg(required = true, num_args = 2.., value_name = "PATH")]
     pub operands: Vec<String>,
     /// Copy directories recursively (symlinks are copied as links).
     #[arg(short = 'r', long)]
@@ -300,7 +318,7 @@ pub struct CpArgs {
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// Every region enabled for the account (ec2:DescribeRegions), not just one.
-    #[arg(long, conflicts_with = "region")]
+    #[arg(long)]
     pub all_regions: bool,
     /// Only instances matching this EC2 filter, e.g. tag:team=web (repeatable;
     /// NAME=VALUE[,VALUE…]).
@@ -309,14 +327,6 @@ pub struct ListArgs {
     /// Print JSON (schema in docs/commands.md).
     #[arg(long)]
     pub json: bool,
-    /// AWS profile.
-    #[arg(long)]
-    pub profile: Option<String>,
-    /// AWS region.
-    #[arg(long)]
-    pub region: Option<String>,
-    #[command(flatten)]
-    pub config: ConfigArg,
 }
 
 /// `eic-ssh log`.
@@ -351,14 +361,6 @@ pub struct SshConfigArgs {
     /// OS user for discovered instances (else `user` in [defaults]; else ssh's own default).
     #[arg(long, short = 'l', value_parser = plain_name)]
     pub user: Option<String>,
-    /// AWS profile (also passed on to each ProxyCommand).
-    #[arg(long, value_parser = plain_name)]
-    pub profile: Option<String>,
-    /// AWS region to discover in (also passed on to each ProxyCommand).
-    #[arg(long, value_parser = plain_name)]
-    pub region: Option<String>,
-    #[command(flatten)]
-    pub config: ConfigArg,
 }
 
 /// `eic-ssh config …`.
@@ -394,10 +396,7 @@ pub struct ManArgs {
 
 /// `eic-ssh config aliases`.
 #[derive(Debug, Args)]
-pub struct ConfigAliasesArgs {
-    #[command(flatten)]
-    pub config: ConfigArg,
-}
+pub struct ConfigAliasesArgs {}
 
 /// `eic-ssh config init`.
 #[derive(Debug, Args)]
@@ -408,14 +407,9 @@ pub struct ConfigInitArgs {
     /// Put the current egress IP (as a /32 or /128) in the allowlist.
     #[arg(long)]
     pub allow_current: bool,
-    /// `region` in [defaults].
-    #[arg(long)]
-    pub region: Option<String>,
     /// `user` in [defaults].
     #[arg(long, short = 'l')]
     pub user: Option<String>,
-    #[command(flatten)]
-    pub config: ConfigArg,
 }
 
 /// `eic-ssh config check`.
@@ -426,8 +420,6 @@ pub struct ConfigCheckArgs {
     /// Print the settings as JSON (schema in docs/commands.md).
     #[arg(long)]
     pub json: bool,
-    #[command(flatten)]
-    pub config: ConfigArg,
 }
 
 /// `eic-ssh egress`.
@@ -438,8 +430,6 @@ pub struct EgressArgs {
     /// Print the IP, the allowlist and the verdict as JSON (schema in docs/commands.md).
     #[arg(long)]
     pub json: bool,
-    #[command(flatten)]
-    pub config: ConfigArg,
 }
 
 /// `eic-ssh doctor`.
@@ -457,22 +447,6 @@ pub struct DoctorArgs {
     /// (printed only: nothing in AWS is changed).
     #[arg(long)]
     pub fix: bool,
-    /// AWS profile.
-    #[arg(long)]
-    pub profile: Option<String>,
-    /// AWS region.
-    #[arg(long)]
-    pub region: Option<String>,
-    #[command(flatten)]
-    pub config: ConfigArg,
-}
-
-/// `--config`, for every command that reads the config file.
-#[derive(Debug, Args, Clone, Default)]
-pub struct ConfigArg {
-    /// Config file (else $EIC_SSH_CONFIG, else ~/.config/eic-ssh/config.toml).
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
 }
 
 /// `eic-ssh proxy`.
@@ -492,8 +466,9 @@ pub struct ProxyArgs {
 pub struct TunnelArgs {
     /// Alias from the config file, instance id or Name tag.
     pub instance: String,
-    /// Local port to listen on (0 picks a free one and prints it).
-    #[arg(long, short = 'L')]
+    /// Local port to listen on (0 picks a free one and prints it). No short form: `-L`
+    /// means a forward spec everywhere else.
+    #[arg(long)]
     pub local_port: u16,
     /// Local address to listen on. Anything but loopback lets other hosts in.
     #[arg(long, default_value = "127.0.0.1")]
@@ -511,15 +486,6 @@ pub struct TunnelArgs {
 /// How to reach the instance; shared by every command that opens tunnels.
 #[derive(Debug, Args, Clone, Default)]
 pub struct ConnectArgs {
-    /// Config file (else $EIC_SSH_CONFIG, else ~/.config/eic-ssh/config.toml).
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// AWS profile (else AWS_PROFILE, else default).
-    #[arg(long)]
-    pub profile: Option<String>,
-    /// AWS region (else AWS_REGION, else the profile's).
-    #[arg(long)]
-    pub region: Option<String>,
     /// Use this endpoint instead of discovering one in the instance's VPC.
     #[arg(long, value_name = "EICE_ID")]
     pub endpoint_id: Option<String>,
@@ -556,6 +522,33 @@ pub fn is_session_form(args: impl Iterator<Item = String>) -> bool {
         .collect();
     let words: Vec<String> = args.take_while(|a| a != "--").collect();
     !words.iter().any(|w| names.contains(&w.as_str()))
+}
+
+/// The subcommand `word` was probably meant to be, when it is close to one (a typo like
+/// `lsit` or `docter`): such a word is not taken as a Name tag to look up in AWS.
+pub fn near_subcommand(word: &str) -> Option<String> {
+    use clap::CommandFactory;
+    let cli = Cli::command();
+    cli.get_subcommands()
+        .flat_map(|c| std::iter::once(c.get_name()).chain(c.get_all_aliases()))
+        .map(|name| (strsim::damerau_levenshtein(word, name), name))
+        .filter(|&(distance, name)| {
+            // Short names only by a swap of letters (`lgo`), so that a host `mon` is not `man`.
+            let allowed = match name.len() {
+                0..=3 => usize::from(sorted(word) == sorted(name)),
+                4..=5 => 1,
+                _ => 2,
+            };
+            distance > 0 && distance <= allowed
+        })
+        .min()
+        .map(|(_, name)| name.to_string())
+}
+
+fn sorted(word: &str) -> Vec<char> {
+    let mut letters: Vec<char> = word.chars().collect();
+    letters.sort_unstable();
+    letters
 }
 
 /// A value written into known_hosts or ssh_config must be one plain name (see
@@ -609,6 +602,24 @@ mod tests {
         assert!(cli.session.tty);
         let cli = Cli::try_parse_from(["eic-ssh", "bastion", "uname", "-a"]).unwrap();
         assert_eq!(cli.session.remote_command, ["uname", "-a"]);
+    }
+
+    #[test]
+    fn typos_of_subcommands_are_caught_and_host_names_are_not() {
+        for (typed, meant) in [
+            ("lsit", "list"),
+            ("docter", "doctor"),
+            ("lgo", "log"),
+            ("ssh-confg", "ssh-config"),
+            ("egres", "egress"),
+        ] {
+            assert_eq!(near_subcommand(typed).as_deref(), Some(meant), "{typed}");
+        }
+        for host in [
+            "mon", "cpp", "web-1", "bastion", "db", "logs-1", "list", "proxy-2",
+        ] {
+            assert_eq!(near_subcommand(host), None, "{host}");
+        }
     }
 
     #[test]

@@ -1,7 +1,5 @@
 //! The `eic-ssh` binary: parse the command line, run the command, turn the outcome into an exit code.
 
-mod no_libm;
-
 use std::process::ExitCode;
 
 use clap::Parser;

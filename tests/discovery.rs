@@ -156,3 +156,23 @@ fn a_forged_endpoint_dns_name_from_the_api_is_refused() {
     assert_eq!(out.status.code(), Some(8), "{}", stderr(&out));
     assert!(stderr(&out).contains("localhost"), "{}", stderr(&out));
 }
+
+#[test]
+fn identity_mistakes_say_where_eic_ssh_looked() {
+    let h = Harness::new();
+    // An id no instance has here: the region and the credentials used, and what to try.
+    let (code, err) = proxy_failure(&h, "i-0fffffffffffffff9", "22");
+    assert_eq!(code, Some(5), "{err}");
+    assert!(
+        err.contains("instance i-0fffffffffffffff9 was not found in us-east-1 with")
+            && err.contains("another region or account: pass --region or --profile"),
+        "{err}"
+    );
+    // A profile named on purpose that does not exist, before any AWS call.
+    let before = h.sim.events().len();
+    let mut cmd = h.eic_ssh();
+    cmd.args(["proxy", BASTION, "--profile", "nosuch"]);
+    let out = run(&mut cmd, LIMIT);
+    assert_fails(&out, 4, "there is no AWS profile \"nosuch\"");
+    assert_eq!(h.sim.events().len(), before, "no AWS call");
+}

@@ -181,7 +181,7 @@ fn no_endpoint_in_the_vpc() {
         (
             Some(5),
             format!(
-                "eic-ssh: no EC2 Instance Connect Endpoint in vpc-0noendpoint000000 (the VPC of {ORPHAN}): create one (docs/aws-setup.md) or pass --endpoint-id\n"
+                "eic-ssh: no EC2 Instance Connect Endpoint in vpc-0noendpoint000000 (the VPC of {ORPHAN}): create one (`eic-ssh doctor TARGET --fix` prints how) or pass --endpoint-id\n"
             )
         )
     );

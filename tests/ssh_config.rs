@@ -33,11 +33,14 @@ fn ssh_config(h: &Harness, config: &Path, args: &[&str]) -> Output {
 }
 
 /// A real ssh that reads only the generated file (and the harness's known_hosts).
+/// (Connection sharing off: a master kept alive by ControlPersist would outlive the test;
+/// `generated_blocks_share_one_tunnel` tests the sharing.)
 fn ssh_with(h: &Harness, file: &Path, host: &str, remote: &str) -> Output {
     let mut cmd = Command::new("ssh");
     h.isolate(&mut cmd);
     cmd.arg("-F")
         .arg(file)
+        .args(["-o", "ControlMaster=no"])
         .args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"])
         .arg("-o")
         .arg(format!("UserKnownHostsFile={}", h.known_hosts.display()))
@@ -243,4 +246,85 @@ fn a_name_tag_that_spells_another_id_never_becomes_a_host_name() {
     let options = ssh_g(&h, &file, BASTION);
     assert!(option(&options, "proxycommand").contains(&format!("proxy {BASTION} %p")));
     assert_eq!(option(&options, "hostkeyalias"), BASTION);
+}
+
+#[test]
+fn generated_blocks_share_one_tunnel() {
+    let (h, config) = setup(World::demo());
+    let out = ssh_config(&h, &config, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let file = h.dir.path().join("generated.conf");
+    std::fs::write(&file, &out.stdout).unwrap();
+    let options = ssh_g(&h, &file, "jump");
+    assert_eq!(option(&options, "controlmaster"), "auto");
+    assert_eq!(option(&options, "serveraliveinterval"), "30");
+    assert!(option(&options, "controlpath").contains("eic-ssh-"));
+    // A first ssh holds the connection (no ControlPersist: it ends with the test); three
+    // more ride on it, so the endpoint sees one tunnel and one key push.
+    let base = |cmd: &mut Command| {
+        h.isolate(cmd);
+        cmd.arg("-F").arg(&file).args([
+            "-o",
+            "ControlPersist=no",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+        ]);
+        cmd.arg("-o")
+            .arg(format!("UserKnownHostsFile={}", h.known_hosts.display()));
+    };
+    let mut master = Command::new("ssh");
+    base(&mut master);
+    let mut master = master
+        .args(["jump", "echo up; sleep 5"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(master.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    if line != "up\n" {
+        let out = master.wait_with_output().unwrap();
+        panic!("the first ssh: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    for _ in 0..3 {
+        let mut cmd = Command::new("ssh");
+        base(&mut cmd);
+        cmd.args(["jump", "true"]);
+        let out = run(&mut cmd, LIMIT);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    assert!(master.wait().unwrap().success());
+    assert_eq!(
+        h.sim.events_of("tunnel_open").len(),
+        1,
+        "one tunnel for four ssh"
+    );
+    assert_eq!(h.sim.events_of("key_pushed").len(), 1);
+}
+
+#[test]
+fn an_include_under_a_host_block_is_not_taken_for_one_at_the_top() {
+    let (h, config) = setup(World::demo());
+    std::fs::write(
+        h.dir.path().join(".ssh/config"),
+        "Host other\n    Include ~/.ssh/eic-ssh.conf\n",
+    )
+    .unwrap();
+    let out = ssh_config(&h, &config, &["--write"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("add this line to"), "{said}");
+    assert!(!said.contains("includes it already"), "{said}");
+    std::fs::write(
+        h.dir.path().join(".ssh/config"),
+        "Include ~/.ssh/eic-ssh.conf\nHost other\n    User x\n",
+    )
+    .unwrap();
+    let out = ssh_config(&h, &config, &["--write"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("includes it already"));
 }

@@ -11,6 +11,9 @@ use crate::error::{Failure, Kind};
 /// Everything needed to sign and send AWS calls.
 #[derive(Clone)]
 pub struct AwsContext {
+    /// The AWS profile chosen (flag, else `AWS_PROFILE`), for messages; `None`: the default
+    /// chain's.
+    pub profile: Option<String>,
     /// Region of the instance and its endpoint.
     pub region: String,
     /// Credentials provider (env, profiles, SSO, credential_process, IMDS), caching.
@@ -49,6 +52,20 @@ impl AwsContext {
     /// one (SSO, IMDS).
     pub async fn load(choices: &AwsChoices, http: reqwest::Client) -> Result<Self, Failure> {
         super::profile_file::check_files()?;
+        // A profile named on purpose must exist: else the chain goes on without it and the
+        // user reads about missing credentials, or runs as another account.
+        if let Some(name) = &choices.profile
+            && matches!(super::profile_file::selected(Some(name)).await, Ok(None))
+        {
+            return Err(Failure::new(
+                Kind::Credentials,
+                format!(
+                    "there is no AWS profile {:?} in ~/.aws/config or ~/.aws/credentials: check the name (`aws configure list-profiles`), or run `aws configure sso --profile {}`",
+                    crate::printable::escape(name),
+                    crate::printable::escape(name)
+                ),
+            ));
+        }
         let found = super::environment::from_environment(
             choices.profile.as_deref(),
             choices.region.as_deref(),
@@ -98,6 +115,10 @@ impl AwsContext {
             .unwrap_or_else(|| default_url("ec2-instance-connect", &region, use_fips));
         tracing::debug!("region {region}, EC2 API {ec2_url}, Instance Connect API {eic_url}");
         let mut ctx = AwsContext {
+            profile: choices
+                .profile
+                .clone()
+                .or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty())),
             region,
             credentials,
             use_fips,
@@ -130,6 +151,23 @@ impl AwsContext {
             eic_url: moved(&self.eic_url, "ec2-instance-connect"),
             ..self.clone()
         })
+    }
+
+    /// Where a lookup looked, for "not found" messages: `us-east-1 with profile prod`.
+    pub fn scope(&self) -> String {
+        match &self.profile {
+            Some(p) => format!(
+                "{} with profile {}",
+                self.region,
+                crate::printable::escape(p)
+            ),
+            None => format!("{} with the default credentials", self.region),
+        }
+    }
+
+    /// The hint for something not found: it may be in another region or account.
+    pub fn not_found_hint(&self) -> &'static str {
+        "it may be in another region or account: pass --region or --profile (or set AWS_REGION / AWS_PROFILE)"
     }
 
     /// Current credentials, refreshed by the provider when they near expiry.

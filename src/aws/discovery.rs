@@ -2,6 +2,7 @@
 
 use super::context::AwsContext;
 use super::ec2::{self, Endpoint, EndpointFilter, Instance, USABLE_STATES};
+use super::error::AwsError;
 use crate::error::{Failure, Kind};
 use crate::target::{InstanceRef, looks_like_instance_id};
 
@@ -56,13 +57,23 @@ pub async fn resolve(ctx: &AwsContext, q: &RouteQuery) -> Result<Resolved, Failu
         _ if q.found.is_some() => q.found.clone(),
         InstanceRef::Name(name) => Some(find_by_name(ctx, name).await?),
         InstanceRef::Id(id) if q.private_ip.is_none() || q.endpoint_id.is_none() => {
-            let found = ec2::describe_instance(ctx, id).await?;
-            Some(found.ok_or_else(|| {
+            let not_found = || {
                 Failure::new(
                     Kind::NotFound,
-                    format!("instance {id} was not found in {}", ctx.region),
+                    format!(
+                        "instance {id} was not found in {}: {}",
+                        ctx.scope(),
+                        ctx.not_found_hint()
+                    ),
                 )
-            })?)
+            };
+            let found = match ec2::describe_instance(ctx, id).await {
+                Err(AwsError::Service { code, .. }) if code == "InvalidInstanceID.NotFound" => {
+                    return Err(not_found());
+                }
+                found => found?,
+            };
+            Some(found.ok_or_else(not_found)?)
         }
         InstanceRef::Id(_) => None,
     };
@@ -154,7 +165,13 @@ pub fn endpoint_with_id(
 /// The one instance with this Name tag (a single running one wins over stopped ones).
 pub async fn find_by_name(ctx: &AwsContext, name: &str) -> Result<Instance, Failure> {
     let found = ec2::find_instances_by_name(ctx, name).await?;
-    pick_by_name(name, &ctx.region, found)
+    pick_by_name(name, &ctx.region, found).map_err(|f| match f.kind {
+        Kind::NotFound if f.message.starts_with("no instance is named") => Failure::new(
+            Kind::NotFound,
+            format!("{} ({}: {})", f.message, ctx.scope(), ctx.not_found_hint()),
+        ),
+        _ => f,
+    })
 }
 
 /// Chooses among the instances named `name`.
@@ -262,7 +279,7 @@ pub fn choose_endpoint<'a>(
         Failure::new(
             Kind::NotFound,
             format!(
-                "no EC2 Instance Connect Endpoint in {vpc} (the VPC of {}): create one (docs/aws-setup.md) or pass --endpoint-id",
+                "no EC2 Instance Connect Endpoint in {vpc} (the VPC of {}): create one (`eic-ssh doctor TARGET --fix` prints how) or pass --endpoint-id",
                 instance.id
             ),
         )

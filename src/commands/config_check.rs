@@ -1,7 +1,7 @@
 //! `eic-ssh config check` and `config aliases`: validate the config file, show what it means
 //! for a target, list its aliases.
 
-use crate::cli::{ConfigAliasesArgs, ConfigCheckArgs};
+use crate::cli::{ConfigCheckArgs, Globals};
 use crate::config;
 use crate::error::{Failure, Outcome};
 use crate::route::{self, Flags, Settings};
@@ -13,9 +13,9 @@ const ALSO_SHOWN: usize = 5;
 
 /// Prints the effective settings; any config error is the usual one-line failure (exit 2),
 /// and with `--json` also a `"valid": false` report on stdout.
-pub fn run(args: ConfigCheckArgs) -> Result<Outcome, Failure> {
-    let located = config::file::locate(args.config.config.as_deref()).map(|(p, _)| p);
-    let checked = load_and_resolve(&args);
+pub fn run(args: ConfigCheckArgs, g: &Globals) -> Result<Outcome, Failure> {
+    let located = config::file::locate(g.config.as_deref()).map(|(p, _)| p);
+    let checked = load_and_resolve(&args, g);
     if args.json {
         let report = match &checked {
             Ok((path, hosts)) => serde_json::json!({
@@ -69,8 +69,9 @@ type Shown = (Settings, usize);
 /// most [`ALSO_SHOWN`] other sections each).
 fn load_and_resolve(
     args: &ConfigCheckArgs,
+    g: &Globals,
 ) -> Result<(Option<std::path::PathBuf>, Vec<Shown>), Failure> {
-    let (file, path) = config::file::load(args.config.config.as_deref())?;
+    let (file, path) = config::file::load(g.config.as_deref())?;
     let targets: Vec<String> = match &args.target {
         Some(t) => vec![t.clone()],
         None => file.hosts.keys().cloned().collect(),
@@ -94,8 +95,8 @@ fn load_and_resolve(
 }
 
 /// Prints each `[hosts]` alias on a line, in the file's sorted order.
-pub fn aliases(args: &ConfigAliasesArgs) -> Result<Outcome, Failure> {
-    let (file, _) = config::file::load(args.config.config.as_deref())?;
+pub fn aliases(g: &Globals) -> Result<Outcome, Failure> {
+    let (file, _) = config::file::load(g.config.as_deref())?;
     for alias in file.hosts.keys() {
         println!("{alias}");
     }

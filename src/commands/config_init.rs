@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use ipnet::IpNet;
 
-use crate::cli::ConfigInitArgs;
+use crate::cli::{ConfigInitArgs, Globals};
 use crate::config::ConfigFile;
 use crate::config::file::{self, Cidr};
 use crate::error::{Failure, Kind, Outcome};
@@ -15,8 +15,8 @@ use crate::route;
 use crate::route::settings::DEFAULT_CHECK_URL;
 
 /// Writes the file (mode 0600); exit 0, or 2 when it exists already.
-pub async fn run(args: ConfigInitArgs) -> Result<Outcome, Failure> {
-    let Some((path, _)) = file::locate(args.config.config.as_deref()) else {
+pub async fn run(args: ConfigInitArgs, g: &Globals) -> Result<Outcome, Failure> {
+    let Some((path, _)) = file::locate(g.config.as_deref()) else {
         return Err(Failure::usage(
             "no place for the config file: HOME is not set; pass --config FILE",
         ));
@@ -27,7 +27,7 @@ pub async fn run(args: ConfigInitArgs) -> Result<Outcome, Failure> {
             path.display()
         )));
     }
-    if let Some(region) = &args.region {
+    if let Some(region) = &g.region {
         crate::aws::context::check_region(region)?;
     }
     let mut allow: Vec<IpNet> = args
@@ -52,7 +52,7 @@ pub async fn run(args: ConfigInitArgs) -> Result<Outcome, Failure> {
         allow.push(IpNet::from(ip));
         eprintln!("eic-ssh: the current egress IP is {ip}");
     }
-    let text = starter(&allow, args.region.as_deref(), args.user.as_deref());
+    let text = starter(&allow, g.region.as_deref(), args.user.as_deref());
     // What is written must be what `config check` accepts.
     file::parse(&text, &path)?;
     let failed = |e: std::io::Error| {
@@ -81,7 +81,7 @@ pub fn starter(allow: &[IpNet], region: Option<&str>, user: Option<&str>) -> Str
     let quoted = |v: &str| format!("{v:?}");
     let _ = writeln!(
         out,
-        "# eic-ssh config (docs/configuration.md). Check it: eic-ssh config check\n"
+        "# eic-ssh config (`man eic-ssh`, and the project's docs/configuration.md). Check it: eic-ssh config check\n"
     );
     let _ = writeln!(out, "[defaults]");
     match region {

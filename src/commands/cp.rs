@@ -3,7 +3,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::cli::CpArgs;
+use crate::cli::{CpArgs, Globals};
 use crate::commands::attempt::Attempt;
 use crate::commands::login::login;
 use crate::commands::settings_for;
@@ -24,27 +24,28 @@ use crate::target::Target;
 /// reached), 7 when the connection was lost, 255 when the SFTP server would not start,
 /// stopped answering or broke the protocol, 130 on Ctrl-C; setup failures keep their
 /// usual codes. The copy is logged as one attempt.
-pub async fn run(args: CpArgs, quiet: bool) -> Result<Outcome, Failure> {
+pub async fn run(args: CpArgs, g: &Globals, quiet: bool) -> Result<Outcome, Failure> {
     let plan = operands::plan(&args.operands)?;
     let typed = match &plan {
         Plan::Upload { target, .. } | Plan::Download { target, .. } => target.clone(),
     };
     let mut attempt = Attempt::new("cp", &typed);
-    let result = copy(&args, quiet, &plan, &typed, &mut attempt.learned).await;
+    let result = copy(&args, g, quiet, &plan, &typed, &mut attempt.learned).await;
     attempt.finish(result)
 }
 
 async fn copy(
     args: &CpArgs,
+    g: &Globals,
     quiet: bool,
     plan: &Plan,
     typed: &str,
     learned: &mut Learned,
 ) -> Result<Outcome, Failure> {
     let target = Target::parse(typed)?;
-    let config = Loaded::read(args.connect.config.as_deref())?;
+    let config = Loaded::read(g.config.as_deref())?;
     let keys = Some(&args.host_keys);
-    let settings = settings_for(&target, &args.connect, keys, None, &config, learned)?;
+    let settings = settings_for(&target, g, &args.connect, keys, None, &config, learned)?;
     let login = login(
         &settings,
         &config,
@@ -74,16 +75,24 @@ async fn copy(
         report: &report,
     };
     let started = Instant::now();
-    let work = async {
-        match plan {
-            Plan::Upload { sources, dest, .. } => copy.upload(sources, dest).await,
-            Plan::Download { sources, dest, .. } => copy.download(sources, dest).await,
+    let stopped = {
+        let work = async {
+            match plan {
+                Plan::Upload { sources, dest, .. } => copy.upload(sources, dest).await,
+                Plan::Download { sources, dest, .. } => copy.download(sources, dest).await,
+            }
+        };
+        tokio::pin!(work);
+        tokio::select! {
+            () = &mut work => None,
+            _ = tokio::signal::ctrl_c() => Some(Stop::Interrupted),
+            () = client::closed(&login.handle) => {
+                // The copy sees the loss itself within moments (its requests fail), and
+                // then writes what had arrived to the part file, for --resume.
+                let _ = tokio::time::timeout(Duration::from_secs(5), &mut work).await;
+                Some(Stop::ConnectionLost)
+            }
         }
-    };
-    let stopped = tokio::select! {
-        () = work => None,
-        _ = tokio::signal::ctrl_c() => Some(Stop::Interrupted),
-        () = client::closed(&login.handle) => Some(Stop::ConnectionLost),
     };
     progress.finish();
     let report = report.into_inner().unwrap_or_else(|e| e.into_inner());

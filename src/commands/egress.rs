@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use crate::cli::EgressArgs;
+use crate::cli::{EgressArgs, Globals};
 use crate::config;
 use crate::error::{Failure, Outcome};
 use crate::guard::{Verdict, current_ip, decide, probe::ProbeError};
@@ -10,8 +10,8 @@ use crate::net;
 use crate::route::{self, Flags, Settings};
 
 /// Prints the verdict; exit 0 when allowed (or no allowlist), 3 when refused.
-pub async fn run(args: EgressArgs) -> Result<Outcome, Failure> {
-    let (file, path) = config::file::load(args.config.config.as_deref())?;
+pub async fn run(args: EgressArgs, g: &Globals) -> Result<Outcome, Failure> {
+    let (file, path) = config::file::load(g.config.as_deref())?;
     let eff = match &args.target {
         Some(target) => {
             route::settings::for_target(&file, path.as_deref(), target, &Flags::default())?

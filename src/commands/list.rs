@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use crate::aws::ec2;
 use crate::aws::inventory::{Entry, NameProblem, inventory};
 use crate::aws::{AwsChoices, AwsContext};
-use crate::cli::ListArgs;
+use crate::cli::{Globals, ListArgs};
 use crate::commands::ssh_config::parse_filters;
 use crate::config::{self, ConfigFile};
 use crate::error::{Failure, Outcome};
@@ -26,12 +26,17 @@ struct Row {
 }
 
 /// Prints the table (or JSON); exit 0, or the usual failure when AWS cannot be asked.
-pub async fn run(args: ListArgs) -> Result<Outcome, Failure> {
-    let (file, path) = config::file::load(args.config.config.as_deref())?;
+pub async fn run(args: ListArgs, g: &Globals) -> Result<Outcome, Failure> {
+    if args.all_regions && g.region.is_some() {
+        return Err(Failure::usage(
+            "--all-regions and --region ask for different regions: give one of them",
+        ));
+    }
+    let (file, path) = config::file::load(g.config.as_deref())?;
     let defaults = route::settings::defaults(&file, path.as_deref())?;
     let choices = AwsChoices {
-        profile: args.profile.clone().or(defaults.profile.clone()),
-        region: args.region.clone().or(defaults.region.clone()),
+        profile: g.profile.clone().or(defaults.profile.clone()),
+        region: g.region.clone().or(defaults.region.clone()),
     };
     let http = net::http_client(&net::client_config()?)?;
     let aws = AwsContext::load(&choices, http.clone()).await?;

@@ -18,7 +18,7 @@ pub mod ssh_config;
 pub mod table;
 pub mod tunnel;
 
-use crate::cli::{Cli, Command, ConfigCommand, ConnectArgs, HostKeyArgs, Lazy};
+use crate::cli::{Cli, Command, ConfigCommand, ConnectArgs, Globals, HostKeyArgs, Lazy};
 use crate::config::file::Loaded;
 use crate::error::{Failure, Outcome};
 use crate::route::{self, Flags, Learned, Settings};
@@ -26,22 +26,23 @@ use crate::target::Target;
 
 /// Runs the parsed command to its outcome.
 pub async fn run(cli: Cli) -> Result<Outcome, Failure> {
+    let g = &cli.globals;
     let Some(command) = cli.command else {
-        return session::run(cli.session).await;
+        return session::run(cli.session, g).await;
     };
     match command {
-        Command::Proxy(Lazy(args)) => proxy::run(args).await,
-        Command::Tunnel(Lazy(args)) => tunnel::run(args).await,
-        Command::Egress(Lazy(args)) => egress::run(args).await,
-        Command::Cp(Lazy(args)) => cp::run(args, cli.quiet).await,
-        Command::Doctor(Lazy(args)) => doctor::run(args).await,
-        Command::Config(ConfigCommand::Check(Lazy(args))) => config_check::run(args),
-        Command::Config(ConfigCommand::Aliases(Lazy(args))) => config_check::aliases(&args),
-        Command::Config(ConfigCommand::Init(Lazy(args))) => config_init::run(args).await,
+        Command::Proxy(Lazy(args)) => proxy::run(args, g).await,
+        Command::Tunnel(Lazy(args)) => tunnel::run(args, g).await,
+        Command::Egress(Lazy(args)) => egress::run(args, g).await,
+        Command::Cp(Lazy(args)) => cp::run(args, g, cli.quiet).await,
+        Command::Doctor(Lazy(args)) => doctor::run(args, g).await,
+        Command::Config(ConfigCommand::Check(Lazy(args))) => config_check::run(args, g),
+        Command::Config(ConfigCommand::Aliases(Lazy(_))) => config_check::aliases(g),
+        Command::Config(ConfigCommand::Init(Lazy(args))) => config_init::run(args, g).await,
         Command::Completions(Lazy(args)) => completions::run(&args),
         Command::Man(Lazy(args)) => man::run(&args),
-        Command::SshConfig(Lazy(args)) => ssh_config::run(args).await,
-        Command::List(Lazy(args)) => list::run(args).await,
+        Command::SshConfig(Lazy(args)) => ssh_config::run(args, g).await,
+        Command::List(Lazy(args)) => list::run(args, g).await,
         Command::Log(Lazy(args)) => log::run(&args),
     }
 }
@@ -51,6 +52,7 @@ pub async fn run(cli: Cli) -> Result<Outcome, Failure> {
 /// logged.
 pub fn settings_for(
     target: &Target,
+    g: &Globals,
     connect: &ConnectArgs,
     keys: Option<&HostKeyArgs>,
     port: Option<u16>,
@@ -59,8 +61,8 @@ pub fn settings_for(
 ) -> Result<Settings, Failure> {
     learned.log_off = config.file.defaults.log == Some(false);
     let flags = Flags {
-        profile: connect.profile.clone(),
-        region: connect.region.clone(),
+        profile: g.profile.clone(),
+        region: g.region.clone(),
         user: target.user.clone().or_else(|| connect.user.clone()),
         endpoint_id: connect.endpoint_id.clone(),
         endpoint_dns_name: connect.endpoint_dns_name.clone(),

@@ -1,6 +1,6 @@
 //! `eic-ssh proxy`: stdin/stdout through one tunnel, for OpenSSH's ProxyCommand.
 
-use crate::cli::ProxyArgs;
+use crate::cli::{Globals, ProxyArgs};
 use crate::commands::attempt::Attempt;
 use crate::commands::settings_for;
 use crate::config::file::Loaded;
@@ -18,18 +18,23 @@ async fn stop_signal() {
 }
 
 /// Opens the tunnel and relays until either side ends; the attempt is logged.
-pub async fn run(args: ProxyArgs) -> Result<Outcome, Failure> {
+pub async fn run(args: ProxyArgs, g: &Globals) -> Result<Outcome, Failure> {
     let mut attempt = Attempt::new("proxy", &args.instance);
-    let result = relay_through(&args, &mut attempt.learned).await;
+    let result = relay_through(&args, g, &mut attempt.learned).await;
     attempt.finish(result)
 }
 
-async fn relay_through(args: &ProxyArgs, learned: &mut Learned) -> Result<Outcome, Failure> {
+async fn relay_through(
+    args: &ProxyArgs,
+    g: &Globals,
+    learned: &mut Learned,
+) -> Result<Outcome, Failure> {
     let target = Target::named(&args.instance)?;
     // ssh gives the port (%p); the section may still name the endpoint, IP and duration.
-    let config = Loaded::read(args.connect.config.as_deref())?;
+    let config = Loaded::read(g.config.as_deref())?;
     let settings = settings_for(
         &target,
+        g,
         &args.connect,
         None,
         Some(args.port),

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::cli::SessionArgs;
+use crate::cli::{Globals, SessionArgs};
 use crate::commands::attempt::Attempt;
 use crate::commands::forwards::{self, Reconnect};
 use crate::commands::login::login;
@@ -20,7 +20,7 @@ use tokio::sync::watch;
 
 /// Runs the session, logged as one attempt; every failure of our own is exit 255, as
 /// with ssh.
-pub async fn run(args: SessionArgs) -> Result<Outcome, Failure> {
+pub async fn run(args: SessionArgs, g: &Globals) -> Result<Outcome, Failure> {
     let session_failure = |f: Failure| f.exiting(Exit::Session);
     let Some(typed) = args.target.clone() else {
         return Err(session_failure(Failure::usage(
@@ -29,13 +29,14 @@ pub async fn run(args: SessionArgs) -> Result<Outcome, Failure> {
     };
     let mut attempt = Attempt::new("session", &typed);
     let learned = Mutex::new(Learned::default());
-    let result = run_inner(args, &typed, &learned).await;
+    let result = run_inner(args, g, &typed, &learned).await;
     attempt.learned = learned.into_inner().unwrap_or_else(|e| e.into_inner());
     attempt.finish(result.map_err(session_failure))
 }
 
 async fn run_inner(
     args: SessionArgs,
+    g: &Globals,
     typed: &str,
     learned: &Mutex<Learned>,
 ) -> Result<Outcome, Failure> {
@@ -48,11 +49,22 @@ async fn run_inner(
         }
     };
     let target = Target::parse(typed)?;
-    let config = Loaded::read(args.connect.config.as_deref())?;
+    let config = Loaded::read(g.config.as_deref())?;
+    // A mistyped subcommand is not a Name tag to look up in AWS.
+    if target.user.is_none()
+        && !config.file.hosts.contains_key(&target.name)
+        && let Some(meant) = crate::cli::near_subcommand(&target.name)
+    {
+        return Err(Failure::usage(format!(
+            "{:?} is no config alias, instance id or subcommand: did you mean `eic-ssh {meant}`? (an instance whose Name tag looks like a subcommand is reached with a user: eic-ssh USER@{})",
+            target.name, target.name
+        )));
+    }
     let settings = {
         let mut l = learned.lock().unwrap_or_else(|e| e.into_inner());
         settings_for(
             &target,
+            g,
             &args.connect,
             Some(&args.host_keys),
             args.port,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::cli::TunnelArgs;
+use crate::cli::{Globals, TunnelArgs};
 use crate::commands::attempt::Attempt;
 use crate::commands::settings_for;
 use crate::config::file::Loaded;
@@ -17,12 +17,13 @@ use crate::tunnel::error::tunnel_failure;
 use crate::tunnel::relay::relay;
 
 /// Listens until Ctrl-C; a failed connection is reported and the listener goes on.
-pub async fn run(args: TunnelArgs) -> Result<Outcome, Failure> {
+pub async fn run(args: TunnelArgs, g: &Globals) -> Result<Outcome, Failure> {
     let target = Target::named(&args.instance)?;
-    let config = Loaded::read(args.connect.config.as_deref())?;
+    let config = Loaded::read(g.config.as_deref())?;
     let mut learned = Learned::default();
     let settings = settings_for(
         &target,
+        g,
         &args.connect,
         None,
         args.remote_port,

@@ -615,7 +615,12 @@ impl Copy<'_> {
         bar.done();
         let got = match got {
             Ok(n) => n,
-            Err(e) => return self.fail(src, download_reason(&e, &part.to_string_lossy())),
+            Err(e) => {
+                // What arrived stays in the part file for --resume: the last write may
+                // still be on its way to the disk.
+                let _ = tokio::io::AsyncWriteExt::flush(&mut file).await;
+                return self.fail(src, download_reason(&e, &part.to_string_lossy()));
+            }
         };
         // The last byte must be on disk before the file gets its final name.
         if let Err(e) = file.sync_data().await {

@@ -146,7 +146,7 @@ fn refused_sentence(status: u16, code: Option<&str>, message: &str) -> String {
 
 /// How much tungstenite reads from TLS at a time: one 65,000-byte frame and its header.
 /// With 256 KiB it read several frames at once, and its buffer grew by doubling to 1 MiB
-/// during a download (docs/design.md, "Code layout"). The syscalls are the
+/// during a download (docs/design.md, "Dependencies, and why"). The syscalls are the
 /// `BufReader`'s, below TLS, so their size does not change.
 const FRAME_READ: usize = 64 * 1024;
 

@@ -191,7 +191,7 @@ fn credential_checks(denied: &[String]) -> Vec<Check> {
                 Status::Fail,
                 format!("not authorized: {action}"),
                 Some(format!(
-                    "allow {action} in your IAM policy (docs/aws-setup.md)"
+                    "allow {action} in your IAM policy (`eic-ssh doctor TARGET --fix` prints the whole policy)"
                 )),
             )
         })

@@ -295,10 +295,7 @@ fn iam(denied: &[String]) -> Fix {
     );
     fix(
         "credentials",
-        Some(
-            "attach to the role or user your profile uses (docs/aws-setup.md has the whole policy)"
-                .into(),
-        ),
+        Some("attach to the role or user your profile uses".into()),
         vec![format!(
             "aws iam put-role-policy --role-name YOUR_ROLE --policy-name eic-ssh-describe --policy-document '{document}'"
         )],

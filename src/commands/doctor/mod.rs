@@ -6,7 +6,7 @@ pub mod fixes;
 use crate::aws::discovery::{self, choose_endpoint, find_by_name};
 use crate::aws::ec2::{self, EndpointFilter};
 use crate::aws::{AwsChoices, AwsContext, AwsError};
-use crate::cli::DoctorArgs;
+use crate::cli::{DoctorArgs, Globals};
 use crate::config;
 use crate::error::{Failure, Outcome};
 use crate::guard::current_ip;
@@ -16,11 +16,11 @@ use crate::target::InstanceRef;
 use checks::{Check, Facts, Status, evaluate};
 
 /// Prints the checklist; exit 0 only when no check fails, else 1.
-pub async fn run(args: DoctorArgs) -> Result<Outcome, Failure> {
-    let (file, path) = config::file::load(args.config.config.as_deref())?;
+pub async fn run(args: DoctorArgs, g: &Globals) -> Result<Outcome, Failure> {
+    let (file, path) = config::file::load(g.config.as_deref())?;
     let overrides = Flags {
-        profile: args.profile.clone(),
-        region: args.region.clone(),
+        profile: g.profile.clone(),
+        region: g.region.clone(),
         ..Flags::default()
     };
     let eff = route::settings::for_target(&file, path.as_deref(), &args.target, &overrides)?;
@@ -71,7 +71,11 @@ async fn gather(
     let instance = match &eff.instance {
         InstanceRef::Id(id) => match ec2::describe_instance(aws, id).await {
             Ok(Some(i)) => Ok(i),
-            Ok(None) => Err(format!("instance {id} was not found")),
+            Ok(None) => Err(format!(
+                "instance {id} was not found in {}: {}",
+                aws.scope(),
+                aws.not_found_hint()
+            )),
             Err(e) => Err(note(e)),
         },
         InstanceRef::Name(name) => find_by_name(aws, name).await.map_err(|f| f.message),

@@ -35,6 +35,9 @@ pub struct Common {
     pub identity: PathBuf,
     /// Its public half, which the proxy pushes.
     pub public_key: PathBuf,
+    /// Where shared connections' sockets live (absolute: ssh expands `~` to the passwd
+    /// home, not `$HOME`); `None` writes no connection sharing (Windows' OpenSSH has none).
+    pub control_dir: Option<PathBuf>,
 }
 
 /// A name ssh takes literally as a `Host` pattern: letters, digits, `.`, `_`, `-`; not
@@ -172,6 +175,16 @@ fn block_text(
     let _ = writeln!(text, "    IdentityFile {identity}");
     let _ = writeln!(text, "    IdentitiesOnly yes");
     let _ = writeln!(text, "    ProxyCommand {}", words.join(" "));
+    let _ = writeln!(text, "    ServerAliveInterval 30");
+    if let Some(dir) = &common.control_dir {
+        // One tunnel for many `ssh` runs: an endpoint admits 20 connections at once, and
+        // scp, rsync, git, Ansible and IDEs open many.
+        let path = config_path(&dir.join("eic-ssh-%C"))
+            .ok_or_else(|| format!("{label}: cannot write the ControlPath"))?;
+        let _ = writeln!(text, "    ControlMaster auto");
+        let _ = writeln!(text, "    ControlPath {}", path.replace("%%C", "%C"));
+        let _ = writeln!(text, "    ControlPersist 10m");
+    }
     Ok(text)
 }
 
@@ -184,6 +197,7 @@ mod tests {
             program: "/opt/my tools/eic-ssh".into(),
             identity: "/home/me/.ssh/id_ed25519".into(),
             public_key: "/home/me/.ssh/id_ed25519.pub".into(),
+            control_dir: Some("/home/me/.ssh".into()),
         }
     }
 
@@ -205,7 +219,7 @@ mod tests {
             render(&[block(&["web-1", "i-0123456789abcdef0"])], &common()).unwrap();
         assert!(problems.is_empty());
         assert!(text.starts_with(HEADER));
-        assert!(text.contains("\nHost web-1 i-0123456789abcdef0\n    User ec2-user\n    HostKeyAlias i-0123456789abcdef0\n    IdentityFile /home/me/.ssh/id_ed25519\n    IdentitiesOnly yes\n    ProxyCommand '/opt/my tools/eic-ssh' proxy i-0123456789abcdef0 %p --user %r --push-key /home/me/.ssh/id_ed25519.pub --region us-east-1\n"), "{text}");
+        assert!(text.contains("\nHost web-1 i-0123456789abcdef0\n    User ec2-user\n    HostKeyAlias i-0123456789abcdef0\n    IdentityFile /home/me/.ssh/id_ed25519\n    IdentitiesOnly yes\n    ProxyCommand '/opt/my tools/eic-ssh' proxy i-0123456789abcdef0 %p --user %r --push-key /home/me/.ssh/id_ed25519.pub --region us-east-1\n    ServerAliveInterval 30\n    ControlMaster auto\n    ControlPath /home/me/.ssh/eic-ssh-%C\n    ControlPersist 10m\n"), "{text}");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::aws::inventory::inventory;
 use crate::aws::{AwsChoices, AwsContext};
-use crate::cli::SshConfigArgs;
+use crate::cli::{Globals, SshConfigArgs};
 use crate::config::{self, ConfigFile};
 use crate::error::{Failure, Kind, Outcome};
 use crate::local::files;
@@ -20,19 +20,24 @@ use blocks::{Block, Common, HEADER, is_host_name};
 
 /// Prints the blocks, or writes them with `--write`; exit 0 (blocks that cannot be
 /// written safely are left out with a warning).
-pub async fn run(args: SshConfigArgs) -> Result<Outcome, Failure> {
-    let (file, path) = config::file::load(args.config.config.as_deref())?;
+pub async fn run(args: SshConfigArgs, g: &Globals) -> Result<Outcome, Failure> {
+    for value in [&g.profile, &g.region].into_iter().flatten() {
+        // Both are written into every ProxyCommand.
+        crate::plain_name::check("--profile or --region", value).map_err(Failure::usage)?;
+    }
+    let (file, path) = config::file::load(g.config.as_deref())?;
     let (identity, public_key) = identity(args.identity.as_deref())?;
     let program = std::env::current_exe()
         .map_err(|e| Failure::new(Kind::Other, format!("cannot find the eic-ssh program: {e}")))?;
-    let mut blocks = alias_blocks(&args, &file, path.as_deref())?;
+    let mut blocks = alias_blocks(g, &file, path.as_deref())?;
     if args.discover {
-        blocks.extend(discovered_blocks(&args, &file, path.as_deref()).await?);
+        blocks.extend(discovered_blocks(&args, g, &file, path.as_deref()).await?);
     }
     let common = Common {
         program,
         identity,
         public_key,
+        control_dir: control_dir(),
     };
     let (text, problems) = blocks::render(&blocks, &common).map_err(Failure::usage)?;
     for problem in &problems {
@@ -43,6 +48,25 @@ pub async fn run(args: SshConfigArgs) -> Result<Outcome, Failure> {
         Some(dest) => write(&expand_tilde(dest), &text, blocks.len() - problems.len())?,
     }
     Ok(Outcome::Success)
+}
+
+/// ~/.ssh, made (0700) if missing, for shared connections' sockets; none on Windows, whose
+/// OpenSSH cannot share connections.
+fn control_dir() -> Option<PathBuf> {
+    if cfg!(windows) {
+        return None;
+    }
+    let dir = absolute(&expand_tilde(Path::new("~/.ssh")));
+    match crate::local::private::create_dir_all(&dir) {
+        Ok(()) => Some(dir),
+        Err(e) => {
+            eprintln!(
+                "eic-ssh: warning: no connection sharing: cannot make {}: {e}",
+                dir.display()
+            );
+            None
+        }
+    }
 }
 
 /// The private key ssh offers and the public half the proxy pushes: `--identity`, else the
@@ -83,28 +107,41 @@ fn absolute(path: &Path) -> PathBuf {
 
 /// Flags every ProxyCommand needs to see what this run saw: a config file that is not at the
 /// default place, and the profile and region given as flags.
-fn base_flags(args: &SshConfigArgs, config_path: Option<&Path>) -> Vec<String> {
+fn base_flags(g: &Globals, config_path: Option<&Path>) -> Vec<String> {
     let mut flags = Vec::new();
-    let explicit = config::file::locate(args.config.config.as_deref()).is_some_and(|(_, e)| e);
+    let explicit = config::file::locate(g.config.as_deref()).is_some_and(|(_, e)| e);
     if let Some(path) = config_path.filter(|_| explicit) {
         flags.push("--config".into());
         flags.push(absolute(path).to_string_lossy().into_owned());
     }
-    if let Some(profile) = &args.profile {
-        flags.extend(["--profile".into(), profile.clone()]);
+    // What this run used, flag or environment, so that a later `ssh` from another shell
+    // does not run under another account.
+    if let Some(profile) = g.profile.clone().or_else(|| env_value(&["AWS_PROFILE"])) {
+        flags.extend(["--profile".into(), profile]);
     }
     flags
 }
 
+/// The first of `names` set (and not empty) in the environment.
+fn env_value(names: &[&str]) -> Option<String> {
+    names
+        .iter()
+        .find_map(|n| std::env::var(n).ok().filter(|v| !v.is_empty()))
+}
+
 /// One block per `[hosts.ALIAS]`, the proxy given the alias so its section applies.
 fn alias_blocks(
-    args: &SshConfigArgs,
+    g: &Globals,
     file: &ConfigFile,
     path: Option<&Path>,
 ) -> Result<Vec<Block>, Failure> {
-    let mut flags = base_flags(args, path);
-    if let Some(region) = &args.region {
-        flags.extend(["--region".into(), region.clone()]);
+    let mut flags = base_flags(g, path);
+    let region = g
+        .region
+        .clone()
+        .or_else(|| env_value(&["AWS_REGION", "AWS_DEFAULT_REGION"]));
+    if let Some(region) = region {
+        flags.extend(["--region".into(), region]);
     }
     let shown = path.map_or_else(String::new, |p| format!(" in {}", p.display()));
     let mut out = Vec::new();
@@ -131,20 +168,21 @@ fn alias_blocks(
 /// a plain, unique name no alias uses) and its id.
 async fn discovered_blocks(
     args: &SshConfigArgs,
+    g: &Globals,
     file: &ConfigFile,
     path: Option<&Path>,
 ) -> Result<Vec<Block>, Failure> {
     let defaults = route::settings::defaults(file, path)?;
     let choices = AwsChoices {
-        profile: args.profile.clone().or(defaults.profile.clone()),
-        region: args.region.clone().or(defaults.region.clone()),
+        profile: g.profile.clone().or(defaults.profile.clone()),
+        region: g.region.clone().or(defaults.region.clone()),
     };
     let http = net::http_client(&net::client_config()?)?;
     let aws = AwsContext::load(&choices, http).await?;
     let mut filters = parse_filters(&args.filter)?;
     filters.push(("instance-state-name".into(), vec!["running".into()]));
     let entries = inventory(&aws, &filters).await?;
-    let mut flags = base_flags(args, path);
+    let mut flags = base_flags(g, path);
     flags.extend(["--region".into(), aws.region.clone()]);
     let user = args.user.clone().or(defaults.user);
     let mut out = Vec::new();
@@ -263,7 +301,12 @@ fn includes(config: &Path, file: &Path) -> bool {
         return false;
     };
     let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
-    text.lines().any(|line| {
+    // An Include under a Host or Match line applies only to that block: it does not count.
+    let top_level = text.lines().take_while(|line| {
+        let first = line.split_whitespace().next().unwrap_or_default();
+        !first.eq_ignore_ascii_case("host") && !first.eq_ignore_ascii_case("match")
+    });
+    top_level.into_iter().any(|line| {
         let mut words = line.split_whitespace();
         let is_include = words
             .next()

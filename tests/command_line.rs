@@ -1,0 +1,63 @@
+//! The command line means the same wherever an option stands: `--config`, `--profile` and
+//! `--region` before or after the subcommand; a mistyped subcommand is caught before any
+//! AWS call.
+
+mod common;
+
+use common::*;
+use eic_ssh_sim::World;
+
+#[test]
+fn global_options_work_before_or_after_the_subcommand() {
+    let (h, config) = with_config(World::demo(), "203.0.113.10", ALLOW_OFFICE);
+    // `list` needs a region: the flag works on either side (the harness sets none).
+    for args in [
+        vec!["--region", "us-east-1", "list", "--json"],
+        vec!["list", "--region", "us-east-1", "--json"],
+    ] {
+        let mut cmd = h.eic_ssh();
+        cmd.env_remove("AWS_REGION")
+            .env_remove("AWS_DEFAULT_REGION");
+        cmd.env("EIC_SSH_CONFIG", &config).args(&args);
+        let out = run(&mut cmd, LIMIT);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(BASTION),
+            "{args:?}"
+        );
+    }
+    // A --config that does not exist is an error wherever it stands.
+    for args in [
+        vec!["--config", "/nonexistent/eic.toml", "egress"],
+        vec!["egress", "--config", "/nonexistent/eic.toml"],
+    ] {
+        let mut cmd = h.eic_ssh();
+        cmd.args(&args);
+        let out = run(&mut cmd, LIMIT);
+        assert_fails(&out, 2, "cannot read config file /nonexistent/eic.toml");
+    }
+    // A profile before `ssh-config` reaches every ProxyCommand it writes.
+    let ssh_dir = h.dir.path().join(".ssh");
+    std::fs::create_dir_all(&ssh_dir).unwrap();
+    std::fs::copy(h.public_key(), ssh_dir.join("id_ed25519.pub")).unwrap();
+    let mut cmd = h.eic_ssh();
+    cmd.env("EIC_SSH_CONFIG", &config)
+        .args(["--profile", "prod", "ssh-config"]);
+    let out = run(&mut cmd, LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("--profile prod"), "{text}");
+}
+
+#[test]
+fn a_mistyped_subcommand_is_caught_before_any_aws_call() {
+    let (h, config) = with_config(World::demo(), "203.0.113.10", ALLOW_OFFICE);
+    for (typed, meant) in [("lsit", "list"), ("docter", "doctor")] {
+        let out = eic(&h, &config, &[typed]);
+        assert_fails(&out, 255, &format!("did you mean `eic-ssh {meant}`?"));
+    }
+    assert!(h.sim.events().is_empty(), "no AWS call");
+    // With a user, a word like that is a target like any other.
+    let out = eic(&h, &config, &["someone@lsit", "--", "true"]);
+    assert!(!stderr(&out).contains("did you mean"), "{}", stderr(&out));
+}
