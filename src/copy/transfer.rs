@@ -342,9 +342,9 @@ impl Copy<'_> {
                 .sftp
                 .set_attrs(
                     target,
-                    unix_mode(&meta),
-                    secs(times(&meta).0),
-                    secs(times(&meta).1),
+                    unix_mode(meta),
+                    secs(times(meta).0),
+                    secs(times(meta).1),
                 )
                 .await
         {

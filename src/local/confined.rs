@@ -130,7 +130,7 @@ mod imp {
         /// `None` when the system cannot say.
         pub fn available(&self) -> Option<u64> {
             let stat = rustix::fs::fstatvfs(&self.dir).ok()?;
-            Some(u64::from(stat.f_bavail).saturating_mul(u64::from(stat.f_frsize)))
+            Some(stat.f_bavail.saturating_mul(stat.f_frsize))
         }
     }
 

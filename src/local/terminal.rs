@@ -209,7 +209,7 @@ mod imp {
         let w = info.srWindow;
         let cols = i32::from(w.Right) - i32::from(w.Left) + 1;
         let rows = i32::from(w.Bottom) - i32::from(w.Top) + 1;
-        (cols > 0 && rows > 0).then(|| (cols as u32, rows as u32))
+        (cols > 0 && rows > 0).then_some((cols as u32, rows as u32))
     }
 
     /// The console has no termios: the remote pty keeps its defaults (OpenSSH's Windows
