@@ -177,8 +177,14 @@ mod imp {
         path: PathBuf,
     }
 
-    /// One name below a directory: a single component, so that nothing else is walked.
+    /// One name below a directory: a single component (no `\\`, drive or `..`), so that
+    /// nothing else is walked, and none of the characters Windows gives a meaning (`:`
+    /// would name an alternate data stream).
     fn one_component(name: &OsStr) -> io::Result<&OsStr> {
+        let reserved = |c: char| c < ' ' || "<>:\"/\\|?*".contains(c);
+        if name.to_str().is_none_or(|n| n.contains(reserved)) {
+            return Err(refused("is not a file name Windows allows"));
+        }
         let mut parts = Path::new(name).components();
         match (parts.next(), parts.next()) {
             (Some(std::path::Component::Normal(n)), None) if n == name => Ok(name),
