@@ -187,7 +187,11 @@ fn doctor_fix_prints_the_commands_and_changes_nothing() {
             .unwrap()
             .contains("cannot be changed on an existing endpoint")
     );
+    // A VPC holds one endpoint: delete, wait, then create.
     assert!(fix["aws_cli"][0].as_str().unwrap().contains(
+        "delete-instance-connect-endpoint --region us-east-1 --instance-connect-endpoint-id eice-0123456789abcdef0"
+    ));
+    assert!(fix["aws_cli"][2].as_str().unwrap().contains(
         "create-instance-connect-endpoint --region us-east-1 --subnet-id subnet-0demo0000000000a"
     ));
     assert!(

@@ -169,7 +169,7 @@ fn unknown_instance() {
     let h = Harness::new();
     assert_eq!(
         proxy_failure(&h, "i-0ffffffffffffffff", "22"),
-        (Some(5), "eic-ssh: DescribeInstances failed: InvalidInstanceID.NotFound: The instance ID 'i-0ffffffffffffffff' does not exist\n".into())
+        (Some(5), "eic-ssh: instance i-0ffffffffffffffff was not found in us-east-1 with the default credentials: it may be in another region or account: pass --region or --profile (or set AWS_REGION / AWS_PROFILE)\n".into())
     );
 }
 

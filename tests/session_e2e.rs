@@ -57,7 +57,7 @@ fn failures_of_the_session_itself_exit_255_with_one_line() {
     assert_fails_exactly(
         &out,
         255,
-        "eic-ssh: DescribeInstances failed: InvalidInstanceID.NotFound: The instance ID 'i-0ffffffffffffffff' does not exist\n",
+        "eic-ssh: instance i-0ffffffffffffffff was not found in us-east-1 with the default credentials: it may be in another region or account: pass --region or --profile (or set AWS_REGION / AWS_PROFILE)\n",
     );
     let mut cmd = h.eic_ssh();
     cmd.args([BASTION, "--", "true"]);

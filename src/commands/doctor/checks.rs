@@ -64,6 +64,8 @@ fn check(name: &'static str, status: Status, summary: String, fix: Option<String
 pub struct Facts {
     /// Port to check.
     pub port: u16,
+    /// The region, for the commands in fixes.
+    pub region: String,
     /// IAM actions refused with UnauthorizedOperation.
     pub denied: Vec<String>,
     /// The instance.
@@ -86,7 +88,24 @@ pub fn evaluate(f: &Facts) -> Vec<Check> {
     out.extend(credential_checks(&f.denied));
     let admitted = aws_checks(f, &mut out);
     out.extend(allowlist_checks(f, admitted.as_ref()));
+    for fix in out.iter_mut().filter_map(|c| c.fix.as_mut()) {
+        *fix = with_region(fix, &f.region);
+    }
     out
+}
+
+/// An `aws ec2 VERB …` fix with `--region` after its verb, so that it acts on the region
+/// that was checked whatever the shell's AWS_REGION says.
+fn with_region(fix: &str, region: &str) -> String {
+    match fix
+        .strip_prefix("aws ec2 ")
+        .and_then(|rest| rest.split_once(' '))
+    {
+        Some((verb, rest)) if !fix.contains("--region ") => {
+            format!("aws ec2 {verb} --region {region} {rest}")
+        }
+        _ => fix.to_string(),
+    }
 }
 
 /// The instance, its endpoint and both sides' security groups, as far as they are known;
@@ -509,6 +528,7 @@ pub(crate) mod tests {
         };
         Facts {
             port: 22,
+            region: "eu-west-1".into(),
             denied: vec![],
             instance: Ok(Instance {
                 id: "i-1".into(),
@@ -607,6 +627,18 @@ pub(crate) mod tests {
         let got = statuses(&f);
         assert!(got.contains(&("open-to-world", Status::Warn)));
         assert!(got.contains(&("allowlist-vs-sg", Status::Warn)));
+    }
+
+    #[test]
+    fn inline_fixes_name_the_region_checked() {
+        let mut f = facts();
+        f.instance.as_mut().unwrap().state = "stopped".into();
+        let checks = evaluate(&f);
+        let start = checks.iter().find(|c| c.check == "instance").unwrap();
+        assert_eq!(
+            start.fix.as_deref(),
+            Some("aws ec2 start-instances --region eu-west-1 --instance-ids i-1")
+        );
     }
 
     #[test]

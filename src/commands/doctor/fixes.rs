@@ -75,13 +75,19 @@ pub fn fixes(f: &Facts, checks: &[Check], region: &str) -> Vec<Fix> {
                 Some(ingress_from_endpoint(i, e, f.port, region))
             }
             ("egress-ip", Some(i), Some(_)) => f.egress_ip.as_ref().ok().map(|ip| {
-                ingress(
+                let mut fix = ingress(
                     "egress-ip",
                     i,
                     &[covering(*ip, &f.settings.allow)],
                     f.port,
                     region,
-                )
+                );
+                if admitting(*ip, &f.settings.allow).is_none() {
+                    fix.note = Some(format!(
+                        "{ip} is the network you are on now: admit it only if it is one you trust (office, VPN), never a hotel's or a café's"
+                    ));
+                }
+                fix
             }),
             ("open-to-world", Some(i), Some(_)) => Some(close_world(i, f, region)),
             ("allowlist-vs-sg", Some(i), Some(e)) => Some(align(i, e, f, region)),
@@ -194,23 +200,27 @@ fn endpoint_egress(i: &Instance, e: &Endpoint, port: u16, region: &str) -> Fix {
 fn create_endpoint(i: &Instance, region: &str, old: Option<&Endpoint>) -> Fix {
     let subnet = i.subnet_id.as_deref().unwrap_or("SUBNET");
     let groups = old.map_or("ENDPOINT_SG".to_string(), |e| e.security_groups.join(" "));
-    let mut aws_cli = vec![format!(
+    let create = format!(
         "aws ec2 create-instance-connect-endpoint --region {region} --subnet-id {subnet} --security-group-ids {groups} --preserve-client-ip"
-    )];
+    );
+    let mut aws_cli = Vec::new();
     let note = old.map(|e| {
-        aws_cli.push(format!(
-            "aws ec2 describe-instance-connect-endpoints --region {region} --filters Name=vpc-id,Values={} --query 'InstanceConnectEndpoints[].[InstanceConnectEndpointId,State]' --output text   # wait for create-complete",
-            e.vpc_id
-        ));
+        // A VPC holds one endpoint: the old one goes first, and tunnels stop until the new
+        // one is create-complete.
         aws_cli.push(format!(
             "aws ec2 delete-instance-connect-endpoint --region {region} --instance-connect-endpoint-id {}",
             e.id
         ));
+        aws_cli.push(format!(
+            "aws ec2 describe-instance-connect-endpoints --region {region} --filters Name=vpc-id,Values={} --query 'InstanceConnectEndpoints[].[InstanceConnectEndpointId,State]' --output text   # wait until {} is gone",
+            e.vpc_id, e.id
+        ));
         format!(
-            "Preserve Client IP cannot be changed on an existing endpoint: create a new one with it, then delete {} (a VPC may have only one endpoint per subnet, so use another subnet or delete first). With it on, the instance's security group must admit your office/VPN CIDRs rather than the endpoint's group.",
+            "Preserve Client IP cannot be changed on an existing endpoint, and a VPC holds only one endpoint: delete {} first, then create the new one (tunnels through this VPC stop for the few minutes in between). With it on, the instance's security group must admit your office/VPN CIDRs rather than the endpoint's group.",
             e.id
         )
     });
+    aws_cli.push(create);
     fix(
         if old.is_some() {
             "preserve-client-ip"
@@ -319,9 +329,12 @@ fn local_allowlist(check: &'static str, f: &Facts) -> Fix {
     fix(
         check,
         Some(format!(
-            "in {} (not AWS): allow = [{}] under [defaults] or the host's section, if this network should be allowed",
+            "in {} (not AWS): allow = [{}] under [defaults] or the host's section{}",
             f.settings.config_hint(),
-            list.join(", ")
+            list.join(", "),
+            here.map_or(String::new(), |net| format!(
+                ". {net} is the network you are on now: list it only if it is one you trust (office, VPN), never a hotel's or a café's"
+            ))
         )),
         Vec::new(),
         None,
@@ -337,6 +350,7 @@ mod tests {
     fn facts(preserve: bool) -> Facts {
         Facts {
             port: 22,
+            region: "eu-west-1".into(),
             denied: vec!["ec2:DescribeSecurityGroups".into()],
             instance: Ok(Instance {
                 id: "i-1".into(),
@@ -432,8 +446,10 @@ mod tests {
                 .unwrap()
                 .contains("cannot be changed on an existing endpoint")
         );
-        assert!(pcip.aws_cli[0].contains("create-instance-connect-endpoint --region eu-west-1 --subnet-id subnet-1 --security-group-ids sg-e --preserve-client-ip"));
-        assert!(pcip.aws_cli[2].contains("delete-instance-connect-endpoint --region eu-west-1 --instance-connect-endpoint-id eice-1"));
+        // One endpoint per VPC: the old one is deleted before the new one is created.
+        assert!(pcip.aws_cli[0].contains("delete-instance-connect-endpoint --region eu-west-1 --instance-connect-endpoint-id eice-1"));
+        assert!(pcip.aws_cli[2].contains("create-instance-connect-endpoint --region eu-west-1 --subnet-id subnet-1 --security-group-ids sg-e --preserve-client-ip"));
+        assert!(pcip.note.as_ref().unwrap().contains("delete eice-1 first"));
         let inbound = found
             .iter()
             .find(|x| x.check == "instance-inbound")

@@ -119,6 +119,7 @@ async fn gather(
     };
     Facts {
         port,
+        region: aws.region.clone(),
         denied,
         instance,
         endpoint,
