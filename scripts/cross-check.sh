@@ -9,7 +9,8 @@
 #       `cargo build` with Debian's mingw-w64, then a smoke test under Debian's wine against
 #       the emulator: the .exe as the ProxyCommand of the real Linux ssh (bulk data through
 #       its stdin/stdout pipes), `cp` both ways with hashes checked, `HOST -- COMMAND` with its
-#       exit status. wine 8 lacks ProcessPrng, which Rust's std imports from
+#       exit status, and known_hosts and the log in their Windows places. wine 8 lacks
+#       ProcessPrng, which Rust's std imports from
 #       bcryptprimitives.dll; scripts/wine/ holds a stand-in built here and copied beside the
 #       .exe in the test directory only (never into what ships).
 #   x86_64-unknown-linux-musl
@@ -362,6 +363,28 @@ smoke_windows() {
     if [ "$status" != 7 ] || ! grep -q hello-from-remote "$dir/session.out"; then
         echo "    exit $status (want 7), stdout: $(head -c 200 "$dir/session.out")"
         sed 's/^/    /' "$dir/session.err" | tail -n 20
+        return 1
+    fi
+
+    # 4. Windows' own places: known_hosts learned in %USERPROFILE%\.ssh, the log in
+    #    %LOCALAPPDATA%\eic-ssh (the prefix's profile is drive_c/users/<unix user>).
+    step 'default paths: %USERPROFILE%\.ssh\known_hosts, %LOCALAPPDATA%\eic-ssh\log.jsonl'
+    local profile="$WINEPREFIX/drive_c/users/$user"
+    rm -f "$profile/.ssh/known_hosts"
+    local logged=0
+    [ -f "$profile/AppData/Local/eic-ssh/log.jsonl" ] &&
+        logged=$(wc -l <"$profile/AppData/Local/eic-ssh/log.jsonl")
+    if ! timeout 180 "$wine" "$dir/bin/eic-ssh.exe" "$user@$host" --host-key-check accept-new \
+        -- true </dev/null >"$dir/paths.out" 2>"$dir/paths.err"; then
+        sed 's/^/    /' "$dir/paths.err" | tail -n 20
+        return 1
+    fi
+    if ! grep -q "^$host " "$profile/.ssh/known_hosts" 2>/dev/null; then
+        echo "    no $host line in $profile/.ssh/known_hosts"
+        return 1
+    fi
+    if [ "$(wc -l <"$profile/AppData/Local/eic-ssh/log.jsonl" 2>/dev/null || echo 0)" -le "$logged" ]; then
+        echo "    nothing appended to $profile/AppData/Local/eic-ssh/log.jsonl"
         return 1
     fi
     return 0

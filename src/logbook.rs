@@ -3,12 +3,13 @@
 //! a failure to write it never stops a connection and is warned about once.
 
 use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
+
+use crate::local::private::{self, OpenPrivate};
 
 /// The log is rotated to `log.jsonl.1` once it passes this size.
 pub const MAX_BYTES: u64 = 1024 * 1024;
@@ -70,20 +71,12 @@ impl Entry {
 }
 
 fn local_user() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| {
-            // SAFETY: getuid cannot fail.
-            format!("uid {}", unsafe { libc::getuid() })
-        })
+    private::user_name()
 }
 
 /// `$XDG_STATE_HOME/eic-ssh/log.jsonl`, else `~/.local/state/eic-ssh/log.jsonl`.
 pub fn path() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_STATE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))?;
+    let base = crate::local::paths::state_base()?;
     Some(base.join("eic-ssh").join("log.jsonl"))
 }
 
@@ -104,17 +97,10 @@ pub fn append(entry: &Entry) {
 /// Only a regular file of ours, mode 0600, in a directory of ours is written.
 pub fn append_to(path: &Path, entry: &Entry, max: u64) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)?;
-    }
+    private::create_dir_all(dir)?;
     let meta = std::fs::symlink_metadata(dir)?;
-    // SAFETY: getuid cannot fail.
-    let me = unsafe { libc::getuid() };
-    if !meta.is_dir() || meta.uid() != me || meta.mode() & 0o022 != 0 {
+    let shared = private::mode(&meta).is_some_and(|m| m & 0o022 != 0);
+    if !meta.is_dir() || !private::is_mine(&meta) || shared {
         return Err(io::Error::other(format!(
             "{} is not a directory only you can write",
             dir.display()
@@ -124,13 +110,13 @@ pub fn append_to(path: &Path, entry: &Entry, max: u64) -> io::Result<()> {
         std::fs::OpenOptions::new()
             .append(true)
             .create(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .private_mode(0o600)
+            .no_follow()
             .open(path)
     };
     let mut file = open()?;
     let meta = file.metadata()?;
-    if !meta.is_file() || meta.uid() != me {
+    if !meta.is_file() || !private::is_mine(&meta) {
         return Err(io::Error::other("not a regular file of yours"));
     }
     if meta.len() >= max {
@@ -186,11 +172,8 @@ mod tests {
         let back = last(&path, 3).unwrap();
         let targets: Vec<&str> = back.iter().map(|e| e.target.as_str()).collect();
         assert_eq!(targets, ["host-2", "host-3", "host-4"]);
-        use std::os::unix::fs::PermissionsExt;
-        assert_eq!(
-            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        #[cfg(unix)]
+        assert_eq!(private::mode_of(&path), Some(0o600));
     }
 
     #[test]
@@ -199,7 +182,7 @@ mod tests {
         let victim = dir.path().join("victim");
         std::fs::write(&victim, "precious").unwrap();
         let path = dir.path().join("log.jsonl");
-        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        private::symlink(&victim, &path).unwrap();
         assert!(append_to(&path, &Entry::new("proxy", "x"), MAX_BYTES).is_err());
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
     }

@@ -110,8 +110,8 @@ pub fn looks_like_instance_id(text: &str) -> bool {
 
 /// Expands a leading `~/` to the home directory.
 pub fn expand_tilde(path: &Path) -> PathBuf {
-    match (path.strip_prefix("~"), std::env::var_os("HOME")) {
-        (Ok(rest), Some(home)) => PathBuf::from(home).join(rest),
+    match (path.strip_prefix("~"), crate::local::paths::home()) {
+        (Ok(rest), Some(home)) => home.join(rest),
         _ => path.to_path_buf(),
     }
 }

@@ -27,7 +27,7 @@ pub const MAX_FILE: u64 = 16 << 20;
 /// it exists, must be a regular file of at most [`MAX_FILE`] bytes (a FIFO would hang the
 /// SDK's read, `/dev/zero` would fill memory). Says which file and why.
 pub fn check_files() -> Result<(), crate::error::Failure> {
-    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let home = crate::local::paths::home();
     let files = [
         ("AWS_CONFIG_FILE", ".aws/config"),
         ("AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials"),

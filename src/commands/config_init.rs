@@ -59,12 +59,7 @@ pub async fn run(args: ConfigInitArgs, g: &Globals) -> Result<Outcome, Failure> 
         Failure::new(Kind::Other, format!("cannot write {}: {e}", path.display()))
     };
     if let Some(dir) = path.parent() {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(failed)?;
+        crate::local::private::create_dir_all(dir).map_err(failed)?;
     }
     files::create_new(&path, text.as_bytes(), 0o600).map_err(|e| match e.kind() {
         std::io::ErrorKind::AlreadyExists => Failure::usage(format!(

@@ -60,7 +60,7 @@ async fn copy(
         Ok(sftp) => sftp,
         Err(e) => return Err(start_failure(e, login.handle, login.port).await),
     };
-    let progress = Progress::new(!quiet && terminal::is_tty(libc::STDERR_FILENO));
+    let progress = Progress::new(!quiet && terminal::stderr_is_tty());
     let report = Mutex::new(Report::default());
     let copy = Copy {
         sftp: &sftp,

@@ -9,12 +9,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use russh::client::Handle;
-use tokio::signal::unix::SignalKind;
 use tokio::sync::watch;
 
 use crate::commands::login::Login;
 use crate::error::{Failure, Kind, Outcome};
-use crate::local::signals;
+use crate::local::signals::{self, Stop};
 use crate::ssh::client::{self, Callbacks};
 use crate::ssh::forward::{self, Bound, RemoteForward};
 
@@ -52,11 +51,7 @@ pub async fn run(
     let (current, link) = watch::channel(None);
     // Each accepted connection passes the egress guard again (the first login's settings).
     let serving = forward::serve_all(bound, link, first.admit());
-    let stop = signals::first_of([
-        SignalKind::interrupt(),
-        SignalKind::terminate(),
-        SignalKind::hangup(),
-    ]);
+    let stop = signals::first_of([Stop::Interrupt, Stop::Terminate, Stop::Hangup]);
     let supervise = async {
         let mut login = first;
         let mut strict = strict;

@@ -74,13 +74,11 @@ pub async fn login(
     let user = connector.user().unwrap_or_default().to_string();
     let port = settings.port;
     let instance_id = connector.route().instance_id.clone();
-    let policy = keys
-        .host_key_check
-        .unwrap_or(if terminal::is_tty(libc::STDIN_FILENO) {
-            Policy::Ask
-        } else {
-            Policy::Strict
-        });
+    let policy = keys.host_key_check.unwrap_or(if terminal::stdin_is_tty() {
+        Policy::Ask
+    } else {
+        Policy::Strict
+    });
     let console = if keys.host_key_from_console {
         let text = ec2::get_console_output(connector.aws(), &instance_id).await?;
         Some(host_keys::from_console(&text))

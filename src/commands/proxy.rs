@@ -5,7 +5,8 @@ use crate::commands::attempt::Attempt;
 use crate::commands::settings_for;
 use crate::config::file::Loaded;
 use crate::error::{Failure, Outcome};
-use crate::local::{signals, stdio};
+use crate::local::signals::{self, Stop};
+use crate::local::stdio;
 use crate::route::{self, Learned};
 use crate::target::Target;
 use crate::tunnel::error::tunnel_failure;
@@ -13,13 +14,7 @@ use crate::tunnel::relay::relay;
 
 /// ssh sends SIGHUP to its ProxyCommand when it exits: close the tunnel cleanly then.
 async fn stop_signal() {
-    use tokio::signal::unix::SignalKind;
-    signals::first_of([
-        SignalKind::hangup(),
-        SignalKind::terminate(),
-        SignalKind::interrupt(),
-    ])
-    .await
+    signals::first_of([Stop::Hangup, Stop::Terminate, Stop::Interrupt]).await
 }
 
 /// Opens the tunnel and relays until either side ends; the attempt is logged.

@@ -1,6 +1,5 @@
 //! `eic-ssh [user@]TARGET [COMMAND…]`: log in (see `commands::login`), then one session channel.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cli::{Globals, SessionArgs};
@@ -41,11 +40,11 @@ async fn run_inner(
     typed: &str,
     learned: &Mutex<Learned>,
 ) -> Result<Outcome, Failure> {
-    let agent = match (args.forward_agent, std::env::var_os("SSH_AUTH_SOCK")) {
+    let agent = match (args.forward_agent, crate::local::agent::socket()) {
         (false, _) => None,
-        (true, Some(sock)) if !sock.is_empty() => Some(PathBuf::from(sock)),
-        (true, _) => {
-            tracing::warn!("-A: SSH_AUTH_SOCK is not set, so there is no agent to forward");
+        (true, Some(sock)) => Some(sock),
+        (true, None) => {
+            tracing::warn!("{}", crate::local::agent::MISSING);
             None
         }
     };
@@ -145,7 +144,7 @@ async fn run_inner(
         args.exit_on_forward_failure,
     )
     .await?;
-    let stdin_tty = terminal::is_tty(libc::STDIN_FILENO);
+    let stdin_tty = terminal::stdin_is_tty();
     let command = (!args.remote_command.is_empty()).then(|| args.remote_command.join(" "));
     let tty = args.tty || (!args.no_tty && command.is_none() && stdin_tty);
     let spec = Spec {

@@ -369,10 +369,7 @@ pub fn locate(flag: Option<&Path>) -> Option<(PathBuf, bool)> {
     if let Some(path) = std::env::var_os("EIC_SSH_CONFIG").filter(|v| !v.is_empty()) {
         return Some((target::expand_tilde(Path::new(&path)), true));
     }
-    let base = std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    let base = crate::local::paths::config_base()?;
     Some((base.join("eic-ssh").join("config.toml"), false))
 }
 

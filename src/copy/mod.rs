@@ -3,7 +3,6 @@
 //! in `transfer`, bars in `progress`, the watch on the SFTP stream (reply bounds,
 //! protocol violations) in `wire`.
 
-pub mod local_dir;
 pub mod names;
 pub mod operands;
 pub mod progress;

@@ -18,16 +18,36 @@ pub enum Operand {
     },
 }
 
-/// Remote if a `:` comes before any `/`, as in scp; `./a:b` or `/a:b` stay local.
+/// Remote if a `:` comes before any `/`, as in scp; `./a:b` or `/a:b` stay local. On
+/// Windows, as with Win32-OpenSSH's scp, `\` separates too and a drive (`C:\x`, `C:/x`,
+/// `C:`) is local.
 pub fn parse(text: &str) -> Operand {
-    if text.starts_with('/') || text.starts_with("./") || text.starts_with("../") {
+    parse_on(text, cfg!(windows))
+}
+
+fn parse_on(text: &str, windows: bool) -> Operand {
+    let separator = |c: char| c == '/' || (windows && c == '\\');
+    let drive = |t: &str| {
+        let b = t.as_bytes();
+        b.len() >= 2
+            && b[0].is_ascii_alphabetic()
+            && b[1] == b':'
+            && (b.len() == 2 || separator(char::from(b[2])))
+    };
+    if text.starts_with(separator)
+        || text.starts_with("./")
+        || text.starts_with("../")
+        || (windows && (drive(text) || text.starts_with(".\\") || text.starts_with("..\\")))
+    {
         return Operand::Local(PathBuf::from(text));
     }
     match text.split_once(':') {
-        Some((target, path)) if !target.is_empty() && !target.contains('/') => Operand::Remote {
-            target: target.to_string(),
-            path: remote_path(path),
-        },
+        Some((target, path)) if !target.is_empty() && !target.contains(separator) => {
+            Operand::Remote {
+                target: target.to_string(),
+                path: remote_path(path),
+            }
+        }
         _ => Operand::Local(PathBuf::from(text)),
     }
 }
@@ -130,6 +150,25 @@ pub fn plan(operands: &[String]) -> Result<Plan, Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn windows_drives_and_backslashes_are_local() {
+        let local = |t: &str| Operand::Local(PathBuf::from(t));
+        for t in [
+            r"C:\Users\me\f",
+            "C:/Users/me/f",
+            "c:",
+            r".\a:b",
+            r"\\server\share\a:b",
+            r"dir\a:b",
+        ] {
+            assert_eq!(parse_on(t, true), local(t), "{t}");
+        }
+        assert_eq!(parse_on("host:C:/x", true), remote("host", "C:/x"));
+        assert_eq!(parse_on("ab:x", true), remote("ab", "x"));
+        // Elsewhere only `/` separates, as in scp.
+        assert_eq!(parse_on("C:/x", false), remote("C", "/x"));
+    }
 
     fn remote(target: &str, path: &str) -> Operand {
         Operand::Remote {

@@ -2,17 +2,16 @@
 //! byte is confirmed, `--resume`, `-r` (symlinks as links, special files skipped), `-p`.
 
 use std::ffi::{OsStr, OsString};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use russh_sftp::protocol::FileAttributes;
 
-use super::local_dir::{LocalDir, chmod, set_times};
 use super::names;
 use super::progress::{Progress, human_bytes};
 use super::sftp::{DownloadError, Entry, Kind, ListError, Sftp, broken_text, describe, kind};
+use crate::local::confined::{LocalDir, chmod, set_times};
+use crate::local::files::{is_special, name_bytes, name_from_bytes, times, unix_mode};
 use crate::{printable, wildcard};
 
 /// What `-r`, `-p` and `--resume` ask for.
@@ -93,9 +92,12 @@ pub fn part_name(name: &str) -> String {
     String::from_utf8(part).unwrap_or_default()
 }
 
-/// [`part_name`] for a local name, which may not be UTF-8 (cut anywhere).
+/// [`part_name`] for a local name, which may not be UTF-8 (on Unix cut anywhere; on
+/// Windows names are Unicode, cut on a character boundary).
 fn part_name_os(name: &OsStr) -> OsString {
-    OsString::from_vec(part_bytes(name.as_bytes(), |_| true))
+    let bytes = name_bytes(name);
+    let boundary = |i: usize| cfg!(unix) || bytes.get(i).is_none_or(|b| b & 0xC0 != 0x80);
+    name_from_bytes(part_bytes(&bytes, boundary))
 }
 
 /// The shared state of one copy.
@@ -245,7 +247,7 @@ impl Copy<'_> {
             if !self.options.recursive {
                 return self.fail(shown, "is a directory (use -r)");
             }
-            if let Err(e) = self.sftp.mkdir(target, meta.mode()).await {
+            if let Err(e) = self.sftp.mkdir(target, unix_mode(&meta)).await {
                 return self.fail(target, format!("cannot create directory: {}", describe(&e)));
             }
             let mut children: Vec<_> = match std::fs::read_dir(src) {
@@ -263,7 +265,12 @@ impl Copy<'_> {
             if self.options.preserve {
                 let _ = self
                     .sftp
-                    .set_attrs(target, meta.mode(), secs(meta.atime()), secs(meta.mtime()))
+                    .set_attrs(
+                        target,
+                        unix_mode(&meta),
+                        secs(times(&meta).0),
+                        secs(times(&meta).1),
+                    )
                     .await;
             }
         } else if kind.is_symlink() {
@@ -312,7 +319,7 @@ impl Copy<'_> {
         let bar = self.progress.file(&printable::escape(&shown), size, offset);
         let sent = self
             .sftp
-            .upload(&mut file, &part, meta.mode(), offset, &|n| bar.inc(n))
+            .upload(&mut file, &part, unix_mode(meta), offset, &|n| bar.inc(n))
             .await;
         bar.done();
         let sent = match sent {
@@ -333,7 +340,12 @@ impl Copy<'_> {
         if self.options.preserve
             && let Err(e) = self
                 .sftp
-                .set_attrs(target, meta.mode(), secs(meta.atime()), secs(meta.mtime()))
+                .set_attrs(
+                    target,
+                    unix_mode(meta),
+                    secs(times(meta).0),
+                    secs(times(meta).1),
+                )
                 .await
         {
             self.warn(format!(
@@ -575,7 +587,7 @@ impl Copy<'_> {
         };
         let _ = file.set_len(offset);
         // A server may announce any size: what does not fit is refused before a byte moves.
-        if let Some(free) = crate::local::space::available(dir.handle())
+        if let Some(free) = dir.available()
             && size - offset > free
         {
             return self.fail(
@@ -619,8 +631,8 @@ impl Copy<'_> {
         }
         if self.options.preserve {
             let file = file.into_std().await;
-            let _ = chmod(&file, mode);
             let _ = set_times(&file, atime(attrs), mtime(attrs));
+            let _ = chmod(&file, mode);
         }
         if let Err(e) = dir.rename(&part, name) {
             return self.fail(src, format!("cannot rename into place: {}", io_reason(&e)));
@@ -668,11 +680,6 @@ impl Copy<'_> {
             Err(e) => self.fail(src, download_reason(&e, &shown)),
         }
     }
-}
-
-/// A device, FIFO or socket: never replaced by a copy.
-fn is_special(t: &std::fs::FileType) -> bool {
-    t.is_char_device() || t.is_block_device() || t.is_fifo() || t.is_socket()
 }
 
 /// What went wrong with a download, for the line that names the file.

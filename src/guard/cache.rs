@@ -6,6 +6,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::local::private as local;
+
 /// The longest a cached answer is trusted.
 pub const MAX_TTL: Duration = Duration::from_secs(60);
 
@@ -61,10 +63,7 @@ impl Cache {
             .ok()
             .and_then(|s| s.parse::<u64>().ok())
             .map_or(MAX_TTL, |s| Duration::from_secs(s).min(MAX_TTL));
-        let base = std::env::var_os("XDG_CACHE_HOME")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")));
+        let base = crate::local::paths::cache_base();
         let path = base
             .filter(|_| !ttl.is_zero())
             .map(|b| b.join("eic-ssh").join("egress-ip.json"));
@@ -125,17 +124,16 @@ fn now() -> u64 {
 /// Whether `meta` belongs to this user and nobody else can write it (or, with
 /// `private`, read it either).
 fn owned_and_private(meta: &std::fs::Metadata, private: bool) -> std::io::Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let me = unsafe { libc::geteuid() };
     let forbidden = if private { 0o077 } else { 0o022 };
-    if meta.uid() != me {
+    if !local::is_mine(meta) {
         return Err(std::io::Error::other("owned by another user"));
     }
-    if meta.mode() & forbidden != 0 {
+    if let Some(mode) = local::mode(meta)
+        && mode & forbidden != 0
+    {
         return Err(std::io::Error::other(format!(
             "mode {:o} lets other users in",
-            meta.mode() & 0o777
+            mode & 0o777
         )));
     }
     Ok(())
@@ -157,12 +155,12 @@ fn check_dir(path: &Path) -> std::io::Result<()> {
 
 /// Reads the cache file only when it is trustworthy (see [`Cache::get`]).
 fn read_trusted(path: &Path) -> std::io::Result<String> {
+    use local::OpenPrivate;
     use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
     check_dir(path)?;
     let mut f = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .no_follow()
         .open(path)?;
     let meta = f.metadata()?;
     if !meta.is_file() {
@@ -176,12 +174,8 @@ fn read_trusted(path: &Path) -> std::io::Result<String> {
 
 /// Writes a file only its owner can read, atomically, in a directory only we can write.
 fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
     if let Some(dir) = path.parent() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)?;
+        local::create_dir_all(dir)?;
     }
     check_dir(path)?;
     crate::local::files::replace(path, data, 0o600)
@@ -223,8 +217,9 @@ mod tests {
     }
 
     #[test]
+    #[cfg(unix)]
     fn an_untrusted_cache_file_is_ignored() {
-        use std::os::unix::fs::PermissionsExt;
+        use crate::local::private::{set_mode, symlink};
         let dir = tempfile::tempdir().unwrap();
         let c = dir.path().join("c");
         let cache = Cache {
@@ -235,20 +230,20 @@ mod tests {
         cache.put(&urls, "203.0.113.9".parse().unwrap());
         assert!(cache.get(&urls).is_some());
         let file = c.join("egress-ip.json");
-        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        set_mode(&file, 0o644).unwrap();
         assert_eq!(cache.get(&urls), None, "a readable file is not trusted");
-        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
-        std::fs::set_permissions(&c, std::fs::Permissions::from_mode(0o777)).unwrap();
+        set_mode(&file, 0o600).unwrap();
+        set_mode(&c, 0o777).unwrap();
         assert_eq!(
             cache.get(&urls),
             None,
             "a world-writable directory is not trusted"
         );
-        std::fs::set_permissions(&c, std::fs::Permissions::from_mode(0o700)).unwrap();
+        set_mode(&c, 0o700).unwrap();
         // A planted symlink is never followed, for reading or writing.
         let planted = dir.path().join("planted.json");
         std::fs::rename(&file, &planted).unwrap();
-        std::os::unix::fs::symlink(&planted, &file).unwrap();
+        symlink(&planted, &file).unwrap();
         assert_eq!(cache.get(&urls), None);
         cache.put(&urls, "198.51.100.1".parse().unwrap());
         assert!(!std::fs::symlink_metadata(&file).unwrap().is_symlink());

@@ -4,8 +4,9 @@
 //! a reader never sees half.
 
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
+
+use super::private::OpenPrivate;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Reads `path` whole, but only when it is a regular file of at most `max` bytes: a FIFO,
@@ -15,8 +16,7 @@ pub fn read_limited(path: &Path, max: u64) -> io::Result<Vec<u8>> {
     use std::io::Read;
     let mut options = std::fs::OpenOptions::new();
     options.read(true);
-    #[cfg(unix)]
-    options.custom_flags(libc::O_NONBLOCK);
+    options.no_block();
     let file = options.open(path)?;
     let meta = file.metadata()?;
     if !meta.is_file() {
@@ -74,7 +74,7 @@ pub fn trust_problem(path: &Path) -> Option<String> {
         ));
     }
     let real = std::fs::canonicalize(path).ok()?;
-    let home = std::env::var_os("HOME").and_then(|h| std::fs::canonicalize(h).ok());
+    let home = super::paths::home().and_then(|h| std::fs::canonicalize(h).ok());
     for dir in real.ancestors().skip(1) {
         let Ok(meta) = std::fs::metadata(dir) else {
             continue;
@@ -107,22 +107,13 @@ pub fn trust_problem(_path: &Path) -> Option<String> {
     None
 }
 
-/// Makes the directory `path` (and its parents) if missing, readable only by the user.
-pub fn private_dir(path: &Path) -> io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(path)
-}
-
 /// Creates `path` with `data`; fails if anything, even a dangling symlink, is there already.
 pub fn create_new(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .mode(mode)
+        .no_follow()
+        .private_mode(mode)
         .open(path)?;
     let written = f.write_all(data).and_then(|()| f.sync_all());
     if written.is_err() {
@@ -145,6 +136,88 @@ pub fn replace(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     renamed
+}
+
+/// A device, FIFO or socket: never replaced by a copy (Windows has none in its file
+/// system).
+pub fn is_special(t: &std::fs::FileType) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        t.is_char_device() || t.is_block_device() || t.is_fifo() || t.is_socket()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = t;
+        false
+    }
+}
+
+/// A local file's mode as Unix states it, for the other side: the real bits on Unix; on
+/// Windows 0755 for a directory, 0644 for a file, less the write bits when read-only.
+pub fn unix_mode(meta: &std::fs::Metadata) -> u32 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        meta.mode()
+    }
+    #[cfg(not(unix))]
+    {
+        let mode = if meta.is_dir() { 0o40755 } else { 0o100644 };
+        if meta.permissions().readonly() {
+            mode & !0o222
+        } else {
+            mode
+        }
+    }
+}
+
+/// A local file's access and modification times, in whole seconds since the epoch.
+pub fn times(meta: &std::fs::Metadata) -> (i64, i64) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        (meta.atime(), meta.mtime())
+    }
+    #[cfg(not(unix))]
+    {
+        let secs = |t: io::Result<SystemTime>| {
+            t.ok()
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        };
+        (secs(meta.accessed()), secs(meta.modified()))
+    }
+}
+
+/// A local file name as bytes: any bytes on Unix; on Windows its UTF-8 (names there are
+/// UTF-16, shown lossily when unpaired surrogates are in them).
+pub fn name_bytes(name: &std::ffi::OsStr) -> std::borrow::Cow<'_, [u8]> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        std::borrow::Cow::Borrowed(name.as_bytes())
+    }
+    #[cfg(not(unix))]
+    {
+        match name.to_string_lossy() {
+            std::borrow::Cow::Borrowed(s) => std::borrow::Cow::Borrowed(s.as_bytes()),
+            std::borrow::Cow::Owned(s) => std::borrow::Cow::Owned(s.into_bytes()),
+        }
+    }
+}
+
+/// The reverse of [`name_bytes`].
+pub fn name_from_bytes(bytes: Vec<u8>) -> std::ffi::OsString {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStringExt;
+        std::ffi::OsString::from_vec(bytes)
+    }
+    #[cfg(not(unix))]
+    {
+        String::from_utf8_lossy(&bytes).into_owned().into()
+    }
 }
 
 #[cfg(test)]
@@ -177,7 +250,7 @@ mod tests {
         let victim = dir.path().join("victim");
         std::fs::write(&victim, "precious").unwrap();
         let path = dir.path().join("out.conf");
-        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        super::super::private::symlink(&victim, &path).unwrap();
         assert!(create_new(&path, b"x", 0o600).is_err());
         replace(&path, b"new", 0o600).unwrap();
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");

@@ -1,8 +1,15 @@
-//! The local side: stdin/stdout as the tunnel needs them, the terminal (raw mode, size),
-//! the signals that end a command cleanly, and the files eic-ssh writes.
+//! The local side, and the one place that names the operating system: stdin/stdout as
+//! the tunnel needs them, the terminal (raw mode, size), the signals that end a command
+//! cleanly, where files live, the files eic-ssh reads and writes, the agent, and the
+//! directory-confined writes of `cp`. Each module has one API with `cfg(unix)` and
+//! `cfg(windows)` implementations; nothing outside `src/local/` names `libc`, `rustix`,
+//! `std::os::unix`/`std::os::fd` or tokio's Unix-only parts (`tests/platform_seam.rs`).
 
+pub mod agent;
+pub mod confined;
 pub mod files;
+pub mod paths;
+pub mod private;
 pub mod signals;
-pub mod space;
 pub mod stdio;
 pub mod terminal;

@@ -101,7 +101,7 @@ impl Settings {
     pub fn config_hint(&self) -> String {
         match &self.config_path {
             Some(p) => shorten_home(p),
-            None => "~/.config/eic-ssh/config.toml".into(),
+            None => crate::local::paths::CONFIG_SHOWN.into(),
         }
     }
 
@@ -488,7 +488,7 @@ fn merge(
 }
 
 fn shorten_home(path: &Path) -> String {
-    match std::env::var_os("HOME").map(PathBuf::from) {
+    match crate::local::paths::home() {
         Some(home) if path.starts_with(&home) && home != Path::new("/") => {
             format!("~/{}", path.strip_prefix(&home).unwrap_or(path).display())
         }

@@ -96,7 +96,7 @@ impl client::Handler for Callbacks {
         };
         reply.accept().await;
         tokio::spawn(async move {
-            match tokio::net::UnixStream::connect(&socket).await {
+            match crate::local::agent::connect(&socket).await {
                 Ok(mut agent) => {
                     let mut stream = channel.into_stream();
                     let _ = tokio::io::copy_bidirectional(&mut stream, &mut agent).await;

@@ -70,11 +70,11 @@ const MAX_PUBLIC_KEY: u64 = 16 * 1024;
 /// Reads a regular file of at most `limit` bytes. A FIFO or device is refused without
 /// blocking on it (opened non-blocking, then checked).
 fn read_small_file(path: &Path, limit: u64) -> io::Result<String> {
+    use crate::local::private::OpenPrivate;
     use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NONBLOCK)
+        .no_block()
         .open(path)?;
     let meta = file.metadata()?;
     if !meta.is_file() {

@@ -8,9 +8,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::client::Callbacks;
 use super::escape::{Action, Escapes, HELP};
 use crate::error::{Failure, Kind, Outcome};
+use crate::local::signals::{self, Stop};
+use crate::local::stdio;
 use crate::local::terminal::{self, RawMode};
-use crate::local::{signals, stdio};
-use tokio::signal::unix::SignalKind;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -61,12 +61,7 @@ pub async fn run(handle: &Handle<Callbacks>, spec: &Spec) -> Result<Outcome, Fai
     };
     // Hang-up, kill, interrupt and quit requests from outside (in raw mode the keys send
     // no signals) end the session cleanly, so the terminal is restored.
-    let stop = signals::first_of([
-        SignalKind::hangup(),
-        SignalKind::terminate(),
-        SignalKind::interrupt(),
-        SignalKind::quit(),
-    ]);
+    let stop = signals::first_of([Stop::Hangup, Stop::Terminate, Stop::Interrupt, Stop::Quit]);
     let outcome = tokio::select! {
         status = pump_output(reader) => Ok(status),
         () = deadline_notice(spec) => unreachable!("the notice never finishes"),
@@ -157,16 +152,13 @@ async fn pump_input(writer: &ChannelWriteHalf<Msg>, spec: &Spec) -> Action {
     }
 }
 
-/// Sends the new terminal size on every SIGWINCH.
+/// Sends the new terminal size whenever it changes.
 async fn follow_window_size(writer: &ChannelWriteHalf<Msg>) {
-    use tokio::signal::unix::signal;
-    let Ok(mut winch) = signal(SignalKind::window_change()) else {
+    let Some(mut resizes) = terminal::Resizes::new() else {
         return std::future::pending::<()>().await;
     };
-    while winch.recv().await.is_some() {
-        if let Some((cols, rows)) = terminal::size() {
-            let _ = writer.window_change(cols, rows, 0, 0).await;
-        }
+    while let Some((cols, rows)) = resizes.next().await {
+        let _ = writer.window_change(cols, rows, 0, 0).await;
     }
 }
 

@@ -57,7 +57,7 @@ fn control_dir() -> Option<PathBuf> {
         return None;
     }
     let dir = absolute(&expand_tilde(Path::new("~/.ssh")));
-    match files::private_dir(&dir) {
+    match crate::local::private::create_dir_all(&dir) {
         Ok(()) => Some(dir),
         Err(e) => {
             eprintln!(
@@ -257,12 +257,7 @@ fn write(dest: &Path, text: &str, hosts: usize) -> Result<(), Failure> {
     let failed =
         |e: std::io::Error| Failure::new(Kind::Other, format!("cannot write {shown}: {e}"));
     if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(failed)?;
+        crate::local::private::create_dir_all(dir).map_err(failed)?;
     }
     // What is there must be a regular file of sane size (a FIFO would hang the read, a
     // device would be replaced): the file eic-ssh wrote, or nothing.

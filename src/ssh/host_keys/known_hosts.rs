@@ -195,12 +195,9 @@ fn hosts_match(field: &str, name: &str) -> bool {
 
 /// Appends `name key` to the file, creating it (0600) and its directory (0700) if needed.
 pub fn learn(path: &Path, name: &str, key: &PublicKey) -> io::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    use crate::local::private::{self, OpenPrivate};
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)?;
+        private::create_dir_all(dir)?;
     }
     let existing = match crate::local::files::read_limited(path, MAX_FILE) {
         Ok(bytes) => bytes,
@@ -210,7 +207,7 @@ pub fn learn(path: &Path, name: &str, key: &PublicKey) -> io::Result<()> {
     let mut f = std::fs::OpenOptions::new()
         .append(true)
         .create(true)
-        .mode(0o600)
+        .private_mode(0o600)
         .open(path)?;
     let mut key = key.clone();
     key.set_comment("");
@@ -343,10 +340,7 @@ mod tests {
             lookup(&path, "[i-1]:3389", &key(KEY_B)).unwrap(),
             Known::Match
         );
-        use std::os::unix::fs::PermissionsExt;
-        assert_eq!(
-            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        #[cfg(unix)]
+        assert_eq!(crate::local::private::mode_of(&path), Some(0o600));
     }
 }
