@@ -1,6 +1,8 @@
 //! The exit codes are one list (`Exit::ALL`): `--help` prints it, and docs/commands.md's
 //! table must name exactly the same codes.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::process::Command;
 
@@ -42,18 +44,6 @@ fn help_prints_every_code_with_its_meaning() {
     }
 }
 
-/// Every `.rs` file under `dir`.
-fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            sources(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
-
 #[test]
 fn exit_codes_are_picked_only_in_error_rs() {
     // What picking an exit code outside src/error.rs looks like: a process exit, a status
@@ -67,8 +57,7 @@ fn exit_codes_are_picked_only_in_error_rs() {
         "Exit::Session.code()",
     ];
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = Vec::new();
-    sources(&root, &mut files);
+    let files = common::rust_sources(&root);
     assert!(files.len() > 50, "found the sources: {}", files.len());
     let mut found = Vec::new();
     for file in files.iter().filter(|f| !f.ends_with("error.rs")) {

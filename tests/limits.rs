@@ -37,15 +37,23 @@ fn hostile(reply: fn(&mut TcpStream)) -> u16 {
 }
 
 /// Reads a request head and its `Content-Length` body; false at end of stream.
-fn read_request(client: &mut TcpStream) -> bool {
+/// An HTTP request's head, byte by byte up to the blank line; `None` when the peer left.
+fn read_head(client: &mut TcpStream) -> Option<Vec<u8>> {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
         if client.read(&mut byte).unwrap_or(0) == 0 {
-            return false;
+            return None;
         }
         head.push(byte[0]);
     }
+    Some(head)
+}
+
+fn read_request(client: &mut TcpStream) -> bool {
+    let Some(head) = read_head(client) else {
+        return false;
+    };
     let length = String::from_utf8_lossy(&head)
         .lines()
         .find_map(|l| {
@@ -266,14 +274,9 @@ fn ping_flood(pings: usize) -> (u16, std::sync::mpsc::Receiver<()>) {
         let Ok((mut client, _)) = listener.accept() else {
             return;
         };
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            if client.read(&mut byte).unwrap_or(0) == 0 {
-                return;
-            }
-            head.push(byte[0]);
-        }
+        let Some(head) = read_head(&mut client) else {
+            return;
+        };
         let key = String::from_utf8_lossy(&head)
             .lines()
             .find_map(|l| {

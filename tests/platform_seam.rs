@@ -2,7 +2,9 @@
 //! operating-system) API, so the code that differs between Linux, macOS and Windows stays
 //! in one folder (docs/design.md, `src/local/`).
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 
 /// What only `src/local/` may name.
 const FORBIDDEN: &[&str] = &[
@@ -18,23 +20,11 @@ const FORBIDDEN: &[&str] = &[
     "windows_sys::",
 ];
 
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
-
 #[test]
 fn only_src_local_names_the_operating_system() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let local = src.join("local");
-    let mut files = Vec::new();
-    rust_files(&src, &mut files);
+    let files = common::rust_sources(&src);
     assert!(files.len() > 20, "the walk found the sources");
     let mut found = Vec::new();
     for file in files.iter().filter(|f| !f.starts_with(&local)) {
