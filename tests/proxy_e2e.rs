@@ -130,38 +130,61 @@ fn stdin_eof_ends_the_tunnel_cleanly() {
 }
 
 #[test]
-fn the_21st_connection_is_refused_and_the_others_close_cleanly() {
+fn the_21st_connection_waits_for_a_free_one_and_the_others_close_cleanly() {
     let h = Harness::new();
-    let mut held = Vec::new();
-    for _ in 0..20 {
+    let proxy = || {
         let mut cmd = h.eic_ssh();
         cmd.args(["proxy", BASTION])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        held.push(cmd.spawn().unwrap());
-    }
+        cmd.spawn().unwrap()
+    };
+    let mut held: Vec<_> = (0..20).map(|_| proxy()).collect();
+    let opened = |n: usize| {
+        eventually(Duration::from_secs(30), || {
+            h.sim.events_of("tunnel_open").len() == n
+        })
+    };
+    assert!(opened(20), "20 tunnels did not open");
+    // The 21st is refused (HTTP 429) and tries again; once one of the 20 ends, it opens.
+    let mut late = proxy();
+    std::thread::sleep(Duration::from_secs(2));
+    let mut first = held.remove(0);
+    drop(first.stdin.take());
+    assert!(wait(first, Duration::from_secs(20)).status.success());
+    assert!(opened(21), "the 21st did not get the freed connection");
+    drop(late.stdin.take());
+    let out = wait(late, Duration::from_secs(20));
+    assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        eventually(Duration::from_secs(30), || h
-            .sim
-            .events_of("tunnel_open")
-            .len()
-            == 20),
-        "20 tunnels did not open"
-    );
-    let mut cmd = h.eic_ssh();
-    cmd.args(["proxy", BASTION]);
-    let out = run(&mut cmd, LIMIT);
-    assert_fails_exactly(
-        &out,
-        6,
-        "eic-ssh: the endpoint refused the tunnel (HTTP 429, ConnectionLimitExceeded): The maximum number of concurrent connections (20) for endpoint eice-0123456789abcdef0 has been reached. An endpoint allows 20 concurrent connections; close some and retry\n",
+        stderr(&out)
+            .contains("eice-0123456789abcdef0 has its 20 connections open; trying again in 1 s"),
+        "{}",
+        stderr(&out)
     );
     for mut child in held {
         drop(child.stdin.take());
         let out = wait(child, Duration::from_secs(20));
         assert!(out.status.success(), "{}", stderr(&out));
     }
+}
+
+#[test]
+fn an_endpoint_that_stays_full_is_the_answer_after_half_a_minute() {
+    let mut world = eic_ssh_sim::World::demo();
+    world.max_connections_per_endpoint = 0;
+    let h = Harness::with_world(world);
+    let mut cmd = h.eic_ssh();
+    cmd.args(["proxy", BASTION]);
+    let out = run(&mut cmd, LIMIT);
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(err.matches("trying again in").count(), 5, "{err}");
+    assert!(
+        err.ends_with("eic-ssh: the endpoint refused the tunnel (HTTP 429, ConnectionLimitExceeded): The maximum number of concurrent connections (0) for endpoint eice-0123456789abcdef0 has been reached. An endpoint allows 20 concurrent connections; eic-ssh waited 30 s for one to free. Close some, or share connections (`eic-ssh ssh-config` writes ControlMaster)\n"),
+        "{err}"
+    );
 }
 
 #[test]

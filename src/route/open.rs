@@ -2,7 +2,7 @@
 //! freshly presigned URL, the WebSocket opened; and the guard asked again on demand.
 
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use super::resolve::gate;
 use super::{Destination, Learned, Settings, resolve};
@@ -13,7 +13,7 @@ use crate::config::ConfigFile;
 use crate::error::{Failure, Kind};
 use crate::guard::{self, Verdict};
 use crate::ssh::key::read_public_key;
-use crate::tunnel::connect;
+use crate::tunnel::connect::{self, ConnectError};
 use crate::tunnel::endpoint::check_port;
 use crate::tunnel::error::connect_failure;
 use crate::tunnel::presign::presign;
@@ -131,6 +131,44 @@ impl Connector {
     /// Pushes the key (if any), presigns a fresh URL and opens one tunnel.
     pub async fn open(&self) -> Result<Tunnel, Failure> {
         let d = &self.destination;
+        let mut waits = QUOTA_WAITS.iter();
+        loop {
+            // Pushed again before each try: a wait for the quota must not outlive the key.
+            self.push_key().await?;
+            let credentials = d.aws.credentials().await?;
+            let url = presign(
+                &d.endpoint,
+                &self.request,
+                &credentials,
+                &d.aws.region,
+                SystemTime::now(),
+            )
+            .map_err(|e| Failure::new(Kind::Other, e.to_string()))?;
+            match connect::open(&d.endpoint, &url, &d.tls).await {
+                Ok(tunnel) => {
+                    self.traffic
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(tunnel.traffic());
+                    return Ok(tunnel);
+                }
+                // The endpoint's 20 connections are in use: one usually frees soon.
+                Err(ConnectError::Refused { status: 429, .. }) if waits.len() > 0 => {
+                    let wait = waits.next().copied().unwrap_or_default();
+                    tracing::warn!(
+                        "{} has its 20 connections open; trying again in {wait} s",
+                        self.request.endpoint_id
+                    );
+                    tokio::time::sleep(Duration::from_secs(wait)).await;
+                }
+                Err(e) => return Err(connect_failure(e, &self.request)),
+            }
+        }
+    }
+
+    /// Pushes the key, if there is one to push.
+    async fn push_key(&self) -> Result<(), Failure> {
+        let d = &self.destination;
         if let Some(key) = &self.key {
             let push = KeyPush {
                 instance_id: &d.found.route.instance_id,
@@ -141,25 +179,13 @@ impl Connector {
             send_ssh_public_key(&d.aws, &push).await?;
             tracing::info!("pushed public key for {} (valid 60 s)", key.user);
         }
-        let credentials = d.aws.credentials().await?;
-        let url = presign(
-            &d.endpoint,
-            &self.request,
-            &credentials,
-            &d.aws.region,
-            SystemTime::now(),
-        )
-        .map_err(|e| Failure::new(Kind::Other, e.to_string()))?;
-        let tunnel = connect::open(&d.endpoint, &url, &d.tls)
-            .await
-            .map_err(|e| connect_failure(e, &self.request))?;
-        self.traffic
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(tunnel.traffic());
-        Ok(tunnel)
+        Ok(())
     }
 }
+
+/// Seconds to wait before each new try when the endpoint answers 429 (its 20 concurrent
+/// connections in use): about half a minute in all, then the refusal is the answer.
+const QUOTA_WAITS: [u64; 5] = [1, 2, 4, 8, 15];
 
 /// The key pushed before each tunnel: the in-memory key's public half, or `--push-key`'s
 /// file; either needs a user.

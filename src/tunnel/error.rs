@@ -25,7 +25,7 @@ pub fn connect_failure(e: ConnectError, request: &TunnelRequest) -> Failure {
             Kind::TunnelRefused,
             sentences(
                 &e.to_string(),
-                "An endpoint allows 20 concurrent connections; close some and retry",
+                "An endpoint allows 20 concurrent connections; eic-ssh waited 30 s for one to free. Close some, or share connections (`eic-ssh ssh-config` writes ControlMaster)",
             ),
         ),
         ConnectError::Refused { .. } => Failure::new(Kind::TunnelRefused, e.to_string()),
