@@ -4,11 +4,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use super::resolve::gate;
+use super::resolve::{gate, settle};
 use super::{Destination, Learned, Settings, resolve};
+use crate::aws::AwsContext;
 use crate::aws::discovery::Route;
 use crate::aws::instance_connect::{KeyPush, send_ssh_public_key};
-use crate::aws::{AwsContext, security_groups};
 use crate::config::ConfigFile;
 use crate::error::{Failure, Kind};
 use crate::guard::{self, Verdict};
@@ -102,12 +102,8 @@ impl Connector {
     /// not keep tunnelling after the network changed. `learned` keeps the verdict.
     pub async fn check_guard(&self, learned: &mut Learned) -> Result<Verdict, Failure> {
         let d = &self.destination;
-        let mut verdict = gate(guard::check(&d.settings, &d.http).await, learned)?;
-        if let Verdict::AskSecurityGroup { ip } = verdict {
-            let admitted = security_groups::read(&d.aws, &d.found, d.settings.port).await?;
-            verdict = gate(guard::decide(&d.settings, Ok(ip), Some(&admitted)), learned)?;
-        }
-        Ok(verdict)
+        let verdict = gate(guard::check(&d.settings, &d.http).await, learned)?;
+        settle(verdict, &d.settings, &d.aws, &d.found, learned).await
     }
 
     /// The AWS context, for further calls about the same target.

@@ -83,10 +83,7 @@ pub async fn resolve(
     {
         verdict = gate(guard::check(&settings, &http).await, learned)?;
     }
-    if let Verdict::AskSecurityGroup { ip } = verdict {
-        let admitted = security_groups::read(&aws, &found, settings.port).await?;
-        verdict = gate(guard::decide(&settings, Ok(ip), Some(&admitted)), learned)?;
-    }
+    let verdict = settle(verdict, &settings, &aws, &found, learned).await?;
     let endpoint = match (override_url, &found.route.endpoint_dns_name) {
         (Some(url), _) => url,
         (None, Some(dns)) => TunnelEndpoint::for_dns_name(dns),
@@ -101,6 +98,22 @@ pub async fn resolve(
         found,
         endpoint,
     })
+}
+
+/// The verdict made final: when the static allowlists leave it to the instance's security
+/// group, its rules are read (read-only calls) and the guard decides again.
+pub async fn settle(
+    verdict: Verdict,
+    settings: &Settings,
+    aws: &AwsContext,
+    found: &discovery::Resolved,
+    learned: &mut Learned,
+) -> Result<Verdict, Failure> {
+    let Verdict::AskSecurityGroup { ip } = verdict else {
+        return Ok(verdict);
+    };
+    let admitted = security_groups::read(aws, found, settings.port).await?;
+    gate(guard::decide(settings, Ok(ip), Some(&admitted)), learned)
 }
 
 /// Keeps the verdict for the log, then lets it through or refuses (exit 3).
