@@ -165,6 +165,52 @@ fn host_keys_accept_new_then_refuse_a_changed_key() {
     );
 }
 
+/// `--host-key-check ask` asks on the terminal, not on stdin (here /dev/null, as when a
+/// script pipes into eic-ssh): "no" refuses, "yes" learns the key and runs the command.
+#[test]
+fn host_key_question_is_asked_on_the_terminal() {
+    let h = Harness::new();
+    let known = h.dir.path().join("asked_known_hosts");
+    let tmux = Tmux::start(&h, 160, 30);
+    tmux.wait_for("local$");
+    let command = format!(
+        "EIC_SSH_KNOWN_HOSTS='{}' {} {}@{BASTION} --host-key-check ask -- echo asked-'ok' < /dev/null; echo status=$?",
+        known.display(),
+        env!("CARGO_BIN_EXE_eic-ssh"),
+        h.user
+    );
+    tmux.keys(&command);
+    tmux.enter();
+    tmux.wait_for("Are you sure you want to continue connecting (yes/no)?");
+    tmux.keys("no");
+    tmux.enter();
+    tmux.wait_for("status=255");
+    assert!(
+        tmux.screen().contains(&format!(
+            "host key verification failed: {BASTION} was not accepted"
+        )),
+        "{}",
+        tmux.screen()
+    );
+    assert!(!known.exists(), "nothing learned after a no");
+
+    tmux.keys("clear");
+    tmux.enter();
+    tmux.keys(&command);
+    tmux.enter();
+    tmux.wait_for("(yes/no)?");
+    tmux.keys("yes");
+    tmux.enter();
+    tmux.wait_for("status=0");
+    assert!(tmux.screen().contains("asked-ok"), "{}", tmux.screen());
+    let host_key = h.sim.sshd().unwrap().host_public_key.clone();
+    let blob = host_key.split_whitespace().nth(1).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&known).unwrap(),
+        format!("{BASTION} ssh-ed25519 {blob}\n")
+    );
+}
+
 #[test]
 fn hashed_known_hosts_entries_are_read() {
     let h = Harness::new();

@@ -2,7 +2,6 @@
 //! then call STS AssumeRole with it. The Rust SDK does not ask (the AWS CLI does), so
 //! without this such a profile could not be used at all.
 
-use std::io::{BufRead, Write};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
@@ -127,17 +126,7 @@ fn ask_code(role: &MfaRole) -> Result<String, Failure> {
             ),
         )
     };
-    let tty = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/tty")
-        .map_err(no_terminal)?;
-    let mut out = &tty;
-    write!(out, "MFA code for {}: ", role.mfa_serial).map_err(no_terminal)?;
-    out.flush().map_err(no_terminal)?;
-    let mut line = String::new();
-    std::io::BufReader::new(&tty)
-        .read_line(&mut line)
+    let line = crate::local::prompt::ask(&format!("MFA code for {}: ", role.mfa_serial))
         .map_err(no_terminal)?;
     let code = line.trim().to_string();
     if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {

@@ -10,6 +10,7 @@ pub mod confined;
 pub mod files;
 pub mod paths;
 pub mod private;
+pub mod prompt;
 pub mod signals;
 pub mod stdio;
 pub mod terminal;

@@ -140,24 +140,16 @@ fn learn(check: &HostKeyCheck, key: &PublicKey) -> Result<(), Failure> {
 
 /// OpenSSH's question, on the controlling terminal.
 fn ask(name: &str, key: &PublicKey) -> Result<bool, Failure> {
-    use std::io::{BufRead, Write};
-    let refuse =
-        |why: String| Failure::new(Kind::Ssh, format!("host key verification failed: {why}"));
-    let tty = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/tty")
-        .map_err(|_| refuse(format!("{name} is unknown and there is no terminal to ask on; use --host-key-check accept-new")))?;
-    let mut out = &tty;
-    let _ = write!(
-        out,
+    let question = format!(
         "The authenticity of host '{name}' can't be established.\r\n{} key fingerprint is {}.\r\nAre you sure you want to continue connecting (yes/no)? ",
         host_keys::type_label(key),
         host_keys::fingerprint(key)
     );
-    let mut answer = String::new();
-    std::io::BufReader::new(&tty)
-        .read_line(&mut answer)
-        .map_err(|e| refuse(e.to_string()))?;
+    let answer = crate::local::prompt::ask(&question).map_err(|_| {
+        Failure::new(
+            Kind::Ssh,
+            format!("host key verification failed: {name} is unknown and there is no terminal to ask on; use --host-key-check accept-new"),
+        )
+    })?;
     Ok(answer.trim().eq_ignore_ascii_case("yes"))
 }
