@@ -507,6 +507,10 @@ pub struct ConnectArgs {
     /// Push this public key (OpenSSH .pub) with SendSSHPublicKey before each tunnel.
     #[arg(long, value_name = "FILE")]
     pub push_key: Option<PathBuf>,
+    /// Ask the API where the target is, without the route cache (a route is otherwise
+    /// reused for up to 10 minutes); the answer is not cached either.
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 /// Whether a command line (without the program name) is the session form

@@ -10,6 +10,7 @@
 //! what the process exits with.
 
 pub mod aws;
+pub mod cache_file;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -25,7 +25,7 @@ pub struct RouteQuery {
 }
 
 /// Where a tunnel to the instance goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Route {
     /// `i-…`.
     pub instance_id: String,
@@ -40,7 +40,7 @@ pub struct Route {
 }
 
 /// The route, plus what was learned on the way (for checks that need more).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Resolved {
     /// Where tunnels go.
     pub route: Route,

@@ -9,7 +9,7 @@ use super::error::{AwsError, one_line};
 const VERSION: &str = "2016-11-15";
 
 /// What eic-ssh needs to know about an instance.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Instance {
     /// `i-…`.
     pub id: String,
@@ -32,7 +32,7 @@ pub struct Instance {
 }
 
 /// An EC2 Instance Connect Endpoint.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Endpoint {
     /// `eice-…`.
     pub id: String,

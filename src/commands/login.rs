@@ -70,7 +70,8 @@ pub async fn login(
     }
     let key = EphemeralKey::generate()?;
     let line = Some(key.public_line());
-    let connector = route::prepare(settings.clone(), &config.file, line, None, learned).await?;
+    let (connector, tunnel) =
+        route::prepare_and_open(settings.clone(), &config.file, line, None, learned).await?;
     let user = connector.user().unwrap_or_default().to_string();
     let port = settings.port;
     let instance_id = connector.route().instance_id.clone();
@@ -96,7 +97,6 @@ pub async fn login(
         console,
         seen: seen.clone(),
     };
-    let tunnel = connector.open().await?;
     learned.traffic = connector.traffic();
     let timing = timing(keys);
     // One deadline from the tunnel opening until authentication has succeeded: russh's

@@ -42,8 +42,8 @@ async fn relay_through(
         learned,
     )?;
     let push_key = args.connect.push_key.as_deref();
-    let connector = route::prepare(settings, &config.file, None, push_key, learned).await?;
-    let tunnel = connector.open().await?;
+    let (connector, tunnel) =
+        route::prepare_and_open(settings, &config.file, None, push_key, learned).await?;
     learned.traffic = connector.traffic();
     relay(stdio::stdin(), stdio::stdout(), tunnel, stop_signal())
         .await

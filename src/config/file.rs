@@ -48,6 +48,8 @@ pub struct Settings {
     pub allow_from_security_group: Option<bool>,
     /// `false` turns the local connection log off.
     pub log: Option<bool>,
+    /// `false` turns the route cache off: every connect asks the API where the target is.
+    pub cache: Option<bool>,
 }
 
 /// One `[hosts.ALIAS]` section. The settings of `[defaults]` are repeated here rather than
@@ -535,7 +537,7 @@ egress_check_url = ["https://a.example/ip", "http://127.0.0.1:9/ip"]
     fn errors_name_line_column_and_key() {
         assert_eq!(
             parse_err("[defaults]\nregion = \"x\"\nalow = []\n"),
-            "c.toml:3:1: unknown field `alow`, expected one of `region`, `profile`, `user`, `allow`, `egress_check`, `egress_check_url`, `allow_from_security_group`, `log`"
+            "c.toml:3:1: unknown field `alow`, expected one of `region`, `profile`, `user`, `allow`, `egress_check`, `egress_check_url`, `allow_from_security_group`, `log`, `cache`"
         );
         assert_eq!(
             parse_err("[defaults]\nallow = [\"10.0.0.0/33\"]\n"),

@@ -1,12 +1,12 @@
 //! A per-user cache of the egress IP, valid for at most 60 s, so a burst of scp runs asks once.
 
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::local::private as local;
+use crate::cache_file;
 
 /// The longest a cached answer is trusted.
 pub const MAX_TTL: Duration = Duration::from_secs(60);
@@ -81,7 +81,7 @@ impl Cache {
     /// [`Cache::get`] for answers that came `via` these routes.
     pub fn get_via(&self, urls: &[String], via: &[String]) -> Option<IpAddr> {
         let path = self.path.as_ref()?;
-        let text = match read_trusted(path) {
+        let text = match cache_file::read(path, 4096) {
             Ok(text) => text,
             Err(e) => {
                 if e.kind() != std::io::ErrorKind::NotFound {
@@ -109,7 +109,7 @@ impl Cache {
             ip,
             at: now(),
         };
-        if let Err(e) = write_private(path, &serde_json::to_vec(&entry).unwrap_or_default()) {
+        if let Err(e) = cache_file::write(path, &serde_json::to_vec(&entry).unwrap_or_default()) {
             tracing::debug!("cannot cache the egress IP in {}: {e}", path.display());
         }
     }
@@ -119,66 +119,6 @@ fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-/// Whether `meta` belongs to this user and nobody else can write it (or, with
-/// `private`, read it either).
-fn owned_and_private(meta: &std::fs::Metadata, private: bool) -> std::io::Result<()> {
-    let forbidden = if private { 0o077 } else { 0o022 };
-    if !local::is_mine(meta) {
-        return Err(std::io::Error::other("owned by another user"));
-    }
-    if let Some(mode) = local::mode(meta)
-        && mode & forbidden != 0
-    {
-        return Err(std::io::Error::other(format!(
-            "mode {:o} lets other users in",
-            mode & 0o777
-        )));
-    }
-    Ok(())
-}
-
-/// The directory holding `path`, if it is a real directory (not a symlink) that only this
-/// user can write.
-fn check_dir(path: &Path) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let meta = std::fs::symlink_metadata(dir)?;
-    if !meta.is_dir() {
-        return Err(std::io::Error::other(format!(
-            "{} is not a directory",
-            dir.display()
-        )));
-    }
-    owned_and_private(&meta, false)
-}
-
-/// Reads the cache file only when it is trustworthy (see [`Cache::get`]).
-fn read_trusted(path: &Path) -> std::io::Result<String> {
-    use local::OpenPrivate;
-    use std::io::Read;
-    check_dir(path)?;
-    let mut f = std::fs::OpenOptions::new()
-        .read(true)
-        .no_follow()
-        .open(path)?;
-    let meta = f.metadata()?;
-    if !meta.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
-    }
-    owned_and_private(&meta, true)?;
-    let mut text = String::new();
-    (&mut f).take(4096).read_to_string(&mut text)?;
-    Ok(text)
-}
-
-/// Writes a file only its owner can read, atomically, in a directory only we can write.
-fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        local::create_dir_all(dir)?;
-    }
-    check_dir(path)?;
-    crate::local::files::replace(path, data, 0o600)
 }
 
 #[cfg(test)]

@@ -3,13 +3,14 @@
 //! bound to that instance, with the egress guard deciding before each step, in `resolve`),
 //! then tunnels along it (`open`). Commands only wire it to a front end.
 
+pub mod cache;
 pub mod open;
 pub mod resolve;
 pub mod settings;
 
 use std::sync::Arc;
 
-pub use open::{Connector, prepare};
+pub use open::{Connector, prepare, prepare_and_open};
 pub use resolve::{Destination, resolve};
 pub use settings::{Flags, Settings};
 
@@ -26,6 +27,8 @@ pub struct Learned {
     pub verdict: Option<Verdict>,
     /// The instance id, once known.
     pub instance: Option<String>,
+    /// The route came from the route cache (a failure retries with a fresh one).
+    pub route_cached: bool,
     /// The endpoint id, once known.
     pub endpoint: Option<String>,
     /// `SHA256:…` of the host key the instance presented, once seen.

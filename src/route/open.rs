@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use super::cache::Use;
 use super::resolve::{gate, settle};
 use super::{Destination, Learned, Settings, resolve};
 use crate::aws::AwsContext;
@@ -15,7 +16,7 @@ use crate::guard::{self, Verdict};
 use crate::ssh::key::read_public_key;
 use crate::tunnel::connect::{self, ConnectError};
 use crate::tunnel::endpoint::check_port;
-use crate::tunnel::error::connect_failure;
+use crate::tunnel::error::{connect_failure, tunnel_failure};
 use crate::tunnel::presign::presign;
 use crate::tunnel::stream::Traffic;
 use crate::tunnel::{Tunnel, TunnelEndpoint, TunnelRequest};
@@ -43,7 +44,9 @@ pub struct Connector {
 
 /// Guard and route for `settings`, ready to open tunnels to its port (checked).
 /// `key_line` (an in-memory key's public half) is pushed before each tunnel, else
-/// `push_key`'s file, if any. `learned` keeps what each step found, for the log.
+/// `push_key`'s file, if any. The route is resolved afresh and remembered in the route
+/// cache (unless caching is off): a listener's later tunnels should not rest on a route
+/// another process cached. `learned` keeps what each step found, for the log.
 pub async fn prepare(
     settings: Settings,
     file: &ConfigFile,
@@ -51,9 +54,97 @@ pub async fn prepare(
     push_key: Option<&std::path::Path>,
     learned: &mut Learned,
 ) -> Result<Connector, Failure> {
+    let use_ = if settings.cache {
+        Use::Refresh
+    } else {
+        Use::Off
+    };
+    prepare_with(settings, file, key_line, push_key, use_, learned).await
+}
+
+/// [`prepare`], then the first tunnel, with the route from the cache when it has a fresh
+/// one. A cached route that fails the way a wrong route would (not found, refused, the
+/// tunnel or network failing) is resolved afresh, once: the cache is a hint, never the
+/// reason a connect fails.
+pub async fn prepare_and_open(
+    settings: Settings,
+    file: &ConfigFile,
+    key_line: Option<String>,
+    push_key: Option<&std::path::Path>,
+    learned: &mut Learned,
+) -> Result<(Connector, Tunnel), Failure> {
+    let use_ = if settings.cache {
+        Use::ReadWrite
+    } else {
+        Use::Off
+    };
+    let first = open_first(
+        settings.clone(),
+        file,
+        key_line.clone(),
+        push_key,
+        use_,
+        learned,
+    )
+    .await;
+    match first {
+        Err(e) if learned.route_cached && may_be_stale(&e) => {
+            tracing::info!("the cached route failed ({e}); asking the API again");
+            learned.route_cached = false;
+            open_first(settings, file, key_line, push_key, Use::Refresh, learned).await
+        }
+        other => other,
+    }
+}
+
+/// The failures a stale route could explain.
+fn may_be_stale(e: &Failure) -> bool {
+    matches!(
+        e.kind,
+        Kind::NotFound | Kind::TunnelRefused | Kind::TunnelClosed | Kind::Network
+    )
+}
+
+async fn open_first(
+    settings: Settings,
+    file: &ConfigFile,
+    key_line: Option<String>,
+    push_key: Option<&std::path::Path>,
+    use_: Use,
+    learned: &mut Learned,
+) -> Result<(Connector, Tunnel), Failure> {
+    let port = settings.port;
+    let connector = prepare_with(settings, file, key_line, push_key, use_, learned).await?;
+    let mut tunnel = connector.open().await?;
+    // The endpoint accepts a tunnel to an address that leads nowhere and then closes it:
+    // on a cached route, the server's first bytes are what proves the route (an SSH
+    // server speaks first). Waiting costs nothing: the client's first line is held only
+    // until the server's arrives, and the client needs that line before going on.
+    if learned.route_cached {
+        match tokio::time::timeout(FIRST_BYTES, tunnel.wait_for_data()).await {
+            Ok(Err(e)) => return Err(tunnel_failure(&e, port)),
+            Ok(Ok(_)) => {}
+            // A server that waits for the client (not SSH): the route stands.
+            Err(_) => tracing::debug!("nothing from the instance yet; relaying"),
+        }
+    }
+    Ok((connector, tunnel))
+}
+
+/// How long a tunnel on a cached route may stay silent before it is used as it is.
+const FIRST_BYTES: Duration = Duration::from_secs(10);
+
+async fn prepare_with(
+    settings: Settings,
+    file: &ConfigFile,
+    key_line: Option<String>,
+    push_key: Option<&std::path::Path>,
+    use_: Use,
+    learned: &mut Learned,
+) -> Result<Connector, Failure> {
     check_port(settings.port)?;
     let key = key_to_push(key_line, push_key, settings.user.as_deref())?;
-    let destination = resolve(settings, file, learned).await?;
+    let destination = resolve(settings, file, use_, learned).await?;
     Ok(Connector::new(destination, key))
 }
 
@@ -124,23 +215,15 @@ impl Connector {
             .clone()
     }
 
-    /// Pushes the key (if any), presigns a fresh URL and opens one tunnel.
+    /// Pushes the key (if any) while a freshly presigned tunnel opens; both must succeed.
     pub async fn open(&self) -> Result<Tunnel, Failure> {
-        let d = &self.destination;
         let mut waits = QUOTA_WAITS.iter();
         loop {
             // Pushed again before each try: a wait for the quota must not outlive the key.
-            self.push_key().await?;
-            let credentials = d.aws.credentials().await?;
-            let url = presign(
-                &d.endpoint,
-                &self.request,
-                &credentials,
-                &d.aws.region,
-                SystemTime::now(),
-            )
-            .map_err(|e| Failure::new(Kind::Other, e.to_string()))?;
-            match connect::open(&d.endpoint, &url, &d.tls).await {
+            // The push and the tunnel's TCP, TLS and WebSocket round trips overlap; SSH
+            // starts only once both are done, so the key is there before authentication.
+            let (_, tried) = tokio::try_join!(self.push_key(), self.try_open())?;
+            match tried {
                 Ok(tunnel) => {
                     self.traffic
                         .lock()
@@ -148,17 +231,38 @@ impl Connector {
                         .push(tunnel.traffic());
                     return Ok(tunnel);
                 }
-                // The endpoint's 20 connections are in use: one usually frees soon.
-                Err(ConnectError::Refused { status: 429, .. }) if waits.len() > 0 => {
-                    let wait = waits.next().copied().unwrap_or_default();
+                Err(full) => {
+                    // The endpoint's 20 connections are in use: one usually frees soon.
+                    let Some(wait) = waits.next().copied() else {
+                        return Err(connect_failure(full, &self.request));
+                    };
                     tracing::warn!(
                         "{} has its 20 connections open; trying again in {wait} s",
                         self.request.endpoint_id
                     );
                     tokio::time::sleep(Duration::from_secs(wait)).await;
                 }
-                Err(e) => return Err(connect_failure(e, &self.request)),
             }
+        }
+    }
+
+    /// One tunnel, presigned now; the inner error is the endpoint's 429 (its connections
+    /// are all in use), which is worth waiting for.
+    async fn try_open(&self) -> Result<Result<Tunnel, ConnectError>, Failure> {
+        let d = &self.destination;
+        let credentials = d.aws.credentials().await?;
+        let url = presign(
+            &d.endpoint,
+            &self.request,
+            &credentials,
+            &d.aws.region,
+            SystemTime::now(),
+        )
+        .map_err(|e| Failure::new(Kind::Other, e.to_string()))?;
+        match connect::open(&d.endpoint, &url, &d.tls).await {
+            Ok(tunnel) => Ok(Ok(tunnel)),
+            Err(full @ ConnectError::Refused { status: 429, .. }) => Ok(Err(full)),
+            Err(e) => Err(connect_failure(e, &self.request)),
         }
     }
 

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use super::cache::{self, Key, RouteCache, Use};
 use super::{Learned, Settings};
 use crate::aws::discovery::{self, RouteQuery};
 use crate::aws::{AwsChoices, AwsContext, security_groups};
@@ -36,11 +37,12 @@ pub struct Destination {
     pub endpoint: TunnelEndpoint,
 }
 
-/// Resolves `settings` (see the module's doc); `learned` keeps the verdict and the route
-/// for the log, even when a step fails.
+/// Resolves `settings` (see the module's doc), using the route cache as `cache_use` says;
+/// `learned` keeps the verdict and the route for the log, even when a step fails.
 pub async fn resolve(
     mut settings: Settings,
     file: &ConfigFile,
+    cache_use: Use,
     learned: &mut Learned,
 ) -> Result<Destination, Failure> {
     let override_url = settings
@@ -54,30 +56,60 @@ pub async fn resolve(
     let http = net::http_client(&tls)?;
     let mut verdict = gate(guard::check(&settings, &http).await, learned)?;
     let aws = AwsContext::load(&AwsChoices::from(&settings), http.clone()).await?;
-    // A Name tag becomes an id with one DescribeInstances; the allowlists of sections
-    // naming that id apply before anything else happens (key push, endpoint, tunnel).
-    let named = match &settings.instance {
-        InstanceRef::Name(name) => {
-            let instance = discovery::find_by_name(&aws, name).await?;
-            if settings.bind_instance(file, &instance.id, instance.name.as_deref()) > 0 {
-                verdict = gate(guard::check(&settings, &http).await, learned)?;
-            }
-            Some(instance)
-        }
-        InstanceRef::Id(_) => None,
-    };
     let query = RouteQuery {
         instance: settings.instance.clone(),
-        found: named,
+        found: None,
         endpoint_id: settings.endpoint_id.clone(),
         endpoint_dns_name: settings.endpoint_dns_name.clone(),
         private_ip: settings.private_ip.map(|ip| ip.to_string()),
         tunnel_url_overridden: override_url.is_some(),
     };
-    let found = discovery::resolve(&aws, &query).await?;
+    let cache = RouteCache::new(cache_use);
+    let key = Key::new(&aws, &query);
+    let cached = (cache_use == Use::ReadWrite)
+        .then(|| cache.get(&key))
+        .flatten();
+    let found = match cached {
+        Some(found) => {
+            tracing::info!(
+                "route from the cache (at most {} min old; --no-cache asks the API)",
+                cache::TTL.as_secs() / 60
+            );
+            learned.route_cached = true;
+            found
+        }
+        None => {
+            // A Name tag becomes an id with one DescribeInstances; the allowlists of
+            // sections naming that id apply before anything else happens (key push,
+            // endpoint, tunnel).
+            let named = match &settings.instance {
+                InstanceRef::Name(name) => {
+                    let instance = discovery::find_by_name(&aws, name).await?;
+                    if settings.bind_instance(file, &instance.id, instance.name.as_deref()) > 0 {
+                        verdict = gate(guard::check(&settings, &http).await, learned)?;
+                    }
+                    Some(instance)
+                }
+                InstanceRef::Id(_) => None,
+            };
+            let found = discovery::resolve(
+                &aws,
+                &RouteQuery {
+                    found: named,
+                    ..query
+                },
+            )
+            .await?;
+            if cache_use != Use::Off {
+                cache.put(&key, &found);
+            }
+            found
+        }
+    };
     learned.instance = Some(found.route.instance_id.clone());
     learned.endpoint = Some(found.route.endpoint_id.clone());
-    // Typed by id or alias, sections naming its Name tag bind once it is described.
+    // Typed by id or alias (or read from the cache), sections naming the instance's id and
+    // Name tag bind once it is known.
     if let Some(i) = &found.instance
         && settings.bind_instance(file, &i.id, i.name.as_deref()) > 0
     {

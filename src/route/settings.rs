@@ -38,6 +38,8 @@ pub struct Flags {
     pub known_hosts: Option<PathBuf>,
     /// `--tunnel-endpoint-url` (or `EIC_SSH_TUNNEL_ENDPOINT_URL`).
     pub tunnel_endpoint_url: Option<String>,
+    /// `--no-cache`.
+    pub no_cache: bool,
 }
 
 /// Everything decided for one target.
@@ -89,6 +91,8 @@ pub struct Settings {
     pub tunnel_endpoint_url: Option<String>,
     /// The matched `[hosts.X]` section as written (for `config check` and its forwards).
     pub section: Option<Host>,
+    /// The route cache may answer (no `--no-cache`, no `cache = false`).
+    pub cache: bool,
 }
 
 impl Settings {
@@ -469,6 +473,7 @@ fn merge(
             .clone()
             .or_else(|| host.and_then(|h| h.known_hosts.clone())),
         tunnel_endpoint_url: o.tunnel_endpoint_url.clone(),
+        cache: !o.no_cache && config.defaults.cache != Some(false),
         target: target_text.to_string(),
         alias: host.map(|_| target_text.to_string()),
         instance,

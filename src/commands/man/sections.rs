@@ -47,7 +47,7 @@ const FILES: &[(&str, &str)] = &[
     ),
     (
         "~/.cache/eic-ssh/",
-        "The egress IP, cached for at most 60 seconds.",
+        "The egress IP (egress-ip.json, at most 60 seconds) and the routes to targets (routes.json, 10 minutes; --no-cache skips it).",
     ),
     (
         "~/.local/state/eic-ssh/log.jsonl",
