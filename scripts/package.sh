@@ -55,7 +55,7 @@ else
     # --no-build: the binary above is the one packaged (cargo-deb would rebuild otherwise).
     cargo deb -p eic-ssh --no-build
     # cargo-deb derives libc6's minimum from the versioned symbols, but not from the
-    # GLIBC_ABI_DT_RELR marker that packed relocations (build.rs) add: that needs glibc 2.36.
+    # GLIBC_ABI_DT_RELR marker that packed relocations add: that needs glibc 2.36.
     if command -v readelf >/dev/null && readelf -V "$bin" | grep -q GLIBC_ABI_DT_RELR; then
         echo "package.sh: warning: the binary needs glibc >= 2.36 (GLIBC_ABI_DT_RELR);" \
             "the .deb's Depends may say less" >&2
