@@ -109,6 +109,16 @@ def peak_rss_kib(pid):
     return 0
 
 
+def current_kib(pid):
+    """VmRSS and RssAnon now (what the process holds, not its peak)."""
+    out = {}
+    for line in open(f"/proc/{pid}/status"):
+        key, _, rest = line.partition(":")
+        if key in ("VmRSS", "RssAnon"):
+            out[key] = int(rest.split()[0])
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
@@ -171,7 +181,10 @@ def main():
         # A fresh eic-ssh for the concurrent connections, so its peak RSS is theirs and not
         # the single streams' (whose 8 MiB SSH window dominates a long transfer).
         many, (many_port,) = forward(sink_port)
+        stream(many_port, 1 << 20)
+        time.sleep(0.5)
         idle_rss = peak_rss_kib(many.pid)
+        idle_now = current_kib(many.pid)
         each = args.per_connection_mib << 20
         times = [None] * args.connections
 
@@ -185,6 +198,8 @@ def main():
             t.join()
         wall = time.perf_counter() - start
         rss = peak_rss_kib(many.pid)
+        time.sleep(1.0)
+        after = current_kib(many.pid)
         single_rss = peak_rss_kib(eic.pid)
         done = sum(1 for t in times if t is not None)
         rates = [each / t / 1e6 for t in times if t]
@@ -209,6 +224,11 @@ def main():
           f"**{min(rates) / max(rates):.2f}**, eic-ssh peak RSS **{rss / 1024:.1f} MiB** "
           f"({idle_rss / 1024:.1f} MiB with its tunnel up and no connection yet). The eic-ssh that "
           f"carried the single streams peaked at {single_rss / 1024:.1f} MiB.")
+    print()
+    print(f"Once they have all ended: RSS **{after['VmRSS'] / 1024:.1f} MiB**, anonymous "
+          f"**{after['RssAnon'] / 1024:.1f} MiB** (before them: {idle_now['VmRSS'] / 1024:.1f} MiB, "
+          f"anonymous {idle_now['RssAnon'] / 1024:.1f} MiB): what is kept per connection after "
+          f"the burst is **{max(0, after['RssAnon'] - idle_now['RssAnon']) / args.connections:.0f} KiB**.")
     print()
     print("Rounds, MB/s, to / from the instance: eic-ssh "
           + ", ".join(f"{a:.0f}/{b:.0f}" for a, b in zip(single["eic"], single["eic_down"]))

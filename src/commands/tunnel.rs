@@ -75,11 +75,16 @@ pub async fn run(args: TunnelArgs, g: &Globals) -> Result<Outcome, Failure> {
         let connector = connector.clone();
         let port = remote_port;
         let target = args.instance.clone();
+        let (all, max) = (slots.clone(), args.max_connections as usize);
         tokio::spawn(async move {
             if let Err(f) = serve(&connector, socket, port, &target, log_off).await {
                 eprintln!("eic-ssh: connection from {peer}: {f}");
             }
             drop(slot);
+            // The last tunnel of a burst is gone: give back what they used.
+            if all.available_permits() == max {
+                crate::local::memory::release();
+            }
         });
     }
 }

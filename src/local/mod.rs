@@ -8,6 +8,7 @@
 pub mod agent;
 pub mod confined;
 pub mod files;
+pub mod memory;
 pub mod paths;
 pub mod private;
 pub mod prompt;

@@ -349,7 +349,12 @@ impl Bound {
                     }
                     Err(e) => tracing::warn!("{}: accept failed: {e}", self.forward.spec),
                 },
-                Some(()) = open.next(), if !open.is_empty() => {}
+                Some(()) = open.next(), if !open.is_empty() => {
+                    // The last connection of a burst is gone: give back what they used.
+                    if open.is_empty() {
+                        crate::local::memory::release();
+                    }
+                }
             }
         }
     }
