@@ -250,6 +250,16 @@ build_windows() {
         ok "$t" "smoke test skipped: the build failed"
         return
     fi
+    # The Windows side of src/local/ is only compiled here: lint it as the host's is.
+    say "$t: cargo clippy"
+    if env CC_x86_64_pc_windows_gnu=x86_64-w64-mingw32-gcc \
+        timeout 3600 cargo clippy --locked -p eic-ssh --lib --bins --target "$t" \
+        --profile "$profile" --message-format short -- -D warnings >"$work/$t-clippy.log" 2>&1; then
+        ok "$t" "clippy ok"
+    else
+        show_errors "$work/$t-clippy.log"
+        fail "$t" "clippy FAILED ($(count_errors "$work/$t-clippy.log") errors; $work/$t-clippy.log)"
+    fi
     local exe="$target_dir/$t/$profile_dir/eic-ssh.exe"
     if ! need_wine; then ok "$t" "smoke test skipped: $why"; return; fi
     if ! need_openssh; then ok "$t" "smoke test skipped: $why"; return; fi
