@@ -10,6 +10,7 @@ pub mod eic_api;
 pub mod events;
 pub mod firewall;
 pub mod handshake;
+pub mod latency;
 pub mod open_tunnel;
 pub mod server;
 pub mod sigv4;
@@ -20,6 +21,7 @@ pub mod world;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -94,6 +96,11 @@ pub struct Options {
     /// sshd's `Subsystem sftp` command; `internal-sftp` when `None`. Tests put a lying
     /// SFTP server here.
     pub sftp_server: Option<String>,
+    /// Round-trip time between the client and "AWS" (`--rtt`): every connection to the
+    /// listening port is held RTT/2 each way plus the TCP handshake (`latency`), and a
+    /// public bastion (sshd behind the same delay) listens too. `None`: no delay and no
+    /// bastion; `Some(ZERO)`: the same relays without delay, the baseline of a count.
+    pub rtt: Option<Duration>,
 }
 
 impl Options {
@@ -107,6 +114,7 @@ impl Options {
             with_sshd: true,
             event_log: None,
             sftp_server: None,
+            rtt: None,
         }
     }
 }
@@ -117,6 +125,10 @@ pub struct Sim {
     pub addr: SocketAddr,
     /// PEM of the CA that signed the server certificate.
     pub ca_path: PathBuf,
+    /// The public bastion (sshd behind the `rtt` delay), when `Options::rtt` is set.
+    pub bastion: Option<SocketAddr>,
+    /// The simulated round-trip time, as started.
+    pub rtt: Option<Duration>,
     /// Shared state.
     pub state: Arc<State>,
     runtime: Option<tokio::runtime::Runtime>,
@@ -159,18 +171,33 @@ impl Sim {
             .map_err(|e| format!("cannot listen on {}:{}: {e}", options.bind, options.port))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let serving = state.clone();
+        let rtt = options.rtt;
         runtime.spawn(async move {
             match tokio::net::TcpListener::from_std(listener) {
-                Ok(listener) => server::serve(listener, tls, serving).await,
+                Ok(listener) => server::serve(listener, tls, serving, rtt).await,
                 Err(e) => eprintln!("eic-sim: cannot use the listener: {e}"),
             }
         });
+        let bastion = match (rtt, &state.sshd) {
+            (Some(rtt), Some(sshd)) => {
+                let sshd_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, sshd.port));
+                Some(start_bastion(&runtime, options.bind, sshd_addr, rtt)?)
+            }
+            _ => None,
+        };
         Ok(Sim {
             addr,
             ca_path,
+            bastion,
+            rtt,
             state,
             runtime: Some(runtime),
         })
+    }
+
+    /// URL of the emulator's checkip service over TLS, as `https://checkip.amazonaws.com` is.
+    pub fn checkip_https_url(&self) -> String {
+        format!("https://{}/checkip", self.addr)
     }
 
     /// URL of the emulator's checkip service (answers the world's `client_public_ip`).
@@ -269,6 +296,26 @@ impl Sim {
             });
         }
     }
+}
+
+/// Listens for the public bastion on `bind` and forwards to sshd across the simulated network.
+fn start_bastion(
+    runtime: &tokio::runtime::Runtime,
+    bind: IpAddr,
+    sshd: SocketAddr,
+    rtt: Duration,
+) -> Result<SocketAddr, String> {
+    let listener = std::net::TcpListener::bind((bind, 0))
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .map_err(|e| format!("cannot listen on {bind} for the bastion: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    runtime.spawn(async move {
+        match tokio::net::TcpListener::from_std(listener) {
+            Ok(listener) => latency::forward(listener, sshd, rtt).await,
+            Err(e) => eprintln!("eic-sim: cannot use the bastion listener: {e}"),
+        }
+    });
+    Ok(addr)
 }
 
 impl Drop for Sim {
