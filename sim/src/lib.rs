@@ -97,9 +97,10 @@ pub struct Options {
     /// SFTP server here.
     pub sftp_server: Option<String>,
     /// Round-trip time between the client and "AWS" (`--rtt`): every connection to the
-    /// listening port is held RTT/2 each way plus the TCP handshake (`latency`), and a
-    /// public bastion (sshd behind the same delay) listens too. `None`: no delay and no
-    /// bastion; `Some(ZERO)`: the same relays without delay, the baseline of a count.
+    /// listening port is held RTT/2 each way plus the TCP handshake (`latency`), each
+    /// service gets its own port (`Hosts`), and a public bastion (sshd behind the same
+    /// delay) listens too. `None`: one port, no delay, no bastion; `Some(ZERO)`: the same
+    /// ports and relays without delay, the baseline of a count.
     pub rtt: Option<Duration>,
 }
 
@@ -119,10 +120,42 @@ impl Options {
     }
 }
 
+/// Where a client reaches each service. Every port answers every request (the routing is
+/// by path and signature, as on the one port); the ports differ only so that a client
+/// opens a connection per service, as it must at AWS.
+#[derive(Debug, Clone, Copy)]
+pub struct Hosts {
+    /// The EC2 Query API (and the port `Options::port` names).
+    pub ec2: SocketAddr,
+    /// The EC2 Instance Connect API (SendSSHPublicKey).
+    pub instance_connect: SocketAddr,
+    /// STS.
+    pub sts: SocketAddr,
+    /// The endpoint's openTunnel WebSocket.
+    pub tunnel: SocketAddr,
+    /// checkip.
+    pub checkip: SocketAddr,
+}
+
+impl Hosts {
+    /// Every service at one address.
+    fn all_at(addr: SocketAddr) -> Hosts {
+        Hosts {
+            ec2: addr,
+            instance_connect: addr,
+            sts: addr,
+            tunnel: addr,
+            checkip: addr,
+        }
+    }
+}
+
 /// A running emulator with its own runtime; stops (and kills sshd) on drop.
 pub struct Sim {
     /// Where the APIs and openTunnel listen (HTTPS).
     pub addr: SocketAddr,
+    /// Where each service is reached: all at `addr`, or each on its own port with `rtt`.
+    pub hosts: Hosts,
     /// PEM of the CA that signed the server certificate.
     pub ca_path: PathBuf,
     /// The public bastion (sshd behind the `rtt` delay), when `Options::rtt` is set.
@@ -165,19 +198,32 @@ impl Sim {
             .thread_name("eic-sim")
             .build()
             .map_err(|e| format!("cannot start a runtime: {e}"))?;
-        // A std listener, so starting works from inside another runtime (async tests) too.
-        let listener = std::net::TcpListener::bind((options.bind, options.port))
-            .and_then(|l| l.set_nonblocking(true).map(|()| l))
-            .map_err(|e| format!("cannot listen on {}:{}: {e}", options.bind, options.port))?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        let serving = state.clone();
         let rtt = options.rtt;
-        runtime.spawn(async move {
-            match tokio::net::TcpListener::from_std(listener) {
-                Ok(listener) => server::serve(listener, tls, serving, rtt).await,
-                Err(e) => eprintln!("eic-sim: cannot use the listener: {e}"),
-            }
-        });
+        let serve = |port: u16| -> Result<SocketAddr, String> {
+            let listener = listen(options.bind, port)?;
+            let addr = listener.local_addr().map_err(|e| e.to_string())?;
+            let (tls, state) = (tls.clone(), state.clone());
+            runtime.spawn(async move {
+                match tokio::net::TcpListener::from_std(listener) {
+                    Ok(listener) => server::serve(listener, tls, state, rtt).await,
+                    Err(e) => eprintln!("eic-sim: cannot use the listener: {e}"),
+                }
+            });
+            Ok(addr)
+        };
+        let addr = serve(options.port)?;
+        // At a distance, a connection to one service must not carry another's requests:
+        // at AWS each is its own host, so each gets its own port (and connection pool).
+        let hosts = match rtt {
+            None => Hosts::all_at(addr),
+            Some(_) => Hosts {
+                ec2: addr,
+                instance_connect: serve(0)?,
+                sts: serve(0)?,
+                tunnel: serve(0)?,
+                checkip: serve(0)?,
+            },
+        };
         let bastion = match (rtt, &state.sshd) {
             (Some(rtt), Some(sshd)) => {
                 let sshd_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, sshd.port));
@@ -187,6 +233,7 @@ impl Sim {
         };
         Ok(Sim {
             addr,
+            hosts,
             ca_path,
             bastion,
             rtt,
@@ -197,7 +244,7 @@ impl Sim {
 
     /// URL of the emulator's checkip service over TLS, as `https://checkip.amazonaws.com` is.
     pub fn checkip_https_url(&self) -> String {
-        format!("https://{}/checkip", self.addr)
+        format!("https://{}/checkip", self.hosts.checkip)
     }
 
     /// URL of the emulator's checkip service (answers the world's `client_public_ip`).
@@ -219,15 +266,15 @@ impl Sim {
             ("AWS_ACCESS_KEY_ID".to_string(), cred.access_key.clone()),
             ("AWS_SECRET_ACCESS_KEY".into(), cred.secret_key.clone()),
             ("AWS_REGION".into(), world.region.clone()),
-            ("AWS_ENDPOINT_URL_EC2".into(), self.https_url()),
+            ("AWS_ENDPOINT_URL_EC2".into(), https(self.hosts.ec2)),
             (
                 "AWS_ENDPOINT_URL_EC2_INSTANCE_CONNECT".into(),
-                self.https_url(),
+                https(self.hosts.instance_connect),
             ),
-            ("AWS_ENDPOINT_URL_STS".into(), self.https_url()),
+            ("AWS_ENDPOINT_URL_STS".into(), https(self.hosts.sts)),
             (
                 "EIC_SSH_TUNNEL_ENDPOINT_URL".into(),
-                format!("wss://{}", self.addr),
+                format!("wss://{}", self.hosts.tunnel),
             ),
             ("AWS_CA_BUNDLE".into(), self.ca_path.display().to_string()),
             ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
@@ -298,6 +345,18 @@ impl Sim {
     }
 }
 
+/// `https://ADDR`.
+fn https(addr: SocketAddr) -> String {
+    format!("https://{addr}")
+}
+
+/// A std listener, so starting works from inside another runtime (async tests) too.
+fn listen(bind: IpAddr, port: u16) -> Result<std::net::TcpListener, String> {
+    std::net::TcpListener::bind((bind, port))
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .map_err(|e| format!("cannot listen on {bind}:{port}: {e}"))
+}
+
 /// Listens for the public bastion on `bind` and forwards to sshd across the simulated network.
 fn start_bastion(
     runtime: &tokio::runtime::Runtime,
@@ -305,9 +364,7 @@ fn start_bastion(
     sshd: SocketAddr,
     rtt: Duration,
 ) -> Result<SocketAddr, String> {
-    let listener = std::net::TcpListener::bind((bind, 0))
-        .and_then(|l| l.set_nonblocking(true).map(|()| l))
-        .map_err(|e| format!("cannot listen on {bind} for the bastion: {e}"))?;
+    let listener = listen(bind, 0)?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     runtime.spawn(async move {
         match tokio::net::TcpListener::from_std(listener) {

@@ -105,7 +105,7 @@ async fn a_tunnel_opens_after_three_round_trips_and_reaches_sshd() {
         let world = far.sim.state.world.read().unwrap();
         let c = &world.credentials[0];
         let credentials = Credentials::new(&c.access_key, &c.secret_key, None, None, "test");
-        let endpoint = TunnelEndpoint::parse(&format!("wss://{}", far.sim.addr)).unwrap();
+        let endpoint = TunnelEndpoint::parse(&format!("wss://{}", far.sim.hosts.tunnel)).unwrap();
         let request = TunnelRequest {
             endpoint_id: "eice-0123456789abcdef0".into(),
             private_ip: "10.0.1.5".into(),
@@ -149,6 +149,43 @@ fn the_public_bastion_is_heard_two_round_trips_after_connecting() {
     assert!(
         heard >= RTT * 2,
         "handshake, then the banner's way back: {heard:?}"
+    );
+}
+
+/// The ports a client is pointed at: the four URLs of `client_env`, then checkip's.
+fn ports_in_env(sim: &Sim) -> Vec<u16> {
+    let port = |url: &str| -> u16 {
+        let after = url.rsplit(':').next().unwrap();
+        let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().unwrap()
+    };
+    let mut ports: Vec<u16> = sim
+        .client_env()
+        .iter()
+        .filter(|(k, _)| k.starts_with("AWS_ENDPOINT_URL") || k.contains("TUNNEL"))
+        .map(|(_, v)| port(v))
+        .collect();
+    ports.push(port(&sim.checkip_https_url()));
+    ports
+}
+
+#[test]
+fn at_a_distance_each_service_is_its_own_host() {
+    let near = Far::new(None);
+    let ports = ports_in_env(&near.sim);
+    assert_eq!(ports.len(), 5);
+    assert!(
+        ports.iter().all(|p| *p == near.sim.addr.port()),
+        "{ports:?}"
+    );
+    let far = Far::new(Some(RTT));
+    let mut ports = ports_in_env(&far.sim);
+    ports.sort();
+    ports.dedup();
+    assert_eq!(
+        ports.len(),
+        5,
+        "EC2, Instance Connect, STS, the tunnel and checkip: {ports:?}"
     );
 }
 
