@@ -68,7 +68,10 @@ fn run(args: Args) -> Result<(), String> {
     print!("{env}");
     let distance = match (args.rtt, sim.bastion) {
         (Some(rtt), Some(bastion)) => {
-            format!("; {rtt} ms RTT, public bastion (sshd at that RTT) on {bastion}")
+            format!(
+                "; {rtt} ms RTT, a port per service, checkip at {}, public bastion (sshd at that RTT) on {bastion}",
+                sim.checkip_https_url()
+            )
         }
         _ => String::new(),
     };
