@@ -199,35 +199,43 @@ impl Sim {
             .build()
             .map_err(|e| format!("cannot start a runtime: {e}"))?;
         let rtt = options.rtt;
-        let serve = |port: u16| -> Result<SocketAddr, String> {
+        let serve = |port: u16, name: &'static str| -> Result<SocketAddr, String> {
             let listener = listen(options.bind, port)?;
             let addr = listener.local_addr().map_err(|e| e.to_string())?;
             let (tls, state) = (tls.clone(), state.clone());
             runtime.spawn(async move {
                 match tokio::net::TcpListener::from_std(listener) {
-                    Ok(listener) => server::serve(listener, tls, state, rtt).await,
+                    Ok(listener) => server::serve(listener, tls, state, rtt, name).await,
                     Err(e) => eprintln!("eic-sim: cannot use the listener: {e}"),
                 }
             });
             Ok(addr)
         };
-        let addr = serve(options.port)?;
+        let addr = serve(options.port, "ec2")?;
         // At a distance, a connection to one service must not carry another's requests:
         // at AWS each is its own host, so each gets its own port (and connection pool).
         let hosts = match rtt {
             None => Hosts::all_at(addr),
             Some(_) => Hosts {
                 ec2: addr,
-                instance_connect: serve(0)?,
-                sts: serve(0)?,
-                tunnel: serve(0)?,
-                checkip: serve(0)?,
+                instance_connect: serve(0, "instance_connect")?,
+                sts: serve(0, "sts")?,
+                tunnel: serve(0, "tunnel")?,
+                checkip: serve(0, "checkip")?,
             },
         };
         let bastion = match (rtt, &state.sshd) {
             (Some(rtt), Some(sshd)) => {
                 let sshd_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, sshd.port));
-                Some(start_bastion(&runtime, options.bind, sshd_addr, rtt)?)
+                let state = state.clone();
+                let record = move |d| server::record_distance(&state, "bastion", d);
+                Some(start_bastion(
+                    &runtime,
+                    options.bind,
+                    sshd_addr,
+                    rtt,
+                    record,
+                )?)
             }
             _ => None,
         };
@@ -363,12 +371,13 @@ fn start_bastion(
     bind: IpAddr,
     sshd: SocketAddr,
     rtt: Duration,
+    record: impl Fn(latency::Distance) + Clone + Send + 'static,
 ) -> Result<SocketAddr, String> {
     let listener = listen(bind, 0)?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     runtime.spawn(async move {
         match tokio::net::TcpListener::from_std(listener) {
-            Ok(listener) => latency::forward(listener, sshd, rtt).await,
+            Ok(listener) => latency::forward(listener, sshd, rtt, record).await,
             Err(e) => eprintln!("eic-sim: cannot use the bastion listener: {e}"),
         }
     });

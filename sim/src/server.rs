@@ -25,12 +25,14 @@ const MAX_BODY: usize = 1 << 20;
 pub type Reply = Response<Full<Bytes>>;
 
 /// Accepts connections until the runtime stops; with `rtt`, each one is served across the
-/// simulated network of [`crate::latency`].
+/// simulated network of [`crate::latency`], and what it cost is recorded as a `connection`
+/// event naming `port` (the service the port stands for).
 pub async fn serve(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
     state: Arc<State>,
     rtt: Option<Duration>,
+    port: &'static str,
 ) {
     let acceptor = TlsAcceptor::from(tls);
     loop {
@@ -52,12 +54,25 @@ pub async fn serve(
                 None => serve_connection(tcp, acceptor, state, peer).await,
                 Some(rtt) => {
                     let (near, far) = tokio::io::duplex(DELAYED_BUFFER);
-                    tokio::spawn(crate::latency::join(tcp, far, rtt, accepted));
+                    let events = state.clone();
+                    tokio::spawn(async move {
+                        let distance = crate::latency::join(tcp, far, rtt, accepted).await;
+                        record_distance(&events, port, distance);
+                    });
                     serve_connection(near, acceptor, state, peer).await;
                 }
             }
         });
     }
+}
+
+/// Records what one connection across the simulated network cost.
+pub fn record_distance(state: &State, port: &str, d: crate::latency::Distance) {
+    state.events.record(
+        "connection",
+        serde_json::json!({"port": port, "round_trips": d.round_trips,
+               "bytes_to_server": d.bytes_to_server, "bytes_to_client": d.bytes_to_client}),
+    );
 }
 
 /// Bytes buffered between a delayed connection and its HTTP server.

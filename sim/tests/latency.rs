@@ -1,7 +1,8 @@
 //! `--rtt` holds every port the emulator serves at a distance, in whole round trips: a plain
 //! request on a fresh connection costs 2, one over TLS 3, a tunnel 3 before its first byte,
-//! the public bastion's banner 2. A delay never makes anything faster, so these are lower
-//! bounds only: a busy machine can add time, never take it away.
+//! the public bastion's banner 2. Each is checked twice: as the emulator counts it (its
+//! `connection` event, independent of how busy the machine is) and as the time it took, a
+//! lower bound only (a busy machine can add time, never take it away).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -40,6 +41,22 @@ impl Drop for Far {
     }
 }
 
+/// The round trips the emulator counted for the connections to `port`, once there are `n`.
+fn counted(sim: &Sim, port: &str, n: usize) -> Vec<f64> {
+    let of_port = || -> Vec<f64> {
+        sim.events_of("connection")
+            .iter()
+            .filter(|e| e["port"] == port)
+            .map(|e| e["round_trips"].as_f64().unwrap())
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while of_port().len() < n && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    of_port()
+}
+
 /// Sends one HTTP/1.1 GET on `tcp` and reads the whole answer; its body.
 fn get(tcp: &mut TcpStream, path: &str) -> String {
     write!(tcp, "GET {path} HTTP/1.1\r\nHost: checkip\r\n\r\n").unwrap();
@@ -69,19 +86,26 @@ fn get(tcp: &mut TcpStream, path: &str) -> String {
 fn a_request_costs_two_round_trips_on_a_fresh_connection_and_one_on_a_kept_one() {
     let far = Far::new(Some(RTT));
     let start = Instant::now();
-    let mut tcp = TcpStream::connect(far.sim.addr).unwrap();
+    let mut tcp = TcpStream::connect(far.sim.hosts.checkip).unwrap();
     tcp.set_nodelay(true).unwrap();
     assert_eq!(get(&mut tcp, "/checkip"), "127.0.0.1\n");
     let fresh = start.elapsed();
+    drop(tcp);
+    assert_eq!(counted(&far.sim, "checkip", 1), [2.0]);
+    let mut tcp = TcpStream::connect(far.sim.hosts.checkip).unwrap();
+    tcp.set_nodelay(true).unwrap();
+    get(&mut tcp, "/checkip");
     let start = Instant::now();
-    assert_eq!(get(&mut tcp, "/checkip"), "127.0.0.1\n");
+    get(&mut tcp, "/checkip");
     let kept = start.elapsed();
+    drop(tcp);
+    assert_eq!(counted(&far.sim, "checkip", 2), [2.0, 3.0]);
     assert!(fresh >= RTT * 2, "fresh connection: {fresh:?}");
     assert!(kept >= RTT, "kept-alive connection: {kept:?}");
-    assert_eq!(far.sim.events_of("checkip").len(), 2);
+    assert_eq!(far.sim.events_of("checkip").len(), 3);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_request_over_tls_costs_three_round_trips() {
     let far = Far::new(Some(RTT));
     let tls = eic_ssh::net::client_config_with(Some(&far.sim.ca_path)).unwrap();
@@ -92,13 +116,17 @@ async fn a_request_over_tls_costs_three_round_trips() {
     let fresh = start.elapsed();
     assert_eq!(body, "127.0.0.1\n");
     let start = Instant::now();
-    client.get(&url).send().await.unwrap();
+    client.get(&url).send().await.unwrap().text().await.unwrap();
     let kept = start.elapsed();
+    drop(client);
+    let sim = &far.sim;
+    let count = tokio::task::block_in_place(|| counted(sim, "checkip", 1));
+    assert_eq!(count, [4.0], "3 for the first request, 1 for the second");
     assert!(fresh >= RTT * 3, "TCP, TLS 1.3 and the request: {fresh:?}");
     assert!(kept >= RTT, "the pooled connection: {kept:?}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_tunnel_opens_after_three_round_trips_and_reaches_sshd() {
     let far = Far::new(Some(RTT));
     let (endpoint, url) = {
