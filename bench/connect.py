@@ -107,13 +107,14 @@ class Arena:
         return dict(self.sim.env, EIC_SSH_CONFIG=self.config, XDG_CACHE_HOME=cache,
                     XDG_STATE_HOME=f"{self.sim.work}/state")
 
-    def requests_since(self, offset):
-        """The emulator's events after byte `offset` of its log, as request names; the new offset."""
+    def events_since(self, offset):
+        """The emulator's events after byte `offset` of its log: the requests by name, the
+        round trips it counted per connection as (port, round trips), and the new offset."""
         with open(self.events) as f:
             f.seek(offset)
             text = f.read()
             offset = f.tell()
-        names = []
+        names, trips = [], []
         for line in text.splitlines():
             event = json.loads(line)
             kind = event["event"]
@@ -121,13 +122,16 @@ class Arena:
                 names.append(event.get("action", kind))
             elif kind in ("checkip", "tunnel_open"):
                 names.append(kind)
-        return names, offset
+            elif kind == "connection":
+                trips.append((event["port"], event["round_trips"]))
+        return names, trips, offset
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--rtt", type=int, default=50, help="the far RTT in ms (the near one is 0)")
+    ap.add_argument("--json", help="also write every measurement to this file")
     args = ap.parse_args()
 
     arenas = []
@@ -142,6 +146,8 @@ def main():
         times = {(a.rtt, arm, s): [] for a in arenas for arm in ARMS for s in STATES}
         traces = {(a.rtt, arm, s): [] for a in arenas for arm in ARMS for s in STATES}
         requests = {(arm, s): [] for arm in ARMS for s in STATES}
+        counted = {(arm, s): [] for arm in ARMS for s in STATES}
+        time.sleep(4 * args.rtt / 1e3 + 0.2)
         offset = os.path.getsize(arenas[1].events)
         for r in range(args.rounds):
             order = ARMS[r % 3:] + ARMS[:r % 3]
@@ -152,37 +158,73 @@ def main():
                         wall, lines = run(a.commands[arm], a.env(cache))
                         times[(a.rtt, arm, s)].append(wall)
                         traces[(a.rtt, arm, s)].append(steps(lines, wall))
+                        # The emulator records a connection once both ends have closed it.
+                        time.sleep(4 * args.rtt / 1e3 + 0.2)
                         if a is arenas[1]:
-                            names, offset = a.requests_since(offset)
+                            names, trips, offset = a.events_since(offset)
                             requests[(arm, s)].append(names)
+                            counted[(arm, s)].append(trips)
                     shutil.rmtree(cache)
             print(f"round {r + 1} of {args.rounds} done", file=sys.stderr)
     finally:
         for a in arenas:
             a.sim.stop()
-    report(args, times, traces, requests)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"times": {"/".join(map(str, k)): v for k, v in times.items()},
+                       "traces": {"/".join(map(str, k)): v for k, v in traces.items()}}, f)
+    report(args, times, traces, requests, counted)
 
 
-def report(args, times, traces, requests):
+def per_port(runs):
+    """{port: median round trips} over runs of [(port, round trips)]; a port used twice in a
+    run is summed."""
+    sums = []
+    for trips in runs:
+        total = {}
+        for port, n in trips:
+            total[port] = total.get(port, 0) + n
+        sums.append(total)
+    ports = [p for p in ("checkip", "ec2", "instance_connect", "sts", "tunnel", "bastion")
+             if any(p in t for t in sums)]
+    return {p: statistics.median(t.get(p, 0) for t in sums) for p in ports}
+
+
+def report(args, times, traces, requests, counted):
     med = statistics.median
     far = args.rtt
     ms = lambda s: f"{s * 1e3:.0f} ms"
     trips = lambda near, away: (away - near) / (far / 1e3)
+    # Round trips from the runs of the same round (run minutes apart, the load differs).
+    paired = lambda near, away: med([trips(n, a) for n, a in zip(near, away)])
     print(f"## Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} ({os.cpu_count()} cores, "
           f"{args.rounds} rounds, 0 and {far} ms RTT)\n")
     print(f"| `… true`, median of {args.rounds} | 0 ms cold | 0 ms warm | {far} ms cold | {far} ms warm "
-          f"| × direct at {far} ms (cold, warm) | round trips (cold, warm) |")
-    print("|---|---|---|---|---|---|---|")
+          f"| × direct at {far} ms (cold, warm) | round trips counted (cold, warm) "
+          f"| from 0 vs {far} ms (cold, warm) |")
+    print("|---|---|---|---|---|---|---|---|")
     labels = {"embedded": f"`eic-ssh USER@I -- true` (embedded)",
               "proxy": "`ssh` through `eic-ssh proxy`",
               "direct": "direct `ssh` to the bastion (the floor)"}
     for arm in ARMS:
         m = {(rtt, s): med(times[(rtt, arm, s)]) for rtt in (0, far) for s in STATES}
         ratio = [m[(far, s)] / med(times[(far, "direct", s)]) for s in STATES]
-        rts = [trips(m[(0, s)], m[(far, s)]) for s in STATES]
+        rts = [paired(times[(0, arm, s)], times[(far, arm, s)]) for s in STATES]
+        count = [sum(per_port(counted[(arm, s)]).values()) for s in STATES]
         print(f"| {labels[arm]} | {ms(m[(0, 'cold')])} | {ms(m[(0, 'warm')])} | {ms(m[(far, 'cold')])} "
               f"| {ms(m[(far, 'warm')])} | **{ratio[0]:.2f}×**, **{ratio[1]:.2f}×** "
-              f"| {rts[0]:.1f}, {rts[1]:.1f} |")
+              f"| **{count[0]:g}**, **{count[1]:g}** | {rts[0]:.1f}, {rts[1]:.1f} |")
+    print(f"\nRound trips counted: by the {far} ms emulator, per connection, the critical path of its "
+          "bytes as if no side computed (its `connection` events), summed over the connections of "
+          "one connect (they run one after another). From 0 vs "
+          f"{far} ms: the median over rounds of (time at {far} ms − time at 0 ms) / {far} ms; CPU "
+          "contention inflates the 0 ms runs more than the spread-out far ones, so it reads low for "
+          "CPU-heavy arms (sshd's share).\n")
+    for arm in ARMS:
+        for s in STATES:
+            ports = per_port(counted[(arm, s)])
+            listed = " + ".join(f"{p} {n:g}" for p, n in ports.items())
+            print(f"- {arm}, {s}: {listed} = {sum(ports.values()):g}")
     print(f"\nAWS requests per connect (the {far} ms emulator's event log, every round alike):\n")
     for arm in ("embedded", "proxy"):
         for s in STATES:
