@@ -123,7 +123,7 @@ class Arena:
             elif kind in ("checkip", "tunnel_open"):
                 names.append(kind)
             elif kind == "connection":
-                trips.append((event["port"], event["round_trips"]))
+                trips.append((event["port"], event["round_trips"], event.get("turns", [])))
         return names, trips, offset
 
 
@@ -182,7 +182,7 @@ def per_port(runs):
     sums = []
     for trips in runs:
         total = {}
-        for port, n in trips:
+        for port, n, _ in trips:
             total[port] = total.get(port, 0) + n
         sums.append(total)
     ports = [p for p in ("checkip", "ec2", "instance_connect", "sts", "tunnel", "bastion")
@@ -234,6 +234,13 @@ def report(args, times, traces, requests, counted):
             same = all(sorted(n) == sorted(requests[(arm, s)][0]) for n in requests[(arm, s)])
             listed = ", ".join(f"{n} {c}" for n, c in counts.items())
             print(f"- {arm}, {s}: {listed}{'' if same else ' (rounds differ)'}")
+    print("\nThe SSH conversation, turn by turn (first cold run; ↑ to the instance, ↓ back; bytes"
+          "@arrival in round trips after connect(); `end`: that side closed):\n")
+    for arm, port in (("embedded", "tunnel"), ("proxy", "tunnel"), ("direct", "bastion")):
+        turns = next(t for p, _, t in counted[(arm, "cold")][0] if p == port)
+        shown = " ".join(f"{'↑' if t['to_server'] else '↓'}{t['bytes'] or 'end'}@{t['at']:g}"
+                         for t in turns)
+        print(f"- {arm} ({port}): {shown}")
     for arm in ("embedded", "proxy"):
         print(f"\n### Where the time goes: {arm}, medians of the steps (`-vvv` lines as they arrive)\n")
         print(f"| step (ends at the line) | cold, 0 ms | cold, {far} ms | round trips | warm, {far} ms | round trips |")

@@ -33,7 +33,7 @@ pub fn due(read: Instant, not_before: Instant, one_way: Duration) -> Instant {
 
 /// What one connection cost, counted as if neither end ever spent time computing: the
 /// critical path of its bytes through the handshake and every turn of the conversation.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Distance {
     /// When, in round trips after its `connect()`, the client got the last bytes it waited
     /// for (the last delivered to it before it ended its side).
@@ -42,7 +42,25 @@ pub struct Distance {
     pub bytes_to_server: u64,
     /// Bytes carried to the client.
     pub bytes_to_client: u64,
+    /// The conversation, turn by turn (the first `MAX_TURNS`): what went which way, arriving
+    /// when (in round trips after `connect()`); chunks that went the same way to arrive at
+    /// the same time are one turn.
+    pub turns: Vec<Turn>,
 }
+
+/// Bytes that went one way, arriving at one time.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Turn {
+    /// True: to the service; false: to the client.
+    pub to_server: bool,
+    /// When they arrived, in round trips after the client's `connect()`.
+    pub at: f64,
+    /// How many bytes (0: the end of that direction).
+    pub bytes: u64,
+}
+
+/// Turns kept per connection: enough for a handshake and a command, not for a transfer.
+pub const MAX_TURNS: usize = 64;
 
 /// Directions, as indexes.
 const TO_SERVER: usize = 0;
@@ -61,6 +79,8 @@ struct Ledger {
     client_done: bool,
     /// Bytes carried per direction.
     bytes: [u64; 2],
+    /// The first turns.
+    turns: Vec<Turn>,
 }
 
 impl Ledger {
@@ -74,7 +94,22 @@ impl Ledger {
         if to == TO_SERVER && n == 0 {
             self.client_done = true;
         }
-        Self::NOT_BEFORE[to].max(self.delivered[1 - to]) + 1
+        let arrives = Self::NOT_BEFORE[to].max(self.delivered[1 - to]) + 1;
+        let at = f64::from(arrives) / 2.0;
+        let to_server = to == TO_SERVER;
+        let full = self.turns.len() >= MAX_TURNS;
+        match self.turns.last_mut() {
+            Some(t) if t.to_server == to_server && t.at == at && n > 0 && t.bytes > 0 => {
+                t.bytes += n as u64
+            }
+            _ if !full => self.turns.push(Turn {
+                to_server,
+                at,
+                bytes: n as u64,
+            }),
+            _ => {}
+        }
+        arrives
     }
 
     /// A chunk that arrives at `at` (halves) was delivered in direction `to`.
@@ -90,6 +125,7 @@ impl Ledger {
             round_trips: f64::from(self.awaited) / 2.0,
             bytes_to_server: self.bytes[TO_SERVER],
             bytes_to_client: self.bytes[TO_CLIENT],
+            turns: self.turns.clone(),
         }
     }
 }
@@ -249,6 +285,27 @@ mod tests {
             ledger.delivered(to, at);
         }
         ledger.distance().round_trips
+    }
+
+    #[test]
+    fn chunks_that_travel_together_are_one_turn() {
+        let mut ledger = Ledger::default();
+        let first = ledger.read(TO_SERVER, 100);
+        assert_eq!(
+            ledger.read(TO_SERVER, 20),
+            first,
+            "read before any answer came"
+        );
+        ledger.delivered(TO_SERVER, first);
+        let answer = ledger.read(TO_CLIENT, 50);
+        ledger.delivered(TO_CLIENT, answer);
+        let turns: Vec<(bool, f64, u64)> = ledger
+            .distance()
+            .turns
+            .iter()
+            .map(|t| (t.to_server, t.at, t.bytes))
+            .collect();
+        assert_eq!(turns, [(true, 1.5, 120), (false, 2.0, 50)]);
     }
 
     #[test]

@@ -71,7 +71,8 @@ pub fn record_distance(state: &State, port: &str, d: crate::latency::Distance) {
     state.events.record(
         "connection",
         serde_json::json!({"port": port, "round_trips": d.round_trips,
-               "bytes_to_server": d.bytes_to_server, "bytes_to_client": d.bytes_to_client}),
+               "bytes_to_server": d.bytes_to_server, "bytes_to_client": d.bytes_to_client,
+               "turns": d.turns}),
     );
 }
 
