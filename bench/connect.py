@@ -11,9 +11,10 @@ cache directory) then warm (the same directory at once):
   * embedded: `eic-ssh -vvv USER@I -- true`;
   * proxy:    `ssh USER@I true` through `ProxyCommand=eic-ssh proxy -vvv …`;
   * direct:   `ssh -p BASTION USER@127.0.0.1 true` (the floor).
-Prints medians with ratios to direct from the same run, round trips ((t50 − t0) / RTT), the
-AWS requests per connect (the emulator's event log), and a per-stage trace built from the
-`-vvv` lines, stamped as they arrive on stderr. Not a test: nothing here asserts.
+Prints medians with ratios to direct from the same run; round trips, as the far emulator
+counts them per connection (its `connection` events) and as (t50 − t0) / RTT; the AWS
+requests per connect; each arm's SSH conversation turn by turn; and a per-step trace built
+from the `-vvv` lines, stamped as they arrive on stderr. Not a test: nothing here asserts.
 """
 import argparse
 import json
