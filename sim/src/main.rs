@@ -18,10 +18,11 @@ struct Args {
     /// The simulated account as JSON (default: the built-in demo world).
     #[arg(long)]
     world: Option<PathBuf>,
-    /// Simulated round-trip time to "AWS", in milliseconds: every connection to the port is
-    /// held RTT/2 each way, a fresh one a round trip more for the TCP handshake; a public
-    /// bastion (sshd behind the same delay) listens too. 0 runs the same relays undelayed.
-    #[arg(long, value_name = "MS")]
+    /// Simulated round-trip time to "AWS", in milliseconds (at most 10000): every byte is
+    /// held RTT/2 each way, a fresh connection a round trip more for the TCP handshake; each
+    /// service gets its own port, and a public bastion (sshd behind the same delay) listens
+    /// too. 0 runs the same ports and relays undelayed.
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(0..=10_000))]
     rtt: Option<u64>,
     /// Print the demo world as JSON and exit (a starting point for --world).
     #[arg(long)]
