@@ -1,8 +1,9 @@
 """The emulator for a benchmark: release binaries built, `eic-sim` running the demo world
 with keys valid for an hour (so direct ssh can use the pushed key too), a client key, and
-the environment that points eic-ssh at the emulator."""
+the environment that points eic-ssh at the emulator; with `rtt`, at that distance."""
 import json
 import os
+import re
 import subprocess
 import tempfile
 import time
@@ -35,9 +36,11 @@ def take_usage(path, expect, timeout=10.0):
 
 
 class Sim:
-    """A running emulator; `stop()` ends it."""
+    """A running emulator; `stop()` ends it. With `rtt` (milliseconds) it runs `--rtt`: every
+    service on its own port at that distance, `checkip_url` over https, and `bastion_port`,
+    sshd behind the same delay."""
 
-    def __init__(self, prefix):
+    def __init__(self, prefix, rtt=None):
         subprocess.run(["cargo", "build", "--quiet", "--release", "--workspace", "--bins"],
                        cwd=ROOT, check=True)
         self.rel = os.path.join(ROOT, "target", "release")
@@ -47,12 +50,17 @@ class Sim:
         world["key_ttl_secs"] = 3600
         with open(f"{self.work}/world.json", "w") as f:
             json.dump(world, f)
+        distance = [] if rtt is None else ["--rtt", str(rtt)]
         self.proc = subprocess.Popen(
-            [f"{self.rel}/eic-sim", "--dir", f"{self.work}/sim", "--world", f"{self.work}/world.json"],
+            [f"{self.rel}/eic-sim", "--dir", f"{self.work}/sim", "--world", f"{self.work}/world.json",
+             *distance],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
             banner = self.proc.stderr.readline()
             self.sshd_port = int(banner.split("sshd on 127.0.0.1:")[1].split(")")[0])
+            if rtt is not None:
+                self.checkip_url = re.search(r"checkip at (\S+),", banner).group(1)
+                self.bastion_port = int(re.search(r"bastion .* on 127\.0\.0\.1:(\d+)", banner).group(1))
             self.env = dict(os.environ)
             for line in open(f"{self.work}/sim/env.sh"):
                 key, value = line.removeprefix("export ").strip().split("=", 1)

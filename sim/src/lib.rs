@@ -10,6 +10,7 @@ pub mod eic_api;
 pub mod events;
 pub mod firewall;
 pub mod handshake;
+pub mod latency;
 pub mod open_tunnel;
 pub mod server;
 pub mod sigv4;
@@ -20,6 +21,7 @@ pub mod world;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -94,6 +96,12 @@ pub struct Options {
     /// sshd's `Subsystem sftp` command; `internal-sftp` when `None`. Tests put a lying
     /// SFTP server here.
     pub sftp_server: Option<String>,
+    /// Round-trip time between the client and "AWS" (`--rtt`): every connection to the
+    /// listening port is held RTT/2 each way plus the TCP handshake (`latency`), each
+    /// service gets its own port (`Hosts`), and a public bastion (sshd behind the same
+    /// delay) listens too. `None`: one port, no delay, no bastion; `Some(ZERO)`: the same
+    /// ports and relays without delay, the baseline of a count.
+    pub rtt: Option<Duration>,
 }
 
 impl Options {
@@ -107,6 +115,37 @@ impl Options {
             with_sshd: true,
             event_log: None,
             sftp_server: None,
+            rtt: None,
+        }
+    }
+}
+
+/// Where a client reaches each service. Every port answers every request (the routing is
+/// by path and signature, as on the one port); the ports differ only so that a client
+/// opens a connection per service, as it must at AWS.
+#[derive(Debug, Clone, Copy)]
+pub struct Hosts {
+    /// The EC2 Query API (and the port `Options::port` names).
+    pub ec2: SocketAddr,
+    /// The EC2 Instance Connect API (SendSSHPublicKey).
+    pub instance_connect: SocketAddr,
+    /// STS.
+    pub sts: SocketAddr,
+    /// The endpoint's openTunnel WebSocket.
+    pub tunnel: SocketAddr,
+    /// checkip.
+    pub checkip: SocketAddr,
+}
+
+impl Hosts {
+    /// Every service at one address.
+    fn all_at(addr: SocketAddr) -> Hosts {
+        Hosts {
+            ec2: addr,
+            instance_connect: addr,
+            sts: addr,
+            tunnel: addr,
+            checkip: addr,
         }
     }
 }
@@ -115,8 +154,14 @@ impl Options {
 pub struct Sim {
     /// Where the APIs and openTunnel listen (HTTPS).
     pub addr: SocketAddr,
+    /// Where each service is reached: all at `addr`, or each on its own port with `rtt`.
+    pub hosts: Hosts,
     /// PEM of the CA that signed the server certificate.
     pub ca_path: PathBuf,
+    /// The public bastion (sshd behind the `rtt` delay), when `Options::rtt` is set.
+    pub bastion: Option<SocketAddr>,
+    /// The simulated round-trip time, as started.
+    pub rtt: Option<Duration>,
     /// Shared state.
     pub state: Arc<State>,
     runtime: Option<tokio::runtime::Runtime>,
@@ -153,24 +198,61 @@ impl Sim {
             .thread_name("eic-sim")
             .build()
             .map_err(|e| format!("cannot start a runtime: {e}"))?;
-        // A std listener, so starting works from inside another runtime (async tests) too.
-        let listener = std::net::TcpListener::bind((options.bind, options.port))
-            .and_then(|l| l.set_nonblocking(true).map(|()| l))
-            .map_err(|e| format!("cannot listen on {}:{}: {e}", options.bind, options.port))?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        let serving = state.clone();
-        runtime.spawn(async move {
-            match tokio::net::TcpListener::from_std(listener) {
-                Ok(listener) => server::serve(listener, tls, serving).await,
-                Err(e) => eprintln!("eic-sim: cannot use the listener: {e}"),
+        let rtt = options.rtt;
+        let serve = |port: u16, name: &'static str| -> Result<SocketAddr, String> {
+            let listener = listen(options.bind, port)?;
+            let addr = listener.local_addr().map_err(|e| e.to_string())?;
+            let (tls, state) = (tls.clone(), state.clone());
+            runtime.spawn(async move {
+                match tokio::net::TcpListener::from_std(listener) {
+                    Ok(listener) => server::serve(listener, tls, state, rtt, name).await,
+                    Err(e) => eprintln!("eic-sim: cannot use the listener: {e}"),
+                }
+            });
+            Ok(addr)
+        };
+        let addr = serve(options.port, "ec2")?;
+        // At a distance, a connection to one service must not carry another's requests:
+        // at AWS each is its own host, so each gets its own port (and connection pool).
+        let hosts = match rtt {
+            None => Hosts::all_at(addr),
+            Some(_) => Hosts {
+                ec2: addr,
+                instance_connect: serve(0, "instance_connect")?,
+                sts: serve(0, "sts")?,
+                tunnel: serve(0, "tunnel")?,
+                checkip: serve(0, "checkip")?,
+            },
+        };
+        let bastion = match (rtt, &state.sshd) {
+            (Some(rtt), Some(sshd)) => {
+                let sshd_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, sshd.port));
+                let state = state.clone();
+                let record = move |d| server::record_distance(&state, "bastion", d);
+                Some(start_bastion(
+                    &runtime,
+                    options.bind,
+                    sshd_addr,
+                    rtt,
+                    record,
+                )?)
             }
-        });
+            _ => None,
+        };
         Ok(Sim {
             addr,
+            hosts,
             ca_path,
+            bastion,
+            rtt,
             state,
             runtime: Some(runtime),
         })
+    }
+
+    /// URL of the emulator's checkip service over TLS, as `https://checkip.amazonaws.com` is.
+    pub fn checkip_https_url(&self) -> String {
+        format!("https://{}/checkip", self.hosts.checkip)
     }
 
     /// URL of the emulator's checkip service (answers the world's `client_public_ip`).
@@ -192,15 +274,15 @@ impl Sim {
             ("AWS_ACCESS_KEY_ID".to_string(), cred.access_key.clone()),
             ("AWS_SECRET_ACCESS_KEY".into(), cred.secret_key.clone()),
             ("AWS_REGION".into(), world.region.clone()),
-            ("AWS_ENDPOINT_URL_EC2".into(), self.https_url()),
+            ("AWS_ENDPOINT_URL_EC2".into(), https(self.hosts.ec2)),
             (
                 "AWS_ENDPOINT_URL_EC2_INSTANCE_CONNECT".into(),
-                self.https_url(),
+                https(self.hosts.instance_connect),
             ),
-            ("AWS_ENDPOINT_URL_STS".into(), self.https_url()),
+            ("AWS_ENDPOINT_URL_STS".into(), https(self.hosts.sts)),
             (
                 "EIC_SSH_TUNNEL_ENDPOINT_URL".into(),
-                format!("wss://{}", self.addr),
+                format!("wss://{}", self.hosts.tunnel),
             ),
             ("AWS_CA_BUNDLE".into(), self.ca_path.display().to_string()),
             ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
@@ -269,6 +351,37 @@ impl Sim {
             });
         }
     }
+}
+
+/// `https://ADDR`.
+fn https(addr: SocketAddr) -> String {
+    format!("https://{addr}")
+}
+
+/// A std listener, so starting works from inside another runtime (async tests) too.
+fn listen(bind: IpAddr, port: u16) -> Result<std::net::TcpListener, String> {
+    std::net::TcpListener::bind((bind, port))
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .map_err(|e| format!("cannot listen on {bind}:{port}: {e}"))
+}
+
+/// Listens for the public bastion on `bind` and forwards to sshd across the simulated network.
+fn start_bastion(
+    runtime: &tokio::runtime::Runtime,
+    bind: IpAddr,
+    sshd: SocketAddr,
+    rtt: Duration,
+    record: impl Fn(latency::Distance) + Clone + Send + 'static,
+) -> Result<SocketAddr, String> {
+    let listener = listen(bind, 0)?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    runtime.spawn(async move {
+        match tokio::net::TcpListener::from_std(listener) {
+            Ok(listener) => latency::forward(listener, sshd, rtt, record).await,
+            Err(e) => eprintln!("eic-sim: cannot use the bastion listener: {e}"),
+        }
+    });
+    Ok(addr)
 }
 
 impl Drop for Sim {

@@ -18,6 +18,12 @@ struct Args {
     /// The simulated account as JSON (default: the built-in demo world).
     #[arg(long)]
     world: Option<PathBuf>,
+    /// Simulated round-trip time to "AWS", in milliseconds (at most 10000): every byte is
+    /// held RTT/2 each way, a fresh connection a round trip more for the TCP handshake; each
+    /// service gets its own port, and a public bastion (sshd behind the same delay) listens
+    /// too. 0 runs the same ports and relays undelayed.
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    rtt: Option<u64>,
     /// Print the demo world as JSON and exit (a starting point for --world).
     #[arg(long)]
     dump_world: bool,
@@ -50,6 +56,7 @@ fn run(args: Args) -> Result<(), String> {
     let mut options = Options::new(world, &args.dir);
     options.port = args.port;
     options.event_log = Some(args.dir.join("events.jsonl"));
+    options.rtt = args.rtt.map(std::time::Duration::from_millis);
     let sim = Sim::start(options)?;
     let env: String = sim
         .client_env()
@@ -60,8 +67,17 @@ fn run(args: Args) -> Result<(), String> {
     std::fs::write(&env_file, &env)
         .map_err(|e| format!("cannot write {}: {e}", env_file.display()))?;
     print!("{env}");
+    let distance = match (args.rtt, sim.bastion) {
+        (Some(rtt), Some(bastion)) => {
+            format!(
+                "; {rtt} ms RTT, a port per service, checkip at {}, public bastion (sshd at that RTT) on {bastion}",
+                sim.checkip_https_url()
+            )
+        }
+        _ => String::new(),
+    };
     eprintln!(
-        "eic-sim: listening on {} (sshd on 127.0.0.1:{}); events in {}; source {} for a client",
+        "eic-sim: listening on {} (sshd on 127.0.0.1:{}){distance}; events in {}; source {} for a client",
         sim.https_url(),
         sim.sshd().map(|s| s.port).unwrap_or_default(),
         args.dir.join("events.jsonl").display(),

@@ -1,8 +1,10 @@
-//! The HTTPS front door: TLS, HTTP/1.1 with upgrades, and routing to the API handlers.
+//! The HTTPS front door: TLS, HTTP/1.1 with upgrades, the simulated network distance, and
+//! routing to the API handlers.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -10,6 +12,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -21,38 +24,82 @@ const MAX_BODY: usize = 1 << 20;
 /// Response type of every handler.
 pub type Reply = Response<Full<Bytes>>;
 
-/// Accepts connections until the runtime stops.
-pub async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, state: Arc<State>) {
+/// Accepts connections until the runtime stops; with `rtt`, each one is served across the
+/// simulated network of [`crate::latency`], and what it cost is recorded as a `connection`
+/// event naming `port` (the service the port stands for).
+pub async fn serve(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    state: Arc<State>,
+    rtt: Option<Duration>,
+    port: &'static str,
+) {
     let acceptor = TlsAcceptor::from(tls);
     loop {
         let Ok((tcp, peer)) = listener.accept().await else {
             continue;
         };
+        let accepted = tokio::time::Instant::now();
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let state = state.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |req| route(req, state.clone(), peer));
-            let http = hyper::server::conn::http1::Builder::new();
             // One port for https:// and http:// (the latter for loopback checkip URLs):
-            // a TLS client starts with a handshake record, 0x16.
+            // a TLS client starts with a handshake record, 0x16. Peeking takes nothing from
+            // the connection, so the delay below still holds the first byte back.
             let mut first = [0u8; 1];
-            if matches!(tcp.peek(&mut first).await, Ok(1) if first[0] != 0x16) {
-                let _ = http
-                    .serve_connection(TokioIo::new(tcp), service)
-                    .with_upgrades()
-                    .await;
-                return;
+            let plain = matches!(tcp.peek(&mut first).await, Ok(1) if first[0] != 0x16);
+            let acceptor = (!plain).then_some(acceptor);
+            match rtt {
+                None => serve_connection(tcp, acceptor, state, peer).await,
+                Some(rtt) => {
+                    let (near, far) = tokio::io::duplex(DELAYED_BUFFER);
+                    let events = state.clone();
+                    tokio::spawn(async move {
+                        let distance = crate::latency::join(tcp, far, rtt, accepted).await;
+                        record_distance(&events, port, distance);
+                    });
+                    serve_connection(near, acceptor, state, peer).await;
+                }
             }
-            let Ok(tls) = acceptor.accept(tcp).await else {
-                return;
-            };
-            let _ = http
-                .serve_connection(TokioIo::new(tls), service)
-                .with_upgrades()
-                .await;
         });
     }
+}
+
+/// Records what one connection across the simulated network cost.
+pub fn record_distance(state: &State, port: &str, d: crate::latency::Distance) {
+    state.events.record(
+        "connection",
+        serde_json::json!({"port": port, "round_trips": d.round_trips,
+               "bytes_to_server": d.bytes_to_server, "bytes_to_client": d.bytes_to_client,
+               "turns": d.turns}),
+    );
+}
+
+/// Bytes buffered between a delayed connection and its HTTP server.
+const DELAYED_BUFFER: usize = 256 << 10;
+
+/// HTTP/1.1 with upgrades on one connection, inside TLS when `tls` is given.
+async fn serve_connection<S>(io: S, tls: Option<TlsAcceptor>, state: Arc<State>, peer: SocketAddr)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| route(req, state.clone(), peer));
+    let http = hyper::server::conn::http1::Builder::new();
+    let Some(acceptor) = tls else {
+        let _ = http
+            .serve_connection(TokioIo::new(io), service)
+            .with_upgrades()
+            .await;
+        return;
+    };
+    let Ok(tls) = acceptor.accept(io).await else {
+        return;
+    };
+    let _ = http
+        .serve_connection(TokioIo::new(tls), service)
+        .with_upgrades()
+        .await;
 }
 
 async fn route(
