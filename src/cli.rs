@@ -75,6 +75,19 @@ pub struct Globals {
     pub region: Option<String>,
 }
 
+impl Globals {
+    /// `--profile` and `--region` are each one plain name (`plain_name`), wherever they
+    /// stand: both go into ProxyCommands, the log and API host names.
+    pub fn check(&self) -> Result<(), crate::error::Failure> {
+        for (flag, value) in [("--profile", &self.profile), ("--region", &self.region)] {
+            if let Some(value) = value {
+                crate::plain_name::check(flag, value).map_err(crate::error::Failure::usage)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// `eic-ssh [user@]TARGET [COMMAND…]`: the embedded SSH session.
 #[derive(Debug, Args, Default)]
 pub struct SessionArgs {
@@ -361,6 +374,10 @@ pub struct SshConfigArgs {
     /// OS user for discovered instances (else `user` in [defaults]; else ssh's own default).
     #[arg(long, short = 'l', value_parser = plain_name)]
     pub user: Option<String>,
+    /// Leave out connection sharing (ControlMaster, ControlPath, ControlPersist): each `ssh`
+    /// then opens its own tunnel, and an endpoint admits 20 at once.
+    #[arg(long)]
+    pub no_multiplex: bool,
 }
 
 /// `eic-ssh config …`.

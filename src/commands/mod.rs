@@ -27,9 +27,13 @@ use crate::target::Target;
 /// Runs the parsed command to its outcome.
 pub async fn run(cli: Cli) -> Result<Outcome, Failure> {
     let g = &cli.globals;
+    let checked = g.check();
     let Some(command) = cli.command else {
+        // Like every usage error of the session form, 255 (docs/commands.md, "Exit codes").
+        checked.map_err(|f| f.exiting(crate::error::Exit::Session))?;
         return session::run(cli.session, g).await;
     };
+    checked?;
     match command {
         Command::Proxy(Lazy(args)) => proxy::run(args, g).await,
         Command::Tunnel(Lazy(args)) => tunnel::run(args, g).await,
