@@ -524,6 +524,12 @@ pub struct ConnectArgs {
     /// Push this public key (OpenSSH .pub) with SendSSHPublicKey before each tunnel.
     #[arg(long, value_name = "FILE")]
     pub push_key: Option<PathBuf>,
+    /// When the endpoint's 20 connections are all in use (HTTP 429), try again with
+    /// jittered exponential backoff for up to SECS in all (else `quota_wait` in the config
+    /// file, else 30); 0: the first refusal is the answer.
+    #[arg(long, value_name = "SECS",
+          value_parser = clap::value_parser!(u64).range(0..=crate::config::file::MAX_QUOTA_WAIT))]
+    pub quota_wait: Option<u64>,
 }
 
 /// Whether a command line (without the program name) is the session form

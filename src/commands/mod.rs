@@ -76,6 +76,7 @@ pub fn settings_for(
         host_key_alias: keys.and_then(|k| k.host_key_alias.clone()),
         known_hosts: keys.and_then(|k| k.known_hosts.clone()),
         tunnel_endpoint_url: connect.tunnel_endpoint_url.clone(),
+        quota_wait: connect.quota_wait,
     };
     route::settings::for_target(&config.file, config.path.as_deref(), &target.name, &flags)
 }

@@ -4,6 +4,7 @@
 //! then tunnels along it (`open`). Commands only wire it to a front end.
 
 pub mod open;
+pub mod quota;
 pub mod resolve;
 pub mod settings;
 

@@ -1,9 +1,11 @@
 //! Tunnels along a resolved route: the key pushed before each one (SendSSHPublicKey), a
 //! freshly presigned URL, the WebSocket opened; and the guard asked again on demand.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
+use super::quota::Backoff;
 use super::resolve::{gate, settle};
 use super::{Destination, Learned, Settings, resolve};
 use crate::aws::AwsContext;
@@ -15,7 +17,7 @@ use crate::guard::{self, Verdict};
 use crate::ssh::key::read_public_key;
 use crate::tunnel::connect::{self, ConnectError};
 use crate::tunnel::endpoint::check_port;
-use crate::tunnel::error::connect_failure;
+use crate::tunnel::error::{connect_failure, quota_failure};
 use crate::tunnel::presign::presign;
 use crate::tunnel::stream::Traffic;
 use crate::tunnel::{Tunnel, TunnelEndpoint, TunnelRequest};
@@ -39,6 +41,9 @@ pub struct Connector {
     key: Option<PublicKey>,
     /// The byte counters of the tunnels opened so far.
     traffic: Mutex<Vec<Arc<Traffic>>>,
+    /// Whether the 20-connection quota was reported already (once per run, however many
+    /// tunnels wait for it).
+    quota_said: AtomicBool,
 }
 
 /// Guard and route for `settings`, ready to open tunnels to its port (checked).
@@ -80,6 +85,7 @@ impl Connector {
             request,
             key,
             traffic: Mutex::new(Vec::new()),
+            quota_said: AtomicBool::new(false),
         }
     }
 
@@ -124,10 +130,12 @@ impl Connector {
             .clone()
     }
 
-    /// Pushes the key (if any), presigns a fresh URL and opens one tunnel.
+    /// Pushes the key (if any), presigns a fresh URL and opens one tunnel. While the
+    /// endpoint's 20 connections are in use (HTTP 429), tries again with jittered
+    /// exponential backoff within the settings' `quota_wait`, and says so once.
     pub async fn open(&self) -> Result<Tunnel, Failure> {
         let d = &self.destination;
-        let mut waits = QUOTA_WAITS.iter();
+        let mut backoff = Backoff::new(d.settings.quota_wait);
         loop {
             // Pushed again before each try: a wait for the quota must not outlive the key.
             self.push_key().await?;
@@ -149,13 +157,19 @@ impl Connector {
                     return Ok(tunnel);
                 }
                 // The endpoint's 20 connections are in use: one usually frees soon.
-                Err(ConnectError::Refused { status: 429, .. }) if waits.len() > 0 => {
-                    let wait = waits.next().copied().unwrap_or_default();
-                    tracing::warn!(
-                        "{} has its 20 connections open; trying again in {wait} s",
-                        self.request.endpoint_id
-                    );
-                    tokio::time::sleep(Duration::from_secs(wait)).await;
+                Err(e @ ConnectError::Refused { status: 429, .. }) => {
+                    let Some(wait) = backoff.next(rand::random::<f64>()) else {
+                        return Err(quota_failure(&e, backoff.waited()));
+                    };
+                    if !self.quota_said.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(
+                            "{} has reached the endpoint's limit of 20 concurrent connections; trying again for up to {} s",
+                            self.request.endpoint_id,
+                            d.settings.quota_wait.as_secs()
+                        );
+                    }
+                    tracing::debug!("quota: trying again in {:.1} s", wait.as_secs_f64());
+                    tokio::time::sleep(wait).await;
                 }
                 Err(e) => return Err(connect_failure(e, &self.request)),
             }
@@ -178,10 +192,6 @@ impl Connector {
         Ok(())
     }
 }
-
-/// Seconds to wait before each new try when the endpoint answers 429 (its 20 concurrent
-/// connections in use): about half a minute in all, then the refusal is the answer.
-const QUOTA_WAITS: [u64; 5] = [1, 2, 4, 8, 15];
 
 /// The key pushed before each tunnel: the in-memory key's public half, or `--push-key`'s
 /// file; either needs a user.
