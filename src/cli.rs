@@ -91,7 +91,8 @@ impl Globals {
 /// `eic-ssh [user@]TARGET [COMMAND…]`: the embedded SSH session.
 #[derive(Debug, Args, Default)]
 pub struct SessionArgs {
-    /// `[user@]TARGET`: alias from the config file, instance id or Name tag.
+    /// `[user@]TARGET`: alias from the config file, instance id or Name tag. Left out on a
+    /// terminal: pick one from the aliases and the reachable instances.
     pub target: Option<String>,
     /// Command to run instead of a shell (put it after `--` when it has options).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]

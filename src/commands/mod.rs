@@ -12,6 +12,7 @@ pub mod list;
 pub mod log;
 pub mod login;
 pub mod man;
+pub mod pick;
 pub mod proxy;
 pub mod session;
 pub mod ssh_config;
