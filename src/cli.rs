@@ -75,10 +75,24 @@ pub struct Globals {
     pub region: Option<String>,
 }
 
+impl Globals {
+    /// `--profile` and `--region` are each one plain name (`plain_name`), wherever they
+    /// stand: both go into ProxyCommands, the log and API host names.
+    pub fn check(&self) -> Result<(), crate::error::Failure> {
+        for (flag, value) in [("--profile", &self.profile), ("--region", &self.region)] {
+            if let Some(value) = value {
+                crate::plain_name::check(flag, value).map_err(crate::error::Failure::usage)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// `eic-ssh [user@]TARGET [COMMAND…]`: the embedded SSH session.
 #[derive(Debug, Args, Default)]
 pub struct SessionArgs {
-    /// `[user@]TARGET`: alias from the config file, instance id or Name tag.
+    /// `[user@]TARGET`: alias from the config file, instance id or Name tag. Left out on a
+    /// terminal: pick one from the aliases and the reachable instances.
     pub target: Option<String>,
     /// Command to run instead of a shell (put it after `--` when it has options).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -361,6 +375,10 @@ pub struct SshConfigArgs {
     /// OS user for discovered instances (else `user` in [defaults]; else ssh's own default).
     #[arg(long, short = 'l', value_parser = plain_name)]
     pub user: Option<String>,
+    /// Leave out connection sharing (ControlMaster, ControlPath, ControlPersist): each `ssh`
+    /// then opens its own tunnel, and an endpoint admits 20 at once.
+    #[arg(long)]
+    pub no_multiplex: bool,
 }
 
 /// `eic-ssh config …`.
@@ -511,6 +529,12 @@ pub struct ConnectArgs {
     /// reused for up to 10 minutes); the answer is not cached either.
     #[arg(long)]
     pub no_cache: bool,
+    /// When the endpoint's 20 connections are all in use (HTTP 429), try again with
+    /// jittered exponential backoff for up to SECS in all (else `quota_wait` in the config
+    /// file, else 30); 0: the first refusal is the answer.
+    #[arg(long, value_name = "SECS",
+          value_parser = clap::value_parser!(u64).range(0..=crate::config::file::MAX_QUOTA_WAIT))]
+    pub quota_wait: Option<u64>,
 }
 
 /// Whether a command line (without the program name) is the session form

@@ -61,3 +61,38 @@ fn a_mistyped_subcommand_is_caught_before_any_aws_call() {
     let out = eic(&h, &config, &["someone@lsit", "--", "true"]);
     assert!(!stderr(&out).contains("did you mean"), "{}", stderr(&out));
 }
+
+#[test]
+fn profile_and_region_must_be_plain_names_wherever_they_stand() {
+    let (h, config) = with_config(World::demo(), "203.0.113.10", ALLOW_OFFICE);
+    for args in [
+        vec!["--profile", "prod\nProxyCommand x", "list"],
+        vec!["list", "--profile=-oProxyCommand=x"],
+        vec!["--region", "us-east-1 x", "egress"],
+        vec!["ssh-config", "--region", "@cert-authority"],
+    ] {
+        let out = eic(&h, &config, &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        let flag = args.iter().find(|a| a.starts_with("--")).unwrap();
+        let flag = flag.split('=').next().unwrap();
+        assert!(
+            err.starts_with(&format!("eic-ssh: {flag} \""))
+                && err.contains("is not a plain name (letters, digits"),
+            "{args:?}: {err}"
+        );
+    }
+    // The session form: the same line, and 255 like every usage error of a session.
+    let out = eic(
+        &h,
+        &config,
+        &["--region", "a/b", "someone@host", "--", "true"],
+    );
+    assert_fails_exactly(
+        &out,
+        255,
+        "eic-ssh: --region \"a/b\" is not a plain name (letters, digits, `.`, `_`, `-`, `@`, `+`; not starting with `-` or `@`; 1 to 255 bytes)\n",
+    );
+    assert!(h.sim.events().is_empty(), "no AWS call");
+}

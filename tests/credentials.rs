@@ -167,3 +167,85 @@ fn the_aws_config_files_must_be_regular_files() {
         );
     }
 }
+
+/// `~/.aws/config` (at `AWS_CONFIG_FILE`) with profile `corp` and the default profile, both
+/// through the SSO session `corp`, whose cached token (`~/.aws/sso/cache/SHA1(corp).json`)
+/// expired in 2020 and holds no refresh token: the SDK finds it expired without asking
+/// anyone.
+fn expired_sso(h: &Harness) -> std::path::PathBuf {
+    use sha1::Digest;
+    let config = h.dir.path().join("aws-sso-config");
+    let profile = "sso_session = corp\nsso_account_id = 111122223333\nsso_role_name = ReadOnly\nregion = us-east-1\n";
+    std::fs::write(
+        &config,
+        format!(
+            "[default]\n{profile}\n[profile corp]\n{profile}\n[sso-session corp]\nsso_start_url = https://example.awsapps.com/start\nsso_region = us-east-1\nsso_registration_scopes = sso:account:access\n"
+        ),
+    )
+    .unwrap();
+    let cache = h.dir.path().join(".aws/sso/cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    let name = hex::encode(sha1::Sha1::digest(b"corp"));
+    std::fs::write(
+        cache.join(format!("{name}.json")),
+        r#"{"startUrl": "https://example.awsapps.com/start", "region": "us-east-1", "accessToken": "expired-token", "expiresAt": "2020-01-01T00:00:00Z"}"#,
+    )
+    .unwrap();
+    config
+}
+
+#[test]
+fn an_expired_sso_session_says_the_exact_login_command() {
+    let h = Harness::new();
+    let config = expired_sso(&h);
+    let sso = |args: &[&str], profile_env: Option<&str>| {
+        let mut cmd = h.eic_ssh();
+        cmd.env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env("AWS_CONFIG_FILE", &config)
+            .args(args);
+        if let Some(p) = profile_env {
+            cmd.env("AWS_PROFILE", p);
+        }
+        run(&mut cmd, LIMIT)
+    };
+    let login =
+        "the AWS SSO session has expired: run `aws sso login --profile corp`, then try again\n";
+    let out = sso(&["--profile", "corp", "proxy", BASTION], None);
+    assert_fails_exactly(&out, 4, &format!("eic-ssh: profile corp: {login}"));
+    let out = sso(&["proxy", BASTION], Some("corp"));
+    assert_fails_exactly(&out, 4, &format!("eic-ssh: profile corp: {login}"));
+    // The default profile: plain `aws sso login`.
+    let out = sso(&["proxy", BASTION], None);
+    assert_fails_exactly(
+        &out,
+        4,
+        "eic-ssh: the AWS SSO session has expired: run `aws sso login`, then try again\n",
+    );
+    // The session says the same (and exits 255, as for every failure of its own).
+    let out = sso(
+        &[
+            &format!("{}@{BASTION}", h.user),
+            "--profile",
+            "corp",
+            "--",
+            "true",
+        ],
+        None,
+    );
+    assert_fails_exactly(&out, 255, &format!("eic-ssh: profile corp: {login}"));
+    // Never logged in here (no cached token): the same fix, with the SDK's cause.
+    std::fs::remove_dir_all(h.dir.path().join(".aws/sso/cache")).unwrap();
+    let out = sso(&["--profile", "corp", "proxy", BASTION], None);
+    assert_fails(
+        &out,
+        4,
+        "eic-ssh: profile corp: no credentials from AWS SSO (",
+    );
+    assert!(
+        stderr(&out).ends_with("): run `aws sso login --profile corp`, then try again\n"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(h.sim.events().is_empty(), "nothing was asked of AWS");
+}

@@ -107,9 +107,14 @@ fn discovery_reads_every_page_and_prefers_the_instances_subnet() {
 #[test]
 fn bad_region_endpoint_id_and_dns_name_are_usage_errors_before_any_call() {
     let h = Harness::new();
-    let cases: [(&[&str], &str); 3] = [
+    let cases: [(&[&str], &str); 4] = [
         (
             &["--region", "us-east-1.evil.example/x"],
+            "--region \"us-east-1.evil.example/x\" is not a plain name",
+        ),
+        // A plain name, but no region: it would become part of a host name.
+        (
+            &["--region", "us-east-1.evil.example"],
             "invalid AWS region",
         ),
         (

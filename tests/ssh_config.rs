@@ -309,6 +309,38 @@ fn generated_blocks_share_one_tunnel() {
 }
 
 #[test]
+fn no_multiplex_leaves_sharing_out_and_each_ssh_opens_its_own_tunnel() {
+    let (h, config) = setup(World::demo());
+    let out = ssh_config(&h, &config, &["--no-multiplex"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    for word in ["ControlMaster", "ControlPath", "ControlPersist"] {
+        assert!(!text.contains(word), "{word} in:\n{text}");
+    }
+    let file = h.dir.path().join("unshared.conf");
+    std::fs::write(&file, &text).unwrap();
+    let options = ssh_g(&h, &file, "jump");
+    // ssh's own defaults: no master, no socket.
+    assert_eq!(option(&options, "controlmaster"), "false");
+    assert_eq!(option(&options, "controlpath"), "");
+    assert_eq!(option(&options, "serveraliveinterval"), "30");
+    // Read by a real ssh without -o ControlMaster=no: two runs, two tunnels.
+    for _ in 0..2 {
+        let mut cmd = Command::new("ssh");
+        h.isolate(&mut cmd);
+        cmd.arg("-F")
+            .arg(&file)
+            .args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"])
+            .arg("-o")
+            .arg(format!("UserKnownHostsFile={}", h.known_hosts.display()))
+            .args(["jump", "true"]);
+        let out = run(&mut cmd, LIMIT);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    assert_eq!(h.sim.events_of("tunnel_open").len(), 2);
+}
+
+#[test]
 fn an_include_under_a_host_block_is_not_taken_for_one_at_the_top() {
     let (h, config) = setup(World::demo());
     std::fs::write(

@@ -26,6 +26,9 @@ pub struct AwsContext {
     pub ec2_url: String,
     /// Base URL of the EC2 Instance Connect API.
     pub eic_url: String,
+    /// The credentials come from an SSO profile: a failure to get them is fixed by
+    /// `aws sso login` (`sso.rs`).
+    pub sso: bool,
 }
 
 impl From<&crate::route::Settings> for AwsChoices {
@@ -71,7 +74,7 @@ impl AwsContext {
             choices.region.as_deref(),
         )
         .await;
-        let (region, credentials, use_fips, global) = match found {
+        let (region, credentials, use_fips, global, sso) = match found {
             Some(env) => {
                 tracing::debug!("credentials and region from the environment");
                 let credentials = SharedCredentialsProvider::new(env.credentials);
@@ -80,6 +83,7 @@ impl AwsContext {
                     credentials,
                     env.use_fips,
                     env.endpoint_url,
+                    false,
                 )
             }
             None => {
@@ -100,7 +104,9 @@ impl AwsContext {
                 })?;
                 let region = sdk.region().map(|r| r.to_string());
                 let global = sdk.endpoint_url().map(str::to_string);
-                (region, credentials, sdk.use_fips().unwrap_or(false), global)
+                let sso = super::sso::uses_sso(choices.profile.as_deref()).await;
+                let fips = sdk.use_fips().unwrap_or(false);
+                (region, credentials, fips, global, sso)
             }
         };
         let region = region.ok_or_else(|| {
@@ -125,6 +131,7 @@ impl AwsContext {
             http,
             ec2_url,
             eic_url,
+            sso,
         };
         // A role that needs an MFA code: the SDK would call AssumeRole without one.
         if let Some(role) = super::mfa::role_of(choices.profile.as_deref()).await? {
@@ -172,11 +179,14 @@ impl AwsContext {
 
     /// Current credentials, refreshed by the provider when they near expiry.
     pub async fn credentials(&self) -> Result<Credentials, AwsError> {
-        let credentials = self
-            .credentials
-            .provide_credentials()
-            .await
-            .map_err(|e| AwsError::Credentials(credentials_sentence(&e)))?;
+        let credentials = self.credentials.provide_credentials().await.map_err(|e| {
+            let not_loaded = matches!(e, CredentialsError::CredentialsNotLoaded(_));
+            AwsError::Credentials(if self.sso && !not_loaded {
+                super::sso::sentence(&e, self.profile.as_deref())
+            } else {
+                credentials_sentence(&e)
+            })
+        })?;
         check_credentials(&credentials).map_err(AwsError::Credentials)?;
         Ok(credentials)
     }

@@ -12,6 +12,7 @@ pub mod mfa;
 pub mod profile_file;
 pub mod sdk_http;
 pub mod security_groups;
+pub mod sso;
 
 pub use context::{AwsChoices, AwsContext};
 pub use error::AwsError;

@@ -17,12 +17,17 @@ use crate::printable::escape;
 use crate::route::{self, Flags};
 
 /// One row: an instance, where it is, and what would happen when connecting to it now.
-struct Row {
-    region: String,
-    entry: Entry,
-    aliases: Vec<String>,
-    guard: &'static str,
-    guard_reason: Option<String>,
+pub struct Row {
+    /// The region it is in.
+    pub region: String,
+    /// The instance and the endpoint that would serve it (or why none).
+    pub entry: Entry,
+    /// The `[hosts]` aliases naming it.
+    pub aliases: Vec<String>,
+    /// The guard's verdict, as a word (`allowed`, `refused`, …).
+    pub guard: &'static str,
+    /// Why, when refused or left to the security group.
+    pub guard_reason: Option<String>,
 }
 
 /// Prints the table (or JSON); exit 0, or the usual failure when AWS cannot be asked.
@@ -33,15 +38,33 @@ pub async fn run(args: ListArgs, g: &Globals) -> Result<Outcome, Failure> {
         ));
     }
     let (file, path) = config::file::load(g.config.as_deref())?;
-    let defaults = route::settings::defaults(&file, path.as_deref())?;
+    let filters = parse_filters(&args.filter)?;
+    let (rows, ip) = listing(g, &file, path.as_deref(), args.all_regions, &filters).await?;
+    if args.json {
+        print_json(&rows, ip.as_ref());
+    } else {
+        print_table(&rows, args.all_regions);
+    }
+    Ok(Outcome::Success)
+}
+
+/// The rows of `list` (the instance picker offers the same), and the egress IP when an
+/// allowlist needed it.
+pub async fn listing(
+    g: &Globals,
+    file: &ConfigFile,
+    path: Option<&std::path::Path>,
+    all_regions: bool,
+    filters: &[ec2::Filter],
+) -> Result<(Vec<Row>, Option<Result<IpAddr, ProbeError>>), Failure> {
+    let defaults = route::settings::defaults(file, path)?;
     let choices = AwsChoices {
         profile: g.profile.clone().or(defaults.profile.clone()),
         region: g.region.clone().or(defaults.region.clone()),
     };
     let http = net::http_client(&net::client_config()?)?;
     let aws = AwsContext::load(&choices, http.clone()).await?;
-    let filters = parse_filters(&args.filter)?;
-    let regions = if args.all_regions {
+    let regions = if all_regions {
         ec2::describe_regions(&aws).await?
     } else {
         vec![aws.region.clone()]
@@ -50,15 +73,15 @@ pub async fn run(args: ListArgs, g: &Globals) -> Result<Outcome, Failure> {
     for region in &regions {
         let here = aws.in_region(region)?;
         found.extend(
-            inventory(&here, &filters)
+            inventory(&here, filters)
                 .await?
                 .into_iter()
                 .map(|e| (region.clone(), e)),
         );
     }
-    let any_allowlist = found.iter().any(|(_, e)| {
-        settings_for(&file, path.as_deref(), e).is_some_and(|eff| eff.has_allowlist())
-    });
+    let any_allowlist = found
+        .iter()
+        .any(|(_, e)| settings_for(file, path, e).is_some_and(|eff| eff.has_allowlist()));
     // The egress IP is learned once, and only when some allowlist needs it.
     let ip = if any_allowlist {
         Some(current_ip(&http, &defaults.egress_urls).await)
@@ -77,14 +100,9 @@ pub async fn run(args: ListArgs, g: &Globals) -> Result<Outcome, Failure> {
     };
     let rows: Vec<Row> = found
         .into_iter()
-        .map(|(region, entry)| row(&file, path.as_deref(), region, entry, judged_ip))
+        .map(|(region, entry)| row(file, path, region, entry, judged_ip))
         .collect();
-    if args.json {
-        print_json(&rows, ip.as_ref());
-    } else {
-        print_table(&rows, args.all_regions);
-    }
-    Ok(Outcome::Success)
+    Ok((rows, ip))
 }
 
 /// The settings that apply to the instance: its alias's if one names it, else by id; with

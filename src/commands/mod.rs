@@ -12,6 +12,7 @@ pub mod list;
 pub mod log;
 pub mod login;
 pub mod man;
+pub mod pick;
 pub mod proxy;
 pub mod session;
 pub mod ssh_config;
@@ -27,9 +28,13 @@ use crate::target::Target;
 /// Runs the parsed command to its outcome.
 pub async fn run(cli: Cli) -> Result<Outcome, Failure> {
     let g = &cli.globals;
+    let checked = g.check();
     let Some(command) = cli.command else {
+        // Like every usage error of the session form, 255 (docs/commands.md, "Exit codes").
+        checked.map_err(|f| f.exiting(crate::error::Exit::Session))?;
         return session::run(cli.session, g).await;
     };
+    checked?;
     match command {
         Command::Proxy(Lazy(args)) => proxy::run(args, g).await,
         Command::Tunnel(Lazy(args)) => tunnel::run(args, g).await,
@@ -73,6 +78,7 @@ pub fn settings_for(
         known_hosts: keys.and_then(|k| k.known_hosts.clone()),
         tunnel_endpoint_url: connect.tunnel_endpoint_url.clone(),
         no_cache: connect.no_cache,
+        quota_wait: connect.quota_wait,
     };
     route::settings::for_target(&config.file, config.path.as_deref(), &target.name, &flags)
 }

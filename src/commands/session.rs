@@ -22,10 +22,17 @@ use tokio::sync::watch;
 /// with ssh.
 pub async fn run(args: SessionArgs, g: &Globals) -> Result<Outcome, Failure> {
     let session_failure = |f: Failure| f.exiting(Exit::Session);
-    let Some(typed) = args.target.clone() else {
-        return Err(session_failure(Failure::usage(
-            "no target: eic-ssh [user@]TARGET [COMMAND…], or a subcommand (see eic-ssh --help)",
-        )));
+    let typed = match args.target.clone() {
+        Some(typed) => typed,
+        // On a terminal, pick one; else the one line (a script must name its target).
+        None if crate::local::picker::available() => {
+            super::pick::target(g).await.map_err(session_failure)?
+        }
+        None => {
+            return Err(session_failure(Failure::usage(
+                "no target: eic-ssh [user@]TARGET [COMMAND…], or a subcommand (see eic-ssh --help)",
+            )));
+        }
     };
     let mut attempt = Attempt::new("session", &typed);
     let learned = Mutex::new(Learned::default());

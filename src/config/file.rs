@@ -50,6 +50,8 @@ pub struct Settings {
     pub log: Option<bool>,
     /// `false` turns the route cache off: every connect asks the API where the target is.
     pub cache: Option<bool>,
+    /// Seconds a tunnel may wait in all for the endpoint's 20-connection quota (0: none).
+    pub quota_wait: Option<QuotaSeconds>,
 }
 
 /// One `[hosts.ALIAS]` section. The settings of `[defaults]` are repeated here rather than
@@ -100,6 +102,8 @@ pub struct Host {
     pub egress_check_url: Option<Vec<CheckUrl>>,
     /// Also admit what the instance's security group admits on the port.
     pub allow_from_security_group: Option<bool>,
+    /// Seconds a tunnel may wait in all for the endpoint's 20-connection quota (0: none).
+    pub quota_wait: Option<QuotaSeconds>,
 }
 
 /// A CIDR (a bare address means that one host).
@@ -210,6 +214,26 @@ impl TryFrom<i64> for TunnelSeconds {
             1..=3600 => Ok(TunnelSeconds(n as u32)),
             _ => Err(format!(
                 "max_tunnel_duration {n}: expected 1 to 3600 seconds"
+            )),
+        }
+    }
+}
+
+/// A `quota_wait`: 0 to 3600 seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "i64")]
+pub struct QuotaSeconds(pub u64);
+
+/// The largest `quota_wait` and `--quota-wait`: an hour.
+pub const MAX_QUOTA_WAIT: u64 = 3600;
+
+impl TryFrom<i64> for QuotaSeconds {
+    type Error = String;
+    fn try_from(n: i64) -> Result<Self, String> {
+        match u64::try_from(n) {
+            Ok(secs @ 0..=MAX_QUOTA_WAIT) => Ok(QuotaSeconds(secs)),
+            _ => Err(format!(
+                "quota_wait {n}: expected 0 (no waiting) to {MAX_QUOTA_WAIT} seconds"
             )),
         }
     }
@@ -537,7 +561,7 @@ egress_check_url = ["https://a.example/ip", "http://127.0.0.1:9/ip"]
     fn errors_name_line_column_and_key() {
         assert_eq!(
             parse_err("[defaults]\nregion = \"x\"\nalow = []\n"),
-            "c.toml:3:1: unknown field `alow`, expected one of `region`, `profile`, `user`, `allow`, `egress_check`, `egress_check_url`, `allow_from_security_group`, `log`, `cache`"
+            "c.toml:3:1: unknown field `alow`, expected one of `region`, `profile`, `user`, `allow`, `egress_check`, `egress_check_url`, `allow_from_security_group`, `log`, `cache`, `quota_wait`"
         );
         assert_eq!(
             parse_err("[defaults]\nallow = [\"10.0.0.0/33\"]\n"),

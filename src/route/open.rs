@@ -1,10 +1,12 @@
 //! Tunnels along a resolved route: the key pushed before each one (SendSSHPublicKey), a
 //! freshly presigned URL, the WebSocket opened; and the guard asked again on demand.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use super::cache::Use;
+use super::quota::Backoff;
 use super::resolve::{gate, settle};
 use super::{Destination, Learned, Settings, resolve};
 use crate::aws::AwsContext;
@@ -16,7 +18,7 @@ use crate::guard::{self, Verdict};
 use crate::ssh::key::read_public_key;
 use crate::tunnel::connect::{self, ConnectError};
 use crate::tunnel::endpoint::check_port;
-use crate::tunnel::error::{connect_failure, tunnel_failure};
+use crate::tunnel::error::{connect_failure, quota_failure, tunnel_failure};
 use crate::tunnel::presign::presign;
 use crate::tunnel::stream::Traffic;
 use crate::tunnel::{Tunnel, TunnelEndpoint, TunnelRequest};
@@ -40,6 +42,9 @@ pub struct Connector {
     key: Option<PublicKey>,
     /// The byte counters of the tunnels opened so far.
     traffic: Mutex<Vec<Arc<Traffic>>>,
+    /// Whether the 20-connection quota was reported already (once per run, however many
+    /// tunnels wait for it).
+    quota_said: AtomicBool,
 }
 
 /// Guard and route for `settings`, ready to open tunnels to its port (checked).
@@ -115,7 +120,16 @@ async fn open_first(
 ) -> Result<(Connector, Tunnel), Failure> {
     let port = settings.port;
     let connector = prepare_with(settings, file, key_line, push_key, use_, learned).await?;
-    let mut tunnel = connector.open().await?;
+    let mut tunnel = match connector.open().await {
+        Ok(tunnel) => tunnel,
+        Err(e) => {
+            // An endpoint that answered "all 20 connections in use" is where the route says.
+            if connector.quota_said.load(Ordering::Relaxed) {
+                learned.route_cached = false;
+            }
+            return Err(e);
+        }
+    };
     // The endpoint accepts a tunnel to an address that leads nowhere and then closes it:
     // on a cached route, the server's first bytes are what proves the route (an SSH
     // server speaks first). Waiting costs nothing: the client's first line is held only
@@ -171,6 +185,7 @@ impl Connector {
             request,
             key,
             traffic: Mutex::new(Vec::new()),
+            quota_said: AtomicBool::new(false),
         }
     }
 
@@ -216,8 +231,11 @@ impl Connector {
     }
 
     /// Pushes the key (if any) while a freshly presigned tunnel opens; both must succeed.
+    /// While the endpoint's 20 connections are in use (HTTP 429), tries again with
+    /// jittered exponential backoff within the settings' `quota_wait`, and says so once.
     pub async fn open(&self) -> Result<Tunnel, Failure> {
-        let mut waits = QUOTA_WAITS.iter();
+        let d = &self.destination;
+        let mut backoff = Backoff::new(d.settings.quota_wait);
         loop {
             // Pushed again before each try: a wait for the quota must not outlive the key.
             // The push and the tunnel's TCP, TLS and WebSocket round trips overlap; SSH
@@ -231,16 +249,20 @@ impl Connector {
                         .push(tunnel.traffic());
                     return Ok(tunnel);
                 }
+                // The endpoint's 20 connections are in use: one usually frees soon.
                 Err(full) => {
-                    // The endpoint's 20 connections are in use: one usually frees soon.
-                    let Some(wait) = waits.next().copied() else {
-                        return Err(connect_failure(full, &self.request));
+                    let Some(wait) = backoff.next(rand::random::<f64>()) else {
+                        return Err(quota_failure(&full, backoff.waited()));
                     };
-                    tracing::warn!(
-                        "{} has its 20 connections open; trying again in {wait} s",
-                        self.request.endpoint_id
-                    );
-                    tokio::time::sleep(Duration::from_secs(wait)).await;
+                    if !self.quota_said.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(
+                            "{} has reached the endpoint's limit of 20 concurrent connections; trying again for up to {} s",
+                            self.request.endpoint_id,
+                            d.settings.quota_wait.as_secs()
+                        );
+                    }
+                    tracing::debug!("quota: trying again in {:.1} s", wait.as_secs_f64());
+                    tokio::time::sleep(wait).await;
                 }
             }
         }
@@ -282,10 +304,6 @@ impl Connector {
         Ok(())
     }
 }
-
-/// Seconds to wait before each new try when the endpoint answers 429 (its 20 concurrent
-/// connections in use): about half a minute in all, then the refusal is the answer.
-const QUOTA_WAITS: [u64; 5] = [1, 2, 4, 8, 15];
 
 /// The key pushed before each tunnel: the in-memory key's public half, or `--push-key`'s
 /// file; either needs a user.

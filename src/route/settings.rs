@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use ipnet::IpNet;
 
@@ -40,6 +41,8 @@ pub struct Flags {
     pub tunnel_endpoint_url: Option<String>,
     /// `--no-cache`.
     pub no_cache: bool,
+    /// `--quota-wait`, in seconds.
+    pub quota_wait: Option<u64>,
 }
 
 /// Everything decided for one target.
@@ -89,6 +92,9 @@ pub struct Settings {
     pub known_hosts: Option<PathBuf>,
     /// Where tunnels open instead of `wss://{endpoint DNS name}` (flag or environment).
     pub tunnel_endpoint_url: Option<String>,
+    /// What the waits for the endpoint's 20-connection quota may add up to: the flag, else
+    /// the section's, else `[defaults]`', else half a minute; zero: no waiting.
+    pub quota_wait: Duration,
     /// The matched `[hosts.X]` section as written (for `config check` and its forwards).
     pub section: Option<Host>,
     /// The route cache may answer (no `--no-cache`, no `cache = false`).
@@ -202,6 +208,7 @@ impl Settings {
             "host_key_alias": self.section.as_ref().and_then(|h| h.host_key_alias.clone()),
             "known_hosts": self.section.as_ref().and_then(|h| h.known_hosts.clone()),
             "forward": self.forward_specs(),
+            "quota_wait": self.quota_wait.as_secs(),
         })
     }
 
@@ -293,6 +300,15 @@ impl Settings {
             }
         );
         let _ = writeln!(out, "egress check:    {}", self.egress_urls.join(", "));
+        let _ = writeln!(
+            out,
+            "quota wait:      {}",
+            match self.quota_wait.as_secs() {
+                0 => "none: a full endpoint (20 connections) is the answer at once".to_string(),
+                secs =>
+                    format!("up to {secs} s in all when the endpoint's 20 connections are in use"),
+            }
+        );
         if let Some(h) = &self.section {
             let extras = [
                 ("port", h.port.map(|p| p.0.to_string())),
@@ -474,6 +490,11 @@ fn merge(
             .or_else(|| host.and_then(|h| h.known_hosts.clone())),
         tunnel_endpoint_url: o.tunnel_endpoint_url.clone(),
         cache: !o.no_cache && config.defaults.cache != Some(false),
+        quota_wait: o
+            .quota_wait
+            .or_else(|| host.and_then(|h| h.quota_wait).map(|q| q.0))
+            .or(d.quota_wait.map(|q| q.0))
+            .map_or(super::quota::DEFAULT_BOUND, Duration::from_secs),
         target: target_text.to_string(),
         alias: host.map(|_| target_text.to_string()),
         instance,

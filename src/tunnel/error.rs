@@ -2,6 +2,7 @@
 //! says which stage failed (6: the endpoint refused, 7: the tunnel closed, 8: the network).
 
 use std::io;
+use std::time::Duration;
 
 use super::connect::ConnectError;
 use super::presign::TunnelRequest;
@@ -21,17 +22,32 @@ pub fn connect_failure(e: ConnectError, request: &TunnelRequest) -> Failure {
                 ),
             ),
         ),
-        ConnectError::Refused { status: 429, .. } => Failure::new(
-            Kind::TunnelRefused,
-            sentences(
-                &e.to_string(),
-                "An endpoint allows 20 concurrent connections; eic-ssh waited 30 s for one to free. Close some, or share connections (`eic-ssh ssh-config` writes ControlMaster)",
-            ),
-        ),
         ConnectError::Refused { .. } => Failure::new(Kind::TunnelRefused, e.to_string()),
         ConnectError::ProxyScheme { .. } => Failure::usage(e.to_string()),
         _ => Failure::new(Kind::Network, e.to_string()),
     }
+}
+
+/// The user's sentence for the endpoint's 20-connection quota, once the waits for it
+/// (`waited` in all) are over.
+pub fn quota_failure(e: &ConnectError, waited: Duration) -> Failure {
+    let waited = if waited.is_zero() {
+        "eic-ssh did not wait for one to free (--quota-wait 0)".to_string()
+    } else {
+        format!(
+            "eic-ssh waited {} s for one to free (--quota-wait, quota_wait)",
+            waited.as_secs_f64().round()
+        )
+    };
+    Failure::new(
+        Kind::TunnelRefused,
+        sentences(
+            &e.to_string(),
+            &format!(
+                "An endpoint allows 20 concurrent connections; {waited}. Close some, or share connections (`eic-ssh ssh-config` writes ControlMaster)"
+            ),
+        ),
+    )
 }
 
 /// The user's sentence for a tunnel that broke after it opened.

@@ -180,6 +180,11 @@ const KEYS: &[(&str, &str, &str)] = &[
         "Forwards the session opens, as on the command line: \"\\-L …\", \"\\-D …\", \"\\-R …\".",
     ),
     (
+        "quota_wait",
+        "both",
+        "0 to 3600 seconds (default 30) a tunnel may wait in all when the endpoint's 20 connections are in use (HTTP 429), trying again with jittered exponential backoff; 0: no waiting. \\-\\-quota\\-wait wins.",
+    ),
+    (
         "log",
         "defaults",
         "false turns the local connection log off.",

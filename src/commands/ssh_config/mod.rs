@@ -21,10 +21,6 @@ use blocks::{Block, Common, HEADER, is_host_name};
 /// Prints the blocks, or writes them with `--write`; exit 0 (blocks that cannot be
 /// written safely are left out with a warning).
 pub async fn run(args: SshConfigArgs, g: &Globals) -> Result<Outcome, Failure> {
-    for value in [&g.profile, &g.region].into_iter().flatten() {
-        // Both are written into every ProxyCommand.
-        crate::plain_name::check("--profile or --region", value).map_err(Failure::usage)?;
-    }
     let (file, path) = config::file::load(g.config.as_deref())?;
     let (identity, public_key) = identity(args.identity.as_deref())?;
     let program = std::env::current_exe()
@@ -37,7 +33,11 @@ pub async fn run(args: SshConfigArgs, g: &Globals) -> Result<Outcome, Failure> {
         program,
         identity,
         public_key,
-        control_dir: control_dir(),
+        control_dir: if args.no_multiplex {
+            None
+        } else {
+            control_dir()
+        },
     };
     let (text, problems) = blocks::render(&blocks, &common).map_err(Failure::usage)?;
     for problem in &problems {
