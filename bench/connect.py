@@ -217,7 +217,8 @@ def report(args, times, traces, requests, counted):
               f"| **{count[0]:g}**, **{count[1]:g}** | {rts[0]:.1f}, {rts[1]:.1f} |")
     print(f"\nRound trips counted: by the {far} ms emulator, per connection, the critical path of its "
           "bytes as if no side computed (its `connection` events), summed over the connections of "
-          "one connect (they run one after another). From 0 vs "
+          "one connect: an overestimate where connections overlap (the key push runs beside the "
+          "tunnel's opening, so its Instance Connect round trips are hidden). From 0 vs "
           f"{far} ms: the median over rounds of (time at {far} ms − time at 0 ms) / {far} ms; CPU "
           "contention inflates the 0 ms runs more than the spread-out far ones, so it reads low for "
           "CPU-heavy arms (sshd's share).\n")
