@@ -189,6 +189,11 @@ const KEYS: &[(&str, &str, &str)] = &[
         "defaults",
         "false turns the local connection log off.",
     ),
+    (
+        "cache",
+        "defaults",
+        "false turns the route cache off: every connect asks the EC2 API where the target is (as \\-\\-no\\-cache).",
+    ),
 ];
 
 const EXAMPLE: &str = "[defaults]\nregion = \"eu\\-west\\-1\"\nuser = \"ec2\\-user\"\nallow = [\"203.0.113.0/24\"]\n\n[hosts.bastion]\ninstance = \"i\\-0123456789abcdef0\"\nallow_from_security_group = true\n";
