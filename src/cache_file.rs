@@ -2,6 +2,7 @@
 //! have written them, written atomically, private, in a directory only this user can write.
 
 use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::local::private as local;
 
@@ -65,4 +66,11 @@ pub fn write(path: &Path, data: &[u8]) -> std::io::Result<()> {
     }
     check_dir(path)?;
     crate::local::files::replace(path, data, 0o600)
+}
+
+/// Seconds since the Unix epoch, as cache entries record when they were written.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }

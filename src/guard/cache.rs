@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -91,7 +91,7 @@ impl Cache {
             }
         };
         let entry: Entry = serde_json::from_str(&text).ok()?;
-        let age = now().checked_sub(entry.at)?;
+        let age = cache_file::now().checked_sub(entry.at)?;
         (entry.urls == urls && entry.via == via && age < self.ttl.as_secs()).then_some(entry.ip)
     }
 
@@ -107,18 +107,12 @@ impl Cache {
             urls: urls.to_vec(),
             via: via.to_vec(),
             ip,
-            at: now(),
+            at: cache_file::now(),
         };
         if let Err(e) = cache_file::write(path, &serde_json::to_vec(&entry).unwrap_or_default()) {
             tracing::debug!("cannot cache the egress IP in {}: {e}", path.display());
         }
     }
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

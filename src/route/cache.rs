@@ -4,7 +4,7 @@
 //! fails is resolved afresh (`route::open::prepare_and_open`).
 
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -103,40 +103,38 @@ impl RouteCache {
     /// The fresh route for `key`, if the file can be trusted and the entry still reads as
     /// one discovery could have returned for this region.
     pub fn get(&self, key: &Key) -> Option<discovery::Resolved> {
-        let now = now();
-        let entry = self.entries().into_iter().find(|e| {
-            &e.key == key
-                && now
-                    .checked_sub(e.at)
-                    .is_some_and(|age| age < self.ttl.as_secs())
-        })?;
+        let entry = self
+            .entries()
+            .into_iter()
+            .find(|e| &e.key == key && self.fresh(e))?;
         plausible(key, &entry.found).then_some(entry.found)
     }
 
     /// Remembers `found` for `key`, replacing any older entry; failures are only logged.
     pub fn put(&self, key: &Key, found: &discovery::Resolved) {
         let Some(path) = &self.path else { return };
-        let now = now();
         let mut entries: Vec<Entry> = self
             .entries()
             .into_iter()
-            .filter(|e| {
-                &e.key != key
-                    && now
-                        .checked_sub(e.at)
-                        .is_some_and(|age| age < self.ttl.as_secs())
-            })
+            .filter(|e| &e.key != key && self.fresh(e))
             .collect();
         entries.push(Entry {
             key: key.clone(),
             found: found.clone(),
-            at: now,
+            at: cache_file::now(),
         });
         let keep = entries.len().saturating_sub(MAX_ENTRIES);
         let entries = &entries[keep..];
         if let Err(e) = cache_file::write(path, &serde_json::to_vec(entries).unwrap_or_default()) {
             tracing::debug!("cannot cache the route in {}: {e}", path.display());
         }
+    }
+
+    /// Whether `entry` is younger than the cache's lifetime.
+    fn fresh(&self, entry: &Entry) -> bool {
+        cache_file::now()
+            .checked_sub(entry.at)
+            .is_some_and(|age| age < self.ttl.as_secs())
     }
 
     fn entries(&self) -> Vec<Entry> {
@@ -168,12 +166,6 @@ fn plausible(key: &Key, found: &discovery::Resolved) -> bool {
     dns_ok
         && looks_like_instance_id(&route.instance_id)
         && route.private_ip.parse::<std::net::IpAddr>().is_ok()
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]
