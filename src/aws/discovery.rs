@@ -53,30 +53,34 @@ pub struct Resolved {
 /// Resolves the route, making only the calls the query leaves necessary.
 pub async fn resolve(ctx: &AwsContext, q: &RouteQuery) -> Result<Resolved, Failure> {
     let need_dns = q.endpoint_dns_name.is_none() && !q.tunnel_url_overridden;
-    let instance = match &q.instance {
-        _ if q.found.is_some() => q.found.clone(),
-        InstanceRef::Name(name) => Some(find_by_name(ctx, name).await?),
-        InstanceRef::Id(id) if q.private_ip.is_none() || q.endpoint_id.is_none() => {
-            let not_found = || {
-                Failure::new(
-                    Kind::NotFound,
-                    format!(
-                        "instance {id} was not found in {}: {}",
-                        ctx.scope(),
-                        ctx.not_found_hint()
-                    ),
-                )
-            };
-            let found = match ec2::describe_instance(ctx, id).await {
-                Err(AwsError::Service { code, .. }) if code == "InvalidInstanceID.NotFound" => {
-                    return Err(not_found());
-                }
-                found => found?,
-            };
-            Some(found.ok_or_else(not_found)?)
+    // The instance is described while the endpoints are listed: one round trip, not two.
+    // Without the instance's VPC yet, the listing is the region's usable endpoints, and
+    // the VPC chooses among them once both answers are in.
+    let lookup = async {
+        match &q.instance {
+            _ if q.found.is_some() => Ok(q.found.clone()),
+            InstanceRef::Name(name) => find_by_name(ctx, name).await.map(Some),
+            InstanceRef::Id(id) if q.private_ip.is_none() || q.endpoint_id.is_none() => {
+                describe_by_id(ctx, id).await.map(Some)
+            }
+            InstanceRef::Id(_) => Ok(None),
         }
-        InstanceRef::Id(_) => None,
     };
+    let listing = async {
+        let by = match (&q.endpoint_id, need_dns, &q.found) {
+            (Some(_), false, _) => return Ok(None),
+            (Some(id), true, _) => EndpointFilter::Id(id),
+            (None, _, Some(found)) => {
+                EndpointFilter::Vpc(found.vpc_id.as_deref().unwrap_or_default())
+            }
+            (None, _, None) => EndpointFilter::Usable,
+        };
+        ec2::describe_endpoints(ctx, by).await.map(Some)
+    };
+    let (instance, listed) = tokio::join!(lookup, listing);
+    // The instance's failure says more than the listing's: it is told first.
+    let instance = instance?;
+    let listed = listed?;
     if let Some(i) = &instance {
         check_instance(i)?;
     }
@@ -85,15 +89,15 @@ pub async fn resolve(ctx: &AwsContext, q: &RouteQuery) -> Result<Resolved, Failu
         (InstanceRef::Id(id), None) => id.clone(),
         (InstanceRef::Name(_), None) => unreachable!("names are always looked up"),
     };
-    let endpoint = match (&q.endpoint_id, need_dns) {
-        (Some(_), false) => None,
-        (Some(id), true) => Some(describe_endpoint(ctx, id, instance.as_ref()).await?),
-        (None, _) => {
+    let endpoint = match (&q.endpoint_id, listed) {
+        (_, None) => None,
+        (Some(id), Some(found)) => {
+            Some(endpoint_with_id(found, id, &ctx.region, instance.as_ref())?)
+        }
+        (None, Some(found)) => {
             let instance = instance
                 .as_ref()
                 .expect("looked up when no endpoint id is given");
-            let vpc = instance.vpc_id.as_deref().unwrap_or_default();
-            let found = ec2::describe_endpoints(ctx, EndpointFilter::Vpc(vpc)).await?;
             Some(choose_endpoint(instance, &found)?.clone())
         }
     };
@@ -133,6 +137,26 @@ pub async fn resolve(ctx: &AwsContext, q: &RouteQuery) -> Result<Resolved, Failu
         instance,
         endpoint,
     })
+}
+
+/// The instance `id`, described; not found is a sentence naming where it was looked for.
+async fn describe_by_id(ctx: &AwsContext, id: &str) -> Result<Instance, Failure> {
+    let not_found = || {
+        Failure::new(
+            Kind::NotFound,
+            format!(
+                "instance {id} was not found in {}: {}",
+                ctx.scope(),
+                ctx.not_found_hint()
+            ),
+        )
+    };
+    match ec2::describe_instance(ctx, id).await {
+        Err(AwsError::Service { code, .. }) if code == "InvalidInstanceID.NotFound" => {
+            Err(not_found())
+        }
+        found => found?.ok_or_else(not_found),
+    }
 }
 
 /// Describes one endpoint by id and checks it can serve `instance`.
