@@ -9,6 +9,7 @@
 //! `cli` is seen only by `commands`, which wire the stages for each front end and decide
 //! what the process exits with.
 
+pub mod ahead;
 pub mod aws;
 pub mod cache_file;
 pub mod cli;

@@ -156,7 +156,7 @@ async fn a_tunnel_opens_after_three_round_trips_and_reaches_sshd() {
     };
     let tls = eic_ssh::net::client_config_with(Some(&far.sim.ca_path)).unwrap();
     let start = Instant::now();
-    let mut tunnel = open(&endpoint, &url, &tls).await.unwrap();
+    let mut tunnel = open(&endpoint, &url, &tls, None).await.unwrap();
     let opened = start.elapsed();
     let mut banner = [0u8; 8];
     tunnel.read_exact(&mut banner).await.unwrap();

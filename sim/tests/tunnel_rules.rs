@@ -96,7 +96,7 @@ impl Client {
     }
 
     async fn refused(&self, url: &str) -> (u16, String, String) {
-        match open(&self.endpoint, url, &self.tls).await {
+        match open(&self.endpoint, url, &self.tls, None).await {
             Err(ConnectError::Refused {
                 status,
                 code,
@@ -116,6 +116,7 @@ async fn a_fresh_presigned_url_opens_and_reaches_sshd() {
         &c.endpoint,
         &c.url(&request(22, None), SystemTime::now()),
         &c.tls,
+        None,
     )
     .await
     .unwrap();
@@ -160,6 +161,7 @@ async fn session_tokens_must_match() {
         &c.endpoint,
         &c.url(&request(22, None), SystemTime::now()),
         &c.tls,
+        None,
     )
     .await;
     assert!(ok.is_ok(), "a signed session token is accepted");
@@ -207,6 +209,7 @@ async fn the_tunnel_ends_at_its_maximum_duration() {
         &c.endpoint,
         &c.url(&request(22, Some(1)), SystemTime::now()),
         &c.tls,
+        None,
     )
     .await
     .unwrap();
@@ -233,6 +236,7 @@ async fn rdp_port_without_a_listener_is_unable_to_connect() {
         &c.endpoint,
         &c.url(&request(3389, None), SystemTime::now()),
         &c.tls,
+        None,
     )
     .await
     .unwrap();

@@ -7,7 +7,8 @@ use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 use bytes::Bytes;
 
-use super::context::{AwsContext, with_causes};
+use super::connections::CallError;
+use super::context::AwsContext;
 use super::error::AwsError;
 
 /// One API call, before signing.
@@ -67,24 +68,24 @@ pub async fn send(ctx: &AwsContext, call: ApiCall<'_>) -> Result<ApiResponse, Aw
         .map_err(|e| malformed(e.to_string()))?
         .into_parts();
 
-    let mut request = ctx.http.post(&url);
-    for (name, value) in headers.iter().copied().chain(instructions.headers()) {
-        request = request.header(name, value);
-    }
+    let headers: Vec<(&str, &str)> = headers
+        .iter()
+        .copied()
+        .chain(instructions.headers())
+        .collect();
     tracing::debug!("{} → {url}", call.action);
-    let network = |e: reqwest::Error| AwsError::Network {
-        action: call.action.to_string(),
-        endpoint: url.clone(),
-        reason: with_causes(&e),
-    };
-    let response = request.body(call.body).send().await.map_err(network)?;
-    let status = response.status().as_u16();
-    let body = crate::net::read_body(response, crate::net::MAX_API_BODY)
-        .await
-        .map_err(|e| match e {
-            crate::net::BodyError::Network(e) => network(e),
-            too_large => malformed(too_large.to_string()),
-        })?;
+    let sent = ctx
+        .api
+        .post(&url, &headers, call.body, crate::net::MAX_API_BODY)
+        .await;
+    let (status, body) = sent.map_err(|e| match e {
+        too_large @ CallError::TooLarge(_) => malformed(too_large.to_string()),
+        e => AwsError::Network {
+            action: call.action.to_string(),
+            endpoint: url.clone(),
+            reason: e.to_string(),
+        },
+    })?;
     tracing::debug!("{} ← HTTP {status}, {} bytes", call.action, body.len());
     Ok(ApiResponse { status, body })
 }

@@ -5,6 +5,7 @@ use aws_credential_types::Credentials;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 
+use super::connections::ApiConnections;
 use super::error::AwsError;
 use crate::error::{Failure, Kind};
 
@@ -20,12 +21,16 @@ pub struct AwsContext {
     pub credentials: SharedCredentialsProvider,
     /// Use FIPS endpoints and the endpoint's FIPS DNS name.
     pub use_fips: bool,
-    /// HTTP client for the API calls, on the shared rustls configuration.
+    /// HTTP client for the SDK's credential providers, on the shared rustls configuration.
     pub http: reqwest::Client,
+    /// The signed API calls' connections (`connections.rs`).
+    pub api: ApiConnections,
     /// Base URL of the EC2 API.
     pub ec2_url: String,
     /// Base URL of the EC2 Instance Connect API.
     pub eic_url: String,
+    /// Base URL of STS, for roles that need an MFA code.
+    pub sts_url: String,
     /// The credentials come from an SSO profile: a failure to get them is fixed by
     /// `aws sso login` (`sso.rs`).
     pub sso: bool,
@@ -50,10 +55,41 @@ pub struct AwsChoices {
 }
 
 impl AwsContext {
-    /// Loads credentials and region: from the environment when the SDK's chain would take
-    /// them from there, else through the chain. Makes no network call unless the chain needs
-    /// one (SSO, IMDS).
-    pub async fn load(choices: &AwsChoices, http: reqwest::Client) -> Result<Self, Failure> {
+    /// Whether [`AwsContext::settings`] finds the region without asking the instance
+    /// metadata service: from the flag, the environment or the selected profile.
+    pub async fn region_is_local(choices: &AwsChoices) -> bool {
+        let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.trim().is_empty());
+        if choices.region.is_some() || set("AWS_REGION") || set("AWS_DEFAULT_REGION") {
+            return true;
+        }
+        super::profile_file::check_files().is_ok()
+            && matches!(
+                super::profile_file::selected(choices.profile.as_deref()).await,
+                Ok(Some(p)) if p.get("region").is_some()
+            )
+    }
+
+    /// [`AwsContext::settings`], then [`AwsContext::with_mfa`].
+    pub async fn load(
+        choices: &AwsChoices,
+        http: reqwest::Client,
+        api: ApiConnections,
+    ) -> Result<Self, Failure> {
+        Self::settings(choices, http, api)
+            .await?
+            .with_mfa(choices)
+            .await
+    }
+
+    /// Loads the credentials provider and region: from the environment when the SDK's chain
+    /// would take them from there, else through the chain. Sends nothing (credentials are
+    /// fetched when first used), unless no region is set anywhere and the SDK asks the
+    /// instance metadata service for one.
+    pub async fn settings(
+        choices: &AwsChoices,
+        http: reqwest::Client,
+        api: ApiConnections,
+    ) -> Result<Self, Failure> {
         super::profile_file::check_files()?;
         // A profile named on purpose must exist: else the chain goes on without it and the
         // user reads about missing credentials, or runs as another account.
@@ -120,7 +156,9 @@ impl AwsContext {
         let eic_url = endpoint_url("AWS_ENDPOINT_URL_EC2_INSTANCE_CONNECT", global.as_deref())
             .unwrap_or_else(|| default_url("ec2-instance-connect", &region, use_fips));
         tracing::debug!("region {region}, EC2 API {ec2_url}, Instance Connect API {eic_url}");
-        let mut ctx = AwsContext {
+        let sts_url = endpoint_url("AWS_ENDPOINT_URL_STS", global.as_deref())
+            .unwrap_or_else(|| default_url("sts", &region, use_fips));
+        Ok(AwsContext {
             profile: choices
                 .profile
                 .clone()
@@ -129,17 +167,22 @@ impl AwsContext {
             credentials,
             use_fips,
             http,
+            api,
             ec2_url,
             eic_url,
+            sts_url,
             sso,
-        };
-        // A role that needs an MFA code: the SDK would call AssumeRole without one.
+        })
+    }
+
+    /// For a role that needs an MFA code, asks for it and calls AssumeRole (the SDK would
+    /// call it without one): a request to AWS, so only once the guard has admitted the network.
+    pub async fn with_mfa(mut self, choices: &AwsChoices) -> Result<Self, Failure> {
         if let Some(role) = super::mfa::role_of(choices.profile.as_deref()).await? {
-            let sts_url = endpoint_url("AWS_ENDPOINT_URL_STS", global.as_deref())
-                .unwrap_or_else(|| default_url("sts", &ctx.region, use_fips));
-            ctx.credentials = super::mfa::credentials(&role, &ctx, &sts_url).await?;
+            let sts_url = self.sts_url.clone();
+            self.credentials = super::mfa::credentials(&role, &self, &sts_url).await?;
         }
-        Ok(ctx)
+        Ok(self)
     }
 
     /// The same credentials in another region (API URLs follow, unless overridden).

@@ -4,6 +4,7 @@
 
 use std::net::IpAddr;
 
+use crate::aws::connections::ApiConnections;
 use crate::aws::ec2;
 use crate::aws::inventory::{Entry, NameProblem, inventory};
 use crate::aws::{AwsChoices, AwsContext};
@@ -62,8 +63,9 @@ pub async fn listing(
         profile: g.profile.clone().or(defaults.profile.clone()),
         region: g.region.clone().or(defaults.region.clone()),
     };
-    let http = net::http_client(&net::client_config()?)?;
-    let aws = AwsContext::load(&choices, http.clone()).await?;
+    let tls = net::client_config()?;
+    let http = net::http_client(&tls)?;
+    let aws = AwsContext::load(&choices, http.clone(), ApiConnections::new(tls)).await?;
     let regions = if all_regions {
         ec2::describe_regions(&aws).await?
     } else {

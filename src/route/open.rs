@@ -281,7 +281,9 @@ impl Connector {
             SystemTime::now(),
         )
         .map_err(|e| Failure::new(Kind::Other, e.to_string()))?;
-        match connect::open(&d.endpoint, &url, &d.tls).await {
+        // The first tunnel along a cached route may find its connection opened already.
+        let ahead = d.ahead.take(&d.endpoint).await;
+        match connect::open(&d.endpoint, &url, &d.tls, ahead).await {
             Ok(tunnel) => Ok(Ok(tunnel)),
             Err(full @ ConnectError::Refused { status: 429, .. }) => Ok(Err(full)),
             Err(e) => Err(connect_failure(e, &self.request)),

@@ -9,6 +9,8 @@ use std::sync::Arc;
 
 use super::cache::{self, Key, RouteCache, Use};
 use super::{Learned, Settings};
+use crate::ahead::Ahead;
+use crate::aws::connections::ApiConnections;
 use crate::aws::discovery::{self, RouteQuery};
 use crate::aws::{AwsChoices, AwsContext, security_groups};
 use crate::config::ConfigFile;
@@ -31,6 +33,8 @@ pub struct Destination {
     pub http: reqwest::Client,
     /// The TLS configuration every tunnel uses.
     pub tls: Arc<rustls::ClientConfig>,
+    /// Connections opened ahead and not yet taken (the first tunnel's, along a cached route).
+    pub ahead: Arc<Ahead>,
     /// The instance and endpoint, and what was described of them.
     pub found: discovery::Resolved,
     /// The `wss://` base tunnels open at.
@@ -54,8 +58,9 @@ pub async fn resolve(
     connect::check_proxy_env().map_err(|e| Failure::usage(e.to_string()))?;
     let tls = net::client_config()?;
     let http = net::http_client(&tls)?;
-    let mut verdict = gate(guard::check(&settings, &http).await, learned)?;
-    let aws = AwsContext::load(&AwsChoices::from(&settings), http.clone()).await?;
+    let ahead = Arc::new(Ahead::default());
+    let api = ApiConnections::with_ahead(tls.clone(), ahead.clone());
+    let choices = AwsChoices::from(&settings);
     let query = RouteQuery {
         instance: settings.instance.clone(),
         found: None,
@@ -65,10 +70,38 @@ pub async fn resolve(
         tunnel_url_overridden: override_url.is_some(),
     };
     let cache = RouteCache::new(cache_use);
+    // While the guard decides, the AWS settings are read (when that sends nothing) and the
+    // connections the route needs are opened: TCP and TLS, no request.
+    let early = async {
+        if !AwsContext::region_is_local(&choices).await {
+            return None;
+        }
+        let aws = AwsContext::settings(&choices, http.clone(), api.clone()).await;
+        Some(aws.map(|aws| {
+            let cached = cached_route(&cache, cache_use, &aws, &query);
+            open_ahead(
+                &aws,
+                cached.as_ref(),
+                &query,
+                override_url.as_ref(),
+                &tls,
+                &ahead,
+            );
+            (aws, cached)
+        }))
+    };
+    let (verdict, early) = tokio::join!(guard::check(&settings, &http), early);
+    let mut verdict = gate(verdict, learned)?;
+    let (aws, cached) = match early {
+        Some(early) => early?,
+        None => {
+            let aws = AwsContext::settings(&choices, http.clone(), api).await?;
+            let cached = cached_route(&cache, cache_use, &aws, &query);
+            (aws, cached)
+        }
+    };
+    let aws = aws.with_mfa(&choices).await?;
     let key = Key::new(&aws, &query);
-    let cached = (cache_use == Use::ReadWrite)
-        .then(|| cache.get(&key))
-        .flatten();
     let found = match cached {
         Some(found) => {
             tracing::info!(
@@ -116,20 +149,72 @@ pub async fn resolve(
         verdict = gate(guard::check(&settings, &http).await, learned)?;
     }
     let verdict = settle(verdict, &settings, &aws, &found, learned).await?;
-    let endpoint = match (override_url, &found.route.endpoint_dns_name) {
-        (Some(url), _) => url,
-        (None, Some(dns)) => TunnelEndpoint::for_dns_name(dns),
-        (None, None) => unreachable!("discovery returns a DNS name when there is no override"),
-    };
+    let endpoint = tunnel_endpoint(override_url.as_ref(), &found)
+        .expect("discovery returns a DNS name when there is no override");
     Ok(Destination {
         settings,
         verdict,
         aws,
         http,
         tls,
+        ahead,
         found,
         endpoint,
     })
+}
+
+/// The fresh cached route for `query`, when the cache may be read.
+fn cached_route(
+    cache: &RouteCache,
+    cache_use: Use,
+    aws: &AwsContext,
+    query: &RouteQuery,
+) -> Option<discovery::Resolved> {
+    (cache_use == Use::ReadWrite)
+        .then(|| cache.get(&Key::new(aws, query)))
+        .flatten()
+}
+
+/// Where tunnels along `found` open.
+fn tunnel_endpoint(
+    override_url: Option<&TunnelEndpoint>,
+    found: &discovery::Resolved,
+) -> Option<TunnelEndpoint> {
+    match (override_url, &found.route.endpoint_dns_name) {
+        (Some(url), _) => Some(url.clone()),
+        (None, Some(dns)) => Some(TunnelEndpoint::for_dns_name(dns)),
+        (None, None) => None,
+    }
+}
+
+/// Opens ahead the connections the route will use: along a cached route, the key push's
+/// and the first tunnel's; else the key push's and EC2's (two for an instance id: the
+/// instance and the endpoints are asked at once).
+fn open_ahead(
+    aws: &AwsContext,
+    cached: Option<&discovery::Resolved>,
+    query: &RouteQuery,
+    override_url: Option<&TunnelEndpoint>,
+    tls: &Arc<rustls::ClientConfig>,
+    ahead: &Ahead,
+) {
+    aws.api.open_ahead(&aws.eic_url);
+    match cached {
+        Some(found) => {
+            if let Some(endpoint) = tunnel_endpoint(override_url, found) {
+                ahead.open(endpoint, tls);
+            }
+        }
+        None => {
+            let describes = match query.instance {
+                InstanceRef::Name(_) => 1,
+                InstanceRef::Id(_) => 2,
+            };
+            for _ in 0..describes {
+                aws.api.open_ahead(&aws.ec2_url);
+            }
+        }
+    }
 }
 
 /// The verdict made final: when the static allowlists leave it to the instance's security

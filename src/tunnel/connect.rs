@@ -162,16 +162,25 @@ fn ws_config() -> WebSocketConfig {
         .max_message_size(Some(16 << 20))
 }
 
-/// Opens a tunnel with an already presigned `url` pointing at `endpoint`.
+/// Opens a tunnel with an already presigned `url` pointing at `endpoint`: over `ahead`
+/// when a connection to it was opened ahead (`crate::ahead`), else over a new one.
 pub async fn open(
     endpoint: &TunnelEndpoint,
     url: &str,
     tls: &Arc<rustls::ClientConfig>,
+    ahead: Option<Transport>,
 ) -> Result<Tunnel, ConnectError> {
     tracing::debug!("opening tunnel {}", redact(url));
     let host = endpoint.host.clone();
     let progress = Progress::default();
-    tokio::time::timeout(CONNECT_TIMEOUT, open_inner(endpoint, url, tls, &progress))
+    let opening = async {
+        let transport = match ahead {
+            Some(transport) => transport,
+            None => transport_inner(endpoint, tls, &progress).await?,
+        };
+        upgrade(endpoint, url, transport, &progress).await
+    };
+    tokio::time::timeout(CONNECT_TIMEOUT, opening)
         .await
         .map_err(|_| ConnectError::Timeout {
             host,
@@ -179,14 +188,28 @@ pub async fn open(
         })?
 }
 
-async fn open_inner(
+/// TCP to `endpoint` (through the proxy the environment names for it, if any), then TLS
+/// for `wss`, within [`CONNECT_TIMEOUT`]: what a tunnel or an API call is carried on.
+pub async fn transport(
     endpoint: &TunnelEndpoint,
-    url: &str,
+    tls: &Arc<rustls::ClientConfig>,
+) -> Result<Transport, ConnectError> {
+    let progress = Progress::default();
+    tokio::time::timeout(CONNECT_TIMEOUT, transport_inner(endpoint, tls, &progress))
+        .await
+        .map_err(|_| ConnectError::Timeout {
+            host: endpoint.host.clone(),
+            phase: progress.get(),
+        })?
+}
+
+async fn transport_inner(
+    endpoint: &TunnelEndpoint,
     tls: &Arc<rustls::ClientConfig>,
     progress: &Progress,
-) -> Result<Tunnel, ConnectError> {
+) -> Result<Transport, ConnectError> {
     let tcp = dial(endpoint, progress).await?;
-    let transport = match endpoint.scheme {
+    Ok(match endpoint.scheme {
         Scheme::Ws => Transport::Plain(tcp),
         Scheme::Wss => {
             progress.set(Phase::Tls);
@@ -204,7 +227,16 @@ async fn open_inner(
                 })?;
             Transport::Tls(Box::new(stream))
         }
-    };
+    })
+}
+
+/// The WebSocket upgrade over a connected transport.
+async fn upgrade(
+    endpoint: &TunnelEndpoint,
+    url: &str,
+    transport: Transport,
+    progress: &Progress,
+) -> Result<Tunnel, ConnectError> {
     let mut request = url
         .into_client_request()
         .map_err(|e| ConnectError::Handshake {

@@ -3,6 +3,7 @@
 pub mod checks;
 pub mod fixes;
 
+use crate::aws::connections::ApiConnections;
 use crate::aws::discovery::{self, choose_endpoint, find_by_name};
 use crate::aws::ec2::{self, EndpointFilter};
 use crate::aws::{AwsChoices, AwsContext, AwsError};
@@ -24,11 +25,12 @@ pub async fn run(args: DoctorArgs, g: &Globals) -> Result<Outcome, Failure> {
         ..Flags::default()
     };
     let eff = route::settings::for_target(&file, path.as_deref(), &args.target, &overrides)?;
-    let http = net::http_client(&net::client_config()?)?;
+    let tls = net::client_config()?;
+    let http = net::http_client(&tls)?;
     let egress_ip = current_ip(&http, &eff.egress_urls)
         .await
         .map_err(|e| e.to_string());
-    let aws = AwsContext::load(&AwsChoices::from(&eff), http).await?;
+    let aws = AwsContext::load(&AwsChoices::from(&eff), http, ApiConnections::new(tls)).await?;
     // A credentials problem stops everything: say so in the usual one line.
     aws.credentials().await?;
     let facts = gather(&aws, &file, eff.clone(), args.port, egress_ip).await;

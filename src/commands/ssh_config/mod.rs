@@ -5,6 +5,7 @@ pub mod blocks;
 
 use std::path::{Path, PathBuf};
 
+use crate::aws::connections::ApiConnections;
 use crate::aws::inventory::inventory;
 use crate::aws::{AwsChoices, AwsContext};
 use crate::cli::{Globals, SshConfigArgs};
@@ -177,8 +178,9 @@ async fn discovered_blocks(
         profile: g.profile.clone().or(defaults.profile.clone()),
         region: g.region.clone().or(defaults.region.clone()),
     };
-    let http = net::http_client(&net::client_config()?)?;
-    let aws = AwsContext::load(&choices, http).await?;
+    let tls = net::client_config()?;
+    let http = net::http_client(&tls)?;
+    let aws = AwsContext::load(&choices, http, ApiConnections::new(tls)).await?;
     let mut filters = parse_filters(&args.filter)?;
     filters.push(("instance-state-name".into(), vec!["running".into()]));
     let entries = inventory(&aws, &filters).await?;
