@@ -1,5 +1,6 @@
-//! The network clients every stage shares: the one rustls configuration (API calls and
-//! tunnels) and the one HTTP client (API calls and egress checks) built on it.
+//! The network clients every stage shares: the one rustls configuration (API calls, tunnels,
+//! egress checks) and the HTTP client of the egress checks and the SDK's credential
+//! providers built on it (the signed API calls have their own connections, `aws::connections`).
 
 use std::path::Path;
 use std::sync::{Arc, Once};
