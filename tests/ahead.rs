@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod common;
+
 use eic_ssh::ahead::Ahead;
 use eic_ssh::aws::connections::{ApiConnections, target};
 use eic_ssh::tunnel::TunnelEndpoint;
@@ -194,4 +196,68 @@ fn api_urls_become_connection_targets() {
         (Scheme::Ws, "::1", 8080)
     );
     assert!(target("ftp://example.com/").is_err());
+}
+
+/// `ts` of the first event of `kind` (on `port`, if given).
+fn first_ts(h: &common::Harness, kind: &str, port: Option<&str>) -> f64 {
+    h.sim
+        .events_of(kind)
+        .iter()
+        .find(|e| port.is_none_or(|p| e["port"] == p))
+        .and_then(|e| e["ts"].as_f64())
+        .unwrap_or_else(|| panic!("no {kind} event on {port:?}"))
+}
+
+#[test]
+fn ec2_and_instance_connect_open_while_the_guard_decides_and_hear_nothing_before() {
+    // Every service 100 ms away: the egress check over https takes 3 round trips, which
+    // is when the connections to the APIs can open; their requests must still wait.
+    let h = common::Harness::at_distance(Duration::from_millis(100));
+    let config = h.dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[defaults]\nallow = [\"127.0.0.1/32\"]\negress_check_url = \"{}\"\n",
+            h.sim.checkip_https_url()
+        ),
+    )
+    .unwrap();
+    let key = h.public_key();
+    let out = common::eic(
+        &h,
+        &config,
+        &[
+            "proxy",
+            common::BASTION,
+            "22",
+            "--user",
+            &h.user,
+            "--push-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    // stdin is closed at once: the proxy opens the tunnel, relays nothing and ends.
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let checkip = first_ts(&h, "checkip", None);
+    for port in ["ec2", "instance_connect"] {
+        let opened = first_ts(&h, "connection_opened", Some(port));
+        assert!(
+            opened < checkip,
+            "{port} opened at {opened}, checkip asked at {checkip}"
+        );
+    }
+    let first_call = first_ts(&h, "api_call", None);
+    assert!(
+        first_call > checkip,
+        "an API call at {first_call} before the check at {checkip}"
+    );
+    // Two EC2 connections (the instance and the endpoints at once), one to Instance Connect.
+    let opened = |port: &str| {
+        h.sim
+            .events_of("connection_opened")
+            .iter()
+            .filter(|e| e["port"] == port)
+            .count()
+    };
+    assert_eq!((opened("ec2"), opened("instance_connect")), (2, 1));
 }

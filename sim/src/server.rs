@@ -40,6 +40,12 @@ pub async fn serve(
             continue;
         };
         let accepted = tokio::time::Instant::now();
+        if rtt.is_some() {
+            // When each connection began, for tests of what a client opens early.
+            state
+                .events
+                .record("connection_opened", serde_json::json!({"port": port}));
+        }
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let state = state.clone();

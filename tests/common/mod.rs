@@ -46,9 +46,18 @@ impl Harness {
 
     /// The demo world with `sftp` (a command) as sshd's SFTP server.
     pub fn with_sftp_server(world: World, sftp: Option<String>) -> Harness {
+        Harness::with_options(world, |o| o.sftp_server = sftp)
+    }
+
+    /// The demo world with every service `rtt` away, each on its own port.
+    pub fn at_distance(rtt: std::time::Duration) -> Harness {
+        Harness::with_options(World::demo(), |o| o.rtt = Some(rtt))
+    }
+
+    fn with_options(world: World, set: impl FnOnce(&mut Options)) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let mut options = Options::new(world, dir.path().join("sim"));
-        options.sftp_server = sftp;
+        set(&mut options);
         let sim = Sim::start(options).expect("emulator starts");
         let key = dir.path().join("id_ed25519");
         let status = Command::new("ssh-keygen")
