@@ -67,6 +67,14 @@ impl Ahead {
         }
     }
 
+    /// Closes the connections nobody took (a connect that needed fewer than foreseen).
+    pub fn close_unused(&self) {
+        for slot in self.slots().drain(..) {
+            tracing::debug!("closing the unused connection opened ahead to {}", slot.to);
+            slot.task.abort();
+        }
+    }
+
     fn slots(&self) -> MutexGuard<'_, Vec<Slot>> {
         self.slots.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -74,8 +82,6 @@ impl Ahead {
 
 impl Drop for Ahead {
     fn drop(&mut self) {
-        for slot in self.slots().drain(..) {
-            slot.task.abort();
-        }
+        self.close_unused();
     }
 }

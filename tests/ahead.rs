@@ -261,3 +261,32 @@ fn ec2_and_instance_connect_open_while_the_guard_decides_and_hear_nothing_before
     };
     assert_eq!((opened("ec2"), opened("instance_connect")), (2, 1));
 }
+
+#[test]
+fn connections_nobody_took_are_closed() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let to = TunnelEndpoint {
+        scheme: Scheme::Ws,
+        host: "127.0.0.1".into(),
+        port: listener.local_addr().unwrap().port(),
+    };
+    runtime().block_on(async {
+        let ahead = Ahead::default();
+        ahead.open(to.clone(), &tls());
+        let (mut server, _) = tokio::task::spawn_blocking(move || listener.accept().unwrap())
+            .await
+            .unwrap();
+        // Closed unused (whether or not its task had finished opening it): the server
+        // reads the end of the stream, and nothing is left to take.
+        // (The read waits on another thread: the runtime must go on to end the task.)
+        ahead.close_unused();
+        let read = tokio::task::spawn_blocking(move || {
+            server
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            server.read(&mut [0u8; 1]).unwrap()
+        });
+        assert_eq!(read.await.unwrap(), 0);
+        assert!(ahead.take(&to).await.is_none());
+    });
+}

@@ -158,7 +158,7 @@ async fn prepare_with(
 ) -> Result<Connector, Failure> {
     check_port(settings.port)?;
     let key = key_to_push(key_line, push_key, settings.user.as_deref())?;
-    let destination = resolve(settings, file, use_, learned).await?;
+    let destination = resolve(settings, file, use_, key.is_some(), learned).await?;
     Ok(Connector::new(destination, key))
 }
 
@@ -243,6 +243,8 @@ impl Connector {
             let (_, tried) = tokio::try_join!(self.push_key(), self.try_open())?;
             match tried {
                 Ok(tunnel) => {
+                    // What was opened ahead and not used by now never will be.
+                    d.ahead.close_unused();
                     self.traffic
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())

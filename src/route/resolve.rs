@@ -42,11 +42,13 @@ pub struct Destination {
 }
 
 /// Resolves `settings` (see the module's doc), using the route cache as `cache_use` says;
-/// `learned` keeps the verdict and the route for the log, even when a step fails.
+/// `pushes_key`: a key will be pushed before the tunnels (the Instance Connect API is
+/// called). `learned` keeps the verdict and the route for the log, even when a step fails.
 pub async fn resolve(
     mut settings: Settings,
     file: &ConfigFile,
     cache_use: Use,
+    pushes_key: bool,
     learned: &mut Learned,
 ) -> Result<Destination, Failure> {
     let override_url = settings
@@ -79,14 +81,12 @@ pub async fn resolve(
         let aws = AwsContext::settings(&choices, http.clone(), api.clone()).await;
         Some(aws.map(|aws| {
             let cached = cached_route(&cache, cache_use, &aws, &query);
-            open_ahead(
-                &aws,
-                cached.as_ref(),
-                &query,
-                override_url.as_ref(),
-                &tls,
-                &ahead,
-            );
+            let plan = AheadPlan {
+                query: &query,
+                override_url: override_url.as_ref(),
+                pushes_key,
+            };
+            plan.open(&aws, cached.as_ref(), &tls, &ahead);
             (aws, cached)
         }))
     };
@@ -187,31 +187,42 @@ fn tunnel_endpoint(
     }
 }
 
-/// Opens ahead the connections the route will use: along a cached route, the key push's
-/// and the first tunnel's; else the key push's and EC2's (two for an instance id: the
-/// instance and the endpoints are asked at once).
-fn open_ahead(
-    aws: &AwsContext,
-    cached: Option<&discovery::Resolved>,
-    query: &RouteQuery,
-    override_url: Option<&TunnelEndpoint>,
-    tls: &Arc<rustls::ClientConfig>,
-    ahead: &Ahead,
-) {
-    aws.api.open_ahead(&aws.eic_url);
-    match cached {
-        Some(found) => {
-            if let Some(endpoint) = tunnel_endpoint(override_url, found) {
-                ahead.open(endpoint, tls);
-            }
+/// What a connect will call, for opening its connections ahead.
+struct AheadPlan<'a> {
+    query: &'a RouteQuery,
+    override_url: Option<&'a TunnelEndpoint>,
+    /// A key is pushed before the tunnel (the Instance Connect API is called).
+    pushes_key: bool,
+}
+
+impl AheadPlan<'_> {
+    /// Opens ahead the connections the route will use: the key push's, if any; along a
+    /// cached route, the first tunnel's; else EC2's (two for an instance id: the instance
+    /// and the endpoints are asked at once).
+    fn open(
+        &self,
+        aws: &AwsContext,
+        cached: Option<&discovery::Resolved>,
+        tls: &Arc<rustls::ClientConfig>,
+        ahead: &Ahead,
+    ) {
+        if self.pushes_key {
+            aws.api.open_ahead(&aws.eic_url);
         }
-        None => {
-            let describes = match query.instance {
-                InstanceRef::Name(_) => 1,
-                InstanceRef::Id(_) => 2,
-            };
-            for _ in 0..describes {
-                aws.api.open_ahead(&aws.ec2_url);
+        match cached {
+            Some(found) => {
+                if let Some(endpoint) = tunnel_endpoint(self.override_url, found) {
+                    ahead.open(endpoint, tls);
+                }
+            }
+            None => {
+                let describes = match self.query.instance {
+                    InstanceRef::Name(_) => 1,
+                    InstanceRef::Id(_) => 2,
+                };
+                for _ in 0..describes {
+                    aws.api.open_ahead(&aws.ec2_url);
+                }
             }
         }
     }
