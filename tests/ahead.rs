@@ -26,20 +26,32 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-#[test]
-fn a_connection_opened_ahead_sends_nothing_until_it_is_taken() {
+/// A loopback listener, and the plain (no TLS) target it stands for.
+fn plain_listener() -> (TcpListener, TunnelEndpoint) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let to = TunnelEndpoint {
         scheme: Scheme::Ws,
         host: "127.0.0.1".into(),
         port: listener.local_addr().unwrap().port(),
     };
+    (listener, to)
+}
+
+/// Opens a connection to `to` ahead; the server's end of it.
+async fn open_ahead_to(ahead: &Ahead, listener: TcpListener, to: &TunnelEndpoint) -> TcpStream {
+    ahead.open(to.clone(), &tls());
+    let (server, _) = tokio::task::spawn_blocking(move || listener.accept().unwrap())
+        .await
+        .unwrap();
+    server
+}
+
+#[test]
+fn a_connection_opened_ahead_sends_nothing_until_it_is_taken() {
+    let (listener, to) = plain_listener();
     runtime().block_on(async {
         let ahead = Ahead::default();
-        ahead.open(to.clone(), &tls());
-        let (mut server, _) = tokio::task::spawn_blocking(move || listener.accept().unwrap())
-            .await
-            .unwrap();
+        let mut server = open_ahead_to(&ahead, listener, &to).await;
         // Open, and silent: nothing arrives while nobody has taken it.
         server
             .set_read_timeout(Some(Duration::from_millis(300)))
@@ -264,18 +276,10 @@ fn ec2_and_instance_connect_open_while_the_guard_decides_and_hear_nothing_before
 
 #[test]
 fn connections_nobody_took_are_closed() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let to = TunnelEndpoint {
-        scheme: Scheme::Ws,
-        host: "127.0.0.1".into(),
-        port: listener.local_addr().unwrap().port(),
-    };
+    let (listener, to) = plain_listener();
     runtime().block_on(async {
         let ahead = Ahead::default();
-        ahead.open(to.clone(), &tls());
-        let (mut server, _) = tokio::task::spawn_blocking(move || listener.accept().unwrap())
-            .await
-            .unwrap();
+        let mut server = open_ahead_to(&ahead, listener, &to).await;
         // Closed unused (whether or not its task had finished opening it): the server
         // reads the end of the stream, and nothing is left to take.
         // (The read waits on another thread: the runtime must go on to end the task.)

@@ -109,8 +109,8 @@ impl ApiConnections {
         body: Bytes,
         max: usize,
     ) -> Result<(u16, Bytes), CallError> {
-        let to = target(url)?;
-        let uri: http::Uri = url.parse().map_err(|e| CallError::Url(format!("{e}")))?;
+        let uri = parse(url)?;
+        let to = target_of(&uri, url)?;
         let mut retried = false;
         loop {
             let (mut sender, waited) = self.connection(&to).await?;
@@ -181,9 +181,15 @@ impl ApiConnections {
 
 /// Where a connection for `url` goes: `https://` (or `http://`, for local test services).
 pub fn target(url: &str) -> Result<TunnelEndpoint, CallError> {
-    let uri: http::Uri = url
-        .parse()
-        .map_err(|e| CallError::Url(format!("bad API URL {url}: {e}")))?;
+    target_of(&parse(url)?, url)
+}
+
+fn parse(url: &str) -> Result<http::Uri, CallError> {
+    url.parse()
+        .map_err(|e| CallError::Url(format!("bad API URL {url}: {e}")))
+}
+
+fn target_of(uri: &http::Uri, url: &str) -> Result<TunnelEndpoint, CallError> {
     let scheme = match uri.scheme_str() {
         Some("https") => Scheme::Wss,
         Some("http") => Scheme::Ws,
@@ -192,14 +198,13 @@ pub fn target(url: &str) -> Result<TunnelEndpoint, CallError> {
     let host = uri
         .host()
         .ok_or_else(|| CallError::Url(format!("no host in {url}")))?;
-    let default_port = if scheme == Scheme::Wss { 443 } else { 80 };
     Ok(TunnelEndpoint {
         scheme,
         host: host
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_string(),
-        port: uri.port_u16().unwrap_or(default_port),
+        port: uri.port_u16().unwrap_or(scheme.default_port()),
     })
 }
 
@@ -211,15 +216,9 @@ fn request(
     headers: &[(&str, &str)],
     body: Bytes,
 ) -> Result<http::Request<Full<Bytes>>, CallError> {
-    let default_port = if to.scheme == Scheme::Wss { 443 } else { 80 };
-    let host = uri.host().unwrap_or_default();
-    let host = match uri.port_u16() {
-        Some(port) if port != default_port => format!("{host}:{port}"),
-        _ => host.to_string(),
-    };
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
     let mut builder = http::Request::post(path)
-        .header(http::header::HOST, host)
+        .header(http::header::HOST, to.authority())
         .header(
             http::header::USER_AGENT,
             concat!("eic-ssh/", env!("CARGO_PKG_VERSION")),

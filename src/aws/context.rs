@@ -179,8 +179,7 @@ impl AwsContext {
     /// call it without one): a request to AWS, so only once the guard has admitted the network.
     pub async fn with_mfa(mut self, choices: &AwsChoices) -> Result<Self, Failure> {
         if let Some(role) = super::mfa::role_of(choices.profile.as_deref()).await? {
-            let sts_url = self.sts_url.clone();
-            self.credentials = super::mfa::credentials(&role, &self, &sts_url).await?;
+            self.credentials = super::mfa::credentials(&role, &self).await?;
         }
         Ok(self)
     }

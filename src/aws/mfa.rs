@@ -72,7 +72,6 @@ pub async fn role_of(profile: Option<&str>) -> Result<Option<MfaRole>, Failure> 
 pub async fn credentials(
     role: &MfaRole,
     base: &AwsContext,
-    sts_url: &str,
 ) -> Result<SharedCredentialsProvider, Failure> {
     let fresh = |c: &Credentials| {
         c.expiry()
@@ -107,7 +106,7 @@ pub async fn credentials(
         credentials: SharedCredentialsProvider::new(source),
         ..base.clone()
     };
-    let issued = assume_role(&caller, sts_url, role, &code).await?;
+    let issued = assume_role(&caller, role, &code).await?;
     ISSUED
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -144,7 +143,6 @@ fn ask_code(role: &MfaRole) -> Result<String, Failure> {
 /// STS AssumeRole with the MFA serial and code, signed with the source credentials.
 async fn assume_role(
     caller: &AwsContext,
-    sts_url: &str,
     role: &MfaRole,
     code: &str,
 ) -> Result<Credentials, Failure> {
@@ -173,7 +171,7 @@ async fn assume_role(
     let call = ApiCall {
         action: ACTION,
         service: "sts",
-        url: sts_url,
+        url: &caller.sts_url,
         content_type: "application/x-www-form-urlencoded; charset=utf-8",
         target: None,
         body,

@@ -13,6 +13,16 @@ pub enum Scheme {
     Wss,
 }
 
+impl Scheme {
+    /// The port a URL of this scheme means when it names none.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Scheme::Ws => 80,
+            Scheme::Wss => 443,
+        }
+    }
+}
+
 /// The base of an `openTunnel` URL: scheme and authority, without path or query.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TunnelEndpoint {
@@ -56,10 +66,6 @@ impl TunnelEndpoint {
                 "only a host and an optional port may follow the scheme",
             ));
         }
-        let default_port = match scheme {
-            Scheme::Ws => 80,
-            Scheme::Wss => 443,
-        };
         let (host, port) =
             split_host_port(authority).ok_or_else(|| bad("the port is not a number"))?;
         let bracketed = authority.starts_with('[');
@@ -68,7 +74,7 @@ impl TunnelEndpoint {
                 "the host must be a DNS name (letters, digits, '-' and '.') or an IP address ([…] for IPv6)",
             ));
         }
-        let port = port.unwrap_or(default_port);
+        let port = port.unwrap_or(scheme.default_port());
         let endpoint = TunnelEndpoint {
             scheme,
             host: host.to_string(),
@@ -88,11 +94,7 @@ impl TunnelEndpoint {
         } else {
             self.host.clone()
         };
-        let default = matches!(
-            (self.scheme, self.port),
-            (Scheme::Wss, 443) | (Scheme::Ws, 80)
-        );
-        if default {
+        if self.port == self.scheme.default_port() {
             host
         } else {
             format!("{host}:{}", self.port)
