@@ -1,5 +1,6 @@
-//! AWS credentials: each way they can be wrong is a credentials problem (exit 4) with a
-//! sentence that says what to do, and no secret reaches any log, even at -vvv.
+//! AWS credentials and settings: each way credentials can be wrong is a credentials problem
+//! (exit 4) with a sentence that says what to do, no secret reaches any log, even at -vvv,
+//! and the FIPS and dual-stack settings reach the API URLs called.
 
 mod common;
 
@@ -252,6 +253,127 @@ fn an_expired_sso_session_says_the_exact_login_command() {
         stderr(&out).ends_with("): run `aws sso login --profile corp`, then try again\n"),
         "{}",
         stderr(&out)
+    );
+    assert!(h.sim.events().is_empty(), "nothing was asked of AWS");
+}
+
+#[test]
+fn aws_profile_naming_a_missing_profile_is_refused_even_with_keys_in_the_environment() {
+    let h = Harness::new();
+    let expected = "eic-ssh: there is no AWS profile \"nosuch\" (AWS_PROFILE) in ~/.aws/config or ~/.aws/credentials: check the name (`aws configure list-profiles`), unset AWS_PROFILE, or run `aws configure sso --profile nosuch`\n";
+    // The environment's keys would do, but the AWS CLI refuses the missing profile.
+    let mut cmd = h.eic_ssh();
+    cmd.env("AWS_PROFILE", "nosuch").args(["proxy", BASTION]);
+    let out = run(&mut cmd, LIMIT);
+    assert_fails_exactly(&out, 4, expected);
+    // Without keys: the missing profile is named, not "no AWS credentials found".
+    let mut cmd = h.eic_ssh();
+    cmd.env("AWS_PROFILE", "nosuch")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .args(["proxy", BASTION]);
+    let out = run(&mut cmd, LIMIT);
+    assert_fails_exactly(&out, 4, expected);
+    assert!(h.sim.events().is_empty(), "nothing was asked of AWS");
+}
+
+/// `eic-ssh -vv proxy` with the environment changed by `env` (an empty value removes the
+/// variable) and `config` (the AWS config file's text, if any) and no EC2 endpoint override: its log names the URL of the first EC2 call. The
+/// call goes through a proxy at a closed loopback port, so nothing leaves this machine.
+fn first_ec2_call(h: &Harness, env: &[(&str, &str)], config: Option<&str>) -> String {
+    let mut cmd = h.eic_ssh();
+    cmd.env_remove("AWS_ENDPOINT_URL_EC2")
+        .env("HTTPS_PROXY", "http://127.0.0.1:1")
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .args(["-vv", "proxy", BASTION]);
+    for (name, value) in env {
+        match value {
+            &"" => cmd.env_remove(name),
+            value => cmd.env(name, value),
+        };
+    }
+    if let Some(text) = config {
+        let path = h.dir.path().join("aws-config-endpoints");
+        std::fs::write(&path, text).unwrap();
+        cmd.env("AWS_CONFIG_FILE", path);
+    }
+    let out = run(&mut cmd, LIMIT);
+    assert_ne!(out.status.code(), Some(0));
+    let log = stderr(&out);
+    let Some((_, url)) = log.split_once("DescribeInstances → ") else {
+        panic!("no EC2 call in the log: {log}");
+    };
+    url.lines().next().unwrap().to_string()
+}
+
+#[test]
+fn fips_and_dual_stack_settings_reach_the_api_urls_called() {
+    let h = Harness::new();
+    // From the environment (the fast path, no SDK chain).
+    let url = first_ec2_call(&h, &[("AWS_USE_DUALSTACK_ENDPOINT", "true")], None);
+    assert_eq!(url, "https://ec2.us-east-1.api.aws/");
+    let china = [
+        ("AWS_REGION", "cn-north-1"),
+        ("AWS_USE_DUALSTACK_ENDPOINT", "TRUE"),
+    ];
+    let url = first_ec2_call(&h, &china, None);
+    assert_eq!(url, "https://ec2.cn-north-1.api.amazonwebservices.com.cn/");
+    let iso = [("AWS_REGION", "us-iso-east-1")];
+    assert_eq!(
+        first_ec2_call(&h, &iso, None),
+        "https://ec2.us-iso-east-1.c2s.ic.gov/"
+    );
+    // From the profile (through the SDK's chain): FIPS in GovCloud is EC2's plain host.
+    let gov = "[default]\nregion = us-gov-west-1\nuse_fips_endpoint = true\n";
+    let no_region = [("AWS_REGION", "")];
+    assert_eq!(
+        first_ec2_call(&h, &no_region, Some(gov)),
+        "https://ec2.us-gov-west-1.amazonaws.com/"
+    );
+    let both = format!("{gov}use_dualstack_endpoint = true\n");
+    assert_eq!(
+        first_ec2_call(&h, &no_region, Some(&both)),
+        "https://ec2-fips.us-gov-west-1.api.aws/"
+    );
+    // The environment wins over the profile, as in the SDK.
+    let off = [("AWS_REGION", ""), ("AWS_USE_DUALSTACK_ENDPOINT", "false")];
+    assert_eq!(
+        first_ec2_call(&h, &off, Some(&both)),
+        "https://ec2.us-gov-west-1.amazonaws.com/"
+    );
+    assert!(h.sim.events_of("api_call").is_empty());
+}
+
+#[test]
+fn dual_stack_where_botocore_refuses_it_is_one_line_naming_the_setting() {
+    let h = Harness::new();
+    let mut cmd = h.eic_ssh();
+    cmd.env("AWS_REGION", "eu-isoe-west-1")
+        .env("AWS_USE_DUALSTACK_ENDPOINT", "true")
+        .env_remove("AWS_ENDPOINT_URL_EC2")
+        .args(["proxy", BASTION]);
+    let out = run(&mut cmd, LIMIT);
+    assert_fails_exactly(
+        &out,
+        2,
+        "eic-ssh: dual-stack API endpoints are not offered in eu-isoe-west-1 (partition aws-iso-e): unset AWS_USE_DUALSTACK_ENDPOINT\n",
+    );
+    let config = h.dir.path().join("aws-config-isoe");
+    std::fs::write(
+        &config,
+        "[profile gov]\nregion = eu-isoe-west-1\nuse_dualstack_endpoint = true\n",
+    )
+    .unwrap();
+    let mut cmd = h.eic_ssh();
+    cmd.env("AWS_CONFIG_FILE", &config)
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_ENDPOINT_URL_EC2")
+        .args(["--profile", "gov", "proxy", BASTION]);
+    let out = run(&mut cmd, LIMIT);
+    assert_fails_exactly(
+        &out,
+        2,
+        "eic-ssh: dual-stack API endpoints are not offered in eu-isoe-west-1 (partition aws-iso-e): remove use_dualstack_endpoint from the AWS profile gov\n",
     );
     assert!(h.sim.events().is_empty(), "nothing was asked of AWS");
 }

@@ -6,6 +6,7 @@ use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 
 use super::connections::ApiConnections;
+use super::endpoints::{self, Service, Variant};
 use super::error::AwsError;
 use crate::error::{Failure, Kind};
 
@@ -21,6 +22,9 @@ pub struct AwsContext {
     pub credentials: SharedCredentialsProvider,
     /// Use FIPS endpoints and the endpoint's FIPS DNS name.
     pub use_fips: bool,
+    /// Use dual-stack (IPv4 and IPv6) API endpoints (`AWS_USE_DUALSTACK_ENDPOINT`, the
+    /// profile's `use_dualstack_endpoint`).
+    pub use_dualstack: bool,
     /// HTTP client for the SDK's credential providers, on the shared rustls configuration.
     pub http: reqwest::Client,
     /// The signed API calls' connections (`connections.rs`).
@@ -91,33 +95,24 @@ impl AwsContext {
         api: ApiConnections,
     ) -> Result<Self, Failure> {
         super::profile_file::check_files()?;
-        // A profile named on purpose must exist: else the chain goes on without it and the
-        // user reads about missing credentials, or runs as another account.
-        if let Some(name) = &choices.profile
-            && matches!(super::profile_file::selected(Some(name)).await, Ok(None))
-        {
-            return Err(Failure::new(
-                Kind::Credentials,
-                format!(
-                    "there is no AWS profile {:?} in ~/.aws/config or ~/.aws/credentials: check the name (`aws configure list-profiles`), or run `aws configure sso --profile {}`",
-                    crate::printable::escape(name),
-                    crate::printable::escape(name)
-                ),
-            ));
-        }
+        check_profile_exists(choices.profile.as_deref()).await?;
         let found = super::environment::from_environment(
             choices.profile.as_deref(),
             choices.region.as_deref(),
         )
         .await;
-        let (region, credentials, use_fips, global, sso) = match found {
+        let (region, credentials, variant, global, sso) = match found {
             Some(env) => {
                 tracing::debug!("credentials and region from the environment");
                 let credentials = SharedCredentialsProvider::new(env.credentials);
+                let variant = Variant {
+                    fips: env.use_fips,
+                    dual_stack: env.use_dualstack,
+                };
                 (
                     Some(env.region),
                     credentials,
-                    env.use_fips,
+                    variant,
                     env.endpoint_url,
                     false,
                 )
@@ -141,8 +136,11 @@ impl AwsContext {
                 let region = sdk.region().map(|r| r.to_string());
                 let global = sdk.endpoint_url().map(str::to_string);
                 let sso = super::sso::uses_sso(choices.profile.as_deref()).await;
-                let fips = sdk.use_fips().unwrap_or(false);
-                (region, credentials, fips, global, sso)
+                let variant = Variant {
+                    fips: sdk.use_fips().unwrap_or(false),
+                    dual_stack: sdk.use_dual_stack().unwrap_or(false),
+                };
+                (region, credentials, variant, global, sso)
             }
         };
         let region = region.ok_or_else(|| {
@@ -151,13 +149,19 @@ impl AwsContext {
             )
         })?;
         check_region(&region)?;
-        let ec2_url = endpoint_url("AWS_ENDPOINT_URL_EC2", global.as_deref())
-            .unwrap_or_else(|| default_url("ec2", &region, use_fips));
-        let eic_url = endpoint_url("AWS_ENDPOINT_URL_EC2_INSTANCE_CONNECT", global.as_deref())
-            .unwrap_or_else(|| default_url("ec2-instance-connect", &region, use_fips));
-        tracing::debug!("region {region}, EC2 API {ec2_url}, Instance Connect API {eic_url}");
-        let sts_url = endpoint_url("AWS_ENDPOINT_URL_STS", global.as_deref())
-            .unwrap_or_else(|| default_url("sts", &region, use_fips));
+        let url = |var: &str, service: Service| match endpoint_url(var, global.as_deref()) {
+            Some(url) => Ok(url),
+            None => default_url(service, &region, variant, choices.profile.as_deref()),
+        };
+        let ec2_url = url("AWS_ENDPOINT_URL_EC2", Service::Ec2)?;
+        let eic_url = url(
+            "AWS_ENDPOINT_URL_EC2_INSTANCE_CONNECT",
+            Service::InstanceConnect,
+        )?;
+        let sts_url = url("AWS_ENDPOINT_URL_STS", Service::Sts)?;
+        tracing::debug!(
+            "region {region}, EC2 API {ec2_url}, Instance Connect API {eic_url}, STS {sts_url}"
+        );
         Ok(AwsContext {
             profile: choices
                 .profile
@@ -165,7 +169,8 @@ impl AwsContext {
                 .or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty())),
             region,
             credentials,
-            use_fips,
+            use_fips: variant.fips,
+            use_dualstack: variant.dual_stack,
             http,
             api,
             ec2_url,
@@ -187,17 +192,24 @@ impl AwsContext {
     /// The same credentials in another region (API URLs follow, unless overridden).
     pub fn in_region(&self, region: &str) -> Result<AwsContext, Failure> {
         check_region(region)?;
-        let moved = |url: &str, service: &str| {
-            if url == default_url(service, &self.region, self.use_fips) {
-                default_url(service, region, self.use_fips)
-            } else {
-                url.to_string()
-            }
+        let variant = Variant {
+            fips: self.use_fips,
+            dual_stack: self.use_dualstack,
+        };
+        let profile = self.profile.as_deref();
+        let moved = |url: &str, service: Service| match default_url(
+            service,
+            &self.region,
+            variant,
+            profile,
+        ) {
+            Ok(default) if default == url => default_url(service, region, variant, profile),
+            _ => Ok(url.to_string()),
         };
         Ok(AwsContext {
             region: region.to_string(),
-            ec2_url: moved(&self.ec2_url, "ec2"),
-            eic_url: moved(&self.eic_url, "ec2-instance-connect"),
+            ec2_url: moved(&self.ec2_url, Service::Ec2)?,
+            eic_url: moved(&self.eic_url, Service::InstanceConnect)?,
             ..self.clone()
         })
     }
@@ -298,18 +310,78 @@ pub fn check_region(region: &str) -> Result<(), Failure> {
     }
 }
 
-fn default_url(service: &str, region: &str, fips: bool) -> String {
-    let suffix = if region.starts_with("cn-") {
-        "amazonaws.com.cn"
-    } else {
-        "amazonaws.com"
+/// The URL of `service` in `region` from the partition table (`endpoints.rs`), or one line
+/// naming the setting that asks for endpoints the partition does not offer.
+fn default_url(
+    service: Service,
+    region: &str,
+    variant: Variant,
+    profile: Option<&str>,
+) -> Result<String, Failure> {
+    endpoints::host(service, region, variant)
+        .map(|host| format!("https://{host}"))
+        .map_err(|no| {
+            let (what, var, key) = match (no.fips, no.dual_stack) {
+                (true, true) => (
+                    "FIPS and dual-stack API endpoints",
+                    "AWS_USE_FIPS_ENDPOINT and AWS_USE_DUALSTACK_ENDPOINT",
+                    "use_fips_endpoint and use_dualstack_endpoint",
+                ),
+                (true, false) => (
+                    "FIPS API endpoints",
+                    "AWS_USE_FIPS_ENDPOINT",
+                    "use_fips_endpoint",
+                ),
+                _ => (
+                    "dual-stack API endpoints",
+                    "AWS_USE_DUALSTACK_ENDPOINT",
+                    "use_dualstack_endpoint",
+                ),
+            };
+            let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.trim().is_empty());
+            let from_env = var.split(" and ").any(set);
+            let setting = if from_env {
+                format!("unset {var}")
+            } else {
+                let profile = profile
+                    .map(str::to_string)
+                    .or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()))
+                    .unwrap_or_else(|| "default".into());
+                format!(
+                    "remove {key} from the AWS profile {}",
+                    crate::printable::escape(&profile)
+                )
+            };
+            Failure::usage(format!(
+                "{what} are not offered in {region} (partition {}): {setting}",
+                no.partition
+            ))
+        })
+}
+
+/// A profile named on purpose (`--profile`, the config file's `profile`, else
+/// `AWS_PROFILE`) must exist, as the AWS CLI requires even when the environment holds
+/// keys: else the chain goes on without it and the user reads about missing credentials,
+/// or runs as another account.
+async fn check_profile_exists(chosen: Option<&str>) -> Result<(), Failure> {
+    let env = std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty());
+    let (name, from_env) = match (chosen, env) {
+        (Some(name), _) => (name.to_string(), false),
+        (None, Some(name)) => (name, true),
+        (None, None) => return Ok(()),
     };
-    let service = if fips {
-        format!("{service}-fips")
-    } else {
-        service.to_string()
-    };
-    format!("https://{service}.{region}.{suffix}")
+    if !matches!(super::profile_file::selected(Some(&name)).await, Ok(None)) {
+        return Ok(());
+    }
+    let name = crate::printable::escape(&name);
+    let unset = if from_env { ", unset AWS_PROFILE" } else { "" };
+    Err(Failure::new(
+        Kind::Credentials,
+        format!(
+            "there is no AWS profile {name:?}{} in ~/.aws/config or ~/.aws/credentials: check the name (`aws configure list-profiles`){unset}, or run `aws configure sso --profile {name}`",
+            if from_env { " (AWS_PROFILE)" } else { "" },
+        ),
+    ))
 }
 
 fn credentials_sentence(e: &CredentialsError) -> String {
@@ -342,18 +414,45 @@ mod tests {
     use super::*;
 
     #[test]
-    fn default_urls_follow_partition_and_fips() {
+    fn default_urls_come_from_the_partition_table() {
+        let plain = Variant::default();
+        let fips = Variant {
+            fips: true,
+            dual_stack: false,
+        };
+        let dual = Variant {
+            fips: false,
+            dual_stack: true,
+        };
+        let url = |s, r, v| default_url(s, r, v, None).unwrap();
         assert_eq!(
-            default_url("ec2", "us-east-1", false),
+            url(Service::Ec2, "us-east-1", plain),
             "https://ec2.us-east-1.amazonaws.com"
         );
         assert_eq!(
-            default_url("ec2-instance-connect", "us-gov-west-1", true),
+            url(Service::InstanceConnect, "us-gov-west-1", fips),
             "https://ec2-instance-connect-fips.us-gov-west-1.amazonaws.com"
         );
         assert_eq!(
-            default_url("ec2", "cn-north-1", false),
-            "https://ec2.cn-north-1.amazonaws.com.cn"
+            url(Service::Ec2, "us-gov-west-1", fips),
+            "https://ec2.us-gov-west-1.amazonaws.com"
+        );
+        assert_eq!(
+            url(Service::Ec2, "cn-north-1", dual),
+            "https://ec2.cn-north-1.api.amazonwebservices.com.cn"
+        );
+        assert_eq!(
+            url(Service::Sts, "us-iso-east-1", plain),
+            "https://sts.us-iso-east-1.c2s.ic.gov"
+        );
+        let refused = default_url(Service::Ec2, "eu-isoe-west-1", dual, Some("gov")).unwrap_err();
+        assert_eq!(refused.kind, Kind::Usage);
+        assert!(
+            refused.message.starts_with(
+                "dual-stack API endpoints are not offered in eu-isoe-west-1 (partition aws-iso-e): "
+            ),
+            "{}",
+            refused.message
         );
     }
 

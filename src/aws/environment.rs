@@ -12,6 +12,8 @@ pub struct FromEnvironment {
     pub credentials: Credentials,
     /// `AWS_USE_FIPS_ENDPOINT`.
     pub use_fips: bool,
+    /// `AWS_USE_DUALSTACK_ENDPOINT`.
+    pub use_dualstack: bool,
     /// `AWS_ENDPOINT_URL`, the base URL for every service.
     pub endpoint_url: Option<String>,
 }
@@ -51,6 +53,7 @@ pub async fn from_environment(
         region,
         credentials: Credentials::new(key, secret, var("AWS_SESSION_TOKEN"), None, "Environment"),
         use_fips: flag("AWS_USE_FIPS_ENDPOINT"),
+        use_dualstack: flag("AWS_USE_DUALSTACK_ENDPOINT"),
         endpoint_url: var("AWS_ENDPOINT_URL")
             .filter(|_| !flag("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")),
     })

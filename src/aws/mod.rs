@@ -5,6 +5,7 @@ pub mod connections;
 pub mod context;
 pub mod discovery;
 pub mod ec2;
+pub mod endpoints;
 pub mod environment;
 pub mod error;
 pub mod instance_connect;

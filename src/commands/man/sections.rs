@@ -86,8 +86,8 @@ const ENVIRONMENT: &[(&str, &str)] = &[
         "AWS credentials and region, as for the AWS CLI; \\-\\-profile and \\-\\-region win.",
     ),
     (
-        "AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_EC2, AWS_ENDPOINT_URL_EC2_INSTANCE_CONNECT, AWS_USE_FIPS_ENDPOINT, AWS_CA_BUNDLE",
-        "API endpoints, FIPS endpoints, and the CA certificates that replace the system roots.",
+        "AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_EC2, AWS_ENDPOINT_URL_EC2_INSTANCE_CONNECT, AWS_ENDPOINT_URL_STS, AWS_USE_FIPS_ENDPOINT, AWS_USE_DUALSTACK_ENDPOINT, AWS_CA_BUNDLE",
+        "API endpoints, FIPS and dual\\-stack endpoints, and the CA certificates that replace the system roots.",
     ),
     (
         "HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY",
