@@ -290,7 +290,7 @@ impl Connector {
             .take(&d.endpoint)
             .await
             .filter(|t| connect::fits(t, &d.endpoint, d.family));
-        match connect::open(&d.endpoint, &url, &d.tls, ahead, d.family).await {
+        match connect::open_over(&d.endpoint, &url, &d.tls, ahead, d.family).await {
             Ok(tunnel) => Ok(Ok(tunnel)),
             Err(full @ ConnectError::Refused { status: 429, .. }) => Ok(Err(full)),
             Err(e) => Err(connect_failure(e, &self.request)),

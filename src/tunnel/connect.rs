@@ -174,9 +174,19 @@ fn ws_config() -> WebSocketConfig {
 }
 
 /// Opens a tunnel with an already presigned `url` pointing at `endpoint`: over `ahead`
-/// when a connection to it was opened ahead (`crate::ahead`), else over a new one. A direct
-/// connection goes over `family` only, when one is given (the family the guard judged).
+/// when a connection to it was opened ahead (`crate::ahead`), else over a new one.
 pub async fn open(
+    endpoint: &TunnelEndpoint,
+    url: &str,
+    tls: &Arc<rustls::ClientConfig>,
+    ahead: Option<Transport>,
+) -> Result<Tunnel, ConnectError> {
+    open_over(endpoint, url, tls, ahead, None).await
+}
+
+/// [`open`], a new direct connection going over `family` only, when one is given (the
+/// family the guard judged).
+pub async fn open_over(
     endpoint: &TunnelEndpoint,
     url: &str,
     tls: &Arc<rustls::ClientConfig>,
