@@ -17,6 +17,7 @@ pub mod commands;
 pub mod config;
 pub mod copy;
 pub mod error;
+pub mod family;
 pub mod guard;
 pub mod local;
 pub mod logbook;

@@ -80,8 +80,18 @@ fn system_roots() -> RootCertStore {
 /// Builds the client: proxies from the environment, our TLS roots, sane timeouts, no
 /// redirects.
 pub fn http_client(tls: &Arc<rustls::ClientConfig>) -> Result<reqwest::Client, Failure> {
+    http_client_over(tls, None)
+}
+
+/// [`http_client`] with its direct connections pinned to `family` (none of the other
+/// family's addresses is tried), for an egress check over one family.
+pub fn http_client_over(
+    tls: &Arc<rustls::ClientConfig>,
+    family: Option<crate::family::Family>,
+) -> Result<reqwest::Client, Failure> {
     check_proxy_variables()?;
     reqwest::Client::builder()
+        .local_address(family.map(crate::family::Family::unspecified))
         .use_preconfigured_tls(rustls::ClientConfig::clone(tls))
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(30))

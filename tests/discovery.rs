@@ -186,3 +186,40 @@ fn identity_mistakes_say_where_eic_ssh_looked() {
     assert_fails(&out, 4, "there is no AWS profile \"nosuch\"");
     assert_eq!(h.sim.events().len(), before, "no AWS call");
 }
+
+#[test]
+fn a_name_on_the_second_page_is_found_and_duplicates_across_pages_are_ambiguous() {
+    // 1000 instances come before the bastion: EC2 pages before it filters, so the first
+    // page of the Name lookup holds no match and carries a NextToken.
+    let mut world = World::demo();
+    let template = world.instances[1].clone();
+    let filler: Vec<_> = (0..1000)
+        .map(|i| {
+            let mut f = template.clone();
+            f.id = format!("i-0f{i:015x}");
+            f.name = Some(format!("filler-{i}"));
+            f
+        })
+        .collect();
+    world.instances.splice(0..0, filler);
+    let h = Harness::with_world(world);
+    let mut cmd = h.eic_ssh();
+    cmd.args(["proxy", "bastion", "22"]);
+    let out = run(&mut cmd, LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let described = ec2_actions(&h)
+        .iter()
+        .filter(|a| *a == "DescribeInstances")
+        .count();
+    assert_eq!(described, 2, "{:?}", ec2_actions(&h));
+    assert_eq!(h.sim.events_of("tunnel_open").len(), 1);
+    // The same Name, running, on page 1 and on page 2: ambiguous, whatever the pages.
+    h.sim.update_world(|w| {
+        w.instances[0].name = Some("bastion".into());
+        w.instances[0].state = "running".into();
+    });
+    let mut cmd = h.eic_ssh();
+    cmd.args(["proxy", "bastion", "22", "--no-cache"]);
+    let out = run(&mut cmd, LIMIT);
+    assert_fails(&out, 5, "2 instances are named \"bastion\"");
+}

@@ -4,6 +4,7 @@
 mod common;
 
 use std::path::Path;
+
 use std::process::{Command, Output};
 use std::time::Duration;
 
@@ -303,4 +304,109 @@ fn an_ip_learned_directly_is_not_reused_through_a_proxy() {
     let out = run(&mut cmd, LIMIT);
     assert_fails(&out, 3, "cannot determine the egress IP");
     assert_eq!(count(&h, "checkip"), 1);
+}
+
+/// A dual-stack network (203.0.113.10 over IPv4, 2001:db8::10 over IPv6) and a dualstack
+/// endpoint; the config admits `allow` and checks over both families (the emulator's checkip on 127.0.0.1 and [::1]).
+fn dual_stack(allow: &str) -> Option<(Harness, std::path::PathBuf)> {
+    let mut world = World::demo();
+    world.client_public_ipv6 = Some("2001:db8::10".parse().unwrap());
+    world.endpoints[0].ip_address_type = "dualstack".into();
+    let (h, path) = with_config(world, "203.0.113.10", "");
+    let v6 = h.sim.checkip_url_v6()?;
+    let config = format!(
+        "[defaults]\nallow = [{allow}]\negress_check_url = [\"{}\", \"{v6}\"]\n",
+        h.sim.checkip_url()
+    );
+    std::fs::write(&path, config).unwrap();
+    Some((h, path))
+}
+
+#[test]
+fn egress_shows_each_familys_ip_and_verdict() {
+    let Some((h, path)) = dual_stack("\"203.0.113.0/24\"") else {
+        return eprintln!("no IPv6 loopback here: skipped");
+    };
+    let out = eic(&h, &path, &["egress"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("egress IP:  203.0.113.10 over IPv4")
+            && text.contains("egress IP:  2001:db8::10 over IPv6")
+            && text.contains("verdict:    over IPv4: allowed")
+            && text.contains("verdict:    over IPv6: refusing to connect: egress IP 2001:db8::10"),
+        "{text}"
+    );
+    let out = eic(&h, &path, &["egress", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["family"], "ipv4");
+    assert_eq!(report["families"][1]["family"], "ipv6");
+    assert_eq!(report["families"][1]["verdict"], "refused");
+}
+
+#[test]
+fn an_ipv4_verdict_never_covers_an_ipv6_tunnel() {
+    let Some((h, path)) = dual_stack("\"203.0.113.0/24\"") else {
+        return eprintln!("no IPv6 loopback here: skipped");
+    };
+    // The endpoint is reached over IPv6 only: that family is checked before the tunnel.
+    let over_v6 = |h: &Harness, path: &std::path::Path| {
+        let mut cmd = h.eic_ssh();
+        cmd.env("EIC_SSH_CONFIG", path)
+            .env("EIC_SSH_EGRESS_CACHE_SECS", "0")
+            .env(
+                "EIC_SSH_TUNNEL_ENDPOINT_URL",
+                h.sim.tunnel_url_v6().unwrap(),
+            )
+            .args(["proxy", BASTION, "22"]);
+        run(&mut cmd, LIMIT)
+    };
+    let out = over_v6(&h, &path);
+    assert_fails(
+        &out,
+        3,
+        "refusing to connect: egress IP 2001:db8::10 is not in the allowlist",
+    );
+    assert_eq!(
+        count(&h, "tunnel_open"),
+        0,
+        "no tunnel for a refused family"
+    );
+    // Admitted over IPv6 too, the tunnel opens over IPv6 and SSH works through it.
+    let (h, path) = dual_stack("\"203.0.113.0/24\", \"2001:db8::/64\"").unwrap();
+    let proxy = format!(
+        "{} proxy %h %p --user %r --push-key {}",
+        env!("CARGO_BIN_EXE_eic-ssh"),
+        h.public_key().display()
+    );
+    let mut ssh = h.ssh_via(&proxy, "echo over-v6");
+    ssh.env("EIC_SSH_CONFIG", &path)
+        .env("EIC_SSH_EGRESS_CACHE_SECS", "0")
+        .env(
+            "EIC_SSH_TUNNEL_ENDPOINT_URL",
+            h.sim.tunnel_url_v6().unwrap(),
+        );
+    let out = run(&mut ssh, LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "over-v6");
+}
+
+#[test]
+fn an_ipv6_verdict_never_covers_an_ipv4_tunnel() {
+    let Some((h, path)) = dual_stack("\"2001:db8::/64\"") else {
+        return eprintln!("no IPv6 loopback here: skipped");
+    };
+    // Checked over IPv6 (EIC_SSH_ADDRESS_FAMILY), the tunnel can only go over IPv4.
+    let mut cmd = h.eic_ssh();
+    cmd.env("EIC_SSH_CONFIG", &path)
+        .env("EIC_SSH_EGRESS_CACHE_SECS", "0")
+        .env("EIC_SSH_ADDRESS_FAMILY", "inet6")
+        .args(["proxy", BASTION, "22"]);
+    let out = run(&mut cmd, LIMIT);
+    assert_fails(
+        &out,
+        3,
+        "refusing to connect: egress IP 203.0.113.10 is not in the allowlist",
+    );
+    assert_eq!(count(&h, "tunnel_open"), 0);
 }

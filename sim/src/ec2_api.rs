@@ -158,10 +158,22 @@ fn describe_instances(world: &World, params: &BTreeMap<String, String>) -> Resul
         },
     };
     let start = page_start(params)?;
-    let selected: Vec<&Instance> = world
+    // As in EC2, a page is MaxResults reservations read, then filtered: a filtered page
+    // may hold fewer (or none) and still carry a NextToken.
+    let scanned: Vec<&Instance> = world
         .instances
         .iter()
         .filter(|i| ids.is_empty() || ids.contains(&i.id))
+        .collect();
+    let next = if start.saturating_add(max) < scanned.len() {
+        format!("<nextToken>page-{}</nextToken>", start + max)
+    } else {
+        String::new()
+    };
+    let selected: Vec<&Instance> = scanned
+        .into_iter()
+        .skip(start)
+        .take(max)
         .filter(|i| {
             matches(&filters, |name| match name {
                 "instance-id" => Some(i.id.clone()),
@@ -176,15 +188,8 @@ fn describe_instances(world: &World, params: &BTreeMap<String, String>) -> Resul
         .collect();
     let items: String = selected
         .iter()
-        .skip(start)
-        .take(max)
         .map(|i| format!("<item><reservationId>r-{}</reservationId><ownerId>{}</ownerId><groupSet/><instancesSet>{}</instancesSet></item>", &i.id[2..], world.account, instance_xml(world, i)))
         .collect();
-    let next = if start.saturating_add(max) < selected.len() {
-        format!("<nextToken>page-{}</nextToken>", start + max)
-    } else {
-        String::new()
-    };
     Ok(format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<DescribeInstancesResponse xmlns=\"{NS}\"><requestId>{}</requestId><reservationSet>{items}</reservationSet>{next}</DescribeInstancesResponse>",
         request_id()
@@ -342,7 +347,7 @@ fn endpoint_xml(world: &World, e: &Endpoint) -> String {
         .map(|g| format!("<item>{}</item>", esc(g)))
         .collect();
     format!(
-        "<item><ownerId>{acct}</ownerId><instanceConnectEndpointId>{id}</instanceConnectEndpointId><instanceConnectEndpointArn>arn:aws:ec2:{region}:{acct}:instance-connect-endpoint/{id}</instanceConnectEndpointArn><state>{state}</state><stateMessage/><dnsName>{dns}</dnsName><fipsDnsName>{fips}</fipsDnsName><networkInterfaceIdSet><item>eni-{id}</item></networkInterfaceIdSet><vpcId>{vpc}</vpcId><availabilityZone>{az}</availabilityZone><createdAt>2024-01-01T00:00:00.000Z</createdAt><subnetId>{subnet}</subnetId><preserveClientIp>{preserve}</preserveClientIp><securityGroupIdSet>{groups}</securityGroupIdSet><ipAddressType>ipv4</ipAddressType></item>",
+        "<item><ownerId>{acct}</ownerId><instanceConnectEndpointId>{id}</instanceConnectEndpointId><instanceConnectEndpointArn>arn:aws:ec2:{region}:{acct}:instance-connect-endpoint/{id}</instanceConnectEndpointArn><state>{state}</state><stateMessage/><dnsName>{dns}</dnsName><fipsDnsName>{fips}</fipsDnsName><networkInterfaceIdSet><item>eni-{id}</item></networkInterfaceIdSet><vpcId>{vpc}</vpcId><availabilityZone>{az}</availabilityZone><createdAt>2024-01-01T00:00:00.000Z</createdAt><subnetId>{subnet}</subnetId><preserveClientIp>{preserve}</preserveClientIp><securityGroupIdSet>{groups}</securityGroupIdSet><ipAddressType>{family}</ipAddressType>{public}</item>",
         acct = world.account,
         id = esc(&e.id),
         region = world.region,
@@ -353,6 +358,34 @@ fn endpoint_xml(world: &World, e: &Endpoint) -> String {
         az = esc(&e.availability_zone),
         subnet = esc(&e.subnet_id),
         preserve = e.preserve_client_ip,
+        family = esc(&e.ip_address_type),
+        public = public_dns_names_xml(world, e),
+    )
+}
+
+/// `<publicDnsNames>` with the `<ipv4>` and `<dualstack>` names the endpoint has (none
+/// when a test forged its DNS name: the forged one is all it reports).
+fn public_dns_names_xml(world: &World, e: &Endpoint) -> String {
+    if e.forged_dns_name.is_some() {
+        return String::new();
+    }
+    let names = world.public_dns_names(e);
+    let pair = |tag: &str, names: &Option<(String, String)>| {
+        names
+            .as_ref()
+            .map(|(plain, fips)| {
+                format!(
+                    "<{tag}><dnsName>{}</dnsName><fipsDnsName>{}</fipsDnsName></{tag}>",
+                    esc(plain),
+                    esc(fips)
+                )
+            })
+            .unwrap_or_default()
+    };
+    format!(
+        "<publicDnsNames>{}{}</publicDnsNames>",
+        pair("ipv4", &names.ipv4),
+        pair("dualstack", &names.dualstack)
     )
 }
 

@@ -162,6 +162,9 @@ pub struct Sim {
     pub bastion: Option<SocketAddr>,
     /// The simulated round-trip time, as started.
     pub rtt: Option<Duration>,
+    /// The same services on the IPv6 loopback (`[::1]`), when this machine has it: a client
+    /// reaches them over IPv6.
+    pub addr_v6: Option<SocketAddr>,
     /// Shared state.
     pub state: Arc<State>,
     runtime: Option<tokio::runtime::Runtime>,
@@ -170,6 +173,7 @@ pub struct Sim {
 impl Sim {
     /// Starts the emulator in the background.
     pub fn start(options: Options) -> Result<Sim, String> {
+        options.world.check()?;
         std::fs::create_dir_all(&options.dir)
             .map_err(|e| format!("cannot create {}: {e}", options.dir.display()))?;
         let ca_path = options.dir.join("ca.pem");
@@ -212,6 +216,22 @@ impl Sim {
             Ok(addr)
         };
         let addr = serve(options.port, "ec2")?;
+        let addr_v6 = match options.bind {
+            IpAddr::V4(v4) if v4.is_loopback() => {
+                let listener = listen(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST), 0).ok();
+                listener.and_then(|listener| {
+                    let addr = listener.local_addr().ok()?;
+                    let (tls, state) = (tls.clone(), state.clone());
+                    runtime.spawn(async move {
+                        if let Ok(listener) = tokio::net::TcpListener::from_std(listener) {
+                            server::serve(listener, tls, state, rtt, "ec2").await;
+                        }
+                    });
+                    Some(addr)
+                })
+            }
+            _ => None,
+        };
         // At a distance, a connection to one service must not carry another's requests:
         // at AWS each is its own host, so each gets its own port (and connection pool).
         let hosts = match rtt {
@@ -245,6 +265,7 @@ impl Sim {
             ca_path,
             bastion,
             rtt,
+            addr_v6,
             state,
             runtime: Some(runtime),
         })
@@ -253,6 +274,16 @@ impl Sim {
     /// URL of the emulator's checkip service over TLS, as `https://checkip.amazonaws.com` is.
     pub fn checkip_https_url(&self) -> String {
         format!("https://{}/checkip", self.hosts.checkip)
+    }
+
+    /// URL of the emulator's checkip service over IPv6 (answers `client_public_ipv6`).
+    pub fn checkip_url_v6(&self) -> Option<String> {
+        self.addr_v6.map(|a| format!("http://{a}/checkip"))
+    }
+
+    /// The tunnel's `wss://` URL over IPv6, for `EIC_SSH_TUNNEL_ENDPOINT_URL`.
+    pub fn tunnel_url_v6(&self) -> Option<String> {
+        self.addr_v6.map(|a| format!("wss://{a}"))
     }
 
     /// URL of the emulator's checkip service (answers the world's `client_public_ip`).
@@ -322,9 +353,13 @@ impl Sim {
         *self.state.faults.lock().unwrap() = faults;
     }
 
-    /// Changes the simulated account.
+    /// Changes the simulated account; a change AWS would refuse panics (`World::check`).
     pub fn update_world(&self, change: impl FnOnce(&mut World)) {
-        change(&mut self.state.world.write().unwrap());
+        let mut world = self.state.world.write().unwrap();
+        change(&mut world);
+        if let Err(e) = world.check() {
+            panic!("AWS would refuse this world: {e}");
+        }
     }
 
     /// The sshd behind the tunnel.

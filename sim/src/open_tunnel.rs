@@ -50,7 +50,9 @@ pub async fn handle(req: Request<Incoming>, state: Arc<State>, peer: SocketAddr)
         return refuse(&state, &Denial::new(r.status, &r.code, r.message.clone()));
     }
     let world = state.world.read().unwrap().clone();
-    let ask = match check(&req, &world) {
+    let ask = match check(&req, &world)
+        .and_then(|ask| reached_at(&req, &world, &ask, peer).map(|()| ask))
+    {
         Ok(ask) => ask,
         Err(d) => return refuse(&state, &d),
     };
@@ -83,7 +85,7 @@ pub async fn handle(req: Request<Incoming>, state: Arc<State>, peer: SocketAddr)
             );
         }
     };
-    let client_ip = world.client_public_ip.unwrap_or(peer.ip());
+    let client_ip = world.public_ip_for(peer.ip());
     let accept = derive_accept_key(key.as_bytes());
     let state2 = state.clone();
     tokio::spawn(async move {
@@ -188,6 +190,76 @@ fn check(req: &Request<Incoming>, world: &World) -> Result<Ask, Denial> {
         port,
         max_duration,
     })
+}
+
+/// The tunnel is served at the names the endpoint reports, over the families they resolve
+/// to: an IPv4-only name has no IPv6 address, an `ipv6` endpoint no IPv4 one. A loopback
+/// host (a test's or a private relay's `--tunnel-endpoint-url`) stands for the endpoint,
+/// with the same rule for its family.
+fn reached_at(
+    req: &Request<Incoming>,
+    world: &World,
+    ask: &Ask,
+    peer: SocketAddr,
+) -> Result<(), Denial> {
+    let Some(endpoint) = world.endpoint(&ask.endpoint_id) else {
+        return Ok(());
+    };
+    let host = req
+        .headers()
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    let host = match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    };
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase();
+    let over_ipv6 = match peer.ip() {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().is_none(),
+        IpAddr::V4(_) => false,
+    };
+    let names = world.public_dns_names(endpoint);
+    let is = |pair: &Option<(String, String)>| {
+        pair.as_ref()
+            .is_some_and(|(plain, fips)| host == *plain || host == *fips)
+    };
+    let loopback = host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    let legacy = host == world.dns_name(&endpoint.id) || host == world.fips_dns_name(&endpoint.id);
+    let reachable = if loopback {
+        match endpoint.ip_address_type.as_str() {
+            "ipv4" => !over_ipv6,
+            "ipv6" => over_ipv6,
+            _ => true,
+        }
+    } else if is(&names.dualstack) {
+        true
+    } else if is(&names.ipv4) || legacy {
+        !over_ipv6
+    } else {
+        return Err(Denial::new(
+            400,
+            "InvalidParameter",
+            format!("{host} is not a DNS name of {}.", endpoint.id),
+        ));
+    };
+    if reachable {
+        return Ok(());
+    }
+    // What a client sees when the name has no address of its family: no connection at all.
+    Err(Denial::new(
+        421,
+        "MisdirectedRequest",
+        format!(
+            "{} ({}) cannot be reached over {} at {host}.",
+            endpoint.id,
+            endpoint.ip_address_type,
+            if over_ipv6 { "IPv6" } else { "IPv4" }
+        ),
+    ))
 }
 
 /// A taken place among an endpoint's concurrent tunnels; given back on drop.

@@ -23,6 +23,10 @@ pub struct World {
     /// The public IP the "internet" sees for clients; `None` uses the TCP peer address.
     #[serde(default)]
     pub client_public_ip: Option<IpAddr>,
+    /// The public IP the "internet" sees for clients connecting over IPv6, when it differs
+    /// (a dual-stack network has one address per family); `None`: `client_public_ip`.
+    #[serde(default)]
+    pub client_public_ipv6: Option<IpAddr>,
     /// Concurrent tunnels per endpoint (the service default is 20).
     #[serde(default = "default_max_connections")]
     pub max_connections_per_endpoint: usize,
@@ -144,6 +148,14 @@ pub struct Endpoint {
     /// service's own form, as a forged answer would. `None`: the real form.
     #[serde(default)]
     pub forged_dns_name: Option<String>,
+    /// `ipv4`, `dualstack` or `ipv6`: which clients reach it, and which of `PublicDnsNames`
+    /// it has (an `ipv4` endpoint has no dual-stack name, an `ipv6` one no IPv4-only name).
+    #[serde(default = "default_ip_address_type")]
+    pub ip_address_type: String,
+}
+
+fn default_ip_address_type() -> String {
+    "ipv4".into()
 }
 
 /// A security group.
@@ -247,6 +259,7 @@ impl World {
                 security_groups: vec!["sg-0endpoint000000001".into()],
                 eni_ip: "10.0.1.100".into(),
                 forged_dns_name: None,
+                ip_address_type: default_ip_address_type(),
             }],
             security_groups: vec![
                 SecurityGroup {
@@ -270,6 +283,7 @@ impl World {
                 },
             ],
             client_public_ip: None,
+            client_public_ipv6: None,
             max_connections_per_endpoint: default_max_connections(),
             key_ttl_secs: default_key_ttl(),
             empty_regions: vec!["eu-west-1".into()],
@@ -301,32 +315,99 @@ impl World {
         self.credentials.iter().find(|c| c.access_key == access_key)
     }
 
-    /// DNS name of an endpoint, as DescribeInstanceConnectEndpoints reports it.
+    /// The public IP the "internet" sees for a client connecting from `peer`.
+    pub fn public_ip_for(&self, peer: IpAddr) -> IpAddr {
+        match (peer, self.client_public_ipv6) {
+            (IpAddr::V6(v6), Some(public)) if v6.to_ipv4_mapped().is_none() => public,
+            _ => self.client_public_ip.unwrap_or(peer),
+        }
+    }
+
+    /// Refuses what AWS would never let exist: Preserve Client IP on an endpoint that is
+    /// not `ipv4` (CreateInstanceConnectEndpoint and ModifyInstanceConnectEndpoint refuse
+    /// it), or an IpAddressType that is not one of the three.
+    pub fn check(&self) -> Result<(), String> {
+        for e in &self.endpoints {
+            if !["ipv4", "dualstack", "ipv6"].contains(&e.ip_address_type.as_str()) {
+                return Err(format!(
+                    "endpoint {}: IpAddressType {:?} is not ipv4, dualstack or ipv6",
+                    e.id, e.ip_address_type
+                ));
+            }
+            if e.preserve_client_ip && e.ip_address_type != "ipv4" {
+                return Err(format!(
+                    "endpoint {}: PreserveClientIp is only supported on ipv4 endpoints, not {}",
+                    e.id, e.ip_address_type
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// DNS name of an endpoint, as DescribeInstanceConnectEndpoints reports it (`DnsName`):
+    /// the IPv4-only name, or an `ipv6` endpoint's dual-stack name.
     pub fn dns_name(&self, endpoint_id: &str) -> String {
+        self.legacy_name(endpoint_id, false)
+    }
+
+    /// FIPS DNS name of an endpoint (`FipsDnsName`).
+    pub fn fips_dns_name(&self, endpoint_id: &str) -> String {
+        self.legacy_name(endpoint_id, true)
+    }
+
+    fn legacy_name(&self, endpoint_id: &str, fips: bool) -> String {
         if let Some(forged) = self.forged_dns_name(endpoint_id) {
             return forged;
         }
+        let dualstack = self
+            .endpoint(endpoint_id)
+            .is_some_and(|e| e.ip_address_type == "ipv6");
+        self.service_name(endpoint_id, dualstack, fips)
+    }
+
+    /// `ID[.fips].ec2-instance-connect-endpoint.REGION.amazonaws.com`, or the dual-stack
+    /// `….api.aws`.
+    pub fn service_name(&self, endpoint_id: &str, dualstack: bool, fips: bool) -> String {
+        let fips = if fips { ".fips" } else { "" };
+        let domain = if dualstack {
+            "api.aws"
+        } else {
+            "amazonaws.com"
+        };
         format!(
-            "{endpoint_id}.ec2-instance-connect-endpoint.{}.amazonaws.com",
+            "{endpoint_id}{fips}.ec2-instance-connect-endpoint.{}.{domain}",
             self.region
         )
+    }
+
+    /// `PublicDnsNames`: the IPv4-only names (not on an `ipv6` endpoint) and the dual-stack
+    /// names (not on an `ipv4` endpoint), each as (name, FIPS name).
+    pub fn public_dns_names(&self, e: &Endpoint) -> PublicNames {
+        let pair = |dualstack| {
+            (
+                self.service_name(&e.id, dualstack, false),
+                self.service_name(&e.id, dualstack, true),
+            )
+        };
+        PublicNames {
+            ipv4: (e.ip_address_type != "ipv6").then(|| pair(false)),
+            dualstack: (e.ip_address_type != "ipv4").then(|| pair(true)),
+        }
     }
 
     /// The endpoint's forged DNS name, when a test set one.
     fn forged_dns_name(&self, endpoint_id: &str) -> Option<String> {
         self.endpoint(endpoint_id)?.forged_dns_name.clone()
     }
+}
 
-    /// FIPS DNS name of an endpoint.
-    pub fn fips_dns_name(&self, endpoint_id: &str) -> String {
-        if let Some(forged) = self.forged_dns_name(endpoint_id) {
-            return forged;
-        }
-        format!(
-            "{endpoint_id}.fips.ec2-instance-connect-endpoint.{}.amazonaws.com",
-            self.region
-        )
-    }
+/// An endpoint's `PublicDnsNames`, each a (name, FIPS name) pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicNames {
+    /// Reached over IPv4 only.
+    pub ipv4: Option<(String, String)>,
+    /// Reached over IPv4 and IPv6.
+    pub dualstack: Option<(String, String)>,
 }
 
 /// Access key of the demo world.

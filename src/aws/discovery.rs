@@ -1,9 +1,10 @@
 //! Finds the instance's private IP and the endpoint that serves it (docs/protocol.md, "Discovery").
 
 use super::context::AwsContext;
-use super::ec2::{self, Endpoint, EndpointFilter, Instance, USABLE_STATES};
+use super::ec2::{self, DnsNames, Endpoint, EndpointFilter, Instance, USABLE_STATES};
 use super::error::AwsError;
 use crate::error::{Failure, Kind};
+use crate::family::Family;
 use crate::target::{InstanceRef, looks_like_instance_id};
 
 /// What the user pinned down; anything `None` is looked up.
@@ -22,6 +23,9 @@ pub struct RouteQuery {
     pub private_ip: Option<String>,
     /// A tunnel URL override is set, so no DNS name is needed.
     pub tunnel_url_overridden: bool,
+    /// The address family the tunnel should go over: the endpoint's name for it is taken
+    /// when the endpoint has one, else the name for the other family.
+    pub family: Family,
 }
 
 /// Where a tunnel to the instance goes.
@@ -37,6 +41,10 @@ pub struct Route {
     pub endpoint_dns_name: Option<String>,
     /// AZ of the instance, when it was looked up.
     pub availability_zone: Option<String>,
+    /// The address family `endpoint_dns_name` is reached over, when it is the service's
+    /// name chosen from the endpoint's names (not one the user gave).
+    #[serde(default)]
+    pub family: Option<Family>,
 }
 
 /// The route, plus what was learned on the way (for checks that need more).
@@ -112,17 +120,13 @@ pub async fn resolve(ctx: &AwsContext, q: &RouteQuery) -> Result<Resolved, Failu
         .or_else(|| endpoint.as_ref().map(|e| e.id.clone()))
         .unwrap_or_default();
     // A name the user gave is used as given; one from the API must be the service's.
-    let endpoint_dns_name = match (&q.endpoint_dns_name, &endpoint) {
-        (Some(name), _) => Some(name.clone()),
+    let (endpoint_dns_name, family) = match (&q.endpoint_dns_name, &endpoint) {
+        (Some(name), _) => (Some(name.clone()), None),
         (None, Some(e)) if need_dns => {
-            let name = match (&e.fips_dns_name, ctx.use_fips) {
-                (Some(fips), true) => fips,
-                _ => &e.dns_name,
-            };
-            check_service_dns_name(name, &e.id, &ctx.region)?;
-            Some(name.clone())
+            let (name, family) = tunnel_name(e, q.family, ctx.use_fips, &ctx.region)?;
+            (Some(name), Some(family))
         }
-        (None, _) => None,
+        (None, _) => (None, None),
     };
     let route = Route {
         instance_id,
@@ -130,6 +134,7 @@ pub async fn resolve(ctx: &AwsContext, q: &RouteQuery) -> Result<Resolved, Failu
         endpoint_id,
         endpoint_dns_name,
         availability_zone: instance.as_ref().and_then(|i| i.availability_zone.clone()),
+        family,
     };
     tracing::debug!("route: {route:?}");
     Ok(Resolved {
@@ -308,6 +313,67 @@ pub fn choose_endpoint<'a>(
             ),
         )
     })
+}
+
+/// The name a tunnel to `e` opens at over `family`, with the FIPS variant when `fips` (the
+/// plain name where the partition has no FIPS one); `None` when no client reaches `e` over
+/// `family`. IPv4: the IPv4-only name, else the legacy `DnsName`; an `ipv6` endpoint has
+/// none. IPv6: the dual-stack name; an `ipv6` endpoint's legacy `DnsName` too.
+pub fn name_over(e: &Endpoint, family: Family, fips: bool) -> Option<&str> {
+    fn pick(names: &DnsNames, fips: bool) -> Option<&str> {
+        match (fips, &names.fips_dns_name) {
+            (true, Some(name)) => Some(name.as_str()),
+            _ => names.dns_name.as_deref(),
+        }
+    }
+    let legacy = || match (fips, &e.fips_dns_name) {
+        (true, Some(name)) => Some(name.as_str()),
+        _ => Some(e.dns_name.as_str()).filter(|n| !n.is_empty()),
+    };
+    let names = &e.public_dns_names;
+    match family {
+        Family::V4 if e.ipv6_only() => None,
+        Family::V4 => names
+            .ipv4
+            .as_ref()
+            .and_then(|n| pick(n, fips))
+            .or_else(legacy),
+        Family::V6 => names
+            .dualstack
+            .as_ref()
+            .and_then(|n| pick(n, fips))
+            .or_else(|| legacy().filter(|_| e.ipv6_only())),
+    }
+}
+
+/// The service's name for a tunnel to `e` and the family it is reached over: `family`'s
+/// name when `e` has one, else the other family's (the caller checks that family first).
+/// The name must be the service's own (`check_service_dns_name`).
+pub fn tunnel_name(
+    e: &Endpoint,
+    family: Family,
+    fips: bool,
+    region: &str,
+) -> Result<(String, Family), Failure> {
+    let (name, over) = match (
+        name_over(e, family, fips),
+        name_over(e, family.other(), fips),
+    ) {
+        (Some(name), _) => (name, family),
+        (None, Some(name)) => (name, family.other()),
+        (None, None) => {
+            return Err(Failure::new(
+                Kind::NotFound,
+                format!(
+                    "endpoint {} (IpAddressType {}) has no DNS name to open a tunnel at",
+                    crate::printable::escape(&e.id),
+                    crate::printable::escape(e.ip_address_type())
+                ),
+            ));
+        }
+    };
+    check_service_dns_name(name, &e.id, region)?;
+    Ok((name.to_string(), over))
 }
 
 /// Domains the service's endpoint names end in, per partition: `amazonaws.com` (and its
@@ -524,6 +590,53 @@ mod tests {
         let err = check_service_dns_name("evil\n.example", id, "us-east-1").unwrap_err();
         assert_eq!(err.kind, Kind::NotFound);
         assert!(err.message.contains("\"evil\\n.example\""), "{err}");
+    }
+
+    #[test]
+    fn the_name_fits_the_family() {
+        use crate::aws::ec2::PublicDnsNames;
+        let names = |plain: &str| DnsNames {
+            dns_name: Some(plain.into()),
+            fips_dns_name: Some(format!("fips.{plain}")),
+        };
+        let mut e = Endpoint {
+            dns_name: "legacy".into(),
+            ..Default::default()
+        };
+        // An answer without PublicDnsNames: the legacy name over IPv4, none over IPv6.
+        assert_eq!(name_over(&e, Family::V4, false), Some("legacy"));
+        assert_eq!(name_over(&e, Family::V6, false), None);
+        e.ip_address_type = Some("dualstack".into());
+        e.public_dns_names = PublicDnsNames {
+            ipv4: Some(names("v4")),
+            dualstack: Some(names("ds")),
+        };
+        assert_eq!(name_over(&e, Family::V4, false), Some("v4"));
+        assert_eq!(name_over(&e, Family::V6, false), Some("ds"));
+        assert_eq!(name_over(&e, Family::V4, true), Some("fips.v4"));
+        assert_eq!(name_over(&e, Family::V6, true), Some("fips.ds"));
+        // An ipv6 endpoint: only IPv6 clients, at the dual-stack name.
+        e.ip_address_type = Some("ipv6".into());
+        e.public_dns_names.ipv4 = None;
+        assert_eq!(name_over(&e, Family::V4, false), None);
+        assert_eq!(name_over(&e, Family::V6, false), Some("ds"));
+        // An ipv4 endpoint from IPv6: the IPv4 name is the only one, and it says so.
+        let id = "eice-0123456789abcdef0";
+        let v4 = Endpoint {
+            id: id.into(),
+            dns_name: format!("{id}.ec2-instance-connect-endpoint.us-east-1.amazonaws.com"),
+            ip_address_type: Some("ipv4".into()),
+            ..Default::default()
+        };
+        let (name, over) = tunnel_name(&v4, Family::V6, false, "us-east-1").unwrap();
+        assert_eq!((name.as_str(), over), (v4.dns_name.as_str(), Family::V4));
+        let none = Endpoint {
+            id: id.into(),
+            ip_address_type: Some("ipv6".into()),
+            ..Default::default()
+        };
+        let err = tunnel_name(&none, Family::V6, false, "us-east-1").unwrap_err();
+        assert!(err.message.contains("has no DNS name"), "{err}");
     }
 
     #[test]

@@ -50,6 +50,42 @@ pub struct Endpoint {
     pub preserve_client_ip: bool,
     /// The endpoint's security groups.
     pub security_groups: Vec<String>,
+    /// `ipv4`, `dualstack` or `ipv6`; `None` when the API did not say (older answers: ipv4).
+    #[serde(default)]
+    pub ip_address_type: Option<String>,
+    /// The IPv4-only and dual-stack names (`PublicDnsNames`), when the API gave them.
+    #[serde(default)]
+    pub public_dns_names: PublicDnsNames,
+}
+
+impl Endpoint {
+    /// Whether the endpoint is `ipv6` only: no IPv4 client reaches it.
+    pub fn ipv6_only(&self) -> bool {
+        self.ip_address_type.as_deref() == Some("ipv6")
+    }
+
+    /// The `IpAddressType`, `ipv4` when the API did not say.
+    pub fn ip_address_type(&self) -> &str {
+        self.ip_address_type.as_deref().unwrap_or("ipv4")
+    }
+}
+
+/// An endpoint's `PublicDnsNames`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct PublicDnsNames {
+    /// The IPv4-only name and its FIPS variant.
+    pub ipv4: Option<DnsNames>,
+    /// The dual-stack name (IPv4 and IPv6 clients) and its FIPS variant.
+    pub dualstack: Option<DnsNames>,
+}
+
+/// One name of an endpoint and its FIPS variant.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct DnsNames {
+    /// The name.
+    pub dns_name: Option<String>,
+    /// The FIPS name, where the partition has one.
+    pub fips_dns_name: Option<String>,
 }
 
 /// A security group and its rules.
@@ -169,23 +205,23 @@ pub async fn get_console_output(ctx: &AwsContext, id: &str) -> Result<String, Aw
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-/// Instances whose Name tag is `name` (not terminated).
+/// Instances whose Name tag is `name` (not terminated), every page.
 pub async fn find_instances_by_name(
     ctx: &AwsContext,
     name: &str,
 ) -> Result<Vec<Instance>, AwsError> {
-    const ACTION: &str = "DescribeInstances";
-    let params = [
-        ("Filter.1.Name", "tag:Name"),
-        ("Filter.1.Value.1", name),
-        ("Filter.2.Name", "instance-state-name"),
-        ("Filter.2.Value.1", "pending"),
-        ("Filter.2.Value.2", "running"),
-        ("Filter.2.Value.3", "stopping"),
-        ("Filter.2.Value.4", "stopped"),
-    ];
-    let body = query(ctx, ACTION, &params).await?;
-    parse_instances(&body).map_err(|reason| malformed(ACTION, reason))
+    let states = ["pending", "running", "stopping", "stopped"];
+    describe_instances(
+        ctx,
+        &[
+            ("tag:Name".into(), vec![name.into()]),
+            (
+                "instance-state-name".into(),
+                states.iter().map(|s| s.to_string()).collect(),
+            ),
+        ],
+    )
+    .await
 }
 
 /// One `Filter.N` of a Describe call: a name (`tag:KEY`, `vpc-id`, …) and its values.
@@ -452,6 +488,21 @@ pub fn parse_endpoints(xml: &str) -> Result<(Vec<Endpoint>, Option<String>), Str
                 .flat_map(|s| children(s, "item"))
                 .filter_map(|n| n.text().map(|t| t.trim().to_string()))
                 .collect(),
+            ip_address_type: text_of(item, "ipAddressType"),
+            public_dns_names: child(item, "publicDnsNames")
+                .map(|names| {
+                    let pair = |tag: &str| {
+                        child(names, tag).map(|n| DnsNames {
+                            dns_name: text_of(n, "dnsName"),
+                            fips_dns_name: text_of(n, "fipsDnsName"),
+                        })
+                    };
+                    PublicDnsNames {
+                        ipv4: pair("ipv4"),
+                        dualstack: pair("dualstack"),
+                    }
+                })
+                .unwrap_or_default(),
         })
         .collect();
     Ok((endpoints, text_of(root, "nextToken")))
@@ -531,6 +582,43 @@ mod tests {
         assert!(eps[0].preserve_client_ip);
         assert_eq!(eps[0].fips_dns_name.as_deref(), Some("eice-1.fips.example"));
         assert_eq!(eps[0].security_groups, vec!["sg-e".to_string()]);
+        assert_eq!(eps[0].ip_address_type(), "ipv4");
+        assert_eq!(eps[0].public_dns_names, PublicDnsNames::default());
+    }
+
+    #[test]
+    fn address_types_and_public_names_are_read() {
+        let xml = r#"<DescribeInstanceConnectEndpointsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">
+  <instanceConnectEndpointSet><item>
+    <instanceConnectEndpointId>eice-1</instanceConnectEndpointId><state>create-complete</state>
+    <dnsName>eice-1.v4</dnsName><fipsDnsName>eice-1.fips.v4</fipsDnsName>
+    <ipAddressType>dualstack</ipAddressType>
+    <publicDnsNames>
+      <ipv4><dnsName>eice-1.v4</dnsName><fipsDnsName>eice-1.fips.v4</fipsDnsName></ipv4>
+      <dualstack><dnsName>eice-1.ds</dnsName><fipsDnsName>eice-1.fips.ds</fipsDnsName></dualstack>
+    </publicDnsNames>
+  </item></instanceConnectEndpointSet>
+</DescribeInstanceConnectEndpointsResponse>"#;
+        let (eps, _) = parse_endpoints(xml).unwrap();
+        let e = &eps[0];
+        assert_eq!(e.ip_address_type(), "dualstack");
+        assert!(!e.ipv6_only());
+        let names = |n: &Option<DnsNames>| {
+            n.as_ref().map(|n| {
+                (
+                    n.dns_name.clone().unwrap(),
+                    n.fips_dns_name.clone().unwrap(),
+                )
+            })
+        };
+        assert_eq!(
+            names(&e.public_dns_names.ipv4),
+            Some(("eice-1.v4".into(), "eice-1.fips.v4".into()))
+        );
+        assert_eq!(
+            names(&e.public_dns_names.dualstack),
+            Some(("eice-1.ds".into(), "eice-1.fips.ds".into()))
+        );
     }
 
     #[test]

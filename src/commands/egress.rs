@@ -1,11 +1,13 @@
-//! `eic-ssh egress`: the detected egress IP, the allowlist that applies, and the verdict.
+//! `eic-ssh egress`: the detected egress IP (each family's, when the machine has both), the
+//! allowlist that applies, and the verdict.
 
 use std::net::IpAddr;
 
 use crate::cli::{EgressArgs, Globals};
 use crate::config;
 use crate::error::{Failure, Outcome};
-use crate::guard::{Verdict, current_ip, decide, probe::ProbeError};
+use crate::family::Family;
+use crate::guard::{Path, Verdict, current_ip_over, decide, probe::ProbeError};
 use crate::net;
 use crate::route::{self, Flags, Settings};
 
@@ -18,21 +20,59 @@ pub async fn run(args: EgressArgs, g: &Globals) -> Result<Outcome, Failure> {
         }
         None => route::settings::defaults(&file, path.as_deref())?,
     };
-    let http = net::http_client(&net::client_config()?)?;
-    let ip = current_ip(&http, &eff.egress_urls).await;
+    let tls = net::client_config()?;
+    let preferred = Family::preferred()?;
+    let path = Path::for_urls(&eff.egress_urls, preferred);
+    let ip = current_ip_over(&tls, &eff.egress_urls, path).await;
     let verdict = decide(&eff, ip.as_ref().copied(), None);
+    // Straight out, the other family is checked too: shown when this machine has it.
+    let other = match path {
+        Path::Direct(family) => {
+            let other = Path::Direct(family.other());
+            match current_ip_over(&tls, &eff.egress_urls, other).await {
+                Ok(ip) => Some((family.other(), ip, decide(&eff, Ok(ip), None))),
+                Err(e) => {
+                    tracing::debug!("no egress over {}: {e}", family.other());
+                    None
+                }
+            }
+        }
+        Path::Proxy => None,
+    };
+    let other = other.as_ref().map(|(f, ip, v)| (*f, *ip, v));
     if args.json {
-        print_json(&args, &eff, &ip, &verdict);
+        print_json(&args, &eff, path, &ip, &verdict, other);
     } else {
-        print_text(&eff, &ip, &verdict);
+        print_text(&eff, path, &ip, &verdict, other);
     }
     verdict.gate().map(|()| Outcome::Success)
 }
 
-fn print_text(eff: &Settings, ip: &Result<IpAddr, ProbeError>, verdict: &Verdict) {
+/// `over IPv4`, or `through the proxy`.
+fn how(path: Path) -> String {
+    match path {
+        Path::Direct(family) => format!("over {family}"),
+        Path::Proxy => "through the proxy".into(),
+    }
+}
+
+fn print_text(
+    eff: &Settings,
+    path: Path,
+    ip: &Result<IpAddr, ProbeError>,
+    verdict: &Verdict,
+    other: Option<(Family, IpAddr, &Verdict)>,
+) {
     match ip {
-        Ok(ip) => println!("egress IP:  {ip} (from {})", eff.egress_urls.join(", ")),
-        Err(e) => println!("egress IP:  unknown ({e})"),
+        Ok(ip) => println!(
+            "egress IP:  {ip} {} (from {})",
+            how(path),
+            eff.egress_urls.join(", ")
+        ),
+        Err(e) => println!("egress IP:  unknown {} ({e})", how(path)),
+    }
+    if let Some((family, ip, _)) = other {
+        println!("egress IP:  {ip} over {family}");
     }
     if eff.opted_out {
         println!(
@@ -62,19 +102,39 @@ fn print_text(eff: &Settings, ip: &Result<IpAddr, ProbeError>, verdict: &Verdict
             "            plus what the instance's security group admits (checked when connecting; see `eic-ssh doctor`)"
         );
     }
-    println!("verdict:    {}", verdict.sentence());
+    match other {
+        None => println!("verdict:    {}", verdict.sentence()),
+        Some((family, _, other)) => {
+            println!("verdict:    {}: {}", how(path), verdict.sentence());
+            println!("verdict:    over {family}: {}", other.sentence());
+        }
+    }
 }
 
 /// The documented JSON report (docs/commands.md).
 fn print_json(
     args: &EgressArgs,
     eff: &Settings,
+    path: Path,
     ip: &Result<IpAddr, ProbeError>,
     verdict: &Verdict,
+    other: Option<(Family, IpAddr, &Verdict)>,
 ) {
     let settings = eff.to_json();
+    let mut families = Vec::new();
+    if let (Some(family), Ok(ip)) = (path.family(), ip) {
+        families.push(
+            serde_json::json!({"family": family, "egress_ip": ip, "verdict": verdict.word()}),
+        );
+    }
+    if let Some((family, ip, v)) = other {
+        families.push(serde_json::json!({"family": family, "egress_ip": ip, "verdict": v.word(),
+            "reason": match v { Verdict::Refused { reason, .. } => Some(reason.clone()), _ => None }}));
+    }
     let report = serde_json::json!({
         "target": args.target,
+        "family": path.family(),
+        "families": families,
         "egress_ip": ip.as_ref().ok(),
         "egress_ip_error": ip.as_ref().err().map(ToString::to_string),
         "egress_check_urls": eff.egress_urls,

@@ -56,9 +56,10 @@ async fn reachable(g: &Globals, config: &Loaded) -> Result<(Vec<Row>, Option<Str
     // The listing is an AWS request like any other: the guard decides before it, with the
     // allowlist that applies to a target without a section of its own.
     let defaults = route::settings::defaults(&config.file, path)?;
-    let http = net::http_client(&net::client_config()?)?;
+    let tls = net::client_config()?;
     let with_aliases = !config.file.hosts.is_empty();
-    if let Err(refused) = guard::check(&defaults, &http).await.gate() {
+    let over = guard::Path::for_urls(&defaults.egress_urls, crate::family::Family::preferred()?);
+    if let Err(refused) = guard::check(&defaults, &tls, over).await.gate() {
         if !with_aliases {
             return Err(refused);
         }

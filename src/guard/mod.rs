@@ -6,8 +6,11 @@ pub mod probe;
 pub mod verdict;
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use ipnet::IpNet;
+
+use crate::family::Family;
 
 use cache::Cache;
 use probe::ProbeError;
@@ -21,7 +24,8 @@ pub fn admitting(ip: IpAddr, allow: &[IpNet]) -> Option<IpNet> {
 /// The egress IP, from the cache when fresh, else from the configured sources.
 pub async fn current_ip(http: &reqwest::Client, urls: &[String]) -> Result<IpAddr, ProbeError> {
     let cache = Cache::from_env();
-    if let Some(ip) = cache.get(urls) {
+    let via = cache::routes(urls);
+    if let Some(ip) = cache.get_via(urls, &via) {
         tracing::debug!(
             "egress IP {ip} (cached for at most {}s)",
             cache.ttl.as_secs()
@@ -29,22 +33,110 @@ pub async fn current_ip(http: &reqwest::Client, urls: &[String]) -> Result<IpAdd
         return Ok(ip);
     }
     let ip = probe::egress_ip(http, urls).await?;
-    cache.put(urls, ip);
+    cache.put_via(urls, &via, ip);
+    Ok(ip)
+}
+
+/// How the egress check for a family goes out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Path {
+    /// Straight out, pinned to this family: the answer is this family's egress IP.
+    Direct(Family),
+    /// Through the proxy the environment names: the proxy decides the family, and tunnels
+    /// go through the same proxy.
+    Proxy,
+}
+
+impl Path {
+    /// The path of a check over `family` with `urls`: through the proxy when any URL goes
+    /// through one (then the proxy's family is what is judged), else direct.
+    pub fn for_urls(urls: &[String], family: Family) -> Path {
+        if cache::routes(urls).iter().any(|r| r != "direct") {
+            Path::Proxy
+        } else {
+            Path::Direct(family)
+        }
+    }
+
+    /// The family judged, when the check goes straight out.
+    pub fn family(self) -> Option<Family> {
+        match self {
+            Path::Direct(family) => Some(family),
+            Path::Proxy => None,
+        }
+    }
+}
+
+/// The egress IP as seen over `path`: a pinned check asks only the URLs that can be reached
+/// over its family (not an IP literal of the other one), and its answers are cached apart
+/// from the other family's.
+pub async fn current_ip_over(
+    tls: &Arc<rustls::ClientConfig>,
+    urls: &[String],
+    path: Path,
+) -> Result<IpAddr, ProbeError> {
+    let Path::Direct(family) = path else {
+        let http = crate::net::http_client(tls).map_err(|f| ProbeError::Unreachable {
+            url: urls.join(", "),
+            reason: f.message,
+        })?;
+        return current_ip(&http, urls).await;
+    };
+    let urls: Vec<String> = urls
+        .iter()
+        .filter(|u| probe::reachable_over(u, family))
+        .cloned()
+        .collect();
+    if urls.is_empty() {
+        return Err(ProbeError::Unreachable {
+            url: "(none)".into(),
+            reason: format!(
+                "no egress check URL can be reached over {family}: add one to egress_check_url"
+            ),
+        });
+    }
+    let http =
+        crate::net::http_client_over(tls, Some(family)).map_err(|f| ProbeError::Unreachable {
+            url: urls.join(", "),
+            reason: f.message,
+        })?;
+    let cache = Cache::from_env();
+    let via: Vec<String> = cache::routes(&urls)
+        .into_iter()
+        .map(|r| format!("{r} {}", family.word()))
+        .collect();
+    if let Some(ip) = cache.get_via(&urls, &via) {
+        tracing::debug!("egress IP over {family} {ip} (cached)");
+        return Ok(ip);
+    }
+    let ip = probe::egress_ip(&http, &urls)
+        .await
+        .map_err(|e| e.over(family))?;
+    cache.put_via(&urls, &via, ip);
     Ok(ip)
 }
 
 /// The verdict before any AWS call, without the security group: the egress IP is learned
-/// only when an allowlist applies.
-pub async fn check(eff: &crate::route::Settings, http: &reqwest::Client) -> Verdict {
+/// over `path` only when an allowlist applies.
+pub async fn check(
+    eff: &crate::route::Settings,
+    tls: &Arc<rustls::ClientConfig>,
+    path: Path,
+) -> Verdict {
     if !eff.has_allowlist() {
         tracing::debug!("no allowlist for {}: egress check skipped", eff.label());
         return Verdict::Unchecked {
             opted_out: eff.opted_out,
         };
     }
-    let ip = current_ip(http, &eff.egress_urls).await;
+    let ip = current_ip_over(tls, &eff.egress_urls, path).await;
     let verdict = decide(eff, ip.as_ref().copied(), None);
-    tracing::info!("egress guard: {}", verdict.sentence());
+    match path {
+        Path::Direct(family) => {
+            tracing::info!("egress guard over {family}: {}", verdict.sentence())
+        }
+        Path::Proxy => tracing::info!("egress guard (through the proxy): {}", verdict.sentence()),
+    }
     verdict
 }
 

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 
+use crate::family::Family;
+
 /// How long one checkip request may take.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -30,6 +32,36 @@ pub enum ProbeError {
     /// The sources named different addresses.
     #[error("the egress IP sources disagree: {}", .0.iter().map(|(u, ip)| format!("{u} says {ip}")).collect::<Vec<_>>().join(", "))]
     Disagree(Vec<(String, IpAddr)>),
+}
+
+impl ProbeError {
+    /// The same error, saying which family the check went over.
+    pub fn over(self, family: Family) -> ProbeError {
+        match self {
+            ProbeError::Unreachable { url, reason } => ProbeError::Unreachable {
+                url,
+                reason: format!("{reason} (over {family})"),
+            },
+            other => other,
+        }
+    }
+}
+
+/// Whether `url` can be reached over `family`: any host name can (its addresses of that
+/// family are tried), an IP literal only when it is of that family.
+pub fn reachable_over(url: &str, family: Family) -> bool {
+    let Ok(uri) = url.parse::<http::Uri>() else {
+        return true;
+    };
+    let host = uri.host().unwrap_or_default();
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    match host.parse::<IpAddr>() {
+        Ok(ip) => Family::of(ip) == family,
+        Err(_) => true,
+    }
 }
 
 /// Asks every URL at once; they must all answer the same address.
@@ -106,5 +138,14 @@ mod tests {
         );
         assert_eq!(parse_answer(b"<html>503</html>"), None);
         assert_eq!(parse_answer(b""), None);
+    }
+
+    #[test]
+    fn literals_are_reached_over_their_own_family_only() {
+        assert!(reachable_over("http://127.0.0.1:9/ip", Family::V4));
+        assert!(!reachable_over("http://127.0.0.1:9/ip", Family::V6));
+        assert!(reachable_over("http://[::1]:9/ip", Family::V6));
+        assert!(!reachable_over("http://[::1]:9/ip", Family::V4));
+        assert!(reachable_over("https://checkip.amazonaws.com", Family::V6));
     }
 }

@@ -197,6 +197,7 @@ mod tests {
                 endpoint_id: "eice-0123456789abcdef0".into(),
                 endpoint_dns_name: Some(dns.into()),
                 availability_zone: Some("us-east-1a".into()),
+                family: None,
             },
             instance: None,
             endpoint: None,

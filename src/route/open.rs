@@ -208,7 +208,7 @@ impl Connector {
     /// not keep tunnelling after the network changed. `learned` keeps the verdict.
     pub async fn check_guard(&self, learned: &mut Learned) -> Result<Verdict, Failure> {
         let d = &self.destination;
-        let verdict = gate(guard::check(&d.settings, &d.http).await, learned)?;
+        let verdict = gate(guard::check(&d.settings, &d.tls, d.path).await, learned)?;
         settle(verdict, &d.settings, &d.aws, &d.found, learned).await
     }
 
@@ -284,8 +284,13 @@ impl Connector {
         )
         .map_err(|e| Failure::new(Kind::Other, e.to_string()))?;
         // The first tunnel along a cached route may find its connection opened already.
-        let ahead = d.ahead.take(&d.endpoint).await;
-        match connect::open(&d.endpoint, &url, &d.tls, ahead).await {
+        // Opened before the guard judged a family: used only when it went over that one.
+        let ahead = d
+            .ahead
+            .take(&d.endpoint)
+            .await
+            .filter(|t| connect::fits(t, &d.endpoint, d.family));
+        match connect::open_over(&d.endpoint, &url, &d.tls, ahead, d.family).await {
             Ok(tunnel) => Ok(Ok(tunnel)),
             Err(full @ ConnectError::Refused { status: 429, .. }) => Ok(Err(full)),
             Err(e) => Err(connect_failure(e, &self.request)),

@@ -15,7 +15,8 @@ use crate::aws::discovery::{self, RouteQuery};
 use crate::aws::{AwsChoices, AwsContext, security_groups};
 use crate::config::ConfigFile;
 use crate::error::Failure;
-use crate::guard::{self, Verdict};
+use crate::family::Family;
+use crate::guard::{self, Path, Verdict};
 use crate::net;
 use crate::target::InstanceRef;
 use crate::tunnel::TunnelEndpoint;
@@ -39,6 +40,11 @@ pub struct Destination {
     pub found: discovery::Resolved,
     /// The `wss://` base tunnels open at.
     pub endpoint: TunnelEndpoint,
+    /// How the guard checked: over one family, or through the proxy.
+    pub path: Path,
+    /// The family tunnels go straight out over (the one the guard judged); `None` when
+    /// nothing was checked, or the proxy decides.
+    pub family: Option<Family>,
 }
 
 /// Resolves `settings` (see the module's doc), using the route cache as `cache_use` says;
@@ -63,6 +69,10 @@ pub async fn resolve(
     let ahead = Arc::new(Ahead::default());
     let api = ApiConnections::with_ahead(tls.clone(), ahead.clone());
     let choices = AwsChoices::from(&settings);
+    // The family this machine reaches the internet over: the guard checks over it, and
+    // the endpoint's name for it is taken.
+    let family = Family::preferred()?;
+    let mut path = Path::for_urls(&settings.egress_urls, family);
     let query = RouteQuery {
         instance: settings.instance.clone(),
         found: None,
@@ -70,6 +80,7 @@ pub async fn resolve(
         endpoint_dns_name: settings.endpoint_dns_name.clone(),
         private_ip: settings.private_ip.map(|ip| ip.to_string()),
         tunnel_url_overridden: override_url.is_some(),
+        family,
     };
     let cache = RouteCache::new(cache_use);
     // While the guard decides, the AWS settings are read (when that sends nothing) and the
@@ -90,7 +101,7 @@ pub async fn resolve(
             (aws, cached)
         }))
     };
-    let (verdict, early) = tokio::join!(guard::check(&settings, &http), early);
+    let (verdict, early) = tokio::join!(guard::check(&settings, &tls, path), early);
     let mut verdict = gate(verdict, learned)?;
     let (aws, cached) = match early {
         Some(early) => early?,
@@ -102,7 +113,7 @@ pub async fn resolve(
     };
     let aws = aws.with_mfa(&choices).await?;
     let key = Key::new(&aws, &query);
-    let found = match cached {
+    let mut found = match cached {
         Some(found) => {
             tracing::info!(
                 "route from the cache (at most {} min old; --no-cache asks the API)",
@@ -119,7 +130,7 @@ pub async fn resolve(
                 InstanceRef::Name(name) => {
                     let instance = discovery::find_by_name(&aws, name).await?;
                     if settings.bind_instance(file, &instance.id, instance.name.as_deref()) > 0 {
-                        verdict = gate(guard::check(&settings, &http).await, learned)?;
+                        verdict = gate(guard::check(&settings, &tls, path).await, learned)?;
                     }
                     Some(instance)
                 }
@@ -146,11 +157,33 @@ pub async fn resolve(
     if let Some(i) = &found.instance
         && settings.bind_instance(file, &i.id, i.name.as_deref()) > 0
     {
-        verdict = gate(guard::check(&settings, &http).await, learned)?;
+        verdict = gate(guard::check(&settings, &tls, path).await, learned)?;
     }
-    let verdict = settle(verdict, &settings, &aws, &found, learned).await?;
+    // A cached route's name was chosen on another network, perhaps over another family.
+    if let (Some(_), Some(e)) = (found.route.family, &found.endpoint) {
+        let (name, over) = discovery::tunnel_name(e, family, aws.use_fips, &aws.region)?;
+        found.route.endpoint_dns_name = Some(name);
+        found.route.family = Some(over);
+    }
     let endpoint = tunnel_endpoint(override_url.as_ref(), &found)
         .expect("discovery returns a DNS name when there is no override");
+    // The tunnel goes out over the family the guard judged: when it can only go over the
+    // other one, that family is checked first.
+    if let (Path::Direct(judged), Some(needed)) = (path, tunnel_family(&endpoint, &found))
+        && needed != judged
+        && !matches!(verdict, Verdict::Unchecked { .. })
+    {
+        tracing::info!(
+            "the tunnel to {endpoint} goes over {needed}: checking this network's {needed} egress"
+        );
+        path = Path::Direct(needed);
+        verdict = gate(guard::check(&settings, &tls, path).await, learned)?;
+    }
+    let verdict = settle(verdict, &settings, &aws, &found, learned).await?;
+    let family = match (path, &verdict) {
+        (_, Verdict::Unchecked { .. }) | (Path::Proxy, _) => None,
+        (Path::Direct(judged), _) => Some(judged),
+    };
     Ok(Destination {
         settings,
         verdict,
@@ -160,7 +193,24 @@ pub async fn resolve(
         ahead,
         found,
         endpoint,
+        path,
+        family,
     })
+}
+
+/// The family a tunnel to `endpoint` must go over, when only one will do: the family of
+/// the endpoint's name chosen from its names, or of an IP literal given instead.
+fn tunnel_family(endpoint: &TunnelEndpoint, found: &discovery::Resolved) -> Option<Family> {
+    if crate::tunnel::connect::goes_through_proxy(endpoint) {
+        return None;
+    }
+    match endpoint.host.parse::<std::net::IpAddr>() {
+        Ok(ip) => Some(Family::of(ip)),
+        Err(_) if Some(&endpoint.host) == found.route.endpoint_dns_name.as_ref() => {
+            found.route.family
+        }
+        Err(_) => None,
+    }
 }
 
 /// The fresh cached route for `query`, when the cache may be read.

@@ -16,6 +16,7 @@ use super::endpoint::{Scheme, TunnelEndpoint};
 use super::presign::redact;
 use super::stream::Tunnel;
 use super::transport::{READ_BUFFER, Transport};
+use crate::family::Family;
 use crate::printable;
 
 /// How long the whole connect (TCP, proxy, TLS, upgrade) may take.
@@ -76,6 +77,16 @@ pub enum ConnectError {
         host: String,
         /// What tungstenite said.
         reason: String,
+    },
+    /// The tunnel would go straight out over a family the egress check did not judge.
+    #[error(
+        "refusing to open the tunnel: {host} has no {family} address, and the egress check judged this network's {family} egress (a tunnel goes out over the family that was checked); check with `eic-ssh egress`, or name an endpoint reachable over {family}"
+    )]
+    Family {
+        /// Host name.
+        host: String,
+        /// The family that was checked.
+        family: Family,
     },
     /// Nothing finished within [`CONNECT_TIMEOUT`].
     #[error("timed out after {} s opening the tunnel to {host}, at {phase}: check the network (and HTTPS_PROXY), then retry", CONNECT_TIMEOUT.as_secs())]
@@ -170,13 +181,25 @@ pub async fn open(
     tls: &Arc<rustls::ClientConfig>,
     ahead: Option<Transport>,
 ) -> Result<Tunnel, ConnectError> {
+    open_over(endpoint, url, tls, ahead, None).await
+}
+
+/// [`open`], a new direct connection going over `family` only, when one is given (the
+/// family the guard judged).
+pub async fn open_over(
+    endpoint: &TunnelEndpoint,
+    url: &str,
+    tls: &Arc<rustls::ClientConfig>,
+    ahead: Option<Transport>,
+    family: Option<Family>,
+) -> Result<Tunnel, ConnectError> {
     tracing::debug!("opening tunnel {}", redact(url));
     let host = endpoint.host.clone();
     let progress = Progress::default();
     let opening = async {
         let transport = match ahead {
             Some(transport) => transport,
-            None => transport_inner(endpoint, tls, &progress).await?,
+            None => transport_inner(endpoint, tls, &progress, family).await?,
         };
         upgrade(endpoint, url, transport, &progress).await
     };
@@ -195,20 +218,24 @@ pub async fn transport(
     tls: &Arc<rustls::ClientConfig>,
 ) -> Result<Transport, ConnectError> {
     let progress = Progress::default();
-    tokio::time::timeout(CONNECT_TIMEOUT, transport_inner(endpoint, tls, &progress))
-        .await
-        .map_err(|_| ConnectError::Timeout {
-            host: endpoint.host.clone(),
-            phase: progress.get(),
-        })?
+    tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        transport_inner(endpoint, tls, &progress, None),
+    )
+    .await
+    .map_err(|_| ConnectError::Timeout {
+        host: endpoint.host.clone(),
+        phase: progress.get(),
+    })?
 }
 
 async fn transport_inner(
     endpoint: &TunnelEndpoint,
     tls: &Arc<rustls::ClientConfig>,
     progress: &Progress,
+    family: Option<Family>,
 ) -> Result<Transport, ConnectError> {
-    let tcp = dial(endpoint, progress).await?;
+    let tcp = dial(endpoint, progress, family).await?;
     Ok(match endpoint.scheme {
         Scheme::Ws => Transport::Plain(tcp),
         Scheme::Wss => {
@@ -256,10 +283,30 @@ async fn upgrade(
     Ok(Tunnel::new(ws))
 }
 
-/// TCP to the endpoint, or to the proxy that `HTTPS_PROXY`/`NO_PROXY` choose, with CONNECT.
+/// Whether a connection to `endpoint` goes through the proxy the environment names.
+pub fn goes_through_proxy(endpoint: &TunnelEndpoint) -> bool {
+    let target = format!("{}:{}", bracketed(&endpoint.host), endpoint.port);
+    endpoint.scheme == Scheme::Wss && https_proxy_for(&target).is_some()
+}
+
+/// Whether a connection opened ahead fits a tunnel pinned to `family`: it went through
+/// the proxy (which decides the family), or straight out over `family`.
+pub fn fits(transport: &Transport, endpoint: &TunnelEndpoint, family: Option<Family>) -> bool {
+    match family {
+        None => true,
+        Some(_) if goes_through_proxy(endpoint) => true,
+        Some(family) => transport
+            .peer_addr()
+            .is_some_and(|peer| Family::of(peer.ip()) == family),
+    }
+}
+
+/// TCP to the endpoint (over `family` only, when given), or to the proxy that
+/// `HTTPS_PROXY`/`NO_PROXY` choose, with CONNECT: the proxy decides the family then.
 async fn dial(
     endpoint: &TunnelEndpoint,
     progress: &Progress,
+    family: Option<Family>,
 ) -> Result<BufReader<TcpStream>, ConnectError> {
     let target = format!("{}:{}", bracketed(&endpoint.host), endpoint.port);
     let proxy = match endpoint.scheme {
@@ -267,7 +314,10 @@ async fn dial(
         Scheme::Ws => None,
     };
     let Some((proxy_addr, auth, tls_proxy)) = proxy else {
-        let tcp = connect_tcp(&target, &target).await?;
+        let tcp = match family {
+            Some(family) => connect_over(&endpoint.host, &target, family).await?,
+            None => connect_tcp(&target, &target).await?,
+        };
         return Ok(BufReader::with_capacity(READ_BUFFER, tcp));
     };
     if tls_proxy {
@@ -346,6 +396,36 @@ async fn read_head_line(stream: &mut BufReader<TcpStream>) -> std::io::Result<St
         ));
     }
     Ok(String::from_utf8_lossy(&line).into_owned())
+}
+
+/// TCP to `target`'s addresses of `family`, in the resolver's order.
+async fn connect_over(host: &str, target: &str, family: Family) -> Result<TcpStream, ConnectError> {
+    let dial_error = |source| ConnectError::Dial {
+        what: target.to_string(),
+        source,
+    };
+    let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host(target)
+        .await
+        .map_err(dial_error)?
+        .filter(|a| Family::of(a.ip()) == family)
+        .collect();
+    let mut last = None;
+    for addr in &addrs {
+        match TcpStream::connect(addr).await {
+            Ok(tcp) => {
+                let _ = tcp.set_nodelay(true);
+                return Ok(tcp);
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(match last {
+        Some(source) => dial_error(source),
+        None => ConnectError::Family {
+            host: host.to_string(),
+            family,
+        },
+    })
 }
 
 async fn connect_tcp(addr: &str, what: &str) -> Result<TcpStream, ConnectError> {

@@ -20,6 +20,16 @@ pub enum Transport {
     Tls(Box<TlsStream<BufReader<TcpStream>>>),
 }
 
+impl Transport {
+    /// The address at the other end of the TCP connection (the endpoint, or the proxy).
+    pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
+        match self {
+            Transport::Plain(s) => s.get_ref().peer_addr().ok(),
+            Transport::Tls(s) => s.get_ref().0.get_ref().peer_addr().ok(),
+        }
+    }
+}
+
 impl AsyncRead for Transport {
     fn poll_read(
         self: Pin<&mut Self>,

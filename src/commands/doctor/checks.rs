@@ -249,7 +249,21 @@ fn endpoint_checks(instance: &Instance, endpoint: &Endpoint) -> Vec<Check> {
         format!("{} is {} in {vpc}", endpoint.id, endpoint.state),
         None,
     )];
-    if endpoint.preserve_client_ip {
+    let kind = endpoint.ip_address_type();
+    if !endpoint.preserve_client_ip && kind != "ipv4" {
+        out.push(check(
+            "preserve-client-ip",
+            Status::Warn,
+            format!(
+                "{} is a {kind} endpoint, and Preserve Client IP works only on ipv4 endpoints: the instance sees the endpoint's address, so a security-group allowlist of client CIDRs can never match",
+                endpoint.id
+            ),
+            Some(format!(
+                "aws ec2 modify-instance-connect-endpoint --instance-connect-endpoint-id {} --ip-address-type ipv4 --preserve-client-ip",
+                endpoint.id
+            )),
+        ));
+    } else if endpoint.preserve_client_ip {
         out.push(check(
             "preserve-client-ip",
             Status::Ok,
@@ -651,5 +665,27 @@ pub(crate) mod tests {
             .find(|c| c.check == "allowlist-wide")
             .expect("a warning");
         assert_eq!(wide.status, Status::Warn);
+    }
+
+    #[test]
+    fn preserve_client_ip_needs_an_ipv4_endpoint() {
+        let mut f = facts();
+        let e = f.endpoint.as_mut().unwrap();
+        e.preserve_client_ip = false;
+        e.ip_address_type = Some("dualstack".into());
+        let checks = evaluate(&f);
+        let c = checks
+            .iter()
+            .find(|c| c.check == "preserve-client-ip")
+            .unwrap();
+        assert_eq!(c.status, Status::Warn);
+        assert!(c.summary.contains("works only on ipv4 endpoints"), "{c:?}");
+        assert!(c.summary.contains("can never match"), "{c:?}");
+        let fix = c.fix.as_deref().unwrap();
+        assert!(
+            fix.starts_with("aws ec2 modify-instance-connect-endpoint --region ")
+                && fix.ends_with("--ip-address-type ipv4 --preserve-client-ip"),
+            "{fix}"
+        );
     }
 }

@@ -62,6 +62,9 @@ pub fn fixes(f: &Facts, checks: &[Check], region: &str) -> Vec<Fix> {
                 None,
             )),
             ("endpoint", Some(i), None) => Some(create_endpoint(i, region, None)),
+            ("preserve-client-ip", Some(_), Some(e)) if e.ip_address_type() != "ipv4" => {
+                Some(to_ipv4_preserving(e, region))
+            }
             ("preserve-client-ip", Some(i), Some(e)) => Some(create_endpoint(i, region, Some(e))),
             ("endpoint-egress", Some(i), Some(e)) => Some(endpoint_egress(i, e, f.port, region)),
             ("instance-inbound", Some(i), Some(e)) if e.preserve_client_ip => Some(ingress(
@@ -193,6 +196,24 @@ fn endpoint_egress(i: &Instance, e: &Endpoint, port: u16, region: &str) -> Fix {
         Some(format!(
             "resource \"aws_vpc_security_group_egress_rule\" \"eice_to_instance\" {{\n  security_group_id            = \"{eg}\"\n  ip_protocol                  = \"tcp\"\n  from_port                    = {port}\n  to_port                      = {port}\n  referenced_security_group_id = \"{sg}\"\n}}"
         )),
+    )
+}
+
+/// A dualstack or ipv6 endpoint made ipv4 with Preserve Client IP, in place: Preserve
+/// Client IP works only on ipv4 endpoints.
+fn to_ipv4_preserving(e: &Endpoint, region: &str) -> Fix {
+    fix(
+        "preserve-client-ip",
+        Some(format!(
+            "{} is a {} endpoint: the instance sees the endpoint's address, so no security-group rule of client CIDRs can match. As an ipv4 endpoint with Preserve Client IP it sees your public IPv4 address; IPv6-only clients can no longer reach it. The instance's security group must then admit your office/VPN CIDRs rather than the endpoint's group.",
+            e.id,
+            e.ip_address_type()
+        )),
+        vec![format!(
+            "aws ec2 modify-instance-connect-endpoint --region {region} --instance-connect-endpoint-id {} --ip-address-type ipv4 --preserve-client-ip",
+            e.id
+        )],
+        None,
     )
 }
 
