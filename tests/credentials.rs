@@ -148,7 +148,25 @@ fn a_stray_character_in_a_key_is_named_and_the_secret_never_shown() {
 }
 
 #[test]
-fn the_aws_config_files_must_be_regular_files() {
+fn dev_null_an_empty_file_or_a_missing_path_is_no_aws_file() {
+    let h = Harness::new();
+    let empty = h.dir.path().join("empty");
+    std::fs::write(&empty, "").unwrap();
+    let missing = h.dir.path().join("missing");
+    for path in [std::path::PathBuf::from("/dev/null"), empty, missing] {
+        let mut cmd = h.eic_ssh();
+        cmd.env("AWS_CONFIG_FILE", &path)
+            .env("AWS_SHARED_CREDENTIALS_FILE", &path)
+            .arg("list");
+        let out = run(&mut cmd, LIMIT);
+        assert!(out.status.success(), "{}: {}", path.display(), stderr(&out));
+        let listed = String::from_utf8_lossy(&out.stdout);
+        assert!(listed.contains(BASTION), "{}: {listed}", path.display());
+    }
+}
+
+#[test]
+fn a_fifo_a_socket_a_directory_or_a_device_is_refused_as_an_aws_file() {
     let h = Harness::new();
     let fifo = h.dir.path().join("aws-config.fifo");
     let made = std::process::Command::new("mkfifo")
@@ -156,22 +174,32 @@ fn the_aws_config_files_must_be_regular_files() {
         .status()
         .unwrap();
     assert!(made.success());
-    for (var, path) in [
-        ("AWS_CONFIG_FILE", fifo.clone()),
-        ("AWS_SHARED_CREDENTIALS_FILE", "/dev/zero".into()),
-    ] {
-        let mut cmd = h.eic_ssh();
-        cmd.env(var, &path).args(["proxy", BASTION]);
-        let out = run(&mut cmd, std::time::Duration::from_secs(20));
-        assert_fails_exactly(
-            &out,
-            2,
-            &format!(
-                "eic-ssh: cannot read the AWS file {} ({var}): not a regular file\n",
-                path.display()
-            ),
-        );
+    let socket = h.dir.path().join("aws-config.sock");
+    let _listening = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let directory = h.dir.path().join("aws-config.d");
+    std::fs::create_dir(&directory).unwrap();
+    let cases = [
+        (fifo, "a FIFO"),
+        (socket, "a socket"),
+        (directory, "a directory"),
+        ("/dev/zero".into(), "a device that does not read as empty"),
+    ];
+    for (path, what) in &cases {
+        for var in ["AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"] {
+            let mut cmd = h.eic_ssh();
+            cmd.env(var, path).arg("list");
+            let out = run(&mut cmd, std::time::Duration::from_secs(20));
+            assert_fails_exactly(
+                &out,
+                2,
+                &format!(
+                    "eic-ssh: cannot read the AWS file {} ({var}): not a regular file ({what})\n",
+                    path.display()
+                ),
+            );
+        }
     }
+    assert!(api_actions(&h).is_empty(), "nothing was asked of AWS");
 }
 
 /// `~/.aws/config` (at `AWS_CONFIG_FILE`) with profile `corp` and the default profile, both
