@@ -283,3 +283,99 @@ fn an_expired_sso_session_says_the_exact_login_command() {
     );
     assert!(h.sim.events().is_empty(), "nothing was asked of AWS");
 }
+
+/// An executable script at `dir/name` with `body` (after `#!/bin/sh`).
+fn script(dir: &std::path::Path, name: &str, body: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+/// eic-ssh with no keys in the environment and profile `PROFILE` whose `credential_process`
+/// is `command`, with a credential_process timeout of one second.
+fn with_process(h: &Harness, profile: &str, command: &str, args: &[&str]) -> std::process::Output {
+    let config = h.dir.path().join("aws-process-config");
+    std::fs::write(
+        &config,
+        format!("[profile {profile}]\ncredential_process = {command}\n"),
+    )
+    .unwrap();
+    let mut cmd = h.eic_ssh();
+    cmd.env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("AWS_CONFIG_FILE", &config)
+        .env("EIC_SSH_CREDENTIAL_PROCESS_TIMEOUT_SECS", "1")
+        .args(["--profile", profile])
+        .args(args);
+    run(&mut cmd, LIMIT)
+}
+
+#[test]
+fn a_credential_process_gives_the_credentials() {
+    let h = Harness::new();
+    let env = h.sim.client_env();
+    let value = |name: &str| env.iter().find(|(k, _)| k == name).unwrap().1.clone();
+    let json = format!(
+        r#"{{"Version": 1, "AccessKeyId": "{}", "SecretAccessKey": "{}"}}"#,
+        value("AWS_ACCESS_KEY_ID"),
+        value("AWS_SECRET_ACCESS_KEY")
+    );
+    let process = script(h.dir.path(), "creds.sh", &format!("echo '{json}'"));
+    let out = with_process(&h, "tool", &process.display().to_string(), &["list"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(BASTION));
+}
+
+#[test]
+fn a_credential_process_that_never_answers_is_stopped_with_one_line() {
+    let h = Harness::new();
+    let pid_file = h.dir.path().join("process.pid");
+    let process = script(
+        h.dir.path(),
+        "hang.sh",
+        &format!("echo $$ > {}\nexec sleep 1000", pid_file.display()),
+    );
+    let command = format!("{} --token-file /secret/place", process.display());
+    for args in [vec!["list"], vec!["proxy", BASTION, "22"]] {
+        let out = with_process(&h, "slow", &command, &args);
+        assert_fails_exactly(
+            &out,
+            4,
+            &format!(
+                "eic-ssh: profile slow: credential_process `{} …` did not finish within 1 s, so eic-ssh stopped it: run it yourself to see what it waits for\n",
+                process.display()
+            ),
+        );
+        // The process itself was stopped (and reaped) before eic-ssh exited.
+        let pid = std::fs::read_to_string(&pid_file).unwrap();
+        let proc_dir = std::path::PathBuf::from(format!("/proc/{}", pid.trim()));
+        let cmdline = std::fs::read(proc_dir.join("cmdline")).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&cmdline).contains("sleep"),
+            "the process is still running"
+        );
+    }
+    assert!(api_actions(&h).is_empty());
+}
+
+#[test]
+fn what_a_failing_credential_process_writes_on_stderr_is_shown_escaped() {
+    let h = Harness::new();
+    let process = script(
+        h.dir.path(),
+        "fail.sh",
+        r"printf '\033[31mtoken expired\033[0m\n\033]0;owned\007' >&2; exit 3",
+    );
+    let out = with_process(&h, "esc", &process.display().to_string(), &["list"]);
+    assert_fails_exactly(
+        &out,
+        4,
+        &format!(
+            "eic-ssh: profile esc: credential_process `{}` failed (exit status: 3): \\033[31mtoken expired\\033[0m\\n\\033]0;owned\\007\n",
+            process.display()
+        ),
+    );
+    assert!(!out.stderr.contains(&0x1b));
+}
