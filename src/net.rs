@@ -172,11 +172,29 @@ pub fn check_proxy_variables() -> Result<(), Failure> {
         if let Err(why) = check_proxy_value(&value) {
             return Err(Failure::usage(format!(
                 "{name}=\"{}\" is not a proxy URL: {why}; set it to http://HOST:PORT, or unset it to connect directly",
-                crate::printable::escape(&value)
+                crate::printable::escape(&redact_userinfo(&value))
             )));
         }
     }
     Ok(())
+}
+
+/// A proxy URL, well formed or not, fit to print or store: whatever stands before the last
+/// `@` of what follows the scheme (a user name and password, however malformed) becomes
+/// `***`. A malformed value may lose more than its userinfo; a password never shows.
+pub fn redact_userinfo(value: &str) -> String {
+    let after_scheme = value.find("://").filter(|&i| {
+        let scheme = &value[..i];
+        scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    });
+    let (scheme, rest) = after_scheme.map_or(("", value), |i| value.split_at(i + 3));
+    match rest.rfind('@') {
+        Some(at) => format!("{scheme}***{}", &rest[at..]),
+        None => value.to_string(),
+    }
 }
 
 /// Why `value` is not a usable proxy URL (`http://[user:pass@]host[:port][/]`, or the same
@@ -234,6 +252,23 @@ mod tests {
             "http://proxy\n.example:3128",
         ] {
             assert!(check_proxy_value(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn userinfo_is_redacted_however_malformed() {
+        for (value, shown) in [
+            ("http://alice:pw@h:1/corp", "http://***@h:1/corp"),
+            ("socks5://alice:pw@h:1", "socks5://***@h:1"),
+            ("alice:p w@h:1", "***@h:1"),
+            ("alice:p://w@h:1", "***@h:1"),
+            ("http://alice:p/w@h:1", "http://***@h:1"),
+            ("http://al@ice:p@w@h:1", "http://***@h:1"),
+            ("http://h:1", "http://h:1"),
+            ("::::", "::::"),
+            ("", ""),
+        ] {
+            assert_eq!(redact_userinfo(value), shown, "{value}");
         }
     }
 

@@ -347,6 +347,70 @@ fn a_config_file_others_could_change_is_refused() {
 }
 
 #[test]
+fn dev_null_an_empty_file_or_a_missing_default_is_no_config_file() {
+    let h = Harness::new();
+    let empty = h.dir.path().join("empty.toml");
+    std::fs::write(&empty, "").unwrap();
+    // Empty and group-writable: there is nothing in it to trust.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&empty, std::fs::Permissions::from_mode(0o666)).unwrap();
+    for path in [std::path::Path::new("/dev/null"), &empty] {
+        let out = eic(&h, path, &["config", "check"]);
+        assert!(out.status.success(), "{}: {}", path.display(), stderr(&out));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "no config file (defaults only)\n"
+        );
+        // --config names it as well as the variable, and a command really runs.
+        let mut cmd = h.eic_ssh();
+        cmd.arg("--config").arg(path).arg("list");
+        let out = run(&mut cmd, LIMIT);
+        assert!(out.status.success(), "{}: {}", path.display(), stderr(&out));
+        assert!(String::from_utf8_lossy(&out.stdout).contains(BASTION));
+    }
+    // The default file ($XDG_CONFIG_HOME/eic-ssh/config.toml) missing: defaults only.
+    let mut cmd = h.eic_ssh();
+    cmd.env("XDG_CONFIG_HOME", h.dir.path().join("nowhere"))
+        .arg("list");
+    let out = run(&mut cmd, LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(BASTION));
+}
+
+#[test]
+fn a_fifo_a_socket_or_a_directory_is_refused_as_the_config_file() {
+    let h = Harness::new();
+    let fifo = h.dir.path().join("config.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let socket = h.dir.path().join("config.sock");
+    let _listening = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let directory = h.dir.path().join("config.d");
+    std::fs::create_dir(&directory).unwrap();
+    for (path, what) in [
+        (&fifo, "a FIFO"),
+        (&socket, "a socket"),
+        (&directory, "a directory"),
+    ] {
+        for args in [vec!["config", "check"], vec!["list"]] {
+            let out = eic(&h, path, &args);
+            assert_fails_exactly(
+                &out,
+                2,
+                &format!(
+                    "eic-ssh: cannot read config file {}: not a regular file ({what})\n",
+                    path.display()
+                ),
+            );
+        }
+    }
+    assert!(h.sim.events().is_empty(), "nothing was asked of AWS");
+}
+
+#[test]
 fn many_sections_naming_one_instance_give_output_linear_in_the_sections() {
     let h = Harness::new();
     let path = h.dir.path().join("many.toml");

@@ -149,7 +149,25 @@ fn a_stray_character_in_a_key_is_named_and_the_secret_never_shown() {
 }
 
 #[test]
-fn the_aws_config_files_must_be_regular_files() {
+fn dev_null_an_empty_file_or_a_missing_path_is_no_aws_file() {
+    let h = Harness::new();
+    let empty = h.dir.path().join("empty");
+    std::fs::write(&empty, "").unwrap();
+    let missing = h.dir.path().join("missing");
+    for path in [std::path::PathBuf::from("/dev/null"), empty, missing] {
+        let mut cmd = h.eic_ssh();
+        cmd.env("AWS_CONFIG_FILE", &path)
+            .env("AWS_SHARED_CREDENTIALS_FILE", &path)
+            .arg("list");
+        let out = run(&mut cmd, LIMIT);
+        assert!(out.status.success(), "{}: {}", path.display(), stderr(&out));
+        let listed = String::from_utf8_lossy(&out.stdout);
+        assert!(listed.contains(BASTION), "{}: {listed}", path.display());
+    }
+}
+
+#[test]
+fn a_fifo_a_socket_a_directory_or_a_device_is_refused_as_an_aws_file() {
     let h = Harness::new();
     let fifo = h.dir.path().join("aws-config.fifo");
     let made = std::process::Command::new("mkfifo")
@@ -157,22 +175,32 @@ fn the_aws_config_files_must_be_regular_files() {
         .status()
         .unwrap();
     assert!(made.success());
-    for (var, path) in [
-        ("AWS_CONFIG_FILE", fifo.clone()),
-        ("AWS_SHARED_CREDENTIALS_FILE", "/dev/zero".into()),
-    ] {
-        let mut cmd = h.eic_ssh();
-        cmd.env(var, &path).args(["proxy", BASTION]);
-        let out = run(&mut cmd, std::time::Duration::from_secs(20));
-        assert_fails_exactly(
-            &out,
-            2,
-            &format!(
-                "eic-ssh: cannot read the AWS file {} ({var}): not a regular file\n",
-                path.display()
-            ),
-        );
+    let socket = h.dir.path().join("aws-config.sock");
+    let _listening = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let directory = h.dir.path().join("aws-config.d");
+    std::fs::create_dir(&directory).unwrap();
+    let cases = [
+        (fifo, "a FIFO"),
+        (socket, "a socket"),
+        (directory, "a directory"),
+        ("/dev/zero".into(), "a device that does not read as empty"),
+    ];
+    for (path, what) in &cases {
+        for var in ["AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"] {
+            let mut cmd = h.eic_ssh();
+            cmd.env(var, path).arg("list");
+            let out = run(&mut cmd, std::time::Duration::from_secs(20));
+            assert_fails_exactly(
+                &out,
+                2,
+                &format!(
+                    "eic-ssh: cannot read the AWS file {} ({var}): not a regular file ({what})\n",
+                    path.display()
+                ),
+            );
+        }
     }
+    assert!(api_actions(&h).is_empty(), "nothing was asked of AWS");
 }
 
 /// `~/.aws/config` (at `AWS_CONFIG_FILE`) with profile `corp` and the default profile, both
@@ -376,4 +404,100 @@ fn dual_stack_where_botocore_refuses_it_is_one_line_naming_the_setting() {
         "eic-ssh: dual-stack API endpoints are not offered in eu-isoe-west-1 (partition aws-iso-e): remove use_dualstack_endpoint from the AWS profile gov\n",
     );
     assert!(h.sim.events().is_empty(), "nothing was asked of AWS");
+}
+
+/// An executable script at `dir/name` with `body` (after `#!/bin/sh`).
+fn script(dir: &std::path::Path, name: &str, body: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+/// eic-ssh with no keys in the environment and profile `PROFILE` whose `credential_process`
+/// is `command`, with a credential_process timeout of one second.
+fn with_process(h: &Harness, profile: &str, command: &str, args: &[&str]) -> std::process::Output {
+    let config = h.dir.path().join("aws-process-config");
+    std::fs::write(
+        &config,
+        format!("[profile {profile}]\ncredential_process = {command}\n"),
+    )
+    .unwrap();
+    let mut cmd = h.eic_ssh();
+    cmd.env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("AWS_CONFIG_FILE", &config)
+        .env("EIC_SSH_CREDENTIAL_PROCESS_TIMEOUT_SECS", "1")
+        .args(["--profile", profile])
+        .args(args);
+    run(&mut cmd, LIMIT)
+}
+
+#[test]
+fn a_credential_process_gives_the_credentials() {
+    let h = Harness::new();
+    let env = h.sim.client_env();
+    let value = |name: &str| env.iter().find(|(k, _)| k == name).unwrap().1.clone();
+    let json = format!(
+        r#"{{"Version": 1, "AccessKeyId": "{}", "SecretAccessKey": "{}"}}"#,
+        value("AWS_ACCESS_KEY_ID"),
+        value("AWS_SECRET_ACCESS_KEY")
+    );
+    let process = script(h.dir.path(), "creds.sh", &format!("echo '{json}'"));
+    let out = with_process(&h, "tool", &process.display().to_string(), &["list"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(BASTION));
+}
+
+#[test]
+fn a_credential_process_that_never_answers_is_stopped_with_one_line() {
+    let h = Harness::new();
+    let pid_file = h.dir.path().join("process.pid");
+    let process = script(
+        h.dir.path(),
+        "hang.sh",
+        &format!("echo $$ > {}\nexec sleep 1000", pid_file.display()),
+    );
+    let command = format!("{} --token-file /secret/place", process.display());
+    for args in [vec!["list"], vec!["proxy", BASTION, "22"]] {
+        let out = with_process(&h, "slow", &command, &args);
+        assert_fails_exactly(
+            &out,
+            4,
+            &format!(
+                "eic-ssh: profile slow: credential_process `{} …` did not finish within 1 s, so eic-ssh stopped it: run it yourself to see what it waits for\n",
+                process.display()
+            ),
+        );
+        // The process itself was stopped (and reaped) before eic-ssh exited.
+        let pid = std::fs::read_to_string(&pid_file).unwrap();
+        let proc_dir = std::path::PathBuf::from(format!("/proc/{}", pid.trim()));
+        let cmdline = std::fs::read(proc_dir.join("cmdline")).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&cmdline).contains("sleep"),
+            "the process is still running"
+        );
+    }
+    assert!(api_actions(&h).is_empty());
+}
+
+#[test]
+fn what_a_failing_credential_process_writes_on_stderr_is_shown_escaped() {
+    let h = Harness::new();
+    let process = script(
+        h.dir.path(),
+        "fail.sh",
+        r"printf '\033[31mtoken expired\033[0m\n\033]0;owned\007' >&2; exit 3",
+    );
+    let out = with_process(&h, "esc", &process.display().to_string(), &["list"]);
+    assert_fails_exactly(
+        &out,
+        4,
+        &format!(
+            "eic-ssh: profile esc: credential_process `{}` failed (exit status: 3): \\033[31mtoken expired\\033[0m\\n\\033]0;owned\\007\n",
+            process.display()
+        ),
+    );
+    assert!(!out.stderr.contains(&0x1b));
 }

@@ -163,7 +163,13 @@ fn the_ca_bundle_must_be_a_regular_file() {
     let h = Harness::new();
     let fifo = h.dir.path().join("ca.fifo");
     mkfifo(&fifo);
-    for bundle in [fifo, PathBuf::from("/dev/zero")] {
+    for (bundle, what) in [
+        (fifo, "a FIFO"),
+        (
+            PathBuf::from("/dev/zero"),
+            "a device that does not read as empty",
+        ),
+    ] {
         let mut cmd = h.eic_ssh();
         cmd.env("AWS_CA_BUNDLE", &bundle)
             .args(["proxy", BASTION, "22"]);
@@ -172,7 +178,7 @@ fn the_ca_bundle_must_be_a_regular_file() {
             &out,
             2,
             &format!(
-                "eic-ssh: cannot read AWS_CA_BUNDLE {}: not a regular file; point it at a PEM bundle\n",
+                "eic-ssh: cannot read AWS_CA_BUNDLE {}: not a regular file ({what}); point it at a PEM bundle\n",
                 bundle.display()
             ),
         );
@@ -198,6 +204,20 @@ fn known_hosts_must_be_a_regular_file() {
             &format!("cannot read {}: not a regular file", known_hosts.display()),
         );
     }
+    // /dev/null is an empty known_hosts, as `ssh -o UserKnownHostsFile=/dev/null` reads it:
+    // the key is new each time, and accepted as new each time.
+    for _ in 0..2 {
+        let mut cmd = h.eic_ssh();
+        cmd.env("EIC_SSH_KNOWN_HOSTS", "/dev/null").args([
+            "--host-key-check",
+            "accept-new",
+            &format!("{}@{BASTION}", h.user),
+            "--",
+            "true",
+        ]);
+        let out = run(&mut cmd, HANG);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
 }
 
 #[test]
@@ -220,7 +240,7 @@ fn ssh_config_write_refuses_a_fifo() {
         &out,
         2,
         &format!(
-            "eic-ssh: cannot use {} as the --write target: not a regular file; pass --write with a regular file\n",
+            "eic-ssh: cannot use {} as the --write target: not a regular file (a FIFO); pass --write with a regular file\n",
             fifo.display()
         ),
     );
@@ -258,7 +278,7 @@ fn the_log_must_be_a_regular_file() {
         &out,
         1,
         &format!(
-            "eic-ssh: cannot read {}: not a regular file\n",
+            "eic-ssh: cannot read {}: not a regular file (a FIFO)\n",
             log.display()
         ),
     );

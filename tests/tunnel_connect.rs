@@ -164,3 +164,60 @@ fn a_malformed_proxy_variable_is_an_error_not_a_direct_connection() {
     assert!(h.sim.events_of("api_call").is_empty());
     assert!(h.sim.events_of("tunnel_open").is_empty());
 }
+
+/// The connection log this harness's runs append to.
+fn connection_log(h: &Harness) -> String {
+    std::fs::read_to_string(h.dir.path().join(".local/state/eic-ssh/log.jsonl")).unwrap_or_default()
+}
+
+#[test]
+fn proxy_passwords_never_reach_stderr_or_the_connection_log() {
+    let h = Harness::new();
+    let malformed = [
+        ("ALL_PROXY", "socks5://alice:s3cretpw@127.0.0.1:1080"),
+        ("HTTPS_PROXY", "http://alice:s3cretpw@proxy.example:1/corp"),
+        ("https_proxy", "alice:s3cret pw@proxy.example:1"),
+        ("HTTP_PROXY", "http://alice:s3cret/pw@proxy.example:1"),
+    ];
+    for (name, value) in malformed {
+        let mut cmd = h.eic_ssh();
+        cmd.env(name, value).args(["-vvv", "proxy", BASTION, "22"]);
+        let out = run(&mut cmd, LIMIT);
+        assert_fails(&out, 2, &format!("{name}=\""));
+        let err = stderr(&out);
+        assert!(err.contains("***@"), "{err}");
+        assert!(!err.contains("s3cret"), "{name}: {err}");
+    }
+    assert!(h.sim.events_of("api_call").is_empty());
+
+    // Well formed, at -vvv: through a proxy that works, then one that is down.
+    let (port, seen) = connect_proxy();
+    let proxy = h.proxy_command().replace(" proxy %h", " -vvv proxy %h");
+    let mut cmd = h.ssh_via(&proxy, "true");
+    cmd.env(
+        "HTTPS_PROXY",
+        format!("http://alice:s3cretpw@127.0.0.1:{port}"),
+    );
+    let out = run(&mut cmd, LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!seen.lock().unwrap().is_empty(), "the proxy was used");
+    assert!(stderr(&out).contains("through proxy 127.0.0.1"));
+    assert!(!stderr(&out).contains("s3cret"), "{}", stderr(&out));
+    let dead = TcpListener::bind("127.0.0.1:0").unwrap();
+    let down = format!("http://alice:s3cretpw@{}", dead.local_addr().unwrap());
+    drop(dead);
+    let mut cmd = h.eic_ssh();
+    cmd.env("HTTPS_PROXY", &down)
+        .args(["-vvv", "proxy", BASTION, "22"]);
+    let out = run(&mut cmd, LIMIT);
+    assert_fails(&out, 8, "proxy");
+    assert!(!stderr(&out).contains("s3cret"), "{}", stderr(&out));
+
+    let log = connection_log(&h);
+    assert!(log.contains("\"exit\":2"), "the refusals are logged: {log}");
+    assert!(
+        log.contains("\"exit\":8"),
+        "the dead proxy is logged: {log}"
+    );
+    assert!(!log.contains("s3cret"), "{log}");
+}

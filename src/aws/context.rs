@@ -182,7 +182,14 @@ impl AwsContext {
 
     /// For a role that needs an MFA code, asks for it and calls AssumeRole (the SDK would
     /// call it without one): a request to AWS, so only once the guard has admitted the network.
+    /// A profile's `credential_process` is taken from the SDK here too, and run by eic-ssh
+    /// (`process.rs`) when first needed.
     pub async fn with_mfa(mut self, choices: &AwsChoices) -> Result<Self, Failure> {
+        if let Some(process) =
+            super::process::CredentialProcess::of_profile(choices.profile.as_deref()).await
+        {
+            self.credentials = SharedCredentialsProvider::new(process);
+        }
         if let Some(role) = super::mfa::role_of(choices.profile.as_deref()).await? {
             self.credentials = super::mfa::credentials(&role, &self).await?;
         }
@@ -235,7 +242,11 @@ impl AwsContext {
     pub async fn credentials(&self) -> Result<Credentials, AwsError> {
         let credentials = self.credentials.provide_credentials().await.map_err(|e| {
             let not_loaded = matches!(e, CredentialsError::CredentialsNotLoaded(_));
-            AwsError::Credentials(if self.sso && !not_loaded {
+            let process = std::error::Error::source(&e)
+                .and_then(|s| s.downcast_ref::<super::process::ProcessError>());
+            AwsError::Credentials(if let Some(process) = process {
+                process.to_string()
+            } else if self.sso && !not_loaded {
                 super::sso::sentence(&e, self.profile.as_deref())
             } else {
                 credentials_sentence(&e)

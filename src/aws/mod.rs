@@ -11,6 +11,7 @@ pub mod error;
 pub mod instance_connect;
 pub mod inventory;
 pub mod mfa;
+pub mod process;
 pub mod profile_file;
 pub mod sdk_http;
 pub mod security_groups;

@@ -23,9 +23,11 @@ pub async fn selected(profile: Option<&str>) -> Result<Option<Profile>, ProfileF
 /// The largest AWS config or credentials file eic-ssh lets the SDK read (16 MiB).
 pub const MAX_FILE: u64 = 16 << 20;
 
-/// Checks the AWS config and credentials files before the SDK reads them whole: each, if
-/// it exists, must be a regular file of at most [`MAX_FILE`] bytes (a FIFO would hang the
-/// SDK's read, `/dev/zero` would fill memory). Says which file and why.
+/// Checks the AWS config and credentials files before the SDK reads them whole: each is
+/// missing, empty or `/dev/null` (no file, as the AWS CLI reads them), or a regular file
+/// of at most [`MAX_FILE`] bytes. A FIFO would hang the SDK's read, `/dev/zero` would fill
+/// memory, a directory or a socket cannot be read: each is refused, saying which file and
+/// why.
 pub fn check_files() -> Result<(), crate::error::Failure> {
     let home = crate::local::paths::home();
     let files = [
@@ -40,20 +42,16 @@ pub fn check_files() -> Result<(), crate::error::Failure> {
                 None => continue,
             },
         };
-        // metadata() never opens the file, so a FIFO cannot block it.
-        let why = match std::fs::metadata(&path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => e.to_string(),
-            Ok(m) if !m.is_file() => "not a regular file".into(),
-            Ok(m) if m.len() > MAX_FILE => {
-                format!("larger than the {MAX_FILE} bytes eic-ssh reads from it")
-            }
+        match crate::local::files::open_limited(&path, MAX_FILE) {
             Ok(_) => continue,
-        };
-        return Err(crate::error::Failure::usage(format!(
-            "cannot read the AWS file {} ({var}): {why}",
-            crate::printable::escape(&path.display().to_string())
-        )));
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                return Err(crate::error::Failure::usage(format!(
+                    "cannot read the AWS file {} ({var}): {e}",
+                    crate::printable::escape(&path.display().to_string())
+                )));
+            }
+        }
     }
     Ok(())
 }

@@ -421,7 +421,9 @@ impl Loaded {
     }
 }
 
-/// Reads and checks the file; a missing default file is an empty config.
+/// Reads and checks the file. A missing default file, an empty file and `/dev/null` are
+/// no file (defaults only); a missing file named by `--config` or `EIC_SSH_CONFIG` is an
+/// error, so that a typo never drops the allowlist it holds.
 pub fn load(flag: Option<&Path>) -> Result<(ConfigFile, Option<PathBuf>), Failure> {
     let Some((path, explicit)) = locate(flag) else {
         return Ok((ConfigFile::default(), None));
@@ -438,6 +440,10 @@ pub fn load(flag: Option<&Path>) -> Result<(ConfigFile, Option<PathBuf>), Failur
             )));
         }
     };
+    // Empty (or /dev/null, as `ssh -F /dev/null` reads it): no file, so nothing to trust.
+    if text.is_empty() {
+        return Ok((ConfigFile::default(), None));
+    }
     if let Some(problem) = crate::local::files::trust_problem(&path) {
         return Err(Failure::usage(format!(
             "refusing the config file {}: it {problem}",

@@ -9,35 +9,131 @@ use std::path::Path;
 use super::private::OpenPrivate;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Reads `path` whole, but only when it is a regular file of at most `max` bytes: a FIFO,
-/// a device or a directory is an error (opened without blocking, so a FIFO cannot hang
-/// us), and so is a file that is, or grows, larger than `max`. The error says which.
-pub fn read_limited(path: &Path, max: u64) -> io::Result<Vec<u8>> {
-    use std::io::Read;
+/// What [`open_limited`] found at a path.
+pub enum Opened {
+    /// A regular file of at most the limit, open for reading.
+    File(std::fs::File),
+    /// A device that reads as empty at once (`/dev/null`): the same as an empty file, as
+    /// the AWS CLI, the SDKs and OpenSSH (`ssh -F /dev/null`) read it.
+    Empty,
+}
+
+/// Opens `path` for reading when it is a regular file of at most `max` bytes, or a
+/// character device whose first read ends at once (`/dev/null`). Anything else is an
+/// error that says what it is: a FIFO, a socket, a directory (a FIFO is opened without
+/// blocking, and never read: with no writer it would read as empty, then hang the next
+/// time), a device with something to read (`/dev/zero`, `/dev/urandom`) or nothing yet (a
+/// terminal), a file larger than `max`. A missing path is `NotFound`, for the caller to
+/// treat as "no file".
+pub fn open_limited(path: &Path, max: u64) -> io::Result<Opened> {
     let mut options = std::fs::OpenOptions::new();
     options.read(true);
     options.no_block();
-    let file = options.open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "not a regular file",
-        ));
-    }
-    let too_large = || {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("larger than the {max} bytes eic-ssh reads from it"),
-        )
+    let file = match options.open(path) {
+        Ok(file) => file,
+        // A socket cannot be opened at all: say what it is rather than "no such device".
+        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+            return Err(match std::fs::metadata(path) {
+                Ok(meta) if !meta.is_file() => not_regular(&meta.file_type()),
+                _ => e,
+            });
+        }
+        Err(e) => return Err(e),
     };
-    if meta.len() > max {
-        return Err(too_large());
+    let meta = file.metadata()?;
+    if meta.is_file() {
+        if meta.len() > max {
+            return Err(too_large(max));
+        }
+        return Ok(Opened::File(file));
     }
-    let mut data = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    if reads_empty_device(&file, &meta)? {
+        return Ok(Opened::Empty);
+    }
+    Err(not_regular(&meta.file_type()))
+}
+
+/// The refusal of what is not a regular file, naming what it is.
+fn not_regular(t: &std::fs::FileType) -> io::Error {
+    let what = if t.is_dir() {
+        "a directory"
+    } else {
+        special_kind(t)
+    };
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("not a regular file ({what})"),
+    )
+}
+
+fn too_large(max: u64) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("larger than the {max} bytes eic-ssh reads from it"),
+    )
+}
+
+/// Whether `file` (not a regular file) is a character device whose first read, without
+/// blocking, ends at once: `/dev/null` is; `/dev/zero`, `/dev/urandom` (bytes to read) and
+/// a terminal (nothing yet: the read would wait) are not. A FIFO is never read here.
+#[cfg(unix)]
+fn reads_empty_device(file: &std::fs::File, meta: &std::fs::Metadata) -> io::Result<bool> {
+    use std::io::Read;
+    use std::os::unix::fs::FileTypeExt;
+    if !meta.file_type().is_char_device() {
+        return Ok(false);
+    }
+    // Opened with O_NONBLOCK: a device with nothing to read yet says so at once.
+    match (&*file).read(&mut [0u8; 1]) {
+        Ok(0) => Ok(true),
+        Ok(_) => Ok(false),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Elsewhere no device is taken for an empty file.
+#[cfg(not(unix))]
+fn reads_empty_device(_file: &std::fs::File, _meta: &std::fs::Metadata) -> io::Result<bool> {
+    Ok(false)
+}
+
+/// What a file that is neither regular nor a directory is, for a refusal.
+fn special_kind(t: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+        if t.is_char_device() {
+            return "a device that does not read as empty";
+        }
+        if t.is_block_device() {
+            return "a block device";
+        }
+    }
+    let _ = t;
+    "a special file"
+}
+
+/// Reads `path` whole, but only when [`open_limited`] accepts it (`/dev/null` reads as
+/// empty); a file that grows past `max` while read is an error too. A missing file is
+/// `NotFound`: callers treat it, and an empty one, as "no file".
+pub fn read_limited(path: &Path, max: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = match open_limited(path, max)? {
+        Opened::File(file) => file,
+        Opened::Empty => return Ok(Vec::new()),
+    };
+    let len = file.metadata().map_or(0, |m| m.len());
+    let mut data = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
     file.take(max.saturating_add(1)).read_to_end(&mut data)?;
     if data.len() as u64 > max {
-        return Err(too_large());
+        return Err(too_large(max));
     }
     Ok(data)
 }
@@ -233,15 +329,34 @@ mod tests {
         let err = read_limited(&small, 4).unwrap_err();
         assert!(err.to_string().contains("larger than the 4 bytes"), "{err}");
         let err = read_limited(dir.path(), 100).unwrap_err();
-        assert!(err.to_string().contains("not a regular file"), "{err}");
-        let err = read_limited(Path::new("/dev/zero"), 100).unwrap_err();
-        assert!(err.to_string().contains("not a regular file"), "{err}");
+        assert_eq!(err.to_string(), "not a regular file (a directory)");
+        let err = read_limited(&dir.path().join("missing"), 100).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn dev_null_reads_as_empty_and_other_special_files_are_refused() {
+        assert_eq!(read_limited(Path::new("/dev/null"), 100).unwrap(), b"");
+        // /dev/ptmx opens a fresh terminal with nothing typed on it: the read would wait.
+        for device in ["/dev/zero", "/dev/urandom", "/dev/ptmx"] {
+            let err = read_limited(Path::new(device), 100).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                "not a regular file (a device that does not read as empty)",
+                "{device}"
+            );
+        }
+        let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("fifo");
         let made = std::process::Command::new("mkfifo").arg(&fifo).status();
-        if made.is_ok_and(|s| s.success()) {
-            let err = read_limited(&fifo, 100).unwrap_err();
-            assert!(err.to_string().contains("not a regular file"), "{err}");
-        }
+        assert!(made.is_ok_and(|s| s.success()));
+        let err = read_limited(&fifo, 100).unwrap_err();
+        assert_eq!(err.to_string(), "not a regular file (a FIFO)");
+        let socket = dir.path().join("socket");
+        let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let err = read_limited(&socket, 100).unwrap_err();
+        assert_eq!(err.to_string(), "not a regular file (a socket)");
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod paths;
 pub mod picker;
 pub mod private;
 pub mod prompt;
+pub mod shell;
 pub mod signals;
 pub mod stdio;
 pub mod terminal;

@@ -78,6 +78,10 @@ const ENVIRONMENT: &[(&str, &str)] = &[
         "How long the egress IP is cached, at most 60 (0 turns the cache off).",
     ),
     (
+        "EIC_SSH_CREDENTIAL_PROCESS_TIMEOUT_SECS",
+        "How long a profile's credential_process may run, at most 60 (the default).",
+    ),
+    (
         "EIC_SSH_TUNNEL_ENDPOINT_URL",
         "Open tunnels at this wss:// URL instead of the endpoint's DNS name.",
     ),
