@@ -54,14 +54,20 @@ fn proxy(h: &Harness, config: &std::path::Path, args: &[&str], input: &[u8]) -> 
     wait(child, LIMIT)
 }
 
-/// What the client sent up each tunnel the emulator closed after the first `from` ones,
-/// once every tunnel it opened is closed.
-fn bytes_up_since(h: &Harness, from: usize) -> Vec<u64> {
+/// How many tunnels the emulator closed, once it has closed every tunnel it opened.
+fn tunnels_closed(h: &Harness) -> usize {
     assert!(
         eventually(LIMIT, || count(h, "tunnel_closed")
             == count(h, "tunnel_open")),
         "a tunnel stayed open"
     );
+    count(h, "tunnel_closed")
+}
+
+/// What the client sent up each tunnel the emulator closed after the first `from` ones,
+/// once every tunnel it opened is closed.
+fn bytes_up_since(h: &Harness, from: usize) -> Vec<u64> {
+    tunnels_closed(h);
     h.sim.events_of("tunnel_closed")[from..]
         .iter()
         .map(|e| e["bytes_up"].as_u64().unwrap())
@@ -230,7 +236,7 @@ fn a_stale_route_is_resolved_again() {
     // The instance moved to another address (stopped and started in another subnet).
     h.sim
         .update_world(|w| w.instances[0].private_ip = Some("10.0.1.50".into()));
-    let closed = count(&h, "tunnel_closed");
+    let closed = tunnels_closed(&h);
     let (out, actions) = connect(&h, &config, &[&target, "-v"]);
     ok(&out);
     // The lookup beside the tunnel disagreed; then the whole resolution, once.
@@ -285,7 +291,7 @@ allow = ["192.0.2.0/24"]
         launch(w, SUCCESSOR, "10.0.1.5", "successor");
         w.terminate(BASTION);
     });
-    let closed = count(&h, "tunnel_closed");
+    let closed = tunnels_closed(&h);
     let pushed = pushed_to(&h).len();
     let gone = format!("eic-ssh: instance {BASTION} is terminated, not running");
     for args in [&[BASTION, "22"][..], &with_key] {
@@ -333,7 +339,7 @@ allow = ["192.0.2.0/24"]
     assert!(out.status.success(), "{}", stderr(&out));
     h.sim
         .update_world(|w| w.instances[0].name = Some("vault".into()));
-    let closed = count(&h, "tunnel_closed");
+    let closed = tunnels_closed(&h);
     let out = proxy(&h, &config, &[BASTION, "22", "-v"], HELLO);
     assert_fails(&out, 3, "eic-ssh: refusing to connect");
     assert!(
@@ -354,7 +360,7 @@ allow = ["192.0.2.0/24"]
         w.instances[0].name = Some("retired".into());
         launch(w, SUCCESSOR, "10.0.1.7", "bastion");
     });
-    let closed = count(&h, "tunnel_closed");
+    let closed = tunnels_closed(&h);
     let pushed = pushed_to(&h).len();
     let file = h.random_file("up.bin", 1000);
     let mut cp = h.eic_ssh();
