@@ -117,7 +117,6 @@ pub async fn prepare_and_open(
                     crate::printable::escape(&route.query.instance.to_string())
                 );
                 RouteCache::new(Use::ReadWrite).forget(&route.key);
-                learned.route_cached = false;
                 use_ = Use::Refresh;
             }
         }

@@ -113,7 +113,6 @@ pub async fn resolve(
                 "route from the cache (at most {} min old; --no-cache asks the API), checked again while the tunnel opens",
                 cache::TTL.as_secs() / 60
             );
-            learned.route_cached = true;
             unconfirmed = Some(Unconfirmed {
                 query: query.clone(),
                 key: key.clone(),
