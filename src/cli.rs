@@ -525,8 +525,9 @@ pub struct ConnectArgs {
     /// Push this public key (OpenSSH .pub) with SendSSHPublicKey before each tunnel.
     #[arg(long, value_name = "FILE")]
     pub push_key: Option<PathBuf>,
-    /// Ask the API where the target is, without the route cache (a route is otherwise
-    /// reused for up to 10 minutes); the answer is not cached either.
+    /// Ask the API where the target is before opening the tunnel, without the route cache
+    /// (a route is otherwise reused for up to 10 minutes, confirmed by the same lookup
+    /// beside the tunnel before anything passes); the answer is not cached either.
     #[arg(long)]
     pub no_cache: bool,
     /// When the endpoint's 20 connections are all in use (HTTP 429), try again with

@@ -179,7 +179,7 @@ fn describe_instances(world: &World, params: &BTreeMap<String, String>) -> Resul
                 "instance-id" => Some(i.id.clone()),
                 "tag:Name" => i.name.clone(),
                 "instance-state-name" => Some(i.state.clone()),
-                "vpc-id" => Some(i.vpc_id.clone()),
+                "vpc-id" => (i.state != "terminated").then(|| i.vpc_id.clone()),
                 _ => name
                     .strip_prefix("tag:")
                     .and_then(|key| i.tags.get(key).cloned()),
@@ -270,16 +270,33 @@ fn instance_xml(world: &World, i: &Instance) -> String {
             )
         })
         .unwrap_or_default();
+    // A terminated instance has released its network interface: no subnet, VPC or
+    // interfaces are reported for it (nor addresses or groups, which `World::terminate`
+    // cleared).
+    let network = if i.state == "terminated" {
+        String::new()
+    } else {
+        format!(
+            "<subnetId>{}</subnetId><vpcId>{}</vpcId>",
+            esc(&i.subnet_id),
+            esc(&i.vpc_id)
+        )
+    };
+    let interfaces = if i.state == "terminated" {
+        String::new()
+    } else {
+        format!(
+            "<item><networkInterfaceId>eni-{}</networkInterfaceId>{ipv6_set}</item>",
+            &i.id[2..]
+        )
+    };
     format!(
-        "<item><instanceId>{id}</instanceId><imageId>ami-0sim</imageId><instanceState><code>{code}</code><name>{state}</name></instanceState><instanceType>t3.micro</instanceType><placement><availabilityZone>{az}</availabilityZone><tenancy>default</tenancy></placement><subnetId>{subnet}</subnetId><vpcId>{vpc}</vpcId>{ip}{ipv6}<groupSet>{groups}</groupSet><networkInterfaceSet><item><networkInterfaceId>eni-{short}</networkInterfaceId>{ipv6_set}</item></networkInterfaceSet>{tags}</item>",
+        "<item><instanceId>{id}</instanceId><imageId>ami-0sim</imageId><instanceState><code>{code}</code><name>{state}</name></instanceState><instanceType>t3.micro</instanceType><placement><availabilityZone>{az}</availabilityZone><tenancy>default</tenancy></placement>{network}{ip}{ipv6}<groupSet>{groups}</groupSet><networkInterfaceSet>{interfaces}</networkInterfaceSet>{tags}</item>",
         id = esc(&i.id),
         state = esc(&i.state),
         az = esc(&i.availability_zone),
-        subnet = esc(&i.subnet_id),
-        vpc = esc(&i.vpc_id),
         ip = opt("privateIpAddress", &i.private_ip),
         ipv6 = opt("ipv6Address", &i.ipv6),
-        short = &i.id[2..],
     )
 }
 

@@ -300,6 +300,18 @@ impl World {
         self.instances.iter().find(|i| i.id == id)
     }
 
+    /// Terminates an instance as EC2 does: it stays listed as `terminated` (for about an
+    /// hour) with its network interface, addresses and security groups released, so its
+    /// private IP is free for the next instance launched in the subnet.
+    pub fn terminate(&mut self, id: &str) {
+        if let Some(i) = self.instances.iter_mut().find(|i| i.id == id) {
+            i.state = "terminated".into();
+            i.private_ip = None;
+            i.ipv6 = None;
+            i.security_groups.clear();
+        }
+    }
+
     /// Looks up an endpoint.
     pub fn endpoint(&self, id: &str) -> Option<&Endpoint> {
         self.endpoints.iter().find(|e| e.id == id)

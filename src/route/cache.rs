@@ -1,7 +1,9 @@
 //! The route cache: where a target led (instance, private IP, endpoint, AZ) per profile,
 //! region, API and target, kept a few minutes so a repeated connect sends no discovery
-//! call. It is a hint, never an authority: the guard still decides first, and a route that
-//! fails is resolved afresh (`route::open::prepare_and_open`).
+//! call. It is a hint, never an authority: the guard still decides first, and nothing
+//! passes along a cached route until a fresh lookup made beside its first tunnel agrees
+//! with it (`route::recheck`); one that no longer holds is forgotten and resolved afresh
+//! (`route::open::prepare_and_open`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -112,19 +114,31 @@ impl RouteCache {
 
     /// Remembers `found` for `key`, replacing any older entry; failures are only logged.
     pub fn put(&self, key: &Key, found: &discovery::Resolved) {
-        let Some(path) = &self.path else { return };
-        let mut entries: Vec<Entry> = self
-            .entries()
-            .into_iter()
-            .filter(|e| &e.key != key && self.fresh(e))
-            .collect();
+        let mut entries = self.others(key);
         entries.push(Entry {
             key: key.clone(),
             found: found.clone(),
             at: cache_file::now(),
         });
         let keep = entries.len().saturating_sub(MAX_ENTRIES);
-        let entries = &entries[keep..];
+        self.write(&entries[keep..]);
+    }
+
+    /// Drops the entry for `key` (its route no longer holds); failures are only logged.
+    pub fn forget(&self, key: &Key) {
+        self.write(&self.others(key));
+    }
+
+    /// The fresh entries for keys other than `key`.
+    fn others(&self, key: &Key) -> Vec<Entry> {
+        self.entries()
+            .into_iter()
+            .filter(|e| &e.key != key && self.fresh(e))
+            .collect()
+    }
+
+    fn write(&self, entries: &[Entry]) {
+        let Some(path) = &self.path else { return };
         if let Err(e) = cache_file::write(path, &serde_json::to_vec(entries).unwrap_or_default()) {
             tracing::debug!("cannot cache the route in {}: {e}", path.display());
         }
@@ -229,6 +243,11 @@ mod tests {
         assert!(cache.get(&key(&format!("t{}", MAX_ENTRIES + 4))).is_some());
         let stale = RouteCache::at(dir.path().join("c/routes.json"), Duration::ZERO);
         assert!(stale.get(&key("t5")).is_none());
+        // Forgotten: that entry only.
+        let last = key(&format!("t{}", MAX_ENTRIES + 4));
+        cache.forget(&last);
+        assert!(cache.get(&last).is_none());
+        assert!(cache.get(&key(&format!("t{}", MAX_ENTRIES + 3))).is_some());
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! The route stage: what one target means (its settings: flags, environment and config file
 //! merged once, in `settings`) and where it leads (an instance, an endpoint and the sections
 //! bound to that instance, with the egress guard deciding before each step, in `resolve`),
-//! then tunnels along it (`open`). Commands only wire it to a front end.
+//! then tunnels along it (`open`; a route from the cache confirmed beside its first tunnel,
+//! in `recheck`). Commands only wire it to a front end.
 
 pub mod cache;
 pub mod open;
 pub mod quota;
+pub mod recheck;
 pub mod resolve;
 pub mod settings;
 
@@ -28,8 +30,6 @@ pub struct Learned {
     pub verdict: Option<Verdict>,
     /// The instance id, once known.
     pub instance: Option<String>,
-    /// The route came from the route cache (a failure retries with a fresh one).
-    pub route_cached: bool,
     /// The endpoint id, once known.
     pub endpoint: Option<String>,
     /// `SHA256:…` of the host key the instance presented, once seen.

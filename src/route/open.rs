@@ -1,12 +1,14 @@
 //! Tunnels along a resolved route: the key pushed before each one (SendSSHPublicKey), a
 //! freshly presigned URL, the WebSocket opened; and the guard asked again on demand.
 
+use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use super::cache::Use;
+use super::cache::{RouteCache, Use};
 use super::quota::Backoff;
+use super::recheck::{self, Unconfirmed};
 use super::resolve::{gate, settle};
 use super::{Destination, Learned, Settings, resolve};
 use crate::aws::AwsContext;
@@ -18,10 +20,21 @@ use crate::guard::{self, Verdict};
 use crate::ssh::key::read_public_key;
 use crate::tunnel::connect::{self, ConnectError};
 use crate::tunnel::endpoint::check_port;
-use crate::tunnel::error::{connect_failure, quota_failure, tunnel_failure};
+use crate::tunnel::error::{connect_failure, quota_failure};
 use crate::tunnel::presign::presign;
 use crate::tunnel::stream::Traffic;
 use crate::tunnel::{Tunnel, TunnelEndpoint, TunnelRequest};
+use tokio::io::AsyncWriteExt;
+
+/// Closes a tunnel nothing was sent on, with a WebSocket close (bounded: it is given up).
+async fn close_unused(mut tunnel: Tunnel) {
+    if tokio::time::timeout(CLOSE_GRACE, tunnel.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::debug!("the unused tunnel did not close within {CLOSE_GRACE:?}; dropped");
+    }
+}
 
 /// A public key to push before each tunnel.
 #[derive(Debug, Clone)]
@@ -64,13 +77,15 @@ pub async fn prepare(
     } else {
         Use::Off
     };
-    prepare_with(settings, file, key_line, push_key, use_, learned).await
+    // Neither use reads the cache, so no route comes back unconfirmed.
+    let (connector, _) = prepare_with(settings, file, key_line, push_key, use_, learned).await?;
+    Ok(connector)
 }
 
 /// [`prepare`], then the first tunnel, with the route from the cache when it has a fresh
-/// one. A cached route that fails the way a wrong route would (not found, refused, the
-/// tunnel or network failing) is resolved afresh, once: the cache is a hint, never the
-/// reason a connect fails.
+/// one. A cached route carries nothing until a fresh lookup, made while the tunnel opens,
+/// agrees with it; when it does not, the tunnel is closed, the entry forgotten and the
+/// target resolved afresh, the guard deciding again on what the API says now.
 pub async fn prepare_and_open(
     settings: Settings,
     file: &ConfigFile,
@@ -78,36 +93,42 @@ pub async fn prepare_and_open(
     push_key: Option<&std::path::Path>,
     learned: &mut Learned,
 ) -> Result<(Connector, Tunnel), Failure> {
-    let use_ = if settings.cache {
+    let mut use_ = if settings.cache {
         Use::ReadWrite
     } else {
         Use::Off
     };
-    let first = open_first(
-        settings.clone(),
-        file,
-        key_line.clone(),
-        push_key,
-        use_,
-        learned,
-    )
-    .await;
-    match first {
-        Err(e) if learned.route_cached && may_be_stale(&e) => {
-            tracing::info!("the cached route failed ({e}); asking the API again");
-            learned.route_cached = false;
-            open_first(settings, file, key_line, push_key, Use::Refresh, learned).await
+    // Twice at most: a fresh resolution is never from the cache, so never stale.
+    loop {
+        let first = open_first(
+            settings.clone(),
+            file,
+            key_line.clone(),
+            push_key,
+            use_,
+            learned,
+        )
+        .await?;
+        match first {
+            Ok(opened) => return Ok(opened),
+            Err(Stale { route, why }) => {
+                tracing::info!(
+                    "the cached route to {} is stale ({why}); resolving again",
+                    crate::printable::escape(&route.query.instance.to_string())
+                );
+                RouteCache::new(Use::ReadWrite).forget(&route.key);
+                use_ = Use::Refresh;
+            }
         }
-        other => other,
     }
 }
 
-/// The failures a stale route could explain.
-fn may_be_stale(e: &Failure) -> bool {
-    matches!(
-        e.kind,
-        Kind::NotFound | Kind::TunnelRefused | Kind::TunnelClosed | Kind::Network
-    )
+/// The cached route no longer holds: nothing was pushed, its tunnel is closed.
+struct Stale {
+    /// The route as cached.
+    route: Unconfirmed,
+    /// What the fresh lookup found instead, in words.
+    why: String,
 }
 
 async fn open_first(
@@ -117,37 +138,22 @@ async fn open_first(
     push_key: Option<&std::path::Path>,
     use_: Use,
     learned: &mut Learned,
-) -> Result<(Connector, Tunnel), Failure> {
-    let port = settings.port;
-    let connector = prepare_with(settings, file, key_line, push_key, use_, learned).await?;
-    let mut tunnel = match connector.open().await {
-        Ok(tunnel) => tunnel,
-        Err(e) => {
-            // An endpoint that answered "all 20 connections in use" is where the route says.
-            if connector.quota_said.load(Ordering::Relaxed) {
-                learned.route_cached = false;
-            }
-            return Err(e);
-        }
+) -> Result<Result<(Connector, Tunnel), Stale>, Failure> {
+    let (connector, unconfirmed) =
+        prepare_with(settings, file, key_line, push_key, use_, learned).await?;
+    let Some(route) = unconfirmed else {
+        let tunnel = connector.open().await?;
+        return Ok(Ok((connector, tunnel)));
     };
-    // The endpoint accepts a tunnel to an address that leads nowhere and then closes it:
-    // on a cached route, the server's first bytes are what proves the route (an SSH
-    // server speaks first). Waiting costs nothing: the client's first line is held only
-    // until the server's arrives, and the client needs that line before going on.
-    if learned.route_cached {
-        match tokio::time::timeout(FIRST_BYTES, tunnel.wait_for_data()).await {
-            Ok(Err(e)) => return Err(tunnel_failure(&e, port)),
-            Ok(Ok(_)) => {}
-            // A server that waits for the client (not SSH): the route stands.
-            Err(_) => tracing::debug!("nothing from the instance yet; relaying"),
-        }
+    let confirm = recheck::confirm(connector.aws(), &route.query, &connector.destination.found);
+    match connector.open_after(Some(confirm)).await? {
+        Ok(tunnel) => Ok(Ok((connector, tunnel))),
+        Err(why) => Ok(Err(Stale { route, why })),
     }
-    Ok((connector, tunnel))
 }
 
-/// How long a tunnel on a cached route may stay silent before it is used as it is.
-const FIRST_BYTES: Duration = Duration::from_secs(10);
-
+/// Resolves `settings` and readies a connector; a route from the cache comes back
+/// unconfirmed, for the first tunnel to confirm.
 async fn prepare_with(
     settings: Settings,
     file: &ConfigFile,
@@ -155,12 +161,26 @@ async fn prepare_with(
     push_key: Option<&std::path::Path>,
     use_: Use,
     learned: &mut Learned,
-) -> Result<Connector, Failure> {
+) -> Result<(Connector, Option<Unconfirmed>), Failure> {
     check_port(settings.port)?;
     let key = key_to_push(key_line, push_key, settings.user.as_deref())?;
-    let destination = resolve(settings, file, use_, key.is_some(), learned).await?;
-    Ok(Connector::new(destination, key))
+    let mut destination = resolve(settings, file, use_, key.is_some(), learned).await?;
+    let unconfirmed = destination.unconfirmed.take();
+    Ok((Connector::new(destination, key), unconfirmed))
 }
+
+/// One try at a tunnel.
+enum Try<E> {
+    /// Open, the key (if any) pushed.
+    Open(Box<Tunnel>),
+    /// The endpoint's 20 connections are in use (HTTP 429).
+    Full(ConnectError),
+    /// The confirmation said no: nothing was pushed, and a tunnel that opened is closed.
+    Refused(E),
+}
+
+/// How long closing a tunnel that will not be used may take.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 impl Connector {
     /// Tunnels to `destination`, pushing `key` before each.
@@ -234,25 +254,38 @@ impl Connector {
     /// While the endpoint's 20 connections are in use (HTTP 429), tries again with
     /// jittered exponential backoff within the settings' `quota_wait`, and says so once.
     pub async fn open(&self) -> Result<Tunnel, Failure> {
+        let none = None::<std::future::Ready<Result<(), Infallible>>>;
+        match self.open_after(none).await? {
+            Ok(tunnel) => Ok(tunnel),
+            Err(never) => match never {},
+        }
+    }
+
+    /// [`open`](Self::open), but with `confirm` running beside the first try's tunnel
+    /// opening: the key is pushed, and the tunnel handed out, only once it agrees. When it
+    /// says no, its reason comes back, nothing was pushed, and the tunnel is closed.
+    async fn open_after<E>(
+        &self,
+        confirm: Option<impl Future<Output = Result<(), E>>>,
+    ) -> Result<Result<Tunnel, E>, Failure> {
         let d = &self.destination;
         let mut backoff = Backoff::new(d.settings.quota_wait);
+        let mut confirm = confirm;
         loop {
             // Pushed again before each try: a wait for the quota must not outlive the key.
-            // The push and the tunnel's TCP, TLS and WebSocket round trips overlap; SSH
-            // starts only once both are done, so the key is there before authentication.
-            let (_, tried) = tokio::try_join!(self.push_key(), self.try_open())?;
-            match tried {
-                Ok(tunnel) => {
+            match self.try_after(confirm.take()).await? {
+                Try::Open(tunnel) => {
                     // What was opened ahead and not used by now never will be.
                     d.ahead.close_unused();
                     self.traffic
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .push(tunnel.traffic());
-                    return Ok(tunnel);
+                    return Ok(Ok(*tunnel));
                 }
+                Try::Refused(why) => return Ok(Err(why)),
                 // The endpoint's 20 connections are in use: one usually frees soon.
-                Err(full) => {
+                Try::Full(full) => {
                     let Some(wait) = backoff.next(rand::random::<f64>()) else {
                         return Err(quota_failure(&full, backoff.waited()));
                     };
@@ -268,6 +301,46 @@ impl Connector {
                 }
             }
         }
+    }
+
+    /// One try: the tunnel's TCP, TLS and WebSocket round trips overlap the confirmation
+    /// (if any), then the key push; SSH starts only once all are done, so the key is there
+    /// before authentication and nothing passes along a route that was not confirmed.
+    async fn try_after<E>(
+        &self,
+        confirm: Option<impl Future<Output = Result<(), E>>>,
+    ) -> Result<Try<E>, Failure> {
+        let opening = self.try_open();
+        tokio::pin!(opening);
+        let mut opened = None;
+        if let Some(confirm) = confirm {
+            tokio::pin!(confirm);
+            // A tunnel that fails meanwhile waits for the answer: a stale route explains it.
+            let answer = loop {
+                tokio::select! {
+                    answer = &mut confirm => break answer,
+                    tried = &mut opening, if opened.is_none() => opened = Some(tried),
+                }
+            };
+            if let Err(why) = answer {
+                if let Some(Ok(Ok(tunnel))) = opened {
+                    close_unused(tunnel).await;
+                }
+                return Ok(Try::Refused(why));
+            }
+        }
+        let tried = match opened {
+            Some(tried) => {
+                let tried = tried?;
+                self.push_key().await?;
+                tried
+            }
+            None => tokio::try_join!(self.push_key(), &mut opening)?.1,
+        };
+        Ok(match tried {
+            Ok(tunnel) => Try::Open(Box::new(tunnel)),
+            Err(full) => Try::Full(full),
+        })
     }
 
     /// One tunnel, presigned now; the inner error is the endpoint's 429 (its connections

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use super::cache::{self, Key, RouteCache, Use};
+use super::recheck::Unconfirmed;
 use super::{Learned, Settings};
 use crate::ahead::Ahead;
 use crate::aws::connections::ApiConnections;
@@ -45,6 +46,9 @@ pub struct Destination {
     /// The family tunnels go straight out over (the one the guard judged); `None` when
     /// nothing was checked, or the proxy decides.
     pub family: Option<Family>,
+    /// The route came from the cache: nothing may pass along it (nor a key be pushed)
+    /// before a fresh lookup agrees (`route::open`).
+    pub unconfirmed: Option<Unconfirmed>,
 }
 
 /// Resolves `settings` (see the module's doc), using the route cache as `cache_use` says;
@@ -113,13 +117,17 @@ pub async fn resolve(
     };
     let aws = aws.with_mfa(&choices).await?;
     let key = Key::new(&aws, &query);
+    let mut unconfirmed = None;
     let mut found = match cached {
         Some(found) => {
             tracing::info!(
-                "route from the cache (at most {} min old; --no-cache asks the API)",
+                "route from the cache (at most {} min old; --no-cache asks the API), checked again while the tunnel opens",
                 cache::TTL.as_secs() / 60
             );
-            learned.route_cached = true;
+            unconfirmed = Some(Unconfirmed {
+                query: query.clone(),
+                key: key.clone(),
+            });
             found
         }
         None => {
@@ -195,6 +203,7 @@ pub async fn resolve(
         endpoint,
         path,
         family,
+        unconfirmed,
     })
 }
 
@@ -247,8 +256,9 @@ struct AheadPlan<'a> {
 
 impl AheadPlan<'_> {
     /// Opens ahead the connections the route will use: the key push's, if any; along a
-    /// cached route, the first tunnel's; else EC2's (two for an instance id: the instance
-    /// and the endpoints are asked at once).
+    /// cached route, the first tunnel's and EC2's two for the lookup that confirms it (the
+    /// instance and the endpoints asked at once); else EC2's (two for an instance id, one
+    /// for a Name tag, which is looked up first).
     fn open(
         &self,
         aws: &AwsContext,
@@ -263,6 +273,9 @@ impl AheadPlan<'_> {
             Some(found) => {
                 if let Some(endpoint) = tunnel_endpoint(self.override_url, found) {
                     ahead.open(endpoint, tls);
+                }
+                for _ in 0..2 {
+                    aws.api.open_ahead(&aws.ec2_url);
                 }
             }
             None => {

@@ -96,31 +96,6 @@ impl Tunnel {
         }
     }
 
-    /// Waits until the instance has sent something (an SSH server sends its version line
-    /// first), keeping it for the reader: a tunnel the endpoint accepted and then closed
-    /// because the address led nowhere fails here, before anything was relayed. `Ok(false)`:
-    /// the tunnel ended cleanly without a byte.
-    pub async fn wait_for_data(&mut self) -> io::Result<bool> {
-        let this = &mut *self;
-        let chunk = std::future::poll_fn(|cx| {
-            poll_next_chunk(&mut this.ws, &mut this.pending, &mut this.finished, cx)
-        })
-        .await;
-        match chunk {
-            Ok(Some(bytes)) => {
-                self.pending = bytes;
-                Ok(true)
-            }
-            Ok(None) => Ok(false),
-            Err(e) => {
-                if let Some(close) = close_error_of(&e) {
-                    self.ended_with = Some(close.clone());
-                }
-                Err(e)
-            }
-        }
-    }
-
     /// The byte counters, which stay readable after the tunnel is gone.
     pub fn traffic(&self) -> Arc<Traffic> {
         self.traffic.clone()
