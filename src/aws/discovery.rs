@@ -376,18 +376,10 @@ pub fn tunnel_name(
     Ok((name.to_string(), over))
 }
 
-/// Domains the service's endpoint names end in, per partition: `amazonaws.com` (and its
-/// dual-stack `api.aws`), China's `amazonaws.com.cn` (and `api.amazonwebservices.com.cn`).
-pub const SERVICE_DNS_SUFFIXES: [&str; 4] = [
-    "amazonaws.com",
-    "api.aws",
-    "amazonaws.com.cn",
-    "api.amazonwebservices.com.cn",
-];
-
 /// An endpoint DNS name from DescribeInstanceConnectEndpoints must be the service's own
 /// for this endpoint and region (PROTOCOL.md §1): `ID[.HASH][.fips]` followed by
-/// `.ec2-instance-connect-endpoint.REGION.` and a partition's domain. The presigned URL,
+/// `.ec2-instance-connect-endpoint.REGION.` and the domain of the region's partition (its
+/// plain or dual-stack DNS suffix, `endpoints::partition`). The presigned URL,
 /// signature included, goes to that host, so a forged answer must not send it elsewhere.
 pub fn check_service_dns_name(name: &str, endpoint_id: &str, region: &str) -> Result<(), Failure> {
     if is_service_dns_name(name, endpoint_id, region) {
@@ -396,9 +388,10 @@ pub fn check_service_dns_name(name: &str, endpoint_id: &str, region: &str) -> Re
     Err(Failure::new(
         Kind::NotFound,
         format!(
-            "refusing the DNS name \"{}\" that the EC2 API gave for endpoint {}: it is not an EC2 Instance Connect Endpoint name in {region} (ID.ec2-instance-connect-endpoint.{region}.amazonaws.com); if it is right, pass it with --endpoint-dns-name or endpoint_dns_name in the config file",
+            "refusing the DNS name \"{}\" that the EC2 API gave for endpoint {}: it is not an EC2 Instance Connect Endpoint name in {region} (ID.ec2-instance-connect-endpoint.{region}.{}); if it is right, pass it with --endpoint-dns-name or endpoint_dns_name in the config file",
             crate::printable::escape(name),
             crate::printable::escape(endpoint_id),
+            super::endpoints::partition(region).dns_suffix,
         ),
     ))
 }
@@ -420,7 +413,8 @@ fn is_service_dns_name(name: &str, endpoint_id: &str, region: &str) -> bool {
         [rest @ .., "fips"] => rest,
         all => all,
     };
-    SERVICE_DNS_SUFFIXES.contains(&suffix)
+    let partition = super::endpoints::partition(region);
+    (suffix == partition.dns_suffix || suffix == partition.dual_stack_dns_suffix)
         && name.len() <= 253
         && matches!(head, [id] | [id, _] if id.eq_ignore_ascii_case(endpoint_id))
         && head.iter().all(|l| label_ok(l))
@@ -573,6 +567,40 @@ mod tests {
             id,
             "cn-north-1"
         ));
+        // Each partition's own domains: the ISO ones, and the dual-stack one in China.
+        for (name, region) in [
+            (
+                "eice-0123456789abcdef0.ec2-instance-connect-endpoint.us-iso-east-1.c2s.ic.gov",
+                "us-iso-east-1",
+            ),
+            (
+                "eice-0123456789abcdef0.ec2-instance-connect-endpoint.eu-isoe-west-1.cloud.adc-e.uk",
+                "eu-isoe-west-1",
+            ),
+            (
+                "eice-0123456789abcdef0.ec2-instance-connect-endpoint.cn-north-1.api.amazonwebservices.com.cn",
+                "cn-north-1",
+            ),
+        ] {
+            assert!(is_service_dns_name(name, id, region), "{name}");
+        }
+        // Another partition's domain is no name of this region's endpoint.
+        for (name, region) in [
+            (
+                "eice-0123456789abcdef0.ec2-instance-connect-endpoint.us-east-1.amazonaws.com.cn",
+                "us-east-1",
+            ),
+            (
+                "eice-0123456789abcdef0.ec2-instance-connect-endpoint.cn-north-1.amazonaws.com",
+                "cn-north-1",
+            ),
+            (
+                "eice-0123456789abcdef0.ec2-instance-connect-endpoint.us-iso-east-1.amazonaws.com",
+                "us-iso-east-1",
+            ),
+        ] {
+            assert!(!is_service_dns_name(name, id, region), "{name}");
+        }
         for bad in [
             "attacker.example",
             "127.0.0.1",

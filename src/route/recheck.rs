@@ -111,6 +111,7 @@ mod tests {
                         .into(),
                 ),
                 availability_zone: Some("us-east-1a".into()),
+                family: None,
             },
             instance: Some(Instance {
                 id: "i-0123456789abcdef0".into(),
