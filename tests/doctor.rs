@@ -171,7 +171,7 @@ fn doctor_fix_prints_the_commands_and_changes_nothing() {
         "only reads: {calls:?}"
     );
 
-    // Preserve Client IP off: recreate, never "modify".
+    // Preserve Client IP off: turned on in place, never "delete and recreate".
     let (h, config) = with_config(World::demo(), "198.51.100.7", DOCTOR_CONFIG);
     let out = eic(&h, &config, &["doctor", "bastion", "--fix", "--json"]);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -181,24 +181,27 @@ fn doctor_fix_prints_the_commands_and_changes_nothing() {
         .iter()
         .find(|f| f["check"] == "preserve-client-ip")
         .expect("a fix for Preserve Client IP");
+    assert_eq!(
+        fix["aws_cli"],
+        serde_json::json!([
+            "aws ec2 modify-instance-connect-endpoint --region us-east-1 --instance-connect-endpoint-id eice-0123456789abcdef0 --preserve-client-ip"
+        ])
+    );
     assert!(
         fix["note"]
             .as_str()
             .unwrap()
-            .contains("cannot be changed on an existing endpoint")
+            .contains("applies to new connections")
     );
-    // A VPC holds one endpoint: delete, wait, then create.
-    assert!(fix["aws_cli"][0].as_str().unwrap().contains(
-        "delete-instance-connect-endpoint --region us-east-1 --instance-connect-endpoint-id eice-0123456789abcdef0"
-    ));
-    assert!(fix["aws_cli"][2].as_str().unwrap().contains(
-        "create-instance-connect-endpoint --region us-east-1 --subnet-id subnet-0demo0000000000a"
-    ));
     assert!(
         fix["terraform"]
             .as_str()
             .unwrap()
             .contains("preserve_client_ip = true")
+    );
+    assert!(
+        !out.stdout.windows(6).any(|w| w == b"delete"),
+        "no outage prescribed"
     );
 
     // A good setup: nothing to fix.

@@ -132,7 +132,7 @@ fn aws_checks(f: &Facts, out: &mut Vec<Check>) -> Option<security_groups::Admitt
                 Status::Fail,
                 why.clone(),
                 Some(format!(
-                    "aws ec2 create-instance-connect-endpoint --subnet-id {} --preserve-client-ip",
+                    "aws ec2 create-instance-connect-endpoint --subnet-id {} --ip-address-type ipv4 --preserve-client-ip",
                     instance.subnet_id.as_deref().unwrap_or("SUBNET")
                 )),
             ));
@@ -275,7 +275,10 @@ fn endpoint_checks(instance: &Instance, endpoint: &Endpoint) -> Vec<Check> {
             "preserve-client-ip",
             Status::Warn,
             "Preserve Client IP is off: the instance sees the endpoint's address, so its security group cannot restrict by your IP".into(),
-            Some("to restrict by IP, create the endpoint with --preserve-client-ip (it cannot be changed later); meanwhile use aws:SourceIp in IAM".into()),
+            Some(format!(
+                "aws ec2 modify-instance-connect-endpoint --instance-connect-endpoint-id {} --preserve-client-ip   # in place; see --fix for what the security group must then admit",
+                endpoint.id
+            )),
         ));
     }
     out

@@ -1,5 +1,5 @@
 //! `doctor --fix`: for each failed or warned check, the AWS CLI commands and the Terraform
-//! that fix it, or why it cannot be changed in place. Printed only: nothing is changed.
+//! that fix it. Printed only: nothing is changed.
 
 use std::net::IpAddr;
 
@@ -16,7 +16,7 @@ use crate::guard::admitting;
 pub struct Fix {
     /// The check it fixes (`instance-inbound`, …).
     pub check: &'static str,
-    /// What to know first (e.g. that a setting cannot be changed in place).
+    /// What to know first (what the change means for the instance's security group).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
     /// AWS CLI commands, in order.
@@ -61,11 +61,8 @@ pub fn fixes(f: &Facts, checks: &[Check], region: &str) -> Vec<Fix> {
                 )],
                 None,
             )),
-            ("endpoint", Some(i), None) => Some(create_endpoint(i, region, None)),
-            ("preserve-client-ip", Some(_), Some(e)) if e.ip_address_type() != "ipv4" => {
-                Some(to_ipv4_preserving(e, region))
-            }
-            ("preserve-client-ip", Some(i), Some(e)) => Some(create_endpoint(i, region, Some(e))),
+            ("endpoint", Some(i), None) => Some(create_endpoint(i, region)),
+            ("preserve-client-ip", Some(_), Some(e)) => Some(preserve_in_place(e, region)),
             ("endpoint-egress", Some(i), Some(e)) => Some(endpoint_egress(i, e, f.port, region)),
             ("instance-inbound", Some(i), Some(e)) if e.preserve_client_ip => Some(ingress(
                 "instance-inbound",
@@ -199,60 +196,50 @@ fn endpoint_egress(i: &Instance, e: &Endpoint, port: u16, region: &str) -> Fix {
     )
 }
 
-/// A dualstack or ipv6 endpoint made ipv4 with Preserve Client IP, in place: Preserve
-/// Client IP works only on ipv4 endpoints.
-fn to_ipv4_preserving(e: &Endpoint, region: &str) -> Fix {
+/// Preserve Client IP turned on in place (ModifyInstanceConnectEndpoint); a dualstack or
+/// ipv6 endpoint becomes ipv4 in the same call, since Preserve Client IP works only there.
+fn preserve_in_place(e: &Endpoint, region: &str) -> Fix {
+    let ipv4 = e.ip_address_type() == "ipv4";
+    let why = if ipv4 {
+        format!(
+            "{} does not preserve the client IP: the instance sees the endpoint's address, so no security-group rule of client CIDRs can match.",
+            e.id
+        )
+    } else {
+        format!(
+            "{} is a {} endpoint: Preserve Client IP works only on ipv4 endpoints, so the instance sees the endpoint's address and no security-group rule of client CIDRs can match. As ipv4 it sees your public IPv4 address; IPv6-only clients can no longer reach it.",
+            e.id,
+            e.ip_address_type()
+        )
+    };
+    let family = if ipv4 { "" } else { " --ip-address-type ipv4" };
     fix(
         "preserve-client-ip",
         Some(format!(
-            "{} is a {} endpoint: the instance sees the endpoint's address, so no security-group rule of client CIDRs can match. As an ipv4 endpoint with Preserve Client IP it sees your public IPv4 address; IPv6-only clients can no longer reach it. The instance's security group must then admit your office/VPN CIDRs rather than the endpoint's group.",
-            e.id,
-            e.ip_address_type()
+            "{why} The change is made in place and applies to new connections; open tunnels keep going. With it on, the instance's security group must admit your office/VPN CIDRs rather than the endpoint's group, the subnet's network ACL must admit them too, and the client must reach the endpoint over the internet, not through a Transit Gateway."
         )),
         vec![format!(
-            "aws ec2 modify-instance-connect-endpoint --region {region} --instance-connect-endpoint-id {} --ip-address-type ipv4 --preserve-client-ip",
+            "aws ec2 modify-instance-connect-endpoint --region {region} --instance-connect-endpoint-id {}{family} --preserve-client-ip",
             e.id
         )],
-        None,
+        Some(format!(
+            "resource \"aws_ec2_instance_connect_endpoint\" \"this\" {{\n  # {}\n  ip_address_type    = \"ipv4\"\n  preserve_client_ip = true   # run `terraform plan`: a provider older than ModifyInstanceConnectEndpoint replaces the endpoint instead\n}}",
+            e.id
+        )),
     )
 }
 
-/// A new endpoint with Preserve Client IP (a setting that cannot be changed in place).
-fn create_endpoint(i: &Instance, region: &str, old: Option<&Endpoint>) -> Fix {
+/// A new endpoint with Preserve Client IP, where the instance's VPC has none.
+fn create_endpoint(i: &Instance, region: &str) -> Fix {
     let subnet = i.subnet_id.as_deref().unwrap_or("SUBNET");
-    let groups = old.map_or("ENDPOINT_SG".to_string(), |e| e.security_groups.join(" "));
-    let create = format!(
-        "aws ec2 create-instance-connect-endpoint --region {region} --subnet-id {subnet} --security-group-ids {groups} --preserve-client-ip"
-    );
-    let mut aws_cli = Vec::new();
-    let note = old.map(|e| {
-        // A VPC holds one endpoint: the old one goes first, and tunnels stop until the new
-        // one is create-complete.
-        aws_cli.push(format!(
-            "aws ec2 delete-instance-connect-endpoint --region {region} --instance-connect-endpoint-id {}",
-            e.id
-        ));
-        aws_cli.push(format!(
-            "aws ec2 describe-instance-connect-endpoints --region {region} --filters Name=vpc-id,Values={} --query 'InstanceConnectEndpoints[].[InstanceConnectEndpointId,State]' --output text   # wait until {} is gone",
-            e.vpc_id, e.id
-        ));
-        format!(
-            "Preserve Client IP cannot be changed on an existing endpoint, and a VPC holds only one endpoint: delete {} first, then create the new one (tunnels through this VPC stop for the few minutes in between). With it on, the instance's security group must admit your office/VPN CIDRs rather than the endpoint's group.",
-            e.id
-        )
-    });
-    aws_cli.push(create);
     fix(
-        if old.is_some() {
-            "preserve-client-ip"
-        } else {
-            "endpoint"
-        },
-        note,
-        aws_cli,
+        "endpoint",
+        None,
+        vec![format!(
+            "aws ec2 create-instance-connect-endpoint --region {region} --subnet-id {subnet} --security-group-ids ENDPOINT_SG --ip-address-type ipv4 --preserve-client-ip"
+        )],
         Some(format!(
-            "resource \"aws_ec2_instance_connect_endpoint\" \"this\" {{\n  subnet_id          = \"{subnet}\"\n  security_group_ids = [\"{}\"]\n  preserve_client_ip = true   # changing it replaces the endpoint\n}}",
-            groups.replace(' ', "\", \"")
+            "resource \"aws_ec2_instance_connect_endpoint\" \"this\" {{\n  subnet_id          = \"{subnet}\"\n  security_group_ids = [\"ENDPOINT_SG\"]\n  ip_address_type    = \"ipv4\"\n  preserve_client_ip = true\n}}"
         )),
     )
 }
@@ -444,7 +431,7 @@ mod tests {
     }
 
     #[test]
-    fn preserve_client_ip_is_recreated_not_modified() {
+    fn preserve_client_ip_is_turned_on_in_place() {
         let mut f = facts(false);
         f.denied.clear();
         if let Ok(gs) = &mut f.groups {
@@ -461,16 +448,46 @@ mod tests {
             .iter()
             .find(|x| x.check == "preserve-client-ip")
             .unwrap();
+        // ModifyInstanceConnectEndpoint changes it in place: no delete, no outage.
+        assert_eq!(
+            pcip.aws_cli,
+            [
+                "aws ec2 modify-instance-connect-endpoint --region eu-west-1 --instance-connect-endpoint-id eice-1 --preserve-client-ip"
+            ]
+        );
         assert!(
             pcip.note
                 .as_ref()
                 .unwrap()
-                .contains("cannot be changed on an existing endpoint")
+                .contains("applies to new connections")
         );
-        // One endpoint per VPC: the old one is deleted before the new one is created.
-        assert!(pcip.aws_cli[0].contains("delete-instance-connect-endpoint --region eu-west-1 --instance-connect-endpoint-id eice-1"));
-        assert!(pcip.aws_cli[2].contains("create-instance-connect-endpoint --region eu-west-1 --subnet-id subnet-1 --security-group-ids sg-e --preserve-client-ip"));
-        assert!(pcip.note.as_ref().unwrap().contains("delete eice-1 first"));
+        assert!(
+            pcip.terraform
+                .as_ref()
+                .unwrap()
+                .contains("preserve_client_ip = true")
+        );
+        // A dualstack endpoint becomes ipv4 in the same call.
+        if let Ok(e) = &mut f.endpoint {
+            e.ip_address_type = Some("dualstack".into());
+        }
+        let found_ds = fixes(&f, &evaluate(&f), "eu-west-1");
+        let pcip = found_ds
+            .iter()
+            .find(|x| x.check == "preserve-client-ip")
+            .unwrap();
+        assert_eq!(
+            pcip.aws_cli,
+            [
+                "aws ec2 modify-instance-connect-endpoint --region eu-west-1 --instance-connect-endpoint-id eice-1 --ip-address-type ipv4 --preserve-client-ip"
+            ]
+        );
+        assert!(
+            pcip.note
+                .as_ref()
+                .unwrap()
+                .contains("works only on ipv4 endpoints")
+        );
         let inbound = found
             .iter()
             .find(|x| x.check == "instance-inbound")
