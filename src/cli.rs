@@ -7,8 +7,10 @@ use clap::{ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand};
 
 const EXAMPLES: &str = "\
 Examples:
-  # A shell, or a command, on a private instance (no ssh binary, no key files):
+  # A shell, or a command, on a private instance (no ssh binary, no key files;
+  # bastion: a [hosts] alias in the config file, with its instance and user):
   eic-ssh ec2-user@i-0123456789abcdef0
+  eic-ssh ssh ec2-user@i-0123456789abcdef0
   eic-ssh bastion -- systemctl status nginx
 
   # In ~/.ssh/config, so that ssh, scp, sftp, rsync and git reach private instances:
@@ -16,8 +18,10 @@ Examples:
       User ec2-user
       ProxyCommand eic-ssh proxy %h %p --user %r --push-key ~/.ssh/id_ed25519.pub
 
-  # A local port that forwards to the instance's port 22, one tunnel per connection:
-  eic-ssh tunnel i-0123456789abcdef0 --local-port 2222
+  # A local port that forwards to the instance's port 22, one tunnel per connection,
+  # pushing your key for each:
+  eic-ssh tunnel i-0123456789abcdef0 --local-port 2222 --user ec2-user --push-key ~/.ssh/id_ed25519.pub
+  ssh -p 2222 -i ~/.ssh/id_ed25519 -o HostKeyAlias=i-0123456789abcdef0 ec2-user@localhost
 
   # Am I on an allowed network? Is the AWS side set up right?
   eic-ssh egress bastion
@@ -252,7 +256,8 @@ pub enum Command {
         after_help = "Examples:\n  eic-ssh ssh-config\n  eic-ssh ssh-config --discover --filter tag:team=web --write\n  eic-ssh ssh-config --identity ~/.ssh/work_ed25519 --write ~/.ssh/eic-work.conf"
     )]
     SshConfig(Lazy<SshConfigArgs>),
-    /// Print a shell completion script (config aliases complete as targets in bash and fish).
+    /// Print a shell completion script (config aliases complete as targets in bash, zsh and
+    /// fish).
     #[command(
         after_help = "Examples:\n  eic-ssh completions bash > ~/.local/share/bash-completion/completions/eic-ssh\n  eic-ssh completions zsh > ~/.zfunc/_eic-ssh\n  eic-ssh completions fish > ~/.config/fish/completions/eic-ssh.fish"
     )]
@@ -264,7 +269,7 @@ pub enum Command {
     Man(Lazy<ManArgs>),
     /// Listen on a local port and open one tunnel per accepted connection.
     #[command(
-        after_help = "Examples:\n  eic-ssh tunnel i-0123456789abcdef0 --local-port 2222\n  ssh -p 2222 ec2-user@localhost\n  eic-ssh tunnel i-0123456789abcdef0 --local-port 13389 --remote-port 3389"
+        after_help = "Examples:\n  # SSH: push your key for each connection (--user names the OS user it is for); the\n  # host key is recorded under the instance id, not localhost:\n  eic-ssh tunnel i-0123456789abcdef0 --local-port 2222 --user ec2-user --push-key ~/.ssh/id_ed25519.pub\n  ssh -p 2222 -i ~/.ssh/id_ed25519 -o HostKeyAlias=i-0123456789abcdef0 ec2-user@localhost\n\n  # Remote desktop to a Windows instance (no key to push):\n  eic-ssh tunnel i-0123456789abcdef0 --local-port 13389 --remote-port 3389"
     )]
     Tunnel(Lazy<TunnelArgs>),
 }
@@ -370,7 +375,8 @@ pub struct ListArgs {
     /// NAME=VALUE[,VALUE…]).
     #[arg(long, value_name = "NAME=VALUE")]
     pub filter: Vec<String>,
-    /// Print JSON (schema in docs/commands.md).
+    /// Print JSON: egress_ip, and instances, each with instance_id, name, state,
+    /// endpoint_id, aliases, guard, ….
     #[arg(long)]
     pub json: bool,
 }
@@ -469,7 +475,7 @@ pub struct ConfigInitArgs {
 pub struct ConfigCheckArgs {
     /// Alias, instance id or Name tag.
     pub target: Option<String>,
-    /// Print the settings as JSON (schema in docs/commands.md).
+    /// Print the settings as one JSON object (config_file, valid, then hosts or error).
     #[arg(long)]
     pub json: bool,
 }
@@ -479,7 +485,8 @@ pub struct ConfigCheckArgs {
 pub struct EgressArgs {
     /// Alias, instance id or Name tag (default: the `[defaults]` allowlist).
     pub target: Option<String>,
-    /// Print the IP, the allowlist and the verdict as JSON (schema in docs/commands.md).
+    /// Print the IP, the allowlist and the verdict as one JSON object (egress_ip, allow,
+    /// verdict, reason, …).
     #[arg(long)]
     pub json: bool,
 }

@@ -76,6 +76,15 @@ fn bash_completes_subcommands_flags_and_config_aliases() {
         bash_complete(&h, &config, &["eic-ssh", "proxy", "w"]),
         ["web"]
     );
+    // `eic-ssh ssh` takes a target and the session's flags.
+    assert_eq!(
+        bash_complete(&h, &config, &["eic-ssh", "ssh", "ec2-user@b"]),
+        ["ec2-user@bastion"]
+    );
+    assert_eq!(
+        bash_complete(&h, &config, &["eic-ssh", "ssh", "--known-h"]),
+        ["--known-hosts"]
+    );
     assert_eq!(
         bash_complete(&h, &config, &["eic-ssh", "doctor", "--js"]),
         ["--json"]
