@@ -153,13 +153,21 @@ fn host_keys_accept_new_then_refuse_a_changed_key() {
     };
     let out = with("strict");
     assert_eq!(out.status.code(), Some(255));
+    let err = stderr(&out);
     assert!(
-        stderr(&out).contains(&format!(
+        err.contains(&format!(
             "host key verification failed: no key for {BASTION} in"
         )),
-        "{}",
-        stderr(&out)
+        "{err}"
     );
+    // The verified way first, trust on first use second.
+    let verified = err
+        .find("--host-key-from-console")
+        .unwrap_or_else(|| panic!("{err}"));
+    let blind = err
+        .find("--host-key-check accept-new")
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(verified < blind, "{err}");
     let out = with("accept-new");
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
