@@ -4,16 +4,28 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -x /usr/sbin/sshd ] || ! command -v ssh >/dev/null; then
-    if [ "$(id -u)" = 0 ]; then
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client >/dev/null
+# Say what will happen to this machine before doing it.
+install=()
+[ -x /usr/sbin/sshd ] || install+=(openssh-server)
+command -v ssh >/dev/null || install+=(openssh-client)
+echo "== what the demo does here"
+if [ ${#install[@]} -gt 0 ]; then
+    echo "   installs ${install[*]} with apt-get (the emulator's instance is a real sshd)"
+fi
+echo "   builds eic-ssh and the emulator eic-sim into target/debug (cargo build; a few minutes the first time)"
+echo "   runs everything on this machine, in a scratch directory removed at the end; nothing reaches AWS"
+
+if [ ${#install[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "== installing ${install[*]}"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${install[@]}" >/dev/null
     else
-        echo "demo: needs OpenSSH: sudo apt-get install openssh-server openssh-client" >&2
+        echo "demo: needs OpenSSH: sudo apt-get install -y ${install[*]} (macOS has it), then run ./scripts/demo.sh again" >&2
         exit 1
     fi
 fi
 
-echo "== building"
+echo "== building eic-ssh and eic-sim"
 cargo build --quiet --workspace --bins
 bin="$PWD/target/debug"
 # Another build of eic-ssh (a release, a static musl one) may stand in: EIC_SSH_BIN=PATH.

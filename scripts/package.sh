@@ -41,11 +41,11 @@ mkdir -p "$assets/man" "$assets/completions"
 "$bin" completions bash > "$assets/completions/eic-ssh.bash"
 "$bin" completions zsh > "$assets/completions/_eic-ssh"
 "$bin" completions fish > "$assets/completions/eic-ssh.fish"
-for f in "$assets/man/eic-ssh.1" "$assets/completions/eic-ssh.bash" \
+for f in "$assets/man/man1/eic-ssh.1" "$assets/completions/eic-ssh.bash" \
     "$assets/completions/_eic-ssh" "$assets/completions/eic-ssh.fish"; do
     [ -s "$f" ] || { echo "package.sh: $f is missing or empty" >&2; exit 1; }
 done
-echo "package.sh: $(ls "$assets/man" | wc -l) man pages and 3 completion scripts in ${assets#"$root/"}"
+echo "package.sh: $(ls "$assets/man/man1" "$assets/man/man5" | grep -c "\.[15]$") man pages and 3 completion scripts in ${assets#"$root/"}"
 
 if ! cargo deb --version >/dev/null 2>&1; then
     skipped+=(".deb: cargo-deb is not installed (cargo install cargo-deb --locked)")

@@ -7,8 +7,10 @@ use clap::{ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand};
 
 const EXAMPLES: &str = "\
 Examples:
-  # A shell, or a command, on a private instance (no ssh binary, no key files):
+  # A shell, or a command, on a private instance (no ssh binary, no key files;
+  # bastion: a [hosts] alias in the config file, with its instance and user):
   eic-ssh ec2-user@i-0123456789abcdef0
+  eic-ssh ssh ec2-user@i-0123456789abcdef0
   eic-ssh bastion -- systemctl status nginx
 
   # In ~/.ssh/config, so that ssh, scp, sftp, rsync and git reach private instances:
@@ -16,8 +18,10 @@ Examples:
       User ec2-user
       ProxyCommand eic-ssh proxy %h %p --user %r --push-key ~/.ssh/id_ed25519.pub
 
-  # A local port that forwards to the instance's port 22, one tunnel per connection:
-  eic-ssh tunnel i-0123456789abcdef0 --local-port 2222
+  # A local port that forwards to the instance's port 22, one tunnel per connection,
+  # pushing your key for each:
+  eic-ssh tunnel i-0123456789abcdef0 --local-port 2222 --user ec2-user --push-key ~/.ssh/id_ed25519.pub
+  ssh -p 2222 -i ~/.ssh/id_ed25519 -o HostKeyAlias=i-0123456789abcdef0 ec2-user@localhost
 
   # Am I on an allowed network? Is the AWS side set up right?
   eic-ssh egress bastion
@@ -73,6 +77,30 @@ pub struct Globals {
     /// AWS region (else AWS_REGION, else the config file's, else the profile's).
     #[arg(long, global = true)]
     pub region: Option<String>,
+    /// Exit codes for scripts: `ssh` (the default) exits 255 for every failure of the
+    /// session form, as ssh does; `detailed` exits with the per-cause code (2 usage,
+    /// 3 refused, 4 credentials, 5 not found, 8 network, …) and tags every error line
+    /// `eic-ssh: error[TAG]: …`.
+    #[arg(long, global = true, value_enum, value_name = "MODE", env = "EIC_SSH_EXIT_CODES",
+          default_value_t = ExitCodes::Ssh)]
+    pub exit_codes: ExitCodes,
+}
+
+/// Which exit codes the session form uses for its own failures (`--exit-codes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ExitCodes {
+    /// 255 for every failure of the session form (ssh's convention); no tag.
+    #[default]
+    Ssh,
+    /// The documented per-cause code, and a tag on the error line.
+    Detailed,
+}
+
+impl ExitCodes {
+    /// Whether the per-cause codes and the tag were asked for.
+    pub fn detailed(self) -> bool {
+        self == ExitCodes::Detailed
+    }
 }
 
 impl Globals {
@@ -183,6 +211,14 @@ pub struct HostKeyArgs {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// A shell or a command on an instance: `eic-ssh ssh [user@]TARGET [COMMAND…]` is
+    /// `eic-ssh [user@]TARGET [COMMAND…]`, with the same options (as with
+    /// `aws ec2-instance-connect ssh` or `gcloud compute ssh`).
+    #[command(
+        override_usage = "eic-ssh ssh [OPTIONS] [user@]TARGET [--] [COMMAND…]",
+        after_help = "Examples:\n  eic-ssh ssh ec2-user@i-0123456789abcdef0\n  eic-ssh ssh bastion -- systemctl status nginx\n  eic-ssh ssh -L 5432:db.internal:5432 -N bastion"
+    )]
+    Ssh(Lazy<SessionArgs>),
     /// Pipe stdin/stdout through a tunnel: for OpenSSH's ProxyCommand.
     #[command(
         after_help = "Example (~/.ssh/config):\n  Host i-*\n      ProxyCommand eic-ssh proxy %h %p --user %r --push-key ~/.ssh/id_ed25519.pub"
@@ -220,19 +256,20 @@ pub enum Command {
         after_help = "Examples:\n  eic-ssh ssh-config\n  eic-ssh ssh-config --discover --filter tag:team=web --write\n  eic-ssh ssh-config --identity ~/.ssh/work_ed25519 --write ~/.ssh/eic-work.conf"
     )]
     SshConfig(Lazy<SshConfigArgs>),
-    /// Print a shell completion script (config aliases complete as targets in bash and fish).
+    /// Print a shell completion script (config aliases complete as targets in bash, zsh and
+    /// fish).
     #[command(
         after_help = "Examples:\n  eic-ssh completions bash > ~/.local/share/bash-completion/completions/eic-ssh\n  eic-ssh completions zsh > ~/.zfunc/_eic-ssh\n  eic-ssh completions fish > ~/.config/fish/completions/eic-ssh.fish"
     )]
     Completions(Lazy<CompletionsArgs>),
     /// Print the man page, or write one per command into a directory.
     #[command(
-        after_help = "Examples:\n  eic-ssh man | man -l -\n  sudo eic-ssh man --dir /usr/local/share/man/man1"
+        after_help = "Examples:\n  eic-ssh man | man -l -\n  eic-ssh man --dir ~/.local/share/man && man eic-ssh"
     )]
     Man(Lazy<ManArgs>),
     /// Listen on a local port and open one tunnel per accepted connection.
     #[command(
-        after_help = "Examples:\n  eic-ssh tunnel i-0123456789abcdef0 --local-port 2222\n  ssh -p 2222 ec2-user@localhost\n  eic-ssh tunnel i-0123456789abcdef0 --local-port 13389 --remote-port 3389"
+        after_help = "Examples:\n  # SSH: push your key for each connection (--user names the OS user it is for); the\n  # host key is recorded under the instance id, not localhost:\n  eic-ssh tunnel i-0123456789abcdef0 --local-port 2222 --user ec2-user --push-key ~/.ssh/id_ed25519.pub\n  ssh -p 2222 -i ~/.ssh/id_ed25519 -o HostKeyAlias=i-0123456789abcdef0 ec2-user@localhost\n\n  # Remote desktop to a Windows instance (no key to push):\n  eic-ssh tunnel i-0123456789abcdef0 --local-port 13389 --remote-port 3389"
     )]
     Tunnel(Lazy<TunnelArgs>),
 }
@@ -338,7 +375,8 @@ pub struct ListArgs {
     /// NAME=VALUE[,VALUE…]).
     #[arg(long, value_name = "NAME=VALUE")]
     pub filter: Vec<String>,
-    /// Print JSON (schema in docs/commands.md).
+    /// Print JSON: egress_ip, and instances, each with instance_id, name, state,
+    /// endpoint_id, aliases, guard, ….
     #[arg(long)]
     pub json: bool,
 }
@@ -407,7 +445,9 @@ pub struct CompletionsArgs {
 /// `eic-ssh man`.
 #[derive(Debug, Args)]
 pub struct ManArgs {
-    /// Write eic-ssh.1 and one page per subcommand (eic-ssh-proxy.1, …) here.
+    /// Write the pages into a manual's directory: eic-ssh.1 and one page per subcommand
+    /// (eic-ssh-proxy.1, …) into DIR/man1, eic-ssh-config.5 into DIR/man5. A DIR named
+    /// man1 (or man5) is taken as that section's directory: the other goes beside it.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
 }
@@ -435,7 +475,7 @@ pub struct ConfigInitArgs {
 pub struct ConfigCheckArgs {
     /// Alias, instance id or Name tag.
     pub target: Option<String>,
-    /// Print the settings as JSON (schema in docs/commands.md).
+    /// Print the settings as one JSON object (config_file, valid, then hosts or error).
     #[arg(long)]
     pub json: bool,
 }
@@ -445,7 +485,8 @@ pub struct ConfigCheckArgs {
 pub struct EgressArgs {
     /// Alias, instance id or Name tag (default: the `[defaults]` allowlist).
     pub target: Option<String>,
-    /// Print the IP, the allowlist and the verdict as JSON (schema in docs/commands.md).
+    /// Print the IP, the allowlist and the verdict as one JSON object (egress_ip, allow,
+    /// verdict, reason, …).
     #[arg(long)]
     pub json: bool,
 }
@@ -539,8 +580,9 @@ pub struct ConnectArgs {
 }
 
 /// Whether a command line (without the program name) is the session form
-/// (`eic-ssh [user@]TARGET …`) rather than a subcommand: no subcommand name stands among
-/// the words before `--`. Used only to pick the exit code of a line clap rejected.
+/// (`eic-ssh [user@]TARGET …` or `eic-ssh ssh …`) rather than another subcommand: the
+/// first subcommand name among the words before `--`, if any, is `ssh`. Used only to pick
+/// the exit code of a line clap rejected.
 pub fn is_session_form(args: impl Iterator<Item = String>) -> bool {
     use clap::CommandFactory;
     let cli = Cli::command();
@@ -549,8 +591,27 @@ pub fn is_session_form(args: impl Iterator<Item = String>) -> bool {
         .map(clap::Command::get_name)
         .chain(["help"])
         .collect();
+    args.take_while(|a| a != "--")
+        .find(|w| names.contains(&w.as_str()))
+        .is_none_or(|w| w == "ssh")
+}
+
+/// Whether a command line clap rejected asked for detailed exit codes: `--exit-codes
+/// detailed` (or `=detailed`) before `--`, the last one winning, else EIC_SSH_EXIT_CODES.
+pub fn asks_detailed_exit_codes(args: impl Iterator<Item = String>, env: Option<String>) -> bool {
     let words: Vec<String> = args.take_while(|a| a != "--").collect();
-    !words.iter().any(|w| names.contains(&w.as_str()))
+    let mut asked = None;
+    for (i, word) in words.iter().enumerate() {
+        let value = match word.strip_prefix("--exit-codes") {
+            Some("") => words.get(i + 1).map(String::as_str),
+            Some(rest) => rest.strip_prefix('='),
+            None => None,
+        };
+        if let Some(value) = value {
+            asked = Some(value == "detailed");
+        }
+    }
+    asked.unwrap_or_else(|| env.as_deref() == Some("detailed"))
 }
 
 /// The subcommand `word` was probably meant to be, when it is close to one (a typo like
@@ -663,5 +724,44 @@ mod tests {
         assert!(is_session_form(words(&["host", "--", "cp", "a"])));
         assert!(!is_session_form(words(&["cp", "--bogus", "a", "b:c"])));
         assert!(!is_session_form(words(&["-v", "proxy", "--nope"])));
+        assert!(is_session_form(words(&["ssh", "--bogus", "host"])));
+        assert!(is_session_form(words(&["-v", "ssh", "host", "proxy"])));
+        assert!(!is_session_form(words(&["help", "ssh"])));
+    }
+
+    #[test]
+    fn detailed_exit_codes_from_the_line_or_the_environment() {
+        let asks = |v: &[&str], env: Option<&str>| {
+            asks_detailed_exit_codes(v.iter().map(|s| s.to_string()), env.map(str::to_string))
+        };
+        assert!(asks(&["--exit-codes", "detailed", "host"], None));
+        assert!(asks(&["host", "--exit-codes=detailed"], None));
+        assert!(asks(&["host"], Some("detailed")));
+        assert!(!asks(&["host"], None));
+        assert!(!asks(&["--exit-codes=ssh", "host"], Some("detailed")));
+        assert!(!asks(&["host", "--", "--exit-codes=detailed"], None));
+    }
+
+    #[test]
+    fn ssh_is_the_session_form_with_the_same_options() {
+        let cli = Cli::try_parse_from([
+            "eic-ssh",
+            "ssh",
+            "-t",
+            "-p",
+            "22",
+            "ec2-user@i-0123456789abcdef0",
+            "--",
+            "ls",
+            "-l",
+        ])
+        .unwrap();
+        let Some(Command::Ssh(Lazy(args))) = cli.command else {
+            panic!("not the ssh subcommand: {:?}", cli.command);
+        };
+        assert_eq!(args.target.as_deref(), Some("ec2-user@i-0123456789abcdef0"));
+        assert_eq!(args.remote_command, ["ls", "-l"]);
+        assert!(args.tty);
+        assert_eq!(args.port, Some(22));
     }
 }

@@ -53,6 +53,11 @@ impl Exit {
         self as i32
     }
 
+    /// The tag of the error line that comes with this code (the kind's), if any.
+    pub fn tag(self) -> Option<&'static str> {
+        Kind::ALL.iter().find(|k| k.exit() == self).map(|k| k.tag())
+    }
+
     /// What the code means, in a few words.
     pub fn meaning(self) -> &'static str {
         match self {
@@ -70,15 +75,20 @@ impl Exit {
     }
 }
 
-/// The exit codes as `--help` shows them, one per line, from [`Exit::ALL`].
+/// The exit codes as `--help` shows them, one per line with the error line's tag, from
+/// [`Exit::ALL`].
 pub fn exit_table() -> String {
-    let mut out = String::from("Exit codes:\n  0    success\n");
+    let mut out = String::from("Exit codes (and the error line's tag):\n  0    success\n");
     for exit in Exit::ALL {
-        out.push_str(&format!("  {:<4} {}\n", exit.code(), exit.meaning()));
+        let tag = exit.tag().map_or(String::new(), |t| format!(" [{t}]"));
+        out.push_str(&format!("  {:<4} {}{tag}\n", exit.code(), exit.meaning()));
     }
-    out.push_str("A session (`eic-ssh TARGET …`) exits with the remote command's status, or 255.");
+    out.push_str(SESSION_EXIT);
     out
 }
+
+/// How the session form exits, as `--help` and the man page say it.
+pub const SESSION_EXIT: &str = "A session (`eic-ssh TARGET …`, `eic-ssh ssh TARGET …`) exits with the remote command's status, or 255 when eic-ssh itself fails, as ssh does. With --exit-codes detailed (or EIC_SSH_EXIT_CODES=detailed) it exits with the code above instead, and every error line reads `eic-ssh: error[TAG]: …`.";
 
 /// How a command that ran to its end finished (a failure is a [`Failure`]); its exit code
 /// is decided here and nowhere else.
@@ -118,9 +128,9 @@ impl Outcome {
 
 /// The exit code for a command line clap did not run: help and version are not failures;
 /// a usage error exits 2, except in the session form, which (like ssh) keeps every code
-/// below 255 for the remote command and so exits 255.
-pub fn command_line_exit(help_or_version: bool, session_form: bool) -> i32 {
-    match (help_or_version, session_form) {
+/// below 255 for the remote command and so exits 255 unless `detailed` codes were asked for.
+pub fn command_line_exit(help_or_version: bool, session_form: bool, detailed: bool) -> i32 {
+    match (help_or_version, session_form && !detailed) {
         (true, _) => 0,
         (false, true) => Exit::Session.code(),
         (false, false) => Exit::Usage.code(),
@@ -169,6 +179,37 @@ impl Kind {
             Kind::Ssh => Exit::Session,
         }
     }
+
+    /// Every kind, in the order of their exit codes.
+    pub const ALL: [Kind; 10] = [
+        Kind::Other,
+        Kind::Usage,
+        Kind::Refused,
+        Kind::Credentials,
+        Kind::NotFound,
+        Kind::TunnelRefused,
+        Kind::TunnelClosed,
+        Kind::Network,
+        Kind::Interrupted,
+        Kind::Ssh,
+    ];
+
+    /// The stable tag of the error line (`eic-ssh: error[TAG]: …`) with detailed exit codes:
+    /// one per kind, documented beside its exit code; a script matches on it.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Kind::Other => "other",
+            Kind::Usage => "usage",
+            Kind::Refused => "refused",
+            Kind::Credentials => "credentials",
+            Kind::NotFound => "not-found",
+            Kind::TunnelRefused => "tunnel-refused",
+            Kind::TunnelClosed => "tunnel-closed",
+            Kind::Network => "network",
+            Kind::Interrupted => "interrupted",
+            Kind::Ssh => "ssh",
+        }
+    }
 }
 
 /// A failure ready to show: one line that says what happened and what to do.
@@ -209,6 +250,26 @@ impl Failure {
     /// The code the process exits with.
     pub fn exit(&self) -> Exit {
         self.exit.unwrap_or(self.kind.exit())
+    }
+
+    /// The same failure as the session form ends with it: 255, as ssh does, unless the
+    /// user asked for `detailed` codes (then the kind's own).
+    pub fn of_session(self, detailed: bool) -> Self {
+        if detailed {
+            self
+        } else {
+            self.exiting(Exit::Session)
+        }
+    }
+
+    /// The line printed on stderr: `eic-ssh: MESSAGE`, or with `tagged` (detailed exit
+    /// codes) `eic-ssh: error[TAG]: MESSAGE`.
+    pub fn line(&self, tagged: bool) -> String {
+        if tagged {
+            format!("eic-ssh: error[{}]: {}", self.kind.tag(), self.message)
+        } else {
+            format!("eic-ssh: {}", self.message)
+        }
     }
 }
 

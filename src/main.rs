@@ -16,10 +16,15 @@ fn main() -> ExitCode {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
             );
             let session_form = eic_ssh::cli::is_session_form(std::env::args().skip(1));
-            return exit_code(command_line_exit(help_or_version, session_form));
+            let detailed = eic_ssh::cli::asks_detailed_exit_codes(
+                std::env::args().skip(1),
+                std::env::var("EIC_SSH_EXIT_CODES").ok(),
+            );
+            return exit_code(command_line_exit(help_or_version, session_form, detailed));
         }
     };
     eic_ssh::logging::init(cli.verbose, cli.quiet);
+    let tagged = cli.globals.exit_codes.detailed();
     eic_ssh::local::terminal::restore_on_panic();
     // One thread: the proxy relays one stream (docs/protocol.md, "Measured here"), and for copies two worker
     // threads measured no faster (docs/benchmarks.md, "History").
@@ -41,7 +46,7 @@ fn main() -> ExitCode {
     match outcome {
         Ok(outcome) => exit_code(outcome.code()),
         Err(failure) => {
-            eprintln!("eic-ssh: {failure}");
+            eprintln!("{}", failure.line(tagged));
             exit_code(failure.exit().code())
         }
     }

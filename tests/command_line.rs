@@ -96,3 +96,55 @@ fn profile_and_region_must_be_plain_names_wherever_they_stand() {
     );
     assert!(h.sim.events().is_empty(), "no AWS call");
 }
+
+/// Every command path (`proxy`, `config check`, …), from the CLI's own definition.
+fn command_paths() -> Vec<Vec<String>> {
+    use clap::CommandFactory;
+    fn walk(cmd: &clap::Command, path: &[String], out: &mut Vec<Vec<String>>) {
+        out.push(path.to_vec());
+        for sub in cmd.get_subcommands() {
+            let mut next = path.to_vec();
+            next.push(sub.get_name().to_string());
+            walk(sub, &next, out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(&eic_ssh::cli::Cli::command(), &[], &mut out);
+    out
+}
+
+#[test]
+fn no_output_names_a_repository_file() {
+    // An installed eic-ssh has no docs/ beside it: help and the starter config point to
+    // `--help` and the man pages instead.
+    let h = Harness::new();
+    let leaks = |text: &str| text.contains("docs/") || text.contains(".md");
+    let paths = command_paths();
+    assert!(paths.len() > 15, "{paths:?}");
+    for path in paths {
+        for flag in ["--help", "-h"] {
+            let mut cmd = h.eic_ssh();
+            cmd.args(&path).arg(flag);
+            let out = run(&mut cmd, LIMIT);
+            assert!(out.status.success(), "{path:?} {flag}: {}", stderr(&out));
+            let help = String::from_utf8_lossy(&out.stdout);
+            assert!(help.len() > 100, "{path:?} {flag}: {help}");
+            assert!(
+                !leaks(&help),
+                "{path:?} {flag} names a repository file:\n{help}"
+            );
+        }
+    }
+    let config = h.dir.path().join("fresh/config.toml");
+    let mut cmd = h.eic_ssh();
+    cmd.env("EIC_SSH_CONFIG", &config)
+        .args(["config", "init", "--allow", "203.0.113.0/24"]);
+    let out = run(&mut cmd, LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let starter = std::fs::read_to_string(&config).unwrap();
+    assert!(starter.contains("allow"), "{starter}");
+    let printed = String::from_utf8_lossy(&out.stdout);
+    for text in [starter.as_str(), &printed, &stderr(&out)] {
+        assert!(!leaks(text), "config init names a repository file:\n{text}");
+    }
+}

@@ -76,6 +76,15 @@ fn bash_completes_subcommands_flags_and_config_aliases() {
         bash_complete(&h, &config, &["eic-ssh", "proxy", "w"]),
         ["web"]
     );
+    // `eic-ssh ssh` takes a target and the session's flags.
+    assert_eq!(
+        bash_complete(&h, &config, &["eic-ssh", "ssh", "ec2-user@b"]),
+        ["ec2-user@bastion"]
+    );
+    assert_eq!(
+        bash_complete(&h, &config, &["eic-ssh", "ssh", "--known-h"]),
+        ["--known-hosts"]
+    );
     assert_eq!(
         bash_complete(&h, &config, &["eic-ssh", "doctor", "--js"]),
         ["--json"]
@@ -131,6 +140,22 @@ fn every_shell_gets_a_script() {
 }
 
 #[test]
+fn a_man1_directory_gets_section_5_beside_it() {
+    // What users type for a system manual: the config file's page must land in man5.
+    let h = Harness::new();
+    let root = h.dir.path().join("share/man");
+    let mut cmd = h.eic_ssh();
+    cmd.arg("man").arg("--dir").arg(root.join("man1"));
+    let out = run(&mut cmd, LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(root.join("man1/eic-ssh.1").is_file());
+    assert!(root.join("man1/eic-ssh-proxy.1").is_file());
+    assert!(root.join("man5/eic-ssh-config.5").is_file());
+    assert!(!root.join("man1/eic-ssh-config.5").exists());
+    assert!(!root.join("man1/man5").exists());
+}
+
+#[test]
 fn committed_man_pages_match_the_cli() {
     let h = Harness::new();
     let fresh = h.dir.path().join("man");
@@ -148,15 +173,21 @@ fn committed_man_pages_match_the_cli() {
         names
     };
     let regenerate = "regenerate them: cargo run -- man --dir man";
-    assert_eq!(names(&fresh), names(&committed), "{regenerate}");
-    for name in names(&fresh) {
-        assert_eq!(
-            std::fs::read_to_string(fresh.join(&name)).unwrap(),
-            std::fs::read_to_string(committed.join(&name)).unwrap(),
-            "man/{name} is stale: {regenerate}"
-        );
+    assert_eq!(names(&fresh), ["man1", "man5"], "{regenerate}");
+    assert_eq!(names(&committed), ["man1", "man5"], "{regenerate}");
+    for section in ["man1", "man5"] {
+        let (fresh, committed) = (fresh.join(section), committed.join(section));
+        assert_eq!(names(&fresh), names(&committed), "{regenerate}");
+        for name in names(&fresh) {
+            assert_eq!(
+                std::fs::read_to_string(fresh.join(&name)).unwrap(),
+                std::fs::read_to_string(committed.join(&name)).unwrap(),
+                "man/{section}/{name} is stale: {regenerate}"
+            );
+        }
     }
-    assert!(names(&fresh).contains(&"eic-ssh-ssh-config.1".to_string()));
+    assert!(names(&fresh.join("man1")).contains(&"eic-ssh-ssh-config.1".to_string()));
+    assert_eq!(names(&fresh.join("man5")), ["eic-ssh-config.5"]);
     // Without --dir: eic-ssh(1) on stdout, as roff.
     let mut cmd = h.eic_ssh();
     cmd.arg("man");

@@ -49,6 +49,35 @@ fn commands_stream_output_and_pass_exit_codes_through() {
 }
 
 #[test]
+fn eic_ssh_ssh_is_the_session_form() {
+    // What users of `aws ec2-instance-connect ssh` and `gcloud compute ssh` type.
+    let h = Harness::new();
+    let mut cmd = h.eic_ssh();
+    cmd.args(["ssh", "-T", "--known-hosts"])
+        .arg(&h.known_hosts)
+        .arg(format!("{}@{BASTION}", h.user))
+        .args(["echo", "two", "words;", "exit", "3"]);
+    let out = run(&mut cmd, LIMIT);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(text(&out), "two words\n");
+    assert_eq!(count(&h, "tunnel_open"), 1);
+    // Its own failures are the session's: 255 and one line.
+    let mut cmd = h.eic_ssh();
+    cmd.args([
+        "ssh",
+        &format!("{}@i-0ffffffffffffffff", h.user),
+        "--",
+        "true",
+    ]);
+    let out = run(&mut cmd, LIMIT);
+    assert_fails(
+        &out,
+        255,
+        "eic-ssh: instance i-0ffffffffffffffff was not found",
+    );
+}
+
+#[test]
 fn failures_of_the_session_itself_exit_255_with_one_line() {
     let h = Harness::new();
     let mut cmd = h.eic_ssh();
@@ -124,13 +153,21 @@ fn host_keys_accept_new_then_refuse_a_changed_key() {
     };
     let out = with("strict");
     assert_eq!(out.status.code(), Some(255));
+    let err = stderr(&out);
     assert!(
-        stderr(&out).contains(&format!(
+        err.contains(&format!(
             "host key verification failed: no key for {BASTION} in"
         )),
-        "{}",
-        stderr(&out)
+        "{err}"
     );
+    // The verified way first, trust on first use second.
+    let verified = err
+        .find("--host-key-from-console")
+        .unwrap_or_else(|| panic!("{err}"));
+    let blind = err
+        .find("--host-key-check accept-new")
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(verified < blind, "{err}");
     let out = with("accept-new");
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(

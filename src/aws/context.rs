@@ -405,24 +405,89 @@ fn credentials_sentence(e: &CredentialsError) -> String {
     }
 }
 
-/// An error with its chain of causes, on one line.
+/// An error with its chain of causes, on one line, each said once: a cause whose text is
+/// already in the line is left out, and so are the labels the HTTP libraries wrap a cause
+/// in (reqwest's "error sending request for url (…)", hyper-util's "client error
+/// (Connect)", "dns error", "error resolving DNS"), which the cause below them says better:
+/// one DNS failure reads as one failed lookup, not three. The callers name the URL.
 pub fn with_causes(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
+    let mut chain = vec![e.to_string()];
     let mut source = e.source();
     while let Some(cause) = source {
-        let more = cause.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
+        chain.push(cause.to_string());
         source = cause.source();
     }
-    text
+    let last = chain.len() - 1;
+    let mut said: Vec<String> = Vec::new();
+    for (i, text) in chain.into_iter().enumerate() {
+        let repeated = said.iter().any(|s| s.contains(&text));
+        if text.is_empty() || repeated || (i < last && is_label(&text)) {
+            continue;
+        }
+        said.push(text);
+    }
+    said.join(": ")
+}
+
+/// A wrapper's text that names no cause of its own.
+fn is_label(text: &str) -> bool {
+    const LABELS: [&str; 5] = [
+        "client error (Connect)",
+        "client error (SendRequest)",
+        "dns error",
+        "error resolving DNS",
+        "error sending request",
+    ];
+    LABELS.iter().any(|l| text.eq_ignore_ascii_case(l))
+        || text.starts_with("error sending request for url (")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_cause_is_said_once() {
+        /// One link of an error chain.
+        #[derive(Debug)]
+        struct Link(&'static str, Option<Box<Link>>);
+        impl std::fmt::Display for Link {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.0)
+            }
+        }
+        impl std::error::Error for Link {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                self.1.as_deref().map(|l| l as _)
+            }
+        }
+        let chain = |texts: &[&'static str]| {
+            texts
+                .iter()
+                .rev()
+                .fold(None, |below, t| Some(Box::new(Link(t, below))))
+                .unwrap()
+        };
+        // reqwest over hyper-util, failing a DNS lookup (as measured here).
+        let dns = chain(&[
+            "error sending request for url (https://checkip.nowhere.invalid/)",
+            "client error (Connect)",
+            "dns error",
+            "error resolving DNS",
+            "failed to lookup address information: Name or service not known",
+        ]);
+        assert_eq!(
+            with_causes(dns.as_ref()),
+            "failed to lookup address information: Name or service not known"
+        );
+        let repeated = chain(&["cannot reach a:443: refused", "refused"]);
+        assert_eq!(
+            with_causes(repeated.as_ref()),
+            "cannot reach a:443: refused"
+        );
+        // A label with nothing below it is all there is to say.
+        assert_eq!(with_causes(chain(&["dns error"]).as_ref()), "dns error");
+    }
 
     #[test]
     fn default_urls_come_from_the_partition_table() {

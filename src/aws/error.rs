@@ -21,7 +21,7 @@ pub enum AwsError {
         message: String,
     },
     /// The request did not get an answer.
-    #[error("{action} failed: cannot reach {endpoint}: {reason}")]
+    #[error("{action} failed: {}", unreachable(endpoint, reason))]
     Network {
         /// API action.
         action: String,
@@ -38,6 +38,17 @@ pub enum AwsError {
         /// What was wrong with it.
         reason: String,
     },
+}
+
+/// "cannot reach ENDPOINT: REASON", the endpoint said once: a reason that already says
+/// what could not be reached (`cannot reach HOST:443: …`, `cannot reach proxy …`) stands
+/// alone.
+fn unreachable(endpoint: &str, reason: &str) -> String {
+    if reason.starts_with("cannot reach ") {
+        reason.to_string()
+    } else {
+        format!("cannot reach {endpoint}: {reason}")
+    }
 }
 
 /// Codes that mean "your credentials or permissions", not "your input".

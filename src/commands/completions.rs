@@ -9,7 +9,7 @@ use crate::cli::{Cli, CompletionsArgs};
 use crate::error::{Failure, Outcome};
 
 /// Where a target may stand: right after `eic-ssh`, or after these subcommands.
-const TAKES_TARGET: &str = "proxy tunnel egress doctor check";
+const TAKES_TARGET: &str = "ssh proxy tunnel egress doctor check";
 
 /// Prints the script on stdout.
 pub fn run(args: &CompletionsArgs) -> Result<Outcome, Failure> {
@@ -78,8 +78,8 @@ complete -F _eic_ssh_targets -o bashdefault -o default eic-ssh
     )
 }
 
-/// Wraps clap's `_eic-ssh`: config aliases as the first word (also after `user@`), and as
-/// `ALIAS:` for `cp`.
+/// Wraps clap's `_eic-ssh`: config aliases as the first word or after `ssh` (also after
+/// `user@`), and as `ALIAS:` for `cp`.
 fn zsh_aliases() -> String {
     r#"
 # Config aliases as targets (from `eic-ssh config aliases`).
@@ -87,6 +87,9 @@ _eic_ssh_targets() {
     local -a aliases
     aliases=(${(f)"$(eic-ssh config aliases 2>/dev/null)"})
     if (( CURRENT == 2 )) && [[ $PREFIX != -* ]]; then
+        compset -P '*@'
+        compadd -a aliases
+    elif (( CURRENT == 3 )) && [[ $words[2] == ssh && $PREFIX != -* ]]; then
         compset -P '*@'
         compadd -a aliases
     elif [[ $words[2] == cp && $PREFIX != */* && $PREFIX != *:* && $PREFIX != -* ]]; then

@@ -81,7 +81,7 @@ pub fn starter(allow: &[IpNet], region: Option<&str>, user: Option<&str>) -> Str
     let quoted = |v: &str| format!("{v:?}");
     let _ = writeln!(
         out,
-        "# eic-ssh config (`man eic-ssh`, and the project's docs/configuration.md). Check it: eic-ssh config check\n"
+        "# eic-ssh config (every key: `man 5 eic-ssh-config`). Check it: eic-ssh config check\n"
     );
     let _ = writeln!(out, "[defaults]");
     match region {

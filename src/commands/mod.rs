@@ -29,13 +29,23 @@ use crate::target::Target;
 pub async fn run(cli: Cli) -> Result<Outcome, Failure> {
     let g = &cli.globals;
     let checked = g.check();
-    let Some(command) = cli.command else {
-        // Like every usage error of the session form, 255 (docs/commands.md, "Exit codes").
-        checked.map_err(|f| f.exiting(crate::error::Exit::Session))?;
-        return session::run(cli.session, g).await;
+    // `eic-ssh [user@]TARGET …` and `eic-ssh ssh [user@]TARGET …` are the one session form;
+    // its usage errors exit 255 too, unless detailed codes were asked for.
+    let command = match cli.command {
+        None => Err(cli.session),
+        Some(Command::Ssh(Lazy(args))) => Err(args),
+        Some(command) => Ok(command),
+    };
+    let command = match command {
+        Ok(command) => command,
+        Err(args) => {
+            checked.map_err(|f| f.of_session(g.exit_codes.detailed()))?;
+            return session::run(args, g).await;
+        }
     };
     checked?;
     match command {
+        Command::Ssh(Lazy(args)) => session::run(args, g).await,
         Command::Proxy(Lazy(args)) => proxy::run(args, g).await,
         Command::Tunnel(Lazy(args)) => tunnel::run(args, g).await,
         Command::Egress(Lazy(args)) => egress::run(args, g).await,

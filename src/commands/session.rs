@@ -8,7 +8,7 @@ use crate::commands::forwards::{self, Reconnect};
 use crate::commands::login::login;
 use crate::commands::settings_for;
 use crate::config::file::{ForwardKind, Loaded};
-use crate::error::{Exit, Failure, Kind, Outcome};
+use crate::error::{Failure, Kind, Outcome};
 use crate::local::terminal;
 use crate::route::Learned;
 use crate::ssh::client;
@@ -19,9 +19,10 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
 /// Runs the session, logged as one attempt; every failure of our own is exit 255, as
-/// with ssh.
+/// with ssh, unless `--exit-codes detailed` asks for the per-cause code.
 pub async fn run(args: SessionArgs, g: &Globals) -> Result<Outcome, Failure> {
-    let session_failure = |f: Failure| f.exiting(Exit::Session);
+    let detailed = g.exit_codes.detailed();
+    let session_failure = |f: Failure| f.of_session(detailed);
     let typed = match args.target.clone() {
         Some(typed) => typed,
         // On a terminal, pick one; else the one line (a script must name its target).

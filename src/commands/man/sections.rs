@@ -3,6 +3,22 @@
 
 use crate::error::Exit;
 
+/// How the session form exits, by default and with detailed codes (EXIT STATUS).
+const SESSION_EXIT_STATUS: &str = "\
+.PP
+The session (\\fBeic\\-ssh [user@]TARGET [COMMAND…]\\fR, or \\fBeic\\-ssh ssh …\\fR) exits as ssh(1) \
+does: with the remote command's status, or 255 when eic\\-ssh itself fails (its command line, \
+the egress guard, no region or credentials, the network, the tunnel, SSH), so that every code \
+below 255 is the remote command's. The other commands always exit with the codes above.
+.PP
+With \\fB\\-\\-exit\\-codes detailed\\fR, or \\fBEIC_SSH_EXIT_CODES=detailed\\fR in the environment, \
+the session exits with the code above for the cause instead (3 when the guard refuses, 4 without \
+credentials, …), and the error line of every command carries the cause's tag: \
+\\fBeic\\-ssh: error[refused]: refusing to connect: …\\fR. The remote command's status still \
+passes through, so a script tells the two apart by that line: it is printed only when \
+eic\\-ssh itself failed. Codes and tags are stable.
+";
+
 /// The sections appended to eic-ssh(1), as roff.
 pub fn main_page_extras() -> String {
     let mut out = String::new();
@@ -16,15 +32,16 @@ pub fn main_page_extras() -> String {
     }
     out.push_str(".SH \"EXIT STATUS\"\n.TP\n\\fB0\\fR\nsuccess\n");
     for exit in Exit::ALL {
+        let tag = exit
+            .tag()
+            .map_or(String::new(), |t| format!(" (tag \\fB{t}\\fR)"));
         out.push_str(&format!(
-            ".TP\n\\fB{}\\fR\n{}\n",
+            ".TP\n\\fB{}\\fR\n{}{tag}\n",
             exit.code(),
             exit.meaning()
         ));
     }
-    out.push_str(
-        "A session (\\fBeic\\-ssh TARGET …\\fR) exits with the remote command's status, or 255.\n",
-    );
+    out.push_str(SESSION_EXIT_STATUS);
     out.push_str(".SH \"SEE ALSO\"\n");
     out.push_str(SEE_ALSO);
     out.push('\n');
@@ -64,6 +81,10 @@ const ENVIRONMENT: &[(&str, &str)] = &[
     (
         "EIC_SSH_CONFIG",
         "The config file, instead of the default place.",
+    ),
+    (
+        "EIC_SSH_EXIT_CODES",
+        "\\fBdetailed\\fR: the session exits with the per-cause code, and error lines carry a tag (see EXIT STATUS); \\fBssh\\fR (the default): 255, as ssh does. \\fB\\-\\-exit\\-codes\\fR wins.",
     ),
     (
         "EIC_SSH_KNOWN_HOSTS",

@@ -100,7 +100,7 @@ pub fn verify(check: &HostKeyCheck, key: &PublicKey) -> Result<(), Failure> {
             Policy::Strict => Err(Failure::new(
                 Kind::Ssh,
                 format!(
-                    "host key verification failed: no key for {name} in {} and --host-key-check is strict ({} key {fingerprint}). Connect once with --host-key-check accept-new, or add the key yourself",
+                    "host key verification failed: no key for {name} in {} and --host-key-check is strict ({} key {fingerprint}). Verify it with --host-key-from-console (the keys the instance printed at boot), or trust it on first use with --host-key-check accept-new",
                     path.display(),
                     host_keys::type_label(key)
                 ),
@@ -148,7 +148,7 @@ fn ask(name: &str, key: &PublicKey) -> Result<bool, Failure> {
     let answer = crate::local::prompt::ask(&question).map_err(|_| {
         Failure::new(
             Kind::Ssh,
-            format!("host key verification failed: {name} is unknown and there is no terminal to ask on; use --host-key-check accept-new"),
+            format!("host key verification failed: {name} is unknown and there is no terminal to ask on; verify it with --host-key-from-console (the keys the instance printed at boot), or trust it on first use with --host-key-check accept-new"),
         )
     })?;
     Ok(answer.trim().eq_ignore_ascii_case("yes"))
