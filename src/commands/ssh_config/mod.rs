@@ -2,6 +2,7 @@
 //! through `eic-ssh proxy`, printed or kept in a file of their own.
 
 pub mod blocks;
+pub mod tag_names;
 
 use std::path::{Path, PathBuf};
 
@@ -166,7 +167,7 @@ fn alias_blocks(
 }
 
 /// One block per running instance an endpoint serves, named by its Name tag (when that is
-/// a plain, unique name no alias uses) and its id.
+/// a plain, unique name no alias uses and no real host has: see `tag_names`) and its id.
 async fn discovered_blocks(
     args: &SshConfigArgs,
     g: &Globals,
@@ -210,7 +211,17 @@ async fn discovered_blocks(
                 escape(name),
                 instance.id
             ),
-            (_, _, Some(name)) if is_host_name(name) => names.push(name.to_string()),
+            (_, _, Some(name)) if is_host_name(name) => {
+                match tag_names::refusal(name, args.allow_dotted_names) {
+                    None => names.push(name.to_string()),
+                    Some(refusal) => eprintln!(
+                        "eic-ssh: warning: {} is named by id only: its Name {} {}",
+                        instance.id,
+                        escape(name),
+                        refusal.reason()
+                    ),
+                }
+            }
             (Some(name), _, _) => eprintln!(
                 "eic-ssh: {} is named by id only: its Name {} is not a plain host name",
                 instance.id,
