@@ -60,7 +60,16 @@ fn control_dir() -> Option<PathBuf> {
     }
     let dir = absolute(&expand_tilde(Path::new("~/.ssh")));
     match crate::local::private::create_dir_all(&dir) {
-        Ok(()) => Some(dir),
+        Ok(()) => {
+            // ssh refuses nothing here, but whoever can write the directory can put their
+            // own socket in place of a shared connection's.
+            if let Some(warning) =
+                files::ssh_dir_warning(&dir, "the shared connections' sockets (ControlPath)")
+            {
+                eprintln!("eic-ssh: warning: {warning}");
+            }
+            Some(dir)
+        }
         Err(e) => {
             eprintln!(
                 "eic-ssh: warning: no connection sharing: cannot make {}: {e}",
