@@ -6,10 +6,9 @@ pub mod tag_names;
 
 use std::path::{Path, PathBuf};
 
-use crate::aws::connections::ApiConnections;
-use crate::aws::inventory::inventory;
-use crate::aws::{AwsChoices, AwsContext};
+use crate::aws;
 use crate::cli::{Globals, SshConfigArgs};
+use crate::commands::list;
 use crate::config::{self, ConfigFile};
 use crate::error::{Failure, Kind, Outcome};
 use crate::local::files;
@@ -17,7 +16,6 @@ use crate::printable::escape;
 use crate::route::{self, Flags};
 use crate::ssh::key::read_public_key;
 use crate::target::expand_tilde;
-use crate::{aws, net};
 use blocks::{Block, Common, HEADER, is_host_name};
 
 /// Prints the blocks, or writes them with `--write`; exit 0 (blocks that cannot be
@@ -184,21 +182,17 @@ async fn discovered_blocks(
     path: Option<&Path>,
 ) -> Result<Vec<Block>, Failure> {
     let defaults = route::settings::defaults(file, path)?;
-    let choices = AwsChoices {
-        profile: g.profile.clone().or(defaults.profile.clone()),
-        region: g.region.clone().or(defaults.region.clone()),
-    };
-    let tls = net::client_config()?;
-    let http = net::http_client(&tls)?;
-    let aws = AwsContext::load(&choices, http, ApiConnections::new(tls)).await?;
     let mut filters = parse_filters(&args.filter)?;
     filters.push(("instance-state-name".into(), vec!["running".into()]));
-    let entries = inventory(&aws, &filters).await?;
-    let mut flags = base_flags(g, path);
-    flags.extend(["--region".into(), aws.region.clone()]);
+    // `list`'s rows: the same lookups, and what the guard would say from here now.
+    let (rows, _) = list::listing(g, file, path, false, &filters).await?;
     let user = args.user.clone().or(defaults.user);
     let mut out = Vec::new();
-    for entry in entries {
+    let mut refused = 0;
+    for row in rows {
+        let entry = row.entry;
+        let mut flags = base_flags(g, path);
+        flags.extend(["--region".into(), row.region.clone()]);
         let endpoint = match &entry.endpoint {
             Ok(e) => e,
             Err(why) => {
@@ -239,15 +233,32 @@ async fn discovered_blocks(
             (None, _, _) => {}
         }
         names.push(instance.id.clone());
+        if row.guard == "refused" {
+            refused += 1;
+            let reason = row.guard_reason.as_deref().unwrap_or_default();
+            let reason = reason
+                .strip_prefix("refusing to connect: ")
+                .unwrap_or(reason);
+            eprintln!(
+                "eic-ssh: note: from this network the guard refuses {}: {}",
+                instance.id,
+                escape(reason)
+            );
+        }
         out.push(Block {
             names,
             target: instance.id.clone(),
             user: user.clone(),
             host_key_alias: Some(instance.id.clone()),
             known_hosts: None,
-            proxy_flags: flags.clone(),
-            origin: format!("{} in {} via {}", instance.id, aws.region, endpoint.id),
+            proxy_flags: flags,
+            origin: format!("{} in {} via {}", instance.id, row.region, endpoint.id),
         });
+    }
+    if refused > 0 {
+        eprintln!(
+            "eic-ssh: note: the blocks are written all the same; each ssh through them asks the guard again, and is refused until you connect from an allowed network"
+        );
     }
     Ok(out)
 }
