@@ -402,6 +402,11 @@ pub struct SshConfigArgs {
     /// (repeatable; NAME=VALUE[,VALUE…]).
     #[arg(long, value_name = "NAME=VALUE", requires = "discover")]
     pub filter: Vec<String>,
+    /// With --discover: let Name tags with a dot (web.example.com) or that are IP addresses
+    /// become Host names too; they then take ssh traffic meant for those hosts. `localhost`
+    /// never does.
+    #[arg(long, requires = "discover")]
+    pub allow_dotted_names: bool,
     /// The key ssh offers and the proxy pushes (its .pub must sit beside it); default: the
     /// first of ~/.ssh/id_rsa, id_ecdsa, id_ed25519 that has a .pub.
     #[arg(long, short = 'i', value_name = "FILE")]

@@ -24,8 +24,13 @@ pub enum Exit {
     TunnelClosed = 7,
     /// The network failed: DNS, TCP, TLS, proxy or a timeout.
     Network = 8,
+    /// Ended by SIGHUP (128 + its number, as shells report it; on Windows, the console
+    /// window closed).
+    Hangup = 129,
     /// Stopped by Ctrl-C (128 + SIGINT, as shells report it).
     Interrupted = 130,
+    /// Ended by SIGTERM (128 + its number; on Windows, log-off or shutdown).
+    Terminated = 143,
     /// The embedded SSH session failed (connection, host key, authentication); like ssh,
     /// every failure of the session command itself is 255, so it never collides with the
     /// remote command's status.
@@ -35,7 +40,7 @@ pub enum Exit {
 impl Exit {
     /// Every code, in order: the one list that `--help` prints and that docs/commands.md's
     /// table is checked against (`tests/exit_codes.rs`).
-    pub const ALL: [Exit; 10] = [
+    pub const ALL: [Exit; 12] = [
         Exit::Other,
         Exit::Usage,
         Exit::Refused,
@@ -44,7 +49,9 @@ impl Exit {
         Exit::TunnelRefused,
         Exit::TunnelClosed,
         Exit::Network,
+        Exit::Hangup,
         Exit::Interrupted,
+        Exit::Terminated,
         Exit::Session,
     ];
 
@@ -69,7 +76,9 @@ impl Exit {
             Exit::TunnelRefused => "the endpoint refused the tunnel",
             Exit::TunnelClosed => "the tunnel closed with an error",
             Exit::Network => "network",
-            Exit::Interrupted => "interrupted (Ctrl-C)",
+            Exit::Hangup => "ended by SIGHUP (proxy, tunnel)",
+            Exit::Interrupted => "interrupted (Ctrl-C, SIGINT)",
+            Exit::Terminated => "ended by SIGTERM (proxy, tunnel)",
             Exit::Session => "the session (or cp's SSH connection) failed",
         }
     }
@@ -103,6 +112,32 @@ pub enum Outcome {
     Remote(u8),
     /// The session was ended from this side (`~.`, a hang-up or kill): 255, as ssh does.
     Disconnected,
+    /// `proxy` or `tunnel` was asked to stop by a signal and closed its tunnels cleanly:
+    /// 128 + the signal's number, as shells report it.
+    Signalled(Signal),
+}
+
+/// The signal that ended `proxy` or `tunnel` (on Windows, the console event standing in
+/// for it: Ctrl-C, the console window closed, log-off or shutdown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGHUP.
+    Hangup,
+    /// SIGINT (Ctrl-C).
+    Interrupt,
+    /// SIGTERM.
+    Terminate,
+}
+
+impl Signal {
+    /// The documented exit code for it.
+    pub fn exit(self) -> Exit {
+        match self {
+            Signal::Hangup => Exit::Hangup,
+            Signal::Interrupt => Exit::Interrupted,
+            Signal::Terminate => Exit::Terminated,
+        }
+    }
 }
 
 impl Outcome {
@@ -113,6 +148,7 @@ impl Outcome {
             Outcome::Incomplete => Exit::Other.code(),
             Outcome::Remote(status) => i32::from(status),
             Outcome::Disconnected => Exit::Session.code(),
+            Outcome::Signalled(signal) => signal.exit().code(),
         }
     }
 
@@ -122,6 +158,9 @@ impl Outcome {
             Outcome::Success | Outcome::Remote(_) => "ok",
             Outcome::Incomplete => "incomplete",
             Outcome::Disconnected => "disconnected from this side (~. or a signal)",
+            Outcome::Signalled(Signal::Hangup) => "ended by SIGHUP",
+            Outcome::Signalled(Signal::Interrupt) => "ended by SIGINT",
+            Outcome::Signalled(Signal::Terminate) => "ended by SIGTERM",
         }
     }
 }

@@ -174,3 +174,141 @@ fn a_session_ended_from_this_side_is_logged_as_such_not_as_ok() {
         "disconnected from this side (~. or a signal)"
     );
 }
+
+/// Sends `signal` (`HUP`, `INT`, `TERM`) to process `pid`.
+fn send(signal: &str, pid: u32) {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
+/// Starts `cmd` (an ssh) running `echo up; …`, and returns once "up" came through.
+fn ssh_up(mut cmd: std::process::Command) -> std::process::Child {
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut first = [0u8; 3];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+    assert_eq!(&first, b"up\n");
+    child
+}
+
+#[test]
+fn a_signal_stops_the_listener_closing_and_logging_its_open_tunnels() {
+    let h = Harness::new();
+    for (signal, code) in [("INT", 130), ("TERM", 143), ("HUP", 129)] {
+        let mut listener = Listener::tunnel(&h);
+        let ssh = ssh_up(h.ssh_to_listener(listener.port, "echo up; sleep 60"));
+        let closed_before = h.sim.events_of("tunnel_closed").len();
+        send(signal, listener.child.id());
+        let status = listener.child.wait().unwrap();
+        assert_eq!(status.code(), Some(code), "SIG{signal}: {status:?}");
+        // The tunnel got a WebSocket close, and the ssh through it ended.
+        assert!(eventually(LIMIT, || h.sim.events_of("tunnel_closed").len()
+            > closed_before));
+        let closed = h.sim.events_of("tunnel_closed");
+        assert_eq!(closed.len(), closed_before + 1, "SIG{signal}: {closed:#?}");
+        assert_eq!(
+            closed.last().unwrap()["end"],
+            "client closed",
+            "SIG{signal}"
+        );
+        let out = wait(ssh, LIMIT);
+        assert!(!out.status.success(), "ssh ended with its tunnel");
+        let log = entries(&h);
+        let last = log.last().unwrap();
+        assert_eq!(last["command"], "tunnel", "{last}");
+        assert_eq!(last["outcome"], format!("ended by SIG{signal}"), "{last}");
+        assert_eq!(last["exit"], code, "{last}");
+        assert!(last["bytes_down"].as_u64().unwrap() > 0, "{last}");
+    }
+    assert_eq!(entries(&h).len(), 3);
+}
+
+#[test]
+fn a_proxy_ended_by_a_signal_says_so_in_the_log_and_its_exit_status() {
+    let h = Harness::new();
+    // Under ssh: the proxy's pid, written before it becomes eic-ssh (exec keeps the pid).
+    let pid_file = h.dir.path().join("proxy.pid");
+    let proxy = format!(
+        "sh -c 'echo $$ > {}; exec {}'",
+        pid_file.display(),
+        h.proxy_command()
+    );
+    let ssh = ssh_up(h.ssh_via(&proxy, "echo up; sleep 60"));
+    let pid: u32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    send("TERM", pid);
+    let out = wait(ssh, LIMIT);
+    assert!(!out.status.success(), "ssh ended with its tunnel");
+    assert!(eventually(LIMIT, || entries(&h).len() == 1));
+    let log = entries(&h);
+    assert_eq!(log[0]["command"], "proxy", "{log:#?}");
+    assert_eq!(log[0]["outcome"], "ended by SIGTERM", "{log:#?}");
+    assert_eq!(log[0]["exit"], 143, "{log:#?}");
+    assert!(eventually(LIMIT, || !h
+        .sim
+        .events_of("tunnel_closed")
+        .is_empty()));
+    assert_eq!(h.sim.events_of("tunnel_closed")[0]["end"], "client closed");
+
+    // Alone, with stdin still open: each signal ends it with 128 + its number.
+    for (signal, code) in [("HUP", 129), ("INT", 130), ("TERM", 143)] {
+        let mut cmd = h.eic_ssh();
+        cmd.args(["proxy", BASTION, "22"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let mut banner = [0u8; 4];
+        std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut banner).unwrap();
+        assert_eq!(&banner, b"SSH-", "the tunnel is open");
+        send(signal, child.id());
+        let stdin = child.stdin.take();
+        let out = wait(child, LIMIT);
+        drop(stdin);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "SIG{signal}: {}",
+            stderr(&out)
+        );
+        let log = entries(&h);
+        let last = log.last().unwrap();
+        assert_eq!(last["outcome"], format!("ended by SIG{signal}"), "{last}");
+        assert_eq!(last["exit"], code, "{last}");
+    }
+    assert!(eventually(LIMIT, || h.sim.events_of("tunnel_closed").len() == 4));
+    assert!(
+        h.sim
+            .events_of("tunnel_closed")
+            .iter()
+            .all(|e| e["end"] == "client closed"),
+        "{:#?}",
+        h.sim.events_of("tunnel_closed")
+    );
+}
+
+#[test]
+fn ssh_ending_normally_logs_its_proxy_as_ok_though_it_sends_sighup() {
+    // ssh writes its last packets, closes the ProxyCommand's pipe, then sends it SIGHUP:
+    // the end of input that was already waiting is what ended the proxy.
+    let h = Harness::new();
+    for _ in 0..10 {
+        let out = run(&mut h.ssh("true"), LIMIT);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    assert!(eventually(LIMIT, || entries(&h).len() == 10));
+    let log = entries(&h);
+    assert!(
+        log.iter().all(|e| e["outcome"] == "ok" && e["exit"] == 0),
+        "{log:#?}"
+    );
+}

@@ -410,3 +410,70 @@ fn an_ipv6_verdict_never_covers_an_ipv4_tunnel() {
     );
     assert_eq!(count(&h, "tunnel_open"), 0);
 }
+
+#[test]
+fn read_only_lookups_run_from_a_refused_network_and_say_what_the_guard_refuses() {
+    // `list`, `ssh-config --discover` and `doctor` are not guarded: they only read
+    // (Describe…), push no key and open no tunnel, and each says what the guard would
+    // refuse from here. Every command that connects is refused before any AWS call.
+    let (h, config) = with_config(World::demo(), "192.0.2.44", ALLOW_OFFICE);
+    let read_only = |h: &Harness| {
+        let actions = api_actions(h);
+        assert!(
+            actions.iter().all(|a| a.starts_with("Describe")),
+            "{actions:?}"
+        );
+        assert_eq!(count(h, "key_pushed"), 0);
+        assert_eq!(count(h, "tunnel_open") + count(h, "tunnel_refused"), 0);
+    };
+
+    let out = eic(&h, &config, &["list"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with(BASTION) && l.contains("refused")),
+        "{table}"
+    );
+    read_only(&h);
+
+    let key = h.public_key();
+    let out = eic(
+        &h,
+        &config,
+        &[
+            "ssh-config",
+            "--discover",
+            "--identity",
+            key.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "note: from this network the guard refuses {BASTION}: egress IP 192.0.2.44 is not in the allowlist"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("is refused until you connect from an allowed network"),
+        "{err}"
+    );
+    read_only(&h);
+
+    let out = eic(&h, &config, &["doctor", "bastion"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        report.contains("✗") && report.contains("192.0.2.44"),
+        "{report}"
+    );
+    read_only(&h);
+
+    let calls = count(&h, "api_call");
+    let out = proxy_pushing_a_key(&h, &config);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(count(&h, "api_call"), calls, "no AWS call for a connect");
+}

@@ -360,3 +360,92 @@ fn an_include_under_a_host_block_is_not_taken_for_one_at_the_top() {
     let out = ssh_config(&h, &config, &["--write"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("includes it already"));
 }
+
+#[test]
+fn a_name_tag_that_is_a_real_host_never_takes_its_traffic() {
+    // Anyone allowed to tag an instance names it after a host the user reaches with plain
+    // ssh or git: the generated file must not send that traffic through eic-ssh.
+    let mut world = World::demo();
+    let tags = [
+        ("i-0eeeeeeeeeeeeeee1", "localhost"),
+        ("i-0eeeeeeeeeeeeeee2", "LocalHost."),
+        ("i-0eeeeeeeeeeeeeee3", "1.2.3.4"),
+        ("i-0eeeeeeeeeeeeeee4", "github.com"),
+        ("i-0eeeeeeeeeeeeeee5", "web.example.com"),
+        ("i-0eeeeeeeeeeeeeee6", "db.localhost"),
+        ("i-0eeeeeeeeeeeeeee7", "::1"),
+        ("i-0eeeeeeeeeeeeeee8", "2130706433"),
+    ];
+    for (id, name) in tags {
+        let mut tagged = world.instances[0].clone();
+        tagged.id = id.into();
+        tagged.name = Some(name.into());
+        tagged.tags.clear();
+        world.instances.push(tagged);
+    }
+    let (h, config) = setup(world);
+    // An alias the user wrote with a dot is theirs: written as it is.
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "\n[hosts.\"git.corp.example\"]\ninstance = \"{BASTION}\"\n"
+    ));
+    std::fs::write(&config, text).unwrap();
+
+    let out = ssh_config(&h, &config, &["--discover"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let hosts: Vec<&str> = text.lines().filter(|l| l.starts_with("Host ")).collect();
+    for (id, _) in tags {
+        assert!(hosts.contains(&format!("Host {id}").as_str()), "{text}");
+    }
+    assert!(hosts.contains(&"Host git.corp.example"), "{text}");
+    let err = stderr(&out);
+    for (id, name) in tags {
+        assert!(
+            err.contains(&format!("{id} is named by id only: its Name {name} ")),
+            "{id} {name}: {err}"
+        );
+    }
+    assert!(err.contains("its Name github.com has a dot"), "{err}");
+    assert!(err.contains("its Name 1.2.3.4 is an IP address"), "{err}");
+    assert!(
+        err.contains("its Name localhost names this machine"),
+        "{err}"
+    );
+    assert!(err.contains("--allow-dotted-names"), "{err}");
+
+    // A real ssh reading the file: these hosts get no ProxyCommand; the alias does.
+    let file = h.dir.path().join("discovered.conf");
+    std::fs::write(&file, text.as_bytes()).unwrap();
+    for host in ["localhost", "github.com", "1.2.3.4", "web.example.com"] {
+        let options = ssh_g(&h, &file, host);
+        let proxy = option(&options, "proxycommand");
+        assert!(proxy.is_empty() || proxy == "none", "{host}: {proxy}");
+    }
+    assert!(option(&ssh_g(&h, &file, "git.corp.example"), "proxycommand").contains(" proxy "));
+
+    // Asked for: dotted names and addresses become Host names; loopback names never do.
+    let out = ssh_config(&h, &config, &["--discover", "--allow-dotted-names"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    std::fs::write(&file, text.as_bytes()).unwrap();
+    let proxy = option(&ssh_g(&h, &file, "github.com"), "proxycommand").to_string();
+    assert!(proxy.contains("proxy i-0eeeeeeeeeeeeeee4 %p"), "{proxy}");
+    assert!(
+        text.contains("\nHost 1.2.3.4 i-0eeeeeeeeeeeeeee3\n"),
+        "{text}"
+    );
+    for host in ["localhost", "db.localhost"] {
+        let proxy = option(&ssh_g(&h, &file, host), "proxycommand").to_string();
+        assert!(proxy.is_empty() || proxy == "none", "{host}: {proxy}");
+    }
+    let err = stderr(&out);
+    assert!(!err.contains("github.com"), "{err}");
+    assert!(
+        err.contains("its Name localhost names this machine"),
+        "{err}"
+    );
+
+    let out = ssh_config(&h, &config, &["--allow-dotted-names"]);
+    assert_fails(&out, 2, "--discover");
+}

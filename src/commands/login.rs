@@ -135,6 +135,19 @@ pub fn timing(keys: &HostKeyArgs) -> client::Timing {
     }
 }
 
+/// The known_hosts file, with a warning when it lies in a `~/.ssh` others can change (they
+/// could then plant the host keys eic-ssh trusts).
 fn known_hosts_path(flag: Option<&Path>) -> PathBuf {
-    target::expand_tilde(flag.unwrap_or(Path::new("~/.ssh/known_hosts")))
+    let path = target::expand_tilde(flag.unwrap_or(Path::new("~/.ssh/known_hosts")));
+    let ssh_dir = target::expand_tilde(Path::new("~/.ssh"));
+    // Once a run: a session that reconnects logs in again.
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    if path.parent() == Some(ssh_dir.as_path()) {
+        WARNED.call_once(|| {
+            if let Some(warning) = crate::local::files::ssh_dir_warning(&ssh_dir, "known_hosts") {
+                eprintln!("eic-ssh: warning: {warning}");
+            }
+        });
+    }
+    path
 }

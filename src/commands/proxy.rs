@@ -3,24 +3,23 @@
 use crate::cli::{Globals, ProxyArgs};
 use crate::commands::attempt::Attempt;
 use crate::commands::settings_for;
+use crate::commands::signal;
 use crate::config::file::Loaded;
 use crate::error::{Failure, Outcome};
-use crate::local::signals::{self, Stop};
+use crate::local::signals::{self, Stop, Stops};
 use crate::local::stdio;
 use crate::route::{self, Learned};
 use crate::target::Target;
 use crate::tunnel::error::tunnel_failure;
 use crate::tunnel::relay::relay;
 
-/// ssh sends SIGHUP to its ProxyCommand when it exits: close the tunnel cleanly then.
-async fn stop_signal() {
-    signals::first_of([Stop::Hangup, Stop::Terminate, Stop::Interrupt]).await
-}
-
-/// Opens the tunnel and relays until either side ends; the attempt is logged.
+/// Opens the tunnel and relays until either side ends; the attempt is logged. SIGHUP (ssh
+/// sends it to its ProxyCommand when it exits), SIGTERM and SIGINT close the tunnel cleanly
+/// and end it with 128 + the signal's number, logged as such.
 pub async fn run(args: ProxyArgs, g: &Globals) -> Result<Outcome, Failure> {
+    let stops = signals::listen([Stop::Hangup, Stop::Terminate, Stop::Interrupt]);
     let mut attempt = Attempt::new("proxy", &args.instance);
-    let result = relay_through(&args, g, &mut attempt.learned).await;
+    let result = relay_through(&args, g, &mut attempt.learned, stops).await;
     attempt.finish(result)
 }
 
@@ -28,6 +27,7 @@ async fn relay_through(
     args: &ProxyArgs,
     g: &Globals,
     learned: &mut Learned,
+    stops: Stops,
 ) -> Result<Outcome, Failure> {
     let target = Target::named(&args.instance)?;
     // ssh gives the port (%p); the section may still name the endpoint, IP and duration.
@@ -42,11 +42,15 @@ async fn relay_through(
         learned,
     )?;
     let push_key = args.connect.push_key.as_deref();
-    let (connector, tunnel) =
-        route::prepare_and_open(settings, &config.file, None, push_key, learned).await?;
+    // Stopped before the tunnel is open: nothing to close.
+    let opened = tokio::select! {
+        opened = route::prepare_and_open(settings, &config.file, None, push_key, learned) => opened?,
+        stop = stops.clone() => return Ok(Outcome::Signalled(signal(stop))),
+    };
+    let (connector, tunnel) = opened;
     learned.traffic = connector.traffic();
-    relay(stdio::stdin(), stdio::stdout(), tunnel, stop_signal())
+    let stopped = relay(stdio::stdin(), stdio::stdout(), tunnel, stops)
         .await
         .map_err(|e| tunnel_failure(&e, args.port))?;
-    Ok(Outcome::Success)
+    Ok(stopped.map_or(Outcome::Success, |stop| Outcome::Signalled(signal(stop))))
 }

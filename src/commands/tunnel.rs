@@ -3,21 +3,30 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::cli::{Globals, TunnelArgs};
 use crate::commands::attempt::Attempt;
-use crate::commands::settings_for;
+use crate::commands::{settings_for, signal};
 use crate::config::file::Loaded;
-use crate::error::{Failure, Kind, Outcome};
+use crate::error::{Failure, Kind, Outcome, Signal};
+use crate::local::signals::{self, Stop, Stops};
 use crate::route::{self, Connector, Learned};
 use crate::target::Target;
 use crate::tunnel::error::tunnel_failure;
-use crate::tunnel::relay::relay;
+use crate::tunnel::relay::{DRAIN_TIMEOUT, relay};
 
-/// Listens until Ctrl-C; a failed connection is reported and the listener goes on.
+/// After a stop request, how long the open tunnels get to close and be logged: each sends
+/// its close at once and waits at most [`DRAIN_TIMEOUT`] for the endpoint's.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(DRAIN_TIMEOUT.as_secs() + 5);
+
+/// Listens until SIGINT (Ctrl-C), SIGTERM or SIGHUP: then it stops accepting, closes the
+/// open tunnels (each logged), and ends with 128 + the signal's number. A failed
+/// connection is reported and the listener goes on.
 pub async fn run(args: TunnelArgs, g: &Globals) -> Result<Outcome, Failure> {
+    let stops = signals::listen([Stop::Interrupt, Stop::Terminate, Stop::Hangup]);
     let target = Target::named(&args.instance)?;
     let config = Loaded::read(g.config.as_deref())?;
     let mut learned = Learned::default();
@@ -32,8 +41,10 @@ pub async fn run(args: TunnelArgs, g: &Globals) -> Result<Outcome, Failure> {
     )?;
     let remote_port = settings.port;
     let push_key = args.connect.push_key.as_deref();
-    let connector =
-        Arc::new(route::prepare(settings, &config.file, None, push_key, &mut learned).await?);
+    let connector = tokio::select! {
+        prepared = route::prepare(settings, &config.file, None, push_key, &mut learned) => Arc::new(prepared?),
+        stop = stops.clone() => return Ok(Outcome::Signalled(signal(stop))),
+    };
     let log_off = learned.log_off;
     let addr = SocketAddr::new(args.bind, args.local_port);
     let listener = TcpListener::bind(addr)
@@ -62,7 +73,10 @@ pub async fn run(args: TunnelArgs, g: &Globals) -> Result<Outcome, Failure> {
                     continue;
                 }
             },
-            _ = tokio::signal::ctrl_c() => return Ok(Outcome::Success),
+            stop = stops.clone() => {
+                drop(listener);
+                return Ok(close_all(&slots, args.max_connections, signal(stop)).await);
+            }
         };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             eprintln!(
@@ -76,8 +90,9 @@ pub async fn run(args: TunnelArgs, g: &Globals) -> Result<Outcome, Failure> {
         let port = remote_port;
         let target = args.instance.clone();
         let (all, max) = (slots.clone(), args.max_connections as usize);
+        let stops = stops.clone();
         tokio::spawn(async move {
-            if let Err(f) = serve(&connector, socket, port, &target, log_off).await {
+            if let Err(f) = serve(&connector, socket, port, &target, log_off, stops).await {
                 eprintln!("eic-ssh: connection from {peer}: {f}");
             }
             drop(slot);
@@ -89,6 +104,26 @@ pub async fn run(args: TunnelArgs, g: &Globals) -> Result<Outcome, Failure> {
     }
 }
 
+/// Waits (within [`CLOSE_TIMEOUT`]) until every connection has closed its tunnel and been
+/// logged: each saw the same stop request. The listener then ends as the signal says.
+async fn close_all(slots: &tokio::sync::Semaphore, max: u32, signal: Signal) -> Outcome {
+    let open = max as usize - slots.available_permits();
+    if open > 0 {
+        eprintln!("eic-ssh: stopping: closing {open} open tunnels");
+    }
+    if tokio::time::timeout(CLOSE_TIMEOUT, slots.acquire_many(max))
+        .await
+        .is_err()
+    {
+        let left = max as usize - slots.available_permits();
+        eprintln!(
+            "eic-ssh: {left} tunnels did not close within {} s; ending without waiting for them",
+            CLOSE_TIMEOUT.as_secs()
+        );
+    }
+    Outcome::Signalled(signal)
+}
+
 /// Serves one accepted connection, and logs it as one attempt.
 async fn serve(
     connector: &Connector,
@@ -96,12 +131,13 @@ async fn serve(
     port: u16,
     target: &str,
     log_off: bool,
+    stops: Stops,
 ) -> Result<Outcome, Failure> {
     let mut attempt = Attempt::new("tunnel", target);
     attempt.learned.log_off = log_off;
     attempt.learned.instance = Some(connector.route().instance_id.clone());
     attempt.learned.endpoint = Some(connector.route().endpoint_id.clone());
-    let outcome = relay_one(connector, socket, port, &mut attempt.learned).await;
+    let outcome = relay_one(connector, socket, port, &mut attempt.learned, stops).await;
     attempt.finish(outcome)
 }
 
@@ -110,15 +146,23 @@ async fn relay_one(
     socket: TcpStream,
     port: u16,
     learned: &mut Learned,
+    stops: Stops,
 ) -> Result<Outcome, Failure> {
     let _ = socket.set_nodelay(true);
-    // The network may have changed since the listener started: decide for each connection.
-    connector.check_guard(learned).await?;
-    let tunnel = connector.open().await?;
-    learned.traffic = vec![tunnel.traffic()];
+    // Stopped before the tunnel is open: nothing to close.
+    let opened = tokio::select! {
+        opened = async {
+            // The network may have changed since the listener started: decide for each
+            // connection.
+            connector.check_guard(learned).await?;
+            connector.open().await
+        } => opened?,
+        stop = stops.clone() => return Ok(Outcome::Signalled(signal(stop))),
+    };
+    learned.traffic = vec![opened.traffic()];
     let (read, write) = socket.into_split();
-    relay(read, write, tunnel, std::future::pending())
+    let stopped = relay(read, write, opened, stops)
         .await
         .map_err(|e| tunnel_failure(&e, port))?;
-    Ok(Outcome::Success)
+    Ok(stopped.map_or(Outcome::Success, |stop| Outcome::Signalled(signal(stop))))
 }

@@ -158,7 +158,7 @@ pub fn trust_problem(path: &Path) -> Option<String> {
     let meta = std::fs::metadata(path).ok()?;
     if meta.uid() != me && meta.uid() != 0 {
         return Some(format!(
-            "is owned by uid {}, not by you (uid {me}) or root: use a file of your own",
+            "is owned by uid {}, not by you (uid {me}) or root: use one of your own",
             meta.uid()
         ));
     }
@@ -186,7 +186,7 @@ pub fn trust_problem(path: &Path) -> Option<String> {
                 )
             };
             return Some(format!(
-                "is in {}, which {why}: anyone who can change that directory could replace the file; move it somewhere only you can change",
+                "is in {}, which {why}: anyone who can change that directory could replace it; move it somewhere only you can change",
                 dir.display()
             ));
         }
@@ -201,6 +201,14 @@ pub fn trust_problem(path: &Path) -> Option<String> {
 #[cfg(not(unix))]
 pub fn trust_problem(_path: &Path) -> Option<String> {
     None
+}
+
+/// The warning for a `~/.ssh` that is not the user's alone, as OpenSSH's StrictModes checks
+/// it (owned by another user than the user or root, writable by group or others, or in a
+/// directory someone else can change): `dir` is named, with what it `holds` there and the
+/// fix (`chmod go-w DIR`). `None` when it may be trusted, or does not exist.
+pub fn ssh_dir_warning(dir: &Path, holds: &str) -> Option<String> {
+    trust_problem(dir).map(|problem| format!("{}, which holds {holds}, {problem}", dir.display()))
 }
 
 /// Creates `path` with `data`; fails if anything, even a dangling symlink, is there already.

@@ -4,7 +4,8 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use futures_util::future::select_all;
+use futures_util::FutureExt;
+use futures_util::future::{Shared, select_all};
 
 /// A request to stop, named as on Unix. On Windows the console's control events stand in:
 /// Ctrl-C for `Interrupt`, Ctrl-Break for `Quit`, closing the console window for `Hangup`,
@@ -21,29 +22,43 @@ pub enum Stop {
     Quit,
 }
 
-type Wait = Pin<Box<dyn Future<Output = ()> + Send>>;
+type Wait = Pin<Box<dyn Future<Output = Stop> + Send>>;
 
 /// Resolves when any of `kinds` arrives; never, if no handler could be installed.
 pub async fn first_of<const N: usize>(kinds: [Stop; N]) {
+    let _ = listen(kinds).await;
+}
+
+/// A stop request that many tasks wait for at once: each clone resolves with the same
+/// [`Stop`].
+pub type Stops = Shared<Pin<Box<dyn Future<Output = Stop> + Send>>>;
+
+/// Takes over `kinds` now (from here on none of them ends the process by its default
+/// action) and resolves with the first that arrives; never, if no handler could be
+/// installed.
+pub fn listen<const N: usize>(kinds: [Stop; N]) -> Stops {
     let waits: Vec<Wait> = kinds.into_iter().filter_map(wait_for).collect();
-    if waits.is_empty() {
-        return std::future::pending().await;
-    }
-    let _ = select_all(waits).await;
+    let first: Pin<Box<dyn Future<Output = Stop> + Send>> = if waits.is_empty() {
+        Box::pin(std::future::pending())
+    } else {
+        Box::pin(select_all(waits).map(|(stop, _, _)| stop))
+    };
+    first.shared()
 }
 
 #[cfg(unix)]
 fn wait_for(kind: Stop) -> Option<Wait> {
     use tokio::signal::unix::{SignalKind, signal};
-    let kind = match kind {
+    let signal_kind = match kind {
         Stop::Hangup => SignalKind::hangup(),
         Stop::Terminate => SignalKind::terminate(),
         Stop::Interrupt => SignalKind::interrupt(),
         Stop::Quit => SignalKind::quit(),
     };
-    let mut stream = signal(kind).ok()?;
+    let mut stream = signal(signal_kind).ok()?;
     Some(Box::pin(async move {
         stream.recv().await;
+        kind
     }))
 }
 
@@ -55,18 +70,21 @@ fn wait_for(kind: Stop) -> Option<Wait> {
             let mut s = windows::ctrl_c().ok()?;
             Box::pin(async move {
                 s.recv().await;
+                kind
             })
         }
         Stop::Quit => {
             let mut s = windows::ctrl_break().ok()?;
             Box::pin(async move {
                 s.recv().await;
+                kind
             })
         }
         Stop::Hangup => {
             let mut s = windows::ctrl_close().ok()?;
             Box::pin(async move {
                 s.recv().await;
+                kind
             })
         }
         Stop::Terminate => {
@@ -77,6 +95,7 @@ fn wait_for(kind: Stop) -> Option<Wait> {
                     _ = logoff.recv() => {}
                     _ = shutdown.recv() => {}
                 }
+                kind
             })
         }
     })

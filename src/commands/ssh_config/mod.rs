@@ -2,13 +2,13 @@
 //! through `eic-ssh proxy`, printed or kept in a file of their own.
 
 pub mod blocks;
+pub mod tag_names;
 
 use std::path::{Path, PathBuf};
 
-use crate::aws::connections::ApiConnections;
-use crate::aws::inventory::inventory;
-use crate::aws::{AwsChoices, AwsContext};
+use crate::aws;
 use crate::cli::{Globals, SshConfigArgs};
+use crate::commands::list;
 use crate::config::{self, ConfigFile};
 use crate::error::{Failure, Kind, Outcome};
 use crate::local::files;
@@ -16,7 +16,6 @@ use crate::printable::escape;
 use crate::route::{self, Flags};
 use crate::ssh::key::read_public_key;
 use crate::target::expand_tilde;
-use crate::{aws, net};
 use blocks::{Block, Common, HEADER, is_host_name};
 
 /// Prints the blocks, or writes them with `--write`; exit 0 (blocks that cannot be
@@ -59,7 +58,16 @@ fn control_dir() -> Option<PathBuf> {
     }
     let dir = absolute(&expand_tilde(Path::new("~/.ssh")));
     match crate::local::private::create_dir_all(&dir) {
-        Ok(()) => Some(dir),
+        Ok(()) => {
+            // ssh refuses nothing here, but whoever can write the directory can put their
+            // own socket in place of a shared connection's.
+            if let Some(warning) =
+                files::ssh_dir_warning(&dir, "the shared connections' sockets (ControlPath)")
+            {
+                eprintln!("eic-ssh: warning: {warning}");
+            }
+            Some(dir)
+        }
         Err(e) => {
             eprintln!(
                 "eic-ssh: warning: no connection sharing: cannot make {}: {e}",
@@ -166,7 +174,7 @@ fn alias_blocks(
 }
 
 /// One block per running instance an endpoint serves, named by its Name tag (when that is
-/// a plain, unique name no alias uses) and its id.
+/// a plain, unique name no alias uses and no real host has: see `tag_names`) and its id.
 async fn discovered_blocks(
     args: &SshConfigArgs,
     g: &Globals,
@@ -174,21 +182,17 @@ async fn discovered_blocks(
     path: Option<&Path>,
 ) -> Result<Vec<Block>, Failure> {
     let defaults = route::settings::defaults(file, path)?;
-    let choices = AwsChoices {
-        profile: g.profile.clone().or(defaults.profile.clone()),
-        region: g.region.clone().or(defaults.region.clone()),
-    };
-    let tls = net::client_config()?;
-    let http = net::http_client(&tls)?;
-    let aws = AwsContext::load(&choices, http, ApiConnections::new(tls)).await?;
     let mut filters = parse_filters(&args.filter)?;
     filters.push(("instance-state-name".into(), vec!["running".into()]));
-    let entries = inventory(&aws, &filters).await?;
-    let mut flags = base_flags(g, path);
-    flags.extend(["--region".into(), aws.region.clone()]);
+    // `list`'s rows: the same lookups, and what the guard would say from here now.
+    let (rows, _) = list::listing(g, file, path, false, &filters).await?;
     let user = args.user.clone().or(defaults.user);
     let mut out = Vec::new();
-    for entry in entries {
+    let mut refused = 0;
+    for row in rows {
+        let entry = row.entry;
+        let mut flags = base_flags(g, path);
+        flags.extend(["--region".into(), row.region.clone()]);
         let endpoint = match &entry.endpoint {
             Ok(e) => e,
             Err(why) => {
@@ -210,7 +214,17 @@ async fn discovered_blocks(
                 escape(name),
                 instance.id
             ),
-            (_, _, Some(name)) if is_host_name(name) => names.push(name.to_string()),
+            (_, _, Some(name)) if is_host_name(name) => {
+                match tag_names::refusal(name, args.allow_dotted_names) {
+                    None => names.push(name.to_string()),
+                    Some(refusal) => eprintln!(
+                        "eic-ssh: warning: {} is named by id only: its Name {} {}",
+                        instance.id,
+                        escape(name),
+                        refusal.reason()
+                    ),
+                }
+            }
             (Some(name), _, _) => eprintln!(
                 "eic-ssh: {} is named by id only: its Name {} is not a plain host name",
                 instance.id,
@@ -219,15 +233,32 @@ async fn discovered_blocks(
             (None, _, _) => {}
         }
         names.push(instance.id.clone());
+        if row.guard == "refused" {
+            refused += 1;
+            let reason = row.guard_reason.as_deref().unwrap_or_default();
+            let reason = reason
+                .strip_prefix("refusing to connect: ")
+                .unwrap_or(reason);
+            eprintln!(
+                "eic-ssh: note: from this network the guard refuses {}: {}",
+                instance.id,
+                escape(reason)
+            );
+        }
         out.push(Block {
             names,
             target: instance.id.clone(),
             user: user.clone(),
             host_key_alias: Some(instance.id.clone()),
             known_hosts: None,
-            proxy_flags: flags.clone(),
-            origin: format!("{} in {} via {}", instance.id, aws.region, endpoint.id),
+            proxy_flags: flags,
+            origin: format!("{} in {} via {}", instance.id, row.region, endpoint.id),
         });
+    }
+    if refused > 0 {
+        eprintln!(
+            "eic-ssh: note: the blocks are written all the same; each ssh through them asks the guard again, and is refused until you connect from an allowed network"
+        );
     }
     Ok(out)
 }
