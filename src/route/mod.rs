@@ -5,6 +5,7 @@
 
 pub mod cache;
 pub mod open;
+pub mod origin;
 pub mod quota;
 pub mod resolve;
 pub mod settings;
