@@ -379,7 +379,11 @@ impl Settings {
         line("quota wait", &wait, Some("quota_wait"));
         line(
             "route cache",
-            if self.cache { "on (10 min)" } else { "off" },
+            if self.cache {
+                "on: routes kept 10 minutes"
+            } else {
+                "off"
+            },
             Some("cache"),
         );
         let extras = [
