@@ -27,7 +27,7 @@ pub async fn run(args: SshConfigArgs, g: &Globals) -> Result<Outcome, Failure> {
     let (file, path) = config::file::load(g.config.as_deref())?;
     let (identity, public_key) = identity(args.identity.as_deref())?;
     let program = program::program()?;
-    let mut blocks = alias_blocks(g, &file, path.as_deref())?;
+    let (mut blocks, notes) = alias_blocks(g, &file, path.as_deref())?;
     if args.discover {
         blocks.extend(discovered_blocks(&args, g, &file, path.as_deref()).await?);
     }
@@ -48,6 +48,9 @@ pub async fn run(args: SshConfigArgs, g: &Globals) -> Result<Outcome, Failure> {
     match &args.write {
         None => print!("{text}"),
         Some(dest) => write(&expand_tilde(dest), &text, blocks.len() - problems.len())?,
+    }
+    for note in notes {
+        eprintln!("eic-ssh: note: {note}");
     }
     Ok(Outcome::Success)
 }
@@ -133,12 +136,13 @@ fn proxy_flags(
     Ok(flags)
 }
 
-/// One block per `[hosts.ALIAS]`, the proxy given the alias so its section applies.
+/// One block per `[hosts.ALIAS]`, the proxy given the alias so its section applies; and a
+/// note per AWS variable of this environment that some of them follow at each ssh run.
 fn alias_blocks(
     g: &Globals,
     file: &ConfigFile,
     path: Option<&Path>,
-) -> Result<Vec<Block>, Failure> {
+) -> Result<(Vec<Block>, Vec<String>), Failure> {
     let flags = proxy_flags(g, path, g.profile.as_deref(), g.region.as_deref())?;
     let shown = path.map_or_else(String::new, |p| format!(" in {}", p.display()));
     let mut out = Vec::new();
@@ -171,20 +175,21 @@ fn alias_blocks(
         "AWS_PROFILE" => g.profile.is_some(),
         _ => g.region.is_some(),
     };
+    let mut notes = Vec::new();
     for (var, value, aliases) in follow_env.iter().filter(|(v, _, _)| !pinned(v)) {
         let key = if *var == "AWS_PROFILE" {
             "profile"
         } else {
             "region"
         };
-        eprintln!(
-            "eic-ssh: note: {var}={} is not written into the blocks: {} follow{} the {var} of each ssh run (set `{key}` in a section, or pass --{key}, to pin one)",
+        notes.push(format!(
+            "{var}={} is not written into the blocks: {} follow{} the {var} of each ssh run (set `{key}` in a section, or pass --{key}, to pin one)",
             escape(value),
             listed(aliases),
             if aliases.len() == 1 { "s" } else { "" },
-        );
+        ));
     }
-    Ok(out)
+    Ok((out, notes))
 }
 
 /// `[hosts.a]`, `[hosts.b] and 3 more`.
