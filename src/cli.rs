@@ -71,10 +71,12 @@ pub struct Globals {
     /// here must exist.
     #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
-    /// AWS profile (else AWS_PROFILE, else the config file's, else default).
+    /// AWS profile (else the target's [hosts] section's, else AWS_PROFILE, else [defaults]',
+    /// else default).
     #[arg(long, global = true)]
     pub profile: Option<String>,
-    /// AWS region (else AWS_REGION, else the config file's, else the profile's).
+    /// AWS region (else the target's [hosts] section's, else AWS_REGION, else [defaults]',
+    /// else the profile's).
     #[arg(long, global = true)]
     pub region: Option<String>,
     /// Exit codes for scripts: `ssh` (the default) exits 255 for every failure of the
@@ -408,7 +410,7 @@ pub struct SshConfigArgs {
     #[arg(long, requires = "discover")]
     pub allow_dotted_names: bool,
     /// The key ssh offers and the proxy pushes (its .pub must sit beside it); default: the
-    /// first of ~/.ssh/id_rsa, id_ecdsa, id_ed25519 that has a .pub.
+    /// first of ~/.ssh/id_ed25519, id_ecdsa, id_rsa that has a .pub.
     #[arg(long, short = 'i', value_name = "FILE")]
     pub identity: Option<PathBuf>,
     /// Write the blocks to FILE (default ~/.ssh/eic-ssh.conf), replaced atomically, and print

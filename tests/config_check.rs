@@ -69,7 +69,7 @@ fn config_check_prints_the_effective_settings() {
         "{text}"
     );
     assert!(
-        text.contains("allow:           203.0.113.0/24, 198.51.100.7/32 (from defaults)"),
+        text.contains("allow:           203.0.113.0/24, 198.51.100.7/32 (config [defaults])"),
         "{text}"
     );
 }
@@ -91,6 +91,114 @@ fn config_check_shows_bound_lists_and_opt_outs() {
     std::fs::write(&config, "[defaults]\nallow = []\n").unwrap();
     let out = eic(&h, &config, &["config", "check"]);
     assert_fails(&out, 2, "config.toml:2:");
+}
+
+/// A section that names its region and profile, `[defaults]` that name others, and an AWS
+/// config file whose `dev` profile sets a region of its own.
+const WHERE_HOSTS_LIVE: &str = r#"
+[defaults]
+region = "eu-west-1"
+profile = "shared"
+
+[hosts.prod]
+instance = "i-0123456789abcdef0"
+region = "us-east-1"
+profile = "prod"
+"#;
+
+/// `config check` with AWS_REGION/AWS_PROFILE exported (or not), and `extra` arguments.
+fn check_with_env(h: &Harness, config: &std::path::Path, env: bool, extra: &[&str]) -> String {
+    let aws_config = h.dir.path().join("aws-config");
+    std::fs::write(
+        &aws_config,
+        "[profile dev]\nregion = ap-northeast-1\n[profile shared]\n[profile prod]\n",
+    )
+    .unwrap();
+    let mut cmd = h.eic_ssh();
+    cmd.env_remove("AWS_REGION")
+        .env("AWS_CONFIG_FILE", &aws_config)
+        .env("EIC_SSH_CONFIG", config)
+        .args(["config", "check"])
+        .args(extra);
+    if env {
+        cmd.env("AWS_REGION", "ap-southeast-2")
+            .env("AWS_PROFILE", "dev");
+    }
+    let out = run(&mut cmd, LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn config_check_shows_each_value_with_its_origin() {
+    let (h, config) = with_config(World::demo(), "192.0.2.99", WHERE_HOSTS_LIVE);
+    // A section's own region and profile beat the exported variables, and say so.
+    let text = check_with_env(&h, &config, true, &["prod"]);
+    for expected in [
+        "profile:         prod (config [hosts.prod]; AWS_PROFILE=dev ignored)\n",
+        "region:          us-east-1 (config [hosts.prod]; AWS_REGION=ap-southeast-2 ignored)\n",
+        "port:            22 (default)\n",
+        "quota wait:      up to 30 s in all when the endpoint's 20 connections are in use (default)\n",
+    ] {
+        assert!(text.contains(expected), "{expected:?} in {text}");
+    }
+    // Without a section, the environment beats `[defaults]`, and shows its value.
+    let text = check_with_env(&h, &config, true, &[BASTION]);
+    for expected in [
+        "profile:         dev (env AWS_PROFILE)\n",
+        "region:          ap-southeast-2 (env AWS_REGION)\n",
+    ] {
+        assert!(text.contains(expected), "{expected:?} in {text}");
+    }
+    // A flag beats everything.
+    let text = check_with_env(&h, &config, true, &["prod", "--region", "eu-central-1"]);
+    assert!(
+        text.contains("region:          eu-central-1 (flag --region)\n"),
+        "{text}"
+    );
+    // Nothing exported: `[defaults]`.
+    let text = check_with_env(&h, &config, false, &[BASTION]);
+    for expected in [
+        "profile:         shared (config [defaults])\n",
+        "region:          eu-west-1 (config [defaults])\n",
+    ] {
+        assert!(text.contains(expected), "{expected:?} in {text}");
+    }
+    // Nothing in the config: the AWS profile's region, read from ~/.aws/config.
+    std::fs::write(&config, "").unwrap();
+    let mut cmd = h.eic_ssh();
+    cmd.env_remove("AWS_REGION")
+        .env("AWS_PROFILE", "dev")
+        .env("AWS_CONFIG_FILE", h.dir.path().join("aws-config"))
+        .env("EIC_SSH_CONFIG", &config)
+        .args(["config", "check", BASTION, "--json"]);
+    let out = run(&mut cmd, LIMIT);
+    let json = json_of(&out);
+    let host = &json["hosts"][0];
+    assert_eq!(host["region"], "ap-northeast-1", "{host}");
+    assert_eq!(host["origins"]["region"], "AWS profile dev", "{host}");
+    assert_eq!(host["profile"], "dev", "{host}");
+    assert_eq!(host["origins"]["profile"], "env AWS_PROFILE", "{host}");
+}
+
+#[test]
+fn config_check_json_names_the_origins_and_what_a_section_overrode() {
+    let (h, config) = with_config(World::demo(), "192.0.2.99", WHERE_HOSTS_LIVE);
+    let text = check_with_env(&h, &config, true, &["prod", "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let prod = &json["hosts"][0];
+    assert_eq!(prod["region"], "us-east-1");
+    assert_eq!(prod["profile"], "prod");
+    assert_eq!(prod["origins"]["region"], "config [hosts.prod]");
+    assert_eq!(prod["origins"]["profile"], "config [hosts.prod]");
+    assert_eq!(prod["origins"]["egress_check_url"], "default");
+    assert_eq!(
+        prod["overridden"],
+        serde_json::json!([
+            "region us-east-1 from [hosts.prod] (AWS_REGION=ap-southeast-2 ignored)",
+            "profile prod from [hosts.prod] (AWS_PROFILE=dev ignored)"
+        ])
+    );
 }
 
 /// The parsed stdout of a `--json` command.

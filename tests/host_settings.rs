@@ -130,3 +130,92 @@ fn bad_per_host_values_name_their_line() {
         assert!(text.contains(expected), "{expected:?} in {text}");
     }
 }
+
+/// AWS files with a `prod` profile holding the emulator's keys in its region and a `dev`
+/// profile with keys AWS does not know, in another region; and a config whose `[hosts.prod]`
+/// names the profile and region it lives in.
+fn two_accounts(h: &Harness) -> (std::path::PathBuf, Vec<(String, String)>) {
+    let env: std::collections::HashMap<String, String> = h.sim.client_env().into_iter().collect();
+    let aws_config = h.dir.path().join("aws-config");
+    std::fs::write(
+        &aws_config,
+        "[profile prod]\nregion = us-east-1\n[profile dev]\nregion = ap-southeast-2\n",
+    )
+    .unwrap();
+    let credentials = h.dir.path().join("aws-credentials");
+    std::fs::write(
+        &credentials,
+        format!(
+            "[prod]\naws_access_key_id = {}\naws_secret_access_key = {}\n[dev]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n",
+            env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
+        ),
+    )
+    .unwrap();
+    let config = h.dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[hosts.prod]\ninstance = \"{BASTION}\"\nuser = \"{}\"\nregion = \"us-east-1\"\nprofile = \"prod\"\n",
+            h.user
+        ),
+    )
+    .unwrap();
+    let vars = vec![
+        (
+            "AWS_CONFIG_FILE".to_string(),
+            aws_config.display().to_string(),
+        ),
+        (
+            "AWS_SHARED_CREDENTIALS_FILE".to_string(),
+            credentials.display().to_string(),
+        ),
+        ("AWS_PROFILE".to_string(), "dev".to_string()),
+        ("AWS_REGION".to_string(), "ap-southeast-2".to_string()),
+    ];
+    (config, vars)
+}
+
+#[test]
+fn a_section_that_names_its_account_beats_exported_aws_profile_and_region() {
+    let h = Harness::new();
+    let (config, vars) = two_accounts(&h);
+    let session = |target: &str| {
+        let mut cmd = h.eic_ssh();
+        cmd.env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_SESSION_TOKEN")
+            .envs(vars.iter().cloned())
+            .env("EIC_SSH_CONFIG", &config)
+            .args(["-v", "--known-hosts"])
+            .arg(&h.known_hosts)
+            .arg(target)
+            .args(["--", "echo", "ok"]);
+        run(&mut cmd, LIMIT)
+    };
+    let out = session("prod");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");
+    let err = stderr(&out);
+    for said in [
+        "region us-east-1 from [hosts.prod] (AWS_REGION=ap-southeast-2 ignored)",
+        "profile prod from [hosts.prod] (AWS_PROFILE=dev ignored)",
+    ] {
+        assert_eq!(err.matches(said).count(), 1, "{said:?} once in {err}");
+    }
+    assert_eq!(h.sim.events_of("key_pushed").len(), 1);
+    // The same instance by id names no account: the exported dev profile and region apply,
+    // and AWS refuses them.
+    let out = session(&format!("{}@{BASTION}", h.user));
+    assert_fails(
+        &out,
+        255,
+        "DescribeInstances failed: AuthFailure: AWS was not able to validate the provided access credentials",
+    );
+    let err = stderr(&out);
+    assert_eq!(
+        h.sim.events_of("key_pushed").len(),
+        1,
+        "no key pushed with dev's"
+    );
+    assert!(!err.contains("ignored"), "{err}");
+}

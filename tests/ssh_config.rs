@@ -449,3 +449,186 @@ fn a_name_tag_that_is_a_real_host_never_takes_its_traffic() {
     let out = ssh_config(&h, &config, &["--allow-dotted-names"]);
     assert_fails(&out, 2, "--discover");
 }
+
+#[test]
+fn no_environment_value_is_baked_and_a_section_keeps_its_own_region() {
+    let (h, config) = setup(World::demo());
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "\n[hosts.prod]\ninstance = \"{BASTION}\"\nregion = \"us-east-1\"\n"
+    ));
+    std::fs::write(&config, text).unwrap();
+    let generate = |extra: &[&str]| {
+        let mut cmd = h.eic_ssh();
+        cmd.env("AWS_REGION", "ap-southeast-2")
+            .env("AWS_PROFILE", "dev")
+            .arg("ssh-config")
+            .arg("--config")
+            .arg(&config)
+            .args(extra);
+        run(&mut cmd, LIMIT)
+    };
+    let out = generate(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(text.matches("ProxyCommand").count(), 3, "{text}");
+    assert!(
+        !text.contains("--region") && !text.contains("--profile"),
+        "no environment value baked in: {text}"
+    );
+    // The sections that follow the environment are named once per variable.
+    let err = stderr(&out);
+    assert!(
+        err.contains("eic-ssh: note: AWS_REGION=ap-southeast-2 is not written into the blocks: [hosts.by-name], [hosts.jump] follow the AWS_REGION of each ssh run"),
+        "{err}"
+    );
+    assert!(
+        err.contains("AWS_PROFILE=dev is not written into the blocks: [hosts.by-name], [hosts.jump], [hosts.prod] follow"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 2, "{err}");
+
+    // A real ssh whose environment names another region still reaches prod: its section
+    // names where it lives.
+    let file = h.dir.path().join("generated.conf");
+    std::fs::write(&file, &text).unwrap();
+    let mut cmd = Command::new("ssh");
+    h.isolate(&mut cmd);
+    cmd.env("AWS_REGION", "ap-southeast-2")
+        .arg("-F")
+        .arg(&file)
+        .args(["-o", "ControlMaster=no", "-o", "BatchMode=yes"])
+        .arg("-o")
+        .arg(format!("UserKnownHostsFile={}", h.known_hosts.display()))
+        .args(["prod", "echo", "ok"]);
+    let out = run(&mut cmd, LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");
+
+    // Flags are what the user asked for: they are written into every block.
+    let out = generate(&["--region", "us-east-1"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.matches("--region us-east-1").count(), 3, "{text}");
+    assert!(!stderr(&out).contains("AWS_REGION"), "{}", stderr(&out));
+
+    // A discovered instance is an id in the account and region it was listed in: its block
+    // names both, wherever they came from; the alias blocks still name neither.
+    let aws_config = h.dir.path().join("aws-config");
+    std::fs::write(&aws_config, "[profile dev]\n").unwrap();
+    let mut cmd = h.eic_ssh();
+    cmd.env("AWS_PROFILE", "dev")
+        .env("AWS_CONFIG_FILE", &aws_config)
+        .args(["ssh-config", "--discover", "--config"])
+        .arg(&config);
+    let out = run(&mut cmd, LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let proxies: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("ProxyCommand"))
+        .collect();
+    assert_eq!(proxies.len(), 4, "3 aliases, 1 discovered: {text}");
+    for line in &proxies[..3] {
+        assert!(
+            !line.contains("--profile") && !line.contains("--region"),
+            "{line}"
+        );
+    }
+    assert!(
+        proxies[3].contains(&format!(" proxy {BASTION} %p "))
+            && proxies[3].ends_with(" --profile dev --region us-east-1"),
+        "{}",
+        proxies[3]
+    );
+}
+
+#[test]
+fn the_default_identity_is_ed25519_before_rsa() {
+    let (h, config) = setup(World::demo());
+    let ssh_dir = h.dir.path().join(".ssh");
+    std::fs::copy(h.public_key(), ssh_dir.join("id_rsa.pub")).unwrap();
+    std::fs::copy(&h.key, ssh_dir.join("id_rsa")).unwrap();
+    let out = ssh_config(&h, &config, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let file = h.dir.path().join("generated.conf");
+    std::fs::write(&file, &out.stdout).unwrap();
+    let options = ssh_g(&h, &file, "jump");
+    let identity = option(&options, "identityfile");
+    assert!(identity.ends_with("/.ssh/id_ed25519"), "{identity}");
+    assert!(
+        option(&options, "proxycommand").contains("/.ssh/id_ed25519.pub"),
+        "{options:?}"
+    );
+}
+
+/// `eic-ssh ssh-config` run as `program` with `path` as PATH: its ProxyCommand's first word.
+fn program_written(h: &Harness, config: &Path, program: &Path, path: &str) -> String {
+    let mut cmd = Command::new(program);
+    h.isolate(&mut cmd);
+    cmd.env("PATH", path)
+        .arg("ssh-config")
+        .arg("--config")
+        .arg(config);
+    let out = run(&mut cmd, LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("ProxyCommand "))
+        .unwrap_or_else(|| panic!("no ProxyCommand in {text}"));
+    line.split(' ').next().unwrap().to_string()
+}
+
+#[cfg(unix)]
+#[test]
+fn proxycommand_names_the_program_as_invoked_never_a_symlink_target() {
+    let (h, config) = setup(World::demo());
+    // A package manager's link: bin/eic-ssh -> the versioned binary.
+    let bin = h.dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let link = bin.join("eic-ssh");
+    let target = Path::new(env!("CARGO_BIN_EXE_eic-ssh"));
+    std::os::unix::fs::symlink(target, &link).unwrap();
+    let system_path = std::env::var("PATH").unwrap_or_default();
+
+    // Invoked through the link, which PATH does not hold: the link's path, not its target.
+    let written = program_written(&h, &config, &link, &system_path);
+    assert_eq!(written, link.display().to_string());
+
+    // With the link's directory on PATH: plain `eic-ssh`, however it was invoked.
+    let with_bin = format!("{}:{system_path}", bin.display());
+    assert_eq!(program_written(&h, &config, &link, &with_bin), "eic-ssh");
+    assert_eq!(program_written(&h, &config, target, &with_bin), "eic-ssh");
+
+    // Another eic-ssh first on PATH: this one's own path, since `eic-ssh` would run the other.
+    let other = h.dir.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::write(other.join("eic-ssh"), "#!/bin/sh\n").unwrap();
+    let shadowed = format!("{}:{}:{system_path}", other.display(), bin.display());
+    assert_eq!(
+        program_written(&h, &config, &link, &shadowed),
+        link.display().to_string()
+    );
+
+    // The block with plain `eic-ssh` works for a real ssh whose PATH holds it.
+    let mut cmd = Command::new(&link);
+    h.isolate(&mut cmd);
+    cmd.env("PATH", &with_bin)
+        .args(["ssh-config", "--config"])
+        .arg(&config);
+    let out = run(&mut cmd, LIMIT);
+    let file = h.dir.path().join("plain.conf");
+    std::fs::write(&file, &out.stdout).unwrap();
+    let mut cmd = Command::new("ssh");
+    h.isolate(&mut cmd);
+    cmd.env("PATH", &with_bin)
+        .arg("-F")
+        .arg(&file)
+        .args(["-o", "ControlMaster=no", "-o", "BatchMode=yes"])
+        .arg("-o")
+        .arg(format!("UserKnownHostsFile={}", h.known_hosts.display()))
+        .args(["jump", "echo", "ok"]);
+    let out = run(&mut cmd, LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");
+}

@@ -4,6 +4,7 @@
 use crate::cli::{ConfigCheckArgs, Globals};
 use crate::config;
 use crate::error::{Failure, Outcome};
+use crate::route::origin::Origin;
 use crate::route::{self, Flags, Settings};
 
 /// Other sections naming the same instance shown per section when every section is
@@ -13,9 +14,14 @@ const ALSO_SHOWN: usize = 5;
 
 /// Prints the effective settings; any config error is the usual one-line failure (exit 2),
 /// and with `--json` also a `"valid": false` report on stdout.
-pub fn run(args: ConfigCheckArgs, g: &Globals) -> Result<Outcome, Failure> {
+pub async fn run(args: ConfigCheckArgs, g: &Globals) -> Result<Outcome, Failure> {
     let located = config::file::locate(g.config.as_deref()).map(|(p, _)| p);
-    let checked = load_and_resolve(&args, g);
+    let mut checked = load_and_resolve(&args, g);
+    if let Ok((_, hosts)) = &mut checked {
+        for (eff, _) in hosts.iter_mut() {
+            from_aws_profile(eff).await;
+        }
+    }
     if args.json {
         let report = match &checked {
             Ok((path, hosts)) => serde_json::json!({
@@ -61,6 +67,28 @@ pub fn run(args: ConfigCheckArgs, g: &Globals) -> Result<Outcome, Failure> {
     Ok(Outcome::Success)
 }
 
+/// Where the config and the environment name no profile or region: the SDK's `default`
+/// profile, and the region the selected profile sets, read from `~/.aws/config` (no
+/// network call; a region from the instance metadata service is not looked up).
+async fn from_aws_profile(eff: &mut Settings) {
+    if eff.origins.get("profile").is_none() {
+        eff.origins.insert("profile", Origin::Default);
+    }
+    if eff.origins.get("region").is_some() || crate::aws::profile_file::check_files().is_err() {
+        return;
+    }
+    let name = eff
+        .aws_value("profile")
+        .unwrap_or_else(|| "default".to_string());
+    if let Ok(Some(profile)) = crate::aws::profile_file::selected(eff.profile.as_deref()).await
+        && let Some(region) = profile.get("region")
+    {
+        let value = region.to_string();
+        eff.origins
+            .insert("region", Origin::AwsProfile { name, value });
+    }
+}
+
 /// The settings for one target, and how many other sections naming its instance were left
 /// out of them for the report.
 type Shown = (Settings, usize);
@@ -79,8 +107,12 @@ fn load_and_resolve(
     let hosts = targets
         .iter()
         .map(|t| {
-            let mut eff =
-                route::settings::for_target(&file, path.as_deref(), t, &Flags::default())?;
+            let flags = Flags {
+                profile: g.profile.clone(),
+                region: g.region.clone(),
+                ..Flags::default()
+            };
+            let mut eff = route::settings::for_target(&file, path.as_deref(), t, &flags)?;
             let keep = if args.target.is_some() {
                 usize::MAX
             } else {

@@ -91,13 +91,13 @@ pub fn starter(allow: &[IpNet], region: Option<&str>, user: Option<&str>) -> Str
         None => {
             let _ = writeln!(
                 out,
-                "# region = \"us-east-1\"          # else AWS_REGION or the profile's"
+                "# region = \"us-east-1\"          # below AWS_REGION; a [hosts] section's own wins"
             );
         }
     }
     let _ = writeln!(
         out,
-        "# profile = \"dev\"                # else AWS_PROFILE or default"
+        "# profile = \"dev\"                # below AWS_PROFILE; a [hosts] section's own wins"
     );
     match user {
         Some(u) => {

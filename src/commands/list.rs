@@ -21,6 +21,8 @@ use crate::route::{self, Flags};
 pub struct Row {
     /// The region it is in.
     pub region: String,
+    /// The AWS profile it was found with (flag, `AWS_PROFILE` or `[defaults]`), if any.
+    pub profile: Option<String>,
     /// The instance and the endpoint that would serve it (or why none).
     pub entry: Entry,
     /// The `[hosts]` aliases naming it.
@@ -59,9 +61,17 @@ pub async fn listing(
     filters: &[ec2::Filter],
 ) -> Result<(Vec<Row>, Option<Result<IpAddr, ProbeError>>), Failure> {
     let defaults = route::settings::defaults(file, path)?;
+    // A flag, else the environment (left to the AWS layer), else `[defaults]`.
+    let set = |var: &str| std::env::var(var).is_ok_and(|v| !v.trim().is_empty());
     let choices = AwsChoices {
-        profile: g.profile.clone().or(defaults.profile.clone()),
-        region: g.region.clone().or(defaults.region.clone()),
+        profile: g
+            .profile
+            .clone()
+            .or_else(|| (!set("AWS_PROFILE")).then(|| defaults.profile.clone())?),
+        region: g.region.clone().or_else(|| {
+            (!set("AWS_REGION") && !set("AWS_DEFAULT_REGION"))
+                .then(|| defaults.region.clone())?
+        }),
     };
     let tls = net::client_config()?;
     let http = net::http_client(&tls)?;
@@ -102,7 +112,10 @@ pub async fn listing(
     };
     let rows: Vec<Row> = found
         .into_iter()
-        .map(|(region, entry)| row(file, path, region, entry, judged_ip))
+        .map(|(region, entry)| Row {
+            profile: aws.profile.clone(),
+            ..row(file, path, region, entry, judged_ip)
+        })
         .collect();
     Ok((rows, ip))
 }
@@ -158,6 +171,7 @@ fn row(
     };
     Row {
         region,
+        profile: None,
         aliases: aliases(file, &entry),
         entry,
         guard,

@@ -52,7 +52,7 @@ pub async fn run(cli: Cli) -> Result<Outcome, Failure> {
         Command::Egress(Lazy(args)) => egress::run(args, g).await,
         Command::Cp(Lazy(args)) => cp::run(args, g, cli.quiet).await,
         Command::Doctor(Lazy(args)) => doctor::run(args, g).await,
-        Command::Config(ConfigCommand::Check(Lazy(args))) => config_check::run(args, g),
+        Command::Config(ConfigCommand::Check(Lazy(args))) => config_check::run(args, g).await,
         Command::Config(ConfigCommand::Aliases(Lazy(_))) => config_check::aliases(g),
         Command::Config(ConfigCommand::Init(Lazy(args))) => config_init::run(args, g).await,
         Command::Completions(Lazy(args)) => completions::run(&args),
@@ -91,7 +91,12 @@ pub fn settings_for(
         no_cache: connect.no_cache,
         quota_wait: connect.quota_wait,
     };
-    route::settings::for_target(&config.file, config.path.as_deref(), &target.name, &flags)
+    let settings =
+        route::settings::for_target(&config.file, config.path.as_deref(), &target.name, &flags)?;
+    for overridden in &settings.overridden {
+        tracing::info!("{overridden}");
+    }
+    Ok(settings)
 }
 
 /// The signal a stop request stands for, for the outcome and the exit code (`proxy` and

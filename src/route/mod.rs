@@ -6,6 +6,7 @@
 
 pub mod cache;
 pub mod open;
+pub mod origin;
 pub mod quota;
 pub mod recheck;
 pub mod resolve;

@@ -1,4 +1,4 @@
-//! The settings for one target, merged once: flags > environment > host section > defaults.
+//! The settings for one target, merged once: flags > host section > environment > defaults.
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
+use super::origin::{self, Origin, Origins, Overridden};
 use crate::config::file::{ConfigFile, ForwardKind, Host, check_url};
 use crate::error::Failure;
 use crate::target::{self, InstanceRef};
@@ -56,9 +57,12 @@ pub struct Settings {
     pub instance: InstanceRef,
     /// OS user.
     pub user: Option<String>,
-    /// AWS profile; `None` leaves it to `AWS_PROFILE` or the default.
+    /// AWS profile from the flag, the section or `[defaults]`, passed to the AWS layer so
+    /// that `AWS_PROFILE` cannot override it; `None` leaves it to `AWS_PROFILE` (which
+    /// beats `[defaults]`) or the default.
     pub profile: Option<String>,
-    /// AWS region; `None` leaves it to `AWS_REGION` or the profile.
+    /// AWS region, the same way: `None` leaves it to `AWS_REGION`/`AWS_DEFAULT_REGION` or
+    /// the profile's.
     pub region: Option<String>,
     /// Endpoint to use instead of discovery.
     pub endpoint_id: Option<String>,
@@ -99,6 +103,11 @@ pub struct Settings {
     pub section: Option<Host>,
     /// The route cache may answer (no `--no-cache`, no `cache = false`).
     pub cache: bool,
+    /// Where each setting with a value came from (`config check`). A region or profile
+    /// from the environment is recorded here but left out of `region`/`profile`.
+    pub origins: Origins,
+    /// AWS_REGION/AWS_PROFILE values that this target's section overrode (`-v` says so).
+    pub overridden: Vec<Overridden>,
 }
 
 impl Settings {
@@ -175,6 +184,22 @@ impl Settings {
             .join(", ")
     }
 
+    /// The region or profile in effect: the settings' own, else what the environment or
+    /// the AWS profile holds (when known).
+    pub fn aws_value(&self, key: &str) -> Option<String> {
+        let own = match key {
+            "region" => &self.region,
+            "profile" => &self.profile,
+            _ => &None,
+        };
+        own.clone().or_else(|| {
+            self.origins
+                .get(key)
+                .and_then(Origin::held)
+                .map(str::to_string)
+        })
+    }
+
     /// The settings as JSON, for `config check --json` (schema in docs/commands.md).
     pub fn to_json(&self) -> serde_json::Value {
         let nets = |l: &[IpNet]| l.iter().map(ToString::to_string).collect::<Vec<_>>();
@@ -182,14 +207,19 @@ impl Settings {
             InstanceRef::Id(id) => (Some(id.as_str()), None),
             InstanceRef::Name(n) => (None, Some(n.as_str())),
         };
+        let origins: serde_json::Map<String, serde_json::Value> = self
+            .origins
+            .iter()
+            .map(|(key, origin)| (key.to_string(), origin.to_string().into()))
+            .collect();
         serde_json::json!({
             "target": self.target,
             "section": self.alias.as_ref().map(|a| format!("hosts.{a}")),
             "instance_id": id,
             "name_tag": name,
             "user": self.user,
-            "profile": self.profile,
-            "region": self.region,
+            "profile": self.aws_value("profile"),
+            "region": self.aws_value("region"),
             "endpoint_id": self.endpoint_id,
             "egress_check": !self.opted_out,
             "allow": nets(&self.allow),
@@ -202,13 +232,16 @@ impl Settings {
             "egress_check_urls": self.egress_urls,
             "admits_every_address": nets(&self.wide_entries()),
             "port": self.section.as_ref().and_then(|h| h.port).map(|p| p.0),
-            "private_ip": self.section.as_ref().and_then(|h| h.private_ip),
-            "endpoint_dns_name": self.section.as_ref().and_then(|h| h.endpoint_dns_name.as_ref()).map(|d| d.0.clone()),
-            "max_tunnel_duration": self.section.as_ref().and_then(|h| h.max_tunnel_duration).map(|d| d.0),
-            "host_key_alias": self.section.as_ref().and_then(|h| h.host_key_alias.clone()),
-            "known_hosts": self.section.as_ref().and_then(|h| h.known_hosts.clone()),
+            "private_ip": self.private_ip,
+            "endpoint_dns_name": self.endpoint_dns_name,
+            "max_tunnel_duration": self.max_tunnel_duration,
+            "host_key_alias": self.host_key_alias,
+            "known_hosts": self.known_hosts,
             "forward": self.forward_specs(),
             "quota_wait": self.quota_wait.as_secs(),
+            "cache": self.cache,
+            "origins": origins,
+            "overridden": self.overridden.iter().map(ToString::to_string).collect::<Vec<_>>(),
         })
     }
 
@@ -233,108 +266,161 @@ impl Settings {
             .collect()
     }
 
-    /// A human summary, one setting a line (for `eic-ssh config check`).
+    /// A human summary, one setting a line with where it came from, like `git config
+    /// --show-origin` (for `eic-ssh config check`).
     pub fn describe(&self) -> String {
-        let or = |v: &Option<String>, d: &str| v.clone().unwrap_or_else(|| d.to_string());
         let mut out = String::new();
-        let _ = writeln!(out, "target:          {}", self.target);
-        let _ = writeln!(
-            out,
-            "host section:    {}",
-            or(&self.alias.as_ref().map(|a| format!("[hosts.{a}]")), "none")
+        let mut line = |what: &str, value: &str, key: Option<&str>| {
+            let from = key.and_then(|k| self.origins.get(k));
+            let mut text = format!("{:<17}{value}", format!("{what}:"));
+            if let Some(from) = from {
+                let _ = write!(text, " ({from}");
+                for o in self.overridden.iter().filter(|o| Some(o.key) == key) {
+                    let _ = write!(
+                        text,
+                        "; {}={} ignored",
+                        o.var,
+                        crate::printable::escape(&o.ignored)
+                    );
+                }
+                text.push(')');
+            }
+            let _ = writeln!(out, "{text}");
+        };
+        line("target", &self.target, None);
+        let section = self.alias.as_ref().map(|a| format!("[hosts.{a}]"));
+        line("host section", section.as_deref().unwrap_or("none"), None);
+        let instance = self.instance.to_string();
+        match &self.alias {
+            Some(alias) => line(
+                "instance",
+                &format!("{instance} (config [hosts.{alias}])"),
+                None,
+            ),
+            None => line("instance", &format!("{instance} (the target)"), None),
+        }
+        line(
+            "user",
+            self.user.as_deref().unwrap_or("(from ssh or --user)"),
+            Some("user"),
         );
-        let _ = writeln!(out, "instance:        {}", self.instance);
-        let _ = writeln!(
-            out,
-            "user:            {}",
-            or(&self.user, "(from ssh or --user)")
+        let profile = self.aws_value("profile");
+        let profile = profile.as_deref().map(crate::printable::escape);
+        line(
+            "profile",
+            profile.as_deref().unwrap_or("default"),
+            Some("profile"),
         );
-        let _ = writeln!(
-            out,
-            "profile:         {}",
-            or(&self.profile, "(AWS_PROFILE or default)")
+        let region = self.aws_value("region");
+        let region = region.as_deref().map(crate::printable::escape);
+        line(
+            "region",
+            region.as_deref().unwrap_or(
+                "none: pass --region, set `region` in the config or the AWS profile, or set AWS_REGION",
+            ),
+            Some("region"),
         );
-        let _ = writeln!(
-            out,
-            "region:          {}",
-            or(&self.region, "(AWS_REGION or the profile's)")
-        );
-        let _ = writeln!(
-            out,
-            "endpoint:        {}",
-            or(&self.endpoint_id, "(discovered in the instance's VPC)")
+        line(
+            "endpoint",
+            self.endpoint_id
+                .as_deref()
+                .unwrap_or("(discovered in the instance's VPC)"),
+            Some("endpoint"),
         );
         let allow = if self.opted_out {
             "none: egress_check = false (the check is off by choice)".to_string()
         } else if self.allow.is_empty() {
             "none: no egress check".to_string()
         } else {
-            format!(
-                "{} (from {})",
-                self.allow_list(),
-                or(&self.allow_source, "?")
-            )
+            self.allow_list()
         };
-        let _ = writeln!(out, "allow:           {allow}");
+        let allow_key = if self.opted_out {
+            "egress_check"
+        } else {
+            "allow"
+        };
+        line("allow", &allow, Some(allow_key));
         for (source, list) in &self.also_allow {
             let list: Vec<String> = list.iter().map(ToString::to_string).collect();
-            let _ = writeln!(
-                out,
-                "also allow:      {} (from [{source}], which names the same instance; an IP must be in every list)",
-                list.join(", ")
+            line(
+                "also allow",
+                &format!(
+                    "{} (from [{source}], which names the same instance; an IP must be in every list)",
+                    list.join(", ")
+                ),
+                None,
             );
         }
         for net in self.wide_entries() {
-            let _ = writeln!(
-                out,
-                "warning:         {net} admits every address: the egress check allows any network"
+            line(
+                "warning",
+                &format!("{net} admits every address: the egress check allows any network"),
+                None,
             );
         }
-        let _ = writeln!(
-            out,
-            "allow from SG:   {}",
+        line(
+            "allow from SG",
             if self.allow_from_security_group {
                 "yes"
             } else {
                 "no"
-            }
+            },
+            Some("allow_from_security_group"),
         );
-        let _ = writeln!(out, "egress check:    {}", self.egress_urls.join(", "));
-        let _ = writeln!(
-            out,
-            "quota wait:      {}",
-            match self.quota_wait.as_secs() {
-                0 => "none: a full endpoint (20 connections) is the answer at once".to_string(),
-                secs =>
-                    format!("up to {secs} s in all when the endpoint's 20 connections are in use"),
-            }
+        line(
+            "egress check",
+            &self.egress_urls.join(", "),
+            Some("egress_check_url"),
         );
-        if let Some(h) = &self.section {
-            let extras = [
-                ("port", h.port.map(|p| p.0.to_string())),
-                ("private IP", h.private_ip.map(|ip| ip.to_string())),
-                (
-                    "endpoint DNS",
-                    h.endpoint_dns_name.as_ref().map(|d| d.0.clone()),
-                ),
-                (
-                    "max duration",
-                    h.max_tunnel_duration.map(|d| format!("{} s", d.0)),
-                ),
-                ("host key alias", h.host_key_alias.clone()),
-                (
-                    "known_hosts",
-                    h.known_hosts.as_ref().map(|p| p.display().to_string()),
-                ),
-            ];
-            for (what, value) in extras {
-                if let Some(value) = value {
-                    let _ = writeln!(out, "{:<17}{value}", format!("{what}:"));
-                }
+        let wait = match self.quota_wait.as_secs() {
+            0 => "none: a full endpoint (20 connections) is the answer at once".to_string(),
+            secs => format!("up to {secs} s in all when the endpoint's 20 connections are in use"),
+        };
+        line("quota wait", &wait, Some("quota_wait"));
+        line(
+            "route cache",
+            if self.cache {
+                "on: routes kept 10 minutes"
+            } else {
+                "off"
+            },
+            Some("cache"),
+        );
+        let extras = [
+            ("port", Some(self.port.to_string()), "port"),
+            (
+                "private IP",
+                self.private_ip.map(|ip| ip.to_string()),
+                "private_ip",
+            ),
+            (
+                "endpoint DNS",
+                self.endpoint_dns_name.clone(),
+                "endpoint_dns_name",
+            ),
+            (
+                "max duration",
+                self.max_tunnel_duration.map(|d| format!("{d} s")),
+                "max_tunnel_duration",
+            ),
+            (
+                "host key alias",
+                self.host_key_alias.clone(),
+                "host_key_alias",
+            ),
+            (
+                "known_hosts",
+                self.known_hosts.as_ref().map(|p| p.display().to_string()),
+                "known_hosts",
+            ),
+        ];
+        for (what, value, key) in extras {
+            if let Some(value) = value {
+                line(what, &value, Some(key));
             }
-            for spec in self.forward_specs() {
-                let _ = writeln!(out, "forward:         {spec}");
-            }
+        }
+        for spec in self.forward_specs() {
+            line("forward", &spec, Some("forward"));
         }
         out
     }
@@ -379,68 +465,121 @@ fn merge(
     o: &Flags,
 ) -> Result<Settings, Failure> {
     let d = &config.defaults;
-    let env_set = |names: &[&str]| {
-        names
-            .iter()
-            .any(|n| std::env::var_os(n).is_some_and(|v| !v.is_empty()))
-    };
-    let pick = |flag: &Option<String>,
-                env: &[&str],
-                host_v: Option<&Option<String>>,
-                default: &Option<String>| {
-        if flag.is_some() {
-            return flag.clone();
+    let mut origins = Origins::new();
+    let here = || Origin::Section(target_text.to_string());
+    // Where a host lives: a flag, else its own section, else the environment, else
+    // `[defaults]`; a value from the environment is left to the AWS layer, which reads it
+    // the same way (so `None` below), while every other is passed on explicitly so that
+    // AWS_PROFILE/AWS_REGION cannot override it.
+    let mut overridden = Vec::new();
+    let mut aws_choice = |key: &'static str,
+                          flag: (&Option<String>, &'static str),
+                          section: Option<&String>,
+                          vars: &[&'static str],
+                          default: &Option<String>| {
+        let env = origin::env(vars);
+        let (value, from) = origin::first([
+            (flag.0.clone(), Origin::Flag(flag.1)),
+            (section.cloned(), here()),
+            (
+                env.as_ref().and_then(Origin::held).map(str::to_string),
+                env.clone().unwrap_or(Origin::Default),
+            ),
+            (default.clone(), Origin::Defaults),
+        ])?;
+        if let (
+            Origin::Section(alias),
+            Some(Origin::Env {
+                var,
+                value: ignored,
+            }),
+        ) = (&from, env)
+            && ignored != value
+        {
+            overridden.push(Overridden {
+                key,
+                value: value.clone(),
+                alias: alias.clone(),
+                var,
+                ignored,
+            });
         }
-        if env_set(env) {
-            return None;
-        }
-        host_v.and_then(Clone::clone).or_else(|| default.clone())
+        let explicit = !matches!(from, Origin::Env { .. });
+        origins.insert(key, from);
+        explicit.then_some(value)
     };
-    let region = pick(
-        &o.region,
+    let region = aws_choice(
+        "region",
+        (&o.region, "--region"),
+        host.and_then(|h| h.region.as_ref()),
         &["AWS_REGION", "AWS_DEFAULT_REGION"],
-        host.map(|h| &h.region),
         &d.region,
     );
-    let profile = pick(
-        &o.profile,
+    let profile = aws_choice(
+        "profile",
+        (&o.profile, "--profile"),
+        host.and_then(|h| h.profile.as_ref()),
         &["AWS_PROFILE"],
-        host.map(|h| &h.profile),
         &d.profile,
     );
-    let user = o
-        .user
-        .clone()
-        .or_else(|| host.and_then(|h| h.user.clone()))
-        .or_else(|| d.user.clone());
+    let user = origins.pick(
+        "user",
+        [
+            (o.user.clone(), Origin::Flag("--user")),
+            (host.and_then(|h| h.user.clone()), here()),
+            (d.user.clone(), Origin::Defaults),
+        ],
+    );
     if let Some(id) = &o.endpoint_id {
         crate::config::file::EndpointId::try_from(id.clone())
             .map_err(|e| Failure::usage(format!("--endpoint-id: {e}")))?;
     }
-    let endpoint_id = o
-        .endpoint_id
-        .clone()
-        .or_else(|| host.and_then(|h| h.endpoint.as_ref().map(|e| e.0.clone())));
-    let opted_out = host
-        .and_then(|h| h.egress_check)
-        .or(d.egress_check)
-        .is_some_and(|on| !on);
+    let endpoint_id = origins.pick(
+        "endpoint",
+        [
+            (o.endpoint_id.clone(), Origin::Flag("--endpoint-id")),
+            (
+                host.and_then(|h| h.endpoint.as_ref().map(|e| e.0.clone())),
+                here(),
+            ),
+        ],
+    );
+    let opted_out = !origins
+        .pick(
+            "egress_check",
+            [
+                (host.and_then(|h| h.egress_check), here()),
+                (d.egress_check, Origin::Defaults),
+                (Some(true), Origin::Default),
+            ],
+        )
+        .unwrap_or(true);
     let (allow, allow_source) = match (host.and_then(|h| h.allow.as_ref()), &d.allow) {
         _ if opted_out => (Vec::new(), None),
-        (Some(list), _) => (list.clone(), Some(format!("hosts.{target_text}"))),
-        (None, Some(list)) => (list.clone(), Some("defaults".to_string())),
+        (Some(list), _) => {
+            origins.insert("allow", here());
+            (list.clone(), Some(format!("hosts.{target_text}")))
+        }
+        (None, Some(list)) => {
+            origins.insert("allow", Origin::Defaults);
+            (list.clone(), Some("defaults".to_string()))
+        }
         (None, None) => (Vec::new(), None),
     };
     let allow_from_security_group = !opted_out
-        && host
-            .and_then(|h| h.allow_from_security_group)
-            .or(d.allow_from_security_group)
+        && origins
+            .pick(
+                "allow_from_security_group",
+                [
+                    (host.and_then(|h| h.allow_from_security_group), here()),
+                    (d.allow_from_security_group, Origin::Defaults),
+                    (Some(false), Origin::Default),
+                ],
+            )
             .unwrap_or(false);
-    let egress_urls = match std::env::var("EIC_SSH_EGRESS_CHECK_URL")
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-    {
-        Some(list) => {
+    let from_env = origin::env(&["EIC_SSH_EGRESS_CHECK_URL"]);
+    let egress_urls = match from_env.as_ref() {
+        Some(Origin::Env { value: list, .. }) => {
             let urls: Vec<String> = list
                 .split([',', ' '])
                 .filter(|u| !u.is_empty())
@@ -452,12 +591,19 @@ fn merge(
             }
             urls
         }
-        None => host
+        _ => host
             .and_then(|h| h.egress_check_url.as_ref())
             .or(d.egress_check_url.as_ref())
             .map(|us| us.iter().map(|u| u.0.clone()).collect())
             .unwrap_or_else(|| vec![DEFAULT_CHECK_URL.to_string()]),
     };
+    let urls_from = match (from_env, host.and_then(|h| h.egress_check_url.as_ref())) {
+        (Some(env), _) => env,
+        (None, Some(_)) => here(),
+        (None, None) if d.egress_check_url.is_some() => Origin::Defaults,
+        (None, None) => Origin::Default,
+    };
+    origins.insert("egress_check_url", urls_from);
     if o.endpoint_dns_name
         .as_deref()
         .is_some_and(|d| d.trim().is_empty())
@@ -466,35 +612,94 @@ fn merge(
             "--endpoint-dns-name is empty: give the endpoint's DNS name (eice-….ec2-instance-connect-endpoint.REGION.amazonaws.com) or leave the flag out to look it up",
         ));
     }
-    let section = |f: fn(&Host) -> Option<String>| host.and_then(f);
+    let endpoint_dns_name = origins.pick(
+        "endpoint_dns_name",
+        [
+            (
+                o.endpoint_dns_name.clone(),
+                Origin::Flag("--endpoint-dns-name"),
+            ),
+            (
+                host.and_then(|h| h.endpoint_dns_name.as_ref().map(|d| d.0.clone())),
+                here(),
+            ),
+        ],
+    );
+    let private_ip = origins.pick(
+        "private_ip",
+        [
+            (o.private_ip, Origin::Flag("--private-ip")),
+            (host.and_then(|h| h.private_ip), here()),
+        ],
+    );
+    let max_tunnel_duration = origins.pick(
+        "max_tunnel_duration",
+        [
+            (o.max_tunnel_duration, Origin::Flag("--max-tunnel-duration")),
+            (
+                host.and_then(|h| h.max_tunnel_duration).map(|d| d.0),
+                here(),
+            ),
+        ],
+    );
+    let port = origins
+        .pick(
+            "port",
+            [
+                (o.port, Origin::Flag("-p")),
+                (host.and_then(|h| h.port).map(|p| p.0), here()),
+                (Some(22), Origin::Default),
+            ],
+        )
+        .unwrap_or(22);
+    let host_key_alias = origins.pick(
+        "host_key_alias",
+        [
+            (o.host_key_alias.clone(), Origin::Flag("--host-key-alias")),
+            (host.and_then(|h| h.host_key_alias.clone()), here()),
+        ],
+    );
+    let known_hosts = origins.pick(
+        "known_hosts",
+        [
+            (o.known_hosts.clone(), Origin::Flag("--known-hosts")),
+            (host.and_then(|h| h.known_hosts.clone()), here()),
+        ],
+    );
+    let quota_wait = origins
+        .pick(
+            "quota_wait",
+            [
+                (o.quota_wait, Origin::Flag("--quota-wait")),
+                (host.and_then(|h| h.quota_wait).map(|q| q.0), here()),
+                (d.quota_wait.map(|q| q.0), Origin::Defaults),
+                (Some(super::quota::DEFAULT_BOUND.as_secs()), Origin::Default),
+            ],
+        )
+        .map_or(super::quota::DEFAULT_BOUND, Duration::from_secs);
+    let cache = origins
+        .pick(
+            "cache",
+            [
+                (o.no_cache.then_some(false), Origin::Flag("--no-cache")),
+                (d.cache, Origin::Defaults),
+                (Some(true), Origin::Default),
+            ],
+        )
+        .unwrap_or(true);
+    if host.is_some_and(|h| h.forward.is_some()) {
+        origins.insert("forward", here());
+    }
     Ok(Settings {
-        endpoint_dns_name: o
-            .endpoint_dns_name
-            .clone()
-            .or_else(|| section(|h| h.endpoint_dns_name.as_ref().map(|d| d.0.clone()))),
-        private_ip: o.private_ip.or_else(|| host.and_then(|h| h.private_ip)),
-        max_tunnel_duration: o
-            .max_tunnel_duration
-            .or_else(|| host.and_then(|h| h.max_tunnel_duration).map(|d| d.0)),
-        port: o
-            .port
-            .or_else(|| host.and_then(|h| h.port).map(|p| p.0))
-            .unwrap_or(22),
-        host_key_alias: o
-            .host_key_alias
-            .clone()
-            .or_else(|| section(|h| h.host_key_alias.clone())),
-        known_hosts: o
-            .known_hosts
-            .clone()
-            .or_else(|| host.and_then(|h| h.known_hosts.clone())),
+        endpoint_dns_name,
+        private_ip,
+        max_tunnel_duration,
+        port,
+        host_key_alias,
+        known_hosts,
         tunnel_endpoint_url: o.tunnel_endpoint_url.clone(),
-        cache: !o.no_cache && config.defaults.cache != Some(false),
-        quota_wait: o
-            .quota_wait
-            .or_else(|| host.and_then(|h| h.quota_wait).map(|q| q.0))
-            .or(d.quota_wait.map(|q| q.0))
-            .map_or(super::quota::DEFAULT_BOUND, Duration::from_secs),
+        cache,
+        quota_wait,
         target: target_text.to_string(),
         alias: host.map(|_| target_text.to_string()),
         instance,
@@ -510,6 +715,8 @@ fn merge(
         egress_urls,
         config_path: path.map(Path::to_path_buf),
         section: host.cloned(),
+        origins,
+        overridden,
     })
 }
 

@@ -108,7 +108,7 @@ const ENVIRONMENT: &[(&str, &str)] = &[
     ),
     (
         "AWS_PROFILE, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN",
-        "AWS credentials and region, as for the AWS CLI; \\-\\-profile and \\-\\-region win.",
+        "AWS credentials and region, as for the AWS CLI; \\-\\-profile and \\-\\-region win, then the target's own [hosts] section; both variables win over [defaults].",
     ),
     (
         "AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_EC2, AWS_ENDPOINT_URL_EC2_INSTANCE_CONNECT, AWS_ENDPOINT_URL_STS, AWS_USE_FIPS_ENDPOINT, AWS_USE_DUALSTACK_ENDPOINT, AWS_CA_BUNDLE",

@@ -2,6 +2,7 @@
 //! through `eic-ssh proxy`, printed or kept in a file of their own.
 
 pub mod blocks;
+pub mod program;
 pub mod tag_names;
 
 use std::path::{Path, PathBuf};
@@ -13,6 +14,7 @@ use crate::config::{self, ConfigFile};
 use crate::error::{Failure, Kind, Outcome};
 use crate::local::files;
 use crate::printable::escape;
+use crate::route::origin::Origin;
 use crate::route::{self, Flags};
 use crate::ssh::key::read_public_key;
 use crate::target::expand_tilde;
@@ -23,9 +25,8 @@ use blocks::{Block, Common, HEADER, is_host_name};
 pub async fn run(args: SshConfigArgs, g: &Globals) -> Result<Outcome, Failure> {
     let (file, path) = config::file::load(g.config.as_deref())?;
     let (identity, public_key) = identity(args.identity.as_deref())?;
-    let program = std::env::current_exe()
-        .map_err(|e| Failure::new(Kind::Other, format!("cannot find the eic-ssh program: {e}")))?;
-    let mut blocks = alias_blocks(g, &file, path.as_deref())?;
+    let program = program::program()?;
+    let (mut blocks, notes) = alias_blocks(g, &file, path.as_deref())?;
     if args.discover {
         blocks.extend(discovered_blocks(&args, g, &file, path.as_deref()).await?);
     }
@@ -46,6 +47,9 @@ pub async fn run(args: SshConfigArgs, g: &Globals) -> Result<Outcome, Failure> {
     match &args.write {
         None => print!("{text}"),
         Some(dest) => write(&expand_tilde(dest), &text, blocks.len() - problems.len())?,
+    }
+    for note in notes {
+        eprintln!("eic-ssh: note: {note}");
     }
     Ok(Outcome::Success)
 }
@@ -97,7 +101,7 @@ fn identity(flag: Option<&Path>) -> Result<(PathBuf, PathBuf), Failure> {
         return Ok((private, public));
     }
     let ssh_dir = expand_tilde(Path::new("~/.ssh"));
-    for name in ["id_rsa", "id_ecdsa", "id_ed25519"] {
+    for name in ["id_ed25519", "id_ecdsa", "id_rsa"] {
         let (private, public) = with_pub(ssh_dir.join(name));
         if public.exists() {
             read_public_key(&public)?;
@@ -105,7 +109,7 @@ fn identity(flag: Option<&Path>) -> Result<(PathBuf, PathBuf), Failure> {
         }
     }
     Err(Failure::usage(format!(
-        "no public key in {} (id_rsa.pub, id_ecdsa.pub or id_ed25519.pub): create one with `ssh-keygen -t ed25519`, or pass --identity FILE",
+        "no public key in {} (id_ed25519.pub, id_ecdsa.pub or id_rsa.pub): create one with `ssh-keygen -t ed25519`, or pass --identity FILE",
         ssh_dir.display()
     )))
 }
@@ -115,47 +119,52 @@ fn absolute(path: &Path) -> PathBuf {
 }
 
 /// Flags every ProxyCommand needs to see what this run saw: a config file that is not at the
-/// default place, and the profile and region given as flags.
-fn base_flags(g: &Globals, config_path: Option<&Path>) -> Vec<String> {
+/// default place, and the profile and region given (as flags for alias blocks; for
+/// discovered instances, where they were found). Never a value from the environment: it
+/// would freeze a variable of this shell into every later `ssh`, and override nothing a
+/// section names anyway (docs/commands.md, "What a block bakes in").
+fn proxy_flags(
+    g: &Globals,
+    config_path: Option<&Path>,
+    profile: Option<&str>,
+    region: Option<&str>,
+) -> Result<Vec<String>, Failure> {
     let mut flags = Vec::new();
     let explicit = config::file::locate(g.config.as_deref()).is_some_and(|(_, e)| e);
     if let Some(path) = config_path.filter(|_| explicit) {
         flags.push("--config".into());
         flags.push(absolute(path).to_string_lossy().into_owned());
     }
-    // What this run used, flag or environment, so that a later `ssh` from another shell
-    // does not run under another account.
-    if let Some(profile) = g.profile.clone().or_else(|| env_value(&["AWS_PROFILE"])) {
-        flags.extend(["--profile".into(), profile]);
+    for (flag, value) in [("--profile", profile), ("--region", region)] {
+        if let Some(value) = value {
+            crate::plain_name::check(flag, value).map_err(Failure::usage)?;
+            flags.extend([flag.to_string(), value.to_string()]);
+        }
     }
-    flags
+    Ok(flags)
 }
 
-/// The first of `names` set (and not empty) in the environment.
-fn env_value(names: &[&str]) -> Option<String> {
-    names
-        .iter()
-        .find_map(|n| std::env::var(n).ok().filter(|v| !v.is_empty()))
-}
-
-/// One block per `[hosts.ALIAS]`, the proxy given the alias so its section applies.
+/// One block per `[hosts.ALIAS]`, the proxy given the alias so its section applies; and a
+/// note per AWS variable of this environment that some of them follow at each ssh run.
 fn alias_blocks(
     g: &Globals,
     file: &ConfigFile,
     path: Option<&Path>,
-) -> Result<Vec<Block>, Failure> {
-    let mut flags = base_flags(g, path);
-    let region = g
-        .region
-        .clone()
-        .or_else(|| env_value(&["AWS_REGION", "AWS_DEFAULT_REGION"]));
-    if let Some(region) = region {
-        flags.extend(["--region".into(), region]);
-    }
+) -> Result<(Vec<Block>, Vec<String>), Failure> {
+    let flags = proxy_flags(g, path, g.profile.as_deref(), g.region.as_deref())?;
     let shown = path.map_or_else(String::new, |p| format!(" in {}", p.display()));
     let mut out = Vec::new();
+    let mut follow_env: Vec<(&str, String, Vec<&str>)> = Vec::new();
     for (alias, host) in &file.hosts {
         let eff = route::settings::for_target(file, path, alias, &Flags::default())?;
+        for key in ["profile", "region"] {
+            if let Some(Origin::Env { var, value }) = eff.origins.get(key) {
+                match follow_env.iter_mut().find(|(v, _, _)| v == var) {
+                    Some((_, _, aliases)) => aliases.push(alias),
+                    None => follow_env.push((var, value.clone(), vec![alias])),
+                }
+            }
+        }
         let id = host.instance.as_ref().map(|i| i.0.clone());
         out.push(Block {
             names: vec![alias.clone()],
@@ -170,7 +179,40 @@ fn alias_blocks(
             origin: format!("[hosts.{alias}]{shown}"),
         });
     }
-    Ok(out)
+    let pinned = |var: &str| match var {
+        "AWS_PROFILE" => g.profile.is_some(),
+        _ => g.region.is_some(),
+    };
+    let mut notes = Vec::new();
+    for (var, value, aliases) in follow_env.iter().filter(|(v, _, _)| !pinned(v)) {
+        let key = if *var == "AWS_PROFILE" {
+            "profile"
+        } else {
+            "region"
+        };
+        notes.push(format!(
+            "{var}={} is not written into the blocks: {} follow{} the {var} of each ssh run (set `{key}` in a section, or pass --{key}, to pin one)",
+            escape(value),
+            listed(aliases),
+            if aliases.len() == 1 { "s" } else { "" },
+        ));
+    }
+    Ok((out, notes))
+}
+
+/// `[hosts.a]`, `[hosts.b] and 3 more`.
+fn listed(aliases: &[&str]) -> String {
+    const SHOWN: usize = 3;
+    let mut text = aliases
+        .iter()
+        .take(SHOWN)
+        .map(|a| format!("[hosts.{}]", escape(a)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if aliases.len() > SHOWN {
+        text.push_str(&format!(" and {} more", aliases.len() - SHOWN));
+    }
+    text
 }
 
 /// One block per running instance an endpoint serves, named by its Name tag (when that is
@@ -191,8 +233,9 @@ async fn discovered_blocks(
     let mut refused = 0;
     for row in rows {
         let entry = row.entry;
-        let mut flags = base_flags(g, path);
-        flags.extend(["--region".into(), row.region.clone()]);
+        // An instance id means something in one account and region: the block names the
+        // ones it was found in, whatever said so (flag, environment or `[defaults]`).
+        let flags = proxy_flags(g, path, row.profile.as_deref(), Some(&row.region))?;
         let endpoint = match &entry.endpoint {
             Ok(e) => e,
             Err(why) => {
