@@ -69,8 +69,7 @@ pub async fn listing(
             .clone()
             .or_else(|| (!set("AWS_PROFILE")).then(|| defaults.profile.clone())?),
         region: g.region.clone().or_else(|| {
-            (!set("AWS_REGION") && !set("AWS_DEFAULT_REGION"))
-                .then(|| defaults.region.clone())?
+            (!set("AWS_REGION") && !set("AWS_DEFAULT_REGION")).then(|| defaults.region.clone())?
         }),
     };
     let tls = net::client_config()?;

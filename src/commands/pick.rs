@@ -147,6 +147,7 @@ mod tests {
     fn row(id: &str, name: Option<&str>, aliases: &[&str]) -> Row {
         Row {
             region: "us-east-1".into(),
+            profile: None,
             entry: Entry {
                 instance: Instance {
                     id: id.into(),
