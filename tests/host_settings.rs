@@ -219,3 +219,42 @@ fn a_section_that_names_its_account_beats_exported_aws_profile_and_region() {
     );
     assert!(!err.contains("ignored"), "{err}");
 }
+
+#[test]
+fn a_profile_named_on_purpose_beats_keys_exported_for_another_account() {
+    // As with `aws --profile`: keys in the environment (dev's, which AWS refuses here) do
+    // not sign the calls of a host whose section, or the flag, names a profile.
+    let h = Harness::new();
+    let (config, vars) = two_accounts(&h);
+    let session = |extra: &[&str], target: &str| {
+        let mut cmd = h.eic_ssh();
+        cmd.envs(vars.iter().cloned())
+            .env("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
+            .env(
+                "AWS_SECRET_ACCESS_KEY",
+                "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            )
+            .env_remove("AWS_SESSION_TOKEN")
+            .env("EIC_SSH_CONFIG", &config)
+            .args(extra)
+            .arg("--known-hosts")
+            .arg(&h.known_hosts)
+            .arg(target)
+            .args(["--", "echo", "ok"]);
+        run(&mut cmd, LIMIT)
+    };
+    let out = session(&[], "prod");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");
+    let target = format!("{}@{BASTION}", h.user);
+    let out = session(&["--profile", "prod", "--region", "us-east-1"], &target);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(h.sim.events_of("key_pushed").len(), 2);
+    // Named by nobody, the exported keys are the credentials, and AWS refuses them.
+    let out = session(&["--region", "us-east-1"], &target);
+    assert_fails(
+        &out,
+        255,
+        "DescribeInstances failed: AuthFailure: AWS was not able to validate the provided access credentials",
+    );
+}

@@ -1,5 +1,7 @@
 //! AWS credentials, region and service endpoints for this run, from the standard AWS config chain.
 
+use aws_config::profile::ProfileFileCredentialsProvider;
+use aws_config::provider_config::ProviderConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::error::CredentialsError;
@@ -127,12 +129,30 @@ impl AwsContext {
                     loader = loader.region(Region::new(region.clone()));
                 }
                 let sdk = loader.load().await;
-                let credentials = sdk.credentials_provider().ok_or_else(|| {
-                    Failure::new(
-                        Kind::Credentials,
-                        "no AWS credentials provider could be configured",
-                    )
-                })?;
+                let credentials = match &choices.profile {
+                    // A profile named on purpose (flag or config section) gives the
+                    // credentials, as `aws --profile` does: keys exported for another
+                    // account must not sign these calls.
+                    Some(profile) => {
+                        let config = ProviderConfig::default()
+                            .with_http_client(super::sdk_http::SdkHttp(http.clone()))
+                            .with_region(sdk.region().cloned())
+                            .with_use_fips(sdk.use_fips())
+                            .with_use_dual_stack(sdk.use_dual_stack());
+                        SharedCredentialsProvider::new(
+                            ProfileFileCredentialsProvider::builder()
+                                .configure(&config)
+                                .profile_name(profile)
+                                .build(),
+                        )
+                    }
+                    None => sdk.credentials_provider().ok_or_else(|| {
+                        Failure::new(
+                            Kind::Credentials,
+                            "no AWS credentials provider could be configured",
+                        )
+                    })?,
+                };
                 let region = sdk.region().map(|r| r.to_string());
                 let global = sdk.endpoint_url().map(str::to_string);
                 let sso = super::sso::uses_sso(choices.profile.as_deref()).await;

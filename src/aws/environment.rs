@@ -31,12 +31,17 @@ fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
-/// The environment's keys and region, when both are there and the selected profile (if
-/// any) sets nothing about endpoints; else `None`, and the SDK's chain is loaded.
+/// The environment's keys and region, when both are there, no profile was named on purpose
+/// (`profile`: a flag or a config section; such a profile gives the credentials, as with
+/// `aws --profile`) and the one `AWS_PROFILE` selects sets nothing about endpoints; else
+/// `None`, and the SDK's chain is loaded.
 pub async fn from_environment(
     profile: Option<&str>,
     region: Option<&str>,
 ) -> Option<FromEnvironment> {
+    if profile.is_some() {
+        return None;
+    }
     let key = var("AWS_ACCESS_KEY_ID")?;
     let secret = var("AWS_SECRET_ACCESS_KEY")?;
     let region = region
