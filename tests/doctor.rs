@@ -4,6 +4,7 @@
 mod common;
 
 use std::path::Path;
+use std::process::Output;
 
 use common::*;
 use eic_ssh_sim::World;
@@ -316,5 +317,258 @@ fn doctor_and_the_guard_agree_in_every_cell() {
             .iter()
             .all(|s| verdicts.get(*s).copied().unwrap_or(0) > 0),
         "{verdicts:?}"
+    );
+}
+
+/// eic-ssh with the config and extra environment.
+fn eic_with(h: &Harness, config: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = h.eic_ssh();
+    cmd.env("EIC_SSH_CONFIG", config)
+        .env("EIC_SSH_EGRESS_CACHE_SECS", "0")
+        .envs(env.iter().copied())
+        .args(args);
+    run(&mut cmd, LIMIT)
+}
+
+/// `doctor TARGET --json --fix`'s report and exit code, with extra environment.
+fn doctor_env(
+    h: &Harness,
+    config: &Path,
+    target: &str,
+    env: &[(&str, &str)],
+) -> (i32, serde_json::Value) {
+    let out = eic_with(h, config, &["doctor", target, "--json", "--fix"], env);
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("JSON: {}", stderr(&out)));
+    (out.status.code().unwrap(), report)
+}
+
+fn check_of<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == name)
+        .unwrap_or_else(|| panic!("no {name} check: {report:#}"))
+}
+
+#[test]
+fn doctor_says_unknown_when_the_api_does_not_answer() {
+    let (h, config) = with_config(
+        preserving(World::demo(), "198.51.100.0/24"),
+        "198.51.100.7",
+        DOCTOR_CONFIG,
+    );
+    let nowhere = [("AWS_ENDPOINT_URL_EC2", "https://ec2.nowhere.invalid")];
+    let (code, report) = doctor_env(&h, &config, "bastion", &nowhere);
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(report["ok"], false);
+    assert_eq!(check_of(&report, "credentials")["status"], "unknown");
+    let instance = check_of(&report, "instance");
+    assert_eq!(instance["status"], "unknown", "{report:#}");
+    assert!(
+        instance["summary"]
+            .as_str()
+            .unwrap()
+            .contains("cannot reach ec2.nowhere.invalid:443"),
+        "the real cause is named: {instance:#}"
+    );
+    assert!(
+        !report
+            .to_string()
+            .contains("check the target, region and profile"),
+        "no answer is not a wrong target: {report:#}"
+    );
+    let out = eic_with(&h, &config, &["doctor", "bastion"], &nowhere);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("\n? credentials not checked: the EC2 API did not answer")
+            && text.contains("\n? DescribeInstances failed: cannot reach ec2.nowhere.invalid:443")
+            && text.ends_with("0 failed, 2 not checked, 0 warnings\n"),
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("nowhere.invalid").count(),
+        1,
+        "the cause is said once: {text}"
+    );
+}
+
+const USER_CONFIG: &str = r#"
+[defaults]
+egress_check_url = "CHECKIP"
+[hosts.bastion]
+instance = "i-0123456789abcdef0"
+user = "ec2-user"
+allow = ["198.51.100.0/24"]
+"#;
+
+#[test]
+fn doctor_asks_iam_about_open_tunnel_and_send_ssh_public_key() {
+    // Allowed: both ✓, asked with the port, the private IP and the user.
+    let (h, config) = with_config(
+        preserving(World::demo(), "198.51.100.0/24"),
+        "198.51.100.7",
+        USER_CONFIG,
+    );
+    let (code, report) = doctor_env(&h, &config, "bastion", &[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(check_of(&report, "open-tunnel")["status"], "ok");
+    assert_eq!(check_of(&report, "send-ssh-public-key")["status"], "ok");
+    let asked: Vec<serde_json::Value> = h
+        .sim
+        .events_of("api_call")
+        .into_iter()
+        .filter(|e| e["action"] == "SimulatePrincipalPolicy")
+        .collect();
+    assert_eq!(asked.len(), 2, "{asked:#?}");
+    let open = &asked[0];
+    assert_eq!(open["principal"], "arn:aws:iam::123456789012:user/developer");
+    assert_eq!(open["actions"], "ec2-instance-connect:OpenTunnel");
+    assert_eq!(
+        open["resource"],
+        "arn:aws:ec2:us-east-1:123456789012:instance-connect-endpoint/eice-0123456789abcdef0"
+    );
+    assert_eq!(open["context"]["ec2-instance-connect:remotePort"], "22");
+    assert_eq!(
+        open["context"]["ec2-instance-connect:privateIpAddress"],
+        "10.0.1.5"
+    );
+    let push = &asked[1];
+    assert_eq!(
+        push["resource"],
+        "arn:aws:ec2:us-east-1:123456789012:instance/i-0123456789abcdef0"
+    );
+    assert_eq!(push["context"]["ec2:osuser"], "ec2-user");
+
+    // Not allowed (implicitly) and denied (explicitly): both ✗, and --fix grants the first.
+    let mut world = preserving(World::demo(), "198.51.100.0/24");
+    world.credentials[0]
+        .deny
+        .push("ec2-instance-connect:OpenTunnel".into());
+    world.policies.push(eic_ssh_sim::world::Policy {
+        principal: "arn:aws:iam::123456789012:user/developer".into(),
+        decisions: [(
+            "ec2-instance-connect:SendSSHPublicKey".to_string(),
+            "explicitDeny".to_string(),
+        )]
+        .into(),
+    });
+    let (h, config) = with_config(world, "198.51.100.7", USER_CONFIG);
+    let (code, report) = doctor_env(&h, &config, "bastion", &[]);
+    assert_eq!(code, 1, "{report:#}");
+    let open = check_of(&report, "open-tunnel");
+    assert_eq!(open["status"], "fail", "{report:#}");
+    assert!(
+        open["summary"]
+            .as_str()
+            .unwrap()
+            .contains("no policy allows it")
+    );
+    let push = check_of(&report, "send-ssh-public-key");
+    assert_eq!(push["status"], "fail");
+    assert!(push["summary"].as_str().unwrap().contains("explicit Deny"));
+    let fixes = report["fixes"].as_array().unwrap();
+    let grant = fixes
+        .iter()
+        .find(|f| f["check"] == "open-tunnel")
+        .expect("a grant");
+    let line = grant["aws_cli"][0].as_str().unwrap();
+    assert!(
+        line.starts_with("aws iam put-user-policy --user-name developer --policy-name eic-ssh-open-tunnel --policy-document '")
+            && line.contains("\"Resource\":\"arn:aws:ec2:us-east-1:123456789012:instance-connect-endpoint/eice-0123456789abcdef0\"")
+            && line.contains("\"NumericEquals\":{\"ec2-instance-connect:remotePort\":\"22\"}"),
+        "{line}"
+    );
+    let document = line
+        .split_once("--policy-document '")
+        .and_then(|(_, rest)| rest.strip_suffix('\''))
+        .unwrap();
+    let _: serde_json::Value = serde_json::from_str(document).expect("the policy is JSON");
+    assert!(
+        fixes.iter().all(|f| f["check"] != "send-ssh-public-key"),
+        "no Allow overrides an explicit Deny"
+    );
+}
+
+#[test]
+fn doctor_says_how_to_check_by_hand_where_it_may_not_simulate() {
+    let mut world = preserving(World::demo(), "198.51.100.0/24");
+    world.credentials[0]
+        .deny
+        .push("iam:SimulatePrincipalPolicy".into());
+    let (h, config) = with_config(world, "198.51.100.7", USER_CONFIG);
+    let (code, report) = doctor_env(&h, &config, "bastion", &[]);
+    assert_eq!(code, 1, "? is not a pass: {report:#}");
+    assert_eq!(report["ok"], false);
+    for name in ["open-tunnel", "send-ssh-public-key"] {
+        let c = check_of(&report, name);
+        assert_eq!(c["status"], "unknown", "{report:#}");
+        assert!(
+            c["summary"]
+                .as_str()
+                .unwrap()
+                .contains("may not call iam:SimulatePrincipalPolicy"),
+            "{c:#}"
+        );
+        assert!(
+            c["fix"]
+                .as_str()
+                .unwrap()
+                .starts_with("check by hand: aws iam simulate-principal-policy --policy-source-arn arn:aws:iam::123456789012:user/developer --action-names ec2-instance-connect:"),
+            "{c:#}"
+        );
+    }
+    // Every other check still passes: only the two are unknown.
+    let others: Vec<&serde_json::Value> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] != "ok")
+        .collect();
+    assert_eq!(others.len(), 2, "{others:#?}");
+}
+
+#[test]
+fn an_assumed_role_is_simulated_as_its_role_with_its_path() {
+    let role = "arn:aws:iam::123456789012:role/teams/ops/deploy";
+    let assumed = "arn:aws:sts::123456789012:assumed-role/deploy/alice";
+    let world = |get_role: bool| {
+        let mut w = preserving(World::demo(), "198.51.100.0/24");
+        w.credentials[0].principal = assumed.into();
+        if !get_role {
+            w.credentials[0].deny.push("iam:GetRole".into());
+        }
+        w.roles.push(eic_ssh_sim::world::Role {
+            arn: role.into(),
+            mfa_serial: None,
+            mfa_code: String::new(),
+        });
+        w
+    };
+    let (h, config) = with_config(world(true), "198.51.100.7", USER_CONFIG);
+    let (code, report) = doctor_env(&h, &config, "bastion", &[]);
+    assert_eq!(code, 0, "{report:#}");
+    let asked: Vec<String> = h
+        .sim
+        .events_of("api_call")
+        .iter()
+        .filter(|e| e["action"] == "SimulatePrincipalPolicy")
+        .map(|e| e["principal"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(asked, [role, role]);
+
+    // GetRole refused: the path is unknown, and the line says so.
+    let (h, config) = with_config(world(false), "198.51.100.7", USER_CONFIG);
+    let (code, report) = doctor_env(&h, &config, "bastion", &[]);
+    assert_eq!(code, 1, "{report:#}");
+    let c = check_of(&report, "open-tunnel");
+    assert_eq!(c["status"], "unknown");
+    let summary = c["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("the ARN of role deploy is unknown")
+            && summary.contains("aws iam get-role --role-name deploy"),
+        "{c:#}"
     );
 }
