@@ -424,7 +424,10 @@ fn doctor_asks_iam_about_open_tunnel_and_send_ssh_public_key() {
         .collect();
     assert_eq!(asked.len(), 2, "{asked:#?}");
     let open = &asked[0];
-    assert_eq!(open["principal"], "arn:aws:iam::123456789012:user/developer");
+    assert_eq!(
+        open["principal"],
+        "arn:aws:iam::123456789012:user/developer"
+    );
     assert_eq!(open["actions"], "ec2-instance-connect:OpenTunnel");
     assert_eq!(
         open["resource"],
@@ -570,5 +573,246 @@ fn an_assumed_role_is_simulated_as_its_role_with_its_path() {
         summary.contains("the ARN of role deploy is unknown")
             && summary.contains("aws iam get-role --role-name deploy"),
         "{c:#}"
+    );
+}
+
+/// The AWS CLI v2's options for the commands doctor prints (tests/vectors/aws-cli-options.tsv,
+/// from botocore's models by scripts/aws-cli-options.py).
+struct CliModel {
+    /// Options every command takes.
+    global: Vec<String>,
+    /// `service command` → its options.
+    commands: std::collections::BTreeMap<String, Vec<String>>,
+    /// `service command option` → the shorthand keys of its value.
+    keys: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+fn cli_model() -> CliModel {
+    let text = include_str!("vectors/aws-cli-options.tsv");
+    let mut model = CliModel {
+        global: Vec::new(),
+        commands: Default::default(),
+        keys: Default::default(),
+    };
+    let words = |s: &str| s.split(' ').map(str::to_string).collect::<Vec<_>>();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        match cols[..] {
+            ["global", options] => model.global = words(options),
+            ["command", service, command, options] => {
+                model
+                    .commands
+                    .insert(format!("{service} {command}"), words(options));
+            }
+            ["keys", service, command, option, keys] => {
+                model
+                    .keys
+                    .insert(format!("{service} {command} {option}"), words(keys));
+            }
+            _ => panic!("a bad vector line: {line:?}"),
+        }
+    }
+    model
+}
+
+/// A command line split as sh splits it (single quotes; `#` starts a comment).
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut quoted = false;
+    for c in line.chars() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                word.get_or_insert_with(String::new);
+            }
+            c if c.is_whitespace() && !quoted => words.extend(word.take()),
+            '#' if !quoted && word.is_none() => break,
+            c => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    assert!(!quoted, "an unclosed quote: {line}");
+    words.extend(word);
+    words
+}
+
+/// The top-level keys of a shorthand value: `A=1,B=[{C=2}]` → A, B.
+fn shorthand_keys(value: &str) -> Vec<String> {
+    let (mut depth, mut start, mut keys) = (0i32, 0usize, Vec::new());
+    for (i, c) in value.char_indices().chain([(value.len(), ',')]) {
+        match c {
+            '[' | '{' => depth += 1,
+            ']' | '}' => depth -= 1,
+            ',' if depth == 0 => {
+                if let Some((key, _)) = value[start..i].split_once('=') {
+                    keys.push(key.to_string());
+                }
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    keys
+}
+
+/// Every option of `line` is one the AWS CLI v2 takes for its command.
+fn check_cli_line(model: &CliModel, line: &str) -> Result<(), String> {
+    let words = shell_words(line);
+    let [aws, service, command, rest @ ..] = &words[..] else {
+        return Err(format!("too short: {line}"));
+    };
+    if aws != "aws" {
+        return Err(format!("not an aws command: {line}"));
+    }
+    let name = format!("{service} {command}");
+    let options = model
+        .commands
+        .get(&name)
+        .ok_or_else(|| format!("{name} is not in the vectors: {line}"))?;
+    let mut last = None;
+    for word in rest {
+        if let Some(option) = word.strip_prefix("--").map(|_| word.as_str()) {
+            if !options.iter().chain(&model.global).any(|o| o == option) {
+                return Err(format!("`aws {name}` takes no {option}: {line}"));
+            }
+            last = Some(option);
+        } else if let Some(option) = last {
+            if let Some(keys) = model.keys.get(&format!("{name} {option}")) {
+                for key in shorthand_keys(word) {
+                    if !keys.contains(&key) {
+                        return Err(format!("{option} takes no key {key}: {line}"));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn the_cli_check_catches_what_the_cli_would_refuse() {
+    let model = cli_model();
+    assert!(
+        check_cli_line(
+            &model,
+            "aws ec2 start-instances --region us-east-1 --instance-ids i-1"
+        )
+        .is_ok()
+    );
+    assert!(check_cli_line(&model, "aws ec2 start-instances --instance-id i-1").is_err());
+    assert!(
+        check_cli_line(
+            &model,
+            "aws ec2 authorize-security-group-egress --group-id sg-1 --ip-permissions 'IpProtocol=tcp,Port=22'"
+        )
+        .is_err()
+    );
+    assert!(check_cli_line(&model, "aws ec2 delete-everything").is_err());
+}
+
+#[test]
+fn every_printed_fix_is_valid_input_for_what_it_targets() {
+    let model = cli_model();
+    type Break = fn(&mut World);
+    // Worlds that between them bring out every fix doctor prints.
+    let worlds: [(&str, Break, &str); 8] = [
+        ("good", |_| {}, DOCTOR_CONFIG),
+        (
+            "stopped",
+            |w| w.instances[0].state = "stopped".into(),
+            DOCTOR_CONFIG,
+        ),
+        ("no endpoint", |w| w.endpoints.clear(), DOCTOR_CONFIG),
+        (
+            "closed groups",
+            |w| {
+                w.security_groups[1].outbound = Some(vec![]);
+                w.security_groups[0].inbound[0].cidrs =
+                    vec!["0.0.0.0/0".into(), "10.9.0.0/16".into()];
+            },
+            DOCTOR_CONFIG,
+        ),
+        (
+            "denied",
+            |w| {
+                let deny = &mut w.credentials[0].deny;
+                deny.push("ec2:DescribeSecurityGroups".into());
+                deny.push("ec2-instance-connect:OpenTunnel".into());
+                deny.push("ec2-instance-connect:SendSSHPublicKey".into());
+            },
+            USER_CONFIG,
+        ),
+        (
+            "no simulation",
+            |w| {
+                w.credentials[0]
+                    .deny
+                    .push("iam:SimulatePrincipalPolicy".into())
+            },
+            USER_CONFIG,
+        ),
+        (
+            "no allowlist",
+            |w| w.endpoints[0].ip_address_type = "dualstack".into(),
+            "[defaults]\negress_check_url = \"CHECKIP\"\n[hosts.bastion]\ninstance = \"i-0123456789abcdef0\"\n",
+        ),
+        (
+            "opted out, no egress IP",
+            |_| {},
+            "[defaults]\negress_check_url = \"http://127.0.0.1:1/checkip\"\negress_check = false\n[hosts.\"bastion.prod\"]\ninstance = \"i-0123456789abcdef0\"\n",
+        ),
+    ];
+    let (mut cli_lines, mut snippets) = (0, 0);
+    for (label, break_it, config) in worlds {
+        let mut world = preserving(World::demo(), "198.51.100.0/24");
+        if label == "no allowlist" {
+            world = World::demo();
+        }
+        break_it(&mut world);
+        let (h, path) = with_config(world, "198.51.100.7", config);
+        let target = if label.starts_with("opted out") {
+            "bastion.prod"
+        } else {
+            "bastion"
+        };
+        let (_, report) = doctor_env(&h, &path, target, &[]);
+        let mut lines: Vec<String> = Vec::new();
+        for c in report["checks"].as_array().unwrap() {
+            if let Some(fix) = c["fix"].as_str() {
+                let fix = fix.strip_prefix("check by hand: ").unwrap_or(fix);
+                if fix.starts_with("aws ") {
+                    lines.push(fix.to_string());
+                }
+            }
+        }
+        for f in report["fixes"].as_array().unwrap() {
+            lines.extend(
+                f["aws_cli"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|l| l.as_str().unwrap().to_string()),
+            );
+            if let Some(snippet) = f["config"].as_str() {
+                let file = format!("{config}\n{snippet}\n");
+                // The snippet alone, and as the section it names (a new file, or replacing
+                // the section of the same name) must parse with the real parser.
+                eic_ssh::config::file::parse(snippet, Path::new("snippet.toml"))
+                    .unwrap_or_else(|e| panic!("{label}: {snippet:?}: {e}"));
+                if !config.contains(snippet.lines().next().unwrap()) {
+                    eic_ssh::config::file::parse(&file, Path::new("config.toml"))
+                        .unwrap_or_else(|e| panic!("{label}: {file:?}: {e}"));
+                }
+                snippets += 1;
+            }
+        }
+        for line in &lines {
+            check_cli_line(&model, line).unwrap_or_else(|e| panic!("{label}: {e}"));
+            cli_lines += 1;
+        }
+    }
+    assert!(
+        cli_lines >= 12 && snippets >= 2,
+        "{cli_lines} CLI lines, {snippets} snippets"
     );
 }

@@ -205,9 +205,7 @@ fn mismatch(api: Api, message: String) -> Denial {
     match api {
         Api::Ec2 => Denial::new(403, "SignatureDoesNotMatch", message),
         Api::InstanceConnect => Denial::new(400, "InvalidSignatureException", message),
-        Api::Tunnel | Api::Sts | Api::Iam => {
-            Denial::new(403, "SignatureDoesNotMatch", message)
-        }
+        Api::Tunnel | Api::Sts | Api::Iam => Denial::new(403, "SignatureDoesNotMatch", message),
     }
 }
 

@@ -107,7 +107,9 @@ fn validation(member: &str) -> Denial {
     Denial::new(
         400,
         "ValidationError",
-        format!("1 validation error detected: Value null at '{member}' failed to satisfy constraint: Member must not be null"),
+        format!(
+            "1 validation error detected: Value null at '{member}' failed to satisfy constraint: Member must not be null"
+        ),
     )
 }
 
@@ -243,7 +245,15 @@ fn get_role(
 ) -> Result<String, Denial> {
     let name = params.get("RoleName").cloned().unwrap_or_default();
     let resource = format!("arn:aws:iam::{}:role/{name}", world.account);
-    authenticate_request(world, Api::Iam, "iam", parts, body, "iam:GetRole", &resource)?;
+    authenticate_request(
+        world,
+        Api::Iam,
+        "iam",
+        parts,
+        body,
+        "iam:GetRole",
+        &resource,
+    )?;
     if name.is_empty() {
         return Err(validation("roleName"));
     }

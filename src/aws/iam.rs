@@ -51,7 +51,11 @@ pub fn principal_of(caller_arn: &str) -> Principal {
     match (service, resource.split_once('/')) {
         ("iam", Some(("user", path_and_name))) => Principal::User {
             arn: caller_arn.to_string(),
-            name: path_and_name.rsplit('/').next().unwrap_or_default().to_string(),
+            name: path_and_name
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_string(),
         },
         ("sts", Some(("assumed-role", rest))) => match rest.split_once('/') {
             Some((role, _session)) if !role.is_empty() => Principal::Role {

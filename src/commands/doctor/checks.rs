@@ -280,7 +280,9 @@ fn credential_checks(denied: &[String], reached: &Result<(), Missing>) -> Vec<Ch
                 "credentials",
                 Status::Fail,
                 why.clone(),
-                Some("check the credentials in use (AWS_PROFILE, --profile, `aws sso login`)".into()),
+                Some(
+                    "check the credentials in use (AWS_PROFILE, --profile, `aws sso login`)".into(),
+                ),
             ),
             // The instance's line, next, names the cause: said once.
             Err(Missing::NoAnswer(_)) => check(

@@ -349,12 +349,17 @@ fn local_allowlist(check: &'static str, f: &Facts) -> Fix {
     if placeholder {
         list.push("\"203.0.113.0/24\"".into());
     }
-    let section = match &f.settings.alias {
-        Some(alias) => format!("[hosts.{}]", toml_key(alias)),
-        None => "[defaults]".to_string(),
+    // A host section is only valid with what it names: the instance doctor found.
+    let (section, names) = match (&f.settings.alias, &f.instance) {
+        (Some(alias), Ok(i)) => (
+            format!("[hosts.{}]", toml_key(alias)),
+            Some(format!("instance = \"{}\"", i.id)),
+        ),
+        _ => ("[defaults]".to_string(), None),
     };
     let opted_out = f.settings.opted_out;
-    let mut lines = vec![section.clone(), format!("allow = [{}]", list.join(", "))];
+    let mut lines: Vec<String> = [section.clone()].into_iter().chain(names).collect();
+    lines.push(format!("allow = [{}]", list.join(", ")));
     if opted_out {
         lines.push("egress_check = true".into());
     }
@@ -456,7 +461,10 @@ fn grant(p: &Permission) -> Option<Fix> {
     );
     Some(fix(
         p.check,
-        Some("attach to the identity your profile uses (IAM changes take a few seconds to apply)".into()),
+        Some(
+            "attach to the identity your profile uses (IAM changes take a few seconds to apply)"
+                .into(),
+        ),
         vec![command],
         Some(terraform),
     ))

@@ -136,9 +136,7 @@ async fn gather(
             ))),
             Err(e) => Err(tally.aws(e)),
         },
-        InstanceRef::Name(name) => find_by_name(aws, name)
-            .await
-            .map_err(|f| tally.failure(f)),
+        InstanceRef::Name(name) => find_by_name(aws, name).await.map_err(|f| tally.failure(f)),
     };
     if instance.is_ok() {
         tally.answered = true;
@@ -233,7 +231,10 @@ fn print_json(
 /// ✓/!/✗/? lines with a fix under each problem, then the count.
 fn print_text(eff: &Settings, aws: &AwsContext, facts: &Facts, checks: &[Check]) {
     let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
-    let unknown = checks.iter().filter(|c| c.status == Status::Unknown).count();
+    let unknown = checks
+        .iter()
+        .filter(|c| c.status == Status::Unknown)
+        .count();
     let warned = checks.iter().filter(|c| c.status == Status::Warn).count();
     let id = facts
         .instance
