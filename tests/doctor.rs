@@ -816,3 +816,75 @@ fn every_printed_fix_is_valid_input_for_what_it_targets() {
         "{cli_lines} CLI lines, {snippets} snippets"
     );
 }
+
+/// A proxy that refuses every CONNECT with `answer` (nothing: it closes the connection).
+fn refusing_proxy(answer: &'static str) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            use std::io::{BufRead, Write};
+            let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                line.clear();
+            }
+            let _ = conn.write_all(answer.as_bytes());
+        }
+    });
+    port
+}
+
+#[test]
+fn a_refusing_proxy_on_the_egress_check_is_named_with_what_it_answered() {
+    let cases = [
+        (
+            "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n",
+            "it answered CONNECT with an error status, not 200; ask its administrator to allow localhost:",
+        ),
+        (
+            "HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n",
+            "it answered CONNECT with 407 Proxy Authentication Required: it refused the user name and password",
+        ),
+        ("", "it closed the connection without answering CONNECT"),
+    ];
+    for (answer, said) in cases {
+        let (h, config) = with_config(
+            preserving(World::demo(), "198.51.100.0/24"),
+            "198.51.100.7",
+            "",
+        );
+        let checkip = h.sim.checkip_https_url().replace("127.0.0.1", "localhost");
+        std::fs::write(&config, DOCTOR_CONFIG.replace("CHECKIP", &checkip)).unwrap();
+        let port = refusing_proxy(answer);
+        let proxy = format!("http://ops:s3cret@127.0.0.1:{port}");
+        // The API calls go straight to the emulator; only the egress check meets the proxy.
+        let env = [("HTTPS_PROXY", proxy.as_str()), ("NO_PROXY", "127.0.0.1")];
+        let out = eic_with(&h, &config, &["doctor", "bastion"], &env);
+        let text = String::from_utf8_lossy(&out.stdout);
+        let expected = format!(
+            "? not checked: your egress IP is unknown: {checkip}: the proxy 127.0.0.1:{port} (HTTPS_PROXY=http://***@127.0.0.1:{port}) refused to connect to localhost:"
+        );
+        assert!(text.contains(&expected), "{text}");
+        let line = text
+            .lines()
+            .find(|l| l.contains("egress IP is unknown"))
+            .unwrap();
+        assert!(line.contains(said), "{line}");
+        assert!(!text.contains("tunnel error"), "{text}");
+        assert!(!text.contains("s3cret") && !stderr(&out).contains("s3cret"));
+        assert_eq!(out.status.code(), Some(1), "{text}");
+
+        // The guard's own refusal says the same, in one line.
+        let out = eic_with(&h, &config, &["egress", "bastion"], &env);
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!("the proxy 127.0.0.1:{port} (HTTPS_PROXY=http://***@127.0.0.1:{port}) refused to connect to localhost:"))
+                && err.contains(said)
+                && !err.contains("s3cret")
+                && !err.contains("tunnel error"),
+            "{err}"
+        );
+    }
+}
