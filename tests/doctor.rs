@@ -676,12 +676,12 @@ fn check_cli_line(model: &CliModel, line: &str) -> Result<(), String> {
                 return Err(format!("`aws {name}` takes no {option}: {line}"));
             }
             last = Some(option);
-        } else if let Some(option) = last {
-            if let Some(keys) = model.keys.get(&format!("{name} {option}")) {
-                for key in shorthand_keys(word) {
-                    if !keys.contains(&key) {
-                        return Err(format!("{option} takes no key {key}: {line}"));
-                    }
+        } else if let Some(option) = last
+            && let Some(keys) = model.keys.get(&format!("{name} {option}"))
+        {
+            for key in shorthand_keys(word) {
+                if !keys.contains(&key) {
+                    return Err(format!("{option} takes no key {key}: {line}"));
                 }
             }
         }
