@@ -444,6 +444,12 @@ fn doctor_asks_iam_about_open_tunnel_and_send_ssh_public_key() {
         "arn:aws:ec2:us-east-1:123456789012:instance/i-0123456789abcdef0"
     );
     assert_eq!(push["context"]["ec2:osuser"], "ec2-user");
+    for asked in [open, push] {
+        assert_eq!(
+            asked["context"]["aws:SourceIp"], "198.51.100.7",
+            "{asked:#}"
+        );
+    }
 
     // Not allowed (implicitly) and denied (explicitly): both ✗, and --fix grants the first.
     let mut world = preserving(World::demo(), "198.51.100.0/24");

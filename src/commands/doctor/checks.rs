@@ -331,10 +331,15 @@ fn permission_check(p: &Permission) -> Check {
             p.check,
             Status::Unknown,
             format!(
-                "{} on {}: the policy's decision depends on {}, which doctor could not give (write USER@TARGET for ec2:osuser)",
+                "{} on {}: the policy's decision depends on {}, which doctor could not give{}",
                 p.action,
                 p.on,
-                missing.join(", ")
+                missing.join(", "),
+                if missing.iter().any(|k| k == "ec2:osuser") {
+                    " (write USER@TARGET for ec2:osuser)"
+                } else {
+                    ""
+                }
             ),
             by_hand,
         ),

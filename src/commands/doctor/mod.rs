@@ -182,7 +182,15 @@ async fn gather(
             .map_err(|e| tally.aws(e))
     };
     let permissions = match (&instance, &endpoint) {
-        (Ok(i), Ok(e)) => permissions::simulate(aws, i, e, eff.user.as_deref(), port).await,
+        (Ok(i), Ok(e)) => {
+            let request = permissions::Request {
+                user: eff.user.as_deref(),
+                port,
+                max_tunnel_duration: eff.max_tunnel_duration,
+                source_ip: egress_ip.as_ref().ok().copied(),
+            };
+            permissions::simulate(aws, i, e, &request).await
+        }
         _ => Vec::new(),
     };
     Facts {

@@ -11,17 +11,28 @@ use crate::error::Failure;
 
 use super::checks::{Missing, Permission};
 
+/// What the connect path would send, which IAM's conditions may test.
+pub struct Request<'a> {
+    /// The OS user a key is pushed for (`ec2:osuser`).
+    pub user: Option<&'a str>,
+    /// The port (`ec2-instance-connect:remotePort`).
+    pub port: u16,
+    /// `--max-tunnel-duration` (`ec2-instance-connect:maxTunnelDuration`), when given.
+    pub max_tunnel_duration: Option<u32>,
+    /// This network's public address (`aws:SourceIp`), when known.
+    pub source_ip: Option<std::net::IpAddr>,
+}
+
 /// The two permissions, each with IAM's answer or why there is none.
 pub async fn simulate(
     aws: &AwsContext,
     instance: &Instance,
     endpoint: &Endpoint,
-    user: Option<&str>,
-    port: u16,
+    request: &Request<'_>,
 ) -> Vec<Permission> {
     let caller = iam::caller(aws).await;
     let account = caller.as_ref().map_or("ACCOUNT", |c| c.account.as_str());
-    let mut asked = questions(aws, instance, endpoint, user, port, account);
+    let mut asked = questions(aws, instance, endpoint, request, account);
     let caller = match caller {
         Ok(c) => c,
         Err(e) => {
@@ -92,10 +103,20 @@ fn questions(
     aws: &AwsContext,
     instance: &Instance,
     endpoint: &Endpoint,
-    user: Option<&str>,
-    port: u16,
+    request: &Request<'_>,
     account: &str,
 ) -> Vec<(Permission, Question)> {
+    let (user, port) = (request.user, request.port);
+    // Keys every request carries, which a policy may test but a grant need not.
+    let source: Vec<ContextKey> = request
+        .source_ip
+        .map(|ip| ContextKey {
+            name: "aws:SourceIp",
+            kind: "ip",
+            value: ip.to_string(),
+        })
+        .into_iter()
+        .collect();
     let partition = endpoints::partition(&aws.region).id;
     let region = &aws.region;
     let arn = |kind: &str, id: &str| format!("arn:{partition}:ec2:{region}:{account}:{kind}/{id}");
@@ -122,6 +143,14 @@ fn questions(
             ip.to_string(),
         ));
     }
+    if let Some(seconds) = request.max_tunnel_duration {
+        tunnel.push(ContextKey {
+            name: "ec2-instance-connect:maxTunnelDuration",
+            kind: "numeric",
+            value: seconds.to_string(),
+        });
+    }
+    tunnel.extend(source.iter().cloned());
     let open = Question {
         action: "ec2-instance-connect:OpenTunnel",
         resource: arn("instance-connect-endpoint", &endpoint.id),
@@ -137,6 +166,7 @@ fn questions(
                 value: u.to_string(),
             })
             .into_iter()
+            .chain(source)
             .collect(),
     };
     let unasked = || Err(Missing::NoAnswer("not asked".into()));
