@@ -362,11 +362,14 @@ fn iam_hosts(region: &str) -> &'static GlobalHosts {
 }
 
 /// The region a request to `service` in `region` is signed for: the region itself, but for
-/// a global host (IAM everywhere, STS's `aws-global`), its partition's global region.
-pub fn signing_region(service: Service, region: &str) -> String {
+/// a global host (IAM everywhere, STS's plain `aws-global` host), its partition's global
+/// region.
+pub fn signing_region(service: Service, region: &str, variant: Variant) -> String {
     match service {
         Service::Iam => iam_hosts(region).signing_region.to_string(),
-        Service::Sts if region == "aws-global" => "us-east-1".to_string(),
+        Service::Sts if region == "aws-global" && variant == Variant::default() => {
+            "us-east-1".to_string()
+        }
         _ => region.to_string(),
     }
 }
@@ -454,7 +457,7 @@ mod tests {
                 Some(_) => assert!(got.is_err(), "{line}: the table gives {got:?}"),
                 None => {
                     assert_eq!(got.as_deref(), Ok(expected), "{line}");
-                    assert_eq!(signing_region(service, region), signed, "{line}");
+                    assert_eq!(signing_region(service, region, variant), signed, "{line}");
                 }
             }
             rows += 1;

@@ -5,7 +5,7 @@ use roxmltree::Document;
 
 use super::client::{ApiCall, send};
 use super::context::AwsContext;
-use super::endpoints::{self, Service};
+use super::endpoints::{self, Service, Variant};
 use super::error::AwsError;
 
 const IAM_VERSION: &str = "2010-05-08";
@@ -213,7 +213,7 @@ async fn iam_call(
         });
     };
     let global = AwsContext {
-        region: endpoints::signing_region(Service::Iam, &ctx.region),
+        region: endpoints::signing_region(Service::Iam, &ctx.region, Variant::default()),
         ..ctx.clone()
     };
     let body = form(action, IAM_VERSION, params);
