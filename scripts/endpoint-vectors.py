@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Writes tests/vectors/endpoints.tsv: the API endpoint botocore's own rules pick for every
 region it knows (plus unknown regions that only a partition's regex matches), for EC2,
-EC2 Instance Connect, STS and SSO, with FIPS and dual-stack off and on, or botocore's
-refusal. The unit test `every_botocore_vector_matches_the_table` (src/aws/endpoints.rs)
+EC2 Instance Connect, STS, SSO and IAM, with FIPS and dual-stack off and on, or botocore's
+refusal. A sixth column names the region a request is signed for when it is not the
+region itself (IAM, a global service, signs for its partition's global region). The unit test `every_botocore_vector_matches_the_table` (src/aws/endpoints.rs)
 compares every row with eic-ssh's table.
 
 Run by hand, offline (no request is sent; botocore resolves endpoints locally):
@@ -27,7 +28,7 @@ import botocore.session  # noqa: E402
 from botocore.config import Config  # noqa: E402
 from botocore.exceptions import EndpointResolutionError, EndpointVariantError  # noqa: E402
 
-SERVICES = ["ec2", "ec2-instance-connect", "sts", "sso"]
+SERVICES = ["ec2", "ec2-instance-connect", "sts", "sso", "iam"]
 VARIANTS = {
     "plain": (False, False),
     "fips": (True, False),
@@ -62,7 +63,10 @@ def main():
         f"# botocore {botocore.__version__}, written by: "
         "python3 scripts/endpoint-vectors.py > tests/vectors/endpoints.tsv\n"
     )
-    out.write("# service\tregion\tpartition\tvariant\thost, or refused: botocore's message\n")
+    out.write(
+        "# service\tregion\tpartition\tvariant\thost, or refused: botocore's message"
+        "\t[signing region, when not the region]\n"
+    )
     for service in SERVICES:
         for region, partition in regions:
             for variant, (fips, dual) in VARIANTS.items():
@@ -76,13 +80,17 @@ def main():
                         config=config,
                     )
                 except EndpointVariantError as e:
+                    signing = None
                     # The client is refused at creation: the legacy endpoint data models
                     # no such variant there.
                     answer = "refused: " + str(e)
                 else:
                     partition_of(client._ruleset_resolver, region, partition)
-                    answer = host(client)
-                out.write(f"{service}\t{region}\t{partition}\t{variant}\t{answer}\n")
+                    answer, signing = host(client)
+                line = f"{service}\t{region}\t{partition}\t{variant}\t{answer}"
+                if signing not in (None, region):
+                    line += f"\t{signing}"
+                out.write(line + "\n")
 
 
 def partition_of(resolver, region, expected):
@@ -94,7 +102,8 @@ def partition_of(resolver, region, expected):
 
 
 def host(client):
-    """The host of the first operation's endpoint, or botocore's refusal."""
+    """The host of the first operation's endpoint and the region it is signed for, or
+    botocore's refusal."""
     operation = client.meta.service_model.operation_names[0]
     model = client.meta.service_model.operation_model(operation)
     try:
@@ -102,11 +111,12 @@ def host(client):
             operation_model=model, call_args={}, request_context={}
         )
     except EndpointResolutionError as e:
-        return "refused: " + str(e).removeprefix("Error during endpoint resolution: ").strip()
+        return "refused: " + str(e).removeprefix("Error during endpoint resolution: ").strip(), None
     url = urlsplit(endpoint.url)
     if url.scheme != "https" or url.path not in ("", "/") or url.port:
         raise SystemExit(f"unexpected endpoint {endpoint.url}")
-    return url.hostname
+    schemes = endpoint.properties.get("authSchemes") or [{}]
+    return url.hostname, schemes[0].get("signingRegion")
 
 
 if __name__ == "__main__":

@@ -179,6 +179,76 @@ pub fn check_proxy_variables() -> Result<(), Failure> {
     Ok(())
 }
 
+/// A request the proxy refused, in one sentence: which proxy (and the variable naming it,
+/// its password redacted), what it answered and what to do; `None` when the failure was
+/// not a proxy's refusal. reqwest words it only as "tunnel error: …".
+pub fn proxy_refusal(url: &str, e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cause = Some(e);
+    let mut said = None;
+    while let Some(c) = cause {
+        if let Some(what) = c.to_string().strip_prefix("tunnel error: ") {
+            said = Some(what.to_string());
+            break;
+        }
+        cause = c.source();
+    }
+    let said = said?;
+    let uri: http::Uri = url.parse().ok()?;
+    let target = format!(
+        "{}:{}",
+        uri.host()?,
+        uri.port_u16()
+            .unwrap_or(if uri.scheme_str() == Some("http") {
+                80
+            } else {
+                443
+            })
+    );
+    let intercept = hyper_util::client::proxy::matcher::Matcher::from_env().intercept(&uri)?;
+    let proxy = intercept.uri();
+    let proxy_addr = format!(
+        "{}:{}",
+        proxy.host().unwrap_or("?"),
+        proxy.port_u16().unwrap_or(80)
+    );
+    let names: &[&str] = if uri.scheme_str() == Some("http") {
+        &["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
+    } else {
+        &["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
+    };
+    let variable = names.iter().find_map(|name| {
+        let value = std::env::var(name).ok().filter(|v| !v.trim().is_empty())?;
+        Some(format!(
+            "{name}={}",
+            crate::printable::escape(&redact_userinfo(&value))
+        ))
+    });
+    let named = variable.map_or(format!("the proxy {proxy_addr}"), |v| {
+        format!("the proxy {proxy_addr} ({v})")
+    });
+    let (answered, todo) = match said.as_str() {
+        "proxy authorization required" if intercept.basic_auth().is_some() => (
+            "answered CONNECT with 407 Proxy Authentication Required: it refused the user name and password".to_string(),
+            "correct them in the proxy URL (http://USER:PASSWORD@HOST:PORT)".to_string(),
+        ),
+        "proxy authorization required" => (
+            "answered CONNECT with 407 Proxy Authentication Required".to_string(),
+            "put the proxy's user name and password in its URL (http://USER:PASSWORD@HOST:PORT)".to_string(),
+        ),
+        "unexpected end of file" => (
+            "closed the connection without answering CONNECT".to_string(),
+            format!("check that {proxy_addr} is an HTTP proxy and that it allows {target}"),
+        ),
+        _ => (
+            "answered CONNECT with an error status, not 200".to_string(),
+            format!("ask its administrator to allow {target}, or list the host in NO_PROXY if it is reachable directly"),
+        ),
+    };
+    Some(format!(
+        "{named} refused to connect to {target}: it {answered}; {todo}"
+    ))
+}
+
 /// A proxy URL, well formed or not, fit to print or store: whatever stands before the last
 /// `@` of what follows the scheme (a user name and password, however malformed) becomes
 /// `***`. A malformed value may lose more than its userinfo; a password never shows.

@@ -17,6 +17,8 @@ pub enum Api {
     Tunnel,
     /// STS Query API (XML errors).
     Sts,
+    /// IAM Query API (XML errors; global: signed for the partition's global region).
+    Iam,
 }
 
 /// An error answer: HTTP status, AWS error code, message.
@@ -105,15 +107,20 @@ pub fn authenticate<'w>(
     if cred.expires_at.is_some_and(|t| t < now.unix_timestamp()) {
         return Err(expired_token(api));
     }
-    // EC2 answers in the account's other (empty) regions too; everything else lives in one.
-    let region_ok = claim.region == world.region
+    // EC2 answers in the account's other (empty) regions too; IAM, a global service, only
+    // for its partition's global region; everything else lives in one.
+    let home = match api {
+        Api::Iam => iam_signing_region(&world.region),
+        _ => world.region.as_str(),
+    };
+    let region_ok = claim.region == home
         || (matches!(api, Api::Ec2 | Api::Sts) && world.empty_regions.contains(&claim.region));
     if !region_ok || claim.service != service {
         return Err(mismatch(
             api,
             format!(
-                "Credential should be scoped to a valid region and service ({}/{service}), not {}/{}.",
-                world.region, claim.region, claim.service
+                "Credential should be scoped to a valid region and service ({home}/{service}), not {}/{}.",
+                claim.region, claim.service
             ),
         ));
     }
@@ -136,13 +143,24 @@ pub fn authenticate<'w>(
     Ok(cred)
 }
 
+/// The region IAM requests are signed for in the partition of `region`.
+pub fn iam_signing_region(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "cn-north-1"
+    } else if region.starts_with("us-gov-") {
+        "us-gov-west-1"
+    } else {
+        "us-east-1"
+    }
+}
+
 fn status(api: Api, otherwise: u16) -> u16 {
     if api == Api::Tunnel { 403 } else { otherwise }
 }
 
 fn invalid_token(api: Api) -> Denial {
     match api {
-        Api::Sts => Denial::new(
+        Api::Sts | Api::Iam => Denial::new(
             403,
             "InvalidClientTokenId",
             "The security token included in the request is invalid.",
@@ -162,7 +180,7 @@ fn invalid_token(api: Api) -> Denial {
 
 fn expired_token(api: Api) -> Denial {
     match api {
-        Api::Sts => Denial::new(
+        Api::Sts | Api::Iam => Denial::new(
             400,
             "ExpiredToken",
             "The security token included in the request is expired",
@@ -187,7 +205,7 @@ fn mismatch(api: Api, message: String) -> Denial {
     match api {
         Api::Ec2 => Denial::new(403, "SignatureDoesNotMatch", message),
         Api::InstanceConnect => Denial::new(400, "InvalidSignatureException", message),
-        Api::Tunnel | Api::Sts => Denial::new(403, "SignatureDoesNotMatch", message),
+        Api::Tunnel | Api::Sts | Api::Iam => Denial::new(403, "SignatureDoesNotMatch", message),
     }
 }
 
@@ -198,6 +216,13 @@ fn denied(api: Api, principal: &str, action: &str, resource: &str) -> Denial {
             "AccessDenied",
             format!(
                 "User: {principal} is not authorized to perform: {action} on resource: {resource}"
+            ),
+        ),
+        Api::Iam => Denial::new(
+            403,
+            "AccessDenied",
+            format!(
+                "User: {principal} is not authorized to perform: {action} on resource: {resource} because no identity-based policy allows the {action} action"
             ),
         ),
         Api::Ec2 => Denial::new(

@@ -10,6 +10,7 @@ pub mod eic_api;
 pub mod events;
 pub mod firewall;
 pub mod handshake;
+pub mod iam_api;
 pub mod latency;
 pub mod open_tunnel;
 pub mod server;
@@ -311,6 +312,7 @@ impl Sim {
                 https(self.hosts.instance_connect),
             ),
             ("AWS_ENDPOINT_URL_STS".into(), https(self.hosts.sts)),
+            ("AWS_ENDPOINT_URL_IAM".into(), https(self.hosts.sts)),
             (
                 "EIC_SSH_TUNNEL_ENDPOINT_URL".into(),
                 format!("wss://{}", self.hosts.tunnel),

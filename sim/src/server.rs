@@ -128,8 +128,14 @@ async fn route(
                 .get("authorization")
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|a| a.contains("/sts/aws4_request"));
+            let is_iam = req
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|a| a.contains("/iam/aws4_request"));
             match read_body(req).await {
                 Ok((parts, body)) if is_eic => crate::eic_api::handle(&parts, &body, &state),
+                Ok((parts, body)) if is_iam => crate::iam_api::handle(&parts, &body, &state),
                 Ok((parts, body)) if is_sts => crate::sts_api::handle(&parts, &body, &state),
                 Ok((parts, body)) => crate::ec2_api::handle(&parts, &body, &state),
                 Err(reply) => reply,

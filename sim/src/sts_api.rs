@@ -1,6 +1,6 @@
-//! STS AssumeRole, the one STS action eic-ssh calls (for profiles with `mfa_serial`): the
-//! caller must sign for `sts`, the role must exist, and a role that requires MFA gets its
-//! serial and the current code, or AccessDenied as the service says it.
+//! STS AssumeRole (for profiles with `mfa_serial`) and GetCallerIdentity (doctor's "who am
+//! I"): the caller must sign for `sts`; for AssumeRole the role must exist, and a role that
+//! requires MFA gets its serial and the current code, or AccessDenied as the service says it.
 
 use std::collections::BTreeMap;
 
@@ -24,6 +24,7 @@ pub fn handle(parts: &http::request::Parts, body: &Bytes, state: &State) -> Repl
     let mut world = state.world.write().unwrap();
     let outcome = match action.as_str() {
         "AssumeRole" => assume_role(parts, body, &mut world, &params),
+        "GetCallerIdentity" => caller_identity(parts, body, &world),
         other => Err(Denial::new(
             400,
             "InvalidAction",
@@ -53,6 +54,41 @@ pub fn handle(parts: &http::request::Parts, body: &Bytes, state: &State) -> Repl
             )
         }
     }
+}
+
+/// Who signed: GetCallerIdentity needs no permission (an explicit Deny cannot stop it).
+fn caller_identity(
+    parts: &http::request::Parts,
+    body: &Bytes,
+    world: &World,
+) -> Result<String, Denial> {
+    let mut open = world.clone();
+    for c in &mut open.credentials {
+        c.deny.clear();
+    }
+    let caller = authenticate_request(
+        &open,
+        Api::Sts,
+        "sts",
+        parts,
+        body,
+        "sts:GetCallerIdentity",
+        "*",
+    )?;
+    let user_id = match caller.principal.split_once(":assumed-role/") {
+        Some((_, rest)) => format!(
+            "AROASIMROLE:{}",
+            rest.split_once('/').map_or("", |(_, session)| session)
+        ),
+        None => "AIDASIMUSER".to_string(),
+    };
+    Ok(format!(
+        "<GetCallerIdentityResponse xmlns=\"{NS}\"><GetCallerIdentityResult><Arn>{}</Arn><UserId>{}</UserId><Account>{}</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>{}</RequestId></ResponseMetadata></GetCallerIdentityResponse>",
+        esc(&caller.principal),
+        esc(&user_id),
+        esc(&world.account),
+        request_id()
+    ))
 }
 
 fn assume_role(

@@ -39,6 +39,21 @@ pub struct World {
     /// IAM roles that STS AssumeRole can hand out credentials for.
     #[serde(default)]
     pub roles: Vec<Role>,
+    /// What IAM's policy simulator answers, per principal and action, where a test sets it;
+    /// otherwise the principal's credentials decide (`deny` lists make `implicitDeny`).
+    #[serde(default)]
+    pub policies: Vec<Policy>,
+}
+
+/// The simulated outcome of a principal's IAM policies for some actions.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// The IAM user's or role's ARN (`arn:aws:iam::ACCT:user/NAME`, `…:role/PATH/NAME`).
+    pub principal: String,
+    /// Action (`ec2-instance-connect:OpenTunnel`) → `allowed`, `implicitDeny` or
+    /// `explicitDeny`.
+    pub decisions: std::collections::BTreeMap<String, String>,
 }
 
 /// An IAM role, as far as AssumeRole is concerned.
@@ -292,6 +307,7 @@ impl World {
                 mfa_serial: Some("arn:aws:iam::123456789012:mfa/developer".into()),
                 mfa_code: "123456".into(),
             }],
+            policies: vec![],
         }
     }
 

@@ -35,8 +35,12 @@ pub struct AwsContext {
     pub ec2_url: String,
     /// Base URL of the EC2 Instance Connect API.
     pub eic_url: String,
-    /// Base URL of STS, for roles that need an MFA code.
+    /// Base URL of STS, for roles that need an MFA code and doctor's GetCallerIdentity.
     pub sts_url: String,
+    /// Base URL of IAM (global: one per partition), for doctor's policy simulation; `None`
+    /// where the partition offers no IAM host of the variant asked for (the reason is only
+    /// doctor's to tell, so it does not stop anything else).
+    pub iam_url: Option<String>,
     /// The credentials come from an SSO profile: a failure to get them is fixed by
     /// `aws sso login` (`sso.rs`).
     pub sso: bool,
@@ -179,6 +183,7 @@ impl AwsContext {
             Service::InstanceConnect,
         )?;
         let sts_url = url("AWS_ENDPOINT_URL_STS", Service::Sts)?;
+        let iam_url = url("AWS_ENDPOINT_URL_IAM", Service::Iam).ok();
         tracing::debug!(
             "region {region}, EC2 API {ec2_url}, Instance Connect API {eic_url}, STS {sts_url}"
         );
@@ -196,6 +201,7 @@ impl AwsContext {
             ec2_url,
             eic_url,
             sts_url,
+            iam_url,
             sso,
         })
     }

@@ -3,7 +3,8 @@
 //!
 //! The data below is botocore's `data/partitions.json` (partition, region regex, listed
 //! regions, DNS suffixes, what the partition supports); the rules are those of the
-//! services' `endpoint-rule-set-1.json` for EC2, EC2 Instance Connect, STS and SSO.
+//! services' `endpoint-rule-set-1.json` for EC2, EC2 Instance Connect, STS and SSO, and
+//! IAM's global hosts (one per partition, signed for the partition's global region).
 //! `scripts/endpoint-vectors.py` asks botocore itself for every region × {plain, FIPS,
 //! dual-stack, both} × service and writes `tests/vectors/endpoints.tsv`; the test at the
 //! end of this file compares every row with [`host`].
@@ -192,15 +193,19 @@ pub enum Service {
     /// IAM Identity Center's portal (`sso`, host `portal.sso`): GetRoleCredentials, which
     /// the SDK's SSO credentials provider calls in the profile's `sso_region`.
     Sso,
+    /// IAM (`iam`): SimulatePrincipalPolicy and GetRole, for `doctor`. A global service:
+    /// one host per partition, see [`IAM`].
+    Iam,
 }
 
 impl Service {
     /// The services, for tests and listings.
-    pub const ALL: [Service; 4] = [
+    pub const ALL: [Service; 5] = [
         Service::Ec2,
         Service::InstanceConnect,
         Service::Sts,
         Service::Sso,
+        Service::Iam,
     ];
 
     /// The service's name in botocore (and in `AWS_ENDPOINT_URL_<NAME>`).
@@ -210,6 +215,7 @@ impl Service {
             Service::InstanceConnect => "ec2-instance-connect",
             Service::Sts => "sts",
             Service::Sso => "sso",
+            Service::Iam => "iam",
         }
     }
 
@@ -220,6 +226,7 @@ impl Service {
             Service::InstanceConnect => "ec2-instance-connect",
             Service::Sts => "sts",
             Service::Sso => "portal.sso",
+            Service::Iam => "iam",
         }
     }
 
@@ -250,6 +257,123 @@ pub struct Unsupported {
     pub dual_stack: bool,
 }
 
+/// IAM's hosts in one partition: IAM is global, so every region of the partition calls the
+/// same host and signs for the same region (botocore's `iam/endpoint-rule-set-1.json`).
+#[derive(Debug)]
+pub struct GlobalHosts {
+    /// The partition's id.
+    pub partition: &'static str,
+    /// The region every request is signed for.
+    pub signing_region: &'static str,
+    /// Plain, FIPS, dual-stack, FIPS and dual-stack; `None`: not offered.
+    hosts: [Option<&'static str>; 4],
+}
+
+/// IAM's hosts, per partition.
+pub const IAM: &[GlobalHosts] = &[
+    GlobalHosts {
+        partition: "aws",
+        signing_region: "us-east-1",
+        hosts: [
+            Some("iam.amazonaws.com"),
+            Some("iam-fips.amazonaws.com"),
+            Some("iam.global.api.aws"),
+            Some("iam-fips.global.api.aws"),
+        ],
+    },
+    GlobalHosts {
+        partition: "aws-cn",
+        signing_region: "cn-north-1",
+        hosts: [
+            Some("iam.cn-north-1.amazonaws.com.cn"),
+            Some("iam-fips.amazonaws.com.cn"),
+            Some("iam.global.api.amazonwebservices.com.cn"),
+            Some("iam-fips.api.amazonwebservices.com.cn"),
+        ],
+    },
+    GlobalHosts {
+        partition: "aws-eusc",
+        signing_region: "eusc-de-east-1",
+        hosts: [
+            Some("iam.eusc-de-east-1.amazonaws.eu"),
+            Some("iam-fips.amazonaws.eu"),
+            Some("iam.global.api.amazonwebservices.eu"),
+            Some("iam-fips.api.amazonwebservices.eu"),
+        ],
+    },
+    GlobalHosts {
+        partition: "aws-iso",
+        signing_region: "us-iso-east-1",
+        hosts: [
+            Some("iam.us-iso-east-1.c2s.ic.gov"),
+            Some("iam-fips.us-iso-east-1.c2s.ic.gov"),
+            Some("iam.api.aws.ic.gov"),
+            Some("iam-fips.api.aws.ic.gov"),
+        ],
+    },
+    GlobalHosts {
+        partition: "aws-iso-b",
+        signing_region: "us-isob-east-1",
+        hosts: [
+            Some("iam.us-isob-east-1.sc2s.sgov.gov"),
+            Some("iam-fips.us-isob-east-1.sc2s.sgov.gov"),
+            Some("iam.api.aws.scloud"),
+            Some("iam-fips.api.aws.scloud"),
+        ],
+    },
+    GlobalHosts {
+        partition: "aws-iso-e",
+        signing_region: "eu-isoe-west-1",
+        hosts: [
+            Some("iam.eu-isoe-west-1.cloud.adc-e.uk"),
+            Some("iam-fips.cloud.adc-e.uk"),
+            Some("iam.api.cloud-aws.adc-e.uk"),
+            Some("iam-fips.api.cloud-aws.adc-e.uk"),
+        ],
+    },
+    GlobalHosts {
+        partition: "aws-iso-f",
+        signing_region: "us-isof-south-1",
+        hosts: [
+            Some("iam.us-isof-south-1.csp.hci.ic.gov"),
+            Some("iam-fips.csp.hci.ic.gov"),
+            None,
+            None,
+        ],
+    },
+    GlobalHosts {
+        partition: "aws-us-gov",
+        signing_region: "us-gov-west-1",
+        hosts: [
+            Some("iam.us-gov.amazonaws.com"),
+            Some("iam.us-gov.amazonaws.com"),
+            Some("iam.us-gov.api.aws"),
+            Some("iam.us-gov.api.aws"),
+        ],
+    },
+];
+
+/// IAM's hosts in the partition of `region`.
+fn iam_hosts(region: &str) -> &'static GlobalHosts {
+    let id = partition(region).id;
+    IAM.iter()
+        .find(|g| g.partition == id)
+        .expect("every partition has IAM hosts")
+}
+
+/// The region a request to `service` in `region` is signed for: the region itself, but for
+/// a global host (IAM everywhere, STS's plain `aws-global` host), its partition's global
+/// region.
+pub fn signing_region(service: Service, region: &str, variant: Variant) -> String {
+    match service {
+        Service::Iam => iam_hosts(region).signing_region.to_string(),
+        Service::Sts if region == "aws-global" && variant == Variant::default() => {
+            "us-east-1".to_string()
+        }
+        _ => region.to_string(),
+    }
+}
+
 /// The host of `service` in `region` (already checked: `[a-z0-9-]`) for `variant`.
 pub fn host(service: Service, region: &str, variant: Variant) -> Result<String, Unsupported> {
     let (p, by_regex) = matched(region).unwrap_or((&PARTITIONS[0], false));
@@ -262,6 +386,15 @@ pub fn host(service: Service, region: &str, variant: Variant) -> Result<String, 
             partition: p.id,
             fips: no_fips,
             dual_stack: no_dual,
+        });
+    }
+    if service == Service::Iam {
+        let global = iam_hosts(region);
+        let at = usize::from(variant.fips) + 2 * usize::from(variant.dual_stack);
+        return global.hosts[at].map(str::to_string).ok_or(Unsupported {
+            partition: p.id,
+            fips: false,
+            dual_stack: true,
         });
     }
     let label = service.label();
@@ -291,8 +424,10 @@ mod tests {
         let mut partitions = std::collections::BTreeSet::new();
         for line in VECTORS.lines().filter(|l| !l.starts_with('#')) {
             let cols: Vec<&str> = line.split('\t').collect();
-            let [service, region, partition_id, variant, expected] = cols[..] else {
-                panic!("a vector has five columns: {line:?}");
+            let (service, region, partition_id, variant, expected, signed) = match cols[..] {
+                [s, r, p, v, e] => (s, r, p, v, e, r),
+                [s, r, p, v, e, signed] => (s, r, p, v, e, signed),
+                _ => panic!("a vector has five or six columns: {line:?}"),
             };
             let service = Service::ALL
                 .into_iter()
@@ -320,12 +455,15 @@ mod tests {
             let got = host(service, region, variant);
             match expected.strip_prefix("refused: ") {
                 Some(_) => assert!(got.is_err(), "{line}: the table gives {got:?}"),
-                None => assert_eq!(got.as_deref(), Ok(expected), "{line}"),
+                None => {
+                    assert_eq!(got.as_deref(), Ok(expected), "{line}");
+                    assert_eq!(signing_region(service, region, variant), signed, "{line}");
+                }
             }
             rows += 1;
         }
-        // Every region × 4 variants × 4 services, and every partition seen.
-        assert!(rows >= 16 * 40, "only {rows} vectors");
+        // Every region × 4 variants × 5 services, and every partition seen.
+        assert!(rows >= 20 * 40, "only {rows} vectors");
         let known: std::collections::BTreeSet<_> = PARTITIONS.iter().map(|p| p.id).collect();
         assert_eq!(partitions, known);
     }

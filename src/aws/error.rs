@@ -114,6 +114,8 @@ pub fn iam_action(action: &str) -> String {
     match action {
         "SendSSHPublicKey" => "ec2-instance-connect:SendSSHPublicKey".into(),
         "OpenTunnel" => "ec2-instance-connect:OpenTunnel".into(),
+        "SimulatePrincipalPolicy" | "GetRole" => format!("iam:{action}"),
+        "AssumeRole" | "GetCallerIdentity" => format!("sts:{action}"),
         other => format!("ec2:{other}"),
     }
 }

@@ -8,6 +8,7 @@ pub mod ec2;
 pub mod endpoints;
 pub mod environment;
 pub mod error;
+pub mod iam;
 pub mod instance_connect;
 pub mod inventory;
 pub mod mfa;

@@ -98,6 +98,8 @@ async fn ask(http: &reqwest::Client, url: &str) -> Result<IpAddr, ProbeError> {
         .map_err(|e| {
             if e.is_timeout() {
                 unreachable(format!("no answer within {}s", PROBE_TIMEOUT.as_secs()))
+            } else if let Some(refusal) = crate::net::proxy_refusal(url, &e) {
+                unreachable(refusal)
             } else {
                 unreachable(crate::aws::context::with_causes(&e))
             }

@@ -23,6 +23,8 @@ pub enum Status {
     Warn,
     /// ✗ (will not work, or is unsafe)
     Fail,
+    /// ? (not checked: no call got an answer, or the answer could not decide)
+    Unknown,
 }
 
 impl Status {
@@ -32,6 +34,7 @@ impl Status {
             Status::Ok => "✓",
             Status::Warn => "!",
             Status::Fail => "✗",
+            Status::Unknown => "?",
         }
     }
 }
@@ -59,6 +62,54 @@ fn check(name: &'static str, status: Status, summary: String, fix: Option<String
     }
 }
 
+/// Why a fact is missing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Missing {
+    /// AWS answered, and the answer rules it out (not found, not allowed, stopped): ✗.
+    Answered(String),
+    /// No answer came (DNS, TCP, TLS, proxy, timeout) or none that could be read: ?.
+    NoAnswer(String),
+}
+
+impl Missing {
+    /// The sentence.
+    pub fn why(&self) -> &str {
+        match self {
+            Missing::Answered(why) | Missing::NoAnswer(why) => why,
+        }
+    }
+
+    /// ✗ for an answer that rules the fact out, ? for no answer.
+    fn status(&self) -> Status {
+        match self {
+            Missing::Answered(_) => Status::Fail,
+            Missing::NoAnswer(_) => Status::Unknown,
+        }
+    }
+}
+
+/// One permission asked of IAM's policy simulator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Permission {
+    /// The check's name: `open-tunnel`, `send-ssh-public-key`.
+    pub check: &'static str,
+    /// `ec2-instance-connect:OpenTunnel`.
+    pub action: &'static str,
+    /// What it was asked on, for the summary: `eice-… for port 22 to 10.0.1.5`.
+    pub on: String,
+    /// The resource's ARN.
+    pub resource: String,
+    /// The condition keys given, as `(name, IAM condition operator, value)`.
+    pub conditions: Vec<(&'static str, &'static str, String)>,
+    /// Whom it was simulated for: `user NAME` or `role NAME`, when known.
+    pub grantee: Option<(&'static str, String)>,
+    /// IAM's decision (`allowed`, `implicitDeny`, `explicitDeny`) and the context keys a
+    /// condition needed and did not get.
+    pub answer: Result<(String, Vec<String>), Missing>,
+    /// The `aws iam simulate-principal-policy …` line that asks the same by hand.
+    pub by_hand: Option<String>,
+}
+
 /// What the doctor learned; `Err` holds why a fact is unknown.
 #[derive(Debug, Clone)]
 pub struct Facts {
@@ -68,12 +119,18 @@ pub struct Facts {
     pub region: String,
     /// IAM actions refused with UnauthorizedOperation.
     pub denied: Vec<String>,
+    /// Whether the EC2 API answered at all: `Ok` when a call got an answer that was not a
+    /// refusal of the credentials.
+    pub reached: Result<(), Missing>,
     /// The instance.
-    pub instance: Result<Instance, String>,
+    pub instance: Result<Instance, Missing>,
     /// Its endpoint.
-    pub endpoint: Result<Endpoint, String>,
+    pub endpoint: Result<Endpoint, Missing>,
     /// All security groups of the instance and the endpoint.
-    pub groups: Result<Vec<SecurityGroup>, String>,
+    pub groups: Result<Vec<SecurityGroup>, Missing>,
+    /// OpenTunnel and SendSSHPublicKey, as IAM's policy simulator answered (empty when the
+    /// instance or its endpoint is unknown).
+    pub permissions: Vec<Permission>,
     /// This machine's public egress IP.
     pub egress_ip: Result<IpAddr, String>,
     /// The settings for the target, with every section naming the instance bound: the
@@ -85,7 +142,7 @@ pub struct Facts {
 /// where it is needed.
 pub fn evaluate(f: &Facts) -> Vec<Check> {
     let mut out = vec![port_check(f.port)];
-    out.extend(credential_checks(&f.denied));
+    out.extend(credential_checks(&f.denied, &f.reached));
     let admitted = aws_checks(f, &mut out);
     out.extend(allowlist_checks(f, admitted.as_ref()));
     for fix in out.iter_mut().filter_map(|c| c.fix.as_mut()) {
@@ -113,12 +170,18 @@ fn with_region(fix: &str, region: &str) -> String {
 fn aws_checks(f: &Facts, out: &mut Vec<Check>) -> Option<security_groups::Admitted> {
     let instance = match &f.instance {
         Ok(i) => i,
-        Err(why) => {
+        Err(missing) => {
+            let fix = match missing {
+                Missing::Answered(_) => "check the target, region and profile",
+                Missing::NoAnswer(_) => {
+                    "check the network (DNS, HTTPS_PROXY, AWS_CA_BUNDLE), then run doctor again"
+                }
+            };
             out.push(check(
                 "instance",
-                Status::Fail,
-                why.clone(),
-                Some("check the target, region and profile".into()),
+                missing.status(),
+                missing.why().to_string(),
+                Some(fix.into()),
             ));
             return None;
         }
@@ -126,7 +189,11 @@ fn aws_checks(f: &Facts, out: &mut Vec<Check>) -> Option<security_groups::Admitt
     out.push(instance_check(instance));
     let endpoint = match &f.endpoint {
         Ok(e) => e,
-        Err(why) => {
+        Err(Missing::NoAnswer(why)) => {
+            out.push(check("endpoint", Status::Unknown, why.clone(), None));
+            return None;
+        }
+        Err(Missing::Answered(why)) => {
             out.push(check(
                 "endpoint",
                 Status::Fail,
@@ -140,10 +207,16 @@ fn aws_checks(f: &Facts, out: &mut Vec<Check>) -> Option<security_groups::Admitt
         }
     };
     out.extend(endpoint_checks(instance, endpoint));
+    out.extend(f.permissions.iter().map(permission_check));
     let groups = match &f.groups {
         Ok(g) => g,
-        Err(why) => {
-            out.push(check("security-groups", Status::Fail, why.clone(), None));
+        Err(missing) => {
+            out.push(check(
+                "security-groups",
+                missing.status(),
+                missing.why().to_string(),
+                None,
+            ));
             return None;
         }
     };
@@ -193,14 +266,32 @@ fn port_check(port: u16) -> Check {
     }
 }
 
-fn credential_checks(denied: &[String]) -> Vec<Check> {
+/// ✓ only when the EC2 API answered and refused none of its reads.
+fn credential_checks(denied: &[String], reached: &Result<(), Missing>) -> Vec<Check> {
     if denied.is_empty() {
-        return vec![check(
-            "credentials",
-            Status::Ok,
-            "credentials can call the EC2 APIs eic-ssh reads".into(),
-            None,
-        )];
+        return vec![match reached {
+            Ok(()) => check(
+                "credentials",
+                Status::Ok,
+                "credentials can call the EC2 APIs eic-ssh reads".into(),
+                None,
+            ),
+            Err(Missing::Answered(why)) => check(
+                "credentials",
+                Status::Fail,
+                why.clone(),
+                Some(
+                    "check the credentials in use (AWS_PROFILE, --profile, `aws sso login`)".into(),
+                ),
+            ),
+            // The instance's line, next, names the cause: said once.
+            Err(Missing::NoAnswer(_)) => check(
+                "credentials",
+                Status::Unknown,
+                "credentials not checked: the EC2 API did not answer (why: below)".into(),
+                None,
+            ),
+        }];
     }
     denied
         .iter()
@@ -215,6 +306,65 @@ fn credential_checks(denied: &[String]) -> Vec<Check> {
             )
         })
         .collect()
+}
+
+/// What IAM's policy simulator said about one permission the connect path needs.
+fn permission_check(p: &Permission) -> Check {
+    let by_hand = p
+        .by_hand
+        .as_ref()
+        .map(|line| format!("check by hand: {line}"));
+    match &p.answer {
+        Err(missing) => check(
+            p.check,
+            Status::Unknown,
+            format!("{} on {}: not checked: {}", p.action, p.on, missing.why()),
+            by_hand,
+        ),
+        Ok((decision, _)) if decision == "allowed" => check(
+            p.check,
+            Status::Ok,
+            format!("{} is allowed on {} (IAM policy simulation)", p.action, p.on),
+            None,
+        ),
+        Ok((_, missing)) if !missing.is_empty() => check(
+            p.check,
+            Status::Unknown,
+            format!(
+                "{} on {}: the policy's decision depends on {}, which doctor could not give{}",
+                p.action,
+                p.on,
+                missing.join(", "),
+                if missing.iter().any(|k| k == "ec2:osuser") {
+                    " (write USER@TARGET for ec2:osuser)"
+                } else {
+                    ""
+                }
+            ),
+            by_hand,
+        ),
+        Ok((decision, _)) if decision == "explicitDeny" => check(
+            p.check,
+            Status::Fail,
+            format!(
+                "{} on {} is denied by an explicit Deny (IAM policy simulation)",
+                p.action, p.on
+            ),
+            Some("an explicit Deny wins over every Allow: find it in the identity's policies, its permissions boundary or an SCP".into()),
+        ),
+        Ok(_) => check(
+            p.check,
+            Status::Fail,
+            format!(
+                "{} on {} is not allowed: no policy allows it (IAM policy simulation)",
+                p.action, p.on
+            ),
+            Some(format!(
+                "allow {} in your IAM policy (`eic-ssh doctor TARGET --fix` prints the statement)",
+                p.action
+            )),
+        ),
+    }
 }
 
 /// Whether the instance can be reached at all, decided as discovery decides it.
@@ -428,8 +578,8 @@ fn sg_admits_egress_ip(
     Some(match &f.egress_ip {
         Err(why) => check(
             "egress-ip",
-            Status::Warn,
-            format!("cannot determine your egress IP: {why}"),
+            Status::Unknown,
+            format!("not checked: your egress IP is unknown: {why}"),
             None,
         ),
         Ok(ip) if admitting(*ip, &admitted.ranges).is_some() => check(
@@ -547,6 +697,8 @@ pub(crate) mod tests {
             port: 22,
             region: "eu-west-1".into(),
             denied: vec![],
+            reached: Ok(()),
+            permissions: vec![],
             instance: Ok(Instance {
                 id: "i-1".into(),
                 state: "running".into(),

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::Serialize;
 
-use super::checks::{Check, Facts, Status};
+use super::checks::{Check, Facts, Permission, Status};
 use crate::aws::ec2::{Endpoint, Instance};
 use crate::aws::security_groups;
 use crate::guard::admitting;
@@ -21,6 +21,9 @@ pub struct Fix {
     pub note: Option<String>,
     /// AWS CLI commands, in order.
     pub aws_cli: Vec<String>,
+    /// Lines for eic-ssh's config file (TOML, with their section's header).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config: Option<String>,
     /// The Terraform that says the same.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub terraform: Option<String>,
@@ -36,6 +39,7 @@ fn fix(
         check,
         note,
         aws_cli,
+        config: None,
         terraform,
     }
 }
@@ -92,6 +96,12 @@ pub fn fixes(f: &Facts, checks: &[Check], region: &str) -> Vec<Fix> {
             ("open-to-world", Some(i), Some(_)) => Some(close_world(i, f, region)),
             ("allowlist-vs-sg", Some(i), Some(e)) => Some(align(i, e, f, region)),
             ("allowlist" | "allowlist-wide", _, _) => Some(local_allowlist(c.check, f)),
+            ("open-tunnel" | "send-ssh-public-key", _, _) => f
+                .permissions
+                .iter()
+                .find(|p| p.check == c.check)
+                .and_then(grant),
+
             _ => None,
         };
         out.extend(found);
@@ -324,7 +334,8 @@ fn iam(denied: &[String]) -> Fix {
     )
 }
 
-/// The config file, not AWS.
+/// The config file, not AWS: the `allow` line under the target's own section (or
+/// `[defaults]`), with a documentation range to replace when nothing better is known.
 fn local_allowlist(check: &'static str, f: &Facts) -> Fix {
     let mut list: Vec<String> = Vec::new();
     let here = f.egress_ip.as_ref().ok().map(|ip| IpNet::from(*ip));
@@ -334,19 +345,129 @@ fn local_allowlist(check: &'static str, f: &Facts) -> Fix {
             list.push(quoted);
         }
     }
-    fix(
-        check,
-        Some(format!(
-            "in {} (not AWS): allow = [{}] under [defaults] or the host's section{}",
-            f.settings.config_hint(),
-            list.join(", "),
-            here.map_or(String::new(), |net| format!(
-                ". {net} is the network you are on now: list it only if it is one you trust (office, VPN), never a hotel's or a café's"
-            ))
-        )),
-        Vec::new(),
-        None,
-    )
+    let placeholder = list.is_empty();
+    if placeholder {
+        list.push("\"203.0.113.0/24\"".into());
+    }
+    // A host section is only valid with what it names: the instance doctor found.
+    let (section, names) = match (&f.settings.alias, &f.instance) {
+        (Some(alias), Ok(i)) => (
+            format!("[hosts.{}]", toml_key(alias)),
+            Some(format!("instance = \"{}\"", i.id)),
+        ),
+        _ => ("[defaults]".to_string(), None),
+    };
+    let opted_out = f.settings.opted_out;
+    let mut lines: Vec<String> = [section.clone()].into_iter().chain(names).collect();
+    lines.push(format!("allow = [{}]", list.join(", ")));
+    if opted_out {
+        lines.push("egress_check = true".into());
+    }
+    let mut note = format!(
+        "in {} (not AWS): set allow in {section} (add the section if it is not there){}",
+        f.settings.config_hint(),
+        if opted_out {
+            ", and remove egress_check = false"
+        } else {
+            ""
+        }
+    );
+    if placeholder {
+        note.push_str("; replace 203.0.113.0/24 with your office/VPN CIDR");
+    }
+    if let Some(net) = here {
+        note.push_str(&format!(
+            ". {net} is the network you are on now: list it only if it is one you trust (office, VPN), never a hotel's or a café's"
+        ));
+    }
+    let mut out = fix(check, Some(note), Vec::new(), None);
+    out.config = Some(lines.join("\n"));
+    out
+}
+
+/// A section name as a TOML key: bare when it can be, else quoted.
+fn toml_key(name: &str) -> String {
+    let bare = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if bare {
+        name.to_string()
+    } else {
+        toml::Value::String(name.to_string()).to_string()
+    }
+}
+
+/// The IAM statement that allows a permission the simulator found missing (not for an
+/// explicit Deny, which no Allow overrides, nor for one it could not decide).
+fn grant(p: &Permission) -> Option<Fix> {
+    let decision = p.answer.as_ref().ok()?;
+    if decision.0 != "implicitDeny" || !decision.1.is_empty() {
+        return None;
+    }
+    let mut operators: Vec<(&str, Vec<String>)> = Vec::new();
+    for (key, operator, value) in &p.conditions {
+        let entry = format!("\"{key}\":\"{value}\"");
+        match operators.iter_mut().find(|(op, _)| op == operator) {
+            Some((_, entries)) => entries.push(entry),
+            None => operators.push((operator, vec![entry])),
+        }
+    }
+    let condition = if operators.is_empty() {
+        String::new()
+    } else {
+        let parts: Vec<String> = operators
+            .iter()
+            .map(|(op, entries)| format!("\"{op}\":{{{}}}", entries.join(",")))
+            .collect();
+        format!(",\"Condition\":{{{}}}", parts.join(","))
+    };
+    let sid = if p.check == "open-tunnel" {
+        "EicSshOpenTunnel"
+    } else {
+        "EicSshSendKey"
+    };
+    let document = format!(
+        "{{\"Version\":\"2012-10-17\",\"Statement\":[{{\"Sid\":\"{sid}\",\"Effect\":\"Allow\",\"Action\":\"{}\",\"Resource\":\"{}\"{condition}}}]}}",
+        p.action, p.resource
+    );
+    let name = format!("eic-ssh-{}", p.check);
+    let command = match &p.grantee {
+        Some(("user", user)) => format!(
+            "aws iam put-user-policy --user-name {user} --policy-name {name} --policy-document '{document}'"
+        ),
+        Some((_, role)) => format!(
+            "aws iam put-role-policy --role-name {role} --policy-name {name} --policy-document '{document}'"
+        ),
+        None => format!(
+            "aws iam put-role-policy --role-name YOUR_ROLE --policy-name {name} --policy-document '{document}'"
+        ),
+    };
+    let conditions: Vec<String> = p
+        .conditions
+        .iter()
+        .map(|(key, op, value)| {
+            format!(
+                "    condition {{\n      test     = \"{op}\"\n      variable = \"{key}\"\n      values   = [\"{value}\"]\n    }}\n"
+            )
+        })
+        .collect();
+    let terraform = format!(
+        "data \"aws_iam_policy_document\" \"eic_ssh_{}\" {{\n  statement {{\n    actions   = [\"{}\"]\n    resources = [\"{}\"]\n{}  }}\n}}",
+        p.check.replace('-', "_"),
+        p.action,
+        p.resource,
+        conditions.concat()
+    );
+    Some(fix(
+        p.check,
+        Some(
+            "attach to the identity your profile uses (IAM changes take a few seconds to apply)"
+                .into(),
+        ),
+        vec![command],
+        Some(terraform),
+    ))
 }
 
 #[cfg(test)]
@@ -360,6 +481,8 @@ mod tests {
             port: 22,
             region: "eu-west-1".into(),
             denied: vec!["ec2:DescribeSecurityGroups".into()],
+            reached: Ok(()),
+            permissions: vec![],
             instance: Ok(Instance {
                 id: "i-1".into(),
                 state: "running".into(),

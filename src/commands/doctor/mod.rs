@@ -2,6 +2,7 @@
 
 pub mod checks;
 pub mod fixes;
+pub mod permissions;
 
 use crate::aws::connections::ApiConnections;
 use crate::aws::discovery::{self, choose_endpoint, find_by_name};
@@ -9,14 +10,14 @@ use crate::aws::ec2::{self, EndpointFilter};
 use crate::aws::{AwsChoices, AwsContext, AwsError};
 use crate::cli::{DoctorArgs, Globals};
 use crate::config;
-use crate::error::{Failure, Outcome};
+use crate::error::{Failure, Kind, Outcome};
 use crate::guard::current_ip;
 use crate::net;
 use crate::route::{self, Flags, Settings};
 use crate::target::InstanceRef;
-use checks::{Check, Facts, Status, evaluate};
+use checks::{Check, Facts, Missing, Status, evaluate};
 
-/// Prints the checklist; exit 0 only when no check fails, else 1.
+/// Prints the checklist; exit 0 only when no check failed (✗) or went unchecked (?), else 1.
 pub async fn run(args: DoctorArgs, g: &Globals) -> Result<Outcome, Failure> {
     let (file, path) = config::file::load(g.config.as_deref())?;
     let overrides = Flags {
@@ -35,7 +36,10 @@ pub async fn run(args: DoctorArgs, g: &Globals) -> Result<Outcome, Failure> {
     aws.credentials().await?;
     let facts = gather(&aws, &file, eff.clone(), args.port, egress_ip).await;
     let checks = evaluate(&facts);
-    let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
+    let failed = checks
+        .iter()
+        .filter(|c| matches!(c.status, Status::Fail | Status::Unknown))
+        .count();
     let fixes = args.fix.then(|| fixes::fixes(&facts, &checks, &aws.region));
     if args.json {
         print_json(&eff, &aws, &facts, &checks, fixes.as_deref());
@@ -52,8 +56,65 @@ pub async fn run(args: DoctorArgs, g: &Globals) -> Result<Outcome, Failure> {
     })
 }
 
+/// What the calls of one doctor run came to: the reads refused for a permission, whether
+/// the EC2 API answered, and why not.
+#[derive(Default)]
+struct Tally {
+    /// IAM actions refused with UnauthorizedOperation.
+    denied: Vec<String>,
+    /// An EC2 call got an answer that was not a refusal of the credentials.
+    answered: bool,
+    /// The first refusal of the credentials themselves (AuthFailure, expired token).
+    rejected: Option<String>,
+    /// The first call that got no answer, and why.
+    unanswered: Option<String>,
+}
+
+impl Tally {
+    /// Notes a call's error and says what it leaves unknown.
+    fn aws(&mut self, e: AwsError) -> Missing {
+        match &e {
+            AwsError::Service { action, code, .. } if code == "UnauthorizedOperation" => {
+                self.answered = true;
+                self.denied.push(crate::aws::error::iam_action(action));
+                Missing::Answered(Failure::from(e).message)
+            }
+            _ => self.failure(Failure::from(e)),
+        }
+    }
+
+    /// The same for a failure already put into words.
+    fn failure(&mut self, f: Failure) -> Missing {
+        match f.kind {
+            Kind::Network | Kind::Other => {
+                self.unanswered.get_or_insert(f.message.clone());
+                Missing::NoAnswer(f.message)
+            }
+            Kind::Credentials => {
+                self.rejected.get_or_insert(f.message.clone());
+                Missing::Answered(f.message)
+            }
+            _ => {
+                self.answered = true;
+                Missing::Answered(f.message)
+            }
+        }
+    }
+
+    /// Whether the EC2 API answered at all.
+    fn reached(&self) -> Result<(), Missing> {
+        match (&self.rejected, self.answered, &self.unanswered) {
+            (Some(why), _, _) => Err(Missing::Answered(why.clone())),
+            (None, true, _) => Ok(()),
+            (None, false, Some(why)) => Err(Missing::NoAnswer(why.clone())),
+            (None, false, None) => Err(Missing::NoAnswer("no call was made".into())),
+        }
+    }
+}
+
 /// Reads the instance, its endpoint and both sides' security groups (read-only calls),
-/// noting every action the credentials were denied.
+/// noting every action the credentials were denied, and asks IAM's policy simulator about
+/// the two permissions a connection needs.
 async fn gather(
     aws: &AwsContext,
     file: &config::ConfigFile,
@@ -61,45 +122,46 @@ async fn gather(
     port: u16,
     egress_ip: Result<std::net::IpAddr, String>,
 ) -> Facts {
-    let mut denied = Vec::new();
-    let mut note = |e: AwsError| -> String {
-        if let AwsError::Service { action, code, .. } = &e
-            && code == "UnauthorizedOperation"
-        {
-            denied.push(crate::aws::error::iam_action(action));
-        }
-        Failure::from(e).message
-    };
+    let mut tally = Tally::default();
     let instance = match &eff.instance {
         InstanceRef::Id(id) => match ec2::describe_instance(aws, id).await {
             Ok(Some(i)) => Ok(i),
-            Ok(None) => Err(format!(
-                "instance {id} was not found in {}: {}",
-                aws.scope(),
-                aws.not_found_hint()
-            )),
-            Err(e) => Err(note(e)),
+            Ok(None) => Err(tally.failure(Failure::new(
+                Kind::NotFound,
+                format!(
+                    "instance {id} was not found in {}: {}",
+                    aws.scope(),
+                    aws.not_found_hint()
+                ),
+            ))),
+            Err(e) => Err(tally.aws(e)),
         },
-        InstanceRef::Name(name) => find_by_name(aws, name).await.map_err(|f| f.message),
+        InstanceRef::Name(name) => find_by_name(aws, name).await.map_err(|f| tally.failure(f)),
     };
+    if instance.is_ok() {
+        tally.answered = true;
+    }
     // The sections naming the instance however it is typed, as the connect path binds them.
     if let Ok(i) = &instance {
         eff.bind_instance(file, &i.id, i.name.as_deref());
     }
     // The same choices the connect path makes (discovery's), on the same descriptions.
     let endpoint = match (&instance, &eff.endpoint_id) {
-        (Err(_), _) => Err("unknown: the instance could not be read".to_string()),
+        (Err(_), _) => Err(Missing::NoAnswer(
+            "unknown: the instance could not be read".to_string(),
+        )),
         (Ok(i), Some(id)) => match ec2::describe_endpoints(aws, EndpointFilter::Id(id)).await {
-            Ok(found) => {
-                discovery::endpoint_with_id(found, id, &aws.region, Some(i)).map_err(|f| f.message)
-            }
-            Err(e) => Err(note(e)),
+            Ok(found) => discovery::endpoint_with_id(found, id, &aws.region, Some(i))
+                .map_err(|f| Missing::Answered(f.message)),
+            Err(e) => Err(tally.aws(e)),
         },
         (Ok(i), None) => {
             let vpc = i.vpc_id.as_deref().unwrap_or_default();
             match ec2::describe_endpoints(aws, EndpointFilter::Vpc(vpc)).await {
-                Ok(found) => choose_endpoint(i, &found).cloned().map_err(|f| f.message),
-                Err(e) => Err(note(e)),
+                Ok(found) => choose_endpoint(i, &found)
+                    .cloned()
+                    .map_err(|f| Missing::Answered(f.message)),
+                Err(e) => Err(tally.aws(e)),
             }
         }
     };
@@ -117,15 +179,29 @@ async fn gather(
     } else {
         ec2::describe_security_groups(aws, &ids)
             .await
-            .map_err(&mut note)
+            .map_err(|e| tally.aws(e))
+    };
+    let permissions = match (&instance, &endpoint) {
+        (Ok(i), Ok(e)) => {
+            let request = permissions::Request {
+                user: eff.user.as_deref(),
+                port,
+                max_tunnel_duration: eff.max_tunnel_duration,
+                source_ip: egress_ip.as_ref().ok().copied(),
+            };
+            permissions::simulate(aws, i, e, &request).await
+        }
+        _ => Vec::new(),
     };
     Facts {
         port,
         region: aws.region.clone(),
-        denied,
+        reached: tally.reached(),
+        denied: tally.denied,
         instance,
         endpoint,
         groups,
+        permissions,
         egress_ip,
         settings: eff,
     }
@@ -139,7 +215,10 @@ fn print_json(
     checks: &[Check],
     fixes: Option<&[fixes::Fix]>,
 ) {
-    let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
+    let failed = checks
+        .iter()
+        .filter(|c| matches!(c.status, Status::Fail | Status::Unknown))
+        .count();
     let mut report = serde_json::json!({
         "target": eff.target,
         "instance": facts.instance.as_ref().ok().map(|i| i.id.clone()),
@@ -157,9 +236,13 @@ fn print_json(
     );
 }
 
-/// ✓/!/✗ lines with a fix under each problem, then the count.
+/// ✓/!/✗/? lines with a fix under each problem, then the count.
 fn print_text(eff: &Settings, aws: &AwsContext, facts: &Facts, checks: &[Check]) {
     let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
+    let unknown = checks
+        .iter()
+        .filter(|c| c.status == Status::Unknown)
+        .count();
     let warned = checks.iter().filter(|c| c.status == Status::Warn).count();
     let id = facts
         .instance
@@ -178,10 +261,13 @@ fn print_text(eff: &Settings, aws: &AwsContext, facts: &Facts, checks: &[Check])
             println!("    fix: {fix}");
         }
     }
+    let unchecked = if unknown == 0 {
+        String::new()
+    } else {
+        format!("{unknown} not checked, ")
+    };
     println!(
-        "{} failed, {} warning{}",
-        failed,
-        warned,
+        "{failed} failed, {unchecked}{warned} warning{}",
         if warned == 1 { "" } else { "s" }
     );
 }
@@ -202,6 +288,9 @@ fn print_fixes(fixes: &[fixes::Fix]) {
         }
         for command in &fix.aws_cli {
             println!("{command}");
+        }
+        if let Some(config) = &fix.config {
+            println!("{config}");
         }
         if let Some(terraform) = &fix.terraform {
             println!("# Terraform:");
