@@ -14,6 +14,7 @@ use crate::error::{Failure, Kind, Outcome};
 use crate::route::{self, Connector, Learned};
 use crate::target::Target;
 use crate::tunnel::error::tunnel_failure;
+use crate::tunnel::lifetime::Lifetime;
 use crate::tunnel::relay::relay;
 
 /// Listens until Ctrl-C; a failed connection is reported and the listener goes on.
@@ -77,7 +78,7 @@ pub async fn run(args: TunnelArgs, g: &Globals) -> Result<Outcome, Failure> {
         let target = args.instance.clone();
         let (all, max) = (slots.clone(), args.max_connections as usize);
         tokio::spawn(async move {
-            if let Err(f) = serve(&connector, socket, port, &target, log_off).await {
+            if let Err(f) = serve(&connector, socket, peer, port, &target, log_off).await {
                 eprintln!("eic-ssh: connection from {peer}: {f}");
             }
             drop(slot);
@@ -93,6 +94,7 @@ pub async fn run(args: TunnelArgs, g: &Globals) -> Result<Outcome, Failure> {
 async fn serve(
     connector: &Connector,
     socket: TcpStream,
+    peer: SocketAddr,
     port: u16,
     target: &str,
     log_off: bool,
@@ -101,13 +103,14 @@ async fn serve(
     attempt.learned.log_off = log_off;
     attempt.learned.instance = Some(connector.route().instance_id.clone());
     attempt.learned.endpoint = Some(connector.route().endpoint_id.clone());
-    let outcome = relay_one(connector, socket, port, &mut attempt.learned).await;
+    let outcome = relay_one(connector, socket, peer, port, &mut attempt.learned).await;
     attempt.finish(outcome)
 }
 
 async fn relay_one(
     connector: &Connector,
     socket: TcpStream,
+    peer: SocketAddr,
     port: u16,
     learned: &mut Learned,
 ) -> Result<Outcome, Failure> {
@@ -115,10 +118,29 @@ async fn relay_one(
     // The network may have changed since the listener started: decide for each connection.
     connector.check_guard(learned).await?;
     let tunnel = connector.open().await?;
+    let lifetime = Lifetime::from_now(connector.settings().max_tunnel_duration);
     learned.traffic = vec![tunnel.traffic()];
     let (read, write) = socket.into_split();
-    relay(read, write, tunnel, std::future::pending())
-        .await
-        .map_err(|e| tunnel_failure(&e, port))?;
+    // Each connection has its own tunnel, and so its own end: warned about a minute ahead.
+    let warning = async {
+        let left = lifetime.warning().await;
+        eprintln!(
+            "eic-ssh: connection from {peer}: its tunnel closes in {left} s ({}); the connection ends then, the listener stays: connect again for a new tunnel",
+            lifetime.why()
+        );
+        std::future::pending::<()>().await
+    };
+    tokio::select! {
+        relayed = relay(read, write, tunnel, std::future::pending()) => {
+            relayed.map_err(|e| tunnel_failure(&e, port))?;
+        }
+        () = warning => unreachable!("the warning never finishes"),
+    }
+    if lifetime.reached() {
+        eprintln!(
+            "eic-ssh: connection from {peer}: {}",
+            lifetime.ran_out(&connector.route().instance_id)
+        );
+    }
     Ok(Outcome::Success)
 }
