@@ -40,7 +40,14 @@ cleanup() {
 trap cleanup EXIT
 
 echo "== starting the EICE emulator and its sshd"
-"$bin/eic-sim" --dir "$work/sim" >/dev/null 2>"$work/sim.log" &
+# The account as the IP restriction is meant to be set up: the endpoint preserves the
+# client IP, the instance's security group admits SSH only from the office, and this
+# machine starts in the office. Kept in a file the emulator reads again on SIGHUP.
+"$bin/eic-sim" --dump-world --preserve-client-ip > "$work/world.json"
+echo "   endpoint eice-0123456789abcdef0: Preserve Client IP on"
+echo "   the bastion's security group: TCP 22 from 203.0.113.0/24 (the office) only"
+echo "   this machine, as AWS sees it: 203.0.113.10, in the office"
+"$bin/eic-sim" --dir "$work/sim" --world "$work/world.json" >/dev/null 2>"$work/sim.log" &
 sim_pid=$!
 for _ in $(seq 100); do [ -s "$work/sim/env.sh" ] && break; sleep 0.1; done
 [ -s "$work/sim/env.sh" ] || { cat "$work/sim.log" >&2; exit 1; }
@@ -80,7 +87,7 @@ cmp "$work/payload" "$work/payload.cp" && echo "eic-ssh cp: 5 MB copied over SFT
 echo "== a bad case: an instance in a VPC without an endpoint"
 "$eic" proxy i-0bbbbbbbbbbbbbbb2 </dev/null || echo "(exit code $?)"
 
-echo "== the egress guard: an allowlist this network is not in"
+echo "== IP restriction: an allowlist in the config file, the same CIDR as the security group"
 cat > "$work/config.toml" <<CONF
 [defaults]
 allow = ["203.0.113.0/24"]
@@ -90,8 +97,34 @@ egress_check_url = "${AWS_ENDPOINT_URL_EC2/https:/http:}/checkip"
 instance = "i-0123456789abcdef0"
 CONF
 sed 's/^/    /' "$work/config.toml"
-EIC_SSH_CONFIG="$work/config.toml" "$eic" proxy bastion </dev/null || echo "(exit code $?: nothing was sent to AWS)"
-EIC_SSH_CONFIG="$work/config.toml" "$eic" doctor bastion || true
+guarded=(env EIC_SSH_CONFIG="$work/config.toml" EIC_SSH_EGRESS_CACHE_SECS=0 "$eic")
+unguarded=(env EIC_SSH_CONFIG=/dev/null "$eic")
+echo "-- in the office: the guard and the security group both admit"
+"${guarded[@]}" "$user@bastion" --known-hosts "$work/known_hosts" -- 'echo "admitted: logged in as $(whoami)"'
+
+echo "== the laptop leaves the office: AWS now sees it at 192.0.2.50"
+python3 - "$work/world.json" <<'PY'
+import json, sys
+world = json.load(open(sys.argv[1]))
+world["client_public_ip"] = "192.0.2.50"
+json.dump(world, open(sys.argv[1], "w"))
+PY
+kill -HUP "$sim_pid"
+for _ in $(seq 100); do grep -q '"world_changed"' "$work/sim/events.jsonl" && break; sleep 0.1; done
+grep -q '"world_changed"' "$work/sim/events.jsonl" || { echo "demo: the emulator did not take the new world" >&2; exit 1; }
+echo "-- the guard refuses, before any AWS call: no key pushed, no tunnel"
+if "${guarded[@]}" proxy bastion </dev/null; then
+    echo "demo: the guard should have refused" >&2; exit 1
+else
+    echo "(exit code $?: nothing was sent to AWS)"
+fi
+echo "-- without the guard (no allowlist: EIC_SSH_CONFIG=/dev/null), the security group refuses"
+if "${unguarded[@]}" "$user@i-0123456789abcdef0" --known-hosts "$work/known_hosts" -- true; then
+    echo "demo: the security group should have refused" >&2; exit 1
+else
+    echo "(exit code $?: the key was pushed and the tunnel asked for, then the instance's security group turned the connection from 192.0.2.50 away)"
+fi
+"${guarded[@]}" doctor bastion || true
 
 echo "== what the emulator saw"
 python3 - "$work/sim/events.jsonl" <<'PY'

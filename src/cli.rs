@@ -564,7 +564,8 @@ pub struct ConnectArgs {
     /// Open tunnels at this URL instead of wss://DNS_NAME (e.g. wss://localhost:8443).
     #[arg(long, env = "EIC_SSH_TUNNEL_ENDPOINT_URL", value_name = "URL")]
     pub tunnel_endpoint_url: Option<String>,
-    /// Ask the endpoint to end each tunnel after this many seconds (1-3600).
+    /// Ask the endpoint to end each tunnel after this many seconds (1-3600; without it,
+    /// 3600). Long-lived commands warn a minute before a tunnel ends.
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(1..=3600))]
     pub max_tunnel_duration: Option<u32>,
     /// OS user on the instance for the key push (`%r` in ssh_config).

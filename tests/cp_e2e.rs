@@ -435,3 +435,45 @@ fn a_device_named_as_source_is_refused_and_the_rest_is_copied() {
     assert_eq!(sha256(&up.join("good.txt")), sha256(&good));
     assert!(!up.join("zero").exists());
 }
+
+#[test]
+fn a_copy_hears_of_the_tunnels_end_and_stops_there_for_resume() {
+    let h = Harness::new();
+    let src = h.random_file("long.bin", 64 << 20);
+    let down = mkdir(&h, "down");
+    // A slow transfer: the emulator stalls after 8 MiB, until the tunnel's 5 s run out.
+    h.sim.set_faults(Faults {
+        stall_after_bytes: Some(8 << 20),
+        ..Faults::default()
+    });
+    let mut cmd = h.eic_ssh();
+    cmd.env("EIC_SSH_KNOWN_HOSTS", &h.known_hosts)
+        .env("EIC_SSH_LIMIT_WARNING_SECS", "2")
+        .args([
+            "cp",
+            "--max-tunnel-duration",
+            "5",
+            &remote(&h, &src),
+            s(&down),
+        ]);
+    let out = run(&mut cmd, LIMIT);
+    let said = stderr(&out);
+    let lines: Vec<&str> = said.lines().collect();
+    assert_eq!(out.status.code(), Some(7), "{said}");
+    assert_eq!(
+        lines[0],
+        format!(
+            "eic-ssh: the tunnel to {BASTION} closes in 2 s (--max-tunnel-duration 5 s); a copy still running then stops, keeping the file in progress for `eic-ssh cp --resume` with the same arguments"
+        )
+    );
+    assert!(
+        lines.last().unwrap().starts_with(&format!(
+            "eic-ssh: the endpoint closed the tunnel to {BASTION} at its maximum duration (--max-tunnel-duration 5 s); copied 0 files, "
+        )),
+        "{said}"
+    );
+    assert!(
+        !down.join("long.bin").exists(),
+        "nothing under the final name"
+    );
+}

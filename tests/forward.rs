@@ -373,18 +373,19 @@ fn reconnects_after(fault: eic_ssh_sim::Faults) {
 fn make_before_break_refuses_no_connection_across_the_rollover() {
     let h = Harness::new();
     let echo = echo_server();
-    // Tunnels of 3 s: the next one opens ahead of each end.
+    // Tunnels of 8 s: the next one opens 2 s ahead of each end (a quarter of the limit),
+    // time enough to open it on a loaded machine.
     let l = forwards(
         &h,
         &[
             "--max-tunnel-duration",
-            "3",
+            "8",
             "-L",
             &format!("0:127.0.0.1:{echo}"),
         ],
     );
     let data = b"all day long".repeat(100);
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(8);
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(18);
     let mut made = 0;
     while std::time::Instant::now() < until {
         assert_eq!(round_trip(l.port, &data), data, "connection {made}");
@@ -393,7 +394,7 @@ fn make_before_break_refuses_no_connection_across_the_rollover() {
     }
     let seen = wait_for_line(&l, "new connections now use the next tunnel");
     assert!(
-        seen.iter().any(|s| s.contains("opening the next one")),
+        seen.iter().any(|s| s.contains(&format!("the tunnel to {BASTION} closes in 2 s (--max-tunnel-duration 8 s): opening the next one now; new connections use it, connections open through this one end with it"))),
         "{seen:?}"
     );
     assert!(made > 20, "{made} connections");
@@ -450,6 +451,69 @@ fn a_refused_network_stops_the_forwards_with_the_reason() {
         status.code(),
         Some(255),
         "the session's code for its own failures"
+    );
+}
+
+#[test]
+fn without_reconnect_the_forwards_hear_of_the_tunnels_end_and_stop_with_it() {
+    let h = Harness::new();
+    let echo = echo_server();
+    let mut cmd = h.eic_ssh();
+    cmd.env("EIC_SSH_KNOWN_HOSTS", &h.known_hosts)
+        .env("EIC_SSH_LIMIT_WARNING_SECS", "2")
+        .arg(format!("{}@{BASTION}", h.user))
+        .args(["-N", "--no-reconnect", "--max-tunnel-duration", "4", "-L"])
+        .arg(format!("0:127.0.0.1:{echo}"));
+    let mut l = Listener::start(cmd);
+    let seen = wait_for_line(&l, "closes in");
+    assert_eq!(
+        seen.last().unwrap(),
+        &format!(
+            "eic-ssh: the tunnel to {BASTION} closes in 2 s (--max-tunnel-duration 4 s); the forwards stop then (--no-reconnect): run eic-ssh -N again, or leave out --no-reconnect to have them reconnect by themselves"
+        )
+    );
+    let seen = wait_for_line(&l, "maximum duration");
+    assert!(
+        seen.last().unwrap().ends_with(&format!(
+            "the endpoint closed the tunnel to {BASTION} at its maximum duration (--max-tunnel-duration 4 s)"
+        )),
+        "{seen:?}"
+    );
+    assert_eq!(l.child.wait().unwrap().code(), Some(255));
+    assert!(eventually(LIMIT, || count(&h, "tunnel_closed") > 0));
+    let ends: Vec<_> = h
+        .sim
+        .events_of("tunnel_closed")
+        .iter()
+        .map(|e| e["end"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(ends, ["max duration reached"]);
+}
+
+#[test]
+fn with_a_remote_forward_the_warning_says_the_forwards_reconnect_after_the_end() {
+    let h = Harness::new();
+    let echo = echo_server();
+    let mut cmd = h.eic_ssh();
+    cmd.env("EIC_SSH_KNOWN_HOSTS", &h.known_hosts)
+        .env("EIC_SSH_LIMIT_WARNING_SECS", "2")
+        .arg(format!("{}@{BASTION}", h.user))
+        .args(["-N", "--max-tunnel-duration", "4", "-R"])
+        .arg(format!("0:127.0.0.1:{echo}"));
+    let l = Listener::spawn(cmd);
+    let seen = wait_for_line(&l, "closes in");
+    assert_eq!(
+        seen.last().unwrap(),
+        &format!(
+            "eic-ssh: the tunnel to {BASTION} closes in 2 s (--max-tunnel-duration 4 s); connections through it end then, and eic-ssh reconnects the forwards on a new tunnel (with -R the next one cannot open before this one ends)"
+        )
+    );
+    // And it does: a second tunnel after the first reached its end.
+    wait_for_line(&l, "reconnected to");
+    assert!(eventually(LIMIT, || count(&h, "tunnel_closed") > 0));
+    assert_eq!(
+        h.sim.events_of("tunnel_closed")[0]["end"],
+        "max duration reached"
     );
 }
 

@@ -89,3 +89,57 @@ fn listener_checks_the_guard_for_each_connection_and_caps_its_tunnels() {
     );
     assert_eq!(h.sim.events_of("tunnel_open").len(), opened);
 }
+
+#[test]
+fn each_connection_hears_of_its_tunnels_end_and_the_listener_stays() {
+    use std::io::Read;
+    let h = Harness::new();
+    let mut cmd = h.eic_ssh();
+    cmd.env("EIC_SSH_LIMIT_WARNING_SECS", "2").args([
+        "tunnel",
+        BASTION,
+        "--local-port",
+        "0",
+        "--max-tunnel-duration",
+        "4",
+    ]);
+    let listener = Listener::start(cmd);
+    let mut client = std::net::TcpStream::connect(("127.0.0.1", listener.port)).unwrap();
+    let me = client.local_addr().unwrap();
+    client.set_read_timeout(Some(LIMIT)).unwrap();
+    let mut banner = [0u8; 4];
+    client.read_exact(&mut banner).unwrap();
+    assert_eq!(&banner, b"SSH-");
+    let next_about_me = || loop {
+        let line = listener.next_line();
+        if line.starts_with(&format!("eic-ssh: connection from {me}: ")) {
+            return line;
+        }
+    };
+    assert_eq!(
+        next_about_me(),
+        format!(
+            "eic-ssh: connection from {me}: its tunnel closes in 2 s (--max-tunnel-duration 4 s); the connection ends then, the listener stays: connect again for a new tunnel"
+        )
+    );
+    assert_eq!(
+        next_about_me(),
+        format!(
+            "eic-ssh: connection from {me}: the endpoint closed the tunnel to {BASTION} at its maximum duration (--max-tunnel-duration 4 s)"
+        )
+    );
+    // The client's connection ended with its tunnel.
+    let mut rest = Vec::new();
+    let _ = client.read_to_end(&mut rest);
+    assert!(eventually(LIMIT, || count(&h, "tunnel_closed") > 0));
+    assert_eq!(
+        h.sim.events_of("tunnel_closed")[0]["end"],
+        "max duration reached"
+    );
+    // The listener stays: a new connection gets a new tunnel.
+    let mut again = std::net::TcpStream::connect(("127.0.0.1", listener.port)).unwrap();
+    again.set_read_timeout(Some(LIMIT)).unwrap();
+    again.read_exact(&mut banner).unwrap();
+    assert_eq!(&banner, b"SSH-");
+    assert_eq!(h.sim.events_of("tunnel_open").len(), 2);
+}

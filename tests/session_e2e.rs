@@ -487,14 +487,73 @@ fn the_agent_is_forwarded_with_dash_a() {
 }
 
 #[test]
-fn a_notice_comes_before_the_maximum_tunnel_duration() {
+fn a_notice_comes_a_minute_before_the_maximum_tunnel_duration() {
     let h = Harness::new();
-    let tmux = Tmux::session(&h, 100, 30, "--max-tunnel-duration 61");
+    let tmux = Tmux::session(&h, 200, 30, "--max-tunnel-duration 61");
     tmux.wait_for(&format!(
-        "eic-ssh: the tunnel to {BASTION} ends in 60 s (--max-tunnel-duration)"
+        "eic-ssh: the tunnel to {BASTION} closes in 60 s (--max-tunnel-duration 61 s); this session ends with it and is not reconnected"
     ));
     tmux.keys("exit");
     tmux.enter();
+}
+
+/// How the emulator ended each tunnel.
+fn tunnel_ends(h: &Harness) -> Vec<String> {
+    h.sim
+        .events_of("tunnel_closed")
+        .iter()
+        .map(|e| e["end"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn a_shell_hears_of_the_tunnels_end_then_the_endpoint_closes_it() {
+    let h = Harness::new();
+    let tmux = Tmux::start(&h, 200, 30);
+    tmux.wait_for("local$");
+    // A warning 2 s before a 5 s tunnel ends (the test knob for the minute).
+    tmux.keys(&format!(
+        "EIC_SSH_LIMIT_WARNING_SECS=2 {} {}@{BASTION} --max-tunnel-duration 5",
+        env!("CARGO_BIN_EXE_eic-ssh"),
+        h.user
+    ));
+    tmux.enter();
+    let warning =
+        format!("eic-ssh: the tunnel to {BASTION} closes in 2 s (--max-tunnel-duration 5 s)");
+    tmux.wait_for(&warning);
+    let ended = format!(
+        "eic-ssh: the endpoint closed the tunnel to {BASTION} at its maximum duration (--max-tunnel-duration 5 s); run eic-ssh again to reconnect"
+    );
+    let screen = tmux.wait_for(&ended);
+    tmux.wait_for_shell();
+    // The warning on a line of its own, before the end.
+    let line = |needle: &str| screen.lines().position(|l| l.starts_with(needle));
+    assert!(line(&warning) < line(&ended), "{screen}");
+    assert!(eventually(LIMIT, || !tunnel_ends(&h).is_empty()));
+    assert_eq!(tunnel_ends(&h), ["max duration reached"]);
+}
+
+#[test]
+fn a_command_hears_of_the_tunnels_end_on_stderr() {
+    let h = Harness::new();
+    let mut cmd = session(&h, &["--max-tunnel-duration", "4", "--", "sleep 30"]);
+    cmd.env("EIC_SSH_LIMIT_WARNING_SECS", "2");
+    let out = run(&mut cmd, LIMIT);
+    assert_eq!(out.status.code(), Some(255), "{}", stderr(&out));
+    let said: Vec<String> = stderr(&out).lines().map(String::from).collect();
+    assert_eq!(
+        said,
+        [
+            format!(
+                "eic-ssh: the tunnel to {BASTION} closes in 2 s (--max-tunnel-duration 4 s); this session ends with it and is not reconnected: run eic-ssh again (tmux or screen on the instance keeps a shell across tunnels)"
+            ),
+            format!(
+                "eic-ssh: the endpoint closed the tunnel to {BASTION} at its maximum duration (--max-tunnel-duration 4 s); run eic-ssh again to reconnect"
+            ),
+        ]
+    );
+    assert!(eventually(LIMIT, || !tunnel_ends(&h).is_empty()));
+    assert_eq!(tunnel_ends(&h), ["max duration reached"]);
 }
 
 #[test]

@@ -369,8 +369,11 @@ impl Sim {
         self.state.sshd.as_ref()
     }
 
-    /// Blocks until SIGINT or SIGTERM (for the binary), so sshd is always reaped.
-    pub fn wait_for_signal(&self) {
+    /// Blocks until SIGINT or SIGTERM (for the binary), so sshd is always reaped. On
+    /// SIGHUP the world is read again from `world_file`, when there is one: the account
+    /// changes under running clients, as [`Sim::update_world`] changes it in tests
+    /// (event `world_changed`, or `world_refused` with the reason, the old world kept).
+    pub fn wait_for_signal(&self, world_file: Option<&std::path::Path>) {
         use tokio::signal::unix::{SignalKind, signal};
         if let Some(rt) = &self.runtime {
             rt.block_on(async {
@@ -381,11 +384,44 @@ impl Sim {
                         None => std::future::pending().await,
                     }
                 };
+                let mut hangup = signal(SignalKind::hangup()).ok();
+                let reloads = async {
+                    loop {
+                        match hangup.as_mut() {
+                            Some(h) => h.recv().await,
+                            None => std::future::pending().await,
+                        };
+                        if let Some(path) = world_file {
+                            self.reload_world(path);
+                        }
+                    }
+                };
                 tokio::select! {
                     _ = tokio::signal::ctrl_c() => {}
                     _ = term => {}
+                    () = reloads => {}
                 }
             });
+        }
+    }
+
+    /// Replaces the world with the one in `path`, if AWS would accept it.
+    fn reload_world(&self, path: &std::path::Path) {
+        let file = path.display().to_string();
+        let loaded = std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| World::from_json(&text));
+        match loaded {
+            Ok(world) => {
+                *self.state.world.write().unwrap() = world;
+                self.state
+                    .events
+                    .record("world_changed", serde_json::json!({"file": file}));
+            }
+            Err(why) => self.state.events.record(
+                "world_refused",
+                serde_json::json!({"file": file, "why": why}),
+            ),
         }
     }
 }

@@ -15,7 +15,8 @@ struct Args {
     /// Port to listen on (127.0.0.1); 0 picks a free one.
     #[arg(long, default_value_t = 0)]
     port: u16,
-    /// The simulated account as JSON (default: the built-in demo world).
+    /// The simulated account as JSON (default: the built-in demo world), read again on
+    /// SIGHUP (the account changes under running clients).
     #[arg(long)]
     world: Option<PathBuf>,
     /// Simulated round-trip time to "AWS", in milliseconds (at most 10000): every byte is
@@ -27,6 +28,11 @@ struct Args {
     /// Print the demo world as JSON and exit (a starting point for --world).
     #[arg(long)]
     dump_world: bool,
+    /// The demo world with IP restriction as meant (instead of the built-in demo world):
+    /// the endpoint preserves the client IP, the bastion's security group admits TCP 22
+    /// only from the office 203.0.113.0/24, and the client is there, at 203.0.113.10.
+    #[arg(long, conflicts_with = "world")]
+    preserve_client_ip: bool,
 }
 
 fn main() {
@@ -34,7 +40,7 @@ fn main() {
     if args.dump_world {
         println!(
             "{}",
-            serde_json::to_string_pretty(&World::demo()).expect("the demo world serializes")
+            serde_json::to_string_pretty(&built_in(&args)).expect("the demo world serializes")
         );
         return;
     }
@@ -49,9 +55,9 @@ fn run(args: Args) -> Result<(), String> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
+            World::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))?
         }
-        None => World::demo(),
+        None => built_in(&args),
     };
     let mut options = Options::new(world, &args.dir);
     options.port = args.port;
@@ -83,6 +89,15 @@ fn run(args: Args) -> Result<(), String> {
         args.dir.join("events.jsonl").display(),
         env_file.display()
     );
-    sim.wait_for_signal();
+    sim.wait_for_signal(args.world.as_deref());
     Ok(())
+}
+
+/// The built-in world the flags ask for.
+fn built_in(args: &Args) -> World {
+    if args.preserve_client_ip {
+        World::demo_preserving()
+    } else {
+        World::demo()
+    }
 }

@@ -491,19 +491,26 @@ async fn relay(
             }
         }
     };
+    // The tunnel's time runs from here whatever happens on it, a stall included.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(max_duration);
     let mut end = tokio::select! {
         end = upstream => end,
         end = downstream => end,
-        _ = tokio::time::sleep(Duration::from_secs(max_duration)) => "max duration reached",
+        _ = tokio::time::sleep_until(deadline) => "max duration reached",
     };
     if end == "fault: stall_after_bytes" {
-        // Hang: relay nothing more until the client gives up.
-        while let Some(Ok(msg)) = stream.next().await {
-            if matches!(msg, Message::Close(_)) {
-                break;
+        // Hang: relay nothing more until the client gives up or the time runs out.
+        let client_gave_up = async {
+            while let Some(Ok(msg)) = stream.next().await {
+                if matches!(msg, Message::Close(_)) {
+                    break;
+                }
             }
-        }
-        end = "fault: stall_after_bytes";
+        };
+        end = tokio::select! {
+            () = client_gave_up => "fault: stall_after_bytes",
+            _ = tokio::time::sleep_until(deadline) => "max duration reached",
+        };
     }
     let (up, down) = (up.into_inner(), down.into_inner());
     let closing = match end {

@@ -208,6 +208,12 @@ pub struct Rule {
     pub groups: Vec<String>,
 }
 
+/// The office network of [`World::demo_preserving`] (a documentation range).
+pub const OFFICE: &str = "203.0.113.0/24";
+
+/// The client's public address in the office.
+pub const AT_THE_OFFICE: &str = "203.0.113.10";
+
 impl World {
     /// The demo world: one VPC with an endpoint and a bastion, plus cases that fail.
     pub fn demo() -> World {
@@ -309,6 +315,29 @@ impl World {
             }],
             policies: vec![],
         }
+    }
+
+    /// The demo world as the IP restriction is meant to be set up (docs/ip-restriction.md):
+    /// the endpoint preserves the client IP, the bastion's group admits TCP 22 only from
+    /// the office, [`OFFICE`], and the client is in the office, at [`AT_THE_OFFICE`].
+    pub fn demo_preserving() -> World {
+        let mut world = World::demo();
+        world.endpoints[0].preserve_client_ip = true;
+        world.security_groups[0].inbound = vec![Rule {
+            from_port: 22,
+            to_port: 22,
+            cidrs: vec![OFFICE.into()],
+            groups: vec![],
+        }];
+        world.client_public_ip = AT_THE_OFFICE.parse().ok();
+        world
+    }
+
+    /// A world from its JSON form (`--world`), if AWS would accept it (`World::check`).
+    pub fn from_json(text: &str) -> Result<World, String> {
+        let world: World = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        world.check()?;
+        Ok(world)
     }
 
     /// Looks up an instance.

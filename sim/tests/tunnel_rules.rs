@@ -229,6 +229,37 @@ async fn the_tunnel_ends_at_its_maximum_duration() {
 }
 
 #[tokio::test]
+async fn a_stalled_tunnel_still_ends_at_its_maximum_duration() {
+    let h = Harness::new();
+    // The banner passes, then nothing: the endpoint's clock keeps running all the same.
+    h.sim.set_faults(eic_ssh_sim::Faults {
+        stall_after_bytes: Some(8),
+        ..Default::default()
+    });
+    let c = Client::new(&h);
+    let mut tunnel = open(
+        &c.endpoint,
+        &c.url(&request(22, Some(1)), SystemTime::now()),
+        &c.tls,
+        None,
+    )
+    .await
+    .unwrap();
+    let mut sink = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), tunnel.read_to_end(&mut sink)).await;
+    assert!(
+        matches!(read, Ok(Ok(_))),
+        "the tunnel ends cleanly: {read:?}"
+    );
+    assert!(eventually(Duration::from_secs(5), || {
+        h.sim
+            .events_of("tunnel_closed")
+            .iter()
+            .any(|e| e["end"] == "max duration reached")
+    }));
+}
+
+#[tokio::test]
 async fn rdp_port_without_a_listener_is_unable_to_connect() {
     let h = Harness::new();
     let c = Client::new(&h);

@@ -75,6 +75,16 @@ async fn copy(
         report: &report,
     };
     let started = Instant::now();
+    let (lifetime, instance) = (login.lifetime, login.instance_id.clone());
+    // A copy that runs into the tunnel's end stops there: said a minute ahead.
+    let warning = async {
+        let left = lifetime.warning().await;
+        progress.note(&format!(
+            "eic-ssh: the tunnel to {instance} closes in {left} s ({}); a copy still running then stops, keeping the file in progress for `eic-ssh cp --resume` with the same arguments",
+            lifetime.why()
+        ));
+        std::future::pending::<()>().await
+    };
     let stopped = {
         let work = async {
             match plan {
@@ -85,6 +95,7 @@ async fn copy(
         tokio::pin!(work);
         tokio::select! {
             () = &mut work => None,
+            () = warning => unreachable!("the warning never finishes"),
             _ = tokio::signal::ctrl_c() => Some(Stop::Interrupted),
             () = client::closed(&login.handle) => {
                 // The copy sees the loss itself within moments (its requests fail), and
@@ -114,7 +125,14 @@ async fn copy(
     };
     drop(sftp);
     let ended = match stopped {
-        Some(Stop::ConnectionLost) => client::why_it_ended(login.handle, login.port).await,
+        Some(Stop::ConnectionLost) => client::why_it_ended(login.handle, login.port)
+            .await
+            // The endpoint ends a tunnel that ran out of time with a plain close.
+            .or_else(|| {
+                lifetime
+                    .reached()
+                    .then(|| Failure::new(Kind::TunnelClosed, lifetime.ran_out(&instance)))
+            }),
         _ => {
             client::close(login.handle).await;
             None

@@ -16,6 +16,7 @@ use crate::error::{Failure, Kind, Outcome};
 use crate::local::signals::{self, Stop};
 use crate::ssh::client::{self, Callbacks};
 use crate::ssh::forward::{self, Bound, RemoteForward};
+use crate::tunnel::lifetime::{Lifetime, seconds};
 
 /// How `-N` reconnects.
 #[derive(Debug, Clone, Copy)]
@@ -26,9 +27,6 @@ pub struct Reconnect {
     pub attempts: u32,
     /// Keep retrying when the egress guard refuses this network.
     pub retry_refused: bool,
-    /// How long the endpoint keeps a tunnel open (`--max-tunnel-duration`, else its
-    /// 3600 s), for opening the next one ahead of time.
-    pub duration: Option<Duration>,
 }
 
 /// How long before a tunnel's end the next one is opened: a minute, or a quarter of a
@@ -63,19 +61,42 @@ pub async fn run(
             // Make before break: shortly before the endpoint's maximum duration, the next
             // tunnel opens and new connections move to it while this one drains. (Not with
             // -R: the instance's ports are still held by this connection until it ends.)
+            // Either way the user hears of the end a minute ahead.
+            let lifetime = login.lifetime;
+            let rolling = policy.enabled && remote.is_empty();
             let rollover = async {
-                match policy
-                    .duration
-                    .filter(|_| policy.enabled && remote.is_empty())
-                {
-                    Some(limit) => tokio::time::sleep(limit.saturating_sub(lead_time(limit))).await,
-                    None => std::future::pending().await,
+                match lifetime.ends().checked_sub(lead_time(lifetime.limit())) {
+                    Some(at) if rolling => tokio::time::sleep_until(at).await,
+                    _ => std::future::pending().await,
                 }
+            };
+            let warning = async {
+                if rolling {
+                    return std::future::pending().await;
+                }
+                let left = lifetime.warning().await;
+                let next = if policy.enabled {
+                    "connections through it end then, and eic-ssh reconnects the forwards on a new tunnel (with -R the next one cannot open before this one ends)"
+                } else {
+                    "the forwards stop then (--no-reconnect): run eic-ssh -N again, or leave out --no-reconnect to have them reconnect by themselves"
+                };
+                eprintln!(
+                    "eic-ssh: the tunnel to {} closes in {left} s ({}); {next}",
+                    login.instance_id,
+                    lifetime.why()
+                );
+                std::future::pending::<()>().await
             };
             tokio::select! {
                 () = client::closed(&handle) => {}
+                () = warning => unreachable!("the warning never finishes"),
                 () = rollover => {
-                    eprintln!("eic-ssh: the tunnel reaches its maximum duration soon: opening the next one");
+                    eprintln!(
+                        "eic-ssh: the tunnel to {} closes in {} s ({}): opening the next one now; new connections use it, connections open through this one end with it",
+                        login.instance_id,
+                        seconds(lead_time(lifetime.limit())),
+                        lifetime.why()
+                    );
                     match again().await {
                         Ok(next) => {
                             eprintln!("eic-ssh: new connections now use the next tunnel to {}", next.instance_id);
@@ -90,7 +111,7 @@ pub async fn run(
                 }
             }
             current.send_replace(None);
-            let why = why_it_ended(handle, port).await;
+            let why = why_it_ended(handle, port, lifetime, &login.instance_id).await;
             if !policy.enabled {
                 return Err(why);
             }
@@ -115,9 +136,22 @@ pub async fn run(
     }
 }
 
-/// Why the connection ended: the tunnel's reason when it has one. The connections that
-/// still hold the old handle end with it; waits briefly for them.
-async fn why_it_ended(mut handle: Arc<Handle<Callbacks>>, port: u16) -> Failure {
+/// Why the connection ended: the tunnel's reason when it has one, else its maximum
+/// duration when that ran out (the endpoint closes such a tunnel plainly). The connections
+/// that still hold the old handle end with it; waits briefly for them.
+async fn why_it_ended(
+    mut handle: Arc<Handle<Callbacks>>,
+    port: u16,
+    lifetime: Lifetime,
+    to: &str,
+) -> Failure {
+    let lost = || {
+        if lifetime.reached() {
+            Failure::new(Kind::TunnelClosed, lifetime.ran_out(to))
+        } else {
+            Failure::new(Kind::TunnelClosed, "the connection to the instance ended")
+        }
+    };
     for _ in 0..20 {
         match Arc::try_unwrap(handle) {
             Ok(owned) => {
@@ -128,10 +162,6 @@ async fn why_it_ended(mut handle: Arc<Handle<Callbacks>>, port: u16) -> Failure 
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     lost()
-}
-
-fn lost() -> Failure {
-    Failure::new(Kind::TunnelClosed, "the connection to the instance ended")
 }
 
 /// Logs in again with exponential back-off and jitter, one line per attempt.

@@ -20,6 +20,7 @@ use crate::ssh::forward::{Admit, RemoteForwards};
 use crate::ssh::host_keys::{self, HostKeyCheck, Policy};
 use crate::ssh::key::EphemeralKey;
 use crate::target;
+use crate::tunnel::lifetime::Lifetime;
 
 /// An authenticated connection and what it is connected to.
 pub struct Login {
@@ -35,6 +36,8 @@ pub struct Login {
     pub remote_forwards: RemoteForwards,
     /// What logged in: kept to run the egress guard again for each forwarded connection.
     pub connector: Arc<Connector>,
+    /// When the endpoint closes the tunnel under the connection.
+    pub lifetime: Lifetime,
 }
 
 impl Login {
@@ -72,6 +75,8 @@ pub async fn login(
     let line = Some(key.public_line());
     let (connector, tunnel) =
         route::prepare_and_open(settings.clone(), &config.file, line, None, learned).await?;
+    // The duration presigned (a bound section may have set it), from the upgrade on.
+    let lifetime = Lifetime::from_now(connector.settings().max_tunnel_duration);
     let user = connector.user().unwrap_or_default().to_string();
     let port = settings.port;
     let instance_id = connector.route().instance_id.clone();
@@ -123,6 +128,7 @@ pub async fn login(
         user,
         remote_forwards,
         connector: Arc::new(connector),
+        lifetime,
     })
 }
 

@@ -138,9 +138,6 @@ async fn run_inner(
             enabled: !args.no_reconnect,
             attempts: args.reconnect_attempts,
             retry_refused: args.retry_refused,
-            duration: Some(Duration::from_secs(u64::from(
-                settings.max_tunnel_duration.unwrap_or(3600),
-            ))),
         };
         let strict = args.exit_on_forward_failure;
         return forwards::run(first, bound, &remote, strict, port, policy, log_in).await;
@@ -161,12 +158,11 @@ async fn run_inner(
         local_tty: tty && stdin_tty,
         host: first.instance_id.clone(),
         forward_agent: agent.is_some(),
-        tunnel_deadline: settings
-            .max_tunnel_duration
-            .map(|s| Duration::from_secs(u64::from(s))),
+        lifetime: first.lifetime,
         open_timeout: Duration::from_secs(args.host_keys.handshake_timeout),
     };
     let admit = first.admit();
+    let lifetime = first.lifetime;
     let handle = Arc::new(first.handle);
     let (current, link) = watch::channel(Some(handle.clone()));
     let status = tokio::select! {
@@ -182,6 +178,16 @@ async fn run_inner(
         // Say why the connection ended when the tunnel knows (the endpoint's reason).
         if let Some(why) = client::why_it_ended(handle, port).await {
             return Err(Failure::new(Kind::Ssh, why.message));
+        }
+        // The endpoint ends a tunnel that ran out of time with a plain close: say so.
+        if lifetime.reached() {
+            return Err(Failure::new(
+                Kind::TunnelClosed,
+                format!(
+                    "{}; run eic-ssh again to reconnect",
+                    lifetime.ran_out(&spec.host)
+                ),
+            ));
         }
         return status;
     }

@@ -16,6 +16,7 @@ use crate::local::signals::{self, Stop, Stops};
 use crate::route::{self, Connector, Learned};
 use crate::target::Target;
 use crate::tunnel::error::tunnel_failure;
+use crate::tunnel::lifetime::Lifetime;
 use crate::tunnel::relay::{DRAIN_TIMEOUT, relay};
 
 /// After a stop request, how long the open tunnels get to close and be logged: each sends
@@ -92,7 +93,7 @@ pub async fn run(args: TunnelArgs, g: &Globals) -> Result<Outcome, Failure> {
         let (all, max) = (slots.clone(), args.max_connections as usize);
         let stops = stops.clone();
         tokio::spawn(async move {
-            if let Err(f) = serve(&connector, socket, port, &target, log_off, stops).await {
+            if let Err(f) = serve(&connector, socket, peer, port, &target, log_off, stops).await {
                 eprintln!("eic-ssh: connection from {peer}: {f}");
             }
             drop(slot);
@@ -128,6 +129,7 @@ async fn close_all(slots: &tokio::sync::Semaphore, max: u32, signal: Signal) -> 
 async fn serve(
     connector: &Connector,
     socket: TcpStream,
+    peer: SocketAddr,
     port: u16,
     target: &str,
     log_off: bool,
@@ -137,13 +139,14 @@ async fn serve(
     attempt.learned.log_off = log_off;
     attempt.learned.instance = Some(connector.route().instance_id.clone());
     attempt.learned.endpoint = Some(connector.route().endpoint_id.clone());
-    let outcome = relay_one(connector, socket, port, &mut attempt.learned, stops).await;
+    let outcome = relay_one(connector, socket, peer, port, &mut attempt.learned, stops).await;
     attempt.finish(outcome)
 }
 
 async fn relay_one(
     connector: &Connector,
     socket: TcpStream,
+    peer: SocketAddr,
     port: u16,
     learned: &mut Learned,
     stops: Stops,
@@ -159,10 +162,32 @@ async fn relay_one(
         } => opened?,
         stop = stops.clone() => return Ok(Outcome::Signalled(signal(stop))),
     };
+    let lifetime = Lifetime::from_now(connector.settings().max_tunnel_duration);
     learned.traffic = vec![opened.traffic()];
     let (read, write) = socket.into_split();
-    let stopped = relay(read, write, opened, stops)
-        .await
-        .map_err(|e| tunnel_failure(&e, port))?;
-    Ok(stopped.map_or(Outcome::Success, |stop| Outcome::Signalled(signal(stop))))
+    // Each connection has its own tunnel, and so its own end: warned about a minute ahead.
+    let warning = async {
+        let left = lifetime.warning().await;
+        eprintln!(
+            "eic-ssh: connection from {peer}: its tunnel closes in {left} s ({}); the connection ends then, the listener stays: connect again for a new tunnel",
+            lifetime.why()
+        );
+        std::future::pending::<()>().await
+    };
+    let stopped = tokio::select! {
+        relayed = relay(read, write, opened, stops) => {
+            relayed.map_err(|e| tunnel_failure(&e, port))?
+        }
+        () = warning => unreachable!("the warning never finishes"),
+    };
+    if let Some(stop) = stopped {
+        return Ok(Outcome::Signalled(signal(stop)));
+    }
+    if lifetime.reached() {
+        eprintln!(
+            "eic-ssh: connection from {peer}: {}",
+            lifetime.ran_out(&connector.route().instance_id)
+        );
+    }
+    Ok(Outcome::Success)
 }

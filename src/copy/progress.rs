@@ -60,6 +60,15 @@ impl Progress {
         }
     }
 
+    /// A line on stderr above the bars (which are drawn again below it).
+    pub fn note(&self, line: &str) {
+        if self.visible {
+            let _ = self.multi.println(line);
+        } else {
+            eprintln!("{line}");
+        }
+    }
+
     /// Removes the bars (before the summary line).
     pub fn finish(&self) {
         self.total.finish_and_clear();

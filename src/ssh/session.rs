@@ -11,6 +11,7 @@ use crate::error::{Failure, Kind, Outcome};
 use crate::local::signals::{self, Stop};
 use crate::local::stdio;
 use crate::local::terminal::{self, RawMode};
+use crate::tunnel::lifetime::Lifetime;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -25,15 +26,12 @@ pub struct Spec {
     pub host: String,
     /// Ask the server to forward the agent (`-A`).
     pub forward_agent: bool,
-    /// When the tunnel will be closed by the endpoint (`--max-tunnel-duration`).
-    pub tunnel_deadline: Option<std::time::Duration>,
+    /// When the endpoint closes the tunnel (its limit, or `--max-tunnel-duration`).
+    pub lifetime: Lifetime,
     /// How long opening the session (channel, terminal, command) may take
     /// (`--handshake-timeout`): a server that never confirms must not hang us.
     pub open_timeout: std::time::Duration,
 }
-
-/// How long before the tunnel's end the user is warned.
-pub const DEADLINE_NOTICE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Runs the session; the result is the exit status to leave with.
 pub async fn run(handle: &Handle<Callbacks>, spec: &Spec) -> Result<Outcome, Failure> {
@@ -64,7 +62,7 @@ pub async fn run(handle: &Handle<Callbacks>, spec: &Spec) -> Result<Outcome, Fai
     let stop = signals::first_of([Stop::Hangup, Stop::Terminate, Stop::Interrupt, Stop::Quit]);
     let outcome = tokio::select! {
         status = pump_output(reader) => Ok(status),
-        () = deadline_notice(spec) => unreachable!("the notice never finishes"),
+        () = limit_notice(spec) => unreachable!("the notice never finishes"),
         action = pump_input(&writer, spec) => Err(action),
         () = follow_window_size(&writer) => Err(Action::Disconnect),
         () = stop => Err(Action::Disconnect),
@@ -201,16 +199,20 @@ async fn pump_output(mut reader: ChannelReadHalf) -> Option<i32> {
     status
 }
 
-/// A warning on the terminal a minute before `--max-tunnel-duration` ends the tunnel;
-/// never finishes.
-async fn deadline_notice(spec: &Spec) {
-    if let Some(limit) = spec.tunnel_deadline.filter(|_| spec.local_tty) {
-        tokio::time::sleep(limit.saturating_sub(DEADLINE_NOTICE)).await;
-        let left = limit.min(DEADLINE_NOTICE).as_secs();
-        eprint!(
-            "\r\neic-ssh: the tunnel to {} ends in {left} s (--max-tunnel-duration)\r\n",
-            spec.host
-        );
+/// A warning a minute before the endpoint closes the tunnel (whatever its limit), on the
+/// terminal between the session's own output (a line of its own, in raw mode too), else
+/// on stderr; never finishes.
+async fn limit_notice(spec: &Spec) {
+    let left = spec.lifetime.warning().await;
+    let line = format!(
+        "eic-ssh: the tunnel to {} closes in {left} s ({}); this session ends with it and is not reconnected: run eic-ssh again (tmux or screen on the instance keeps a shell across tunnels)",
+        spec.host,
+        spec.lifetime.why()
+    );
+    if spec.local_tty {
+        eprint!("\r\n{line}\r\n");
+    } else {
+        eprintln!("{line}");
     }
     std::future::pending().await
 }

@@ -3,6 +3,7 @@
 pub mod connect;
 pub mod endpoint;
 pub mod error;
+pub mod lifetime;
 pub mod presign;
 pub mod relay;
 pub mod stream;

@@ -103,6 +103,10 @@ const ENVIRONMENT: &[(&str, &str)] = &[
         "How long a profile's credential_process may run, at most 60 (the default).",
     ),
     (
+        "EIC_SSH_LIMIT_WARNING_SECS",
+        "Seconds before a tunnel's maximum duration the warning comes (default 60; 0: none). For tests.",
+    ),
+    (
         "EIC_SSH_TUNNEL_ENDPOINT_URL",
         "Open tunnels at this wss:// URL instead of the endpoint's DNS name.",
     ),
