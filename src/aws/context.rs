@@ -35,6 +35,8 @@ pub struct AwsContext {
     pub eic_url: String,
     /// Base URL of STS, for roles that need an MFA code.
     pub sts_url: String,
+    /// Base URL of CloudTrail, for `audit`'s LookupEvents.
+    pub cloudtrail_url: String,
     /// The credentials come from an SSO profile: a failure to get them is fixed by
     /// `aws sso login` (`sso.rs`).
     pub sso: bool,
@@ -159,6 +161,7 @@ impl AwsContext {
             Service::InstanceConnect,
         )?;
         let sts_url = url("AWS_ENDPOINT_URL_STS", Service::Sts)?;
+        let cloudtrail_url = url("AWS_ENDPOINT_URL_CLOUDTRAIL", Service::CloudTrail)?;
         tracing::debug!(
             "region {region}, EC2 API {ec2_url}, Instance Connect API {eic_url}, STS {sts_url}"
         );
@@ -176,6 +179,7 @@ impl AwsContext {
             ec2_url,
             eic_url,
             sts_url,
+            cloudtrail_url,
             sso,
         })
     }
@@ -217,6 +221,7 @@ impl AwsContext {
             region: region.to_string(),
             ec2_url: moved(&self.ec2_url, Service::Ec2)?,
             eic_url: moved(&self.eic_url, Service::InstanceConnect)?,
+            cloudtrail_url: moved(&self.cloudtrail_url, Service::CloudTrail)?,
             ..self.clone()
         })
     }

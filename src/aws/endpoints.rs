@@ -3,7 +3,8 @@
 //!
 //! The data below is botocore's `data/partitions.json` (partition, region regex, listed
 //! regions, DNS suffixes, what the partition supports); the rules are those of the
-//! services' `endpoint-rule-set-1.json` for EC2, EC2 Instance Connect, STS and SSO.
+//! services' `endpoint-rule-set-1.json` for EC2, EC2 Instance Connect, STS, SSO and
+//! CloudTrail.
 //! `scripts/endpoint-vectors.py` asks botocore itself for every region × {plain, FIPS,
 //! dual-stack, both} × service and writes `tests/vectors/endpoints.tsv`; the test at the
 //! end of this file compares every row with [`host`].
@@ -192,15 +193,18 @@ pub enum Service {
     /// IAM Identity Center's portal (`sso`, host `portal.sso`): GetRoleCredentials, which
     /// the SDK's SSO credentials provider calls in the profile's `sso_region`.
     Sso,
+    /// CloudTrail (`cloudtrail`): LookupEvents, for `eic-ssh audit`.
+    CloudTrail,
 }
 
 impl Service {
     /// The services, for tests and listings.
-    pub const ALL: [Service; 4] = [
+    pub const ALL: [Service; 5] = [
         Service::Ec2,
         Service::InstanceConnect,
         Service::Sts,
         Service::Sso,
+        Service::CloudTrail,
     ];
 
     /// The service's name in botocore (and in `AWS_ENDPOINT_URL_<NAME>`).
@@ -210,6 +214,7 @@ impl Service {
             Service::InstanceConnect => "ec2-instance-connect",
             Service::Sts => "sts",
             Service::Sso => "sso",
+            Service::CloudTrail => "cloudtrail",
         }
     }
 
@@ -220,13 +225,19 @@ impl Service {
             Service::InstanceConnect => "ec2-instance-connect",
             Service::Sts => "sts",
             Service::Sso => "portal.sso",
+            Service::CloudTrail => "cloudtrail",
         }
     }
 
-    /// Whether its FIPS host in `aws-us-gov` is the plain one: the rules of EC2, STS and
-    /// SSO say `SERVICE.REGION.amazonaws.com` there (those hosts are FIPS endpoints).
-    fn plain_is_fips_in_gov(self) -> bool {
-        self != Service::InstanceConnect
+    /// Whether its FIPS host in `region` of `aws-us-gov` is the plain one: the rules of EC2,
+    /// STS and SSO say `SERVICE.REGION.amazonaws.com` everywhere there, CloudTrail's only in
+    /// us-gov-east-1 and us-gov-west-1 (those hosts are FIPS endpoints).
+    fn plain_is_fips_in_gov(self, region: &str) -> bool {
+        match self {
+            Service::InstanceConnect => false,
+            Service::CloudTrail => matches!(region, "us-gov-east-1" | "us-gov-west-1"),
+            _ => true,
+        }
     }
 }
 
@@ -267,7 +278,7 @@ pub fn host(service: Service, region: &str, variant: Variant) -> Result<String, 
     let label = service.label();
     Ok(match (variant.fips, variant.dual_stack) {
         (true, true) => format!("{label}-fips.{region}.{}", p.dual_stack_dns_suffix),
-        (true, false) if p.id == "aws-us-gov" && service.plain_is_fips_in_gov() => {
+        (true, false) if p.id == "aws-us-gov" && service.plain_is_fips_in_gov(region) => {
             format!("{label}.{region}.amazonaws.com")
         }
         (true, false) => format!("{label}-fips.{region}.{}", p.dns_suffix),
@@ -324,8 +335,8 @@ mod tests {
             }
             rows += 1;
         }
-        // Every region × 4 variants × 4 services, and every partition seen.
-        assert!(rows >= 16 * 40, "only {rows} vectors");
+        // Every region × 4 variants × 5 services, and every partition seen.
+        assert!(rows >= 20 * 40, "only {rows} vectors");
         let known: std::collections::BTreeSet<_> = PARTITIONS.iter().map(|p| p.id).collect();
         assert_eq!(partitions, known);
     }
