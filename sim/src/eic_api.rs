@@ -158,7 +158,7 @@ fn push(world: &World, input: &Value, instance_id: &str, state: &State) -> Resul
     {
         return Err(invalid("Unsupported SSH public key format"));
     }
-    let instance = world.instance(&instance_id).ok_or_else(|| {
+    let instance = world.instance(instance_id).ok_or_else(|| {
         Denial::new(
             400,
             "EC2InstanceNotFoundException",
