@@ -24,6 +24,8 @@ pub enum Exit {
     TunnelClosed = 7,
     /// The network failed: DNS, TCP, TLS, proxy or a timeout.
     Network = 8,
+    /// `audit --fail-on-outside`: a tunnel was opened from outside today's allowlist.
+    Outside = 9,
     /// Stopped by Ctrl-C (128 + SIGINT, as shells report it).
     Interrupted = 130,
     /// The embedded SSH session failed (connection, host key, authentication); like ssh,
@@ -35,7 +37,7 @@ pub enum Exit {
 impl Exit {
     /// Every code, in order: the one list that `--help` prints and that docs/commands.md's
     /// table is checked against (`tests/exit_codes.rs`).
-    pub const ALL: [Exit; 10] = [
+    pub const ALL: [Exit; 11] = [
         Exit::Other,
         Exit::Usage,
         Exit::Refused,
@@ -44,6 +46,7 @@ impl Exit {
         Exit::TunnelRefused,
         Exit::TunnelClosed,
         Exit::Network,
+        Exit::Outside,
         Exit::Interrupted,
         Exit::Session,
     ];
@@ -69,6 +72,7 @@ impl Exit {
             Exit::TunnelRefused => "the endpoint refused the tunnel",
             Exit::TunnelClosed => "the tunnel closed with an error",
             Exit::Network => "network",
+            Exit::Outside => "audit --fail-on-outside: a tunnel came from outside the allowlist",
             Exit::Interrupted => "interrupted (Ctrl-C)",
             Exit::Session => "the session (or cp's SSH connection) failed",
         }
@@ -103,6 +107,8 @@ pub enum Outcome {
     Remote(u8),
     /// The session was ended from this side (`~.`, a hang-up or kill): 255, as ssh does.
     Disconnected,
+    /// `audit --fail-on-outside` found a tunnel opened from outside the allowlist: 9.
+    Outside,
 }
 
 impl Outcome {
@@ -113,6 +119,7 @@ impl Outcome {
             Outcome::Incomplete => Exit::Other.code(),
             Outcome::Remote(status) => i32::from(status),
             Outcome::Disconnected => Exit::Session.code(),
+            Outcome::Outside => Exit::Outside.code(),
         }
     }
 
@@ -121,6 +128,7 @@ impl Outcome {
         match self {
             Outcome::Success | Outcome::Remote(_) => "ok",
             Outcome::Incomplete => "incomplete",
+            Outcome::Outside => "a tunnel came from outside the allowlist",
             Outcome::Disconnected => "disconnected from this side (~. or a signal)",
         }
     }

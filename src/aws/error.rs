@@ -114,6 +114,7 @@ pub fn iam_action(action: &str) -> String {
     match action {
         "SendSSHPublicKey" => "ec2-instance-connect:SendSSHPublicKey".into(),
         "OpenTunnel" => "ec2-instance-connect:OpenTunnel".into(),
+        "LookupEvents" => "cloudtrail:LookupEvents".into(),
         other => format!("ec2:{other}"),
     }
 }
