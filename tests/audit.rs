@@ -271,3 +271,33 @@ fn bad_input_gets_one_line_and_its_code() {
     );
     assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
 }
+
+#[test]
+fn doctor_says_whether_the_history_can_be_read() {
+    let mut world = World::demo();
+    world.credentials[0].deny = vec!["cloudtrail:LookupEvents".into()];
+    let (h, office) = with_config(world, "203.0.113.10", ALLOW_OFFICE);
+    let check = |h: &Harness| {
+        let out = eic(h, &office, &["doctor", "bastion", "--json"]);
+        let report: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("JSON: {}", stderr(&out)));
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == "audit-history")
+            .cloned()
+            .unwrap_or_else(|| panic!("{report:#}"))
+    };
+    let denied = check(&h);
+    assert_eq!(denied["status"], "warn", "{denied:#}");
+    assert!(
+        denied["fix"]
+            .as_str()
+            .unwrap()
+            .contains("cloudtrail:LookupEvents"),
+        "{denied:#}"
+    );
+    h.sim.update_world(|w| w.credentials[0].deny.clear());
+    assert_eq!(check(&h)["status"], "ok");
+}

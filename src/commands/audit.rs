@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use crate::audit::report::{self, Reached, Row};
 use crate::audit::window;
-use crate::aws::cloudtrail::{self, Window};
+use crate::aws::cloudtrail;
 use crate::aws::connections::ApiConnections;
 use crate::aws::inventory::{Entry, inventory};
 use crate::aws::security_groups::{Admitted, admitted};
@@ -233,13 +233,5 @@ impl Progress {
 
     fn done(&self) {
         self.0.finish_and_clear();
-    }
-}
-
-/// The window is a plain value; re-exported for doctor's probe.
-pub fn last_hour(now: i64) -> Window {
-    Window {
-        start: now - 3600,
-        end: now,
     }
 }
