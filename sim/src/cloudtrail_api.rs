@@ -326,3 +326,74 @@ fn read_token(token: &str, scope: &str) -> Result<(i64, String), Denial> {
     let t = t.parse().map_err(|_| invalid())?;
     Ok((t, id.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(input: Value) -> String {
+        validate(&input).err().map(|d| d.code).unwrap_or_default()
+    }
+
+    #[test]
+    fn requests_are_checked_as_the_service_checks_them() {
+        assert_eq!(
+            code(json!({"MaxResults": 51})),
+            "InvalidMaxResultsException"
+        );
+        assert_eq!(code(json!({"MaxResults": 0})), "InvalidMaxResultsException");
+        let attribute = json!({"AttributeKey": "EventName", "AttributeValue": "OpenTunnel"});
+        assert_eq!(
+            code(json!({"LookupAttributes": [attribute, attribute]})),
+            "InvalidLookupAttributesException"
+        );
+        assert_eq!(
+            code(
+                json!({"LookupAttributes": [{"AttributeKey": "SourceIp", "AttributeValue": "x"}]})
+            ),
+            "InvalidLookupAttributesException"
+        );
+        assert_eq!(
+            code(json!({"StartTime": 20, "EndTime": 10})),
+            "InvalidTimeRangeException"
+        );
+        assert_eq!(
+            code(json!({"StartTime": "yesterday"})),
+            "SerializationException"
+        );
+        assert_eq!(
+            code(json!({"EventCategory": "data"})),
+            "InvalidEventCategoryException"
+        );
+        assert_eq!(
+            code(json!({"LookupAttributes": [attribute], "MaxResults": 50})),
+            ""
+        );
+    }
+
+    #[test]
+    fn a_token_serves_only_the_parameters_it_was_made_for() {
+        let ask = validate(&json!({"StartTime": 1, "EndTime": 2})).unwrap();
+        let other = validate(&json!({"StartTime": 1, "EndTime": 3})).unwrap();
+        let event = TrailEvent {
+            id: "e-1".into(),
+            time: 2,
+            name: "OpenTunnel".into(),
+            source: crate::trail::EVENT_SOURCE.into(),
+            principal: "arn:aws:iam::1:user/a".into(),
+            access_key: String::new(),
+            source_ip: "192.0.2.1".into(),
+            request_parameters: Value::Null,
+            error_code: None,
+            error_message: None,
+            region: None,
+        };
+        let t = token(&scope_of(&ask), &event);
+        assert_eq!(read_token(&t, &scope_of(&ask)).unwrap(), (2, "e-1".into()));
+        assert_eq!(
+            read_token(&t, &scope_of(&other)).unwrap_err().code,
+            "InvalidNextTokenException"
+        );
+        assert!(read_token("zz", &scope_of(&ask)).is_err());
+    }
+}
