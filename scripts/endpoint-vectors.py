@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes tests/vectors/endpoints.tsv: the API endpoint botocore's own rules pick for every
 region it knows (plus unknown regions that only a partition's regex matches), for EC2,
-EC2 Instance Connect, STS, SSO and IAM, with FIPS and dual-stack off and on, or botocore's
+EC2 Instance Connect, STS, SSO, CloudTrail and IAM, with FIPS and dual-stack off and on, or botocore's
 refusal. A sixth column names the region a request is signed for when it is not the
 region itself (IAM, a global service, signs for its partition's global region). The unit test `every_botocore_vector_matches_the_table` (src/aws/endpoints.rs)
 compares every row with eic-ssh's table.
@@ -28,7 +28,7 @@ import botocore.session  # noqa: E402
 from botocore.config import Config  # noqa: E402
 from botocore.exceptions import EndpointResolutionError, EndpointVariantError  # noqa: E402
 
-SERVICES = ["ec2", "ec2-instance-connect", "sts", "sso", "iam"]
+SERVICES = ["ec2", "ec2-instance-connect", "sts", "sso", "cloudtrail", "iam"]
 VARIANTS = {
     "plain": (False, False),
     "fips": (True, False),

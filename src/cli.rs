@@ -248,6 +248,11 @@ pub enum Command {
         after_help = "Examples:\n  eic-ssh list\n  eic-ssh list --all-regions --filter tag:team=web\n  eic-ssh list --json | jq -r '.instances[] | select(.guard == \"allowed\") | .instance_id'"
     )]
     List(Lazy<ListArgs>),
+    /// Who opened tunnels from where (CloudTrail), judged against today's allowlist.
+    #[command(
+        after_help = "Examples:\n  eic-ssh audit\n  eic-ssh audit --since 7d bastion\n  eic-ssh audit --since 2024-05-01 --until 2024-05-02T12:00:00Z --all-regions\n  eic-ssh audit --since 1h --fail-on-outside --json > audit.jsonl"
+    )]
+    Audit(Lazy<AuditArgs>),
     /// Show the local log of connection attempts.
     #[command(
         after_help = "Examples:\n  eic-ssh log\n  eic-ssh log -n 100 --json | jq 'select(.guard == \"refused\")'"
@@ -381,6 +386,36 @@ pub struct ListArgs {
     /// endpoint_id, aliases, guard, ….
     #[arg(long)]
     pub json: bool,
+}
+
+/// `eic-ssh audit`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Only events reaching these instances (alias, instance id or Name tag).
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+    /// Start of the window: a duration before now (30m, 24h, 7d, 2w) or a UTC time
+    /// (2024-05-01T10:00:00Z, 2024-05-01). Default 24h; CloudTrail keeps 90 days.
+    #[arg(long, value_name = "DURATION|TIME")]
+    pub since: Option<String>,
+    /// End of the window (a time, or a duration before now). Default: now.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Only events reaching instances matching this EC2 filter, e.g. tag:team=web
+    /// (repeatable; NAME=VALUE[,VALUE…]).
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub filter: Vec<String>,
+    /// Every region enabled for the account (ec2:DescribeRegions), not just one.
+    #[arg(long)]
+    pub all_regions: bool,
+    /// One JSON object a line: time, event, principal, source_ip, endpoint_id,
+    /// private_ip, instance_id, port, error_code, allowed, ….
+    #[arg(long)]
+    pub json: bool,
+    /// Exit with code 9 when a tunnel opened from a source outside today's allowlist
+    /// (for cron and CI).
+    #[arg(long)]
+    pub fail_on_outside: bool,
 }
 
 /// `eic-ssh log`.

@@ -24,6 +24,8 @@ pub enum Exit {
     TunnelClosed = 7,
     /// The network failed: DNS, TCP, TLS, proxy or a timeout.
     Network = 8,
+    /// `audit --fail-on-outside`: a tunnel was opened from outside today's allowlist.
+    Outside = 9,
     /// Ended by SIGHUP (128 + its number, as shells report it; on Windows, the console
     /// window closed).
     Hangup = 129,
@@ -40,7 +42,7 @@ pub enum Exit {
 impl Exit {
     /// Every code, in order: the one list that `--help` prints and that docs/commands.md's
     /// table is checked against (`tests/exit_codes.rs`).
-    pub const ALL: [Exit; 12] = [
+    pub const ALL: [Exit; 13] = [
         Exit::Other,
         Exit::Usage,
         Exit::Refused,
@@ -49,6 +51,7 @@ impl Exit {
         Exit::TunnelRefused,
         Exit::TunnelClosed,
         Exit::Network,
+        Exit::Outside,
         Exit::Hangup,
         Exit::Interrupted,
         Exit::Terminated,
@@ -76,6 +79,7 @@ impl Exit {
             Exit::TunnelRefused => "the endpoint refused the tunnel",
             Exit::TunnelClosed => "the tunnel closed with an error",
             Exit::Network => "network",
+            Exit::Outside => "audit --fail-on-outside: a tunnel came from outside the allowlist",
             Exit::Hangup => "ended by SIGHUP (proxy, tunnel)",
             Exit::Interrupted => "interrupted (Ctrl-C, SIGINT)",
             Exit::Terminated => "ended by SIGTERM (proxy, tunnel)",
@@ -112,6 +116,8 @@ pub enum Outcome {
     Remote(u8),
     /// The session was ended from this side (`~.`, a hang-up or kill): 255, as ssh does.
     Disconnected,
+    /// `audit --fail-on-outside` found a tunnel opened from outside the allowlist: 9.
+    Outside,
     /// `proxy` or `tunnel` was asked to stop by a signal and closed its tunnels cleanly:
     /// 128 + the signal's number, as shells report it.
     Signalled(Signal),
@@ -149,6 +155,7 @@ impl Outcome {
             Outcome::Remote(status) => i32::from(status),
             Outcome::Disconnected => Exit::Session.code(),
             Outcome::Signalled(signal) => signal.exit().code(),
+            Outcome::Outside => Exit::Outside.code(),
         }
     }
 
@@ -157,6 +164,7 @@ impl Outcome {
         match self {
             Outcome::Success | Outcome::Remote(_) => "ok",
             Outcome::Incomplete => "incomplete",
+            Outcome::Outside => "a tunnel came from outside the allowlist",
             Outcome::Disconnected => "disconnected from this side (~. or a signal)",
             Outcome::Signalled(Signal::Hangup) => "ended by SIGHUP",
             Outcome::Signalled(Signal::Interrupt) => "ended by SIGINT",

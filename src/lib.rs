@@ -10,6 +10,7 @@
 //! what the process exits with.
 
 pub mod ahead;
+pub mod audit;
 pub mod aws;
 pub mod cache_file;
 pub mod cli;

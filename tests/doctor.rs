@@ -170,7 +170,8 @@ fn doctor_fix_prints_the_commands_and_changes_nothing() {
     assert!(
         calls.iter().all(|a| a.starts_with("Describe")
             || a.starts_with("Get")
-            || a == "SimulatePrincipalPolicy"),
+            || a == "SimulatePrincipalPolicy"
+            || a == "LookupEvents"),
         "only reads: {calls:?}"
     );
 

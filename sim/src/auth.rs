@@ -19,6 +19,8 @@ pub enum Api {
     Sts,
     /// IAM Query API (XML errors; global: signed for the partition's global region).
     Iam,
+    /// CloudTrail JSON API.
+    CloudTrail,
 }
 
 /// An error answer: HTTP status, AWS error code, message.
@@ -107,14 +109,20 @@ pub fn authenticate<'w>(
     if cred.expires_at.is_some_and(|t| t < now.unix_timestamp()) {
         return Err(expired_token(api));
     }
-    // EC2 answers in the account's other (empty) regions too; IAM, a global service, only
-    // for its partition's global region; everything else lives in one.
+    // EC2 and CloudTrail answer in the account's other (empty) regions too; IAM, a global
+    // service, only for its partition's global region; everything else lives in one.
     let home = match api {
         Api::Iam => iam_signing_region(&world.region),
         _ => world.region.as_str(),
     };
+    let enabled = claim.region == world.region || world.empty_regions.contains(&claim.region);
+    if api == Api::CloudTrail && !enabled && claim.service == service {
+        // A region the account has not enabled does not know the key at all.
+        return Err(invalid_token(api));
+    }
     let region_ok = claim.region == home
-        || (matches!(api, Api::Ec2 | Api::Sts) && world.empty_regions.contains(&claim.region));
+        || (matches!(api, Api::Ec2 | Api::Sts | Api::CloudTrail)
+            && world.empty_regions.contains(&claim.region));
     if !region_ok || claim.service != service {
         return Err(mismatch(
             api,
@@ -204,7 +212,9 @@ fn expired_request(api: Api) -> Denial {
 fn mismatch(api: Api, message: String) -> Denial {
     match api {
         Api::Ec2 => Denial::new(403, "SignatureDoesNotMatch", message),
-        Api::InstanceConnect => Denial::new(400, "InvalidSignatureException", message),
+        Api::InstanceConnect | Api::CloudTrail => {
+            Denial::new(400, "InvalidSignatureException", message)
+        }
         Api::Tunnel | Api::Sts | Api::Iam => Denial::new(403, "SignatureDoesNotMatch", message),
     }
 }

@@ -10,9 +10,16 @@ use crate::State;
 use crate::auth::{Api, Denial, authenticate_request};
 use crate::server::{Reply, reply, request_id};
 use crate::sigv4::sha256_hex;
+use crate::trail::TrailEvent;
+use crate::world::World;
 
 /// Answers one Instance Connect request.
-pub fn handle(parts: &http::request::Parts, body: &Bytes, state: &State) -> Reply {
+pub fn handle(
+    parts: &http::request::Parts,
+    body: &Bytes,
+    state: &State,
+    peer: std::net::SocketAddr,
+) -> Reply {
     let target = parts
         .headers
         .get("x-amz-target")
@@ -20,7 +27,7 @@ pub fn handle(parts: &http::request::Parts, body: &Bytes, state: &State) -> Repl
         .unwrap_or_default();
     let action = target.rsplit('.').next().unwrap_or_default().to_string();
     let outcome = match action.as_str() {
-        "SendSSHPublicKey" => send_ssh_public_key(parts, body, state),
+        "SendSSHPublicKey" => send_ssh_public_key(parts, body, state, peer),
         other => Err(Denial::new(
             400,
             "UnknownOperationException",
@@ -56,6 +63,7 @@ fn send_ssh_public_key(
     parts: &http::request::Parts,
     body: &Bytes,
     state: &State,
+    peer: std::net::SocketAddr,
 ) -> Result<Value, Denial> {
     let world = state.world.read().unwrap().clone();
     let input: Value = serde_json::from_slice(body).map_err(|_| {
@@ -65,13 +73,13 @@ fn send_ssh_public_key(
             "The request body is not valid JSON",
         )
     })?;
-    let field = |k: &str| input.get(k).and_then(Value::as_str).map(str::to_string);
-    let instance_id = field("InstanceId").unwrap_or_default();
+    let field_of = |k: &str| input.get(k).and_then(Value::as_str).map(str::to_string);
+    let instance_id = field_of("InstanceId").unwrap_or_default();
     let resource = format!(
         "arn:aws:ec2:{}:{}:instance/{instance_id}",
         world.region, world.account
     );
-    authenticate_request(
+    let caller = authenticate_request(
         &world,
         Api::InstanceConnect,
         "ec2-instance-connect",
@@ -79,7 +87,58 @@ fn send_ssh_public_key(
         body,
         "ec2-instance-connect:SendSSHPublicKey",
         &resource,
-    )?;
+    );
+    // CloudTrail keeps the call under its caller, refused or not (the key itself too).
+    let header = crate::server::header_of(&parts.headers);
+    let access_key = header("authorization")
+        .and_then(|a| a.split("Credential=").nth(1).map(str::to_string))
+        .and_then(|c| c.split('/').next().map(str::to_string))
+        .unwrap_or_default();
+    let recorded = world.credential(&access_key).map(|cred| {
+        let mut params = serde_json::Map::new();
+        for (name, field) in [
+            ("InstanceId", "instanceId"),
+            ("InstanceOSUser", "instanceOSUser"),
+            ("SSHPublicKey", "sSHPublicKey"),
+            ("AvailabilityZone", "availabilityZone"),
+        ] {
+            if let Some(v) = field_of(name) {
+                params.insert(field.into(), v.into());
+            }
+        }
+        TrailEvent::now(
+            "SendSSHPublicKey",
+            cred,
+            world.public_ip_for(peer.ip()).to_string(),
+            params.into(),
+        )
+    });
+    let outcome = caller.and_then(|_| push(&world, &input, &instance_id, state));
+    if let Some(event) = recorded {
+        let unauthenticated = outcome.as_ref().err().is_some_and(|d| {
+            matches!(
+                d.code.as_str(),
+                "UnrecognizedClientException"
+                    | "InvalidSignatureException"
+                    | "IncompleteSignature"
+                    | "ExpiredTokenException"
+                    | "RequestExpired"
+                    | "RequestTimeTooSkewed"
+            )
+        });
+        if !unauthenticated {
+            state.trail.record(match &outcome {
+                Ok(_) => event,
+                Err(d) => event.refused(&d.code, &d.message),
+            });
+        }
+    }
+    outcome
+}
+
+/// The call's rules once the caller may make it: the key's form, the instance, its state.
+fn push(world: &World, input: &Value, instance_id: &str, state: &State) -> Result<Value, Denial> {
+    let field = |k: &str| input.get(k).and_then(Value::as_str).map(str::to_string);
     let invalid = |m: &str| Denial::new(400, "InvalidArgsException", m);
     let user = field("InstanceOSUser").ok_or_else(|| invalid("InstanceOSUser is required"))?;
     let key = field("SSHPublicKey").ok_or_else(|| invalid("SSHPublicKey is required"))?;
@@ -99,7 +158,7 @@ fn send_ssh_public_key(
     {
         return Err(invalid("Unsupported SSH public key format"));
     }
-    let instance = world.instance(&instance_id).ok_or_else(|| {
+    let instance = world.instance(instance_id).ok_or_else(|| {
         Denial::new(
             400,
             "EC2InstanceNotFoundException",

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod certs;
 pub mod checkip;
+pub mod cloudtrail_api;
 pub mod ec2_api;
 pub mod eic_api;
 pub mod events;
@@ -17,6 +18,7 @@ pub mod server;
 pub mod sigv4;
 pub mod sshd;
 pub mod sts_api;
+pub mod trail;
 pub mod world;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -28,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 pub use events::Events;
 pub use sshd::Sshd;
+pub use trail::TrailEvent;
 pub use world::World;
 
 /// Misbehaviour to inject into tunnels opened from now on.
@@ -78,6 +81,10 @@ pub struct State {
     pub sshd: Option<Sshd>,
     /// Open tunnels per endpoint id.
     pub active: Mutex<std::collections::HashMap<String, usize>>,
+    /// CloudTrail's event history of Instance Connect calls.
+    pub trail: trail::Trail,
+    /// LookupEvents calls let through in the last second, per region.
+    pub lookup_rate: cloudtrail_api::Rate,
 }
 
 /// How to start the emulator.
@@ -136,6 +143,8 @@ pub struct Hosts {
     pub tunnel: SocketAddr,
     /// checkip.
     pub checkip: SocketAddr,
+    /// CloudTrail (LookupEvents).
+    pub cloudtrail: SocketAddr,
 }
 
 impl Hosts {
@@ -147,6 +156,7 @@ impl Hosts {
             sts: addr,
             tunnel: addr,
             checkip: addr,
+            cloudtrail: addr,
         }
     }
 }
@@ -196,6 +206,8 @@ impl Sim {
             faults: Mutex::default(),
             sshd,
             active: Mutex::default(),
+            trail: trail::Trail::default(),
+            lookup_rate: cloudtrail_api::Rate::default(),
         });
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -243,6 +255,7 @@ impl Sim {
                 sts: serve(0, "sts")?,
                 tunnel: serve(0, "tunnel")?,
                 checkip: serve(0, "checkip")?,
+                cloudtrail: serve(0, "cloudtrail")?,
             },
         };
         let bastion = match (rtt, &state.sshd) {
@@ -314,6 +327,10 @@ impl Sim {
             ("AWS_ENDPOINT_URL_STS".into(), https(self.hosts.sts)),
             ("AWS_ENDPOINT_URL_IAM".into(), https(self.hosts.sts)),
             (
+                "AWS_ENDPOINT_URL_CLOUDTRAIL".into(),
+                https(self.hosts.cloudtrail),
+            ),
+            (
                 "EIC_SSH_TUNNEL_ENDPOINT_URL".into(),
                 format!("wss://{}", self.hosts.tunnel),
             ),
@@ -348,6 +365,18 @@ impl Sim {
     /// Events of one kind.
     pub fn events_of(&self, kind: &str) -> Vec<serde_json::Value> {
         self.state.events.of(kind)
+    }
+
+    /// Adds events to CloudTrail's history, as if AWS had recorded them.
+    pub fn seed_trail(&self, events: impl IntoIterator<Item = TrailEvent>) {
+        for event in events {
+            self.state.trail.record(event);
+        }
+    }
+
+    /// CloudTrail's history so far (seeded and recorded), in the order it was kept.
+    pub fn trail(&self) -> Vec<TrailEvent> {
+        self.state.trail.all()
     }
 
     /// Replaces the injected faults.

@@ -50,11 +50,16 @@ pub async fn handle(req: Request<Incoming>, state: Arc<State>, peer: SocketAddr)
         return refuse(&state, &Denial::new(r.status, &r.code, r.message.clone()));
     }
     let world = state.world.read().unwrap().clone();
-    let ask = match check(&req, &world)
-        .and_then(|ask| reached_at(&req, &world, &ask, peer).map(|()| ask))
-    {
+    let client_ip = world.public_ip_for(peer.ip());
+    let checked =
+        check(&req, &world).and_then(|ask| reached_at(&req, &world, &ask, peer).map(|()| ask));
+    let trail = |denial: Option<&Denial>| record_trail(&state, &world, &req, client_ip, denial);
+    let ask = match checked {
         Ok(ask) => ask,
-        Err(d) => return refuse(&state, &d),
+        Err(d) => {
+            trail(Some(&d));
+            return refuse(&state, &d);
+        }
     };
     let key = req.headers().get("sec-websocket-key").cloned();
     let is_upgrade = req
@@ -79,13 +84,12 @@ pub async fn handle(req: Request<Incoming>, state: Arc<State>, peer: SocketAddr)
                 "The maximum number of concurrent connections ({}) for endpoint {} has been reached.",
                 world.max_connections_per_endpoint, ask.endpoint_id
             );
-            return refuse(
-                &state,
-                &Denial::new(429, "ConnectionLimitExceeded", message),
-            );
+            let denial = Denial::new(429, "ConnectionLimitExceeded", message);
+            trail(Some(&denial));
+            return refuse(&state, &denial);
         }
     };
-    let client_ip = world.public_ip_for(peer.ip());
+    trail(None);
     let accept = derive_accept_key(key.as_bytes());
     let state2 = state.clone();
     tokio::spawn(async move {
@@ -106,6 +110,56 @@ pub async fn handle(req: Request<Incoming>, state: Arc<State>, peer: SocketAddr)
     h.insert("sec-websocket-accept", accept.parse().unwrap());
     h.remove("content-type");
     r
+}
+
+/// Codes of requests whose caller was never established: CloudTrail has no identity to
+/// record them under.
+const UNAUTHENTICATED: &[&str] = &[
+    "UnrecognizedClientException",
+    "SignatureDoesNotMatch",
+    "InvalidSignatureException",
+    "IncompleteSignature",
+    "ExpiredTokenException",
+    "RequestExpired",
+    "RequestTimeTooSkewed",
+    "MisdirectedRequest",
+];
+
+/// Records the OpenTunnel call in CloudTrail's history (refused ones with their error
+/// code), under the caller whose key signed it, from the address the service saw.
+fn record_trail(
+    state: &State,
+    world: &World,
+    req: &Request<Incoming>,
+    client_ip: IpAddr,
+    denial: Option<&Denial>,
+) {
+    if denial.is_some_and(|d| UNAUTHENTICATED.contains(&d.code.as_str())) {
+        return;
+    }
+    let pairs = query_pairs(req.uri().query().unwrap_or_default());
+    let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let key = get("X-Amz-Credential").unwrap_or_default();
+    let Some(cred) = world.credential(key.split('/').next().unwrap_or_default()) else {
+        return;
+    };
+    let mut params = serde_json::Map::new();
+    for (name, field) in [
+        ("instanceConnectEndpointId", "instanceConnectEndpointId"),
+        ("privateIpAddress", "privateIpAddress"),
+        ("remotePort", "remotePort"),
+        ("maxTunnelDuration", "maxTunnelDuration"),
+    ] {
+        if let Some(v) = get(name) {
+            params.insert(field.into(), v.into());
+        }
+    }
+    let event =
+        crate::trail::TrailEvent::now("OpenTunnel", cred, client_ip.to_string(), params.into());
+    state.trail.record(match denial {
+        Some(d) => event.refused(&d.code, &d.message),
+        None => event,
+    });
 }
 
 fn refuse(state: &State, d: &Denial) -> Reply {

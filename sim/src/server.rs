@@ -133,8 +133,16 @@ async fn route(
                 .get("authorization")
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|a| a.contains("/iam/aws4_request"));
+            let is_cloudtrail = req
+                .headers()
+                .get("x-amz-target")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|t| t.starts_with(crate::cloudtrail_api::TARGET_PREFIX));
             match read_body(req).await {
-                Ok((parts, body)) if is_eic => crate::eic_api::handle(&parts, &body, &state),
+                Ok((parts, body)) if is_cloudtrail => {
+                    crate::cloudtrail_api::handle(&parts, &body, &state)
+                }
+                Ok((parts, body)) if is_eic => crate::eic_api::handle(&parts, &body, &state, peer),
                 Ok((parts, body)) if is_iam => crate::iam_api::handle(&parts, &body, &state),
                 Ok((parts, body)) if is_sts => crate::sts_api::handle(&parts, &body, &state),
                 Ok((parts, body)) => crate::ec2_api::handle(&parts, &body, &state),

@@ -184,7 +184,7 @@ fn the_public_bastion_is_heard_two_round_trips_after_connecting() {
     );
 }
 
-/// The ports a client is pointed at: the four URLs of `client_env`, then checkip's.
+/// The ports a client is pointed at: the five URLs of `client_env`, then checkip's.
 fn ports_in_env(sim: &Sim) -> Vec<u16> {
     let port = |url: &str| -> u16 {
         let after = url.rsplit(':').next().unwrap();
@@ -205,7 +205,7 @@ fn ports_in_env(sim: &Sim) -> Vec<u16> {
 fn at_a_distance_each_service_is_its_own_host() {
     let near = Far::new(None);
     let ports = ports_in_env(&near.sim);
-    assert_eq!(ports.len(), 5);
+    assert_eq!(ports.len(), 7, "six services and checkip");
     assert!(
         ports.iter().all(|p| *p == near.sim.addr.port()),
         "{ports:?}"
@@ -216,8 +216,8 @@ fn at_a_distance_each_service_is_its_own_host() {
     ports.dedup();
     assert_eq!(
         ports.len(),
-        5,
-        "EC2, Instance Connect, STS, the tunnel and checkip: {ports:?}"
+        6,
+        "EC2, Instance Connect, STS (IAM beside it), CloudTrail, the tunnel and checkip: {ports:?}"
     );
 }
 

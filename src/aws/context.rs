@@ -41,6 +41,8 @@ pub struct AwsContext {
     /// where the partition offers no IAM host of the variant asked for (the reason is only
     /// doctor's to tell, so it does not stop anything else).
     pub iam_url: Option<String>,
+    /// Base URL of CloudTrail, for `audit`'s LookupEvents.
+    pub cloudtrail_url: String,
     /// The credentials come from an SSO profile: a failure to get them is fixed by
     /// `aws sso login` (`sso.rs`).
     pub sso: bool,
@@ -184,6 +186,7 @@ impl AwsContext {
         )?;
         let sts_url = url("AWS_ENDPOINT_URL_STS", Service::Sts)?;
         let iam_url = url("AWS_ENDPOINT_URL_IAM", Service::Iam).ok();
+        let cloudtrail_url = url("AWS_ENDPOINT_URL_CLOUDTRAIL", Service::CloudTrail)?;
         tracing::debug!(
             "region {region}, EC2 API {ec2_url}, Instance Connect API {eic_url}, STS {sts_url}"
         );
@@ -202,6 +205,7 @@ impl AwsContext {
             eic_url,
             sts_url,
             iam_url,
+            cloudtrail_url,
             sso,
         })
     }
@@ -243,6 +247,7 @@ impl AwsContext {
             region: region.to_string(),
             ec2_url: moved(&self.ec2_url, Service::Ec2)?,
             eic_url: moved(&self.eic_url, Service::InstanceConnect)?,
+            cloudtrail_url: moved(&self.cloudtrail_url, Service::CloudTrail)?,
             ..self.clone()
         })
     }

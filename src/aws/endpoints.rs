@@ -3,8 +3,9 @@
 //!
 //! The data below is botocore's `data/partitions.json` (partition, region regex, listed
 //! regions, DNS suffixes, what the partition supports); the rules are those of the
-//! services' `endpoint-rule-set-1.json` for EC2, EC2 Instance Connect, STS and SSO, and
-//! IAM's global hosts (one per partition, signed for the partition's global region).
+//! services' `endpoint-rule-set-1.json` for EC2, EC2 Instance Connect, STS, SSO and
+//! CloudTrail, and IAM's global hosts (one per partition, signed for the partition's global
+//! region).
 //! `scripts/endpoint-vectors.py` asks botocore itself for every region × {plain, FIPS,
 //! dual-stack, both} × service and writes `tests/vectors/endpoints.tsv`; the test at the
 //! end of this file compares every row with [`host`].
@@ -196,16 +197,19 @@ pub enum Service {
     /// IAM (`iam`): SimulatePrincipalPolicy and GetRole, for `doctor`. A global service:
     /// one host per partition, see [`IAM`].
     Iam,
+    /// CloudTrail (`cloudtrail`): LookupEvents, for `eic-ssh audit`.
+    CloudTrail,
 }
 
 impl Service {
     /// The services, for tests and listings.
-    pub const ALL: [Service; 5] = [
+    pub const ALL: [Service; 6] = [
         Service::Ec2,
         Service::InstanceConnect,
         Service::Sts,
         Service::Sso,
         Service::Iam,
+        Service::CloudTrail,
     ];
 
     /// The service's name in botocore (and in `AWS_ENDPOINT_URL_<NAME>`).
@@ -216,6 +220,7 @@ impl Service {
             Service::Sts => "sts",
             Service::Sso => "sso",
             Service::Iam => "iam",
+            Service::CloudTrail => "cloudtrail",
         }
     }
 
@@ -227,13 +232,19 @@ impl Service {
             Service::Sts => "sts",
             Service::Sso => "portal.sso",
             Service::Iam => "iam",
+            Service::CloudTrail => "cloudtrail",
         }
     }
 
-    /// Whether its FIPS host in `aws-us-gov` is the plain one: the rules of EC2, STS and
-    /// SSO say `SERVICE.REGION.amazonaws.com` there (those hosts are FIPS endpoints).
-    fn plain_is_fips_in_gov(self) -> bool {
-        self != Service::InstanceConnect
+    /// Whether its FIPS host in `region` of `aws-us-gov` is the plain one: the rules of EC2,
+    /// STS and SSO say `SERVICE.REGION.amazonaws.com` everywhere there, CloudTrail's only in
+    /// us-gov-east-1 and us-gov-west-1 (those hosts are FIPS endpoints).
+    fn plain_is_fips_in_gov(self, region: &str) -> bool {
+        match self {
+            Service::InstanceConnect => false,
+            Service::CloudTrail => matches!(region, "us-gov-east-1" | "us-gov-west-1"),
+            _ => true,
+        }
     }
 }
 
@@ -400,7 +411,7 @@ pub fn host(service: Service, region: &str, variant: Variant) -> Result<String, 
     let label = service.label();
     Ok(match (variant.fips, variant.dual_stack) {
         (true, true) => format!("{label}-fips.{region}.{}", p.dual_stack_dns_suffix),
-        (true, false) if p.id == "aws-us-gov" && service.plain_is_fips_in_gov() => {
+        (true, false) if p.id == "aws-us-gov" && service.plain_is_fips_in_gov(region) => {
             format!("{label}.{region}.amazonaws.com")
         }
         (true, false) => format!("{label}-fips.{region}.{}", p.dns_suffix),

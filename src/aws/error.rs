@@ -116,6 +116,7 @@ pub fn iam_action(action: &str) -> String {
         "OpenTunnel" => "ec2-instance-connect:OpenTunnel".into(),
         "SimulatePrincipalPolicy" | "GetRole" => format!("iam:{action}"),
         "AssumeRole" | "GetCallerIdentity" => format!("sts:{action}"),
+        "LookupEvents" => "cloudtrail:LookupEvents".into(),
         other => format!("ec2:{other}"),
     }
 }

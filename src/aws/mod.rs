@@ -1,6 +1,7 @@
 //! AWS: credentials and region, signed API calls, EC2 reads, endpoint discovery, key push.
 
 pub mod client;
+pub mod cloudtrail;
 pub mod connections;
 pub mod context;
 pub mod discovery;

@@ -121,7 +121,7 @@ pub async fn listing(
 
 /// The settings that apply to the instance: its alias's if one names it, else by id; with
 /// every section naming it bound.
-fn settings_for(
+pub fn settings_for(
     file: &ConfigFile,
     path: Option<&std::path::Path>,
     entry: &Entry,
@@ -138,7 +138,7 @@ fn settings_for(
 
 /// The `[hosts]` aliases naming the instance, by id or by its Name tag (when that can
 /// stand for it: unique, and not shaped like an id).
-fn aliases(file: &ConfigFile, entry: &Entry) -> Vec<String> {
+pub fn aliases(file: &ConfigFile, entry: &Entry) -> Vec<String> {
     let i = &entry.instance;
     file.hosts
         .iter()

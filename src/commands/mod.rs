@@ -1,6 +1,7 @@
 //! One module per subcommand, each wiring the pipeline for its front end.
 
 pub mod attempt;
+pub mod audit;
 pub mod completions;
 pub mod config_check;
 pub mod config_init;
@@ -59,6 +60,7 @@ pub async fn run(cli: Cli) -> Result<Outcome, Failure> {
         Command::Man(Lazy(args)) => man::run(&args),
         Command::SshConfig(Lazy(args)) => ssh_config::run(args, g).await,
         Command::List(Lazy(args)) => list::run(args, g).await,
+        Command::Audit(Lazy(args)) => audit::run(args, g).await,
         Command::Log(Lazy(args)) => log::run(&args),
     }
 }

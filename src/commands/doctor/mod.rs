@@ -2,6 +2,7 @@
 
 pub mod checks;
 pub mod fixes;
+pub mod history;
 pub mod permissions;
 
 use crate::aws::connections::ApiConnections;
@@ -35,7 +36,9 @@ pub async fn run(args: DoctorArgs, g: &Globals) -> Result<Outcome, Failure> {
     // A credentials problem stops everything: say so in the usual one line.
     aws.credentials().await?;
     let facts = gather(&aws, &file, eff.clone(), args.port, egress_ip).await;
-    let checks = evaluate(&facts);
+    let mut checks = evaluate(&facts);
+    // Whether `eic-ssh audit` can read the history (history.rs).
+    checks.push(history::check(&aws).await);
     let failed = checks
         .iter()
         .filter(|c| matches!(c.status, Status::Fail | Status::Unknown))

@@ -115,7 +115,7 @@ const ENVIRONMENT: &[(&str, &str)] = &[
         "AWS credentials and region, as for the AWS CLI; \\-\\-profile and \\-\\-region win, then the target's own [hosts] section; both variables win over [defaults].",
     ),
     (
-        "AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_EC2, AWS_ENDPOINT_URL_EC2_INSTANCE_CONNECT, AWS_ENDPOINT_URL_STS, AWS_USE_FIPS_ENDPOINT, AWS_USE_DUALSTACK_ENDPOINT, AWS_CA_BUNDLE",
+        "AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_EC2, AWS_ENDPOINT_URL_EC2_INSTANCE_CONNECT, AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL_CLOUDTRAIL, AWS_USE_FIPS_ENDPOINT, AWS_USE_DUALSTACK_ENDPOINT, AWS_CA_BUNDLE",
         "API endpoints, FIPS and dual\\-stack endpoints, and the CA certificates that replace the system roots.",
     ),
     (
