@@ -10,6 +10,7 @@ pub mod quota;
 pub mod recheck;
 pub mod resolve;
 pub mod settings;
+pub mod slots;
 
 use std::sync::Arc;
 
