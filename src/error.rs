@@ -24,6 +24,11 @@ pub enum Exit {
     TunnelClosed = 7,
     /// The network failed: DNS, TCP, TLS, proxy or a timeout.
     Network = 8,
+    /// `run`: every host was reached and ran the command, and some command exited non-zero.
+    CommandsFailed = 10,
+    /// `run`: some hosts could not be reached, were refused by the guard, timed out or were
+    /// never started (`--max-errors`).
+    HostsFailed = 11,
     /// Stopped by Ctrl-C (128 + SIGINT, as shells report it).
     Interrupted = 130,
     /// The embedded SSH session failed (connection, host key, authentication); like ssh,
@@ -35,7 +40,7 @@ pub enum Exit {
 impl Exit {
     /// Every code, in order: the one list that `--help` prints and that docs/commands.md's
     /// table is checked against (`tests/exit_codes.rs`).
-    pub const ALL: [Exit; 10] = [
+    pub const ALL: [Exit; 12] = [
         Exit::Other,
         Exit::Usage,
         Exit::Refused,
@@ -44,6 +49,8 @@ impl Exit {
         Exit::TunnelRefused,
         Exit::TunnelClosed,
         Exit::Network,
+        Exit::CommandsFailed,
+        Exit::HostsFailed,
         Exit::Interrupted,
         Exit::Session,
     ];
@@ -69,6 +76,10 @@ impl Exit {
             Exit::TunnelRefused => "the endpoint refused the tunnel",
             Exit::TunnelClosed => "the tunnel closed with an error",
             Exit::Network => "network",
+            Exit::CommandsFailed => "run: every host ran the command, some exited non-zero",
+            Exit::HostsFailed => {
+                "run: some hosts were not reached, refused, timed out or not started"
+            }
             Exit::Interrupted => "interrupted (Ctrl-C)",
             Exit::Session => "the session (or cp's SSH connection) failed",
         }
@@ -103,6 +114,12 @@ pub enum Outcome {
     Remote(u8),
     /// The session was ended from this side (`~.`, a hang-up or kill): 255, as ssh does.
     Disconnected,
+    /// `run`: every host reached, some command exited non-zero: 10.
+    CommandsFailed,
+    /// `run`: some host not reached, refused, timed out or not started: 11.
+    HostsFailed,
+    /// `run` stopped by Ctrl-C or SIGTERM after its summary: 130.
+    Stopped,
 }
 
 impl Outcome {
@@ -113,6 +130,9 @@ impl Outcome {
             Outcome::Incomplete => Exit::Other.code(),
             Outcome::Remote(status) => i32::from(status),
             Outcome::Disconnected => Exit::Session.code(),
+            Outcome::CommandsFailed => Exit::CommandsFailed.code(),
+            Outcome::HostsFailed => Exit::HostsFailed.code(),
+            Outcome::Stopped => Exit::Interrupted.code(),
         }
     }
 
@@ -122,6 +142,9 @@ impl Outcome {
             Outcome::Success | Outcome::Remote(_) => "ok",
             Outcome::Incomplete => "incomplete",
             Outcome::Disconnected => "disconnected from this side (~. or a signal)",
+            Outcome::CommandsFailed => "some commands exited non-zero",
+            Outcome::HostsFailed => "some hosts failed",
+            Outcome::Stopped => "stopped (Ctrl-C or SIGTERM)",
         }
     }
 }
@@ -213,7 +236,7 @@ impl Kind {
 }
 
 /// A failure ready to show: one line that says what happened and what to do.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Failure {
     /// What went wrong.
     pub kind: Kind,

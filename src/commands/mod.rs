@@ -14,6 +14,7 @@ pub mod login;
 pub mod man;
 pub mod pick;
 pub mod proxy;
+pub mod run;
 pub mod session;
 pub mod ssh_config;
 pub mod table;
@@ -59,6 +60,7 @@ pub async fn run(cli: Cli) -> Result<Outcome, Failure> {
         Command::SshConfig(Lazy(args)) => ssh_config::run(args, g).await,
         Command::List(Lazy(args)) => list::run(args, g).await,
         Command::Log(Lazy(args)) => log::run(&args),
+        Command::Run(Lazy(args)) => run::run(args, g).await,
     }
 }
 
