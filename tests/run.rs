@@ -479,3 +479,35 @@ fn bad_input_is_one_line_and_connects_nothing() {
     assert!(h.sim.events_of("tunnel_open").is_empty());
     assert!(h.sim.events_of("key_pushed").is_empty());
 }
+
+#[test]
+fn the_slots_this_users_other_processes_hold_count() {
+    let h = harness(fleet(4, 0));
+    // 18 of the endpoint's 20 slots held elsewhere by this user (here: the test).
+    let dir = h.dir.path().join(".cache/eic-ssh/slots").join(EICE_A);
+    std::fs::create_dir_all(&dir).unwrap();
+    // Private, as eic-ssh makes them (it keeps no slots in a directory others may enter).
+    #[cfg(unix)]
+    for d in [dir.as_path(), dir.parent().unwrap()] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    let held: Vec<std::fs::File> = (0..18)
+        .map(|i| {
+            let f = std::fs::File::create(dir.join(format!("{i}.lock"))).unwrap();
+            f.try_lock().unwrap();
+            f
+        })
+        .collect();
+    let out = eic_run(&h, &["web-*", "--", "sleep 0.5; echo done"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out).matches("| done").count(), 4);
+    assert_eq!(
+        peaks(&h)[EICE_A],
+        2,
+        "18 held elsewhere leave 2: {:?}",
+        peaks(&h)
+    );
+    assert!(h.sim.events_of("tunnel_refused").is_empty());
+    drop(held);
+}
