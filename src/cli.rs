@@ -279,6 +279,63 @@ pub enum Command {
         after_help = "Examples:\n  # SSH: push your key for each connection (--user names the OS user it is for); the\n  # host key is recorded under the instance id, not localhost:\n  eic-ssh tunnel i-0123456789abcdef0 --local-port 2222 --user ec2-user --push-key ~/.ssh/id_ed25519.pub\n  ssh -p 2222 -i ~/.ssh/id_ed25519 -o HostKeyAlias=i-0123456789abcdef0 ec2-user@localhost\n\n  # Remote desktop to a Windows instance (no key to push):\n  eic-ssh tunnel i-0123456789abcdef0 --local-port 13389 --remote-port 3389"
     )]
     Tunnel(Lazy<TunnelArgs>),
+    /// Run a command on many instances at once, within each endpoint's 20 connections:
+    /// output prefixed by host, a summary, and an exit status that says what failed.
+    #[command(
+        override_usage = "eic-ssh run [OPTIONS] [TARGET…] -- COMMAND…",
+        after_help = "Examples:\n  eic-ssh run 'web-*' -- uptime\n  eic-ssh run --filter tag:Role=web -l ec2-user -- sudo systemctl restart nginx\n  eic-ssh run -P 50 --max-errors 10% --out-dir ./out --filter tag:env=prod -- cat /etc/os-release\n  eic-ssh run --json web-1 web-2 -- df -h / | jq -r 'select(.exit != 0) | .label'"
+    )]
+    Run(Lazy<RunArgs>),
+}
+
+/// `eic-ssh run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Hosts: config aliases, instance ids, Name tags, Name globs ('web-*'); combined with
+    /// --filter, only the instances both select.
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+    /// The command, after `--`, run by each host's shell.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+    /// Only instances matching this EC2 filter, e.g. tag:Role=web (repeatable;
+    /// NAME=VALUE[,VALUE…]), as `list` has it.
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub filter: Vec<String>,
+    /// Print the hosts with their endpoint and the guard's verdict; connect to nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Hosts in flight at once (default 20).
+    #[arg(short = 'P', long, value_name = "N", default_value = "20")]
+    pub parallel: String,
+    /// Open tunnels at most on any one endpoint, counting this user's other eic-ssh
+    /// processes' (1–20, default 20: the endpoint's quota).
+    #[arg(long, value_name = "N", default_value = "20")]
+    pub per_endpoint: String,
+    /// Write DIR/LABEL.stdout, .stderr and .exit instead of printing (DIR new or empty).
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+    /// One JSON object a line per host as it finishes: label, instance_id, endpoint_id,
+    /// status (ok, failed, unreachable, refused, timed_out, not_started), exit, error,
+    /// error_kind, stdout, stdout_truncated, stderr, stderr_truncated (64 KiB kept of each),
+    /// start, duration_ms.
+    #[arg(long, conflicts_with = "out_dir")]
+    pub json: bool,
+    /// Seconds each host may take, from its turn to its command's end.
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub timeout: Option<u64>,
+    /// Stop starting hosts once N (or N% of them) have failed.
+    #[arg(long, value_name = "N|N%")]
+    pub max_errors: Option<String>,
+    /// Send this stdin, read to its end first, to every host (else they get none).
+    #[arg(long)]
+    pub stdin: bool,
+    /// Host-key checking (default strict: known hosts only; `accept-new` records new ones).
+    #[command(flatten)]
+    pub host_keys: HostKeyArgs,
+    /// Routing, AWS and config options, as for the session.
+    #[command(flatten)]
+    pub connect: ConnectArgs,
 }
 
 /// A subcommand's arguments, added to clap's command tree only when that subcommand is the

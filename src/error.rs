@@ -26,6 +26,11 @@ pub enum Exit {
     Network = 8,
     /// `audit --fail-on-outside`: a tunnel was opened from outside today's allowlist.
     Outside = 9,
+    /// `run`: every host was reached and ran the command, and some command exited non-zero.
+    CommandsFailed = 10,
+    /// `run`: some hosts could not be reached, were refused by the guard, timed out or were
+    /// never started (`--max-errors`).
+    HostsFailed = 11,
     /// Ended by SIGHUP (128 + its number, as shells report it; on Windows, the console
     /// window closed).
     Hangup = 129,
@@ -42,7 +47,7 @@ pub enum Exit {
 impl Exit {
     /// Every code, in order: the one list that `--help` prints and that docs/commands.md's
     /// table is checked against (`tests/exit_codes.rs`).
-    pub const ALL: [Exit; 13] = [
+    pub const ALL: [Exit; 15] = [
         Exit::Other,
         Exit::Usage,
         Exit::Refused,
@@ -52,6 +57,8 @@ impl Exit {
         Exit::TunnelClosed,
         Exit::Network,
         Exit::Outside,
+        Exit::CommandsFailed,
+        Exit::HostsFailed,
         Exit::Hangup,
         Exit::Interrupted,
         Exit::Terminated,
@@ -80,6 +87,10 @@ impl Exit {
             Exit::TunnelClosed => "the tunnel closed with an error",
             Exit::Network => "network",
             Exit::Outside => "audit --fail-on-outside: a tunnel came from outside the allowlist",
+            Exit::CommandsFailed => "run: every host ran the command, some exited non-zero",
+            Exit::HostsFailed => {
+                "run: some hosts were not reached, refused, timed out or not started"
+            }
             Exit::Hangup => "ended by SIGHUP (proxy, tunnel)",
             Exit::Interrupted => "interrupted (Ctrl-C, SIGINT)",
             Exit::Terminated => "ended by SIGTERM (proxy, tunnel)",
@@ -116,6 +127,12 @@ pub enum Outcome {
     Remote(u8),
     /// The session was ended from this side (`~.`, a hang-up or kill): 255, as ssh does.
     Disconnected,
+    /// `run`: every host reached, some command exited non-zero: 10.
+    CommandsFailed,
+    /// `run`: some host not reached, refused, timed out or not started: 11.
+    HostsFailed,
+    /// `run` stopped by Ctrl-C or SIGTERM after its summary: 130.
+    Stopped,
     /// `audit --fail-on-outside` found a tunnel opened from outside the allowlist: 9.
     Outside,
     /// `proxy` or `tunnel` was asked to stop by a signal and closed its tunnels cleanly:
@@ -156,6 +173,9 @@ impl Outcome {
             Outcome::Disconnected => Exit::Session.code(),
             Outcome::Signalled(signal) => signal.exit().code(),
             Outcome::Outside => Exit::Outside.code(),
+            Outcome::CommandsFailed => Exit::CommandsFailed.code(),
+            Outcome::HostsFailed => Exit::HostsFailed.code(),
+            Outcome::Stopped => Exit::Interrupted.code(),
         }
     }
 
@@ -169,6 +189,9 @@ impl Outcome {
             Outcome::Signalled(Signal::Hangup) => "ended by SIGHUP",
             Outcome::Signalled(Signal::Interrupt) => "ended by SIGINT",
             Outcome::Signalled(Signal::Terminate) => "ended by SIGTERM",
+            Outcome::CommandsFailed => "some commands exited non-zero",
+            Outcome::HostsFailed => "some hosts failed",
+            Outcome::Stopped => "stopped (Ctrl-C or SIGTERM)",
         }
     }
 }
@@ -260,7 +283,7 @@ impl Kind {
 }
 
 /// A failure ready to show: one line that says what happened and what to do.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Failure {
     /// What went wrong.
     pub kind: Kind,

@@ -19,6 +19,7 @@ pub mod config;
 pub mod copy;
 pub mod error;
 pub mod family;
+pub mod fleet;
 pub mod guard;
 pub mod local;
 pub mod logbook;

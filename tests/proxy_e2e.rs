@@ -147,7 +147,8 @@ fn the_21st_connection_waits_for_a_free_one_and_the_others_close_cleanly() {
         })
     };
     assert!(opened(20), "20 tunnels did not open");
-    // The 21st is refused (HTTP 429) and tries again; once one of the 20 ends, it opens.
+    // The 21st waits for one of this user's 20 slots (nothing sent to the endpoint, so no
+    // HTTP 429); once one of the 20 ends, it opens.
     let mut late = proxy();
     std::thread::sleep(Duration::from_secs(2));
     let mut first = held.remove(0);
@@ -159,10 +160,11 @@ fn the_21st_connection_waits_for_a_free_one_and_the_others_close_cleanly() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stderr(&out)
-            .contains("eice-0123456789abcdef0 has reached the endpoint's limit of 20 concurrent connections; trying again for up to 30 s"),
+            .contains("this user's eic-ssh processes hold 20 tunnels on eice-0123456789abcdef0 (limit 20); waiting up to 30 s for one to close"),
         "{}",
         stderr(&out)
     );
+    assert!(h.sim.events_of("tunnel_refused").is_empty());
     for mut child in held {
         drop(child.stdin.take());
         let out = wait(child, Duration::from_secs(20));

@@ -2,6 +2,8 @@
 //! 429): every front end that opens tunnels (proxy, tunnel, the session, `cp`, `-N`) waits
 //! for a free connection with jittered backoff, says so once, and completes; the bound comes
 //! from `--quota-wait`, else `quota_wait` in the config file, and 0 turns the waiting off.
+//! This user's own tunnels never get that far: each holds one of the endpoint's 20 slots
+//! (lock files the OS releases when a process dies), and the 21st waits for a slot.
 
 mod common;
 
@@ -15,12 +17,17 @@ use common::*;
 const SAID: &str =
     "has reached the endpoint's limit of 20 concurrent connections; trying again for up to";
 
-/// 20 `eic-ssh proxy` holding every connection of the endpoint until their stdin closes.
+/// 20 `eic-ssh proxy` holding every connection of the endpoint until their stdin closes,
+/// run as someone else (their own home, so their own slots): the endpoint's 429 is for
+/// connections this user's slots do not count.
 fn hold_all(h: &Harness) -> Vec<Child> {
+    let elsewhere = h.dir.path().join("someone-else");
+    std::fs::create_dir_all(&elsewhere).unwrap();
     let held: Vec<Child> = (0..20)
         .map(|_| {
             let mut cmd = h.eic_ssh();
-            cmd.args(["proxy", BASTION])
+            cmd.env("HOME", &elsewhere)
+                .args(["proxy", BASTION])
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped());
@@ -233,4 +240,72 @@ fn a_bound_out_of_range_is_refused_with_its_line() {
     let out = run(&mut cmd, LIMIT);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(h.sim.events_of("tunnel_refused").is_empty());
+}
+
+/// The endpoint's slot files in the harness's home (no `XDG_RUNTIME_DIR` in tests).
+fn slot_file(h: &Harness, index: usize) -> std::path::PathBuf {
+    h.dir
+        .path()
+        .join(".cache/eic-ssh/slots/eice-0123456789abcdef0")
+        .join(format!("{index}.lock"))
+}
+
+/// Whether some process holds slot `index` (tried from here, released at once).
+fn slot_held(h: &Harness, index: usize) -> bool {
+    let f = std::fs::File::open(slot_file(h, index)).unwrap();
+    matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock))
+}
+
+#[test]
+fn this_users_tunnels_hold_slots_and_a_killed_process_frees_its_own() {
+    let h = Harness::new();
+    let mut first = h.eic_ssh();
+    first
+        .args(["proxy", BASTION])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut first = first.spawn().unwrap();
+    assert!(eventually(LIMIT, || h.sim.events_of("tunnel_open").len() == 1));
+    assert!(slot_held(&h, 0), "the open tunnel holds slot 0");
+    assert!(!slot_held(&h, 1));
+
+    // The other 19 held by this user elsewhere (here, the test): the quota is used up.
+    let mine: Vec<std::fs::File> = (1..20)
+        .map(|i| {
+            let f = std::fs::File::create(slot_file(&h, i)).unwrap();
+            f.try_lock().unwrap();
+            f
+        })
+        .collect();
+    let out = run(
+        h.eic_ssh().args(["proxy", BASTION, "--quota-wait", "0"]),
+        LIMIT,
+    );
+    assert_fails_exactly(
+        &out,
+        6,
+        "eic-ssh: this user's eic-ssh processes already hold 20 tunnels on endpoint eice-0123456789abcdef0 (limit 20) and none closed within 0 s (--quota-wait, quota_wait): close some, or share connections (`eic-ssh ssh-config` writes ControlMaster)\n",
+    );
+    assert!(
+        h.sim.events_of("tunnel_refused").is_empty(),
+        "nothing was sent to the endpoint"
+    );
+
+    // A client that waits for a slot, then the holder killed outright: the OS gives its
+    // slot back and the waiting client gets its tunnel, never refused by the endpoint.
+    let mut waiting = h.eic_ssh();
+    waiting.args(["proxy", BASTION, "--quota-wait", "300"]);
+    let mut waiting = Listener::spawn(waiting);
+    let said = waiting.next_line();
+    assert!(
+        said.contains("this user's eic-ssh processes hold 20 tunnels on eice-0123456789abcdef0 (limit 20); waiting up to 300 s"),
+        "{said}"
+    );
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(eventually(LIMIT, || h.sim.events_of("tunnel_open").len() == 2));
+    assert!(eventually(LIMIT, || !waiting.running()));
+    assert!(h.sim.events_of("tunnel_refused").is_empty());
+    drop(mine);
 }

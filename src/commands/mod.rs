@@ -15,6 +15,7 @@ pub mod login;
 pub mod man;
 pub mod pick;
 pub mod proxy;
+pub mod run;
 pub mod session;
 pub mod ssh_config;
 pub mod table;
@@ -62,6 +63,7 @@ pub async fn run(cli: Cli) -> Result<Outcome, Failure> {
         Command::List(Lazy(args)) => list::run(args, g).await,
         Command::Audit(Lazy(args)) => audit::run(args, g).await,
         Command::Log(Lazy(args)) => log::run(&args),
+        Command::Run(Lazy(args)) => run::run(args, g).await,
     }
 }
 

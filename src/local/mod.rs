@@ -15,5 +15,6 @@ pub mod private;
 pub mod prompt;
 pub mod shell;
 pub mod signals;
+pub mod slots;
 pub mod stdio;
 pub mod terminal;

@@ -11,6 +11,7 @@ pub mod quota;
 pub mod recheck;
 pub mod resolve;
 pub mod settings;
+pub mod slots;
 
 use std::sync::Arc;
 

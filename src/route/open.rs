@@ -10,6 +10,7 @@ use super::cache::{RouteCache, Use};
 use super::quota::Backoff;
 use super::recheck::{self, Unconfirmed};
 use super::resolve::{gate, settle};
+use super::slots::{QUOTA, Slots};
 use super::{Destination, Learned, Settings, resolve};
 use crate::aws::AwsContext;
 use crate::aws::discovery::Route;
@@ -58,6 +59,10 @@ pub struct Connector {
     /// Whether the 20-connection quota was reported already (once per run, however many
     /// tunnels wait for it).
     quota_said: AtomicBool,
+    /// The endpoint's slots, one held per open tunnel (`None`: they cannot be kept here).
+    slots: Option<Slots>,
+    /// How many slots this user may hold on the endpoint before a tunnel waits.
+    slot_limit: usize,
 }
 
 /// Guard and route for `settings`, ready to open tunnels to its port (checked).
@@ -201,12 +206,21 @@ impl Connector {
             destination.endpoint
         );
         Connector {
+            slots: Slots::of(&request.endpoint_id),
             destination,
             request,
             key,
             traffic: Mutex::new(Vec::new()),
             quota_said: AtomicBool::new(false),
+            slot_limit: QUOTA,
         }
+    }
+
+    /// Opens a tunnel only while this user holds fewer than `limit` on the endpoint (`run
+    /// --per-endpoint`; the quota, 20, otherwise).
+    pub fn with_slot_limit(mut self, limit: usize) -> Connector {
+        self.slot_limit = limit;
+        self
     }
 
     /// Where the tunnels go.
@@ -269,19 +283,28 @@ impl Connector {
         confirm: Option<impl Future<Output = Result<(), E>>>,
     ) -> Result<Result<Tunnel, E>, Failure> {
         let d = &self.destination;
+        // This user's tunnels on the endpoint stay within the quota, whatever process holds them.
+        let mut slot = match &self.slots {
+            Some(slots) => slots.take(self.slot_limit, d.settings.quota_wait).await?,
+            None => None,
+        };
         let mut backoff = Backoff::new(d.settings.quota_wait);
         let mut confirm = confirm;
         loop {
             // Pushed again before each try: a wait for the quota must not outlive the key.
             match self.try_after(confirm.take()).await? {
                 Try::Open(tunnel) => {
+                    let mut tunnel = *tunnel;
+                    if let Some(slot) = slot.take() {
+                        tunnel.hold(slot);
+                    }
                     // What was opened ahead and not used by now never will be.
                     d.ahead.close_unused();
                     self.traffic
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .push(tunnel.traffic());
-                    return Ok(Ok(*tunnel));
+                    return Ok(Ok(tunnel));
                 }
                 Try::Refused(why) => return Ok(Err(why)),
                 // The endpoint's 20 connections are in use: one usually frees soon.

@@ -82,6 +82,8 @@ pub struct Tunnel {
     ended_with: Option<CloseError>,
     /// Bytes each way.
     traffic: Arc<Traffic>,
+    /// What must live as long as the tunnel (its endpoint slot), shared by both halves.
+    held: Option<Arc<dyn Send + Sync>>,
 }
 
 impl Tunnel {
@@ -93,7 +95,13 @@ impl Tunnel {
             close_sent: false,
             ended_with: None,
             traffic: Arc::default(),
+            held: None,
         }
+    }
+
+    /// Keeps `what` until the tunnel, or the last of its halves, is dropped.
+    pub fn hold(&mut self, what: impl Send + Sync + 'static) {
+        self.held = Some(Arc::new(what));
     }
 
     /// The byte counters, which stay readable after the tunnel is gone.
@@ -110,11 +118,13 @@ impl Tunnel {
                 pending: self.pending,
                 finished: self.finished,
                 traffic: self.traffic.clone(),
+                _held: self.held.clone(),
             },
             TunnelWriter {
                 sink,
                 close_sent: self.close_sent,
                 traffic: self.traffic,
+                _held: self.held,
             },
         )
     }
@@ -130,6 +140,8 @@ pub struct TunnelReader {
     finished: bool,
     /// Bytes each way.
     traffic: Arc<Traffic>,
+    /// The tunnel's endpoint slot, given back when both halves are gone.
+    _held: Option<Arc<dyn Send + Sync>>,
 }
 
 /// The sending half of a split [`Tunnel`].
@@ -140,6 +152,8 @@ pub struct TunnelWriter {
     close_sent: bool,
     /// Bytes each way.
     traffic: Arc<Traffic>,
+    /// The tunnel's endpoint slot, given back when both halves are gone.
+    _held: Option<Arc<dyn Send + Sync>>,
 }
 
 impl AsyncRead for Tunnel {

@@ -59,6 +59,10 @@ const FILES: &[(&str, &str)] = &[
         "Host keys, recorded under the instance id (or host_key_alias).",
     ),
     (
+        "$XDG_RUNTIME_DIR/eic-ssh/slots/ENDPOINT/N.lock",
+        "The per-endpoint tunnel slots: one locked file per open tunnel of this user's, at most 20 an endpoint (without XDG_RUNTIME_DIR, under ~/.cache/eic-ssh/slots). The operating system drops a lock when its process ends.",
+    ),
+    (
         "~/.ssh/eic-ssh.conf",
         "What \\fBeic\\-ssh ssh\\-config \\-\\-write\\fR writes, for an Include in ~/.ssh/config.",
     ),
