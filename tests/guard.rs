@@ -419,8 +419,13 @@ fn read_only_lookups_run_from_a_refused_network_and_say_what_the_guard_refuses()
     let (h, config) = with_config(World::demo(), "192.0.2.44", ALLOW_OFFICE);
     let read_only = |h: &Harness| {
         let actions = api_actions(h);
-        // Reads only: EC2's Describe calls, and doctor's questions to STS and IAM.
-        let reads = ["GetCallerIdentity", "SimulatePrincipalPolicy", "GetRole"];
+        // Reads only: EC2's Describe calls, and doctor's questions to STS, IAM and CloudTrail.
+        let reads = [
+            "GetCallerIdentity",
+            "SimulatePrincipalPolicy",
+            "GetRole",
+            "LookupEvents",
+        ];
         assert!(
             actions
                 .iter()

@@ -31,7 +31,11 @@ fn ssh_config(h: &Harness, args: &[&str]) -> std::process::Output {
     )
     .unwrap();
     let mut cmd = h.eic_ssh();
-    cmd.arg("ssh-config")
+    // No AWS variable to leave out of the blocks: stderr holds only what this test is about.
+    cmd.env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env_remove("AWS_PROFILE")
+        .arg("ssh-config")
         .arg("--config")
         .arg(&config)
         .args(args);
