@@ -263,6 +263,12 @@ pub enum Command {
         after_help = "Examples:\n  eic-ssh ssh-config\n  eic-ssh ssh-config --discover --filter tag:team=web --write\n  eic-ssh ssh-config --identity ~/.ssh/work_ed25519 --write ~/.ssh/eic-work.conf"
     )]
     SshConfig(Lazy<SshConfigArgs>),
+    /// An Ansible dynamic inventory (`--list`, `--host HOST`): hosts reached through
+    /// `eic-ssh proxy`, grouped by tag, endpoint and availability zone.
+    #[command(
+        after_help = "Examples:\n  eic-ssh inventory --list\n  ansible -i ./eic-inventory -f 50 all -m ping   # eic-inventory: exec eic-ssh inventory --identity ~/.ssh/id_ed25519 -l ec2-user \"$@\""
+    )]
+    Inventory(Lazy<InventoryArgs>),
     /// Print a shell completion script (config aliases complete as targets in bash, zsh and
     /// fish).
     #[command(
@@ -427,6 +433,31 @@ pub struct CpArgs {
     /// Routing, AWS and config options, as for `proxy`.
     #[command(flatten)]
     pub connect: ConnectArgs,
+}
+
+/// `eic-ssh inventory`.
+#[derive(Debug, Args)]
+pub struct InventoryArgs {
+    /// Print every group and `_meta.hostvars` (what Ansible asks for).
+    #[arg(long, conflicts_with = "host")]
+    pub list: bool,
+    /// Print one host's variables (`{}` for a host not in the inventory).
+    #[arg(long, value_name = "HOST")]
+    pub host: Option<String>,
+    /// Only instances matching this EC2 filter, e.g. tag:Role=web (repeatable;
+    /// NAME=VALUE[,VALUE…]).
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub filter: Vec<String>,
+    /// The key ssh offers and the ProxyCommand pushes (its .pub must sit beside it); default:
+    /// the first of ~/.ssh/id_ed25519, id_ecdsa, id_rsa that has a .pub.
+    #[arg(long, short = 'i', value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+    /// `ansible_user` of every host (else `user` from the config; else Ansible's default).
+    #[arg(long, short = 'l', value_parser = plain_name)]
+    pub user: Option<String>,
+    /// Leave out connection sharing (ControlMaster, ControlPath, ControlPersist).
+    #[arg(long)]
+    pub no_multiplex: bool,
 }
 
 /// `eic-ssh list`.

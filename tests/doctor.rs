@@ -895,3 +895,55 @@ fn a_refusing_proxy_on_the_egress_check_is_named_with_what_it_answered() {
         );
     }
 }
+
+/// Holds `n` of the endpoint's slots the way another eic-ssh process of this user does (a
+/// lock on each slot file in the private slots directory).
+fn hold_slots(h: &Harness, endpoint: &str, slots: std::ops::Range<usize>) -> Vec<std::fs::File> {
+    let dir = h.dir.path().join(".cache/eic-ssh/slots").join(endpoint);
+    std::fs::create_dir_all(&dir).unwrap();
+    #[cfg(unix)]
+    for d in [dir.as_path(), dir.parent().unwrap()] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    slots
+        .map(|i| {
+            let f = std::fs::File::create(dir.join(format!("{i}.lock"))).unwrap();
+            f.try_lock().unwrap();
+            f
+        })
+        .collect()
+}
+
+#[test]
+fn doctor_counts_the_slots_this_user_holds_on_the_endpoint() {
+    let (h, config) = with_config(
+        preserving(World::demo(), "198.51.100.0/24"),
+        "198.51.100.7",
+        DOCTOR_CONFIG,
+    );
+    let endpoint = "eice-0123456789abcdef0";
+    let held = hold_slots(&h, endpoint, 0..3);
+    let (code, report) = doctor(&h, &config, "22");
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["slots_held"], 3, "{report:#}");
+    assert_eq!(status_of(&report, "slots"), ["ok"]);
+    let text = eic(&h, &config, &["doctor", "bastion"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains(&format!(
+            "✓ your eic-ssh processes hold 3 of {endpoint}'s 20 connections on this machine"
+        )),
+        "{text}"
+    );
+    // Near the quota it warns; released slots are no longer counted.
+    let more = hold_slots(&h, endpoint, 3..18);
+    let (code, report) = doctor(&h, &config, "22");
+    assert_eq!(code, 0, "a warning is not a failure: {report:#}");
+    assert_eq!(report["slots_held"], 18);
+    assert_eq!(status_of(&report, "slots"), ["warn"]);
+    drop(held);
+    let (_, report) = doctor(&h, &config, "22");
+    assert_eq!(report["slots_held"], 15, "{report:#}");
+    drop(more);
+}

@@ -511,3 +511,165 @@ fn the_slots_this_users_other_processes_hold_count() {
     assert!(h.sim.events_of("tunnel_refused").is_empty());
     drop(held);
 }
+
+/// `fleet(2, 1)` seen from 203.0.113.9, with app-1 (`guarded`) allowed only from
+/// 198.51.100.0/24: the guard refuses it. Returns the harness and the config's path.
+fn guarded_fleet() -> (Harness, std::path::PathBuf) {
+    let mut world = fleet(2, 1);
+    world.client_public_ip = Some("203.0.113.9".parse().unwrap());
+    let h = harness(world);
+    let config = h.dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[defaults]\negress_check_url = \"{}\"\n\n[hosts.guarded]\ninstance = \"i-0b000000000000001\"\nallow = [\"198.51.100.0/24\"]\n",
+            h.sim.checkip_url()
+        ),
+    )
+    .unwrap();
+    (h, config)
+}
+
+/// `eic-ssh inventory` with the harness's key and user, then `args`.
+fn inventory(h: &Harness, config: &std::path::Path, args: &[&str]) -> Output {
+    let key = h.key.display().to_string();
+    let mut cmd = h.eic_ssh();
+    cmd.env("EIC_SSH_CONFIG", config)
+        .args(["inventory", "--identity", &key, "-l", &h.user])
+        .args(args);
+    run(&mut cmd, LIMIT)
+}
+
+fn json_of(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(o)))
+}
+
+#[test]
+fn the_inventory_groups_hosts_by_tag_endpoint_and_zone_and_refused_hosts_apart() {
+    let (h, config) = guarded_fleet();
+    let out = inventory(&h, &config, &["--list"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let inv = json_of(&out);
+    let members = |group: &str| -> Vec<String> {
+        inv[group]["hosts"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no group {group}: {inv:#}"))
+            .iter()
+            .map(|h| h.as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(members("tag_Role_web"), ["web-1", "web-2"]);
+    assert!(members("eice_0123456789abcdef0").contains(&"web-1".to_string()));
+    assert!(members("az_us_east_1a").contains(&"web-2".to_string()));
+    assert_eq!(members("eic_refused"), ["app-1"]);
+    // The refused host is in no other group: no tag_Role_app, no group of its endpoint.
+    for (group, value) in inv.as_object().unwrap() {
+        if group != "eic_refused" && group != "_meta" {
+            assert!(
+                !value["hosts"].as_array().unwrap().contains(&"app-1".into()),
+                "app-1 in {group}"
+            );
+        }
+    }
+    assert!(inv.get("tag_Role_app").is_none() && inv.get("eice_0bbbbbbbbbbbbbbb0").is_none());
+    let web1 = &inv["_meta"]["hostvars"]["web-1"];
+    assert_eq!(web1["ansible_host"], "i-0a000000000000001");
+    assert_eq!(web1["ansible_user"], h.user.as_str());
+    assert_eq!(web1["eic_endpoint_id"], EICE_A);
+    let args = web1["ansible_ssh_common_args"].as_str().unwrap();
+    for part in [
+        "-o 'ProxyCommand=",
+        " proxy i-0a000000000000001 %p --user %r --push-key ",
+        "-o 'ControlMaster=auto'",
+        "-o 'IdentitiesOnly=yes'",
+    ] {
+        assert!(args.contains(part), "{part} in {args}");
+    }
+    assert_eq!(inv["_meta"]["hostvars"]["app-1"]["eic_guard"], "refused");
+    // --host: that host's variables, `{}` for one it does not know.
+    let one = json_of(&inventory(&h, &config, &["--host", "web-1"]));
+    assert_eq!(&one, web1);
+    let none = json_of(&inventory(&h, &config, &["--host", "nope"]));
+    assert_eq!(none, serde_json::json!({}));
+    // Neither: one line, a usage error, nothing printed on stdout.
+    let neither = inventory(&h, &config, &[]);
+    assert_eq!(neither.status.code(), Some(2), "{}", stderr(&neither));
+    assert!(stderr(&neither).contains("--list"), "{}", stderr(&neither));
+    assert!(neither.stdout.is_empty());
+    // Nothing was connected for any of it.
+    assert!(h.sim.events_of("key_pushed").is_empty());
+}
+
+#[test]
+fn ansible_pings_and_runs_commands_through_the_inventory() {
+    let Some(ansible) = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|d| d.join("ansible"))
+        .find(|p| p.is_file())
+    else {
+        eprintln!("skipped: `ansible` is not on PATH (pip install ansible-core to run this test)");
+        return;
+    };
+    let (h, config) = guarded_fleet();
+    // ssh checks the sshd's key under each instance id (ansible_host), strictly.
+    let ssh_args = format!(
+        "-o ControlMaster=no -o StrictHostKeyChecking=yes -o UserKnownHostsFile={}",
+        h.known_hosts.display()
+    );
+    // The inventory script Ansible runs: eic-ssh inventory with the key and the user.
+    let script = h.dir.path().join("eic-inventory");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nexec '{}' inventory --identity '{}' -l '{}' --no-multiplex \"$@\"\n",
+            env!("CARGO_BIN_EXE_eic-ssh"),
+            h.key.display(),
+            h.user
+        ),
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let ansible_cmd = |args: &[&str]| {
+        let mut cmd = Command::new(&ansible);
+        h.isolate(&mut cmd);
+        cmd.env("EIC_SSH_CONFIG", &config)
+            // No master left behind by the test: Ansible's own sharing off too.
+            .env("ANSIBLE_SSH_ARGS", &ssh_args)
+            // The "instances" are this machine: its system Python, not a shell's shim.
+            .env("ANSIBLE_PYTHON_INTERPRETER", "/usr/bin/python3")
+            .env("ANSIBLE_LOCAL_TEMP", h.dir.path().join("ansible-local"))
+            .arg("-i")
+            .arg(&script)
+            .args(["-f", "30"])
+            .args(args);
+        run(&mut cmd, LIMIT)
+    };
+    let ping = ansible_cmd(&["tag_Role_web", "-m", "ping"]);
+    let text = stdout(&ping);
+    assert_eq!(ping.status.code(), Some(0), "{text}\n{}", stderr(&ping));
+    assert_eq!(text.matches("SUCCESS").count(), 2, "{text}");
+    assert!(text.contains("\"ping\": \"pong\""), "{text}");
+    let command = ansible_cmd(&["tag_Role_web", "-m", "command", "-a", "echo from-ansible"]);
+    let text = stdout(&command);
+    assert_eq!(
+        command.status.code(),
+        Some(0),
+        "{text}\n{}",
+        stderr(&command)
+    );
+    assert_eq!(text.matches("from-ansible").count(), 2, "{text}");
+    // The refused host is reached by nothing.
+    let pushed: Vec<String> = h
+        .sim
+        .events_of("key_pushed")
+        .iter()
+        .filter_map(|e| e["instance"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        !pushed.is_empty() && !pushed.iter().any(|i| i == "i-0b000000000000001"),
+        "{pushed:?}"
+    );
+}

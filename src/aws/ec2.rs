@@ -29,6 +29,9 @@ pub struct Instance {
     pub name: Option<String>,
     /// Security groups of the instance.
     pub security_groups: Vec<String>,
+    /// Every tag, `Name` included (`eic-ssh inventory` groups by them).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub tags: std::collections::BTreeMap<String, String>,
 }
 
 /// An EC2 Instance Connect Endpoint.
@@ -442,11 +445,17 @@ fn instance_from(item: Node) -> Instance {
             .flat_map(|set| children(set, "item"))
             .find_map(|a| text_of(a, "ipv6Address"))
     });
-    let name = child(item, "tagSet")
+    let tags: std::collections::BTreeMap<String, String> = child(item, "tagSet")
         .into_iter()
         .flat_map(|set| children(set, "item"))
-        .find(|tag| text_of(*tag, "key").as_deref() == Some("Name"))
-        .and_then(|tag| text_of(tag, "value"));
+        .filter_map(|tag| {
+            Some((
+                text_of(tag, "key")?,
+                text_of(tag, "value").unwrap_or_default(),
+            ))
+        })
+        .collect();
+    let name = tags.get("Name").cloned();
     let security_groups = child(item, "groupSet")
         .into_iter()
         .flat_map(|set| children(set, "item"))
@@ -464,6 +473,7 @@ fn instance_from(item: Node) -> Instance {
         availability_zone: child(item, "placement").and_then(|p| text_of(p, "availabilityZone")),
         name,
         security_groups,
+        tags,
     }
 }
 
@@ -560,6 +570,9 @@ mod tests {
                 availability_zone: Some("us-east-1a".into()),
                 name: Some("bastion".into()),
                 security_groups: vec!["sg-1".into()],
+                tags: [("Name", "bastion"), ("env", "dev")]
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .into(),
             }]
         );
     }

@@ -9,6 +9,7 @@ pub mod cp;
 pub mod doctor;
 pub mod egress;
 pub mod forwards;
+pub mod inventory;
 pub mod list;
 pub mod log;
 pub mod login;
@@ -61,6 +62,7 @@ pub async fn run(cli: Cli) -> Result<Outcome, Failure> {
         Command::Man(Lazy(args)) => man::run(&args),
         Command::SshConfig(Lazy(args)) => ssh_config::run(args, g).await,
         Command::List(Lazy(args)) => list::run(args, g).await,
+        Command::Inventory(Lazy(args)) => inventory::run(args, g).await,
         Command::Audit(Lazy(args)) => audit::run(args, g).await,
         Command::Log(Lazy(args)) => log::run(&args),
         Command::Run(Lazy(args)) => run::run(args, g).await,

@@ -6,6 +6,7 @@
 //! before its tunnel. Selection is `select`, output `output`, the hosts' turns `schedule`,
 //! the end `summary`.
 
+pub mod ansible;
 pub mod output;
 pub mod schedule;
 pub mod select;

@@ -79,10 +79,12 @@ pub fn difference(cached: &Resolved, fresh: &Resolved) -> Option<String> {
     None
 }
 
-/// An instance as it bears on the route (its state is checked by discovery itself).
+/// An instance as it bears on the route (its state is checked by discovery itself; its
+/// tags other than Name do not bear on it).
 fn instance_facts(i: &Instance) -> Instance {
     Instance {
         state: String::new(),
+        tags: Default::default(),
         ..i.clone()
     }
 }

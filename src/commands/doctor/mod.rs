@@ -4,6 +4,7 @@ pub mod checks;
 pub mod fixes;
 pub mod history;
 pub mod permissions;
+pub mod slots;
 
 use crate::aws::connections::ApiConnections;
 use crate::aws::discovery::{self, choose_endpoint, find_by_name};
@@ -39,13 +40,29 @@ pub async fn run(args: DoctorArgs, g: &Globals) -> Result<Outcome, Failure> {
     let mut checks = evaluate(&facts);
     // Whether `eic-ssh audit` can read the history (history.rs).
     checks.push(history::check(&aws).await);
+    // This user's tunnels on the endpoint now (slots.rs), when slots are kept here.
+    let held = facts
+        .endpoint
+        .as_ref()
+        .ok()
+        .and_then(|e| Some((e.id.clone(), slots::held(&e.id)?)));
+    if let Some((endpoint, n)) = &held {
+        checks.push(slots::check(endpoint, *n));
+    }
     let failed = checks
         .iter()
         .filter(|c| matches!(c.status, Status::Fail | Status::Unknown))
         .count();
     let fixes = args.fix.then(|| fixes::fixes(&facts, &checks, &aws.region));
     if args.json {
-        print_json(&eff, &aws, &facts, &checks, fixes.as_deref());
+        print_json(
+            &eff,
+            &aws,
+            &facts,
+            &checks,
+            held.map(|(_, n)| n),
+            fixes.as_deref(),
+        );
     } else {
         print_text(&eff, &aws, &facts, &checks);
         if let Some(fixes) = &fixes {
@@ -216,6 +233,7 @@ fn print_json(
     aws: &AwsContext,
     facts: &Facts,
     checks: &[Check],
+    slots_held: Option<usize>,
     fixes: Option<&[fixes::Fix]>,
 ) {
     let failed = checks
@@ -228,6 +246,7 @@ fn print_json(
         "region": aws.region,
         "port": facts.port,
         "ok": failed == 0,
+        "slots_held": slots_held,
         "checks": checks,
     });
     if let Some(fixes) = fixes {

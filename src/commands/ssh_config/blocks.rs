@@ -95,16 +95,15 @@ pub fn render(blocks: &[Block], common: &Common) -> Result<(String, Vec<Problem>
             common.identity
         )
     })?;
-    let mut proxy = Vec::new();
-    for word in [common.program.to_string_lossy().as_ref(), "proxy"] {
-        proxy.push(shell_word(word).ok_or("the program path has control characters")?);
+    if shell_word(&common.program.to_string_lossy()).is_none() {
+        return Err("the program path has control characters".into());
     }
     let mut out = format!(
         "{HEADER}: do not edit, it is replaced on each run.\n# Change the eic-ssh config instead, then run `eic-ssh ssh-config --write` again.\n"
     );
     let mut problems = Vec::new();
     for block in blocks {
-        match block_text(block, common, &identity, &proxy) {
+        match block_text(block, common, &identity) {
             Ok(text) => out.push_str(&text),
             Err(why) => problems.push(why),
         }
@@ -112,20 +111,16 @@ pub fn render(blocks: &[Block], common: &Common) -> Result<(String, Vec<Problem>
     Ok((out, problems))
 }
 
-fn block_text(
-    block: &Block,
-    common: &Common,
-    identity: &str,
-    program: &[String],
-) -> Result<String, Problem> {
-    let label = crate::printable::escape(&block.names.join(" "));
-    if block.names.is_empty() || !block.names.iter().all(|n| is_host_name(n)) {
-        return Err(format!(
-            "{label}: not a plain host name (letters, digits, . _ -)"
-        ));
+/// The `eic-ssh proxy` words of a block's ProxyCommand, from the program's words
+/// (`program proxy`, shell-quoted): `TARGET %p --user %r --push-key PUB` and its flags, each
+/// quoted for the shell with `%` doubled for ssh.
+pub fn proxy_command(block: &Block, common: &Common) -> Result<String, Problem> {
+    let mut words = Vec::new();
+    for word in [common.program.to_string_lossy().as_ref(), "proxy"] {
+        words.push(shell_word(word).ok_or("the program path has control characters")?);
     }
+    let label = crate::printable::escape(&block.target);
     let key = common.public_key.to_string_lossy();
-    let mut words: Vec<String> = program.to_vec();
     for (i, arg) in [
         block.target.as_str(),
         "%p",
@@ -146,6 +141,22 @@ fn block_text(
         };
         words.push(word.ok_or_else(|| format!("{label}: control characters"))?);
     }
+    Ok(words.join(" "))
+}
+
+/// A path as one ssh option value (`%` doubled, quoted when it has spaces), or why not.
+pub fn option_path(path: &Path, what: &str) -> Result<String, Problem> {
+    config_path(path).ok_or_else(|| format!("cannot write the {what} path {path:?} for ssh"))
+}
+
+fn block_text(block: &Block, common: &Common, identity: &str) -> Result<String, Problem> {
+    let label = crate::printable::escape(&block.names.join(" "));
+    if block.names.is_empty() || !block.names.iter().all(|n| is_host_name(n)) {
+        return Err(format!(
+            "{label}: not a plain host name (letters, digits, . _ -)"
+        ));
+    }
+    let proxy = proxy_command(block, common).map_err(|why| format!("{label}: {why}"))?;
     let mut text = String::new();
     let _ = writeln!(text, "\n# {}", crate::printable::escape(&block.origin));
     let _ = writeln!(text, "Host {}", block.names.join(" "));
@@ -174,7 +185,7 @@ fn block_text(
     }
     let _ = writeln!(text, "    IdentityFile {identity}");
     let _ = writeln!(text, "    IdentitiesOnly yes");
-    let _ = writeln!(text, "    ProxyCommand {}", words.join(" "));
+    let _ = writeln!(text, "    ProxyCommand {proxy}");
     let _ = writeln!(text, "    ServerAliveInterval 30");
     if let Some(dir) = &common.control_dir {
         // One tunnel for many `ssh` runs: an endpoint admits 20 connections at once, and

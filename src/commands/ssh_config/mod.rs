@@ -56,7 +56,7 @@ pub async fn run(args: SshConfigArgs, g: &Globals) -> Result<Outcome, Failure> {
 
 /// ~/.ssh, made (0700) if missing, for shared connections' sockets; none on Windows, whose
 /// OpenSSH cannot share connections.
-fn control_dir() -> Option<PathBuf> {
+pub fn control_dir() -> Option<PathBuf> {
     if cfg!(windows) {
         return None;
     }
@@ -84,7 +84,7 @@ fn control_dir() -> Option<PathBuf> {
 
 /// The private key ssh offers and the public half the proxy pushes: `--identity`, else the
 /// first of ssh's default identities (that EC2 Instance Connect accepts) with a `.pub`.
-fn identity(flag: Option<&Path>) -> Result<(PathBuf, PathBuf), Failure> {
+pub fn identity(flag: Option<&Path>) -> Result<(PathBuf, PathBuf), Failure> {
     let with_pub = |private: PathBuf| {
         let mut public = private.clone().into_os_string();
         public.push(".pub");
@@ -123,7 +123,7 @@ fn absolute(path: &Path) -> PathBuf {
 /// discovered instances, where they were found). Never a value from the environment: it
 /// would freeze a variable of this shell into every later `ssh`, and override nothing a
 /// section names anyway (docs/commands.md, "What a block bakes in").
-fn proxy_flags(
+pub fn proxy_flags(
     g: &Globals,
     config_path: Option<&Path>,
     profile: Option<&str>,
