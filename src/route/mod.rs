@@ -9,6 +9,7 @@ pub mod open;
 pub mod quota;
 pub mod recheck;
 pub mod resolve;
+pub mod road;
 pub mod settings;
 
 use std::sync::Arc;

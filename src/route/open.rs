@@ -228,7 +228,7 @@ impl Connector {
     /// not keep tunnelling after the network changed. `learned` keeps the verdict.
     pub async fn check_guard(&self, learned: &mut Learned) -> Result<Verdict, Failure> {
         let d = &self.destination;
-        let verdict = gate(guard::check(&d.settings, &d.tls, d.path).await, learned)?;
+        let verdict = gate(guard::check(&d.settings, &d.tls, &d.path).await, learned)?;
         settle(verdict, &d.settings, &d.aws, &d.found, learned).await
     }
 
@@ -358,9 +358,11 @@ impl Connector {
         .map_err(|e| Failure::new(Kind::Other, e.to_string()))?;
         // The first tunnel along a cached route may find its connection opened already.
         // Opened before the guard judged a family: used only when it went over that one.
+        let proxy =
+            connect::proxy_for(&d.endpoint).map_err(|e| connect_failure(e, &self.request))?;
         let ahead = d
             .ahead
-            .take(&d.endpoint)
+            .take(&connect::dest(&d.endpoint), proxy.as_ref())
             .await
             .filter(|t| connect::fits(t, &d.endpoint, d.family));
         match connect::open_over(&d.endpoint, &url, &d.tls, ahead, d.family).await {

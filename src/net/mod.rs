@@ -1,19 +1,26 @@
-//! The network clients every stage shares: the one rustls configuration (API calls, tunnels,
-//! egress checks) and the HTTP client of the egress checks and the SDK's credential
-//! providers built on it (the signed API calls have their own connections, `aws::connections`).
+//! The one way out of this machine: the proxy rules (`proxy`), the dialer that reports the
+//! road it took (`dial`), the one HTTP/1.1 client (`http`), the connections opened ahead
+//! (`ahead`), the time limits (`timeouts`), and the one rustls configuration they all use.
+//! It imports no stage above it (`aws`, `guard`, `route`).
+
+pub mod ahead;
+pub mod dial;
+pub mod http;
+pub mod proxy;
+pub mod timeouts;
+pub mod transport;
 
 use std::path::Path;
 use std::sync::{Arc, Once};
-use std::time::Duration;
 
 use rustls::RootCertStore;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
-use crate::error::{Failure, Kind};
+use crate::error::Failure;
 
 /// Installs ring as the process-wide rustls provider. tokio-tungstenite and
-/// reqwest both look it up; without it the first `wss://` connect panics.
+/// russh both look it up; without it the first `wss://` connect panics.
 pub fn install_crypto_provider() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
@@ -77,31 +84,11 @@ fn system_roots() -> RootCertStore {
     roots
 }
 
-/// Builds the client: proxies from the environment, our TLS roots, sane timeouts, no
-/// redirects.
-pub fn http_client(tls: &Arc<rustls::ClientConfig>) -> Result<reqwest::Client, Failure> {
-    http_client_over(tls, None)
-}
-
-/// [`http_client`] with its direct connections pinned to `family` (none of the other
-/// family's addresses is tried), for an egress check over one family.
-pub fn http_client_over(
-    tls: &Arc<rustls::ClientConfig>,
-    family: Option<crate::family::Family>,
-) -> Result<reqwest::Client, Failure> {
+/// The HTTP client of this run on `tls`, its roads decided by the proxy variables; an
+/// unusable proxy variable is refused here, before anything is sent.
+pub fn http_client(tls: &Arc<rustls::ClientConfig>) -> Result<http::Client, Failure> {
     check_proxy_variables()?;
-    reqwest::Client::builder()
-        .local_address(family.map(crate::family::Family::unspecified))
-        .use_preconfigured_tls(rustls::ClientConfig::clone(tls))
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(30))
-        .tcp_nodelay(true)
-        // An egress check answered with a redirect (to http://, or to another host) is a
-        // failure, not a second source; the AWS APIs never redirect.
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("eic-ssh/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| Failure::new(Kind::Other, format!("cannot set up the HTTP client: {e}")))
+    Ok(http::Client::new(tls.clone()))
 }
 
 /// The most eic-ssh reads of an AWS API answer (16 MiB): a full page of instances is a few
@@ -110,17 +97,6 @@ pub const MAX_API_BODY: usize = 16 << 20;
 
 /// The most eic-ssh reads of a checkip answer (1 KiB): one address and a newline.
 pub const MAX_CHECKIP_BODY: usize = 1024;
-
-/// Why a response body was not read.
-#[derive(Debug, thiserror::Error)]
-pub enum BodyError {
-    /// The connection failed while reading.
-    #[error("{}", crate::aws::context::with_causes(.0))]
-    Network(#[from] reqwest::Error),
-    /// The body is (or announced that it is) larger than the limit.
-    #[error("the answer is larger than the {} eic-ssh reads from it", size_words(*.0))]
-    TooLarge(usize),
-}
 
 /// `16 MiB`, `1 KiB`, `300 bytes`.
 pub fn size_words(n: usize) -> String {
@@ -131,52 +107,11 @@ pub fn size_words(n: usize) -> String {
     }
 }
 
-/// Reads a response body of at most `max` bytes, chunk by chunk, so an endless or huge
-/// answer stops at the limit instead of growing memory.
-pub async fn read_body(
-    mut response: reqwest::Response,
-    max: usize,
-) -> Result<bytes::Bytes, BodyError> {
-    if response.content_length().is_some_and(|n| n > max as u64) {
-        return Err(BodyError::TooLarge(max));
-    }
-    let mut body = bytes::BytesMut::new();
-    while let Some(chunk) = response.chunk().await? {
-        if body.len() + chunk.len() > max {
-            return Err(BodyError::TooLarge(max));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
-}
-
-/// The proxy variables reqwest and the tunnel read.
-pub const PROXY_VARIABLES: [&str; 6] = [
-    "HTTPS_PROXY",
-    "https_proxy",
-    "HTTP_PROXY",
-    "http_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-];
-
-/// Refuses a proxy variable that is set but cannot be used: the HTTP stack would ignore
-/// it silently and go direct, from a network the user meant to leave through the proxy.
-/// Only an unset (or empty) variable means "no proxy".
+/// Refuses a proxy variable that is set but cannot be used: the connection would go
+/// direct, from a network the user meant to leave through the proxy. Only an unset (or
+/// empty) variable means "no proxy" (`proxy::Proxies` has the rules).
 pub fn check_proxy_variables() -> Result<(), Failure> {
-    for name in PROXY_VARIABLES {
-        let Some(value) = std::env::var_os(name) else {
-            continue;
-        };
-        let value = value.to_string_lossy();
-        if let Err(why) = check_proxy_value(&value) {
-            return Err(Failure::usage(format!(
-                "{name}=\"{}\" is not a proxy URL: {why}; set it to http://HOST:PORT, or unset it to connect directly",
-                crate::printable::escape(&redact_userinfo(&value))
-            )));
-        }
-    }
-    Ok(())
+    proxy::Proxies::from_env().map(|_| ())
 }
 
 /// A proxy URL, well formed or not, fit to print or store: whatever stands before the last
@@ -197,31 +132,45 @@ pub fn redact_userinfo(value: &str) -> String {
     }
 }
 
+/// Why a proxy variable's value cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProxyValueError {
+    /// A well-formed URL of a scheme eic-ssh does not speak to a proxy (https, socks5…).
+    #[error("only http:// proxies are supported, not {0}://")]
+    Scheme(String),
+    /// Anything else, in words.
+    #[error("{0}")]
+    Malformed(&'static str),
+}
+
 /// Why `value` is not a usable proxy URL (`http://[user:pass@]host[:port][/]`, or the same
 /// without `http://`); `Ok` for an empty value.
-pub fn check_proxy_value(value: &str) -> Result<(), &'static str> {
+pub fn check_proxy_value(value: &str) -> Result<(), ProxyValueError> {
+    use ProxyValueError::Malformed;
     let value = value.trim();
     if value.is_empty() {
         return Ok(());
     }
-    // The URL parser would drop a newline or tab silently; reqwest would not.
+    // The URL parser would drop a newline or tab silently.
     if !value.chars().all(|c| c.is_ascii_graphic()) {
-        return Err("it holds a space, a control or a non-ASCII character");
+        return Err(Malformed(
+            "it holds a space, a control or a non-ASCII character",
+        ));
     }
     let with_scheme = if value.contains("://") {
         value.to_string()
     } else {
         format!("http://{value}")
     };
-    let url = reqwest::Url::parse(&with_scheme).map_err(|_| "it does not parse as a URL")?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err("only http:// proxies are supported");
+    let url = url::Url::parse(&with_scheme).map_err(|_| Malformed("it does not parse as a URL"))?;
+    if url.scheme() != "http" {
+        return Err(ProxyValueError::Scheme(url.scheme().to_string()));
     }
     if url.host_str().is_none_or(str::is_empty) {
-        return Err("it names no host");
+        return Err(Malformed("it names no host"));
     }
     if !matches!(url.path(), "" | "/") || url.query().is_some() || url.fragment().is_some() {
-        return Err("a proxy URL has no path or query");
+        return Err(Malformed("a proxy URL has no path or query"));
     }
     Ok(())
 }
@@ -238,7 +187,6 @@ mod tests {
             "http://user:pw@10.0.0.1:8080/",
             "proxy.example:3128",
             "http://[::1]:3128",
-            "https://proxy.example",
         ] {
             assert_eq!(check_proxy_value(good), Ok(()), "{good}");
         }
@@ -247,6 +195,7 @@ mod tests {
             "http://",
             "http://proxy.example:99999",
             "socks5://proxy.example:1080",
+            "https://proxy.example",
             "http://proxy.example/path",
             "http://a b:1",
             "http://proxy\n.example:3128",
