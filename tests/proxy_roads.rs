@@ -42,6 +42,11 @@ fn connect(h: &Harness, config: &PathBuf, env: &[(&str, String)]) -> std::proces
     run(&mut cmd, LIMIT)
 }
 
+/// The connection log's text.
+fn connection_log(h: &Harness) -> String {
+    std::fs::read_to_string(h.dir.path().join(".local/state/eic-ssh/log.jsonl")).unwrap_or_default()
+}
+
 /// The address each request of `kind` came from.
 fn peers(h: &Harness, kind: &str) -> Vec<String> {
     h.sim
@@ -86,6 +91,11 @@ fn with_https_proxy_the_check_every_api_call_and_the_tunnel_go_through_it() {
             );
         }
     }
+    let log = connection_log(&h);
+    assert!(
+        log.contains(&format!("\"road\":\"via 127.0.0.1:{}\"", proxy.port)),
+        "{log}"
+    );
 }
 
 #[test]
@@ -100,6 +110,8 @@ fn with_no_proxy_star_nothing_goes_through_it() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(proxy.targets().is_empty(), "{:?}", proxy.targets());
     assert!(!peers(&h, "tunnel_open").is_empty());
+    let log = connection_log(&h);
+    assert!(log.contains("\"road\":\"direct\""), "{log}");
 }
 
 #[test]

@@ -40,15 +40,6 @@ pub struct AwsContext {
     pub sso: bool,
 }
 
-impl From<&crate::route::Settings> for AwsChoices {
-    fn from(eff: &crate::route::Settings) -> Self {
-        AwsChoices {
-            profile: eff.profile.clone(),
-            region: eff.region.clone(),
-        }
-    }
-}
-
 /// Explicit choices from flags; `None` defers to the AWS config chain.
 #[derive(Debug, Default, Clone)]
 pub struct AwsChoices {

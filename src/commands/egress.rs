@@ -24,14 +24,14 @@ pub async fn run(args: EgressArgs, g: &Globals) -> Result<Outcome, Failure> {
     let preferred = Family::preferred()?;
     let path = route::road::guard_path(&eff, preferred)?;
     let ip = current_ip_over(&tls, &eff.egress_urls, &path).await;
-    let verdict = decide(&eff, ip.as_ref().copied(), None);
+    let verdict = decide(&eff.policy(), ip.as_ref().copied(), None);
     // Straight out, the other family is checked too: shown when this machine has it.
     let other = match &path {
         Path::Direct(family) => {
             let other = Path::Direct(family.other());
             let family = *family;
             match current_ip_over(&tls, &eff.egress_urls, &other).await {
-                Ok(ip) => Some((family.other(), ip, decide(&eff, Ok(ip), None))),
+                Ok(ip) => Some((family.other(), ip, decide(&eff.policy(), Ok(ip), None))),
                 Err(e) => {
                     tracing::debug!("no egress over {}: {e}", family.other());
                     None

@@ -150,7 +150,7 @@ fn row(
             "unknown",
             Some("the config does not resolve for it".to_string()),
         ),
-        Some(eff) => match decide(&eff, ip, None) {
+        Some(eff) => match decide(&eff.policy(), ip, None) {
             Verdict::Refused { reason, .. } => ("refused", Some(reason)),
             v @ Verdict::AskSecurityGroup { .. } => (v.word(), Some(v.sentence())),
             v => (v.word(), None),

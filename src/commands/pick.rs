@@ -59,7 +59,7 @@ async fn reachable(g: &Globals, config: &Loaded) -> Result<(Vec<Row>, Option<Str
     let tls = net::client_config()?;
     let with_aliases = !config.file.hosts.is_empty();
     let over = route::road::guard_path(&defaults, crate::family::Family::preferred()?)?;
-    if let Err(refused) = guard::check(&defaults, &tls, &over).await.gate() {
+    if let Err(refused) = guard::check(&defaults.policy(), &tls, &over).await.gate() {
         if !with_aliases {
             return Err(refused);
         }

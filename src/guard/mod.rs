@@ -2,6 +2,7 @@
 //! network may connect to the target (`verdict`), before anything else happens.
 
 pub mod cache;
+pub mod policy;
 pub mod probe;
 pub mod verdict;
 
@@ -16,6 +17,7 @@ use crate::net::http::Client;
 use crate::net::proxy::Proxy;
 
 use cache::Cache;
+pub use policy::Policy;
 use probe::ProbeError;
 pub use verdict::{Verdict, decide};
 
@@ -151,13 +153,9 @@ pub async fn current_ip_over(
 
 /// The verdict before any AWS call, without the security group: the egress IP is learned
 /// over `path` only when an allowlist applies.
-pub async fn check(
-    eff: &crate::route::Settings,
-    tls: &Arc<rustls::ClientConfig>,
-    path: &Path,
-) -> Verdict {
+pub async fn check(eff: &Policy, tls: &Arc<rustls::ClientConfig>, path: &Path) -> Verdict {
     if !eff.has_allowlist() {
-        tracing::debug!("no allowlist for {}: egress check skipped", eff.label());
+        tracing::debug!("no allowlist for {}: egress check skipped", eff.label);
         return Verdict::Unchecked {
             opted_out: eff.opted_out,
         };

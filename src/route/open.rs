@@ -9,14 +9,14 @@ use std::time::{Duration, SystemTime};
 use super::cache::{RouteCache, Use};
 use super::quota::Backoff;
 use super::recheck::{self, Unconfirmed};
-use super::resolve::{gate, settle};
+use super::resolve::{check_on, settle};
 use super::{Destination, Learned, Settings, resolve};
 use crate::aws::AwsContext;
 use crate::aws::discovery::Route;
 use crate::aws::instance_connect::{KeyPush, send_ssh_public_key};
 use crate::config::ConfigFile;
 use crate::error::{Failure, Kind};
-use crate::guard::{self, Verdict};
+use crate::guard::Verdict;
 use crate::ssh::key::read_public_key;
 use crate::tunnel::connect::{self, ConnectError};
 use crate::tunnel::endpoint::check_port;
@@ -228,7 +228,7 @@ impl Connector {
     /// not keep tunnelling after the network changed. `learned` keeps the verdict.
     pub async fn check_guard(&self, learned: &mut Learned) -> Result<Verdict, Failure> {
         let d = &self.destination;
-        let verdict = gate(guard::check(&d.settings, &d.tls, &d.path).await, learned)?;
+        let verdict = check_on(&d.settings, &d.tls, &d.path, learned).await?;
         settle(verdict, &d.settings, &d.aws, &d.found, learned).await
     }
 

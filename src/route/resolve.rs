@@ -106,7 +106,11 @@ pub async fn resolve(
             (aws, cached)
         }))
     };
-    let (verdict, early) = tokio::join!(guard::check(&settings, &tls, &path), early);
+    let policy = settings.policy();
+    if policy.has_allowlist() {
+        learned.road = Some(path.road().to_string());
+    }
+    let (verdict, early) = tokio::join!(guard::check(&policy, &tls, &path), early);
     let mut verdict = gate(verdict, learned)?;
     let (aws, cached) = match early {
         Some(early) => early?,
@@ -139,7 +143,7 @@ pub async fn resolve(
                 InstanceRef::Name(name) => {
                     let instance = discovery::find_by_name(&aws, name).await?;
                     if settings.bind_instance(file, &instance.id, instance.name.as_deref()) > 0 {
-                        verdict = gate(guard::check(&settings, &tls, &path).await, learned)?;
+                        verdict = check_on(&settings, &tls, &path, learned).await?;
                     }
                     Some(instance)
                 }
@@ -166,7 +170,7 @@ pub async fn resolve(
     if let Some(i) = &found.instance
         && settings.bind_instance(file, &i.id, i.name.as_deref()) > 0
     {
-        verdict = gate(guard::check(&settings, &tls, &path).await, learned)?;
+        verdict = check_on(&settings, &tls, &path, learned).await?;
     }
     // A cached route's name was chosen on another network, perhaps over another family.
     if let (Some(_), Some(e)) = (found.route.family, &found.endpoint) {
@@ -186,7 +190,7 @@ pub async fn resolve(
             "the tunnel to {endpoint} goes over {needed}: checking this network's {needed} egress"
         );
         path = Path::Direct(needed);
-        verdict = gate(guard::check(&settings, &tls, &path).await, learned)?;
+        verdict = check_on(&settings, &tls, &path, learned).await?;
     }
     // The endpoint's own name may go another way than the name the check was made for
     // (NO_PROXY names one and not the other): the check is made again on the tunnel's road.
@@ -199,7 +203,7 @@ pub async fn resolve(
             path.road()
         );
         path = tunnel_path;
-        verdict = gate(guard::check(&settings, &tls, &path).await, learned)?;
+        verdict = check_on(&settings, &tls, &path, learned).await?;
     }
     let verdict = settle(verdict, &settings, &aws, &found, learned).await?;
     let family = match (&path, &verdict) {
@@ -321,7 +325,24 @@ pub async fn settle(
         return Ok(verdict);
     };
     let admitted = security_groups::read(aws, found, settings.port).await?;
-    gate(guard::decide(settings, Ok(ip), Some(&admitted)), learned)
+    gate(
+        guard::decide(&settings.policy(), Ok(ip), Some(&admitted)),
+        learned,
+    )
+}
+
+/// The guard's verdict on `path` for `settings`, gated, with the road it judged noted.
+pub async fn check_on(
+    settings: &Settings,
+    tls: &Arc<rustls::ClientConfig>,
+    path: &Path,
+    learned: &mut Learned,
+) -> Result<Verdict, Failure> {
+    let policy = settings.policy();
+    if policy.has_allowlist() {
+        learned.road = Some(path.road().to_string());
+    }
+    gate(guard::check(&policy, tls, path).await, learned)
 }
 
 /// Keeps the verdict for the log, then lets it through or refuses (exit 3).
