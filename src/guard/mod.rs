@@ -26,29 +26,6 @@ pub fn admitting(ip: IpAddr, allow: &[IpNet]) -> Option<IpNet> {
     allow.iter().copied().find(|net| net.contains(&ip))
 }
 
-/// The egress IP, from the cache when fresh, else from the configured sources asked
-/// through `http` (each on the road the proxy variables give it).
-pub async fn current_ip(http: &Client, urls: &[String]) -> Result<IpAddr, ProbeError> {
-    let cache = Cache::from_env();
-    let via: Vec<String> = urls
-        .iter()
-        .map(|u| {
-            http.road(u)
-                .map_or_else(|e| e.to_string(), |r| r.to_string())
-        })
-        .collect();
-    if let Some(ip) = cache.get_via(urls, &via) {
-        tracing::debug!(
-            "egress IP {ip} (cached for at most {}s)",
-            cache.ttl.as_secs()
-        );
-        return Ok(ip);
-    }
-    let ip = probe::egress_ip(http, urls).await?;
-    cache.put_via(urls, &via, ip);
-    Ok(ip)
-}
-
 /// The road the egress check takes: the tunnel's own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Path {
