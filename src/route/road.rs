@@ -46,11 +46,12 @@ pub fn tunnel_dest(settings: &Settings, region: Option<&str>) -> Result<Dest, Fa
 /// The path of the egress check for a tunnel to `dest`: through the proxy the variables
 /// name for it, else straight out over `family`.
 pub fn path_to(dest: &Dest, family: Family) -> Result<Path, Failure> {
-    let proxies = Proxies::from_env()?;
-    Ok(Path::of_tunnel(
-        proxies.for_host(dest.secure, &dest.host, dest.port),
-        family,
-    ))
+    Ok(path_with(&Proxies::from_env()?, dest, family))
+}
+
+/// [`path_to`] under the rules `proxies`.
+pub fn path_with(proxies: &Proxies, dest: &Dest, family: Family) -> Path {
+    Path::of_tunnel(proxies.for_host(dest.secure, &dest.host, dest.port), family)
 }
 
 /// The path of the egress check before the endpoint is known (`egress`, `list`, the first
@@ -62,6 +63,52 @@ pub fn guard_path(settings: &Settings, family: Family) -> Result<Path, Failure> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn settings(text: &str) -> Settings {
+        let file = crate::config::file::parse(text, std::path::Path::new("c.toml")).unwrap();
+        super::super::settings::for_target(
+            &file,
+            None,
+            "i-0123456789abcdef0",
+            &super::super::Flags::default(),
+        )
+        .unwrap()
+    }
+
+    fn proxies(no_proxy: &str) -> Proxies {
+        Proxies::from_lookup(|name| match name {
+            "HTTPS_PROXY" => Some("http://proxy.corp:3128".into()),
+            "NO_PROXY" => Some(no_proxy.into()),
+            _ => None,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn before_discovery_the_region_domain_or_the_configured_name_decides() {
+        let cold = tunnel_dest(&settings(""), Some("eu-west-1")).unwrap();
+        assert_eq!(
+            cold.host,
+            "eice.ec2-instance-connect-endpoint.eu-west-1.amazonaws.com"
+        );
+        // NO_PROXY for the region's endpoints: the check goes direct, as the tunnel will.
+        let direct = path_with(&proxies(".eu-west-1.amazonaws.com"), &cold, Family::V4);
+        assert_eq!(direct, Path::Direct(Family::V4));
+        // NO_PROXY for another region: both go through the proxy.
+        let proxied = path_with(&proxies("us-east-1.amazonaws.com"), &cold, Family::V4);
+        assert_eq!(proxied.road().to_string(), "via proxy.corp:3128");
+        // One endpoint named in NO_PROXY: the domain goes through the proxy, the endpoint's
+        // own name does not (resolve checks again on the endpoint's road).
+        let one = proxies("eice-1.ec2-instance-connect-endpoint.eu-west-1.amazonaws.com");
+        let named = Dest {
+            host: "eice-1.ec2-instance-connect-endpoint.eu-west-1.amazonaws.com".into(),
+            ..cold.clone()
+        };
+        assert!(
+            !path_with(&one, &cold, Family::V4)
+                .same_road(&path_with(&one, &named, Family::V4).road())
+        );
+    }
 
     #[test]
     fn the_endpoint_domain_stands_for_an_unknown_endpoint() {
