@@ -179,17 +179,6 @@ pub async fn open_over(
         })?
 }
 
-/// TCP to `endpoint` (through the proxy the environment names for it, if any), then TLS
-/// for `wss`, within [`CONNECT_TIMEOUT`]: what a tunnel or an API call is carried on.
-pub async fn transport(
-    endpoint: &TunnelEndpoint,
-    tls: &Arc<rustls::ClientConfig>,
-) -> Result<Transport, ConnectError> {
-    let proxy = proxy_for(endpoint)?;
-    let (transport, _) = dial::open(&dest(endpoint), proxy.as_ref(), tls, None).await?;
-    Ok(transport)
-}
-
 /// Where a tunnel to `endpoint` is dialled.
 pub fn dest(endpoint: &TunnelEndpoint) -> Dest {
     Dest {
