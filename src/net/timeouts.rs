@@ -31,6 +31,15 @@ pub const WAIT_FOR_TUNNEL: Duration = Duration::from_secs(60);
 /// A `credential_process` must print its credentials within this time.
 pub const CREDENTIAL_PROCESS: Duration = Duration::from_secs(60);
 
+/// Closing a tunnel or an SSH connection that is no longer used may take this long.
+pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// An SSH keepalive must come back within this time when an SFTP reply did not.
+pub const SSH_PING: Duration = Duration::from_secs(10);
+
+/// After the SSH connection is lost, a copy gets this long to write what had arrived.
+pub const COPY_SETTLE: Duration = Duration::from_secs(5);
+
 /// One row of the table: the phase's name, its limit and one sentence.
 pub struct Row {
     /// The phase, as docs/configuration.md names it.
@@ -42,7 +51,7 @@ pub struct Row {
 }
 
 /// The table, for the documentation and its test.
-pub const TABLE: [Row; 9] = [
+pub const TABLE: [Row; 12] = [
     Row {
         phase: "connect",
         limit: CONNECT,
@@ -87,6 +96,21 @@ pub const TABLE: [Row; 9] = [
         phase: "credential_process",
         limit: CREDENTIAL_PROCESS,
         sentence: "a profile's credential_process must answer within this time",
+    },
+    Row {
+        phase: "close",
+        limit: CLOSE_GRACE,
+        sentence: "closing a tunnel or SSH connection no longer used",
+    },
+    Row {
+        phase: "SSH keepalive",
+        limit: SSH_PING,
+        sentence: "a keepalive answer, when `cp` asks whether a silent SFTP server or the connection is to blame",
+    },
+    Row {
+        phase: "copy settle",
+        limit: COPY_SETTLE,
+        sentence: "after the connection is lost, `cp` writes what had arrived (for `--resume`)",
     },
 ];
 

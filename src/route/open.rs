@@ -180,7 +180,7 @@ enum Try<E> {
 }
 
 /// How long closing a tunnel that will not be used may take.
-const CLOSE_GRACE: Duration = Duration::from_secs(2);
+const CLOSE_GRACE: Duration = crate::net::timeouts::CLOSE_GRACE;
 
 impl Connector {
     /// Tunnels to `destination`, pushing `key` before each.
