@@ -359,3 +359,39 @@ impl fmt::Display for Failure {
 }
 
 impl std::error::Error for Failure {}
+/// An error with its chain of causes, on one line, each said once: a cause whose text is
+/// already in the line is left out, and so are the labels the HTTP libraries wrap a cause
+/// in (reqwest's "error sending request for url (…)", hyper-util's "client error
+/// (Connect)", "dns error", "error resolving DNS"), which the cause below them says better:
+/// one DNS failure reads as one failed lookup, not three. The callers name the URL.
+pub fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut chain = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(cause) = source {
+        chain.push(cause.to_string());
+        source = cause.source();
+    }
+    let last = chain.len() - 1;
+    let mut said: Vec<String> = Vec::new();
+    for (i, text) in chain.into_iter().enumerate() {
+        let repeated = said.iter().any(|s| s.contains(&text));
+        if text.is_empty() || repeated || (i < last && is_label(&text)) {
+            continue;
+        }
+        said.push(text);
+    }
+    said.join(": ")
+}
+
+/// A wrapper's text that names no cause of its own.
+fn is_label(text: &str) -> bool {
+    const LABELS: [&str; 5] = [
+        "client error (Connect)",
+        "client error (SendRequest)",
+        "dns error",
+        "error resolving DNS",
+        "error sending request",
+    ];
+    LABELS.iter().any(|l| text.eq_ignore_ascii_case(l))
+        || text.starts_with("error sending request for url (")
+}

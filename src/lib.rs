@@ -9,7 +9,6 @@
 //! `cli` is seen only by `commands`, which wire the stages for each front end and decide
 //! what the process exits with.
 
-pub mod ahead;
 pub mod audit;
 pub mod aws;
 pub mod cache_file;
@@ -25,6 +24,8 @@ pub mod local;
 pub mod logbook;
 pub mod logging;
 pub mod net;
+/// The connections opened ahead live in `net`; the old path stays.
+pub use net::ahead;
 pub mod plain_name;
 pub mod printable;
 pub mod route;

@@ -37,6 +37,10 @@ pub struct Entry {
     pub egress_ip: Option<String>,
     /// `allowed`, `refused`, `unchecked`, `security_group`.
     pub guard: Option<String>,
+    /// The road the egress check and the tunnel took: `direct`, or `via HOST:PORT` (a
+    /// proxy, never its credentials).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub road: Option<String>,
     /// `SHA256:…` of the host key the instance presented.
     pub host_key: Option<String>,
     /// `ok`, or the one-line failure.

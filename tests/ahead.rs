@@ -11,8 +11,7 @@ mod common;
 
 use eic_ssh::ahead::Ahead;
 use eic_ssh::aws::connections::{ApiConnections, target};
-use eic_ssh::tunnel::TunnelEndpoint;
-use eic_ssh::tunnel::endpoint::Scheme;
+use eic_ssh::net::dial::Dest;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn tls() -> Arc<rustls::ClientConfig> {
@@ -27,10 +26,10 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// A loopback listener, and the plain (no TLS) target it stands for.
-fn plain_listener() -> (TcpListener, TunnelEndpoint) {
+fn plain_listener() -> (TcpListener, Dest) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let to = TunnelEndpoint {
-        scheme: Scheme::Ws,
+    let to = Dest {
+        secure: false,
         host: "127.0.0.1".into(),
         port: listener.local_addr().unwrap().port(),
     };
@@ -38,8 +37,8 @@ fn plain_listener() -> (TcpListener, TunnelEndpoint) {
 }
 
 /// Opens a connection to `to` ahead; the server's end of it.
-async fn open_ahead_to(ahead: &Ahead, listener: TcpListener, to: &TunnelEndpoint) -> TcpStream {
-    ahead.open(to.clone(), &tls());
+async fn open_ahead_to(ahead: &Ahead, listener: TcpListener, to: &Dest) -> TcpStream {
+    ahead.open(to.clone(), None, &tls());
     let (server, _) = tokio::task::spawn_blocking(move || listener.accept().unwrap())
         .await
         .unwrap();
@@ -66,8 +65,8 @@ fn a_connection_opened_ahead_sends_nothing_until_it_is_taken() {
             "{silent:?}"
         );
         // Taken once, it carries what its taker writes; a second take finds none.
-        let mut transport = ahead.take(&to).await.expect("opened ahead");
-        assert!(ahead.take(&to).await.is_none());
+        let mut transport = ahead.take(&to, None).await.expect("opened ahead");
+        assert!(ahead.take(&to, None).await.is_none());
         transport.write_all(b"x").await.unwrap();
         transport.flush().await.unwrap();
         server
@@ -199,14 +198,11 @@ fn an_answer_larger_than_asked_for_is_refused() {
 fn api_urls_become_connection_targets() {
     let t = target("https://ec2.us-east-1.amazonaws.com/").unwrap();
     assert_eq!(
-        (t.scheme, t.host.as_str(), t.port),
-        (Scheme::Wss, "ec2.us-east-1.amazonaws.com", 443)
+        (t.secure, t.host.as_str(), t.port),
+        (true, "ec2.us-east-1.amazonaws.com", 443)
     );
     let t = target("http://[::1]:8080").unwrap();
-    assert_eq!(
-        (t.scheme, t.host.as_str(), t.port),
-        (Scheme::Ws, "::1", 8080)
-    );
+    assert_eq!((t.secure, t.host.as_str(), t.port), (false, "::1", 8080));
     assert!(target("ftp://example.com/").is_err());
 }
 
@@ -291,6 +287,6 @@ fn connections_nobody_took_are_closed() {
             server.read(&mut [0u8; 1]).unwrap()
         });
         assert_eq!(read.await.unwrap(), 0);
-        assert!(ahead.take(&to).await.is_none());
+        assert!(ahead.take(&to, None).await.is_none());
     });
 }

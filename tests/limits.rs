@@ -153,7 +153,7 @@ fn a_proxy_status_line_without_end_stops_at_8_kib() {
         &out,
         8,
         &format!(
-            "cannot reach proxy 127.0.0.1:{port}: its answer to CONNECT has a line longer than 8 KiB"
+            "cannot reach proxy 127.0.0.1:{port} (HTTPS_PROXY): its answer to CONNECT has a line longer than 8 KiB"
         ),
     );
 }

@@ -3,85 +3,45 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
+use std::net::TcpListener;
 
+use common::connect_proxy::{Behaviour, ConnectProxy};
 use common::*;
 use eic_ssh_sim::{Faults, Refusal};
 
-/// A minimal HTTP CONNECT proxy that records what it was asked for.
-fn connect_proxy() -> (u16, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let log = seen.clone();
-    std::thread::spawn(move || {
-        for client in listener.incoming().flatten() {
-            let log = log.clone();
-            std::thread::spawn(move || serve_connect(client, &log));
-        }
-    });
-    (port, seen)
-}
-
-fn serve_connect(mut client: TcpStream, log: &Mutex<Vec<String>>) {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        if client.read(&mut byte).unwrap_or(0) == 0 {
-            return;
-        }
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&head).into_owned();
-    let target = head
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or_default()
-        .to_string();
-    log.lock()
-        .unwrap()
-        .push(head.lines().next().unwrap_or_default().to_string());
-    let Ok(upstream) = TcpStream::connect(&target) else {
-        let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n");
-        return;
-    };
-    let _ = client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
-    let (mut c2, mut u2) = (client.try_clone().unwrap(), upstream.try_clone().unwrap());
-    let (mut c1, mut u1) = (client, upstream);
-    let t = std::thread::spawn(move || {
-        let _ = std::io::copy(&mut c1, &mut u1);
-        let _ = u1.shutdown(std::net::Shutdown::Write);
-    });
-    let _ = std::io::copy(&mut u2, &mut c2);
-    let _ = c2.shutdown(std::net::Shutdown::Write);
-    let _ = t.join();
+/// A CONNECT proxy that relays, and its log (`tests/common/connect_proxy.rs`).
+fn connect_proxy() -> ConnectProxy {
+    ConnectProxy::start(Behaviour::Relay)
 }
 
 #[test]
 fn https_proxy_carries_api_calls_and_the_tunnel_and_no_proxy_bypasses_it() {
-    let h = Harness::new();
-    let (port, seen) = connect_proxy();
+    // Each service on its own port: the log tells the tunnel from the API calls.
+    let h = Harness::apart(eic_ssh_sim::World::demo());
+    let proxy = connect_proxy();
     let mut cmd = h.ssh("true");
-    cmd.env("HTTPS_PROXY", format!("http://127.0.0.1:{port}"));
+    cmd.env("HTTPS_PROXY", proxy.url(None));
     let out = run(&mut cmd, LIMIT);
     assert!(out.status.success(), "{}", stderr(&out));
-    let connects = seen.lock().unwrap().clone();
-    let expected = format!("CONNECT {} HTTP/1.1", h.sim.addr);
-    assert!(
-        connects.len() >= 2,
-        "API calls and the tunnel go through the proxy: {connects:?}"
-    );
-    assert!(connects.iter().all(|c| *c == expected), "{connects:?}");
+    for port in [
+        h.sim.hosts.ec2.port(),
+        h.sim.hosts.instance_connect.port(),
+        h.sim.hosts.tunnel.port(),
+    ] {
+        assert!(
+            proxy.connected_to_port(port),
+            "{port}: {:?}",
+            proxy.targets()
+        );
+    }
 
-    seen.lock().unwrap().clear();
+    proxy.clear();
     let mut cmd = h.ssh("true");
-    cmd.env("HTTPS_PROXY", format!("http://127.0.0.1:{port}"))
+    cmd.env("HTTPS_PROXY", proxy.url(None))
         .env("NO_PROXY", "127.0.0.1");
     let out = run(&mut cmd, LIMIT);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(seen.lock().unwrap().is_empty());
+    assert!(proxy.targets().is_empty());
 }
 
 #[test]
@@ -177,7 +137,8 @@ fn proxy_passwords_never_reach_stderr_or_the_connection_log() {
         ("ALL_PROXY", "socks5://alice:s3cretpw@127.0.0.1:1080"),
         ("HTTPS_PROXY", "http://alice:s3cretpw@proxy.example:1/corp"),
         ("https_proxy", "alice:s3cret pw@proxy.example:1"),
-        ("HTTP_PROXY", "http://alice:s3cret/pw@proxy.example:1"),
+        // (curl reads only the lower-case http_proxy.)
+        ("http_proxy", "http://alice:s3cret/pw@proxy.example:1"),
     ];
     for (name, value) in malformed {
         let mut cmd = h.eic_ssh();
@@ -191,7 +152,8 @@ fn proxy_passwords_never_reach_stderr_or_the_connection_log() {
     assert!(h.sim.events_of("api_call").is_empty());
 
     // Well formed, at -vvv: through a proxy that works, then one that is down.
-    let (port, seen) = connect_proxy();
+    let connect = connect_proxy();
+    let port = connect.port;
     let proxy = h.proxy_command().replace(" proxy %h", " -vvv proxy %h");
     let mut cmd = h.ssh_via(&proxy, "true");
     cmd.env(
@@ -200,7 +162,7 @@ fn proxy_passwords_never_reach_stderr_or_the_connection_log() {
     );
     let out = run(&mut cmd, LIMIT);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(!seen.lock().unwrap().is_empty(), "the proxy was used");
+    assert!(!connect.targets().is_empty(), "the proxy was used");
     assert!(stderr(&out).contains("through proxy 127.0.0.1"));
     assert!(!stderr(&out).contains("s3cret"), "{}", stderr(&out));
     let dead = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -19,7 +19,9 @@ use crate::server::{Reply, text};
 /// Answers one checkip request.
 pub async fn handle(path: &str, state: &State, peer: SocketAddr) -> Reply {
     let public = state.world.read().unwrap().public_ip_for(peer.ip());
-    state.events.record("checkip", json!({"path": path}));
+    state
+        .events
+        .record("checkip", json!({"path": path, "peer": peer.to_string()}));
     match path.strip_prefix("/checkip").unwrap_or_default() {
         "" | "/" => text(StatusCode::OK, &format!("{public}\n")),
         "/garbage" => text(

@@ -42,6 +42,7 @@ pub fn handle(parts: &http::request::Parts, body: &Bytes, state: &State) -> Repl
     state.events.record(
         "api_call",
         json!({"service": "ec2", "action": action, "ok": outcome.is_ok(),
+               "peer": crate::server::peer_of(parts),
                "code": outcome.as_ref().err().map(|d| d.code.clone())}),
     );
     match outcome {

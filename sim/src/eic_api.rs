@@ -37,6 +37,7 @@ pub fn handle(
     state.events.record(
         "api_call",
         json!({"service": "ec2-instance-connect", "action": action, "ok": outcome.is_ok(),
+               "peer": crate::server::peer_of(parts),
                "code": outcome.as_ref().err().map(|d| d.code.clone())}),
     );
     match outcome {

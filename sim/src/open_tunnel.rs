@@ -100,7 +100,7 @@ pub async fn handle(req: Request<Incoming>, state: Arc<State>, peer: SocketAddr)
         let ws =
             WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
                 .await;
-        run_tunnel(ws, &state2, &world, &ask, client_ip, faults).await;
+        run_tunnel(ws, &state2, &world, &ask, (client_ip, peer), faults).await;
         drop(slot);
     });
     let mut r = reply(StatusCode::SWITCHING_PROTOCOLS, "text/plain", Vec::new());
@@ -353,7 +353,7 @@ async fn run_tunnel(
     state: &State,
     world: &World,
     ask: &Ask,
-    client_ip: IpAddr,
+    (client_ip, peer): (IpAddr, std::net::SocketAddr),
     faults: Faults,
 ) {
     let target = connect_target(state, world, ask, client_ip, &faults).await;
@@ -372,7 +372,8 @@ async fn run_tunnel(
     state.events.record(
         "tunnel_open",
         json!({"endpoint": ask.endpoint_id, "ip": ask.private_ip, "port": ask.port,
-               "client_ip": client_ip.to_string(), "max_duration": ask.max_duration}),
+               "client_ip": client_ip.to_string(), "max_duration": ask.max_duration,
+               "peer": peer.to_string()}),
     );
     let (end, up, down) = relay(ws, tcp, ask.max_duration, &faults).await;
     state.events.record(

@@ -108,11 +108,25 @@ where
         .await;
 }
 
+/// The client's address, carried to the API handlers for their events.
+#[derive(Clone, Copy, Debug)]
+pub struct Peer(pub SocketAddr);
+
+/// The `peer` of a request's events: the address its connection came from.
+pub fn peer_of(parts: &http::request::Parts) -> String {
+    parts
+        .extensions
+        .get::<Peer>()
+        .map(|p| p.0.to_string())
+        .unwrap_or_default()
+}
+
 async fn route(
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
     state: Arc<State>,
     peer: SocketAddr,
 ) -> Result<Reply, Infallible> {
+    req.extensions_mut().insert(Peer(peer));
     let path = req.uri().path().to_string();
     let reply = match (req.method().clone(), path.as_str()) {
         (Method::GET, "/openTunnel") => crate::open_tunnel::handle(req, state, peer).await,

@@ -35,6 +35,7 @@ pub fn handle(parts: &http::request::Parts, body: &Bytes, state: &State) -> Repl
     state.events.record(
         "api_call",
         json!({"service": "sts", "action": action, "ok": outcome.is_ok(),
+               "peer": crate::server::peer_of(parts),
                "code": outcome.as_ref().err().map(|d| d.code.clone()),
                "serial": params.get("SerialNumber"), "role": params.get("RoleArn")}),
     );

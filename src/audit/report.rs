@@ -88,7 +88,7 @@ pub fn allowed(
         answer: source.chars().take(60).collect(),
     };
     let ip = source.parse::<IpAddr>().map_err(|_| &not_an_address);
-    match decide(eff, ip, groups) {
+    match decide(&eff.policy(), ip, groups) {
         Verdict::Unchecked { .. } => Ok(None),
         Verdict::Allowed { .. } => Ok(Some(true)),
         Verdict::Refused { .. } => Ok(Some(false)),

@@ -10,7 +10,7 @@ use super::client::{ApiCall, send};
 use super::context::AwsContext;
 use super::error::AwsError;
 use super::instance_connect::parse_json_error;
-use crate::route::quota::Backoff;
+use crate::net::backoff::Backoff;
 
 /// The event source of `OpenTunnel` and `SendSSHPublicKey`.
 pub const EVENT_SOURCE: &str = "ec2-instance-connect.amazonaws.com";

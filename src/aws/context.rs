@@ -28,7 +28,7 @@ pub struct AwsContext {
     /// profile's `use_dualstack_endpoint`).
     pub use_dualstack: bool,
     /// HTTP client for the SDK's credential providers, on the shared rustls configuration.
-    pub http: reqwest::Client,
+    pub http: crate::net::http::Client,
     /// The signed API calls' connections (`connections.rs`).
     pub api: ApiConnections,
     /// Base URL of the EC2 API.
@@ -46,15 +46,6 @@ pub struct AwsContext {
     /// The credentials come from an SSO profile: a failure to get them is fixed by
     /// `aws sso login` (`sso.rs`).
     pub sso: bool,
-}
-
-impl From<&crate::route::Settings> for AwsChoices {
-    fn from(eff: &crate::route::Settings) -> Self {
-        AwsChoices {
-            profile: eff.profile.clone(),
-            region: eff.region.clone(),
-        }
-    }
 }
 
 /// Explicit choices from flags; `None` defers to the AWS config chain.
@@ -84,7 +75,7 @@ impl AwsContext {
     /// [`AwsContext::settings`], then [`AwsContext::with_mfa`].
     pub async fn load(
         choices: &AwsChoices,
-        http: reqwest::Client,
+        http: crate::net::http::Client,
         api: ApiConnections,
     ) -> Result<Self, Failure> {
         Self::settings(choices, http, api)
@@ -99,7 +90,7 @@ impl AwsContext {
     /// instance metadata service for one.
     pub async fn settings(
         choices: &AwsChoices,
-        http: reqwest::Client,
+        http: crate::net::http::Client,
         api: ApiConnections,
     ) -> Result<Self, Failure> {
         super::profile_file::check_files()?;
@@ -436,42 +427,7 @@ fn credentials_sentence(e: &CredentialsError) -> String {
     }
 }
 
-/// An error with its chain of causes, on one line, each said once: a cause whose text is
-/// already in the line is left out, and so are the labels the HTTP libraries wrap a cause
-/// in (reqwest's "error sending request for url (…)", hyper-util's "client error
-/// (Connect)", "dns error", "error resolving DNS"), which the cause below them says better:
-/// one DNS failure reads as one failed lookup, not three. The callers name the URL.
-pub fn with_causes(e: &dyn std::error::Error) -> String {
-    let mut chain = vec![e.to_string()];
-    let mut source = e.source();
-    while let Some(cause) = source {
-        chain.push(cause.to_string());
-        source = cause.source();
-    }
-    let last = chain.len() - 1;
-    let mut said: Vec<String> = Vec::new();
-    for (i, text) in chain.into_iter().enumerate() {
-        let repeated = said.iter().any(|s| s.contains(&text));
-        if text.is_empty() || repeated || (i < last && is_label(&text)) {
-            continue;
-        }
-        said.push(text);
-    }
-    said.join(": ")
-}
-
-/// A wrapper's text that names no cause of its own.
-fn is_label(text: &str) -> bool {
-    const LABELS: [&str; 5] = [
-        "client error (Connect)",
-        "client error (SendRequest)",
-        "dns error",
-        "error resolving DNS",
-        "error sending request",
-    ];
-    LABELS.iter().any(|l| text.eq_ignore_ascii_case(l))
-        || text.starts_with("error sending request for url (")
-}
+pub use crate::error::with_causes;
 
 #[cfg(test)]
 mod tests {

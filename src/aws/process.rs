@@ -13,7 +13,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// How long a `credential_process` may run. The AWS CLI waits forever; a minute is room
 /// for one that asks for a code on the terminal.
-pub const TIMEOUT: Duration = Duration::from_secs(60);
+pub const TIMEOUT: Duration = crate::net::timeouts::CREDENTIAL_PROCESS;
 
 /// Shortens [`TIMEOUT`] (whole seconds, at least 1; never lengthens it).
 pub const TIMEOUT_VARIABLE: &str = "EIC_SSH_CREDENTIAL_PROCESS_TIMEOUT_SECS";

@@ -1,6 +1,7 @@
 //! The AWS SDK's credential providers (SSO, STS, IMDS) send their requests through our one
-//! HTTP client: no second HTTP stack, TLS configuration or set of trust roots is built or
-//! linked, and `AWS_CA_BUNDLE` and the proxy variables apply to them as to everything else.
+//! HTTP client (`net::http`): no second HTTP stack, TLS configuration or set of trust roots
+//! is built or linked, and `AWS_CA_BUNDLE` and the proxy variables apply to them as to
+//! everything else.
 
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
@@ -11,9 +12,18 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 
-/// Our reqwest client, as the SDK's `HttpClient`.
-#[derive(Debug, Clone)]
-pub struct SdkHttp(pub reqwest::Client);
+use crate::net::http::{CallError, Client};
+use crate::net::{MAX_API_BODY, timeouts};
+
+/// Our client, as the SDK's `HttpClient`.
+#[derive(Clone)]
+pub struct SdkHttp(pub Client);
+
+impl std::fmt::Debug for SdkHttp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SdkHttp")
+    }
+}
 
 impl HttpClient for SdkHttp {
     fn http_connector(
@@ -21,10 +31,11 @@ impl HttpClient for SdkHttp {
         settings: &HttpConnectorSettings,
         _components: &RuntimeComponents,
     ) -> SharedHttpConnector {
-        // reqwest times a whole request; the SDK's two timeouts bound it together.
+        // Our client times a whole request; the SDK's two timeouts bound it together, and
+        // the API call's limit bounds it when the SDK sets none.
         let timeout = match (settings.connect_timeout(), settings.read_timeout()) {
-            (Some(c), Some(r)) => Some(c + r),
-            (c, r) => c.or(r),
+            (Some(c), Some(r)) => c + r,
+            (c, r) => c.or(r).unwrap_or(timeouts::API_CALL),
         };
         SharedHttpConnector::new(Connector {
             client: self.0.clone(),
@@ -33,10 +44,15 @@ impl HttpClient for SdkHttp {
     }
 }
 
-#[derive(Debug)]
 struct Connector {
-    client: reqwest::Client,
-    timeout: Option<std::time::Duration>,
+    client: Client,
+    timeout: std::time::Duration,
+}
+
+impl std::fmt::Debug for Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Connector")
+    }
 }
 
 impl HttpConnector for Connector {
@@ -44,41 +60,32 @@ impl HttpConnector for Connector {
         let client = self.client.clone();
         let timeout = self.timeout;
         HttpConnectorFuture::new(async move {
-            let failed = |e: reqwest::Error| {
-                if e.is_timeout() {
-                    ConnectorError::timeout(e.into())
-                } else {
-                    ConnectorError::io(e.into())
-                }
-            };
-            let method = reqwest::Method::from_bytes(request.method().as_bytes())
+            let method = http::Method::from_bytes(request.method().as_bytes())
                 .map_err(|e| ConnectorError::user(e.into()))?;
-            let mut builder = client.request(method, request.uri());
-            for (name, value) in request.headers() {
-                builder = builder.header(name, value);
-            }
-            if let Some(t) = timeout {
-                builder = builder.timeout(t);
-            }
+            let headers: Vec<(String, String)> = request
+                .headers()
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect();
             // The credential providers send small in-memory bodies, never streams.
             let body = request
                 .body()
                 .bytes()
-                .map(<[u8]>::to_vec)
+                .map(bytes::Bytes::copy_from_slice)
                 .unwrap_or_default();
-            let response = builder.body(body).send().await.map_err(failed)?;
-            let status = StatusCode::try_from(response.status().as_u16())
-                .map_err(|e| ConnectorError::other(e.into(), None))?;
-            let headers = response.headers().clone();
             // An endless answer from a credential endpoint stops at the API limit.
-            let bytes = crate::net::read_body(response, crate::net::MAX_API_BODY)
+            let answer = client
+                .send(method, request.uri(), &headers, body, MAX_API_BODY, timeout)
                 .await
                 .map_err(|e| match e {
-                    crate::net::BodyError::Network(e) => failed(e),
-                    too_large => ConnectorError::other(too_large.into(), None),
+                    CallError::Timeout(_) => ConnectorError::timeout(e.into()),
+                    CallError::Connect(_) | CallError::Http(_) => ConnectorError::io(e.into()),
+                    other => ConnectorError::other(other.into(), None),
                 })?;
-            let mut out = HttpResponse::new(status, SdkBody::from(bytes));
-            for (name, value) in &headers {
+            let status = StatusCode::try_from(answer.status)
+                .map_err(|e| ConnectorError::other(e.into(), None))?;
+            let mut out = HttpResponse::new(status, SdkBody::from(answer.body));
+            for (name, value) in &answer.headers {
                 if let Ok(value) = value.to_str() {
                     out.headers_mut()
                         .append(name.as_str().to_string(), value.to_string());

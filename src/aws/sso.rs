@@ -36,7 +36,7 @@ pub fn sentence(e: &CredentialsError, profile: Option<&str>) -> String {
     }
     format!(
         "{scope}no credentials from AWS SSO ({}): run `{login}`, then try again",
-        super::context::with_causes(e)
+        crate::error::with_causes(e)
     )
 }
 
@@ -45,7 +45,7 @@ fn token_expired(e: &CredentialsError) -> bool {
     let mut source = std::error::Error::source(e);
     while let Some(cause) = source {
         if cause.downcast_ref::<TokenError>().is_some() {
-            return super::context::with_causes(cause).contains("expired");
+            return crate::error::with_causes(cause).contains("expired");
         }
         source = cause.source();
     }

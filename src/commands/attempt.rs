@@ -50,6 +50,7 @@ impl Attempt {
             .as_ref()
             .and_then(|v| v.ip())
             .map(|ip| ip.to_string());
+        entry.road.clone_from(&l.road);
         entry.host_key.clone_from(&l.host_key);
         (entry.outcome, entry.exit) = match result {
             Ok(outcome) => (outcome.word().to_string(), outcome.code()),

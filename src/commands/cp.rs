@@ -100,7 +100,7 @@ async fn copy(
             () = client::closed(&login.handle) => {
                 // The copy sees the loss itself within moments (its requests fail), and
                 // then writes what had arrived to the part file, for --resume.
-                let _ = tokio::time::timeout(Duration::from_secs(5), &mut work).await;
+                let _ = tokio::time::timeout(crate::net::timeouts::COPY_SETTLE, &mut work).await;
                 Some(Stop::ConnectionLost)
             }
         }
@@ -243,7 +243,7 @@ enum Stop {
 }
 
 /// How long a keepalive may take to come back when an SFTP reply did not.
-const PING_BOUND: Duration = Duration::from_secs(10);
+const PING_BOUND: Duration = crate::net::timeouts::SSH_PING;
 
 /// Whether the SSH connection still answers (then a silent SFTP server is to blame, not
 /// the tunnel).
@@ -264,7 +264,7 @@ async fn start_failure(
     let lost = match &e {
         // The connection may be going down under the request that failed: give it a moment.
         StartError::Failed(_) => {
-            tokio::time::timeout(Duration::from_secs(2), client::closed(&handle))
+            tokio::time::timeout(crate::net::timeouts::CLOSE_GRACE, client::closed(&handle))
                 .await
                 .is_ok()
         }

@@ -22,43 +22,44 @@ pub async fn run(args: EgressArgs, g: &Globals) -> Result<Outcome, Failure> {
     };
     let tls = net::client_config()?;
     let preferred = Family::preferred()?;
-    let path = Path::for_urls(&eff.egress_urls, preferred);
-    let ip = current_ip_over(&tls, &eff.egress_urls, path).await;
-    let verdict = decide(&eff, ip.as_ref().copied(), None);
+    let path = route::road::guard_path(&eff, preferred)?;
+    let ip = current_ip_over(&tls, &eff.egress_urls, &path).await;
+    let verdict = decide(&eff.policy(), ip.as_ref().copied(), None);
     // Straight out, the other family is checked too: shown when this machine has it.
-    let other = match path {
+    let other = match &path {
         Path::Direct(family) => {
             let other = Path::Direct(family.other());
-            match current_ip_over(&tls, &eff.egress_urls, other).await {
-                Ok(ip) => Some((family.other(), ip, decide(&eff, Ok(ip), None))),
+            let family = *family;
+            match current_ip_over(&tls, &eff.egress_urls, &other).await {
+                Ok(ip) => Some((family.other(), ip, decide(&eff.policy(), Ok(ip), None))),
                 Err(e) => {
                     tracing::debug!("no egress over {}: {e}", family.other());
                     None
                 }
             }
         }
-        Path::Proxy => None,
+        Path::Proxy(_) => None,
     };
     let other = other.as_ref().map(|(f, ip, v)| (*f, *ip, v));
     if args.json {
-        print_json(&args, &eff, path, &ip, &verdict, other);
+        print_json(&args, &eff, &path, &ip, &verdict, other);
     } else {
-        print_text(&eff, path, &ip, &verdict, other);
+        print_text(&eff, &path, &ip, &verdict, other);
     }
     verdict.gate().map(|()| Outcome::Success)
 }
 
-/// `over IPv4`, or `through the proxy`.
-fn how(path: Path) -> String {
+/// `over IPv4` (direct), or `via proxy.corp:3128 (HTTPS_PROXY)`.
+fn how(path: &Path) -> String {
     match path {
         Path::Direct(family) => format!("over {family}"),
-        Path::Proxy => "through the proxy".into(),
+        Path::Proxy(proxy) => format!("via {proxy} ({})", proxy.variable),
     }
 }
 
 fn print_text(
     eff: &Settings,
-    path: Path,
+    path: &Path,
     ip: &Result<IpAddr, ProbeError>,
     verdict: &Verdict,
     other: Option<(Family, IpAddr, &Verdict)>,
@@ -115,7 +116,7 @@ fn print_text(
 fn print_json(
     args: &EgressArgs,
     eff: &Settings,
-    path: Path,
+    path: &Path,
     ip: &Result<IpAddr, ProbeError>,
     verdict: &Verdict,
     other: Option<(Family, IpAddr, &Verdict)>,

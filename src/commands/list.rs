@@ -12,7 +12,7 @@ use crate::cli::{Globals, ListArgs};
 use crate::commands::ssh_config::parse_filters;
 use crate::config::{self, ConfigFile};
 use crate::error::{Failure, Outcome};
-use crate::guard::{Verdict, current_ip, decide, probe::ProbeError};
+use crate::guard::{Verdict, current_ip_over, decide, probe::ProbeError};
 use crate::net;
 use crate::printable::escape;
 use crate::route::{self, Flags};
@@ -74,7 +74,7 @@ pub async fn listing(
     };
     let tls = net::client_config()?;
     let http = net::http_client(&tls)?;
-    let aws = AwsContext::load(&choices, http.clone(), ApiConnections::new(tls)).await?;
+    let aws = AwsContext::load(&choices, http, ApiConnections::new(tls.clone())).await?;
     let regions = if all_regions {
         ec2::describe_regions(&aws).await?
     } else {
@@ -95,7 +95,8 @@ pub async fn listing(
         .any(|(_, e)| settings_for(file, path, e).is_some_and(|eff| eff.has_allowlist()));
     // The egress IP is learned once, and only when some allowlist needs it.
     let ip = if any_allowlist {
-        Some(current_ip(&http, &defaults.egress_urls).await)
+        let path = route::road::guard_path(&defaults, crate::family::Family::preferred()?)?;
+        Some(current_ip_over(&tls, &defaults.egress_urls, &path).await)
     } else {
         None
     };
@@ -162,7 +163,7 @@ fn row(
             "unknown",
             Some("the config does not resolve for it".to_string()),
         ),
-        Some(eff) => match decide(&eff, ip, None) {
+        Some(eff) => match decide(&eff.policy(), ip, None) {
             Verdict::Refused { reason, .. } => ("refused", Some(reason)),
             v @ Verdict::AskSecurityGroup { .. } => (v.word(), Some(v.sentence())),
             v => (v.word(), None),

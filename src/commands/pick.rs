@@ -58,8 +58,8 @@ async fn reachable(g: &Globals, config: &Loaded) -> Result<(Vec<Row>, Option<Str
     let defaults = route::settings::defaults(&config.file, path)?;
     let tls = net::client_config()?;
     let with_aliases = !config.file.hosts.is_empty();
-    let over = guard::Path::for_urls(&defaults.egress_urls, crate::family::Family::preferred()?);
-    if let Err(refused) = guard::check(&defaults, &tls, over).await.gate() {
+    let over = route::road::guard_path(&defaults, crate::family::Family::preferred()?)?;
+    if let Err(refused) = guard::check(&defaults.policy(), &tls, &over).await.gate() {
         if !with_aliases {
             return Err(refused);
         }

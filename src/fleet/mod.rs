@@ -113,7 +113,6 @@ async fn plan(
     file: &ConfigFile,
     path: Option<&std::path::Path>,
 ) -> Result<Vec<Host>, Failure> {
-    crate::tunnel::connect::check_proxy_env().map_err(|e| Failure::usage(e.to_string()))?;
     let defaults = route::settings::defaults(file, path)?;
     let choices = AwsChoices {
         profile: request.flags.profile.clone().or(defaults.profile.clone()),
@@ -139,7 +138,8 @@ async fn plan(
         .map(TunnelEndpoint::parse)
         .transpose()?;
     let family = Family::preferred()?;
-    let guard_path = Path::for_urls(&defaults.egress_urls, family);
+    // One check for the run, on the road a tunnel takes before its endpoint is known.
+    let guard_path = route::road::guard_path(&defaults, family)?;
     let mut settings = Vec::new();
     for c in &chosen {
         let mut s = route::settings::for_target(file, path, &c.typed, &request.flags)?;
@@ -155,7 +155,7 @@ async fn plan(
     }
     // The egress IP is learned once, and only when some allowlist needs it.
     let ip = if settings.iter().any(Settings::has_allowlist) {
-        Some(guard::current_ip_over(&tls, &defaults.egress_urls, guard_path).await)
+        Some(guard::current_ip_over(&tls, &defaults.egress_urls, &guard_path).await)
     } else {
         None
     };
@@ -166,7 +166,7 @@ async fn plan(
             http: &http,
             tls: &tls,
             family,
-            path: guard_path,
+            path: guard_path.clone(),
             override_url: override_url.as_ref(),
         };
         hosts.push(shared.host(c, s, ip.as_ref()).await);
@@ -177,7 +177,7 @@ async fn plan(
 /// What every host's plan shares.
 struct Shared<'a> {
     aws: &'a AwsContext,
-    http: &'a reqwest::Client,
+    http: &'a crate::net::http::Client,
     tls: &'a Arc<rustls::ClientConfig>,
     family: Family,
     path: Path,
@@ -209,7 +209,7 @@ impl Shared<'_> {
             Some(Err(e)) => Err(e),
             None => Err(&not_asked),
         };
-        let verdict = guard::decide(&settings, judged, None);
+        let verdict = guard::decide(&settings.policy(), judged, None);
         host.ready = self
             .destination(&host.chosen, settings, verdict)
             .await
@@ -273,9 +273,9 @@ impl Shared<'_> {
         };
         let verdict =
             route::resolve::settle(verdict, &settings, self.aws, &found, &mut learned).await?;
-        let family = match (self.path, &verdict) {
-            (_, Verdict::Unchecked { .. }) | (Path::Proxy, _) => None,
-            (Path::Direct(judged), _) => Some(judged),
+        let family = match (&self.path, &verdict) {
+            (_, Verdict::Unchecked { .. }) | (Path::Proxy(_), _) => None,
+            (Path::Direct(judged), _) => Some(*judged),
         };
         Ok(Destination {
             settings,
@@ -286,7 +286,7 @@ impl Shared<'_> {
             ahead: Arc::new(Ahead::default()),
             found,
             endpoint: tunnel_endpoint,
-            path: self.path,
+            path: self.path.clone(),
             family,
             unconfirmed: None,
         })

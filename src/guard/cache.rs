@@ -30,27 +30,16 @@ struct Entry {
     at: u64,
 }
 
-/// How each of `urls` is reached with the environment's proxy settings (`HTTP_PROXY`,
-/// `HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`): `direct` or `proxy HOST:PORT`.
+/// How each of `urls` is reached with the environment's proxy variables
+/// (`net::proxy`): `direct` or `via HOST:PORT`.
 pub fn routes(urls: &[String]) -> Vec<String> {
-    use hyper_util::client::proxy::matcher::Matcher;
-    let matcher = Matcher::from_env();
+    use crate::net::dial::{Dest, Road, Rule};
+    let rule = Rule::from_env();
     urls.iter()
-        .map(|url| {
-            let proxy = url
-                .parse::<http::Uri>()
-                .ok()
-                .and_then(|uri| matcher.intercept(&uri))
-                .map(|i| {
-                    let p = i.uri();
-                    format!(
-                        "proxy {}://{}:{}",
-                        p.scheme_str().unwrap_or("http"),
-                        p.host().unwrap_or_default(),
-                        p.port_u16().unwrap_or(0)
-                    )
-                });
-            proxy.unwrap_or_else(|| "direct".into())
+        .map(|url| match Dest::of_url(url).map(|d| rule.proxy_for(&d)) {
+            Some(Ok(proxy)) => Road::of(proxy.as_ref()).to_string(),
+            Some(Err(e)) => e.to_string(),
+            None => "direct".into(),
         })
         .collect()
 }

@@ -2,6 +2,7 @@
 //! network may connect to the target (`verdict`), before anything else happens.
 
 pub mod cache;
+pub mod policy;
 pub mod probe;
 pub mod verdict;
 
@@ -11,8 +12,12 @@ use std::sync::Arc;
 use ipnet::IpNet;
 
 use crate::family::Family;
+use crate::net::dial::Road;
+use crate::net::http::Client;
+use crate::net::proxy::Proxy;
 
 use cache::Cache;
+pub use policy::Policy;
 use probe::ProbeError;
 pub use verdict::{Verdict, decide};
 
@@ -21,73 +26,75 @@ pub fn admitting(ip: IpAddr, allow: &[IpNet]) -> Option<IpNet> {
     allow.iter().copied().find(|net| net.contains(&ip))
 }
 
-/// The egress IP, from the cache when fresh, else from the configured sources.
-pub async fn current_ip(http: &reqwest::Client, urls: &[String]) -> Result<IpAddr, ProbeError> {
-    let cache = Cache::from_env();
-    let via = cache::routes(urls);
-    if let Some(ip) = cache.get_via(urls, &via) {
-        tracing::debug!(
-            "egress IP {ip} (cached for at most {}s)",
-            cache.ttl.as_secs()
-        );
-        return Ok(ip);
-    }
-    let ip = probe::egress_ip(http, urls).await?;
-    cache.put_via(urls, &via, ip);
-    Ok(ip)
-}
-
-/// How the egress check for a family goes out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The road the egress check takes: the tunnel's own.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Path {
     /// Straight out, pinned to this family: the answer is this family's egress IP.
     Direct(Family),
-    /// Through the proxy the environment names: the proxy decides the family, and tunnels
-    /// go through the same proxy.
-    Proxy,
+    /// Through this proxy (the one the tunnel goes through): the proxy decides the family,
+    /// and what is judged is the proxy's egress.
+    Proxy(Proxy),
 }
 
 impl Path {
-    /// The path of a check over `family` with `urls`: through the proxy when any URL goes
-    /// through one (then the proxy's family is what is judged), else direct.
-    pub fn for_urls(urls: &[String], family: Family) -> Path {
-        if cache::routes(urls).iter().any(|r| r != "direct") {
-            Path::Proxy
-        } else {
-            Path::Direct(family)
+    /// The path of a tunnel that goes through `proxy` (or straight out over `family`).
+    pub fn of_tunnel(proxy: Option<Proxy>, family: Family) -> Path {
+        match proxy {
+            Some(proxy) => Path::Proxy(proxy),
+            None => Path::Direct(family),
         }
     }
 
     /// The family judged, when the check goes straight out.
-    pub fn family(self) -> Option<Family> {
+    pub fn family(&self) -> Option<Family> {
         match self {
-            Path::Direct(family) => Some(family),
-            Path::Proxy => None,
+            Path::Direct(family) => Some(*family),
+            Path::Proxy(_) => None,
+        }
+    }
+
+    /// The road out: direct, or via the proxy.
+    pub fn road(&self) -> Road {
+        match self {
+            Path::Direct(_) => Road::Direct,
+            Path::Proxy(proxy) => Road::of(Some(proxy)),
+        }
+    }
+
+    /// Whether a tunnel taking `road` leaves the way this check did.
+    pub fn same_road(&self, road: &Road) -> bool {
+        &self.road() == road
+    }
+}
+
+impl std::fmt::Display for Path {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Path::Direct(family) => write!(f, "direct over {family}"),
+            Path::Proxy(proxy) => write!(f, "via {proxy} ({})", proxy.variable),
         }
     }
 }
 
-/// The egress IP as seen over `path`: a pinned check asks only the URLs that can be reached
-/// over its family (not an IP literal of the other one), and its answers are cached apart
-/// from the other family's.
+/// The egress IP as seen over `path`, every check URL asked along it (whatever NO_PROXY
+/// says of the URL's own host: the check judges the tunnel's road). A direct check asks
+/// only the URLs that can be reached over its family (not an IP literal of the other one);
+/// answers are cached per road.
 pub async fn current_ip_over(
     tls: &Arc<rustls::ClientConfig>,
     urls: &[String],
-    path: Path,
+    path: &Path,
 ) -> Result<IpAddr, ProbeError> {
-    let Path::Direct(family) = path else {
-        let http = crate::net::http_client(tls).map_err(|f| ProbeError::Unreachable {
-            url: urls.join(", "),
-            reason: f.message,
-        })?;
-        return current_ip(&http, urls).await;
+    let urls: Vec<String> = match path {
+        Path::Direct(family) => urls
+            .iter()
+            .filter(|u| probe::reachable_over(u, *family))
+            .cloned()
+            .collect(),
+        Path::Proxy(_) => urls.to_vec(),
     };
-    let urls: Vec<String> = urls
-        .iter()
-        .filter(|u| probe::reachable_over(u, family))
-        .cloned()
-        .collect();
     if urls.is_empty() {
+        let family = path.family().map(|f| f.to_string()).unwrap_or_default();
         return Err(ProbeError::Unreachable {
             url: "(none)".into(),
             reason: format!(
@@ -95,48 +102,44 @@ pub async fn current_ip_over(
             ),
         });
     }
-    let http =
-        crate::net::http_client_over(tls, Some(family)).map_err(|f| ProbeError::Unreachable {
-            url: urls.join(", "),
-            reason: f.message,
-        })?;
+    let proxy = match path {
+        Path::Proxy(proxy) => Some(proxy.clone()),
+        Path::Direct(_) => None,
+    };
+    let http = Client::on_road(tls.clone(), proxy, path.family());
     let cache = Cache::from_env();
-    let via: Vec<String> = cache::routes(&urls)
-        .into_iter()
-        .map(|r| format!("{r} {}", family.word()))
+    let via: Vec<String> = urls
+        .iter()
+        .map(|_| match path {
+            Path::Direct(family) => format!("direct {}", family.word()),
+            Path::Proxy(proxy) => format!("proxy {}", proxy.address()),
+        })
         .collect();
     if let Some(ip) = cache.get_via(&urls, &via) {
-        tracing::debug!("egress IP over {family} {ip} (cached)");
+        tracing::debug!("egress IP {ip} ({path}, cached)");
         return Ok(ip);
     }
-    let ip = probe::egress_ip(&http, &urls)
-        .await
-        .map_err(|e| e.over(family))?;
+    let ip = probe::egress_ip(&http, &urls).await;
+    let ip = match path {
+        Path::Direct(family) => ip.map_err(|e| e.over(*family))?,
+        Path::Proxy(_) => ip?,
+    };
     cache.put_via(&urls, &via, ip);
     Ok(ip)
 }
 
 /// The verdict before any AWS call, without the security group: the egress IP is learned
 /// over `path` only when an allowlist applies.
-pub async fn check(
-    eff: &crate::route::Settings,
-    tls: &Arc<rustls::ClientConfig>,
-    path: Path,
-) -> Verdict {
+pub async fn check(eff: &Policy, tls: &Arc<rustls::ClientConfig>, path: &Path) -> Verdict {
     if !eff.has_allowlist() {
-        tracing::debug!("no allowlist for {}: egress check skipped", eff.label());
+        tracing::debug!("no allowlist for {}: egress check skipped", eff.label);
         return Verdict::Unchecked {
             opted_out: eff.opted_out,
         };
     }
     let ip = current_ip_over(tls, &eff.egress_urls, path).await;
     let verdict = decide(eff, ip.as_ref().copied(), None);
-    match path {
-        Path::Direct(family) => {
-            tracing::info!("egress guard over {family}: {}", verdict.sentence())
-        }
-        Path::Proxy => tracing::info!("egress guard (through the proxy): {}", verdict.sentence()),
-    }
+    tracing::info!("egress guard ({path}): {}", verdict.sentence());
     verdict
 }
 

@@ -1,14 +1,15 @@
 //! Finds this machine's public egress IP by asking one or more checkip services.
 
 use std::net::IpAddr;
-use std::time::Duration;
 
 use futures_util::future::join_all;
 
 use crate::family::Family;
+use crate::net::dial::DialError;
+use crate::net::http::{CallError, Client};
 
 /// How long one checkip request may take.
-pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+pub const PROBE_TIMEOUT: std::time::Duration = crate::net::timeouts::EGRESS_CHECK;
 
 /// Why the egress IP is unknown.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,7 +66,7 @@ pub fn reachable_over(url: &str, family: Family) -> bool {
 }
 
 /// Asks every URL at once; they must all answer the same address.
-pub async fn egress_ip(http: &reqwest::Client, urls: &[String]) -> Result<IpAddr, ProbeError> {
+pub async fn egress_ip(http: &Client, urls: &[String]) -> Result<IpAddr, ProbeError> {
     let answers = join_all(urls.iter().map(|u| ask(http, u))).await;
     let mut found: Vec<(String, IpAddr)> = Vec::new();
     for (url, answer) in urls.iter().zip(answers) {
@@ -85,32 +86,30 @@ pub async fn egress_ip(http: &reqwest::Client, urls: &[String]) -> Result<IpAddr
     Ok(first)
 }
 
-async fn ask(http: &reqwest::Client, url: &str) -> Result<IpAddr, ProbeError> {
+async fn ask(http: &Client, url: &str) -> Result<IpAddr, ProbeError> {
     let unreachable = |reason: String| ProbeError::Unreachable {
         url: url.to_string(),
         reason,
     };
-    let response = http
-        .get(url)
-        .timeout(PROBE_TIMEOUT)
-        .send()
+    // A redirect (to http://, or to another host) is a failure, not a second source: the
+    // client never follows one.
+    let answer = http
+        .get(url, crate::net::MAX_CHECKIP_BODY, PROBE_TIMEOUT)
         .await
-        .map_err(|e| {
-            if e.is_timeout() {
+        .map_err(|e| match e {
+            CallError::Timeout(_) => {
                 unreachable(format!("no answer within {}s", PROBE_TIMEOUT.as_secs()))
-            } else if let Some(refusal) = crate::net::proxy_refusal(url, &e) {
-                unreachable(refusal)
-            } else {
-                unreachable(crate::aws::context::with_causes(&e))
             }
+            // The URL is named already: the cause alone.
+            CallError::Connect(DialError::Dial { what, source }) if !what.starts_with("proxy") => {
+                unreachable(crate::error::with_causes(&source))
+            }
+            other => unreachable(crate::error::with_causes(&other)),
         })?;
-    let status = response.status();
-    if !status.is_success() {
-        return Err(unreachable(format!("HTTP {}", status.as_u16())));
+    if !(200..300).contains(&answer.status) {
+        return Err(unreachable(format!("HTTP {}", answer.status)));
     }
-    let body = crate::net::read_body(response, crate::net::MAX_CHECKIP_BODY)
-        .await
-        .map_err(|e| unreachable(e.to_string()))?;
+    let body = answer.body;
     parse_answer(&body).ok_or_else(|| ProbeError::Garbage {
         url: url.to_string(),
         answer: String::from_utf8_lossy(&body[..body.len().min(40)])

@@ -7,9 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use super::cache::{RouteCache, Use};
-use super::quota::Backoff;
 use super::recheck::{self, Unconfirmed};
-use super::resolve::{gate, settle};
+use super::resolve::{check_on, settle};
 use super::slots::{QUOTA, Slots};
 use super::{Destination, Learned, Settings, resolve};
 use crate::aws::AwsContext;
@@ -17,7 +16,8 @@ use crate::aws::discovery::Route;
 use crate::aws::instance_connect::{KeyPush, send_ssh_public_key};
 use crate::config::ConfigFile;
 use crate::error::{Failure, Kind};
-use crate::guard::{self, Verdict};
+use crate::guard::Verdict;
+use crate::net::backoff::Backoff;
 use crate::ssh::key::read_public_key;
 use crate::tunnel::connect::{self, ConnectError};
 use crate::tunnel::endpoint::check_port;
@@ -185,7 +185,7 @@ enum Try<E> {
 }
 
 /// How long closing a tunnel that will not be used may take.
-const CLOSE_GRACE: Duration = Duration::from_secs(2);
+const CLOSE_GRACE: Duration = crate::net::timeouts::CLOSE_GRACE;
 
 impl Connector {
     /// Tunnels to `destination`, pushing `key` before each.
@@ -242,7 +242,7 @@ impl Connector {
     /// not keep tunnelling after the network changed. `learned` keeps the verdict.
     pub async fn check_guard(&self, learned: &mut Learned) -> Result<Verdict, Failure> {
         let d = &self.destination;
-        let verdict = gate(guard::check(&d.settings, &d.tls, d.path).await, learned)?;
+        let verdict = check_on(&d.settings, &d.tls, &d.path, learned).await?;
         settle(verdict, &d.settings, &d.aws, &d.found, learned).await
     }
 
@@ -381,9 +381,11 @@ impl Connector {
         .map_err(|e| Failure::new(Kind::Other, e.to_string()))?;
         // The first tunnel along a cached route may find its connection opened already.
         // Opened before the guard judged a family: used only when it went over that one.
+        let proxy =
+            connect::proxy_for(&d.endpoint).map_err(|e| connect_failure(e, &self.request))?;
         let ahead = d
             .ahead
-            .take(&d.endpoint)
+            .take(&connect::dest(&d.endpoint), proxy.as_ref())
             .await
             .filter(|t| connect::fits(t, &d.endpoint, d.family));
         match connect::open_over(&d.endpoint, &url, &d.tls, ahead, d.family).await {

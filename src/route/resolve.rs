@@ -32,7 +32,7 @@ pub struct Destination {
     /// Credentials, region and API endpoints.
     pub aws: AwsContext,
     /// The HTTP client (egress checks, API calls).
-    pub http: reqwest::Client,
+    pub http: crate::net::http::Client,
     /// The TLS configuration every tunnel uses.
     pub tls: Arc<rustls::ClientConfig>,
     /// Connections opened ahead and not yet taken (the first tunnel's, along a cached route).
@@ -67,7 +67,6 @@ pub async fn resolve(
         .filter(|u| !u.is_empty())
         .map(TunnelEndpoint::parse)
         .transpose()?;
-    connect::check_proxy_env().map_err(|e| Failure::usage(e.to_string()))?;
     let tls = net::client_config()?;
     let http = net::http_client(&tls)?;
     let ahead = Arc::new(Ahead::default());
@@ -76,7 +75,9 @@ pub async fn resolve(
     // The family this machine reaches the internet over: the guard checks over it, and
     // the endpoint's name for it is taken.
     let family = Family::preferred()?;
-    let mut path = Path::for_urls(&settings.egress_urls, family);
+    // The check goes the tunnel's way: before the endpoint is known, the way of the
+    // configured tunnel URL, else of the region's endpoint domain.
+    let mut path = super::road::guard_path(&settings, family)?;
     let query = RouteQuery {
         instance: settings.instance.clone(),
         found: None,
@@ -105,7 +106,11 @@ pub async fn resolve(
             (aws, cached)
         }))
     };
-    let (verdict, early) = tokio::join!(guard::check(&settings, &tls, path), early);
+    let policy = settings.policy();
+    if policy.has_allowlist() {
+        learned.road = Some(path.road().to_string());
+    }
+    let (verdict, early) = tokio::join!(guard::check(&policy, &tls, &path), early);
     let mut verdict = gate(verdict, learned)?;
     let (aws, cached) = match early {
         Some(early) => early?,
@@ -138,7 +143,7 @@ pub async fn resolve(
                 InstanceRef::Name(name) => {
                     let instance = discovery::find_by_name(&aws, name).await?;
                     if settings.bind_instance(file, &instance.id, instance.name.as_deref()) > 0 {
-                        verdict = gate(guard::check(&settings, &tls, path).await, learned)?;
+                        verdict = check_on(&settings, &tls, &path, learned).await?;
                     }
                     Some(instance)
                 }
@@ -165,7 +170,7 @@ pub async fn resolve(
     if let Some(i) = &found.instance
         && settings.bind_instance(file, &i.id, i.name.as_deref()) > 0
     {
-        verdict = gate(guard::check(&settings, &tls, path).await, learned)?;
+        verdict = check_on(&settings, &tls, &path, learned).await?;
     }
     // A cached route's name was chosen on another network, perhaps over another family.
     if let (Some(_), Some(e)) = (found.route.family, &found.endpoint) {
@@ -177,20 +182,33 @@ pub async fn resolve(
         .expect("discovery returns a DNS name when there is no override");
     // The tunnel goes out over the family the guard judged: when it can only go over the
     // other one, that family is checked first.
-    if let (Path::Direct(judged), Some(needed)) = (path, tunnel_family(&endpoint, &found))
-        && needed != judged
+    if let (Path::Direct(judged), Some(needed)) = (&path, tunnel_family(&endpoint, &found))
+        && needed != *judged
         && !matches!(verdict, Verdict::Unchecked { .. })
     {
         tracing::info!(
             "the tunnel to {endpoint} goes over {needed}: checking this network's {needed} egress"
         );
         path = Path::Direct(needed);
-        verdict = gate(guard::check(&settings, &tls, path).await, learned)?;
+        verdict = check_on(&settings, &tls, &path, learned).await?;
+    }
+    // The endpoint's own name may go another way than the name the check was made for
+    // (NO_PROXY names one and not the other): the check is made again on the tunnel's road.
+    let tunnel_path = super::road::path_to(&connect::dest(&endpoint), family)?;
+    if !path.same_road(&tunnel_path.road()) && !matches!(verdict, Verdict::Unchecked { .. }) {
+        tracing::info!(
+            "the tunnel to {} goes {}, not {} as checked: checking this network's egress on the tunnel's road",
+            endpoint.host,
+            tunnel_path.road(),
+            path.road()
+        );
+        path = tunnel_path;
+        verdict = check_on(&settings, &tls, &path, learned).await?;
     }
     let verdict = settle(verdict, &settings, &aws, &found, learned).await?;
-    let family = match (path, &verdict) {
-        (_, Verdict::Unchecked { .. }) | (Path::Proxy, _) => None,
-        (Path::Direct(judged), _) => Some(judged),
+    let family = match (&path, &verdict) {
+        (_, Verdict::Unchecked { .. }) | (Path::Proxy(_), _) => None,
+        (Path::Direct(judged), _) => Some(*judged),
     };
     Ok(Destination {
         settings,
@@ -272,7 +290,10 @@ impl AheadPlan<'_> {
         match cached {
             Some(found) => {
                 if let Some(endpoint) = tunnel_endpoint(self.override_url, found) {
-                    ahead.open(endpoint, tls);
+                    match connect::proxy_for(&endpoint) {
+                        Ok(proxy) => ahead.open(connect::dest(&endpoint), proxy, tls),
+                        Err(e) => tracing::debug!("not opening {endpoint} ahead: {e}"),
+                    }
                 }
                 for _ in 0..2 {
                     aws.api.open_ahead(&aws.ec2_url);
@@ -304,7 +325,24 @@ pub async fn settle(
         return Ok(verdict);
     };
     let admitted = security_groups::read(aws, found, settings.port).await?;
-    gate(guard::decide(settings, Ok(ip), Some(&admitted)), learned)
+    gate(
+        guard::decide(&settings.policy(), Ok(ip), Some(&admitted)),
+        learned,
+    )
+}
+
+/// The guard's verdict on `path` for `settings`, gated, with the road it judged noted.
+pub async fn check_on(
+    settings: &Settings,
+    tls: &Arc<rustls::ClientConfig>,
+    path: &Path,
+    learned: &mut Learned,
+) -> Result<Verdict, Failure> {
+    let policy = settings.policy();
+    if policy.has_allowlist() {
+        learned.road = Some(path.road().to_string());
+    }
+    gate(guard::check(&policy, tls, path).await, learned)
 }
 
 /// Keeps the verdict for the log, then lets it through or refuses (exit 3).

@@ -673,10 +673,13 @@ fn merge(
                 (o.quota_wait, Origin::Flag("--quota-wait")),
                 (host.and_then(|h| h.quota_wait).map(|q| q.0), here()),
                 (d.quota_wait.map(|q| q.0), Origin::Defaults),
-                (Some(super::quota::DEFAULT_BOUND.as_secs()), Origin::Default),
+                (
+                    Some(crate::net::backoff::DEFAULT_BOUND.as_secs()),
+                    Origin::Default,
+                ),
             ],
         )
-        .map_or(super::quota::DEFAULT_BOUND, Duration::from_secs);
+        .map_or(crate::net::backoff::DEFAULT_BOUND, Duration::from_secs);
     let cache = origins
         .pick(
             "cache",

@@ -9,9 +9,9 @@ use std::fs::File;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::quota::Backoff;
 use crate::error::{Failure, Kind};
 use crate::local::slots as lock;
+use crate::net::backoff::Backoff;
 
 /// An endpoint's concurrent connections (its service quota): the most slots there are.
 pub const QUOTA: usize = 20;

@@ -307,7 +307,7 @@ pub async fn closed(handle: &Handle<Callbacks>) {
 }
 
 /// How long [`close`] waits for the tunnel to close.
-const CLOSE_GRACE: Duration = Duration::from_secs(2);
+const CLOSE_GRACE: Duration = crate::net::timeouts::CLOSE_GRACE;
 
 /// Logs in with the pushed key, within what is left of the handshake's `budget`.
 pub async fn authenticate(

@@ -378,10 +378,10 @@ const FROM_CHANNEL: usize = 8 * 1024;
 
 /// How long a SOCKS client has to send its whole request: idle half-open clients must not
 /// pile up (each holds a socket and a task).
-pub const SOCKS_HANDSHAKE: Duration = Duration::from_secs(10);
+pub const SOCKS_HANDSHAKE: Duration = crate::net::timeouts::SOCKS_HANDSHAKE;
 
 /// How long a connection accepted while reconnecting waits for the new tunnel.
-pub const WAIT_FOR_TUNNEL: Duration = Duration::from_secs(60);
+pub const WAIT_FOR_TUNNEL: Duration = crate::net::timeouts::WAIT_FOR_TUNNEL;
 
 /// The current connection, waiting (bounded) while there is none.
 async fn current(link: &mut Link) -> Option<Arc<Handle<Callbacks>>> {

@@ -1,13 +1,9 @@
-//! Dials the endpoint (directly or through an HTTPS proxy), adds TLS and does the WebSocket upgrade.
+//! Opens a tunnel: the endpoint dialled as every connection is (`net::dial`: directly or
+//! through the proxy the environment names, then TLS), then the WebSocket upgrade.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
-use hyper_util::client::proxy::matcher::Matcher;
-use rustls_pki_types::ServerName;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, http};
@@ -15,12 +11,16 @@ use tokio_tungstenite::tungstenite::{Error as WsError, http};
 use super::endpoint::{Scheme, TunnelEndpoint};
 use super::presign::redact;
 use super::stream::Tunnel;
-use super::transport::{READ_BUFFER, Transport};
+use super::transport::Transport;
 use crate::family::Family;
+pub use crate::net::dial::Phase;
+use crate::net::dial::{self, Dest, DialError, Progress, Road};
+use crate::net::proxy::{Proxies, Proxy};
+use crate::net::timeouts;
 use crate::printable;
 
 /// How long the whole connect (TCP, proxy, TLS, upgrade) may take.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+pub const CONNECT_TIMEOUT: Duration = timeouts::CONNECT;
 
 /// Why a tunnel could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -33,16 +33,9 @@ pub enum ConnectError {
         #[source]
         source: std::io::Error,
     },
-    /// The HTTPS proxy refused the CONNECT.
-    #[error("the proxy {proxy} refused to connect to {target}: {status}")]
-    Proxy {
-        /// The proxy's address.
-        proxy: String,
-        /// `host:port` asked for.
-        target: String,
-        /// The proxy's status line.
-        status: String,
-    },
+    /// The proxy refused the CONNECT (407, 403…): its sentence, naming the variable.
+    #[error("{0}")]
+    Proxy(String),
     /// TLS handshake failed (certificate, protocol).
     #[error("TLS handshake with {host} failed: {source}")]
     Tls {
@@ -51,15 +44,9 @@ pub enum ConnectError {
         #[source]
         source: std::io::Error,
     },
-    /// `HTTPS_PROXY` names an `https://` proxy: the CONNECT (and any credentials in the
-    /// URL) would go out unencrypted, since eic-ssh speaks plain HTTP to the proxy.
-    #[error(
-        "the proxy {proxy} is an https:// URL, which eic-ssh does not speak (the CONNECT and any credentials would go out unencrypted); use an http:// proxy URL, or unset HTTPS_PROXY"
-    )]
-    ProxyScheme {
-        /// The proxy's host:port.
-        proxy: String,
-    },
+    /// A proxy variable cannot be used (its sentence, naming the variable).
+    #[error("{0}")]
+    ProxySetting(String),
     /// The endpoint answered the upgrade with an HTTP error.
     #[error("{}", refused_sentence(*status, code.as_deref(), message))]
     Refused {
@@ -89,60 +76,34 @@ pub enum ConnectError {
         family: Family,
     },
     /// Nothing finished within [`CONNECT_TIMEOUT`].
-    #[error("timed out after {} s opening the tunnel to {host}, at {phase}: check the network (and HTTPS_PROXY), then retry", CONNECT_TIMEOUT.as_secs())]
+    #[error("timed out after {} s opening the tunnel to {host}, at {phase}: check the network{}, then retry", CONNECT_TIMEOUT.as_secs(), variable.map(|v| format!(" and {v}")).unwrap_or_default())]
     Timeout {
         /// Host name.
         host: String,
         /// The phase that did not finish.
         phase: Phase,
+        /// The proxy variable, when the tunnel went through a proxy.
+        variable: Option<&'static str>,
     },
 }
 
-/// How far opening a tunnel got, for the message when it times out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Phase {
-    /// TCP connect to the endpoint.
-    Tcp,
-    /// TCP connect to the proxy.
-    ProxyTcp,
-    /// The proxy's answer to CONNECT.
-    ProxyConnect,
-    /// TLS handshake with the endpoint.
-    Tls,
-    /// The WebSocket upgrade (the endpoint's HTTP answer).
-    Upgrade,
-}
-
-impl std::fmt::Display for Phase {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Phase::Tcp => "the TCP connect",
-            Phase::ProxyTcp => "the TCP connect to the proxy",
-            Phase::ProxyConnect => "the proxy's CONNECT",
-            Phase::Tls => "the TLS handshake",
-            Phase::Upgrade => "the WebSocket upgrade",
-        })
-    }
-}
-
-/// The phase reached, shared with the timeout that may cut it (a plain atomic: the
-/// connecting future must stay `Send`).
-#[derive(Debug, Default)]
-struct Progress(AtomicU8);
-
-impl Progress {
-    fn set(&self, phase: Phase) {
-        self.0.store(phase as u8, Ordering::Relaxed);
-    }
-
-    fn get(&self) -> Phase {
-        match self.0.load(Ordering::Relaxed) {
-            x if x == Phase::ProxyTcp as u8 => Phase::ProxyTcp,
-            x if x == Phase::ProxyConnect as u8 => Phase::ProxyConnect,
-            x if x == Phase::Tls as u8 => Phase::Tls,
-            x if x == Phase::Upgrade as u8 => Phase::Upgrade,
-            _ => Phase::Tcp,
+impl From<DialError> for ConnectError {
+    fn from(e: DialError) -> Self {
+        match e {
+            DialError::Dial { what, source } => ConnectError::Dial { what, source },
+            e @ DialError::Proxy { .. } => ConnectError::Proxy(e.to_string()),
+            DialError::Tls { host, source } => ConnectError::Tls { host, source },
+            DialError::Family { host, family } => ConnectError::Family { host, family },
+            DialError::Timeout {
+                host,
+                phase,
+                variable,
+            } => ConnectError::Timeout {
+                host,
+                phase,
+                variable,
+            },
+            DialError::Setting(why) => ConnectError::ProxySetting(why),
         }
     }
 }
@@ -196,10 +157,16 @@ pub async fn open_over(
     tracing::debug!("opening tunnel {}", redact(url));
     let host = endpoint.host.clone();
     let progress = Progress::default();
+    let proxy = proxy_for(endpoint)?;
     let opening = async {
         let transport = match ahead {
             Some(transport) => transport,
-            None => transport_inner(endpoint, tls, &progress, family).await?,
+            None => {
+                let (transport, road) =
+                    dial::connect(&dest(endpoint), proxy.as_ref(), tls, family, &progress).await?;
+                tracing::info!("tunnel to {} ({road})", endpoint.host);
+                transport
+            }
         };
         upgrade(endpoint, url, transport, &progress).await
     };
@@ -208,53 +175,29 @@ pub async fn open_over(
         .map_err(|_| ConnectError::Timeout {
             host,
             phase: progress.get(),
+            variable: proxy.as_ref().map(|p| p.variable),
         })?
 }
 
-/// TCP to `endpoint` (through the proxy the environment names for it, if any), then TLS
-/// for `wss`, within [`CONNECT_TIMEOUT`]: what a tunnel or an API call is carried on.
-pub async fn transport(
-    endpoint: &TunnelEndpoint,
-    tls: &Arc<rustls::ClientConfig>,
-) -> Result<Transport, ConnectError> {
-    let progress = Progress::default();
-    tokio::time::timeout(
-        CONNECT_TIMEOUT,
-        transport_inner(endpoint, tls, &progress, None),
-    )
-    .await
-    .map_err(|_| ConnectError::Timeout {
+/// Where a tunnel to `endpoint` is dialled.
+pub fn dest(endpoint: &TunnelEndpoint) -> Dest {
+    Dest {
+        secure: endpoint.scheme == Scheme::Wss,
         host: endpoint.host.clone(),
-        phase: progress.get(),
-    })?
+        port: endpoint.port,
+    }
 }
 
-async fn transport_inner(
-    endpoint: &TunnelEndpoint,
-    tls: &Arc<rustls::ClientConfig>,
-    progress: &Progress,
-    family: Option<Family>,
-) -> Result<Transport, ConnectError> {
-    let tcp = dial(endpoint, progress, family).await?;
-    Ok(match endpoint.scheme {
-        Scheme::Ws => Transport::Plain(tcp),
-        Scheme::Wss => {
-            progress.set(Phase::Tls);
-            let name =
-                ServerName::try_from(endpoint.host.clone()).map_err(|e| ConnectError::Tls {
-                    host: endpoint.host.clone(),
-                    source: std::io::Error::other(e),
-                })?;
-            let stream = tokio_rustls::TlsConnector::from(tls.clone())
-                .connect(name, tcp)
-                .await
-                .map_err(|source| ConnectError::Tls {
-                    host: endpoint.host.clone(),
-                    source,
-                })?;
-            Transport::Tls(Box::new(stream))
-        }
-    })
+/// The proxy a tunnel to `endpoint` goes through, from the environment.
+pub fn proxy_for(endpoint: &TunnelEndpoint) -> Result<Option<Proxy>, ConnectError> {
+    let proxies = Proxies::from_env().map_err(|f| ConnectError::ProxySetting(f.message))?;
+    let d = dest(endpoint);
+    Ok(proxies.for_host(d.secure, &d.host, d.port))
+}
+
+/// The road a tunnel to `endpoint` takes ("direct", "via proxy.corp:3128").
+pub fn road(endpoint: &TunnelEndpoint) -> Result<Road, ConnectError> {
+    Ok(Road::of(proxy_for(endpoint)?.as_ref()))
 }
 
 /// The WebSocket upgrade over a connected transport.
@@ -285,8 +228,7 @@ async fn upgrade(
 
 /// Whether a connection to `endpoint` goes through the proxy the environment names.
 pub fn goes_through_proxy(endpoint: &TunnelEndpoint) -> bool {
-    let target = format!("{}:{}", bracketed(&endpoint.host), endpoint.port);
-    endpoint.scheme == Scheme::Wss && https_proxy_for(&target).is_some()
+    matches!(road(endpoint), Ok(Road::Proxy(_)))
 }
 
 /// Whether a connection opened ahead fits a tunnel pinned to `family`: it went through
@@ -298,189 +240,6 @@ pub fn fits(transport: &Transport, endpoint: &TunnelEndpoint, family: Option<Fam
         Some(family) => transport
             .peer_addr()
             .is_some_and(|peer| Family::of(peer.ip()) == family),
-    }
-}
-
-/// TCP to the endpoint (over `family` only, when given), or to the proxy that
-/// `HTTPS_PROXY`/`NO_PROXY` choose, with CONNECT: the proxy decides the family then.
-async fn dial(
-    endpoint: &TunnelEndpoint,
-    progress: &Progress,
-    family: Option<Family>,
-) -> Result<BufReader<TcpStream>, ConnectError> {
-    let target = format!("{}:{}", bracketed(&endpoint.host), endpoint.port);
-    let proxy = match endpoint.scheme {
-        Scheme::Wss => https_proxy_for(&target),
-        Scheme::Ws => None,
-    };
-    let Some((proxy_addr, auth, tls_proxy)) = proxy else {
-        let tcp = match family {
-            Some(family) => connect_over(&endpoint.host, &target, family).await?,
-            None => connect_tcp(&target, &target).await?,
-        };
-        return Ok(BufReader::with_capacity(READ_BUFFER, tcp));
-    };
-    if tls_proxy {
-        return Err(ConnectError::ProxyScheme { proxy: proxy_addr });
-    }
-    tracing::debug!("connecting to {target} through proxy {proxy_addr}");
-    progress.set(Phase::ProxyTcp);
-    let tcp = connect_tcp(&proxy_addr, &format!("proxy {proxy_addr}")).await?;
-    progress.set(Phase::ProxyConnect);
-    let mut stream = BufReader::with_capacity(READ_BUFFER, tcp);
-    let mut head = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
-    if let Some(auth) = auth {
-        head.push_str(&format!("Proxy-Authorization: {auth}\r\n"));
-    }
-    head.push_str("\r\n");
-    let io_err = |source| ConnectError::Dial {
-        what: format!("proxy {proxy_addr}"),
-        source,
-    };
-    stream
-        .get_mut()
-        .write_all(head.as_bytes())
-        .await
-        .map_err(io_err)?;
-    let status = read_head_line(&mut stream).await.map_err(io_err)?;
-    let ok = status
-        .split_whitespace()
-        .nth(1)
-        .is_some_and(|code| code.starts_with('2'));
-    // Skip the rest of the proxy's response head; what follows belongs to TLS.
-    let mut lines = 0;
-    loop {
-        let line = read_head_line(&mut stream).await.map_err(io_err)?;
-        if line.is_empty() || line == "\r\n" || line == "\n" {
-            break;
-        }
-        lines += 1;
-        if lines > MAX_PROXY_HEAD_LINES {
-            return Err(io_err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("its answer to CONNECT has more than {MAX_PROXY_HEAD_LINES} header lines"),
-            )));
-        }
-    }
-    if !ok {
-        return Err(ConnectError::Proxy {
-            proxy: proxy_addr,
-            target,
-            status: printable::escape(status.trim()),
-        });
-    }
-    Ok(stream)
-}
-
-/// The longest line of a proxy's answer to CONNECT that eic-ssh reads (8 KiB).
-const MAX_PROXY_LINE: u64 = 8 * 1024;
-
-/// The most header lines of a proxy's answer to CONNECT that eic-ssh reads.
-const MAX_PROXY_HEAD_LINES: usize = 100;
-
-/// One line of the proxy's answer, at most [`MAX_PROXY_LINE`] bytes: a proxy that never
-/// ends its line is an error, not a growing buffer. Empty at the end of the stream.
-async fn read_head_line(stream: &mut BufReader<TcpStream>) -> std::io::Result<String> {
-    let mut line = Vec::new();
-    (&mut *stream)
-        .take(MAX_PROXY_LINE)
-        .read_until(b'\n', &mut line)
-        .await?;
-    if line.len() as u64 >= MAX_PROXY_LINE && !line.ends_with(b"\n") {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!(
-                "its answer to CONNECT has a line longer than {} KiB",
-                MAX_PROXY_LINE / 1024
-            ),
-        ));
-    }
-    Ok(String::from_utf8_lossy(&line).into_owned())
-}
-
-/// TCP to `target`'s addresses of `family`, in the resolver's order.
-async fn connect_over(host: &str, target: &str, family: Family) -> Result<TcpStream, ConnectError> {
-    let dial_error = |source| ConnectError::Dial {
-        what: target.to_string(),
-        source,
-    };
-    let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host(target)
-        .await
-        .map_err(dial_error)?
-        .filter(|a| Family::of(a.ip()) == family)
-        .collect();
-    let mut last = None;
-    for addr in &addrs {
-        match TcpStream::connect(addr).await {
-            Ok(tcp) => {
-                let _ = tcp.set_nodelay(true);
-                return Ok(tcp);
-            }
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(match last {
-        Some(source) => dial_error(source),
-        None => ConnectError::Family {
-            host: host.to_string(),
-            family,
-        },
-    })
-}
-
-async fn connect_tcp(addr: &str, what: &str) -> Result<TcpStream, ConnectError> {
-    let tcp = TcpStream::connect(addr)
-        .await
-        .map_err(|source| ConnectError::Dial {
-            what: what.to_string(),
-            source,
-        })?;
-    // Keystrokes must not wait for Nagle.
-    let _ = tcp.set_nodelay(true);
-    Ok(tcp)
-}
-
-/// Refuses an `https://` proxy in the environment before anything goes out (the API calls
-/// would speak TLS to it, the tunnel would not).
-pub fn check_proxy_env() -> Result<(), ConnectError> {
-    for name in ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"] {
-        if let Ok(value) = std::env::var(name)
-            && value.trim().to_ascii_lowercase().starts_with("https://")
-        {
-            let uri: Option<http::Uri> = value.trim().parse().ok();
-            let proxy = uri
-                .and_then(|u| u.host().map(str::to_string))
-                .unwrap_or_else(|| "in HTTPS_PROXY".into());
-            return Err(ConnectError::ProxyScheme { proxy });
-        }
-    }
-    Ok(())
-}
-
-/// The proxy (`host:port`, `Proxy-Authorization` value, whether it is an `https://` URL)
-/// for `https://target`, from the environment.
-fn https_proxy_for(target: &str) -> Option<(String, Option<String>, bool)> {
-    let uri: http::Uri = format!("https://{target}").parse().ok()?;
-    let intercept = Matcher::from_env().intercept(&uri)?;
-    let proxy = intercept.uri();
-    let host = proxy.host()?;
-    let port = proxy.port_u16().unwrap_or(match proxy.scheme_str() {
-        Some("https") => 443,
-        _ => 80,
-    });
-    let auth = intercept
-        .basic_auth()
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let tls_proxy = proxy.scheme_str() == Some("https");
-    Some((format!("{host}:{port}"), auth, tls_proxy))
-}
-
-fn bracketed(host: &str) -> String {
-    if host.contains(':') {
-        format!("[{host}]")
-    } else {
-        host.to_string()
     }
 }
 

@@ -23,7 +23,7 @@ pub fn connect_failure(e: ConnectError, request: &TunnelRequest) -> Failure {
             ),
         ),
         ConnectError::Refused { .. } => Failure::new(Kind::TunnelRefused, e.to_string()),
-        ConnectError::ProxyScheme { .. } => Failure::usage(e.to_string()),
+        ConnectError::ProxySetting(_) => Failure::usage(e.to_string()),
         ConnectError::Family { .. } => Failure::new(Kind::Refused, e.to_string()),
         _ => Failure::new(Kind::Network, e.to_string()),
     }

@@ -7,7 +7,8 @@ pub mod lifetime;
 pub mod presign;
 pub mod relay;
 pub mod stream;
-pub mod transport;
+/// The byte transport lives in `net`; the old path stays.
+pub use crate::net::transport;
 
 pub use connect::ConnectError;
 pub use endpoint::TunnelEndpoint;

@@ -13,7 +13,7 @@ use super::stream::{MAX_FRAME, Tunnel};
 const MAX_WAITING_READS: usize = 64;
 
 /// After the local side ends, how long the endpoint gets to send its last bytes and close.
-pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+pub const DRAIN_TIMEOUT: Duration = crate::net::timeouts::DRAIN;
 
 /// Relays until the tunnel ends, or until the local side ends (or `stop` fires) and the
 /// tunnel has drained. Local EOF sends a normal close (1000) — it never spins on an empty

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod connect_proxy;
 pub mod tmux;
 
 use std::io::Read;
@@ -52,6 +53,12 @@ impl Harness {
     /// The demo world with every service `rtt` away, each on its own port.
     pub fn at_distance(rtt: std::time::Duration) -> Harness {
         Harness::with_options(World::demo(), |o| o.rtt = Some(rtt))
+    }
+
+    /// `world` with every service on its own port and no delay, so that a proxy's log tells
+    /// them apart.
+    pub fn apart(world: World) -> Harness {
+        Harness::with_options(world, |o| o.rtt = Some(Duration::ZERO))
     }
 
     fn with_options(world: World, set: impl FnOnce(&mut Options)) -> Harness {

@@ -606,7 +606,7 @@ fn allowlist_checks(f: &Facts, admitted: Option<&security_groups::Admitted>) -> 
         url: eff.egress_urls.join(", "),
         reason: why.clone(),
     });
-    let verdict = decide(eff, unknown.as_ref().copied(), admitted);
+    let verdict = decide(&eff.policy(), unknown.as_ref().copied(), admitted);
     let mut out = vec![match &verdict {
         Verdict::Unchecked { opted_out: true } => check(
             "allowlist",

@@ -13,7 +13,7 @@ use crate::aws::{AwsChoices, AwsContext, AwsError};
 use crate::cli::{DoctorArgs, Globals};
 use crate::config;
 use crate::error::{Failure, Kind, Outcome};
-use crate::guard::current_ip;
+use crate::guard::current_ip_over;
 use crate::net;
 use crate::route::{self, Flags, Settings};
 use crate::target::InstanceRef;
@@ -30,7 +30,10 @@ pub async fn run(args: DoctorArgs, g: &Globals) -> Result<Outcome, Failure> {
     let eff = route::settings::for_target(&file, path.as_deref(), &args.target, &overrides)?;
     let tls = net::client_config()?;
     let http = net::http_client(&tls)?;
-    let egress_ip = current_ip(&http, &eff.egress_urls)
+    // The same check a connect makes first: on the tunnel's road.
+    let path = route::road::guard_path(&eff, crate::family::Family::preferred()?)?;
+    tracing::info!("egress check {path}");
+    let egress_ip = current_ip_over(&tls, &eff.egress_urls, &path)
         .await
         .map_err(|e| e.to_string());
     let aws = AwsContext::load(&AwsChoices::from(&eff), http, ApiConnections::new(tls)).await?;

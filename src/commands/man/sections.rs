@@ -123,8 +123,8 @@ const ENVIRONMENT: &[(&str, &str)] = &[
         "API endpoints, FIPS and dual\\-stack endpoints, and the CA certificates that replace the system roots.",
     ),
     (
-        "HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY",
-        "An HTTP proxy for the API calls and the tunnel (a malformed value is an error).",
+        "https_proxy, HTTPS_PROXY, http_proxy, all_proxy, ALL_PROXY, no_proxy, NO_PROXY",
+        "An HTTP CONNECT proxy for the egress check, the API calls and the tunnel, read with curl's rules (lower case first; HTTP_PROXY in upper case is ignored); the egress check takes the tunnel's road. An unusable value is an error naming the variable.",
     ),
     (
         "XDG_CONFIG_HOME, XDG_CACHE_HOME, XDG_STATE_HOME",

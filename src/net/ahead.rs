@@ -8,13 +8,13 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
 
-use crate::tunnel::connect;
-use crate::tunnel::transport::Transport;
-use crate::tunnel::{ConnectError, TunnelEndpoint};
+use super::dial::{self, Dest, DialError, Road};
+use super::proxy::Proxy;
+use super::timeouts;
+use super::transport::Transport;
 
-/// A connection opened ahead and not taken within this time is closed unused: servers close
-/// idle connections, and one that waited through a slow step (an MFA prompt) may be gone.
-pub const FRESH_FOR: Duration = Duration::from_secs(20);
+/// A connection opened ahead and not taken within this time is closed unused.
+pub const FRESH_FOR: Duration = timeouts::AHEAD_FRESH;
 
 /// The connections opened ahead and not yet taken. Dropping it closes them.
 #[derive(Default)]
@@ -23,31 +23,37 @@ pub struct Ahead {
 }
 
 struct Slot {
-    to: TunnelEndpoint,
+    to: Dest,
+    /// The road it takes: a caller that would go another way does not take it.
+    road: Road,
     started: Instant,
-    task: JoinHandle<Result<Transport, ConnectError>>,
+    task: JoinHandle<Result<(Transport, Road), DialError>>,
 }
 
 impl Ahead {
-    /// Starts opening a connection to `to` in the background.
-    pub fn open(&self, to: TunnelEndpoint, tls: &Arc<rustls::ClientConfig>) {
-        tracing::debug!("opening a connection to {to} ahead");
+    /// Starts opening a connection to `to` along `proxy` (or directly) in the background.
+    pub fn open(&self, to: Dest, proxy: Option<Proxy>, tls: &Arc<rustls::ClientConfig>) {
+        let road = Road::of(proxy.as_ref());
+        tracing::debug!("opening a connection to {to} ahead ({road})");
         let tls = tls.clone();
         let target = to.clone();
-        let task = tokio::spawn(async move { connect::transport(&target, &tls).await });
+        let task =
+            tokio::spawn(async move { dial::open(&target, proxy.as_ref(), &tls, None).await });
         self.slots().push(Slot {
             to,
+            road,
             started: Instant::now(),
             task,
         });
     }
 
-    /// A connection to `to` opened ahead, once it is open; `None` when none was started,
-    /// it failed (the caller's own attempt then says why) or it waited too long.
-    pub async fn take(&self, to: &TunnelEndpoint) -> Option<Transport> {
+    /// A connection to `to` along `proxy` opened ahead, once it is open; `None` when none
+    /// was started, it failed (the caller's own attempt then says why) or it waited too long.
+    pub async fn take(&self, to: &Dest, proxy: Option<&Proxy>) -> Option<Transport> {
+        let road = Road::of(proxy);
         let slot = {
             let mut slots = self.slots();
-            let i = slots.iter().position(|s| &s.to == to)?;
+            let i = slots.iter().position(|s| &s.to == to && s.road == road)?;
             slots.swap_remove(i)
         };
         if slot.started.elapsed() > FRESH_FOR {
@@ -55,7 +61,7 @@ impl Ahead {
             return None;
         }
         match slot.task.await {
-            Ok(Ok(transport)) => {
+            Ok(Ok((transport, _))) => {
                 tracing::debug!("using the connection opened ahead to {to}");
                 Some(transport)
             }

@@ -1,5 +1,6 @@
-//! How long to wait before each new try when the endpoint's 20 connections are in use (HTTP
-//! 429): jittered exponential backoff, all waits together within the bound the user set.
+//! How long to wait before each new try when a service says "not now" (the endpoint's 20
+//! connections in use, HTTP 429; CloudTrail's ThrottlingException): jittered exponential
+//! backoff, all waits together within the bound the user set.
 
 use std::time::Duration;
 

@@ -1,0 +1,155 @@
+//! A small HTTP CONNECT proxy for the tests: it logs the target of every CONNECT, can ask
+//! for Basic credentials, and can misbehave (refuse, hang, close during TLS).
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+
+/// How the proxy answers a CONNECT.
+#[derive(Clone, Debug)]
+pub enum Behaviour {
+    /// 200, then relays both ways.
+    Relay,
+    /// Relays only when `Proxy-Authorization` is this value (`Basic …`), else 407.
+    RequireAuth(String),
+    /// Answers with this status line (`403 Forbidden`) and closes.
+    Refuse(&'static str),
+    /// Reads the CONNECT and never answers.
+    Hang,
+    /// Says 200 and closes before the TLS handshake is over.
+    CloseAfterOk,
+}
+
+/// A running proxy (its threads end with the test process).
+pub struct ConnectProxy {
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    log: Arc<Mutex<Vec<String>>>,
+    /// The local address of each connection it made onwards: what the server sees.
+    onward: Arc<Mutex<Vec<String>>>,
+    held: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl ConnectProxy {
+    /// Starts a proxy that answers as `behaviour` says.
+    pub fn start(behaviour: Behaviour) -> ConnectProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let onward = Arc::new(Mutex::new(Vec::new()));
+        let held = Arc::new(Mutex::new(Vec::new()));
+        let (l, o, h) = (log.clone(), onward.clone(), held.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let (l, o, h, b) = (l.clone(), o.clone(), h.clone(), behaviour.clone());
+                std::thread::spawn(move || serve(client, &b, &l, &o, &h));
+            }
+        });
+        ConnectProxy {
+            port,
+            log,
+            onward,
+            held,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`, with `userinfo@` when given.
+    pub fn url(&self, userinfo: Option<&str>) -> String {
+        match userinfo {
+            Some(u) => format!("http://{u}@127.0.0.1:{}", self.port),
+            None => format!("http://127.0.0.1:{}", self.port),
+        }
+    }
+
+    /// The `host:port` of every CONNECT so far, in order.
+    pub fn targets(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Whether some CONNECT went to `port` (of any host).
+    pub fn connected_to_port(&self, port: u16) -> bool {
+        let suffix = format!(":{port}");
+        self.targets().iter().any(|t| t.ends_with(&suffix))
+    }
+
+    /// Whether a server that saw a connection from `peer` (`ip:port`) got it through this
+    /// proxy.
+    pub fn carried(&self, peer: &str) -> bool {
+        self.onward.lock().unwrap().iter().any(|a| a == peer)
+    }
+
+    /// Forgets the CONNECTs so far.
+    pub fn clear(&self) {
+        self.log.lock().unwrap().clear();
+    }
+}
+
+fn serve(
+    mut client: TcpStream,
+    behaviour: &Behaviour,
+    log: &Mutex<Vec<String>>,
+    onward: &Mutex<Vec<String>>,
+    held: &Mutex<Vec<TcpStream>>,
+) {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if client.read(&mut byte).unwrap_or(0) == 0 {
+            return;
+        }
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let mut words = head.split_whitespace();
+    if words.next() != Some("CONNECT") {
+        let _ = client.write_all(b"HTTP/1.1 405 Method Not Allowed\r\n\r\n");
+        return;
+    }
+    let target = words.next().unwrap_or_default().to_string();
+    log.lock().unwrap().push(target.clone());
+    let auth = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Proxy-Authorization: "))
+        .map(str::to_string);
+    match behaviour {
+        Behaviour::Relay => {}
+        Behaviour::RequireAuth(expected) if auth.as_deref() == Some(expected) => {}
+        Behaviour::RequireAuth(_) => {
+            let _ = client.write_all(
+                b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"corp\"\r\n\r\n",
+            );
+            return;
+        }
+        Behaviour::Refuse(status) => {
+            let _ = client.write_all(format!("HTTP/1.1 {status}\r\n\r\n").as_bytes());
+            return;
+        }
+        Behaviour::Hang => {
+            held.lock().unwrap().push(client);
+            return;
+        }
+        Behaviour::CloseAfterOk => {
+            let _ = client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+            // Read the ClientHello's first bytes, then hang up.
+            let _ = client.read(&mut [0u8; 64]);
+            return;
+        }
+    }
+    let Ok(upstream) = TcpStream::connect(&target) else {
+        let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n");
+        return;
+    };
+    if let Ok(local) = upstream.local_addr() {
+        onward.lock().unwrap().push(local.to_string());
+    }
+    let _ = client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+    let (mut c2, mut u2) = (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+    let (mut c1, mut u1) = (client, upstream);
+    let t = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut c1, &mut u1);
+        let _ = u1.shutdown(std::net::Shutdown::Write);
+    });
+    let _ = std::io::copy(&mut u2, &mut c2);
+    let _ = c2.shutdown(std::net::Shutdown::Write);
+    let _ = t.join();
+}
