@@ -885,6 +885,10 @@ fn a_refusing_proxy_on_the_egress_check_is_named_with_what_it_answered() {
             );
         }
         assert!(!text.contains("tunnel error"), "{text}");
+        assert!(
+            !text.contains(&format!("{checkip}: {checkip}")),
+            "the URL named once: {text}"
+        );
         assert!(!text.contains("s3cret") && !stderr(&out).contains("s3cret"));
         assert_eq!(out.status.code(), Some(1), "{text}");
 

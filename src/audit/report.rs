@@ -176,7 +176,7 @@ pub fn table(rows: &[Row], with_region: bool) -> Vec<String> {
         "ERROR",
         "ALLOWLIST",
     ]);
-    crate::commands::table::render(&header, &cells)
+    crate::printable::table::render(&header, &cells)
 }
 
 /// `i-… (alias, Name)`.

@@ -229,7 +229,7 @@ fn print_table(rows: &[Row], with_region: bool) {
         "ALIAS",
         "GUARD",
     ]);
-    super::table::print(&header, &cells);
+    crate::printable::table::print(&header, &cells);
     let notes: Vec<String> = rows
         .iter()
         .flat_map(|r| {

@@ -36,7 +36,7 @@ pub fn run(args: &LogArgs) -> Result<Outcome, Failure> {
         "BYTES",
         "OUTCOME",
     ];
-    super::table::print(&header, &rows);
+    crate::printable::table::print(&header, &rows);
     Ok(Outcome::Success)
 }
 

@@ -19,7 +19,6 @@ pub mod proxy;
 pub mod run;
 pub mod session;
 pub mod ssh_config;
-pub mod table;
 pub mod tunnel;
 
 use crate::cli::{Cli, Command, ConfigCommand, ConnectArgs, Globals, HostKeyArgs, Lazy};

@@ -602,9 +602,14 @@ fn sg_admits_egress_ip(
 fn allowlist_checks(f: &Facts, admitted: Option<&security_groups::Admitted>) -> Vec<Check> {
     let eff = &f.settings;
     let hint = eff.config_hint();
-    let unknown = f.egress_ip.clone().map_err(|why| ProbeError::Unreachable {
-        url: eff.egress_urls.join(", "),
-        reason: why.clone(),
+    // The probe's sentence names the URL that failed already: named once.
+    let unknown = f.egress_ip.clone().map_err(|why| {
+        let named = eff.egress_urls.iter().find_map(|u| {
+            let reason = why.strip_prefix(u.as_str())?.strip_prefix(": ")?;
+            Some((u.clone(), reason.to_string()))
+        });
+        let (url, reason) = named.unwrap_or_else(|| (eff.egress_urls.join(", "), why.clone()));
+        ProbeError::Unreachable { url, reason }
     });
     let verdict = decide(&eff.policy(), unknown.as_ref().copied(), admitted);
     let mut out = vec![match &verdict {

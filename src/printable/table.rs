@@ -1,4 +1,4 @@
-//! Plain-text tables for `list` and `log`: a header, then rows, each column as wide as its
+//! Plain-text tables for `list`, `log` and `audit`: a header, then rows, each column as wide as its
 //! widest cell (cells are escaped by the caller).
 
 /// The table as lines, trailing spaces trimmed.

@@ -1,7 +1,10 @@
 //! Text from untrusted peers (SFTP names, close reasons, HTTP bodies) escaped so that it
-//! can reach a terminal without moving the cursor, changing colours or hiding itself.
+//! can reach a terminal without moving the cursor, changing colours or hiding itself; and
+//! the plain-text tables that text is shown in (`table.rs`).
 
 use std::fmt::Write as _;
+
+pub mod table;
 
 /// `text` with every control or invisible character written as an escape, the way
 /// `ls -b` shows file names: `\n`, `\t`, `\\`, `\033` (octal for other C0/DEL bytes) and
