@@ -72,18 +72,6 @@ impl AwsContext {
             )
     }
 
-    /// [`AwsContext::settings`], then [`AwsContext::with_mfa`].
-    pub async fn load(
-        choices: &AwsChoices,
-        http: crate::net::http::Client,
-        api: ApiConnections,
-    ) -> Result<Self, Failure> {
-        Self::settings(choices, http, api)
-            .await?
-            .with_mfa(choices)
-            .await
-    }
-
     /// Loads the credentials provider and region: from the environment when the SDK's chain
     /// would take them from there, else through the chain. Sends nothing (credentials are
     /// fetched when first used), unless no region is set anywhere and the SDK asks the
@@ -199,22 +187,6 @@ impl AwsContext {
             cloudtrail_url,
             sso,
         })
-    }
-
-    /// For a role that needs an MFA code, asks for it and calls AssumeRole (the SDK would
-    /// call it without one): a request to AWS, so only once the guard has admitted the network.
-    /// A profile's `credential_process` is taken from the SDK here too, and run by eic-ssh
-    /// (`process.rs`) when first needed.
-    pub async fn with_mfa(mut self, choices: &AwsChoices) -> Result<Self, Failure> {
-        if let Some(process) =
-            super::process::CredentialProcess::of_profile(choices.profile.as_deref()).await
-        {
-            self.credentials = SharedCredentialsProvider::new(process);
-        }
-        if let Some(role) = super::mfa::role_of(choices.profile.as_deref()).await? {
-            self.credentials = super::mfa::credentials(&role, &self).await?;
-        }
-        Ok(self)
     }
 
     /// The same credentials in another region (API URLs follow, unless overridden).

@@ -15,6 +15,7 @@ pub mod inventory;
 pub mod mfa;
 pub mod process;
 pub mod profile_file;
+pub mod ready;
 pub mod sdk_http;
 pub mod security_groups;
 pub mod sso;

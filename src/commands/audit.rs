@@ -44,7 +44,7 @@ pub async fn run(args: AuditArgs, g: &Globals) -> Result<Outcome, Failure> {
     };
     let tls = net::client_config()?;
     let http = net::http_client(&tls)?;
-    let aws = AwsContext::load(&choices, http, ApiConnections::new(tls)).await?;
+    let aws = crate::aws::ready::load(&choices, http, ApiConnections::new(tls)).await?;
     let regions = if args.all_regions {
         ec2::describe_regions(&aws).await?
     } else {

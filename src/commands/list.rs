@@ -4,10 +4,10 @@
 
 use std::net::IpAddr;
 
+use crate::aws::AwsChoices;
 use crate::aws::connections::ApiConnections;
 use crate::aws::ec2;
 use crate::aws::inventory::{Entry, NameProblem, inventory};
-use crate::aws::{AwsChoices, AwsContext};
 use crate::cli::{Globals, ListArgs};
 use crate::commands::ssh_config::parse_filters;
 use crate::config::{self, ConfigFile};
@@ -74,7 +74,7 @@ pub async fn listing(
     };
     let tls = net::client_config()?;
     let http = net::http_client(&tls)?;
-    let aws = AwsContext::load(&choices, http, ApiConnections::new(tls.clone())).await?;
+    let aws = crate::aws::ready::load(&choices, http, ApiConnections::new(tls.clone())).await?;
     let regions = if all_regions {
         ec2::describe_regions(&aws).await?
     } else {

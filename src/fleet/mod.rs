@@ -120,7 +120,8 @@ async fn plan(
     };
     let tls = net::client_config()?;
     let http = net::http_client(&tls)?;
-    let aws = AwsContext::load(&choices, http.clone(), ApiConnections::new(tls.clone())).await?;
+    let aws =
+        crate::aws::ready::load(&choices, http.clone(), ApiConnections::new(tls.clone())).await?;
     let entries = inventory(&aws, &request.filters).await?;
     let chosen = select::choose(&request.targets, &entries, file)?;
     if chosen.is_empty() {

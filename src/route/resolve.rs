@@ -120,7 +120,7 @@ pub async fn resolve(
             (aws, cached)
         }
     };
-    let aws = aws.with_mfa(&choices).await?;
+    let aws = crate::aws::ready::with_mfa(aws, &choices).await?;
     let key = Key::new(&aws, &query);
     let mut unconfirmed = None;
     let mut found = match cached {

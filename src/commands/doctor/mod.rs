@@ -36,7 +36,8 @@ pub async fn run(args: DoctorArgs, g: &Globals) -> Result<Outcome, Failure> {
     let egress_ip = current_ip_over(&tls, &eff.egress_urls, &path)
         .await
         .map_err(|e| e.to_string());
-    let aws = AwsContext::load(&AwsChoices::from(&eff), http, ApiConnections::new(tls)).await?;
+    let aws =
+        crate::aws::ready::load(&AwsChoices::from(&eff), http, ApiConnections::new(tls)).await?;
     // A credentials problem stops everything: say so in the usual one line.
     aws.credentials().await?;
     let facts = gather(&aws, &file, eff.clone(), args.port, egress_ip).await;
