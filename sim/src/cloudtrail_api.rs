@@ -7,12 +7,11 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use hyper::StatusCode;
 use serde_json::{Value, json};
 
 use crate::State;
 use crate::auth::{Api, Denial, authenticate_request};
-use crate::server::{Reply, reply};
+use crate::server::Reply;
 use crate::sigv4::sha256_hex;
 use crate::trail::TrailEvent;
 
@@ -87,24 +86,7 @@ pub fn handle(parts: &http::request::Parts, body: &Bytes, state: &State) -> Repl
         json!({"service": "cloudtrail", "action": action, "ok": outcome.is_ok(),
                "code": outcome.as_ref().err().map(|d| d.code.clone())}),
     );
-    match outcome {
-        Ok(v) => reply(
-            StatusCode::OK,
-            "application/x-amz-json-1.1",
-            v.to_string().into_bytes(),
-        ),
-        Err(d) => {
-            let body = json!({"__type": format!("com.amazonaws.cloudtrail.v20131101#{}", d.code), "Message": d.message});
-            let mut r = reply(
-                StatusCode::from_u16(d.status).unwrap_or(StatusCode::BAD_REQUEST),
-                "application/x-amz-json-1.1",
-                body.to_string().into_bytes(),
-            );
-            r.headers_mut()
-                .insert("x-amzn-errortype", d.code.parse().expect("codes are ASCII"));
-            r
-        }
-    }
+    crate::server::json11_reply(outcome, "com.amazonaws.cloudtrail.v20131101")
 }
 
 /// What one call asks for, once validated.

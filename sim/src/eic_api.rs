@@ -3,12 +3,11 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use hyper::StatusCode;
 use serde_json::{Value, json};
 
 use crate::State;
 use crate::auth::{Api, Denial, authenticate_request};
-use crate::server::{Reply, reply, request_id};
+use crate::server::{Reply, request_id};
 use crate::sigv4::sha256_hex;
 use crate::trail::TrailEvent;
 use crate::world::World;
@@ -40,24 +39,7 @@ pub fn handle(
                "peer": crate::server::peer_of(parts),
                "code": outcome.as_ref().err().map(|d| d.code.clone())}),
     );
-    match outcome {
-        Ok(v) => reply(
-            StatusCode::OK,
-            "application/x-amz-json-1.1",
-            v.to_string().into_bytes(),
-        ),
-        Err(d) => {
-            let body = json!({"__type": format!("com.amazon.ec2instanceconnect#{}", d.code), "Message": d.message});
-            let mut r = reply(
-                StatusCode::from_u16(d.status).unwrap_or(StatusCode::BAD_REQUEST),
-                "application/x-amz-json-1.1",
-                body.to_string().into_bytes(),
-            );
-            r.headers_mut()
-                .insert("x-amzn-errortype", d.code.parse().expect("codes are ASCII"));
-            r
-        }
-    }
+    crate::server::json11_reply(outcome, "com.amazon.ec2instanceconnect")
 }
 
 fn send_ssh_public_key(

@@ -6,13 +6,12 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use hyper::StatusCode;
 use serde_json::json;
 
 use crate::State;
 use crate::auth::{Api, Denial, authenticate_request};
 use crate::ec2_api::esc;
-use crate::server::{Reply, reply, request_id};
+use crate::server::{Reply, request_id};
 use crate::world::World;
 
 const NS: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
@@ -74,22 +73,7 @@ pub fn handle(parts: &http::request::Parts, body: &Bytes, state: &State) -> Repl
                "resource": params.get("ResourceArns.member.1"),
                "context": context}),
     );
-    match outcome {
-        Ok(xml) => reply(StatusCode::OK, "text/xml", xml.into_bytes()),
-        Err(d) => {
-            let xml = format!(
-                "<ErrorResponse xmlns=\"{NS}\"><Error><Type>Sender</Type><Code>{}</Code><Message>{}</Message></Error><RequestId>{}</RequestId></ErrorResponse>",
-                esc(&d.code),
-                esc(&d.message),
-                request_id()
-            );
-            reply(
-                StatusCode::from_u16(d.status).unwrap_or(StatusCode::BAD_REQUEST),
-                "text/xml",
-                xml.into_bytes(),
-            )
-        }
-    }
+    crate::server::query_reply(outcome, NS)
 }
 
 /// `ListName.member.N` values, in order.

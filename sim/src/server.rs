@@ -197,6 +197,50 @@ pub fn reply(status: StatusCode, content_type: &str, body: Vec<u8>) -> Reply {
         .expect("static headers are valid")
 }
 
+/// A JSON 1.1 API's answer: the value, or the error as those services write it (`__type`
+/// of `namespace#Code`, and the code in `x-amzn-errortype`).
+pub fn json11_reply(
+    outcome: Result<serde_json::Value, crate::auth::Denial>,
+    namespace: &str,
+) -> Reply {
+    const JSON11: &str = "application/x-amz-json-1.1";
+    match outcome {
+        Ok(v) => reply(StatusCode::OK, JSON11, v.to_string().into_bytes()),
+        Err(d) => {
+            let body = serde_json::json!({"__type": format!("{namespace}#{}", d.code), "Message": d.message});
+            let mut r = reply(
+                StatusCode::from_u16(d.status).unwrap_or(StatusCode::BAD_REQUEST),
+                JSON11,
+                body.to_string().into_bytes(),
+            );
+            r.headers_mut()
+                .insert("x-amzn-errortype", d.code.parse().expect("codes are ASCII"));
+            r
+        }
+    }
+}
+
+/// A Query API's answer: the XML, or the `<ErrorResponse>` of the namespace `ns`.
+pub fn query_reply(outcome: Result<String, crate::auth::Denial>, ns: &str) -> Reply {
+    use crate::ec2_api::esc;
+    match outcome {
+        Ok(xml) => reply(StatusCode::OK, "text/xml", xml.into_bytes()),
+        Err(d) => {
+            let xml = format!(
+                "<ErrorResponse xmlns=\"{ns}\"><Error><Type>Sender</Type><Code>{}</Code><Message>{}</Message></Error><RequestId>{}</RequestId></ErrorResponse>",
+                esc(&d.code),
+                esc(&d.message),
+                request_id()
+            );
+            reply(
+                StatusCode::from_u16(d.status).unwrap_or(StatusCode::BAD_REQUEST),
+                "text/xml",
+                xml.into_bytes(),
+            )
+        }
+    }
+}
+
 /// A fresh request id.
 pub fn request_id() -> String {
     let n = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as u128;

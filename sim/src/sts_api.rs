@@ -5,14 +5,13 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use hyper::StatusCode;
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 
 use crate::State;
 use crate::auth::{Api, Denial, authenticate_request};
 use crate::ec2_api::esc;
-use crate::server::{Reply, reply, request_id};
+use crate::server::{Reply, request_id};
 use crate::world::{Credential, World};
 
 const NS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
@@ -39,22 +38,7 @@ pub fn handle(parts: &http::request::Parts, body: &Bytes, state: &State) -> Repl
                "code": outcome.as_ref().err().map(|d| d.code.clone()),
                "serial": params.get("SerialNumber"), "role": params.get("RoleArn")}),
     );
-    match outcome {
-        Ok(xml) => reply(StatusCode::OK, "text/xml", xml.into_bytes()),
-        Err(d) => {
-            let xml = format!(
-                "<ErrorResponse xmlns=\"{NS}\"><Error><Type>Sender</Type><Code>{}</Code><Message>{}</Message></Error><RequestId>{}</RequestId></ErrorResponse>",
-                esc(&d.code),
-                esc(&d.message),
-                request_id()
-            );
-            reply(
-                StatusCode::from_u16(d.status).unwrap_or(StatusCode::BAD_REQUEST),
-                "text/xml",
-                xml.into_bytes(),
-            )
-        }
-    }
+    crate::server::query_reply(outcome, NS)
 }
 
 /// Who signed: GetCallerIdentity needs no permission (an explicit Deny cannot stop it).
