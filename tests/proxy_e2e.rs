@@ -83,8 +83,7 @@ fn sftp_copies_50_mb_both_ways_intact() {
 #[test]
 fn rsync_works_through_the_proxy() {
     if Command::new("rsync").arg("--version").output().is_err() {
-        eprintln!("rsync is not installed; .ci/run installs it");
-        return;
+        return skip_or_fail("rsync is not installed (apt-get install rsync)");
     }
     let h = Harness::new();
     let tree = h.dir.path().join("tree");
@@ -150,20 +149,34 @@ fn the_21st_connection_waits_for_a_free_one_and_the_others_close_cleanly() {
     // The 21st waits for one of this user's 20 slots (nothing sent to the endpoint, so no
     // HTTP 429); once one of the 20 ends, it opens.
     let mut late = proxy();
-    std::thread::sleep(Duration::from_secs(2));
+    // Its stderr, read as it comes: the line saying it waits is the event to go on from.
+    let late_err = {
+        use std::io::BufRead;
+        let err = late.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        rx
+    };
+    let waiting = "this user's eic-ssh processes hold 20 tunnels on eice-0123456789abcdef0 (limit 20); waiting up to 30 s for one to close";
+    let mut late_lines = Vec::new();
+    while !late_lines.iter().any(|l: &String| l.contains(waiting)) {
+        late_lines.push(late_err.recv_timeout(LIMIT).unwrap_or_else(|_| {
+            panic!("the 21st never said it waits: {late_lines:?}")
+        }));
+    }
+    assert_eq!(h.sim.events_of("tunnel_open").len(), 20, "the 21st waits");
     let mut first = held.remove(0);
     drop(first.stdin.take());
     assert!(wait(first, Duration::from_secs(20)).status.success());
     assert!(opened(21), "the 21st did not get the freed connection");
     drop(late.stdin.take());
     let out = wait(late, Duration::from_secs(20));
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(
-        stderr(&out)
-            .contains("this user's eic-ssh processes hold 20 tunnels on eice-0123456789abcdef0 (limit 20); waiting up to 30 s for one to close"),
-        "{}",
-        stderr(&out)
-    );
+    late_lines.extend(late_err.try_iter());
+    assert!(out.status.success(), "{late_lines:?}");
     assert!(h.sim.events_of("tunnel_refused").is_empty());
     for mut child in held {
         drop(child.stdin.take());

@@ -494,3 +494,38 @@ pub fn rust_sources(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// Whether the tests run on CI (`CI` set and not `false`/`0`), where `.ci/run` and
+/// scripts/test.sh install everything a test needs: there, nothing may be skipped.
+pub fn on_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+/// A part of a test that cannot run on this machine (`reason` says why and how to get it):
+/// fails on CI, which must provide it; elsewhere prints `skipped: REASON` and goes on.
+#[track_caller]
+pub fn skip_or_fail(reason: &str) {
+    assert!(
+        !on_ci(),
+        "{reason}: CI must provide it (.ci/run runs scripts/test.sh, which installs it)"
+    );
+    eprintln!("skipped: {reason}");
+}
+
+/// Whether the kernel has IPv6 at all (`/proc/net/if_inet6` lists its addresses): a
+/// machine without it cannot have the `::1` loopback, CI or not.
+pub fn kernel_has_ipv6() -> bool {
+    !cfg!(target_os = "linux") || Path::new("/proc/net/if_inet6").exists()
+}
+
+/// For a test that needs the `::1` loopback it did not get: skipped with the reason when
+/// the kernel has no IPv6 (nothing can give it one), else [`skip_or_fail`] (a CI machine
+/// with IPv6 must have `::1` up).
+#[track_caller]
+pub fn no_ipv6_loopback() {
+    if kernel_has_ipv6() {
+        skip_or_fail("no ::1 loopback here although the kernel has IPv6 (ip addr add ::1/128 dev lo)");
+    } else {
+        eprintln!("skipped: this kernel has no IPv6 (no /proc/net/if_inet6), so no ::1 loopback");
+    }
+}
