@@ -352,6 +352,8 @@ pub struct Listener {
     pub port: u16,
     /// Its stderr, a line at a time.
     lines: std::sync::mpsc::Receiver<String>,
+    /// The lines read so far.
+    seen: std::cell::RefCell<Vec<String>>,
 }
 
 impl Listener {
@@ -391,6 +393,7 @@ impl Listener {
             child,
             port: 0,
             lines,
+            seen: Default::default(),
         }
     }
 
@@ -412,9 +415,24 @@ impl Listener {
 
     /// The next line it prints (waits up to [`LIMIT`]).
     pub fn next_line(&self) -> String {
-        self.lines
+        let line = self
+            .lines
             .recv_timeout(LIMIT)
-            .expect("a line from the listener")
+            .expect("a line from the listener");
+        self.seen.borrow_mut().push(line.clone());
+        line
+    }
+
+    /// Stops it (SIGKILL) and returns everything it wrote on stderr.
+    pub fn stop(mut self) -> Vec<String> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mut seen = self.seen.take();
+        // The reader ends at the pipe's end: every line written is in the channel.
+        while let Ok(line) = self.lines.recv_timeout(LIMIT) {
+            seen.push(line);
+        }
+        seen
     }
 
     /// Whether it is still running.
