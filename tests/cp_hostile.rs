@@ -486,7 +486,9 @@ fn a_device_destination_is_written_into_never_replaced() {
                 .is_char_device()
         );
     } else {
-        skip_or_fail("the /dev/full half of a_device_destination_is_written_into_never_replaced: mknod needs root");
+        skip_or_fail(
+            "the /dev/full half of a_device_destination_is_written_into_never_replaced: mknod needs root",
+        );
     }
     // A FIFO: written into, as with scp, and still a FIFO afterwards.
     let pipe = l.dest.join("pipe");

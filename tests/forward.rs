@@ -393,12 +393,19 @@ fn make_before_break_refuses_no_connection_across_the_rollover() {
     let mut during = std::collections::BTreeMap::<usize, usize>::new();
     loop {
         let opened = h.sim.events_of("tunnel_open").len();
-        assert_eq!(round_trip(l.port, &data), data, "a connection on tunnel {opened}");
+        assert_eq!(
+            round_trip(l.port, &data),
+            data,
+            "a connection on tunnel {opened}"
+        );
         *during.entry(opened).or_default() += 1;
         if opened >= 3 {
             break;
         }
-        assert!(std::time::Instant::now() < hung, "no third tunnel: {during:?}");
+        assert!(
+            std::time::Instant::now() < hung,
+            "no third tunnel: {during:?}"
+        );
         // Pacing, not waiting: a connection every 50 ms keeps the machine free for the rest.
         std::thread::sleep(std::time::Duration::from_millis(50));
     }

@@ -165,9 +165,11 @@ fn the_21st_connection_waits_for_a_free_one_and_the_others_close_cleanly() {
     let waiting = "this user's eic-ssh processes hold 20 tunnels on eice-0123456789abcdef0 (limit 20); waiting up to 30 s for one to close";
     let mut late_lines = Vec::new();
     while !late_lines.iter().any(|l: &String| l.contains(waiting)) {
-        late_lines.push(late_err.recv_timeout(LIMIT).unwrap_or_else(|_| {
-            panic!("the 21st never said it waits: {late_lines:?}")
-        }));
+        late_lines.push(
+            late_err
+                .recv_timeout(LIMIT)
+                .unwrap_or_else(|_| panic!("the 21st never said it waits: {late_lines:?}")),
+        );
     }
     assert_eq!(h.sim.events_of("tunnel_open").len(), 20, "the 21st waits");
     let mut first = held.remove(0);
@@ -365,7 +367,11 @@ fn a_key_pushed_for_one_instance_does_not_open_another() {
         run(&mut cmd, LIMIT)
     };
     let out = ssh(BASTION, true);
-    assert!(out.status.success(), "pushed for the bastion: {}", stderr(&out));
+    assert!(
+        out.status.success(),
+        "pushed for the bastion: {}",
+        stderr(&out)
+    );
     let out = ssh(&other, false);
     assert_eq!(out.status.code(), Some(255), "{}", stderr(&out));
     assert!(
@@ -374,7 +380,11 @@ fn a_key_pushed_for_one_instance_does_not_open_another() {
         stderr(&out)
     );
     let out = ssh(BASTION, false);
-    assert!(out.status.success(), "still good for the bastion: {}", stderr(&out));
+    assert!(
+        out.status.success(),
+        "still good for the bastion: {}",
+        stderr(&out)
+    );
     let out = ssh(&other, true);
     assert!(out.status.success(), "pushed for it: {}", stderr(&out));
     let pushed: Vec<_> = h.sim.events_of("key_pushed");

@@ -233,8 +233,12 @@ fn host_key_question_is_asked_on_the_terminal() {
     );
     assert!(!known.exists(), "nothing learned after a no");
 
-    tmux.keys("clear");
+    // The screen is cleared before the second question is waited for: the first one's
+    // text must not answer for it (the "yes" would be typed before it is asked).
+    tmux.keys("clear; echo cleared-$((1+1))");
     tmux.enter();
+    tmux.wait_for("cleared-2");
+    assert!(!tmux.screen().contains("(yes/no)?"), "{}", tmux.screen());
     tmux.keys(&command);
     tmux.enter();
     tmux.wait_for("(yes/no)?");
@@ -374,22 +378,50 @@ fn every_connecting_command_keeps_private_keys_off_the_disk_and_secrets_out_of_i
         logs.push((name, stderr(&out)));
     };
 
-    ran("session", run(&mut eic(&[&target, "--", "true"]), LIMIT), &mut keys);
-    let mut ssh = h.ssh_via(&h.proxy_command().replace(" proxy %h", " -vvv proxy %h"), "true");
+    ran(
+        "session",
+        run(&mut eic(&[&target, "--", "true"]), LIMIT),
+        &mut keys,
+    );
+    let mut ssh = h.ssh_via(
+        &h.proxy_command().replace(" proxy %h", " -vvv proxy %h"),
+        "true",
+    );
     env(&mut ssh);
     ran("proxy", run(&mut ssh, LIMIT), &mut keys);
     let file = h.random_file("up.bin", 10_000);
     let dest = format!("{target}:{}", h.dir.path().join("copied.bin").display());
-    ran("cp", run(&mut eic(&["cp", file.to_str().unwrap(), &dest]), LIMIT), &mut keys);
+    ran(
+        "cp",
+        run(&mut eic(&["cp", file.to_str().unwrap(), &dest]), LIMIT),
+        &mut keys,
+    );
     let run_args = ["run", "-l", &h.user, BASTION, "--", "true"];
     ran("run", run(&mut eic(&run_args), LIMIT), &mut keys);
-    ran("doctor", run(&mut eic(&["doctor", BASTION]), LIMIT), &mut keys);
+    ran(
+        "doctor",
+        run(&mut eic(&["doctor", BASTION]), LIMIT),
+        &mut keys,
+    );
 
     let push = h.public_key().display().to_string();
-    let tunnel_args = ["tunnel", BASTION, "--local-port", "0", "--user", &h.user, "--push-key", &push];
+    let tunnel_args = [
+        "tunnel",
+        BASTION,
+        "--local-port",
+        "0",
+        "--user",
+        &h.user,
+        "--push-key",
+        &push,
+    ];
     let listener = Listener::start(eic(&tunnel_args));
     let out = run(&mut h.ssh_to_listener(listener.port, "true"), LIMIT);
-    assert!(out.status.success(), "ssh through the tunnel: {}", stderr(&out));
+    assert!(
+        out.status.success(),
+        "ssh through the tunnel: {}",
+        stderr(&out)
+    );
     pushed_keys(&h, &mut keys);
     logs.push(("tunnel", listener.stop().join("\n")));
 
@@ -429,12 +461,22 @@ fn every_connecting_command_keeps_private_keys_off_the_disk_and_secrets_out_of_i
         "PRIVATE KEY",
     ];
     for (name, log) in &logs {
-        assert!(log.lines().count() > 5, "{name}: the -vvv log is there: {log}");
+        assert!(
+            log.lines().count() > 5,
+            "{name}: the -vvv log is there: {log}"
+        );
         for needle in forbidden {
-            assert!(!log.contains(needle), "{name}: {needle:?} leaked into the log");
+            assert!(
+                !log.contains(needle),
+                "{name}: {needle:?} leaked into the log"
+            );
         }
         for (i, _) in log.match_indices("X-Amz-Signature=") {
-            assert_eq!(&log[i + 16..i + 19], "***", "{name}: a signature in the log");
+            assert_eq!(
+                &log[i + 16..i + 19],
+                "***",
+                "{name}: a signature in the log"
+            );
         }
     }
     let signed: Vec<&str> = logs
@@ -451,7 +493,10 @@ fn every_connecting_command_keeps_private_keys_off_the_disk_and_secrets_out_of_i
     // The connection log: no secret, no URL.
     let log = std::fs::read_to_string(at("state").join("eic-ssh/log.jsonl")).unwrap();
     assert!(log.lines().count() >= 5, "{log}");
-    for needle in forbidden.iter().chain(&["X-Amz-Signature", "X-Amz-Credential"]) {
+    for needle in forbidden
+        .iter()
+        .chain(&["X-Amz-Signature", "X-Amz-Credential"])
+    {
         assert!(!log.contains(needle), "{needle:?} in the connection log");
     }
 }

@@ -175,7 +175,7 @@ fn push(world: &World, input: &Value, instance_id: &str, state: &State) -> Resul
         &key,
         Duration::from_secs(world.key_ttl_secs),
     )
-        .map_err(|e| invalid(&format!("Cannot accept the key: {e}")))?;
+    .map_err(|e| invalid(&format!("Cannot accept the key: {e}")))?;
     state.events.record(
         "key_pushed",
         json!({"instance": instance_id, "user": user, "key_type": kind,

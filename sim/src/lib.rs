@@ -261,7 +261,13 @@ impl Sim {
         let bastion = match (rtt, &state.sshd) {
             (Some(rtt), Some(sshd)) => {
                 // The bastion is the world's first instance (the demo's i-0123456789abcdef0).
-                let first = state.world.read().unwrap().instances.first().map(|i| i.id.clone());
+                let first = state
+                    .world
+                    .read()
+                    .unwrap()
+                    .instances
+                    .first()
+                    .map(|i| i.id.clone());
                 let from = sshd::instance_address(first.as_deref().unwrap_or_default());
                 let port = sshd.port;
                 let state = state.clone();

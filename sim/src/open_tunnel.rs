@@ -55,8 +55,7 @@ pub async fn handle(req: Request<Incoming>, state: Arc<State>, peer: SocketAddr)
     }
     let world = state.world.read().unwrap().clone();
     let client_ip = world.public_ip_for(peer.ip());
-    let checked =
-        check(&req, &world).and_then(|ask| reached_at(&world, ask, peer));
+    let checked = check(&req, &world).and_then(|ask| reached_at(&world, ask, peer));
     let trail = |denial: Option<&Denial>| record_trail(&state, &world, &req, client_ip, denial);
     let ask = match checked {
         Ok(ask) => ask,
@@ -657,7 +656,8 @@ async fn relay(
 mod tests {
     use super::*;
 
-    const NAME: &str = "eice-0123456789abcdef0.ec2-instance-connect-endpoint.us-east-1.amazonaws.com";
+    const NAME: &str =
+        "eice-0123456789abcdef0.ec2-instance-connect-endpoint.us-east-1.amazonaws.com";
 
     #[test]
     fn the_host_and_the_tls_server_name_must_agree() {
@@ -665,13 +665,19 @@ mod tests {
         assert_eq!(names_agree(NAME, Some(&NAME.to_uppercase())), Ok(()));
         for sni in [Some("localhost"), Some(""), None] {
             let refused = names_agree(NAME, sni).unwrap_err();
-            assert_eq!((refused.status, refused.code.as_str()), (421, "MisdirectedRequest"));
+            assert_eq!(
+                (refused.status, refused.code.as_str()),
+                (421, "MisdirectedRequest")
+            );
         }
         // A loopback stand-in: no SNI for an IP address, `localhost` as itself, plain
         // HTTP allowed; but a name that is not the Host is refused there too.
         assert_eq!(names_agree("127.0.0.1", Some("")), Ok(()));
         assert_eq!(names_agree("localhost", Some("localhost")), Ok(()));
         assert_eq!(names_agree("127.0.0.1", None), Ok(()));
-        assert_eq!(names_agree("127.0.0.1", Some(NAME)).unwrap_err().status, 421);
+        assert_eq!(
+            names_agree("127.0.0.1", Some(NAME)).unwrap_err().status,
+            421
+        );
     }
 }

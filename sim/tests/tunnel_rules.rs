@@ -315,9 +315,14 @@ async fn a_url_signed_for_another_service_or_region_or_to_live_longer_is_refused
     let good = c.url(&request(22, None), now);
     // The re-signing itself is sound: the same query signed again opens.
     assert!(
-        open(&c.endpoint, &c.resigned(&good, str::to_string), &c.tls, None)
-            .await
-            .is_ok()
+        open(
+            &c.endpoint,
+            &c.resigned(&good, str::to_string),
+            &c.tls,
+            None
+        )
+        .await
+        .is_ok()
     );
     let other_service = c.resigned(&good, |q| {
         q.replace("%2Fec2-instance-connect%2F", "%2Fec2%2F")
@@ -341,7 +346,9 @@ async fn a_url_signed_for_another_service_or_region_or_to_live_longer_is_refused
         )
     );
     // Signed correctly, to live an hour: the service's URLs live 60 s.
-    let long = c.resigned(&good, |q| q.replace("X-Amz-Expires=60", "X-Amz-Expires=3600"));
+    let long = c.resigned(&good, |q| {
+        q.replace("X-Amz-Expires=60", "X-Amz-Expires=3600")
+    });
     assert_eq!(
         c.refused(&long).await,
         (
@@ -350,5 +357,9 @@ async fn a_url_signed_for_another_service_or_region_or_to_live_longer_is_refused
             "X-Amz-Expires must be between 1 and 60 seconds, not 3600".into()
         )
     );
-    assert_eq!(h.sim.events_of("tunnel_open").len(), 1, "only the sound one");
+    assert_eq!(
+        h.sim.events_of("tunnel_open").len(),
+        1,
+        "only the sound one"
+    );
 }

@@ -542,7 +542,9 @@ pub fn kernel_has_ipv6() -> bool {
 #[track_caller]
 pub fn no_ipv6_loopback() {
     if kernel_has_ipv6() {
-        skip_or_fail("no ::1 loopback here although the kernel has IPv6 (ip addr add ::1/128 dev lo)");
+        skip_or_fail(
+            "no ::1 loopback here although the kernel has IPv6 (ip addr add ::1/128 dev lo)",
+        );
     } else {
         eprintln!("skipped: this kernel has no IPv6 (no /proc/net/if_inet6), so no ::1 loopback");
     }
