@@ -5,7 +5,6 @@
 mod common;
 
 use common::*;
-use eic_ssh_sim::World;
 
 #[test]
 fn a_wrong_secret_key_is_reported_as_a_credentials_problem() {

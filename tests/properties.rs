@@ -53,7 +53,7 @@ fn hostile_names_are_one_normal_component_or_refused_escaped() {
             match names::component(&name, "/srv\u{1b}") {
                 Ok(ok) => {
                     accepted.fetch_add(1, Ordering::Relaxed);
-                    let joined = Path::new("dest").join(&ok);
+                    let joined = Path::new("dest").join(ok);
                     let parts: Vec<Component> = joined.components().collect();
                     prop_assert_eq!(parts.len(), 2, "{:?} became {:?}", name, joined);
                     prop_assert!(matches!(parts[1], Component::Normal(_)));
