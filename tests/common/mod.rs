@@ -530,22 +530,33 @@ pub fn skip_or_fail(reason: &str) {
     eprintln!("skipped: {reason}");
 }
 
-/// Whether the kernel has IPv6 at all (`/proc/net/if_inet6` lists its addresses): a
-/// machine without it cannot have the `::1` loopback, CI or not.
-pub fn kernel_has_ipv6() -> bool {
-    !cfg!(target_os = "linux") || Path::new("/proc/net/if_inet6").exists()
+/// Why this machine cannot have the `::1` loopback whatever is installed, if it cannot: a
+/// kernel without IPv6 (no `/proc/net/if_inet6`), or IPv6 switched off on the loopback
+/// interface by whoever runs the machine (`net.ipv6.conf.lo.disable_ipv6 = 1`, as in
+/// containers started without IPv6).
+pub fn no_ipv6_here() -> Option<&'static str> {
+    if !cfg!(target_os = "linux") {
+        return None;
+    }
+    if !Path::new("/proc/net/if_inet6").exists() {
+        return Some("this kernel has no IPv6 (no /proc/net/if_inet6)");
+    }
+    let off = std::fs::read_to_string("/proc/sys/net/ipv6/conf/lo/disable_ipv6")
+        .is_ok_and(|v| v.trim() == "1");
+    off.then_some(
+        "IPv6 is switched off on the loopback interface (net.ipv6.conf.lo.disable_ipv6 = 1)",
+    )
 }
 
 /// For a test that needs the `::1` loopback it did not get: skipped with the reason when
-/// the kernel has no IPv6 (nothing can give it one), else [`skip_or_fail`] (a CI machine
-/// with IPv6 must have `::1` up).
+/// the machine cannot have it ([`no_ipv6_here`]), else [`skip_or_fail`]: a machine with
+/// IPv6 on its loopback must give `::1` to the emulator.
 #[track_caller]
 pub fn no_ipv6_loopback() {
-    if kernel_has_ipv6() {
-        skip_or_fail(
-            "no ::1 loopback here although the kernel has IPv6 (ip addr add ::1/128 dev lo)",
-        );
-    } else {
-        eprintln!("skipped: this kernel has no IPv6 (no /proc/net/if_inet6), so no ::1 loopback");
+    match no_ipv6_here() {
+        Some(why) => eprintln!("skipped: no ::1 loopback: {why}"),
+        None => skip_or_fail(
+            "the emulator got no ::1 loopback although IPv6 is on (ip addr add ::1/128 dev lo)",
+        ),
     }
 }
