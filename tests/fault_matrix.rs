@@ -1,12 +1,14 @@
-//! Every fault the emulator can inject × every front end: each cell ends within a bounded
-//! time, with the documented exit code and a message that names what happened; no file is
-//! left under its final name incomplete, and `--resume` completes what was cut.
+//! Every fault the emulator can inject × every front end: each cell ends (a cell still
+//! running at [`CELL`] fails as hung) with the documented exit code and a message that names
+//! what ended it (keepalives for a stall, the handshake timeout's phase); no file is left
+//! under its final name incomplete, and `--resume` completes what was cut. How long a cell
+//! takes is not asserted here: durations belong in benchmarks.
 
 mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use eic_ssh_sim::{Faults, Refusal};
@@ -22,7 +24,7 @@ const ALIVE: [&str; 4] = [
     "--server-alive-count-max",
     "2",
 ];
-/// A cell must end well within this.
+/// A cell still running after this is hung: it is killed and the test fails.
 const CELL: Duration = Duration::from_secs(45);
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -86,9 +88,9 @@ impl Fault {
     }
 }
 
-/// Runs one cell; no message may say the same thing twice.
-fn timed(cmd: &mut Command) -> (Output, Duration) {
-    let start = Instant::now();
+/// Runs one cell (killed and failed as hung at [`CELL`]); no message may say the same
+/// thing twice.
+fn cell(cmd: &mut Command) -> Output {
     let out = run(cmd, CELL);
     let err = stderr(&out);
     assert!(
@@ -96,7 +98,7 @@ fn timed(cmd: &mut Command) -> (Output, Duration) {
             && !err.contains("lost: the connection"),
         "a message repeats itself: {err}"
     );
-    (out, start.elapsed())
+    out
 }
 
 fn cp(h: &Harness, args: &[&str]) -> Command {
@@ -153,11 +155,10 @@ fn cp_under_every_fault(way: Direction) {
         fault.inject(&h);
         let first = operands(false);
         let first: Vec<&str> = first.iter().map(String::as_str).collect();
-        let (out, took) = timed(&mut cp(&h, &first));
+        let out = cell(&mut cp(&h, &first));
         eprintln!("cp {way:?}, {fault:?}: {}", stderr(&out));
         let code = if fault == Fault::Refuse { 6 } else { 7 };
         assert_fails(&out, code, fault.says());
-        assert!(took < CELL, "{fault:?} took {took:?}");
         assert!(
             !final_name.exists(),
             "{fault:?}: an incomplete file under its final name"
@@ -185,11 +186,10 @@ fn the_session_under_every_fault() {
             .arg(format!("{}@{BASTION}", h.user))
             .args(ALIVE)
             .args(["--", "cat", src.to_str().unwrap()]);
-        let (out, took) = timed(&mut cmd);
+        let out = cell(&mut cmd);
         eprintln!("session, {fault:?}: {}", stderr(&out));
         // The session keeps every code below 255 for the remote command.
         assert_fails(&out, 255, fault.session_says());
-        assert!(took < CELL, "{fault:?} took {took:?}");
         assert!(
             out.stdout.len() < SIZE,
             "{fault:?}: the whole file came through"
@@ -221,10 +221,9 @@ fn the_proxy_under_every_fault() {
     let src = h.random_file("cat.bin", SIZE);
     for fault in FAULTS {
         fault.inject(&h);
-        let (out, took) = timed(&mut ssh_cat(&h, &src, None));
+        let out = cell(&mut ssh_cat(&h, &src, None));
         eprintln!("proxy, {fault:?}: {}", stderr(&out));
         assert_eq!(out.status.code(), Some(255), "{fault:?}: ssh's code");
-        assert!(took < CELL, "{fault:?} took {took:?}");
         assert!(
             out.stdout.len() < SIZE,
             "{fault:?}: the whole file came through"
@@ -256,9 +255,8 @@ fn the_listener_under_every_fault_keeps_listening() {
     let port = listener.port;
     for fault in FAULTS {
         fault.inject(&h);
-        let (out, took) = timed(&mut ssh_cat(&h, &src, Some(port)));
+        let out = cell(&mut ssh_cat(&h, &src, Some(port)));
         assert_eq!(out.status.code(), Some(255), "{fault:?}: {}", stderr(&out));
-        assert!(took < CELL, "{fault:?} took {took:?}");
         assert!(listener.running(), "{fault:?}: the listener died");
         h.sim.set_faults(Faults::default());
         let out = run(&mut ssh_cat(&h, &src, Some(port)), LIMIT);
@@ -319,10 +317,9 @@ fn handshake_stall_cells(stall: HandshakeStall) {
         .args(ALIVE)
         .args(HANDSHAKE)
         .args(["--", "true"]);
-    let (out, took) = timed(&mut session);
+    let out = cell(&mut session);
     eprintln!("session, {stall:?}: {}", stderr(&out));
     assert_fails(&out, 255, stall.phase());
-    assert!(took < CELL, "{stall:?} took {took:?}");
 
     let dest = h.dir.path().join(format!("{stall:?}"));
     std::fs::create_dir(&dest).unwrap();
@@ -330,16 +327,14 @@ fn handshake_stall_cells(stall: HandshakeStall) {
     let from = remote(&h, &src);
     let to = dest.display().to_string();
     args.extend([from.as_str(), to.as_str()]);
-    let (out, took) = timed(&mut cp(&h, &args));
+    let out = cell(&mut cp(&h, &args));
     eprintln!("cp, {stall:?}: {}", stderr(&out));
     assert_fails(&out, 255, stall.phase());
-    assert!(took < CELL, "{stall:?} took {took:?}");
     assert!(!dest.join("small.bin").exists());
 
     // OpenSSH through the proxy: the proxy is a byte pipe, ssh's own keepalives bound
     // its handshake; the cell only checks that it ends.
-    let (out, took) = timed(&mut ssh_cat(&h, &src, None));
+    let out = cell(&mut ssh_cat(&h, &src, None));
     eprintln!("proxy, {stall:?}: {}", stderr(&out));
     assert_eq!(out.status.code(), Some(255), "{stall:?}: ssh's code");
-    assert!(took < CELL, "{stall:?} took {took:?}");
 }

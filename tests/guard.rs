@@ -325,7 +325,7 @@ fn dual_stack(allow: &str) -> Option<(Harness, std::path::PathBuf)> {
 #[test]
 fn egress_shows_each_familys_ip_and_verdict() {
     let Some((h, path)) = dual_stack("\"203.0.113.0/24\"") else {
-        return eprintln!("no IPv6 loopback here: skipped");
+        return no_ipv6_loopback();
     };
     let out = eic(&h, &path, &["egress"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -347,7 +347,7 @@ fn egress_shows_each_familys_ip_and_verdict() {
 #[test]
 fn an_ipv4_verdict_never_covers_an_ipv6_tunnel() {
     let Some((h, path)) = dual_stack("\"203.0.113.0/24\"") else {
-        return eprintln!("no IPv6 loopback here: skipped");
+        return no_ipv6_loopback();
     };
     // The endpoint is reached over IPv6 only: that family is checked before the tunnel.
     let over_v6 = |h: &Harness, path: &std::path::Path| {
@@ -394,7 +394,7 @@ fn an_ipv4_verdict_never_covers_an_ipv6_tunnel() {
 #[test]
 fn an_ipv6_verdict_never_covers_an_ipv4_tunnel() {
     let Some((h, path)) = dual_stack("\"2001:db8::/64\"") else {
-        return eprintln!("no IPv6 loopback here: skipped");
+        return no_ipv6_loopback();
     };
     // Checked over IPv6 (EIC_SSH_ADDRESS_FAMILY), the tunnel can only go over IPv4.
     let mut cmd = h.eic_ssh();

@@ -40,26 +40,43 @@ fn hostile_name() -> impl Strategy<Value = String> {
     ]
 }
 
+/// Both branches of `names::component` on hostile names: an accepted name is exactly one
+/// normal path component, a refusal names the name escaped. The runner counts each branch,
+/// so the property cannot pass with one of them never taken.
+#[test]
+fn hostile_names_are_one_normal_component_or_refused_escaped() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (accepted, refused) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(512));
+    runner
+        .run(&hostile_name(), |name| {
+            match names::component(&name, "/srv\u{1b}") {
+                Ok(ok) => {
+                    accepted.fetch_add(1, Ordering::Relaxed);
+                    let joined = Path::new("dest").join(ok);
+                    let parts: Vec<Component> = joined.components().collect();
+                    prop_assert_eq!(parts.len(), 2, "{:?} became {:?}", name, joined);
+                    prop_assert!(matches!(parts[1], Component::Normal(_)));
+                    prop_assert!(!ok.contains('\0'));
+                }
+                Err(warning) => {
+                    refused.fetch_add(1, Ordering::Relaxed);
+                    prop_assert!(printable_only(&warning), "{:?}", warning);
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+    let (accepted, refused) = (accepted.into_inner(), refused.into_inner());
+    // Each branch in at least a tenth of the cases (about half each in practice).
+    assert!(
+        accepted > 50 && refused > 50,
+        "accepted {accepted}, refused {refused} of the generated names"
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
-
-    #[test]
-    fn an_accepted_name_is_exactly_one_normal_component(name in hostile_name()) {
-        if let Ok(ok) = names::component(&name, "/srv") {
-            let joined = Path::new("dest").join(ok);
-            let parts: Vec<Component> = joined.components().collect();
-            prop_assert_eq!(parts.len(), 2, "{:?} became {:?}", name, joined);
-            prop_assert!(matches!(parts[1], Component::Normal(_)));
-            prop_assert!(!ok.contains('\0'));
-        }
-    }
-
-    #[test]
-    fn a_refusal_names_the_name_escaped(name in hostile_name()) {
-        if let Err(warning) = names::component(&name, "/srv\u{1b}") {
-            prop_assert!(printable_only(&warning), "{:?}", warning);
-        }
-    }
 
     #[test]
     fn escaped_text_is_printable(text in any::<String>()) {

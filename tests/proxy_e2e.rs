@@ -6,6 +6,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::connect_proxy::{Behaviour, ConnectProxy};
 use common::*;
 use eic_ssh_sim::Faults;
 
@@ -83,8 +84,7 @@ fn sftp_copies_50_mb_both_ways_intact() {
 #[test]
 fn rsync_works_through_the_proxy() {
     if Command::new("rsync").arg("--version").output().is_err() {
-        eprintln!("rsync is not installed; .ci/run installs it");
-        return;
+        return skip_or_fail("rsync is not installed (apt-get install rsync)");
     }
     let h = Harness::new();
     let tree = h.dir.path().join("tree");
@@ -150,20 +150,36 @@ fn the_21st_connection_waits_for_a_free_one_and_the_others_close_cleanly() {
     // The 21st waits for one of this user's 20 slots (nothing sent to the endpoint, so no
     // HTTP 429); once one of the 20 ends, it opens.
     let mut late = proxy();
-    std::thread::sleep(Duration::from_secs(2));
+    // Its stderr, read as it comes: the line saying it waits is the event to go on from.
+    let late_err = {
+        use std::io::BufRead;
+        let err = late.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        rx
+    };
+    let waiting = "this user's eic-ssh processes hold 20 tunnels on eice-0123456789abcdef0 (limit 20); waiting up to 30 s for one to close";
+    let mut late_lines = Vec::new();
+    while !late_lines.iter().any(|l: &String| l.contains(waiting)) {
+        late_lines.push(
+            late_err
+                .recv_timeout(LIMIT)
+                .unwrap_or_else(|_| panic!("the 21st never said it waits: {late_lines:?}")),
+        );
+    }
+    assert_eq!(h.sim.events_of("tunnel_open").len(), 20, "the 21st waits");
     let mut first = held.remove(0);
     drop(first.stdin.take());
     assert!(wait(first, Duration::from_secs(20)).status.success());
     assert!(opened(21), "the 21st did not get the freed connection");
     drop(late.stdin.take());
     let out = wait(late, Duration::from_secs(20));
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(
-        stderr(&out)
-            .contains("this user's eic-ssh processes hold 20 tunnels on eice-0123456789abcdef0 (limit 20); waiting up to 30 s for one to close"),
-        "{}",
-        stderr(&out)
-    );
+    late_lines.extend(late_err.try_iter());
+    assert!(out.status.success(), "{late_lines:?}");
     assert!(h.sim.events_of("tunnel_refused").is_empty());
     for mut child in held {
         drop(child.stdin.take());
@@ -296,4 +312,112 @@ fn server_closing_mid_transfer_fails_loudly_without_hanging() {
             "{err}"
         );
     }
+}
+
+/// The production path end to end: no tunnel URL override, so eic-ssh takes the endpoint's
+/// DNS name from DescribeInstanceConnectEndpoints and opens `wss://NAME/openTunnel` with
+/// that name as Host and TLS server name, checked against the emulator's certificate for
+/// the region's endpoint names. The test's CONNECT proxy is the only stand-in: it carries
+/// `NAME:443` to the emulator, as DNS and the internet would.
+#[test]
+fn the_tunnel_goes_to_the_endpoints_dns_name_from_the_api_with_that_host_and_sni() {
+    let h = Harness::new();
+    let name = "eice-0123456789abcdef0.ec2-instance-connect-endpoint.us-east-1.amazonaws.com";
+    let proxy = ConnectProxy::start(Behaviour::Relay);
+    proxy.resolve(&format!("{name}:443"), h.sim.hosts.tunnel);
+    let mut cmd = h.ssh("echo through-the-name");
+    cmd.env_remove("EIC_SSH_TUNNEL_ENDPOINT_URL")
+        .env("HTTPS_PROXY", proxy.url(None));
+    let out = run(&mut cmd, LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "through-the-name\n");
+    assert!(
+        proxy.targets().contains(&format!("{name}:443")),
+        "{:?}",
+        proxy.targets()
+    );
+    assert!(api_actions(&h).contains(&"DescribeInstanceConnectEndpoints".to_string()));
+    let opened = h.sim.events_of("tunnel_open");
+    assert_eq!(opened.len(), 1);
+    assert_eq!(opened[0]["host"], name, "{}", opened[0]);
+    assert_eq!(opened[0]["sni"], name, "{}", opened[0]);
+}
+
+/// Keys pushed with SendSSHPublicKey are for one instance and one OS user: a key pushed for
+/// the bastion does not open another instance behind the same endpoint, though it still
+/// opens the bastion.
+#[test]
+fn a_key_pushed_for_one_instance_does_not_open_another() {
+    let mut world = eic_ssh_sim::World::demo();
+    world.instances[1].state = "running".into();
+    let other = world.instances[1].id.clone();
+    let h = Harness::with_world(world);
+    let ssh = |instance: &str, push: bool| {
+        let proxy = if push {
+            h.proxy_command()
+        } else {
+            format!("{} proxy %h %p --user %r", env!("CARGO_BIN_EXE_eic-ssh"))
+        };
+        let mut cmd = Command::new("ssh");
+        h.isolate(&mut cmd);
+        cmd.args(h.ssh_options_via(&proxy))
+            .args(["-o", &format!("HostKeyAlias={BASTION}")])
+            .arg(format!("{}@{instance}", h.user))
+            .arg("true");
+        run(&mut cmd, LIMIT)
+    };
+    let out = ssh(BASTION, true);
+    assert!(
+        out.status.success(),
+        "pushed for the bastion: {}",
+        stderr(&out)
+    );
+    let out = ssh(&other, false);
+    assert_eq!(out.status.code(), Some(255), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Permission denied (publickey)"),
+        "{}",
+        stderr(&out)
+    );
+    let out = ssh(BASTION, false);
+    assert!(
+        out.status.success(),
+        "still good for the bastion: {}",
+        stderr(&out)
+    );
+    let out = ssh(&other, true);
+    assert!(out.status.success(), "pushed for it: {}", stderr(&out));
+    let pushed: Vec<_> = h.sim.events_of("key_pushed");
+    assert_eq!(pushed.len(), 2);
+    assert_eq!(pushed[0]["instance"], BASTION);
+    assert_eq!(pushed[1]["instance"], other.as_str());
+}
+
+/// A tunnel URL signed for a region the endpoint is not in is refused by the endpoint (403,
+/// as AWS answers), and eic-ssh says so in one line with the endpoint's words.
+#[test]
+fn a_tunnel_url_signed_for_another_region_is_refused_in_one_line() {
+    let h = Harness::new();
+    let mut cmd = h.eic_ssh();
+    cmd.args([
+        "proxy",
+        BASTION,
+        "--endpoint-id",
+        "eice-0123456789abcdef0",
+        "--private-ip",
+        "10.0.1.5",
+        "--region",
+        "eu-central-1",
+    ]);
+    let out = run(&mut cmd, LIMIT);
+    assert_fails_exactly(
+        &out,
+        6,
+        "eic-ssh: the endpoint refused the tunnel (HTTP 403, SignatureDoesNotMatch): Credential should be scoped to a valid region and service (us-east-1/ec2-instance-connect), not eu-central-1/ec2-instance-connect. Check that your credentials are valid and your IAM policy allows ec2-instance-connect:OpenTunnel on eice-0123456789abcdef0\n",
+    );
+    let refused = h.sim.events_of("tunnel_refused");
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0]["status"], 403);
+    assert_eq!(refused[0]["code"], "SignatureDoesNotMatch");
+    assert!(h.sim.events_of("tunnel_open").is_empty());
 }

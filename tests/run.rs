@@ -606,7 +606,7 @@ fn ansible_pings_and_runs_commands_through_the_inventory() {
         .map(|d| d.join("ansible"))
         .find(|p| p.is_file())
     else {
-        eprintln!("skipped: `ansible` is not on PATH (pip install ansible-core to run this test)");
+        skip_or_fail("`ansible` is not on PATH (pip install ansible-core to run this test)");
         return;
     };
     let (h, config) = guarded_fleet();

@@ -1,6 +1,7 @@
 //! The embedded SSH session (`eic-ssh [user@]TARGET [COMMAND…]`) against a real sshd through
 //! the emulator: commands and exit codes, streaming stdin, host keys, an interactive shell
-//! driven through tmux, and that the private key never touches the disk.
+//! driven through tmux, and that no connecting command writes a private key to the disk or
+//! a secret to its logs.
 
 mod common;
 
@@ -8,6 +9,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use common::connect_proxy::{Behaviour, ConnectProxy};
 use common::tmux::Tmux;
 use common::*;
 use eic_ssh_sim::World;
@@ -231,8 +233,12 @@ fn host_key_question_is_asked_on_the_terminal() {
     );
     assert!(!known.exists(), "nothing learned after a no");
 
-    tmux.keys("clear");
+    // The screen is cleared before the second question is waited for: the first one's
+    // text must not answer for it (the "yes" would be typed before it is asked).
+    tmux.keys("clear; echo cleared-$((1+1))");
     tmux.enter();
+    tmux.wait_for("cleared-2");
+    assert!(!tmux.screen().contains("(yes/no)?"), "{}", tmux.screen());
     tmux.keys(&command);
     tmux.enter();
     tmux.wait_for("(yes/no)?");
@@ -274,56 +280,224 @@ fn hashed_known_hosts_entries_are_read() {
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
-fn files_with_private_keys(dir: &Path, found: &mut Vec<String>) {
+/// Every file under `dir` (recursively) holding one of `needles`, with the needle's index.
+fn files_holding(dir: &Path, needles: &[Vec<u8>], found: &mut Vec<(String, usize)>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
         let path = entry.path();
-        if path.is_dir() {
-            files_with_private_keys(&path, found);
-        } else if std::fs::read(&path).is_ok_and(|b| b.windows(11).any(|w| w == b"PRIVATE KEY")) {
-            found.push(path.display().to_string());
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_dir() {
+            files_holding(&path, needles, found);
+        } else if kind.is_file()
+            && let Ok(bytes) = std::fs::read(&path)
+        {
+            for (i, needle) in needles.iter().enumerate() {
+                if bytes.windows(needle.len()).any(|w| w == needle.as_slice()) {
+                    found.push((path.display().to_string(), i));
+                }
+            }
         }
     }
 }
 
+/// The public keys pushed so far (sshd's authorized_keys for `user`): the base64 blob as
+/// text, and the raw ed25519 key, which any private key file or key dump holds too.
+fn pushed_keys(h: &Harness, into: &mut Vec<Vec<u8>>) {
+    let file = h.dir.path().join("sim/sshd/authorized_keys").join(&h.user);
+    for line in std::fs::read_to_string(file).unwrap_or_default().lines() {
+        let Some(blob) = line.split_whitespace().find(|w| w.starts_with("AAAA")) else {
+            continue;
+        };
+        let raw = data_encoding::BASE64.decode(blob.as_bytes()).unwrap();
+        for needle in [blob.as_bytes().to_vec(), raw[raw.len() - 32..].to_vec()] {
+            if !into.contains(&needle) {
+                into.push(needle);
+            }
+        }
+    }
+}
+
+/// Every command that connects (the session, `proxy` under OpenSSH, `cp`, the `tunnel`
+/// listener, `-N` forwards, `run`, `doctor`), each at `-vvv`, through a CONNECT proxy that
+/// wants a password, with a session token, and with HOME, TMPDIR and the XDG config,
+/// cache, state (the connection log) and runtime directories of a scratch directory:
+/// no private key reaches any file there (nor eic-ssh's directory in the system's temp
+/// dir), neither as text nor as the raw key, and no secret (the secret key, the session
+/// token, the proxy's password, a signature) reaches any log.
 #[test]
-fn the_private_key_never_touches_the_disk_and_secrets_stay_out_of_logs() {
+fn every_connecting_command_keeps_private_keys_off_the_disk_and_secrets_out_of_its_logs() {
+    const TOKEN: &str = "TOKENxyz123/+=";
     let mut world = World::demo();
-    world.credentials[0].session_token = Some("TOKENxyz123/+=".into());
+    world.credentials[0].session_token = Some(TOKEN.into());
     let h = Harness::with_world(world);
-    let scratch = tempfile::tempdir().unwrap();
-    let mut cmd = h.eic_ssh();
-    cmd.env("HOME", scratch.path())
-        .env("TMPDIR", scratch.path())
-        .args([
-            "-vvv",
-            &format!("{}@{BASTION}", h.user),
-            "--host-key-check",
-            "accept-new",
-            "--",
-            "true",
-        ]);
-    let out = run(&mut cmd, LIMIT);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let mut found = Vec::new();
-    files_with_private_keys(scratch.path(), &mut found);
-    files_with_private_keys(
-        Path::new(&std::env::temp_dir()).join("eic-ssh").as_path(),
-        &mut found,
-    );
-    assert!(found.is_empty(), "private keys written: {found:?}");
-    let log = stderr(&out);
-    assert!(
-        log.contains("pushed public key"),
-        "the -vvv log is there: {log}"
-    );
     let secret = h.sim.state.world.read().unwrap().credentials[0]
         .secret_key
         .clone();
-    for needle in [secret.as_str(), "TOKENxyz123", "PRIVATE KEY"] {
-        assert!(!log.contains(needle), "{needle:?} leaked into the log");
+    // base64("alice:pw-Q7x!") for the proxy's check.
+    let password = "pw-Q7x!";
+    let basic = data_encoding::BASE64.encode(format!("alice:{password}").as_bytes());
+    let proxy = ConnectProxy::start(Behaviour::RequireAuth(format!("Basic {basic}")));
+    let scratch = tempfile::tempdir().unwrap();
+    let dirs = ["home", "tmp", "config", "cache", "state", "run"];
+    for d in dirs {
+        std::fs::create_dir(scratch.path().join(d)).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            scratch.path().join(d),
+            std::fs::Permissions::from_mode(0o700),
+        )
+        .unwrap();
+    }
+    let at = |d: &str| scratch.path().join(d);
+    let env = |cmd: &mut Command| {
+        cmd.env("HOME", at("home"))
+            .env("TMPDIR", at("tmp"))
+            .env("XDG_CONFIG_HOME", at("config"))
+            .env("XDG_CACHE_HOME", at("cache"))
+            .env("XDG_STATE_HOME", at("state"))
+            .env("XDG_RUNTIME_DIR", at("run"))
+            .env("EIC_SSH_KNOWN_HOSTS", &h.known_hosts)
+            .env("HTTPS_PROXY", proxy.url(Some(&format!("alice:{password}"))));
+    };
+    let eic = |args: &[&str]| {
+        let mut cmd = h.eic_ssh();
+        env(&mut cmd);
+        cmd.arg("-vvv").args(args);
+        cmd
+    };
+    let target = format!("{}@{BASTION}", h.user);
+    let mut keys = Vec::new();
+    let mut logs: Vec<(&str, String)> = Vec::new();
+    let mut ran = |name: &'static str, out: Output, keys: &mut Vec<Vec<u8>>| {
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        pushed_keys(&h, keys);
+        logs.push((name, stderr(&out)));
+    };
+
+    ran(
+        "session",
+        run(&mut eic(&[&target, "--", "true"]), LIMIT),
+        &mut keys,
+    );
+    let mut ssh = h.ssh_via(
+        &h.proxy_command().replace(" proxy %h", " -vvv proxy %h"),
+        "true",
+    );
+    env(&mut ssh);
+    ran("proxy", run(&mut ssh, LIMIT), &mut keys);
+    let file = h.random_file("up.bin", 10_000);
+    let dest = format!("{target}:{}", h.dir.path().join("copied.bin").display());
+    ran(
+        "cp",
+        run(&mut eic(&["cp", file.to_str().unwrap(), &dest]), LIMIT),
+        &mut keys,
+    );
+    let run_args = ["run", "-l", &h.user, BASTION, "--", "true"];
+    ran("run", run(&mut eic(&run_args), LIMIT), &mut keys);
+    ran(
+        "doctor",
+        run(&mut eic(&["doctor", BASTION]), LIMIT),
+        &mut keys,
+    );
+
+    let push = h.public_key().display().to_string();
+    let tunnel_args = [
+        "tunnel",
+        BASTION,
+        "--local-port",
+        "0",
+        "--user",
+        &h.user,
+        "--push-key",
+        &push,
+    ];
+    let listener = Listener::start(eic(&tunnel_args));
+    let out = run(&mut h.ssh_to_listener(listener.port, "true"), LIMIT);
+    assert!(
+        out.status.success(),
+        "ssh through the tunnel: {}",
+        stderr(&out)
+    );
+    pushed_keys(&h, &mut keys);
+    logs.push(("tunnel", listener.stop().join("\n")));
+
+    let echo = echo_server();
+    let forward = format!("0:127.0.0.1:{echo}");
+    let listener = Listener::start(eic(&[&target, "-N", "-L", &forward]));
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", listener.port)).unwrap();
+    use std::io::{Read, Write};
+    s.write_all(b"ping").unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut back = Vec::new();
+    s.read_to_end(&mut back).unwrap();
+    assert_eq!(back, b"ping");
+    pushed_keys(&h, &mut keys);
+    logs.push(("-N", listener.stop().join("\n")));
+
+    // Private keys: neither as text nor as bytes, anywhere the processes could write.
+    let ephemeral = keys.len();
+    assert!(ephemeral >= 4, "the pushed keys were read: {ephemeral}");
+    let mut needles = keys;
+    for text in ["PRIVATE KEY", "OPENSSH PRIVATE KEY", "BEGIN"] {
+        needles.push(text.as_bytes().to_vec());
+    }
+    let mut found = Vec::new();
+    files_holding(scratch.path(), &needles, &mut found);
+    files_holding(&std::env::temp_dir().join("eic-ssh"), &needles, &mut found);
+    assert!(found.is_empty(), "private key material written: {found:?}");
+
+    // Secrets: in no -vvv log, where every signature shows as ***.
+    let forbidden = [
+        secret.as_str(),
+        TOKEN,
+        "TOKENxyz123%2F",
+        "TOKENxyz123",
+        password,
+        basic.as_str(),
+        "PRIVATE KEY",
+    ];
+    for (name, log) in &logs {
+        assert!(
+            log.lines().count() > 5,
+            "{name}: the -vvv log is there: {log}"
+        );
+        for needle in forbidden {
+            assert!(
+                !log.contains(needle),
+                "{name}: {needle:?} leaked into the log"
+            );
+        }
+        for (i, _) in log.match_indices("X-Amz-Signature=") {
+            assert_eq!(
+                &log[i + 16..i + 19],
+                "***",
+                "{name}: a signature in the log"
+            );
+        }
+    }
+    let signed: Vec<&str> = logs
+        .iter()
+        .filter(|(_, log)| log.contains("X-Amz-Signature=***"))
+        .map(|(name, _)| *name)
+        .collect();
+    assert!(
+        ["session", "proxy", "cp", "run", "tunnel", "-N"]
+            .iter()
+            .all(|n| signed.contains(n)),
+        "each log shows its tunnel URL, signature hidden: {signed:?}"
+    );
+    // The connection log: no secret, no URL.
+    let log = std::fs::read_to_string(at("state").join("eic-ssh/log.jsonl")).unwrap();
+    assert!(log.lines().count() >= 5, "{log}");
+    for needle in forbidden
+        .iter()
+        .chain(&["X-Amz-Signature", "X-Amz-Credential"])
+    {
+        assert!(!log.contains(needle), "{needle:?} in the connection log");
     }
 }
 

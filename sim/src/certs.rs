@@ -1,4 +1,5 @@
-//! A throwaway CA and a server certificate for `localhost`, so clients verify TLS for real.
+//! A throwaway CA and a server certificate for `localhost` and the region's endpoint DNS
+//! names, so clients verify TLS for real, on the production names too.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -9,8 +10,11 @@ use rcgen::{
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 /// Makes a CA (written as PEM to `ca_path`) and a server config signed by it for
-/// `localhost`, `127.0.0.1` and `::1`.
-pub fn server_config(ca_path: &Path) -> Result<Arc<rustls::ServerConfig>, String> {
+/// `localhost`, `127.0.0.1`, `::1` and every Instance Connect Endpoint DNS name of `region`
+/// (`*.ec2-instance-connect-endpoint.REGION.amazonaws.com`, FIPS and dual-stack alike), as
+/// the service's certificate covers them: a client that reaches the emulator by an
+/// endpoint's name (through a test's CONNECT proxy) checks that name.
+pub fn server_config(ca_path: &Path, region: &str) -> Result<Arc<rustls::ServerConfig>, String> {
     let err = |e: rcgen::Error| format!("cannot make test certificates: {e}");
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -23,7 +27,14 @@ pub fn server_config(ca_path: &Path) -> Result<Arc<rustls::ServerConfig>, String
     std::fs::write(ca_path, ca.pem())
         .map_err(|e| format!("cannot write {}: {e}", ca_path.display()))?;
 
-    let names = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
+    let mut names = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
+    for fips in ["", ".fips"] {
+        for domain in ["amazonaws.com", "api.aws"] {
+            names.push(format!(
+                "*{fips}.ec2-instance-connect-endpoint.{region}.{domain}"
+            ));
+        }
+    }
     let mut params = CertificateParams::new(names).map_err(err)?;
     params
         .distinguished_name

@@ -169,8 +169,13 @@ fn push(world: &World, input: &Value, instance_id: &str, state: &State) -> Resul
         .sshd
         .as_ref()
         .ok_or_else(|| Denial::new(500, "ServiceException", "no sshd behind this emulator"))?;
-    sshd.authorize(&user, &key, Duration::from_secs(world.key_ttl_secs))
-        .map_err(|e| invalid(&format!("Cannot accept the key: {e}")))?;
+    sshd.authorize(
+        instance_id,
+        &user,
+        &key,
+        Duration::from_secs(world.key_ttl_secs),
+    )
+    .map_err(|e| invalid(&format!("Cannot accept the key: {e}")))?;
     state.events.record(
         "key_pushed",
         json!({"instance": instance_id, "user": user, "key_type": kind,

@@ -9,13 +9,12 @@
 //! (an SSH banner, or an answer) reaches the client before 2 RTT: a request on a fresh
 //! connection costs 2 RTT, a TLS 1.3 request 3, a request on a kept-alive connection 1.
 
-use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -219,11 +218,17 @@ impl Leg<'_> {
     }
 }
 
-/// A "public bastion": accepts on `listener` and joins each connection to `to` (sshd) across
-/// the simulated network, for the baseline of direct ssh behind the same RTT; `record` is
-/// told what each connection cost.
-pub async fn forward<F>(listener: TcpListener, to: SocketAddr, rtt: Duration, record: F)
-where
+/// A "public bastion": accepts on `listener` and joins each connection to sshd's loopback
+/// `port` from `from` (the bastion instance's own address, so that the keys pushed for it
+/// work) across the simulated network, for the baseline of direct ssh behind the same RTT;
+/// `record` is told what each connection cost.
+pub async fn forward<F>(
+    listener: TcpListener,
+    port: u16,
+    from: std::net::IpAddr,
+    rtt: Duration,
+    record: F,
+) where
     F: Fn(Distance) + Clone + Send + 'static,
 {
     loop {
@@ -233,7 +238,7 @@ where
         let accepted = Instant::now();
         let record = record.clone();
         tokio::spawn(async move {
-            let Ok(inside) = TcpStream::connect(to).await else {
+            let Ok(inside) = crate::open_tunnel::connect_from(from, port).await else {
                 return;
             };
             let _ = outside.set_nodelay(true);

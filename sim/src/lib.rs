@@ -188,7 +188,7 @@ impl Sim {
         std::fs::create_dir_all(&options.dir)
             .map_err(|e| format!("cannot create {}: {e}", options.dir.display()))?;
         let ca_path = options.dir.join("ca.pem");
-        let tls = certs::server_config(&ca_path)?;
+        let tls = certs::server_config(&ca_path, &options.world.region)?;
         let sshd = if options.with_sshd {
             let sftp = options.sftp_server.as_deref().unwrap_or("internal-sftp");
             Some(Sshd::start(&options.dir.join("sshd"), sftp)?)
@@ -260,13 +260,22 @@ impl Sim {
         };
         let bastion = match (rtt, &state.sshd) {
             (Some(rtt), Some(sshd)) => {
-                let sshd_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, sshd.port));
+                // The bastion is the world's first instance (the demo's i-0123456789abcdef0).
+                let first = state
+                    .world
+                    .read()
+                    .unwrap()
+                    .instances
+                    .first()
+                    .map(|i| i.id.clone());
+                let from = sshd::instance_address(first.as_deref().unwrap_or_default());
+                let port = sshd.port;
                 let state = state.clone();
                 let record = move |d| server::record_distance(&state, "bastion", d);
                 Some(start_bastion(
                     &runtime,
                     options.bind,
-                    sshd_addr,
+                    (port, from),
                     rtt,
                     record,
                 )?)
@@ -471,7 +480,7 @@ fn listen(bind: IpAddr, port: u16) -> Result<std::net::TcpListener, String> {
 fn start_bastion(
     runtime: &tokio::runtime::Runtime,
     bind: IpAddr,
-    sshd: SocketAddr,
+    (sshd_port, from): (u16, IpAddr),
     rtt: Duration,
     record: impl Fn(latency::Distance) + Clone + Send + 'static,
 ) -> Result<SocketAddr, String> {
@@ -479,7 +488,7 @@ fn start_bastion(
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     runtime.spawn(async move {
         match tokio::net::TcpListener::from_std(listener) {
-            Ok(listener) => latency::forward(listener, sshd, rtt, record).await,
+            Ok(listener) => latency::forward(listener, sshd_port, from, rtt, record).await,
             Err(e) => eprintln!("eic-sim: cannot use the bastion listener: {e}"),
         }
     });

@@ -41,6 +41,10 @@ struct Ask {
     private_ip: String,
     port: u16,
     max_duration: u64,
+    /// The `Host` it was sent to, without the port, lower case.
+    host: String,
+    /// The TLS server name (SNI) it came with.
+    sni: Option<String>,
 }
 
 /// Verifies the handshake; on success answers 101 and relays in the background.
@@ -51,8 +55,7 @@ pub async fn handle(req: Request<Incoming>, state: Arc<State>, peer: SocketAddr)
     }
     let world = state.world.read().unwrap().clone();
     let client_ip = world.public_ip_for(peer.ip());
-    let checked =
-        check(&req, &world).and_then(|ask| reached_at(&req, &world, &ask, peer).map(|()| ask));
+    let checked = check(&req, &world).and_then(|ask| reached_at(&world, ask, peer));
     let trail = |denial: Option<&Denial>| record_trail(&state, &world, &req, client_ip, denial);
     let ask = match checked {
         Ok(ask) => ask,
@@ -238,27 +241,20 @@ fn check(req: &Request<Incoming>, world: &World) -> Result<Ask, Denial> {
             .filter(|d| (1..=3600).contains(d))
             .ok_or_else(|| invalid("The specified MaxTunnelDuration is not valid. Specify a value between 1 and 3600 seconds.".into()))?,
     };
+    let (host, sni) = names_of(req);
     Ok(Ask {
         endpoint_id,
         private_ip,
         port,
         max_duration,
+        host,
+        sni,
     })
 }
 
-/// The tunnel is served at the names the endpoint reports, over the families they resolve
-/// to: an IPv4-only name has no IPv6 address, an `ipv6` endpoint no IPv4 one. A loopback
-/// host (a test's or a private relay's `--tunnel-endpoint-url`) stands for the endpoint,
-/// with the same rule for its family.
-fn reached_at(
-    req: &Request<Incoming>,
-    world: &World,
-    ask: &Ask,
-    peer: SocketAddr,
-) -> Result<(), Denial> {
-    let Some(endpoint) = world.endpoint(&ask.endpoint_id) else {
-        return Ok(());
-    };
+/// The `Host` (without its port or IPv6 brackets, lower case) and the TLS server name of a
+/// request: `None` for a plain HTTP request, `Some(None)` for TLS without SNI.
+fn names_of(req: &Request<Incoming>) -> (String, Option<String>) {
     let host = req
         .headers()
         .get("host")
@@ -272,6 +268,48 @@ fn reached_at(
         .trim_start_matches('[')
         .trim_end_matches(']')
         .to_ascii_lowercase();
+    let sni = req
+        .extensions()
+        .get::<crate::server::ServerName>()
+        .map(|n| n.0.clone().unwrap_or_default());
+    (host, sni)
+}
+
+/// Whether `host` is this machine (a test's or a private relay's `--tunnel-endpoint-url`).
+fn is_loopback(host: &str) -> bool {
+    host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The Host and the TLS server name must agree, as at the service, whose TLS front end
+/// answers 421 when they differ: an endpoint's DNS name is reached over TLS with that name
+/// as SNI (`sni` is `None` over plain HTTP, empty over TLS without SNI). A loopback host
+/// stands for the endpoint; a client sends no SNI for an IP address.
+fn names_agree(host: &str, sni: Option<&str>) -> Result<(), Denial> {
+    let misdirected = |m: String| Denial::new(421, "MisdirectedRequest", m);
+    match sni {
+        Some(name) if !name.is_empty() && !name.eq_ignore_ascii_case(host) => Err(misdirected(
+            format!("The TLS server name {name} is not the Host {host}."),
+        )),
+        Some(name) if name.is_empty() && !is_loopback(host) => Err(misdirected(format!(
+            "{host} must be reached with its name as the TLS server name (SNI)."
+        ))),
+        None if !is_loopback(host) => Err(misdirected(format!(
+            "{host} must be reached over TLS (wss://)."
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The tunnel is served at the names the endpoint reports, over TLS with that name as SNI,
+/// over the families they resolve to: an IPv4-only name has no IPv6 address, an `ipv6`
+/// endpoint no IPv4 one. A loopback host (a test's or a private relay's
+/// `--tunnel-endpoint-url`) stands for the endpoint, with the same rule for its family.
+fn reached_at(world: &World, ask: Ask, peer: SocketAddr) -> Result<Ask, Denial> {
+    let Some(endpoint) = world.endpoint(&ask.endpoint_id) else {
+        return Ok(ask);
+    };
+    let host = ask.host.clone();
+    names_agree(&host, ask.sni.as_deref())?;
     let over_ipv6 = match peer.ip() {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().is_none(),
         IpAddr::V4(_) => false,
@@ -281,7 +319,7 @@ fn reached_at(
         pair.as_ref()
             .is_some_and(|(plain, fips)| host == *plain || host == *fips)
     };
-    let loopback = host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    let loopback = is_loopback(&host);
     let legacy = host == world.dns_name(&endpoint.id) || host == world.fips_dns_name(&endpoint.id);
     let reachable = if loopback {
         match endpoint.ip_address_type.as_str() {
@@ -301,7 +339,7 @@ fn reached_at(
         ));
     };
     if reachable {
-        return Ok(());
+        return Ok(ask);
     }
     // What a client sees when the name has no address of its family: no connection at all.
     Err(Denial::new(
@@ -373,7 +411,7 @@ async fn run_tunnel(
         "tunnel_open",
         json!({"endpoint": ask.endpoint_id, "ip": ask.private_ip, "port": ask.port,
                "client_ip": client_ip.to_string(), "max_duration": ask.max_duration,
-               "peer": peer.to_string()}),
+               "peer": peer.to_string(), "host": ask.host, "sni": ask.sni}),
     );
     let (end, up, down) = relay(ws, tcp, ask.max_duration, &faults).await;
     state.events.record(
@@ -425,11 +463,22 @@ async fn connect_target(
                 .port
         }
     };
-    let tcp = TcpStream::connect(("127.0.0.1", port))
+    // From the instance's own loopback address: sshd admits a key only from the address
+    // of the instance it was pushed for.
+    let tcp = connect_from(crate::sshd::instance_address(&instance.id), port)
         .await
         .map_err(|e| format!("sshd: {e}"))?;
     let _ = tcp.set_nodelay(true);
     Ok(tcp)
+}
+
+/// A TCP connection to `127.0.0.1:port` from `source` (any port).
+pub async fn connect_from(source: IpAddr, port: u16) -> std::io::Result<TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(source, 0))?;
+    socket
+        .connect(SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port)))
+        .await
 }
 
 fn close(code: CloseCode, reason: &str) -> CloseFrame {
@@ -601,4 +650,34 @@ async fn relay(
         let _ = ws.get_mut().shutdown().await;
     }
     (end, up, down)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NAME: &str =
+        "eice-0123456789abcdef0.ec2-instance-connect-endpoint.us-east-1.amazonaws.com";
+
+    #[test]
+    fn the_host_and_the_tls_server_name_must_agree() {
+        assert_eq!(names_agree(NAME, Some(NAME)), Ok(()));
+        assert_eq!(names_agree(NAME, Some(&NAME.to_uppercase())), Ok(()));
+        for sni in [Some("localhost"), Some(""), None] {
+            let refused = names_agree(NAME, sni).unwrap_err();
+            assert_eq!(
+                (refused.status, refused.code.as_str()),
+                (421, "MisdirectedRequest")
+            );
+        }
+        // A loopback stand-in: no SNI for an IP address, `localhost` as itself, plain
+        // HTTP allowed; but a name that is not the Host is refused there too.
+        assert_eq!(names_agree("127.0.0.1", Some("")), Ok(()));
+        assert_eq!(names_agree("localhost", Some("localhost")), Ok(()));
+        assert_eq!(names_agree("127.0.0.1", None), Ok(()));
+        assert_eq!(
+            names_agree("127.0.0.1", Some(NAME)).unwrap_err().status,
+            421
+        );
+    }
 }

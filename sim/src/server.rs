@@ -90,9 +90,9 @@ async fn serve_connection<S>(io: S, tls: Option<TlsAcceptor>, state: Arc<State>,
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service = service_fn(move |req| route(req, state.clone(), peer));
     let http = hyper::server::conn::http1::Builder::new();
     let Some(acceptor) = tls else {
+        let service = service_fn(move |req| route(req, state.clone(), peer, None));
         let _ = http
             .serve_connection(TokioIo::new(io), service)
             .with_upgrades()
@@ -102,11 +102,18 @@ where
     let Ok(tls) = acceptor.accept(io).await else {
         return;
     };
+    let sni = ServerName(tls.get_ref().1.server_name().map(str::to_string));
+    let service = service_fn(move |req| route(req, state.clone(), peer, Some(sni.clone())));
     let _ = http
         .serve_connection(TokioIo::new(tls), service)
         .with_upgrades()
         .await;
 }
+
+/// The name a TLS client asked for (SNI; `None` when it sent none, as for an IP address),
+/// carried to the handlers of requests that came over TLS.
+#[derive(Clone, Debug)]
+pub struct ServerName(pub Option<String>);
 
 /// The client's address, carried to the API handlers for their events.
 #[derive(Clone, Copy, Debug)]
@@ -125,8 +132,12 @@ async fn route(
     mut req: Request<Incoming>,
     state: Arc<State>,
     peer: SocketAddr,
+    sni: Option<ServerName>,
 ) -> Result<Reply, Infallible> {
     req.extensions_mut().insert(Peer(peer));
+    if let Some(sni) = sni {
+        req.extensions_mut().insert(sni);
+    }
     let path = req.uri().path().to_string();
     let reply = match (req.method().clone(), path.as_str()) {
         (Method::GET, "/openTunnel") => crate::open_tunnel::handle(req, state, peer).await,

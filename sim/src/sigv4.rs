@@ -17,6 +17,9 @@ const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
 /// Allowed difference between the signer's clock and ours.
 pub const MAX_SKEW_SECS: i64 = 300;
 
+/// The longest `X-Amz-Expires` the tunnel service takes: its presigned URLs live 60 s.
+pub const MAX_PRESIGNED_EXPIRES_SECS: i64 = 60;
+
 /// SHA-256 of the empty string: the payload hash the tunnel service expects.
 pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
@@ -181,6 +184,14 @@ pub fn verify(
             "the scope date differs from X-Amz-Date".into(),
         ));
     }
+    if let Some(expires) = claim.expires
+        && !(1..=MAX_PRESIGNED_EXPIRES_SECS).contains(&expires)
+    {
+        // A URL that would live longer than the service allows is refused however fresh.
+        return Err(Rejection::Incomplete(format!(
+            "X-Amz-Expires must be between 1 and {MAX_PRESIGNED_EXPIRES_SECS} seconds, not {expires}"
+        )));
+    }
     let age = (now - signed_at).whole_seconds();
     if age < -MAX_SKEW_SECS {
         return Err(Rejection::Skewed);
@@ -323,6 +334,14 @@ mod tests {
         assert_eq!(
             check(GOLDEN_QUERY, datetime!(2023-12-31 23:54:00 UTC)),
             Err(Rejection::Skewed)
+        );
+        // Signed to live an hour: refused before the signature is even computed.
+        let long = GOLDEN_QUERY.replace("X-Amz-Expires=60", "X-Amz-Expires=3600");
+        assert_eq!(
+            check(&long, datetime!(2024-01-01 0:00:10 UTC)),
+            Err(Rejection::Incomplete(
+                "X-Amz-Expires must be between 1 and 60 seconds, not 3600".into()
+            ))
         );
         let tampered = GOLDEN_QUERY.replace("10.0.1.5", "10.0.1.6");
         assert_eq!(

@@ -1,7 +1,8 @@
-//! A real OpenSSH sshd on a loopback port that lets in only keys pushed in the last 60 seconds.
+//! A real OpenSSH sshd on a loopback port that lets in only keys pushed in the last 60 seconds,
+//! each for the instance and OS user it was pushed for.
 
 use std::io::Write;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -106,8 +107,17 @@ impl Sshd {
         Err("sshd did not start listening within 10 s".into())
     }
 
-    /// Lets `key` (one OpenSSH public key line) log in as `user` for `ttl`; drops expired keys.
-    pub fn authorize(&self, user: &str, key: &str, ttl: Duration) -> Result<(), String> {
+    /// Lets `key` (one OpenSSH public key line) log in as `user` on `instance` for `ttl`;
+    /// drops expired keys. One sshd stands in for every instance: a connection to
+    /// `instance` comes from its own loopback address ([`instance_address`]), and the key's
+    /// `from=` option admits only that one, as the service puts a key on one instance only.
+    pub fn authorize(
+        &self,
+        instance: &str,
+        user: &str,
+        key: &str,
+        ttl: Duration,
+    ) -> Result<(), String> {
         if !valid_user(user) {
             return Err(format!("invalid user name {user:?}"));
         }
@@ -128,7 +138,8 @@ impl Sshd {
         let until = (now + ttl - Duration::from_secs(1))
             .format(format)
             .map_err(|e| e.to_string())?;
-        lines.push(format!("expiry-time=\"{until}Z\" {key}"));
+        let from = instance_address(instance);
+        lines.push(format!("expiry-time=\"{until}Z\",from=\"{from}\" {key}"));
         let tmp = path.with_extension("tmp");
         let mut f = std::fs::File::create(&tmp).map_err(|e| e.to_string())?;
         writeln!(f, "{}", lines.join("\n")).map_err(|e| e.to_string())?;
@@ -149,6 +160,16 @@ impl Drop for Sshd {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The loopback address connections to `instance` come from: `127.X.Y.Z` from a hash of
+/// its id (never `127.0.0.1`, where anything else on the machine connects from). Linux
+/// routes all of 127/8 to the loopback interface.
+pub fn instance_address(instance: &str) -> IpAddr {
+    use sha2::{Digest, Sha256};
+    let h = Sha256::digest(instance.as_bytes());
+    let x = h[0].max(1);
+    IpAddr::V4(Ipv4Addr::new(127, x, h[1], h[2].clamp(1, 254)))
 }
 
 fn expiry_of(line: &str) -> Option<String> {
@@ -227,6 +248,16 @@ mod tests {
     fn user_names() {
         assert!(valid_user("ec2-user") && valid_user("root") && valid_user("_svc"));
         assert!(!valid_user("../etc") && !valid_user("") && !valid_user("Root"));
+    }
+
+    #[test]
+    fn each_instance_has_its_own_loopback_address() {
+        let a = instance_address("i-0123456789abcdef0");
+        let b = instance_address("i-0aaaaaaaaaaaaaaa1");
+        assert_ne!(a, b);
+        assert!(a.is_loopback() && b.is_loopback());
+        assert_ne!(a, IpAddr::V4(Ipv4Addr::LOCALHOST));
+        assert_eq!(a, instance_address("i-0123456789abcdef0"));
     }
 
     #[test]

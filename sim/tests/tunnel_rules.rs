@@ -92,7 +92,37 @@ impl Client {
     }
 
     fn url(&self, req: &TunnelRequest, at: SystemTime) -> String {
-        presign(&self.endpoint, req, &self.credentials, "us-east-1", at).unwrap()
+        self.url_in(req, at, "us-east-1")
+    }
+
+    /// A URL presigned for `region`.
+    fn url_in(&self, req: &TunnelRequest, at: SystemTime, region: &str) -> String {
+        presign(&self.endpoint, req, &self.credentials, region, at).unwrap()
+    }
+
+    /// `url` with its query changed by `change`, then signed again by the emulator's own
+    /// signer: requests eic-ssh's presigner never makes (another service, a longer life).
+    fn resigned(&self, url: &str, change: impl Fn(&str) -> String) -> String {
+        use eic_ssh_sim::sigv4::{EMPTY_SHA256, Seen, presigned_claim, signature};
+        let (base, query) = url.split_once('?').unwrap();
+        let unsigned: Vec<&str> = query
+            .split('&')
+            .filter(|p| !p.starts_with("X-Amz-Signature="))
+            .collect();
+        let query = change(&unsigned.join("&"));
+        let claim = presigned_claim(&format!("{query}&X-Amz-Signature=-")).unwrap();
+        let host = format!("{}:{}", self.endpoint.host, self.endpoint.port);
+        let header = |n: &str| (n == "host").then(|| host.clone());
+        let seen = Seen {
+            method: "GET",
+            path: "/openTunnel",
+            query: &query,
+            header: &header,
+            payload_hash: EMPTY_SHA256.into(),
+        };
+        let secret = self.credentials.secret_access_key();
+        let signed = signature(&claim, &seen, secret).unwrap();
+        format!("{base}?{query}&X-Amz-Signature={signed}")
     }
 
     async fn refused(&self, url: &str) -> (u16, String, String) {
@@ -275,4 +305,61 @@ async fn rdp_port_without_a_listener_is_unable_to_connect() {
     let err = tunnel.read_to_end(&mut sink).await.unwrap_err();
     let close = eic_ssh::tunnel::stream::close_error_of(&err).expect("a close error");
     assert_eq!(close.reason, "Unable to connect to target");
+}
+
+#[tokio::test]
+async fn a_url_signed_for_another_service_or_region_or_to_live_longer_is_refused() {
+    let h = Harness::new();
+    let c = Client::new(&h);
+    let now = SystemTime::now();
+    let good = c.url(&request(22, None), now);
+    // The re-signing itself is sound: the same query signed again opens.
+    assert!(
+        open(
+            &c.endpoint,
+            &c.resigned(&good, str::to_string),
+            &c.tls,
+            None
+        )
+        .await
+        .is_ok()
+    );
+    let other_service = c.resigned(&good, |q| {
+        q.replace("%2Fec2-instance-connect%2F", "%2Fec2%2F")
+    });
+    assert_eq!(
+        c.refused(&other_service).await,
+        (
+            403,
+            "SignatureDoesNotMatch".into(),
+            "Credential should be scoped to a valid region and service (us-east-1/ec2-instance-connect), not us-east-1/ec2.".into()
+        )
+    );
+    // eic-ssh's own presigner, for a region the endpoint is not in.
+    let other_region = c.url_in(&request(22, None), now, "eu-west-1");
+    assert_eq!(
+        c.refused(&other_region).await,
+        (
+            403,
+            "SignatureDoesNotMatch".into(),
+            "Credential should be scoped to a valid region and service (us-east-1/ec2-instance-connect), not eu-west-1/ec2-instance-connect.".into()
+        )
+    );
+    // Signed correctly, to live an hour: the service's URLs live 60 s.
+    let long = c.resigned(&good, |q| {
+        q.replace("X-Amz-Expires=60", "X-Amz-Expires=3600")
+    });
+    assert_eq!(
+        c.refused(&long).await,
+        (
+            403,
+            "IncompleteSignature".into(),
+            "X-Amz-Expires must be between 1 and 60 seconds, not 3600".into()
+        )
+    );
+    assert_eq!(
+        h.sim.events_of("tunnel_open").len(),
+        1,
+        "only the sound one"
+    );
 }

@@ -28,6 +28,8 @@ pub struct ConnectProxy {
     /// The local address of each connection it made onwards: what the server sees.
     onward: Arc<Mutex<Vec<String>>>,
     held: Arc<Mutex<Vec<TcpStream>>>,
+    /// `host:port` targets relayed elsewhere: the DNS of the test's little internet.
+    names: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 impl ConnectProxy {
@@ -38,11 +40,13 @@ impl ConnectProxy {
         let log = Arc::new(Mutex::new(Vec::new()));
         let onward = Arc::new(Mutex::new(Vec::new()));
         let held = Arc::new(Mutex::new(Vec::new()));
-        let (l, o, h) = (log.clone(), onward.clone(), held.clone());
+        let names = Arc::new(Mutex::new(Vec::new()));
+        let (l, o, h, n) = (log.clone(), onward.clone(), held.clone(), names.clone());
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
                 let (l, o, h, b) = (l.clone(), o.clone(), h.clone(), behaviour.clone());
-                std::thread::spawn(move || serve(client, &b, &l, &o, &h));
+                let n = n.clone();
+                std::thread::spawn(move || serve(client, &b, &l, &o, &h, &n));
             }
         });
         ConnectProxy {
@@ -50,7 +54,17 @@ impl ConnectProxy {
             log,
             onward,
             held,
+            names,
         }
+    }
+
+    /// CONNECTs to `target` (`host:port`, e.g. an endpoint's DNS name and 443) go to `to`
+    /// instead: the client's name, Host and TLS server name stay the production ones.
+    pub fn resolve(&self, target: &str, to: std::net::SocketAddr) {
+        self.names
+            .lock()
+            .unwrap()
+            .push((target.to_string(), to.to_string()));
     }
 
     /// `http://127.0.0.1:PORT`, with `userinfo@` when given.
@@ -90,6 +104,7 @@ fn serve(
     log: &Mutex<Vec<String>>,
     onward: &Mutex<Vec<String>>,
     held: &Mutex<Vec<TcpStream>>,
+    names: &Mutex<Vec<(String, String)>>,
 ) {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
@@ -135,7 +150,13 @@ fn serve(
             return;
         }
     }
-    let Ok(upstream) = TcpStream::connect(&target) else {
+    let onward_to = names
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(&target))
+        .map_or(target, |(_, to)| to.clone());
+    let Ok(upstream) = TcpStream::connect(&onward_to) else {
         let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n");
         return;
     };

@@ -352,6 +352,8 @@ pub struct Listener {
     pub port: u16,
     /// Its stderr, a line at a time.
     lines: std::sync::mpsc::Receiver<String>,
+    /// The lines read so far.
+    seen: std::cell::RefCell<Vec<String>>,
 }
 
 impl Listener {
@@ -391,6 +393,7 @@ impl Listener {
             child,
             port: 0,
             lines,
+            seen: Default::default(),
         }
     }
 
@@ -412,9 +415,24 @@ impl Listener {
 
     /// The next line it prints (waits up to [`LIMIT`]).
     pub fn next_line(&self) -> String {
-        self.lines
+        let line = self
+            .lines
             .recv_timeout(LIMIT)
-            .expect("a line from the listener")
+            .expect("a line from the listener");
+        self.seen.borrow_mut().push(line.clone());
+        line
+    }
+
+    /// Stops it (SIGKILL) and returns everything it wrote on stderr.
+    pub fn stop(mut self) -> Vec<String> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mut seen = self.seen.take();
+        // The reader ends at the pipe's end: every line written is in the channel.
+        while let Ok(line) = self.lines.recv_timeout(LIMIT) {
+            seen.push(line);
+        }
+        seen
     }
 
     /// Whether it is still running.
@@ -493,4 +511,52 @@ pub fn rust_sources(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// Whether the tests run on CI (`CI` set and not `false`/`0`), where `.ci/run` and
+/// scripts/test.sh install everything a test needs: there, nothing may be skipped.
+pub fn on_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+/// A part of a test that cannot run on this machine (`reason` says why and how to get it):
+/// fails on CI, which must provide it; elsewhere prints `skipped: REASON` and goes on.
+#[track_caller]
+pub fn skip_or_fail(reason: &str) {
+    assert!(
+        !on_ci(),
+        "{reason}: CI must provide it (.ci/run runs scripts/test.sh, which installs it)"
+    );
+    eprintln!("skipped: {reason}");
+}
+
+/// Why this machine cannot have the `::1` loopback whatever is installed, if it cannot: a
+/// kernel without IPv6 (no `/proc/net/if_inet6`), or IPv6 switched off on the loopback
+/// interface by whoever runs the machine (`net.ipv6.conf.lo.disable_ipv6 = 1`, as in
+/// containers started without IPv6).
+pub fn no_ipv6_here() -> Option<&'static str> {
+    if !cfg!(target_os = "linux") {
+        return None;
+    }
+    if !Path::new("/proc/net/if_inet6").exists() {
+        return Some("this kernel has no IPv6 (no /proc/net/if_inet6)");
+    }
+    let off = std::fs::read_to_string("/proc/sys/net/ipv6/conf/lo/disable_ipv6")
+        .is_ok_and(|v| v.trim() == "1");
+    off.then_some(
+        "IPv6 is switched off on the loopback interface (net.ipv6.conf.lo.disable_ipv6 = 1)",
+    )
+}
+
+/// For a test that needs the `::1` loopback it did not get: skipped with the reason when
+/// the machine cannot have it ([`no_ipv6_here`]), else [`skip_or_fail`]: a machine with
+/// IPv6 on its loopback must give `::1` to the emulator.
+#[track_caller]
+pub fn no_ipv6_loopback() {
+    match no_ipv6_here() {
+        Some(why) => eprintln!("skipped: no ::1 loopback: {why}"),
+        None => skip_or_fail(
+            "the emulator got no ::1 loopback although IPv6 is on (ip addr add ::1/128 dev lo)",
+        ),
+    }
 }
