@@ -80,7 +80,6 @@ pub fn settings_for(
     config: &Loaded,
     learned: &mut Learned,
 ) -> Result<Settings, Failure> {
-    learned.log_off = config.file.defaults.log == Some(false);
     let flags = Flags {
         profile: g.profile.clone(),
         region: g.region.clone(),
@@ -98,6 +97,7 @@ pub fn settings_for(
     };
     let settings =
         route::settings::for_target(&config.file, config.path.as_deref(), &target.name, &flags)?;
+    learned.log_off = !settings.log;
     for overridden in &settings.overridden {
         tracing::info!("{overridden}");
     }
