@@ -525,12 +525,22 @@ impl Layers {
         picked
     }
 
-    /// A value the section may set and the command line may name, by flag or by
-    /// environment variable (clap reads `var` for the flag): where it came from.
-    fn flag_or_env<T: ToString>(flag: Option<&T>, name: &'static str, var: &'static str) -> Origin {
-        match (flag, origin::env(&[var])) {
-            (Some(v), Some(env)) if env.held() == Some(v.to_string().as_str()) => env,
-            _ => Origin::Flag(name),
+    /// A flag that clap also reads from an environment variable (`env = VAR`), which ranks
+    /// with flags: its value, the flag's or else the variable's (so that `config check`,
+    /// which takes no such flag, sees what a connecting command would), and its origin.
+    fn flag_or_env<T: From<String> + PartialEq>(
+        flag: Option<T>,
+        name: &'static str,
+        var: &'static str,
+    ) -> (Option<T>, Origin) {
+        let env = origin::env(&[var]);
+        let held = env.as_ref().and_then(Origin::held);
+        let read = |h: &str| T::from(h.to_string());
+        match (flag, env.clone()) {
+            (Some(v), Some(env)) if held.map(read).as_ref() == Some(&v) => (Some(v), env),
+            (Some(v), _) => (Some(v), Origin::Flag(name)),
+            (None, Some(env)) => (held.map(read), env),
+            (None, None) => (None, Origin::Flag(name)),
         }
     }
 
@@ -749,34 +759,28 @@ fn merge(
         None,
         None,
     );
+    let (flag, from) = Layers::flag_or_env(
+        o.known_hosts.clone(),
+        "--known-hosts",
+        "EIC_SSH_KNOWN_HOSTS",
+    );
     let known_hosts = m.pick(
         "known_hosts",
-        (o.known_hosts.clone(), "--known-hosts"),
+        (flag, ""),
         host.and_then(|h| h.known_hosts.clone()),
         None,
         None,
     );
-    if o.known_hosts.is_some() {
-        let from = Layers::flag_or_env(
-            o.known_hosts.as_ref().map(|p| p.display()).as_ref(),
-            "--known-hosts",
-            "EIC_SSH_KNOWN_HOSTS",
-        );
+    if o.known_hosts.is_some() || matches!(from, Origin::Env { .. }) {
         m.origins.insert("known_hosts", from);
     }
-    let tunnel_endpoint_url = m.pick(
-        "tunnel_endpoint_url",
-        (o.tunnel_endpoint_url.clone(), "--tunnel-endpoint-url"),
-        None,
-        None,
-        None,
+    let (flag, from) = Layers::flag_or_env(
+        o.tunnel_endpoint_url.clone(),
+        "--tunnel-endpoint-url",
+        "EIC_SSH_TUNNEL_ENDPOINT_URL",
     );
-    if o.tunnel_endpoint_url.is_some() {
-        let from = Layers::flag_or_env(
-            o.tunnel_endpoint_url.as_ref(),
-            "--tunnel-endpoint-url",
-            "EIC_SSH_TUNNEL_ENDPOINT_URL",
-        );
+    let tunnel_endpoint_url = m.pick("tunnel_endpoint_url", (flag, ""), None, None, None);
+    if tunnel_endpoint_url.is_some() {
         m.origins.insert("tunnel_endpoint_url", from);
     }
     let quota_wait = m
