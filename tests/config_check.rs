@@ -616,11 +616,23 @@ max_tunnel_duration = 900
         assert!(origins[key].is_string(), "no origin for {key}: {checked}");
     }
     for (key, value, origin) in [
-        ("region", serde_json::json!("us-east-1"), "config [hosts.web]"),
+        (
+            "region",
+            serde_json::json!("us-east-1"),
+            "config [hosts.web]",
+        ),
         ("user", serde_json::json!(h.user), "config [defaults]"),
         ("port", serde_json::json!(22), "default"),
-        ("endpoint_id", serde_json::json!("eice-0123456789abcdef0"), "config [hosts.web]"),
-        ("max_tunnel_duration", serde_json::json!(900), "config [hosts.web]"),
+        (
+            "endpoint_id",
+            serde_json::json!("eice-0123456789abcdef0"),
+            "config [hosts.web]",
+        ),
+        (
+            "max_tunnel_duration",
+            serde_json::json!(900),
+            "config [hosts.web]",
+        ),
         ("quota_wait", serde_json::json!(7), "config [defaults]"),
         ("connect_timeout", serde_json::json!(15), "default"),
         (
@@ -631,10 +643,17 @@ max_tunnel_duration = 900
         ("log", serde_json::json!(true), "default"),
     ] {
         assert_eq!(checked[key], value, "{key}: {checked}");
-        let key = if key == "endpoint_id" { "endpoint" } else { key };
+        let key = if key == "endpoint_id" {
+            "endpoint"
+        } else {
+            key
+        };
         assert_eq!(origins[key], origin, "origin of {key}: {checked}");
     }
-    assert_eq!(origins["tunnel_endpoint_url"], "env EIC_SSH_TUNNEL_ENDPOINT_URL");
+    assert_eq!(
+        origins["tunnel_endpoint_url"],
+        "env EIC_SSH_TUNNEL_ENDPOINT_URL"
+    );
 
     // The connection: what the emulator saw and the log recorded are the same values.
     let out = command(&["-v", "web", "--", "echo", "ok"]);

@@ -288,7 +288,11 @@ fn connect_timeout_bounds_opening_the_tunnel() {
         )
         .args(["--exit-codes", "detailed", "slow", "--", "true"]);
     let out = run(&mut cmd, LIMIT);
-    assert_fails(&out, 8, "timed out after 1 s opening the tunnel to 127.0.0.1, at the TLS handshake");
+    assert_fails(
+        &out,
+        8,
+        "timed out after 1 s opening the tunnel to 127.0.0.1, at the TLS handshake",
+    );
     // A target without its own: `[defaults]`.
     let out = eic(&h, &config, &["config", "check", BASTION]);
     let text = String::from_utf8_lossy(&out.stdout);

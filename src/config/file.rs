@@ -429,11 +429,6 @@ impl Loaded {
         let (file, path) = load(flag)?;
         Ok(Self { file, path })
     }
-
-    /// The `[hosts.NAME]` section that `name` (a target without `user@`) selects, if any.
-    pub fn host(&self, name: &str) -> Option<Host> {
-        self.file.hosts.get(name).cloned()
-    }
 }
 
 /// Reads and checks the file. A missing default file, an empty file and `/dev/null` are

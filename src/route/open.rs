@@ -396,7 +396,8 @@ impl Connector {
             d.family,
             d.settings.connect_timeout,
         )
-        .await {
+        .await
+        {
             Ok(tunnel) => Ok(Ok(tunnel)),
             Err(full @ ConnectError::Refused { status: 429, .. }) => Ok(Err(full)),
             Err(e) => Err(connect_failure(e, &self.request)),

@@ -1,4 +1,5 @@
-//! The settings for one target, merged once: flags > host section > environment > defaults.
+//! The settings for one target, merged once, each with where it came from: flag > host
+//! section > environment > `[defaults]` > AWS profile > built-in.
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -568,7 +569,13 @@ impl Layers {
             ),
             (defaults.clone(), Origin::Defaults),
         ])?;
-        if let (Origin::Section(alias), Some(Origin::Env { var, value: ignored })) = (&from, env)
+        if let (
+            Origin::Section(alias),
+            Some(Origin::Env {
+                var,
+                value: ignored,
+            }),
+        ) = (&from, env)
             && ignored != value
         {
             overridden.push(Overridden {
@@ -658,9 +665,7 @@ fn merge(
     );
     let from_section = matches!(m.origins.get("allow"), Some(Origin::Section(_)));
     let (allow, allow_source) = match allow_list {
-        Some(list) if !opted_out && from_section => {
-            (list, Some(format!("hosts.{target_text}")))
-        }
+        Some(list) if !opted_out && from_section => (list, Some(format!("hosts.{target_text}"))),
         Some(list) if !opted_out => (list, Some("defaults".to_string())),
         _ => {
             // Opted out, or no list: no allowlist, whatever the file holds.
