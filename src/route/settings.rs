@@ -335,7 +335,7 @@ impl Settings {
             "endpoint",
             self.endpoint_id
                 .as_deref()
-                .unwrap_or("(discovered in the instance's VPC)"),
+                .unwrap_or("none: discovered in the instance's VPC"),
             Some("endpoint"),
         );
         let allow = if self.opted_out {
@@ -413,25 +413,25 @@ impl Settings {
                 "private IP",
                 self.private_ip.map(|ip| ip.to_string()),
                 "private_ip",
-                "(looked up with DescribeInstances)",
+                "none: looked up with DescribeInstances",
             ),
             (
                 "endpoint DNS",
                 self.endpoint_dns_name.clone(),
                 "endpoint_dns_name",
-                "(looked up with DescribeInstanceConnectEndpoints)",
+                "none: looked up with DescribeInstanceConnectEndpoints",
             ),
             (
                 "max duration",
                 self.max_tunnel_duration.map(|d| format!("{d} s")),
                 "max_tunnel_duration",
-                "3600 s (the endpoint's)",
+                "3600 s, the endpoint's limit",
             ),
             (
                 "host key alias",
                 self.host_key_alias.clone(),
                 "host_key_alias",
-                "(the instance id)",
+                "none: the instance id",
             ),
             (
                 "known_hosts",
@@ -443,7 +443,7 @@ impl Settings {
                 "tunnel URL",
                 self.tunnel_endpoint_url.clone(),
                 "tunnel_endpoint_url",
-                "wss://(the endpoint's DNS name)",
+                "none: wss:// and the endpoint's DNS name",
             ),
         ];
         for (what, value, key, unset) in extras {
