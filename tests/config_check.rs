@@ -700,3 +700,27 @@ max_tunnel_duration = 900
         assert!(line.ends_with(')'), "no origin on {line:?} in {text}");
     }
 }
+
+#[test]
+fn the_documented_config_check_output_is_the_real_one() {
+    let doc = include_str!("../docs/configuration.md");
+    let block = |opening: &str| -> String {
+        let start = doc.find(opening).expect(opening) + opening.len();
+        doc[start..].split("```").next().unwrap().to_string()
+    };
+    let shown = block("```\n$ AWS_REGION=eu-west-1 eic-ssh config check bastion\n");
+    let file = block("for this file:\n\n```toml\n");
+    let h = Harness::new();
+    let config = h.dir.path().join("config.toml");
+    std::fs::write(&config, file).unwrap();
+    let mut cmd = h.eic_ssh();
+    cmd.env("EIC_SSH_CONFIG", &config)
+        .env("AWS_REGION", "eu-west-1")
+        .env_remove("EIC_SSH_TUNNEL_ENDPOINT_URL")
+        .args(["config", "check", "bastion"]);
+    let out = run(&mut cmd, LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let from_target = |t: &str| t[t.find("target:").unwrap()..].to_string();
+    assert_eq!(from_target(&text), from_target(&shown));
+}

@@ -595,6 +595,43 @@ egress_check_url = ["https://a.example/ip", "http://127.0.0.1:9/ip"]
     }
 
     #[test]
+    fn docs_configuration_lists_every_key_with_its_precedence() {
+        // The keys serde knows, from its own message for an unknown one.
+        let keys = |section: &str| -> Vec<String> {
+            let err = parse_err(&format!("{section}\nzz = 1\n"));
+            let list = err.split("expected one of ").nth(1).unwrap_or_default();
+            list.split(", ")
+                .map(|k| k.trim_matches('`').to_string())
+                .collect()
+        };
+        let doc = include_str!("../../docs/configuration.md");
+        let defaults = keys("[defaults]");
+        let host = keys("[hosts.x]\ninstance = \"i-0123456789abcdef0\"");
+        assert!(
+            defaults.len() > 5 && host.len() > defaults.len(),
+            "{defaults:?} {host:?}"
+        );
+        for key in defaults.iter().chain(&host) {
+            let row = doc
+                .lines()
+                .find(|l| {
+                    let first = l.split('|').nth(1).unwrap_or_default();
+                    l.starts_with("| `") && first.contains(&format!("`{key}`"))
+                })
+                .unwrap_or_else(|| panic!("docs/configuration.md has no row for `{key}`"));
+            let where_ = match (defaults.contains(key), host.contains(key)) {
+                (true, true) => "| both |",
+                (true, false) => "| defaults |",
+                _ => "| host |",
+            };
+            assert!(
+                row.contains(where_),
+                "`{key}` is not marked {where_}: {row}"
+            );
+        }
+    }
+
+    #[test]
     fn check_urls_are_https_or_loopback_http() {
         assert!(check_url("https://checkip.amazonaws.com").is_ok());
         assert!(check_url("http://127.0.0.1:8080/checkip").is_ok());
