@@ -501,12 +501,13 @@ struct Layers {
 }
 
 impl Layers {
-    /// The first of the flag, the section's value, `[defaults]`' and the built-in, with its
-    /// origin kept under `key` (`default` when none holds one: the setting is unset).
+    /// The first of the flag (or what stands for it, with its origin), the section's value,
+    /// `[defaults]`' and the built-in, with its origin kept under `key` (`default` when none
+    /// holds one: the setting is unset).
     fn pick<T>(
         &mut self,
         key: &'static str,
-        flag: (Option<T>, &'static str),
+        flag: (Option<T>, Origin),
         section: Option<T>,
         defaults: Option<T>,
         builtin: Option<T>,
@@ -514,7 +515,7 @@ impl Layers {
         let picked = self.origins.pick(
             key,
             [
-                (flag.0, Origin::Flag(flag.1)),
+                flag,
                 (section, self.here.clone()),
                 (defaults, Origin::Defaults),
                 (builtin, Origin::Default),
@@ -541,7 +542,7 @@ impl Layers {
             (Some(v), Some(env)) if held.map(read).as_ref() == Some(&v) => (Some(v), env),
             (Some(v), _) => (Some(v), Origin::Flag(name)),
             (None, Some(env)) => (held.map(read), env),
-            (None, None) => (None, Origin::Flag(name)),
+            (None, None) => (None, Origin::Default),
         }
     }
 
@@ -553,7 +554,7 @@ impl Layers {
     fn aws(
         &mut self,
         key: &'static str,
-        flag: (&Option<String>, &'static str),
+        flag: (&Option<String>, Origin),
         section: Option<&String>,
         vars: &[&'static str],
         defaults: &Option<String>,
@@ -561,7 +562,7 @@ impl Layers {
     ) -> Option<String> {
         let env = origin::env(vars);
         let (value, from) = origin::first([
-            (flag.0.clone(), Origin::Flag(flag.1)),
+            (flag.0.clone(), flag.1),
             (section.cloned(), self.here.clone()),
             (
                 env.as_ref().and_then(Origin::held).map(str::to_string),
@@ -612,7 +613,7 @@ fn merge(
     let mut overridden = Vec::new();
     let region = m.aws(
         "region",
-        (&o.region, "--region"),
+        (&o.region, Origin::Flag("--region")),
         host.and_then(|h| h.region.as_ref()),
         &["AWS_REGION", "AWS_DEFAULT_REGION"],
         &d.region,
@@ -620,7 +621,7 @@ fn merge(
     );
     let profile = m.aws(
         "profile",
-        (&o.profile, "--profile"),
+        (&o.profile, Origin::Flag("--profile")),
         host.and_then(|h| h.profile.as_ref()),
         &["AWS_PROFILE"],
         &d.profile,
@@ -631,7 +632,7 @@ fn merge(
     }
     let user = m.pick(
         "user",
-        (o.user.clone(), "--user"),
+        (o.user.clone(), Origin::Flag("--user")),
         host.and_then(|h| h.user.clone()),
         d.user.clone(),
         None,
@@ -642,7 +643,7 @@ fn merge(
     }
     let endpoint_id = m.pick(
         "endpoint",
-        (o.endpoint_id.clone(), "--endpoint-id"),
+        (o.endpoint_id.clone(), Origin::Flag("--endpoint-id")),
         host.and_then(|h| h.endpoint.as_ref().map(|e| e.0.clone())),
         None,
         None,
@@ -650,7 +651,7 @@ fn merge(
     let opted_out = !m
         .pick(
             "egress_check",
-            (None, ""),
+            (None, Origin::Default),
             host.and_then(|h| h.egress_check),
             d.egress_check,
             Some(true),
@@ -658,7 +659,7 @@ fn merge(
         .unwrap_or(true);
     let allow_list = m.pick(
         "allow",
-        (None, ""),
+        (None, Origin::Default),
         host.and_then(|h| h.allow.clone()),
         d.allow.clone(),
         None,
@@ -667,26 +668,26 @@ fn merge(
     let (allow, allow_source) = match allow_list {
         Some(list) if !opted_out && from_section => (list, Some(format!("hosts.{target_text}"))),
         Some(list) if !opted_out => (list, Some("defaults".to_string())),
-        _ => {
-            // Opted out, or no list: no allowlist, whatever the file holds.
-            let from = if opted_out {
-                m.origins.get("egress_check").cloned()
-            } else {
-                None
-            };
-            m.origins.insert("allow", from.unwrap_or(Origin::Default));
-            (Vec::new(), None)
-        }
+        _ => (Vec::new(), None),
     };
-    let allow_from_security_group = !opted_out
-        && m.pick(
-            "allow_from_security_group",
-            (None, ""),
-            host.and_then(|h| h.allow_from_security_group),
-            d.allow_from_security_group,
-            Some(false),
-        )
-        .unwrap_or(false);
+    let from_security_group = m.pick(
+        "allow_from_security_group",
+        (None, Origin::Default),
+        host.and_then(|h| h.allow_from_security_group),
+        d.allow_from_security_group,
+        Some(false),
+    );
+    let allow_from_security_group = !opted_out && from_security_group == Some(true);
+    if opted_out {
+        // `egress_check = false` empties the allowlist, whatever the file holds.
+        let from = m
+            .origins
+            .get("egress_check")
+            .cloned()
+            .unwrap_or(Origin::Default);
+        m.origins.insert("allow", from.clone());
+        m.origins.insert("allow_from_security_group", from);
+    }
     // EIC_SSH_EGRESS_CHECK_URL stands for a flag (docs/configuration.md, "Precedence").
     let from_env = origin::env(&["EIC_SSH_EGRESS_CHECK_URL"]);
     let env_urls = match from_env.as_ref().and_then(Origin::held) {
@@ -710,15 +711,12 @@ fn merge(
     let egress_urls = m
         .pick(
             "egress_check_url",
-            (env_urls, "EIC_SSH_EGRESS_CHECK_URL"),
+            (env_urls, from_env.unwrap_or(Origin::Default)),
             urls(host.and_then(|h| h.egress_check_url.as_ref())),
             urls(d.egress_check_url.as_ref()),
             Some(vec![DEFAULT_CHECK_URL.to_string()]),
         )
         .unwrap_or_default();
-    if let Some(env) = from_env {
-        m.origins.insert("egress_check_url", env);
-    }
     if o.endpoint_dns_name
         .as_deref()
         .is_some_and(|d| d.trim().is_empty())
@@ -729,21 +727,24 @@ fn merge(
     }
     let endpoint_dns_name = m.pick(
         "endpoint_dns_name",
-        (o.endpoint_dns_name.clone(), "--endpoint-dns-name"),
+        (
+            o.endpoint_dns_name.clone(),
+            Origin::Flag("--endpoint-dns-name"),
+        ),
         host.and_then(|h| h.endpoint_dns_name.as_ref().map(|d| d.0.clone())),
         None,
         None,
     );
     let private_ip = m.pick(
         "private_ip",
-        (o.private_ip, "--private-ip"),
+        (o.private_ip, Origin::Flag("--private-ip")),
         host.and_then(|h| h.private_ip),
         None,
         None,
     );
     let max_tunnel_duration = m.pick(
         "max_tunnel_duration",
-        (o.max_tunnel_duration, "--max-tunnel-duration"),
+        (o.max_tunnel_duration, Origin::Flag("--max-tunnel-duration")),
         host.and_then(|h| h.max_tunnel_duration).map(|d| d.0),
         None,
         None,
@@ -751,7 +752,7 @@ fn merge(
     let port = m
         .pick(
             "port",
-            (o.port, "-p"),
+            (o.port, Origin::Flag("-p")),
             host.and_then(|h| h.port).map(|p| p.0),
             None,
             Some(22),
@@ -759,7 +760,7 @@ fn merge(
         .unwrap_or(22);
     let host_key_alias = m.pick(
         "host_key_alias",
-        (o.host_key_alias.clone(), "--host-key-alias"),
+        (o.host_key_alias.clone(), Origin::Flag("--host-key-alias")),
         host.and_then(|h| h.host_key_alias.clone()),
         None,
         None,
@@ -771,27 +772,21 @@ fn merge(
     );
     let known_hosts = m.pick(
         "known_hosts",
-        (flag, ""),
+        (flag, from),
         host.and_then(|h| h.known_hosts.clone()),
         None,
         None,
     );
-    if o.known_hosts.is_some() || matches!(from, Origin::Env { .. }) {
-        m.origins.insert("known_hosts", from);
-    }
     let (flag, from) = Layers::flag_or_env(
         o.tunnel_endpoint_url.clone(),
         "--tunnel-endpoint-url",
         "EIC_SSH_TUNNEL_ENDPOINT_URL",
     );
-    let tunnel_endpoint_url = m.pick("tunnel_endpoint_url", (flag, ""), None, None, None);
-    if tunnel_endpoint_url.is_some() {
-        m.origins.insert("tunnel_endpoint_url", from);
-    }
+    let tunnel_endpoint_url = m.pick("tunnel_endpoint_url", (flag, from), None, None, None);
     let quota_wait = m
         .pick(
             "quota_wait",
-            (o.quota_wait, "--quota-wait"),
+            (o.quota_wait, Origin::Flag("--quota-wait")),
             host.and_then(|h| h.quota_wait).map(|q| q.0),
             d.quota_wait.map(|q| q.0),
             Some(crate::net::backoff::DEFAULT_BOUND.as_secs()),
@@ -800,7 +795,7 @@ fn merge(
     let connect_timeout = m
         .pick(
             "connect_timeout",
-            (None, ""),
+            (None, Origin::Default),
             host.and_then(|h| h.connect_timeout).map(|c| c.0),
             d.connect_timeout.map(|c| c.0),
             Some(crate::net::timeouts::CONNECT.as_secs()),
@@ -809,19 +804,19 @@ fn merge(
     let cache = m
         .pick(
             "cache",
-            (o.no_cache.then_some(false), "--no-cache"),
+            (o.no_cache.then_some(false), Origin::Flag("--no-cache")),
             None,
             d.cache,
             Some(true),
         )
         .unwrap_or(true);
     let log = m
-        .pick("log", (None, ""), None, d.log, Some(true))
+        .pick("log", (None, Origin::Default), None, d.log, Some(true))
         .unwrap_or(true);
     // The forwards stay in `section` (the command line's come first, in `forwards`).
     m.pick(
         "forward",
-        (None, ""),
+        (None, Origin::Default),
         host.and_then(|h| h.forward.as_ref()),
         None,
         None,
