@@ -96,8 +96,12 @@ pub fn settings_for(
         quota_wait: connect.quota_wait,
     };
     let settings =
-        route::settings::for_target(&config.file, config.path.as_deref(), &target.name, &flags)?;
-    learned.log_off = !settings.log;
+        route::settings::for_target(&config.file, config.path.as_deref(), &target.name, &flags);
+    // `log = false` holds for an attempt whose flags the merge refused, too.
+    learned.log_off = !settings
+        .as_ref()
+        .map_or_else(|_| route::settings::log_on(&config.file), |s| s.log);
+    let settings = settings?;
     for overridden in &settings.overridden {
         tracing::info!("{overridden}");
     }

@@ -475,6 +475,12 @@ pub fn for_target(
     Ok(eff)
 }
 
+/// Whether attempts are logged: the `log` of [`Settings`], for an attempt that has none
+/// because the merge refused its flags (`log` is only ever set in `[defaults]`).
+pub fn log_on(config: &ConfigFile) -> bool {
+    config.defaults.log != Some(false)
+}
+
 /// The `[defaults]` alone, for commands that may run without a target (`eic-ssh egress`).
 /// Its `instance` is an empty name: it must not be used to connect.
 pub fn defaults(config: &ConfigFile, path: Option<&Path>) -> Result<Settings, Failure> {
