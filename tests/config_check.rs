@@ -615,6 +615,11 @@ max_tunnel_duration = 900
     for key in EVERY_SETTING {
         assert!(origins[key].is_string(), "no origin for {key}: {checked}");
     }
+    let keys = origins.as_object().unwrap().keys();
+    let unlisted: Vec<&String> = keys
+        .filter(|k| !EVERY_SETTING.contains(&k.as_str()))
+        .collect();
+    assert!(unlisted.is_empty(), "add {unlisted:?} to EVERY_SETTING");
     for (key, value, origin) in [
         (
             "region",
