@@ -37,11 +37,7 @@ pub async fn run(args: AuditArgs, g: &Globals) -> Result<Outcome, Failure> {
         .iter()
         .map(|t| instance_ref(t, file.hosts.get(t)))
         .collect::<Result<_, _>>()?;
-    let flags = route::Flags {
-        profile: g.profile.clone(),
-        region: g.region.clone(),
-        ..route::Flags::default()
-    };
+    let flags = route::Flags::aws(g.profile.clone(), g.region.clone());
     let defaults = route::settings::defaults_for(&file, path.as_deref(), &flags)?;
     let choices = AwsChoices::from(&defaults);
     let tls = net::client_config()?;

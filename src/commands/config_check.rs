@@ -111,14 +111,10 @@ fn load_and_resolve(
         Some(t) => vec![t.clone()],
         None => file.hosts.keys().cloned().collect(),
     };
+    let flags = Flags::aws(g.profile.clone(), g.region.clone());
     let hosts = targets
         .iter()
         .map(|t| {
-            let flags = Flags {
-                profile: g.profile.clone(),
-                region: g.region.clone(),
-                ..Flags::default()
-            };
             let mut eff = route::settings::for_target(&file, path.as_deref(), t, &flags)?;
             let keep = if args.target.is_some() {
                 usize::MAX

@@ -60,11 +60,7 @@ pub async fn listing(
     all_regions: bool,
     filters: &[ec2::Filter],
 ) -> Result<(Vec<Row>, Option<Result<IpAddr, ProbeError>>), Failure> {
-    let flags = route::Flags {
-        profile: g.profile.clone(),
-        region: g.region.clone(),
-        ..route::Flags::default()
-    };
+    let flags = route::Flags::aws(g.profile.clone(), g.region.clone());
     let defaults = route::settings::defaults_for(file, path, &flags)?;
     let choices = AwsChoices::from(&defaults);
     let tls = net::client_config()?;

@@ -47,6 +47,18 @@ pub struct Flags {
     pub quota_wait: Option<u64>,
 }
 
+impl Flags {
+    /// Only `--profile` and `--region` (the global flags), for commands that take no
+    /// connection flags.
+    pub fn aws(profile: Option<String>, region: Option<String>) -> Flags {
+        Flags {
+            profile,
+            region,
+            ..Flags::default()
+        }
+    }
+}
+
 /// Everything decided for one target.
 #[derive(Debug, Clone)]
 pub struct Settings {
