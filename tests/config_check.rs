@@ -549,3 +549,183 @@ fn many_sections_naming_one_instance_give_output_linear_in_the_sections() {
     let shown = String::from_utf8_lossy(&out.stdout);
     assert_eq!(shown.matches("also allow:").count(), 1999);
 }
+
+/// The keys of every setting `config check` reports an origin for (docs/configuration.md
+/// lists the same).
+const EVERY_SETTING: [&str; 20] = [
+    "user",
+    "profile",
+    "region",
+    "endpoint",
+    "egress_check",
+    "allow",
+    "allow_from_security_group",
+    "egress_check_url",
+    "endpoint_dns_name",
+    "private_ip",
+    "max_tunnel_duration",
+    "port",
+    "host_key_alias",
+    "known_hosts",
+    "tunnel_endpoint_url",
+    "quota_wait",
+    "connect_timeout",
+    "cache",
+    "log",
+    "forward",
+];
+
+#[test]
+fn config_check_json_reports_the_values_connect_uses() {
+    let h = Harness::new();
+    let config = h.dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[defaults]
+user = "{user}"
+region = "eu-west-1"
+quota_wait = 7
+
+[hosts.web]
+instance = "{BASTION}"
+region = "us-east-1"
+endpoint = "eice-0123456789abcdef0"
+max_tunnel_duration = 900
+"#,
+            user = h.user
+        ),
+    )
+    .unwrap();
+    // The section's region beats the exported one (which the emulator would refuse), the
+    // known_hosts file comes from the environment, the rest from `[defaults]` or built in.
+    let command = |args: &[&str]| {
+        let mut cmd = h.eic_ssh();
+        cmd.env("EIC_SSH_CONFIG", &config)
+            .env("AWS_REGION", "ap-southeast-2")
+            .env("EIC_SSH_KNOWN_HOSTS", &h.known_hosts)
+            .args(args);
+        run(&mut cmd, LIMIT)
+    };
+    let out = command(&["config", "check", "web", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let checked = json_of(&out)["hosts"][0].clone();
+    let origins = &checked["origins"];
+    for key in EVERY_SETTING {
+        assert!(origins[key].is_string(), "no origin for {key}: {checked}");
+    }
+    let keys = origins.as_object().unwrap().keys();
+    let unlisted: Vec<&String> = keys
+        .filter(|k| !EVERY_SETTING.contains(&k.as_str()))
+        .collect();
+    assert!(unlisted.is_empty(), "add {unlisted:?} to EVERY_SETTING");
+    for (key, value, origin) in [
+        (
+            "region",
+            serde_json::json!("us-east-1"),
+            "config [hosts.web]",
+        ),
+        ("user", serde_json::json!(h.user), "config [defaults]"),
+        ("port", serde_json::json!(22), "default"),
+        (
+            "endpoint_id",
+            serde_json::json!("eice-0123456789abcdef0"),
+            "config [hosts.web]",
+        ),
+        (
+            "max_tunnel_duration",
+            serde_json::json!(900),
+            "config [hosts.web]",
+        ),
+        ("quota_wait", serde_json::json!(7), "config [defaults]"),
+        ("connect_timeout", serde_json::json!(15), "default"),
+        (
+            "known_hosts",
+            serde_json::json!(h.known_hosts.display().to_string()),
+            "env EIC_SSH_KNOWN_HOSTS",
+        ),
+        ("log", serde_json::json!(true), "default"),
+    ] {
+        assert_eq!(checked[key], value, "{key}: {checked}");
+        let key = if key == "endpoint_id" {
+            "endpoint"
+        } else {
+            key
+        };
+        assert_eq!(origins[key], origin, "origin of {key}: {checked}");
+    }
+    assert_eq!(
+        origins["tunnel_endpoint_url"],
+        "env EIC_SSH_TUNNEL_ENDPOINT_URL"
+    );
+
+    // The connection: what the emulator saw and the log recorded are the same values.
+    let out = command(&["-v", "web", "--", "echo", "ok"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");
+    let err = stderr(&out);
+    let said = format!(
+        "port {} via {}",
+        checked["port"],
+        checked["endpoint_id"].as_str().unwrap()
+    );
+    assert!(err.contains(&said), "{said:?} in {err}");
+    assert!(
+        err.contains("region us-east-1 from [hosts.web] (AWS_REGION=ap-southeast-2 ignored)"),
+        "{err}"
+    );
+    let pushed = h.sim.events_of("key_pushed");
+    assert_eq!(pushed.len(), 1);
+    assert_eq!(pushed[0]["user"], checked["user"]);
+    let opened = h.sim.events_of("tunnel_open");
+    assert_eq!(opened.len(), 1);
+    assert_eq!(opened[0]["port"], checked["port"]);
+    assert_eq!(opened[0]["endpoint"], checked["endpoint_id"]);
+    assert_eq!(opened[0]["max_duration"], checked["max_tunnel_duration"]);
+    let log = std::fs::read_to_string(h.dir.path().join(".local/state/eic-ssh/log.jsonl"))
+        .expect("the connection log");
+    let entry: serde_json::Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
+    assert_eq!(entry["endpoint"], checked["endpoint_id"]);
+    assert_eq!(entry["instance"], checked["instance_id"]);
+
+    // The text form gives every line its origin.
+    let out = command(&["config", "check", "web"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for expected in [
+        "user:            ",
+        "known_hosts:     ",
+        "connect timeout: 15 s to open a tunnel (default)\n",
+        "tunnel URL:      ",
+    ] {
+        assert!(text.contains(expected), "{expected:?} in {text}");
+    }
+    let settings = text.lines().skip_while(|l| !l.starts_with("user:"));
+    for line in settings.filter(|l| !l.starts_with("also allow") && !l.starts_with("warning")) {
+        assert!(line.ends_with(')'), "no origin on {line:?} in {text}");
+    }
+}
+
+#[test]
+fn the_documented_config_check_output_is_the_real_one() {
+    let doc = include_str!("../docs/configuration.md");
+    let block = |opening: &str| -> String {
+        let start = doc.find(opening).expect(opening) + opening.len();
+        doc[start..].split("```").next().unwrap().to_string()
+    };
+    let shown = block("```\n$ AWS_REGION=eu-west-1 eic-ssh config check bastion\n");
+    let file = block("for this file:\n\n```toml\n");
+    let h = Harness::new();
+    let config = h.dir.path().join("config.toml");
+    std::fs::write(&config, file).unwrap();
+    let mut cmd = h.eic_ssh();
+    cmd.env("EIC_SSH_CONFIG", &config)
+        .env("AWS_REGION", "eu-west-1")
+        .env_remove("EIC_SSH_TUNNEL_ENDPOINT_URL")
+        .args(["config", "check", "bastion"]);
+    let out = run(&mut cmd, LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let from_target = |t: &str| t[t.find("target:").unwrap()..].to_string();
+    assert_eq!(from_target(&text), from_target(&shown));
+}

@@ -122,6 +122,10 @@ fn log_false_and_an_unwritable_log() {
     let out = eic(&h, &config, &["proxy", BASTION]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(entries(&h).is_empty(), "log = false writes nothing");
+    // Nor for an attempt whose flags are refused before the settings exist.
+    let out = eic(&h, &config, &["proxy", BASTION, "--endpoint-id", "eice-0"]);
+    assert_fails(&out, 2, "--endpoint-id");
+    assert!(entries(&h).is_empty(), "log = false writes nothing");
 
     // The state directory is a file: the connection goes on, with one warning.
     std::fs::write(&config, "").unwrap();

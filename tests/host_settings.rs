@@ -258,3 +258,46 @@ fn a_profile_named_on_purpose_beats_keys_exported_for_another_account() {
         "DescribeInstances failed: AuthFailure: AWS was not able to validate the provided access credentials",
     );
 }
+
+#[test]
+fn connect_timeout_bounds_opening_the_tunnel() {
+    // An endpoint that takes the TCP connection (the kernel's backlog) and never answers
+    // TLS: the section's `connect_timeout` ends the wait, and the line names its limit.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let h = Harness::new();
+    let config = h.dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[defaults]\nconnect_timeout = 9\n[hosts.slow]\ninstance = \"{BASTION}\"\nuser = \"{}\"\nconnect_timeout = 1\n",
+            h.user
+        ),
+    )
+    .unwrap();
+    let out = eic(&h, &config, &["config", "check", "slow"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("connect timeout: 1 s to open a tunnel (config [hosts.slow])\n"),
+        "{text}"
+    );
+    let mut cmd = h.eic_ssh();
+    cmd.env("EIC_SSH_CONFIG", &config)
+        .env(
+            "EIC_SSH_TUNNEL_ENDPOINT_URL",
+            format!("wss://{}", silent.local_addr().unwrap()),
+        )
+        .args(["--exit-codes", "detailed", "slow", "--", "true"]);
+    let out = run(&mut cmd, LIMIT);
+    assert_fails(
+        &out,
+        8,
+        "timed out after 1 s opening the tunnel to 127.0.0.1, at the TLS handshake",
+    );
+    // A target without its own: `[defaults]`.
+    let out = eic(&h, &config, &["config", "check", BASTION]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("connect timeout: 9 s to open a tunnel (config [defaults])\n"),
+        "{text}"
+    );
+}

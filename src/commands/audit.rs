@@ -37,11 +37,9 @@ pub async fn run(args: AuditArgs, g: &Globals) -> Result<Outcome, Failure> {
         .iter()
         .map(|t| instance_ref(t, file.hosts.get(t)))
         .collect::<Result<_, _>>()?;
-    let defaults = route::settings::defaults(&file, path.as_deref())?;
-    let choices = AwsChoices {
-        profile: g.profile.clone().or(defaults.profile.clone()),
-        region: g.region.clone().or(defaults.region.clone()),
-    };
+    let flags = route::Flags::aws(g.profile.clone(), g.region.clone());
+    let defaults = route::settings::defaults_for(&file, path.as_deref(), &flags)?;
+    let choices = AwsChoices::from(&defaults);
     let tls = net::client_config()?;
     let http = net::http_client(&tls)?;
     let aws = crate::aws::ready::load(&choices, http, ApiConnections::new(tls)).await?;

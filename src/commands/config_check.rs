@@ -67,14 +67,21 @@ pub async fn run(args: ConfigCheckArgs, g: &Globals) -> Result<Outcome, Failure>
     Ok(Outcome::Success)
 }
 
-/// Where the config and the environment name no profile or region: the SDK's `default`
-/// profile, and the region the selected profile sets, read from `~/.aws/config` (no
-/// network call; a region from the instance metadata service is not looked up).
+/// Where the config and the environment name no region: the region the selected profile
+/// sets, read from `~/.aws/config` (no network call; a region from the instance metadata
+/// service is not looked up), else `default` (none found).
 async fn from_aws_profile(eff: &mut Settings) {
-    if eff.origins.get("profile").is_none() {
-        eff.origins.insert("profile", Origin::Default);
+    if eff.origins.get("region").is_none() {
+        region_from_profile(eff).await;
     }
-    if eff.origins.get("region").is_some() || crate::aws::profile_file::check_files().is_err() {
+    if eff.origins.get("region").is_none() {
+        eff.origins.insert("region", Origin::Default);
+    }
+}
+
+/// The region the selected AWS profile sets, if any, recorded as its origin.
+async fn region_from_profile(eff: &mut Settings) {
+    if crate::aws::profile_file::check_files().is_err() {
         return;
     }
     let name = eff
@@ -104,14 +111,10 @@ fn load_and_resolve(
         Some(t) => vec![t.clone()],
         None => file.hosts.keys().cloned().collect(),
     };
+    let flags = Flags::aws(g.profile.clone(), g.region.clone());
     let hosts = targets
         .iter()
         .map(|t| {
-            let flags = Flags {
-                profile: g.profile.clone(),
-                region: g.region.clone(),
-                ..Flags::default()
-            };
             let mut eff = route::settings::for_target(&file, path.as_deref(), t, &flags)?;
             let keep = if args.target.is_some() {
                 usize::MAX

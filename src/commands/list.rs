@@ -60,18 +60,9 @@ pub async fn listing(
     all_regions: bool,
     filters: &[ec2::Filter],
 ) -> Result<(Vec<Row>, Option<Result<IpAddr, ProbeError>>), Failure> {
-    let defaults = route::settings::defaults(file, path)?;
-    // A flag, else the environment (left to the AWS layer), else `[defaults]`.
-    let set = |var: &str| std::env::var(var).is_ok_and(|v| !v.trim().is_empty());
-    let choices = AwsChoices {
-        profile: g
-            .profile
-            .clone()
-            .or_else(|| (!set("AWS_PROFILE")).then(|| defaults.profile.clone())?),
-        region: g.region.clone().or_else(|| {
-            (!set("AWS_REGION") && !set("AWS_DEFAULT_REGION")).then(|| defaults.region.clone())?
-        }),
-    };
+    let flags = route::Flags::aws(g.profile.clone(), g.region.clone());
+    let defaults = route::settings::defaults_for(file, path, &flags)?;
+    let choices = AwsChoices::from(&defaults);
     let tls = net::client_config()?;
     let http = net::http_client(&tls)?;
     let aws = crate::aws::ready::load(&choices, http, ApiConnections::new(tls.clone())).await?;

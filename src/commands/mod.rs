@@ -80,7 +80,6 @@ pub fn settings_for(
     config: &Loaded,
     learned: &mut Learned,
 ) -> Result<Settings, Failure> {
-    learned.log_off = config.file.defaults.log == Some(false);
     let flags = Flags {
         profile: g.profile.clone(),
         region: g.region.clone(),
@@ -97,7 +96,12 @@ pub fn settings_for(
         quota_wait: connect.quota_wait,
     };
     let settings =
-        route::settings::for_target(&config.file, config.path.as_deref(), &target.name, &flags)?;
+        route::settings::for_target(&config.file, config.path.as_deref(), &target.name, &flags);
+    // `log = false` holds for an attempt whose flags the merge refused, too.
+    learned.log_off = !settings
+        .as_ref()
+        .map_or_else(|_| route::settings::log_on(&config.file), |s| s.log);
+    let settings = settings?;
     for overridden in &settings.overridden {
         tracing::info!("{overridden}");
     }

@@ -55,7 +55,8 @@ async fn reachable(g: &Globals, config: &Loaded) -> Result<(Vec<Row>, Option<Str
     let path = config.path.as_deref();
     // The listing is an AWS request like any other: the guard decides before it, with the
     // allowlist that applies to a target without a section of its own.
-    let defaults = route::settings::defaults(&config.file, path)?;
+    let flags = route::Flags::aws(g.profile.clone(), g.region.clone());
+    let defaults = route::settings::defaults_for(&config.file, path, &flags)?;
     let tls = net::client_config()?;
     let with_aliases = !config.file.hosts.is_empty();
     let over = route::road::guard_path(&defaults, crate::family::Family::preferred()?)?;

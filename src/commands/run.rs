@@ -115,7 +115,7 @@ pub async fn run(args: RunArgs, g: &Globals) -> Result<Outcome, Failure> {
         },
         policy,
         timing: super::login::timing(&args.host_keys),
-        log_off: config.file.defaults.log == Some(false),
+        log_off: !crate::route::settings::log_on(&config.file),
     };
     fleet::run(request, &config.file, config.path.as_deref()).await
 }

@@ -17,93 +17,93 @@ use crate::target;
 pub struct ConfigFile {
     /// `[defaults]`: applies to every target.
     #[serde(default)]
-    pub defaults: Settings,
+    pub defaults: Defaults,
     /// `[hosts.ALIAS]`: named targets.
     #[serde(default)]
     pub hosts: BTreeMap<String, Host>,
 }
 
-/// `[defaults]`: settings for every target (a host section may replace each).
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Settings {
-    /// AWS region.
-    #[serde(default, deserialize_with = "plain")]
-    pub region: Option<String>,
-    /// AWS profile.
-    #[serde(default, deserialize_with = "plain")]
-    pub profile: Option<String>,
-    /// OS user on the instance.
-    #[serde(default, deserialize_with = "plain")]
-    pub user: Option<String>,
-    /// Egress allowlist (IPv4 and IPv6 CIDRs); never empty.
-    #[serde(default, deserialize_with = "non_empty")]
-    pub allow: Option<Vec<Cidr>>,
-    /// `false` turns the egress check off, explicitly (an empty `allow` is an error).
-    pub egress_check: Option<bool>,
-    /// Where to learn the public egress IP; several must agree.
-    #[serde(default, deserialize_with = "one_or_many")]
-    pub egress_check_url: Option<Vec<CheckUrl>>,
-    /// Also admit what the instance's security group admits on the port.
-    pub allow_from_security_group: Option<bool>,
-    /// `false` turns the local connection log off.
-    pub log: Option<bool>,
-    /// `false` turns the route cache off: every connect asks the API where the target is.
-    pub cache: Option<bool>,
-    /// Seconds a tunnel may wait in all for the endpoint's 20-connection quota (0: none).
-    pub quota_wait: Option<QuotaSeconds>,
+/// Declares a section struct with its own keys followed by the keys `[defaults]` and every
+/// `[hosts.ALIAS]` share, written once here. (serde's `flatten` would do it without a
+/// macro, but it disables `deny_unknown_fields` and loses the spans that make errors point
+/// at a line.) A shared key is merged in `route::settings::merge` as flag > host section >
+/// environment > `[defaults]` > built-in.
+macro_rules! section {
+    ($(#[$meta:meta])* pub struct $name:ident { $($(#[$fmeta:meta])* pub $field:ident: $ty:ty,)* }) => {
+        $(#[$meta])*
+        pub struct $name {
+            $($(#[$fmeta])* pub $field: $ty,)*
+            /// AWS region.
+            #[serde(default, deserialize_with = "plain")]
+            pub region: Option<String>,
+            /// AWS profile.
+            #[serde(default, deserialize_with = "plain")]
+            pub profile: Option<String>,
+            /// OS user on the instance.
+            #[serde(default, deserialize_with = "plain")]
+            pub user: Option<String>,
+            /// Egress allowlist (IPv4 and IPv6 CIDRs); a host's replaces `[defaults]`';
+            /// never empty.
+            #[serde(default, deserialize_with = "non_empty")]
+            pub allow: Option<Vec<Cidr>>,
+            /// `false` turns the egress check off, explicitly (an empty `allow` is an error).
+            pub egress_check: Option<bool>,
+            /// Where to learn the public egress IP; several must agree.
+            #[serde(default, deserialize_with = "one_or_many")]
+            pub egress_check_url: Option<Vec<CheckUrl>>,
+            /// Also admit what the instance's security group admits on the port.
+            pub allow_from_security_group: Option<bool>,
+            /// Seconds a tunnel may wait in all for the endpoint's 20-connection quota (0: none).
+            pub quota_wait: Option<QuotaSeconds>,
+            /// Seconds opening a tunnel may take (TCP, proxy, TLS, upgrade), instead of
+            /// `net::timeouts::CONNECT`.
+            pub connect_timeout: Option<ConnectSeconds>,
+        }
+    };
 }
 
-/// One `[hosts.ALIAS]` section. The settings of `[defaults]` are repeated here rather than
-/// flattened in: serde's `flatten` disables `deny_unknown_fields` and loses the spans that
-/// make errors point at a line.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Host {
-    /// Instance id.
-    pub instance: Option<InstanceId>,
-    /// Name tag, resolved with DescribeInstances.
-    #[serde(default, deserialize_with = "name_tag")]
-    pub name: Option<String>,
-    /// Endpoint id to use instead of discovery (`endpoint_id` is accepted too).
-    #[serde(alias = "endpoint_id")]
-    pub endpoint: Option<EndpointId>,
-    /// The endpoint's DNS name: with `endpoint` and `private_ip`, no EC2 call is made.
-    pub endpoint_dns_name: Option<DnsName>,
-    /// The instance's private IP: with `endpoint`, no DescribeInstances is needed.
-    pub private_ip: Option<IpAddr>,
-    /// Port on the instance: 22 or 3389.
-    pub port: Option<InstancePort>,
-    /// Seconds after which the endpoint ends each tunnel (1-3600).
-    pub max_tunnel_duration: Option<TunnelSeconds>,
-    /// Name the host key is recorded and looked up under (OpenSSH's HostKeyAlias).
-    #[serde(default, deserialize_with = "plain")]
-    pub host_key_alias: Option<String>,
-    /// known_hosts file for this host.
-    pub known_hosts: Option<PathBuf>,
-    /// Forwards the session opens, as on the command line: `-L …`, `-D …`, `-R …`.
-    pub forward: Option<Vec<ForwardEntry>>,
-    /// AWS region.
-    #[serde(default, deserialize_with = "plain")]
-    pub region: Option<String>,
-    /// AWS profile.
-    #[serde(default, deserialize_with = "plain")]
-    pub profile: Option<String>,
-    /// OS user on the instance.
-    #[serde(default, deserialize_with = "plain")]
-    pub user: Option<String>,
-    /// Egress allowlist; replaces `defaults.allow` for this host; never empty.
-    #[serde(default, deserialize_with = "non_empty")]
-    pub allow: Option<Vec<Cidr>>,
-    /// `false` turns the egress check off for this host, explicitly.
-    pub egress_check: Option<bool>,
-    /// Where to learn the public egress IP.
-    #[serde(default, deserialize_with = "one_or_many")]
-    pub egress_check_url: Option<Vec<CheckUrl>>,
-    /// Also admit what the instance's security group admits on the port.
-    pub allow_from_security_group: Option<bool>,
-    /// Seconds a tunnel may wait in all for the endpoint's 20-connection quota (0: none).
-    pub quota_wait: Option<QuotaSeconds>,
+section! {
+    /// `[defaults]`: settings for every target (a host section may replace each).
+    #[derive(Debug, Default, Clone, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Defaults {
+        /// `false` turns the local connection log off.
+        pub log: Option<bool>,
+        /// `false` turns the route cache off: every connect asks the API where the target is.
+        pub cache: Option<bool>,
+    }
+}
+
+section! {
+    /// One `[hosts.ALIAS]` section: where the host is, then the keys it shares with
+    /// `[defaults]`.
+    #[derive(Debug, Default, Clone, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Host {
+        /// Instance id.
+        pub instance: Option<InstanceId>,
+        /// Name tag, resolved with DescribeInstances.
+        #[serde(default, deserialize_with = "name_tag")]
+        pub name: Option<String>,
+        /// Endpoint id to use instead of discovery (`endpoint_id` is accepted too).
+        #[serde(alias = "endpoint_id")]
+        pub endpoint: Option<EndpointId>,
+        /// The endpoint's DNS name: with `endpoint` and `private_ip`, no EC2 call is made.
+        pub endpoint_dns_name: Option<DnsName>,
+        /// The instance's private IP: with `endpoint`, no DescribeInstances is needed.
+        pub private_ip: Option<IpAddr>,
+        /// Port on the instance: 22 or 3389.
+        pub port: Option<InstancePort>,
+        /// Seconds after which the endpoint ends each tunnel (1-3600).
+        pub max_tunnel_duration: Option<TunnelSeconds>,
+        /// Name the host key is recorded and looked up under (OpenSSH's HostKeyAlias).
+        #[serde(default, deserialize_with = "plain")]
+        pub host_key_alias: Option<String>,
+        /// known_hosts file for this host.
+        pub known_hosts: Option<PathBuf>,
+        /// Forwards the session opens, as on the command line: `-L …`, `-D …`, `-R …`.
+        pub forward: Option<Vec<ForwardEntry>>,
+    }
 }
 
 /// A CIDR (a bare address means that one host).
@@ -235,6 +235,21 @@ impl TryFrom<i64> for QuotaSeconds {
             _ => Err(format!(
                 "quota_wait {n}: expected 0 (no waiting) to {MAX_QUOTA_WAIT} seconds"
             )),
+        }
+    }
+}
+
+/// A `connect_timeout`: 1 to 600 seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "i64")]
+pub struct ConnectSeconds(pub u64);
+
+impl TryFrom<i64> for ConnectSeconds {
+    type Error = String;
+    fn try_from(n: i64) -> Result<Self, String> {
+        match u64::try_from(n) {
+            Ok(secs @ 1..=600) => Ok(ConnectSeconds(secs)),
+            _ => Err(format!("connect_timeout {n}: expected 1 to 600 seconds")),
         }
     }
 }
@@ -414,11 +429,6 @@ impl Loaded {
         let (file, path) = load(flag)?;
         Ok(Self { file, path })
     }
-
-    /// The `[hosts.NAME]` section that `name` (a target without `user@`) selects, if any.
-    pub fn host(&self, name: &str) -> Option<Host> {
-        self.file.hosts.get(name).cloned()
-    }
 }
 
 /// Reads and checks the file. A missing default file, an empty file and `/dev/null` are
@@ -567,7 +577,7 @@ egress_check_url = ["https://a.example/ip", "http://127.0.0.1:9/ip"]
     fn errors_name_line_column_and_key() {
         assert_eq!(
             parse_err("[defaults]\nregion = \"x\"\nalow = []\n"),
-            "c.toml:3:1: unknown field `alow`, expected one of `region`, `profile`, `user`, `allow`, `egress_check`, `egress_check_url`, `allow_from_security_group`, `log`, `cache`, `quota_wait`"
+            "c.toml:3:1: unknown field `alow`, expected one of `log`, `cache`, `region`, `profile`, `user`, `allow`, `egress_check`, `egress_check_url`, `allow_from_security_group`, `quota_wait`, `connect_timeout`"
         );
         assert_eq!(
             parse_err("[defaults]\nallow = [\"10.0.0.0/33\"]\n"),
@@ -582,6 +592,43 @@ egress_check_url = ["https://a.example/ip", "http://127.0.0.1:9/ip"]
             parse_err("[hosts.x]\ninstance = \"i-zz\"\n")
                 .starts_with("c.toml:2:12: \"i-zz\" is not an instance id")
         );
+    }
+
+    #[test]
+    fn docs_configuration_lists_every_key_with_its_precedence() {
+        // The keys serde knows, from its own message for an unknown one.
+        let keys = |section: &str| -> Vec<String> {
+            let err = parse_err(&format!("{section}\nzz = 1\n"));
+            let list = err.split("expected one of ").nth(1).unwrap_or_default();
+            list.split(", ")
+                .map(|k| k.trim_matches('`').to_string())
+                .collect()
+        };
+        let doc = include_str!("../../docs/configuration.md");
+        let defaults = keys("[defaults]");
+        let host = keys("[hosts.x]\ninstance = \"i-0123456789abcdef0\"");
+        assert!(
+            defaults.len() > 5 && host.len() > defaults.len(),
+            "{defaults:?} {host:?}"
+        );
+        for key in defaults.iter().chain(&host) {
+            let row = doc
+                .lines()
+                .find(|l| {
+                    let first = l.split('|').nth(1).unwrap_or_default();
+                    l.starts_with("| `") && first.contains(&format!("`{key}`"))
+                })
+                .unwrap_or_else(|| panic!("docs/configuration.md has no row for `{key}`"));
+            let where_ = match (defaults.contains(key), host.contains(key)) {
+                (true, true) => "| both |",
+                (true, false) => "| defaults |",
+                _ => "| host |",
+            };
+            assert!(
+                row.contains(where_),
+                "`{key}` is not marked {where_}: {row}"
+            );
+        }
     }
 
     #[test]

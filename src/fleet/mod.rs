@@ -113,11 +113,8 @@ async fn plan(
     file: &ConfigFile,
     path: Option<&std::path::Path>,
 ) -> Result<Vec<Host>, Failure> {
-    let defaults = route::settings::defaults(file, path)?;
-    let choices = AwsChoices {
-        profile: request.flags.profile.clone().or(defaults.profile.clone()),
-        region: request.flags.region.clone().or(defaults.region.clone()),
-    };
+    let defaults = route::settings::defaults_for(file, path, &request.flags)?;
+    let choices = AwsChoices::from(&defaults);
     let tls = net::client_config()?;
     let http = net::http_client(&tls)?;
     let aws =

@@ -388,7 +388,16 @@ impl Connector {
             .take(&connect::dest(&d.endpoint), proxy.as_ref())
             .await
             .filter(|t| connect::fits(t, &d.endpoint, d.family));
-        match connect::open_over(&d.endpoint, &url, &d.tls, ahead, d.family).await {
+        match connect::open_over(
+            &d.endpoint,
+            &url,
+            &d.tls,
+            ahead,
+            d.family,
+            d.settings.connect_timeout,
+        )
+        .await
+        {
             Ok(tunnel) => Ok(Ok(tunnel)),
             Err(full @ ConnectError::Refused { status: 429, .. }) => Ok(Err(full)),
             Err(e) => Err(connect_failure(e, &self.request)),

@@ -1,4 +1,5 @@
-//! The settings for one target, merged once: flags > host section > environment > defaults.
+//! The settings for one target, merged once, each with where it came from: flag > host
+//! section > environment > `[defaults]` > AWS profile > built-in.
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -44,6 +45,18 @@ pub struct Flags {
     pub no_cache: bool,
     /// `--quota-wait`, in seconds.
     pub quota_wait: Option<u64>,
+}
+
+impl Flags {
+    /// Only `--profile` and `--region` (the global flags), for commands that take no
+    /// connection flags.
+    pub fn aws(profile: Option<String>, region: Option<String>) -> Flags {
+        Flags {
+            profile,
+            region,
+            ..Flags::default()
+        }
+    }
 }
 
 /// Everything decided for one target.
@@ -103,6 +116,11 @@ pub struct Settings {
     pub section: Option<Host>,
     /// The route cache may answer (no `--no-cache`, no `cache = false`).
     pub cache: bool,
+    /// Attempts are written to the local connection log (no `log = false`).
+    pub log: bool,
+    /// How long opening a tunnel may take (TCP, proxy, TLS, upgrade): `connect_timeout`,
+    /// else `net::timeouts::CONNECT`.
+    pub connect_timeout: Duration,
     /// Where each setting with a value came from (`config check`). A region or profile
     /// from the environment is recorded here but left out of `region`/`profile`.
     pub origins: Origins,
@@ -231,7 +249,7 @@ impl Settings {
             "allow_from_security_group": self.allow_from_security_group,
             "egress_check_urls": self.egress_urls,
             "admits_every_address": nets(&self.wide_entries()),
-            "port": self.section.as_ref().and_then(|h| h.port).map(|p| p.0),
+            "port": self.port,
             "private_ip": self.private_ip,
             "endpoint_dns_name": self.endpoint_dns_name,
             "max_tunnel_duration": self.max_tunnel_duration,
@@ -239,7 +257,10 @@ impl Settings {
             "known_hosts": self.known_hosts,
             "forward": self.forward_specs(),
             "quota_wait": self.quota_wait.as_secs(),
+            "connect_timeout": self.connect_timeout.as_secs(),
+            "tunnel_endpoint_url": self.tunnel_endpoint_url,
             "cache": self.cache,
+            "log": self.log,
             "origins": origins,
             "overridden": self.overridden.iter().map(ToString::to_string).collect::<Vec<_>>(),
         })
@@ -301,7 +322,9 @@ impl Settings {
         }
         line(
             "user",
-            self.user.as_deref().unwrap_or("(from ssh or --user)"),
+            self.user
+                .as_deref()
+                .unwrap_or("none: write user@TARGET or pass -l USER (`proxy` takes ssh's %r)"),
             Some("user"),
         );
         let profile = self.aws_value("profile");
@@ -324,7 +347,7 @@ impl Settings {
             "endpoint",
             self.endpoint_id
                 .as_deref()
-                .unwrap_or("(discovered in the instance's VPC)"),
+                .unwrap_or("none: discovered in the instance's VPC"),
             Some("endpoint"),
         );
         let allow = if self.opted_out {
@@ -386,38 +409,60 @@ impl Settings {
             },
             Some("cache"),
         );
+        line(
+            "connect timeout",
+            &format!("{} s to open a tunnel", self.connect_timeout.as_secs()),
+            Some("connect_timeout"),
+        );
+        line(
+            "connection log",
+            if self.log { "on" } else { "off" },
+            Some("log"),
+        );
         let extras = [
-            ("port", Some(self.port.to_string()), "port"),
+            ("port", Some(self.port.to_string()), "port", ""),
             (
                 "private IP",
                 self.private_ip.map(|ip| ip.to_string()),
                 "private_ip",
+                "none: looked up with DescribeInstances",
             ),
             (
                 "endpoint DNS",
                 self.endpoint_dns_name.clone(),
                 "endpoint_dns_name",
+                "none: looked up with DescribeInstanceConnectEndpoints",
             ),
             (
                 "max duration",
                 self.max_tunnel_duration.map(|d| format!("{d} s")),
                 "max_tunnel_duration",
+                "3600 s, the endpoint's limit",
             ),
             (
                 "host key alias",
                 self.host_key_alias.clone(),
                 "host_key_alias",
+                "none: the instance id",
             ),
             (
                 "known_hosts",
                 self.known_hosts.as_ref().map(|p| p.display().to_string()),
                 "known_hosts",
+                "~/.ssh/known_hosts",
+            ),
+            (
+                "tunnel URL",
+                self.tunnel_endpoint_url.clone(),
+                "tunnel_endpoint_url",
+                "none: wss:// and the endpoint's DNS name",
             ),
         ];
-        for (what, value, key) in extras {
-            if let Some(value) = value {
-                line(what, &value, Some(key));
-            }
+        for (what, value, key, unset) in extras {
+            line(what, value.as_deref().unwrap_or(unset), Some(key));
+        }
+        if self.forward_specs().is_empty() {
+            line("forward", "none", Some("forward"));
         }
         for spec in self.forward_specs() {
             line("forward", &spec, Some("forward"));
@@ -442,50 +487,106 @@ pub fn for_target(
     Ok(eff)
 }
 
+/// Whether attempts are logged: the `log` of [`Settings`], for an attempt that has none
+/// because the merge refused its flags (`log` is only ever set in `[defaults]`).
+pub fn log_on(config: &ConfigFile) -> bool {
+    config.defaults.log != Some(false)
+}
+
 /// The `[defaults]` alone, for commands that may run without a target (`eic-ssh egress`).
 /// Its `instance` is an empty name: it must not be used to connect.
 pub fn defaults(config: &ConfigFile, path: Option<&Path>) -> Result<Settings, Failure> {
-    let instance = InstanceRef::Name(String::new());
-    merge(
-        config,
-        path,
-        "the defaults",
-        None,
-        instance,
-        &Flags::default(),
-    )
+    defaults_for(config, path, &Flags::default())
 }
 
-fn merge(
+/// [`defaults`] under the command's flags: what `list`, `audit` and a fleet run without
+/// one target hand the AWS layer (`AwsChoices::from`).
+pub fn defaults_for(
     config: &ConfigFile,
     path: Option<&Path>,
-    target_text: &str,
-    host: Option<&Host>,
-    instance: InstanceRef,
-    o: &Flags,
+    flags: &Flags,
 ) -> Result<Settings, Failure> {
-    let d = &config.defaults;
-    let mut origins = Origins::new();
-    let here = || Origin::Section(target_text.to_string());
-    // Where a host lives: a flag, else its own section, else the environment, else
-    // `[defaults]`; a value from the environment is left to the AWS layer, which reads it
-    // the same way (so `None` below), while every other is passed on explicitly so that
-    // AWS_PROFILE/AWS_REGION cannot override it.
-    let mut overridden = Vec::new();
-    let mut aws_choice = |key: &'static str,
-                          flag: (&Option<String>, &'static str),
-                          section: Option<&String>,
-                          vars: &[&'static str],
-                          default: &Option<String>| {
+    let instance = InstanceRef::Name(String::new());
+    merge(config, path, "the defaults", None, instance, flags)
+}
+
+/// The layers one target's settings come from, and where each value was found.
+struct Layers {
+    /// The section's origin (`config [hosts.X]`).
+    here: Origin,
+    /// Where each value came from.
+    origins: Origins,
+}
+
+impl Layers {
+    /// The first of the flag (or what stands for it, with its origin), the section's value,
+    /// `[defaults]`' and the built-in, with its origin kept under `key` (`default` when none
+    /// holds one: the setting is unset).
+    fn pick<T>(
+        &mut self,
+        key: &'static str,
+        flag: (Option<T>, Origin),
+        section: Option<T>,
+        defaults: Option<T>,
+        builtin: Option<T>,
+    ) -> Option<T> {
+        let picked = self.origins.pick(
+            key,
+            [
+                flag,
+                (section, self.here.clone()),
+                (defaults, Origin::Defaults),
+                (builtin, Origin::Default),
+            ],
+        );
+        if picked.is_none() {
+            self.origins.insert(key, Origin::Default);
+        }
+        picked
+    }
+
+    /// A flag that clap also reads from an environment variable (`env = VAR`), which ranks
+    /// with flags: its value, the flag's or else the variable's (so that `config check`,
+    /// which takes no such flag, sees what a connecting command would), and its origin.
+    fn flag_or_env<T: From<String> + PartialEq>(
+        flag: Option<T>,
+        name: &'static str,
+        var: &'static str,
+    ) -> (Option<T>, Origin) {
+        let env = origin::env(&[var]);
+        let held = env.as_ref().and_then(Origin::held);
+        let read = |h: &str| T::from(h.to_string());
+        match (flag, env.clone()) {
+            (Some(v), Some(env)) if held.map(read).as_ref() == Some(&v) => (Some(v), env),
+            (Some(v), _) => (Some(v), Origin::Flag(name)),
+            (None, Some(env)) => (held.map(read), env),
+            (None, None) => (None, Origin::Default),
+        }
+    }
+
+    /// Region or profile: the flag, else the section's, else the environment, else
+    /// `[defaults]`. A value from the environment is left to the AWS layer, which reads it
+    /// the same way (`None`), while every other is passed on explicitly so that
+    /// AWS_PROFILE/AWS_REGION cannot override it; a section's value that overrode a
+    /// variable is noted in `overridden`.
+    fn aws(
+        &mut self,
+        key: &'static str,
+        flag: (&Option<String>, Origin),
+        section: Option<&String>,
+        vars: &[&'static str],
+        defaults: &Option<String>,
+        overridden: &mut Vec<Overridden>,
+    ) -> Option<String> {
         let env = origin::env(vars);
         let (value, from) = origin::first([
-            (flag.0.clone(), Origin::Flag(flag.1)),
-            (section.cloned(), here()),
+            (flag.0.clone(), flag.1),
+            (section.cloned(), self.here.clone()),
             (
                 env.as_ref().and_then(Origin::held).map(str::to_string),
                 env.clone().unwrap_or(Origin::Default),
             ),
-            (default.clone(), Origin::Defaults),
+            (defaults.clone(), Origin::Defaults),
         ])?;
         if let (
             Origin::Section(alias),
@@ -505,81 +606,110 @@ fn merge(
             });
         }
         let explicit = !matches!(from, Origin::Env { .. });
-        origins.insert(key, from);
+        self.origins.insert(key, from);
         explicit.then_some(value)
+    }
+}
+
+/// The one merge: every setting of one target from the flags, its section, the
+/// environment, `[defaults]` and the built-in values, each with where it came from. A
+/// setting is one field of [`Settings`] and one line here (the AWS profile's region is
+/// added by `config check`, which reads `~/.aws/config`).
+fn merge(
+    config: &ConfigFile,
+    path: Option<&Path>,
+    target_text: &str,
+    host: Option<&Host>,
+    instance: InstanceRef,
+    o: &Flags,
+) -> Result<Settings, Failure> {
+    let d = &config.defaults;
+    let mut m = Layers {
+        here: Origin::Section(target_text.to_string()),
+        origins: Origins::new(),
     };
-    let region = aws_choice(
+    let mut overridden = Vec::new();
+    let region = m.aws(
         "region",
-        (&o.region, "--region"),
+        (&o.region, Origin::Flag("--region")),
         host.and_then(|h| h.region.as_ref()),
         &["AWS_REGION", "AWS_DEFAULT_REGION"],
         &d.region,
+        &mut overridden,
     );
-    let profile = aws_choice(
+    let profile = m.aws(
         "profile",
-        (&o.profile, "--profile"),
+        (&o.profile, Origin::Flag("--profile")),
         host.and_then(|h| h.profile.as_ref()),
         &["AWS_PROFILE"],
         &d.profile,
+        &mut overridden,
     );
-    let user = origins.pick(
+    if m.origins.get("profile").is_none() {
+        m.origins.insert("profile", Origin::Default);
+    }
+    let user = m.pick(
         "user",
-        [
-            (o.user.clone(), Origin::Flag("--user")),
-            (host.and_then(|h| h.user.clone()), here()),
-            (d.user.clone(), Origin::Defaults),
-        ],
+        (o.user.clone(), Origin::Flag("--user")),
+        host.and_then(|h| h.user.clone()),
+        d.user.clone(),
+        None,
     );
     if let Some(id) = &o.endpoint_id {
         crate::config::file::EndpointId::try_from(id.clone())
             .map_err(|e| Failure::usage(format!("--endpoint-id: {e}")))?;
     }
-    let endpoint_id = origins.pick(
+    let endpoint_id = m.pick(
         "endpoint",
-        [
-            (o.endpoint_id.clone(), Origin::Flag("--endpoint-id")),
-            (
-                host.and_then(|h| h.endpoint.as_ref().map(|e| e.0.clone())),
-                here(),
-            ),
-        ],
+        (o.endpoint_id.clone(), Origin::Flag("--endpoint-id")),
+        host.and_then(|h| h.endpoint.as_ref().map(|e| e.0.clone())),
+        None,
+        None,
     );
-    let opted_out = !origins
+    let opted_out = !m
         .pick(
             "egress_check",
-            [
-                (host.and_then(|h| h.egress_check), here()),
-                (d.egress_check, Origin::Defaults),
-                (Some(true), Origin::Default),
-            ],
+            (None, Origin::Default),
+            host.and_then(|h| h.egress_check),
+            d.egress_check,
+            Some(true),
         )
         .unwrap_or(true);
-    let (allow, allow_source) = match (host.and_then(|h| h.allow.as_ref()), &d.allow) {
-        _ if opted_out => (Vec::new(), None),
-        (Some(list), _) => {
-            origins.insert("allow", here());
-            (list.clone(), Some(format!("hosts.{target_text}")))
-        }
-        (None, Some(list)) => {
-            origins.insert("allow", Origin::Defaults);
-            (list.clone(), Some("defaults".to_string()))
-        }
-        (None, None) => (Vec::new(), None),
+    let allow_list = m.pick(
+        "allow",
+        (None, Origin::Default),
+        host.and_then(|h| h.allow.clone()),
+        d.allow.clone(),
+        None,
+    );
+    let from_section = matches!(m.origins.get("allow"), Some(Origin::Section(_)));
+    let (allow, allow_source) = match allow_list {
+        Some(list) if !opted_out && from_section => (list, Some(format!("hosts.{target_text}"))),
+        Some(list) if !opted_out => (list, Some("defaults".to_string())),
+        _ => (Vec::new(), None),
     };
-    let allow_from_security_group = !opted_out
-        && origins
-            .pick(
-                "allow_from_security_group",
-                [
-                    (host.and_then(|h| h.allow_from_security_group), here()),
-                    (d.allow_from_security_group, Origin::Defaults),
-                    (Some(false), Origin::Default),
-                ],
-            )
-            .unwrap_or(false);
+    let from_security_group = m.pick(
+        "allow_from_security_group",
+        (None, Origin::Default),
+        host.and_then(|h| h.allow_from_security_group),
+        d.allow_from_security_group,
+        Some(false),
+    );
+    let allow_from_security_group = !opted_out && from_security_group == Some(true);
+    if opted_out {
+        // `egress_check = false` empties the allowlist, whatever the file holds.
+        let from = m
+            .origins
+            .get("egress_check")
+            .cloned()
+            .unwrap_or(Origin::Default);
+        m.origins.insert("allow", from.clone());
+        m.origins.insert("allow_from_security_group", from);
+    }
+    // EIC_SSH_EGRESS_CHECK_URL stands for a flag (docs/configuration.md, "Precedence").
     let from_env = origin::env(&["EIC_SSH_EGRESS_CHECK_URL"]);
-    let egress_urls = match from_env.as_ref() {
-        Some(Origin::Env { value: list, .. }) => {
+    let env_urls = match from_env.as_ref().and_then(Origin::held) {
+        Some(list) => {
             let urls: Vec<String> = list
                 .split([',', ' '])
                 .filter(|u| !u.is_empty())
@@ -589,21 +719,22 @@ fn merge(
                 check_url(u)
                     .map_err(|e| Failure::usage(format!("EIC_SSH_EGRESS_CHECK_URL: {e}")))?;
             }
-            urls
+            Some(urls)
         }
-        _ => host
-            .and_then(|h| h.egress_check_url.as_ref())
-            .or(d.egress_check_url.as_ref())
-            .map(|us| us.iter().map(|u| u.0.clone()).collect())
-            .unwrap_or_else(|| vec![DEFAULT_CHECK_URL.to_string()]),
+        None => None,
     };
-    let urls_from = match (from_env, host.and_then(|h| h.egress_check_url.as_ref())) {
-        (Some(env), _) => env,
-        (None, Some(_)) => here(),
-        (None, None) if d.egress_check_url.is_some() => Origin::Defaults,
-        (None, None) => Origin::Default,
+    let urls = |l: Option<&Vec<crate::config::file::CheckUrl>>| {
+        l.map(|us| us.iter().map(|u| u.0.clone()).collect::<Vec<_>>())
     };
-    origins.insert("egress_check_url", urls_from);
+    let egress_urls = m
+        .pick(
+            "egress_check_url",
+            (env_urls, from_env.unwrap_or(Origin::Default)),
+            urls(host.and_then(|h| h.egress_check_url.as_ref())),
+            urls(d.egress_check_url.as_ref()),
+            Some(vec![DEFAULT_CHECK_URL.to_string()]),
+        )
+        .unwrap_or_default();
     if o.endpoint_dns_name
         .as_deref()
         .is_some_and(|d| d.trim().is_empty())
@@ -612,87 +743,102 @@ fn merge(
             "--endpoint-dns-name is empty: give the endpoint's DNS name (eice-….ec2-instance-connect-endpoint.REGION.amazonaws.com) or leave the flag out to look it up",
         ));
     }
-    let endpoint_dns_name = origins.pick(
+    let endpoint_dns_name = m.pick(
         "endpoint_dns_name",
-        [
-            (
-                o.endpoint_dns_name.clone(),
-                Origin::Flag("--endpoint-dns-name"),
-            ),
-            (
-                host.and_then(|h| h.endpoint_dns_name.as_ref().map(|d| d.0.clone())),
-                here(),
-            ),
-        ],
+        (
+            o.endpoint_dns_name.clone(),
+            Origin::Flag("--endpoint-dns-name"),
+        ),
+        host.and_then(|h| h.endpoint_dns_name.as_ref().map(|d| d.0.clone())),
+        None,
+        None,
     );
-    let private_ip = origins.pick(
+    let private_ip = m.pick(
         "private_ip",
-        [
-            (o.private_ip, Origin::Flag("--private-ip")),
-            (host.and_then(|h| h.private_ip), here()),
-        ],
+        (o.private_ip, Origin::Flag("--private-ip")),
+        host.and_then(|h| h.private_ip),
+        None,
+        None,
     );
-    let max_tunnel_duration = origins.pick(
+    let max_tunnel_duration = m.pick(
         "max_tunnel_duration",
-        [
-            (o.max_tunnel_duration, Origin::Flag("--max-tunnel-duration")),
-            (
-                host.and_then(|h| h.max_tunnel_duration).map(|d| d.0),
-                here(),
-            ),
-        ],
+        (o.max_tunnel_duration, Origin::Flag("--max-tunnel-duration")),
+        host.and_then(|h| h.max_tunnel_duration).map(|d| d.0),
+        None,
+        None,
     );
-    let port = origins
+    let port = m
         .pick(
             "port",
-            [
-                (o.port, Origin::Flag("-p")),
-                (host.and_then(|h| h.port).map(|p| p.0), here()),
-                (Some(22), Origin::Default),
-            ],
+            (o.port, Origin::Flag("-p")),
+            host.and_then(|h| h.port).map(|p| p.0),
+            None,
+            Some(22),
         )
         .unwrap_or(22);
-    let host_key_alias = origins.pick(
+    let host_key_alias = m.pick(
         "host_key_alias",
-        [
-            (o.host_key_alias.clone(), Origin::Flag("--host-key-alias")),
-            (host.and_then(|h| h.host_key_alias.clone()), here()),
-        ],
+        (o.host_key_alias.clone(), Origin::Flag("--host-key-alias")),
+        host.and_then(|h| h.host_key_alias.clone()),
+        None,
+        None,
     );
-    let known_hosts = origins.pick(
+    let (flag, from) = Layers::flag_or_env(
+        o.known_hosts.clone(),
+        "--known-hosts",
+        "EIC_SSH_KNOWN_HOSTS",
+    );
+    let known_hosts = m.pick(
         "known_hosts",
-        [
-            (o.known_hosts.clone(), Origin::Flag("--known-hosts")),
-            (host.and_then(|h| h.known_hosts.clone()), here()),
-        ],
+        (flag, from),
+        host.and_then(|h| h.known_hosts.clone()),
+        None,
+        None,
     );
-    let quota_wait = origins
+    let (flag, from) = Layers::flag_or_env(
+        o.tunnel_endpoint_url.clone(),
+        "--tunnel-endpoint-url",
+        "EIC_SSH_TUNNEL_ENDPOINT_URL",
+    );
+    let tunnel_endpoint_url = m.pick("tunnel_endpoint_url", (flag, from), None, None, None);
+    let quota_wait = m
         .pick(
             "quota_wait",
-            [
-                (o.quota_wait, Origin::Flag("--quota-wait")),
-                (host.and_then(|h| h.quota_wait).map(|q| q.0), here()),
-                (d.quota_wait.map(|q| q.0), Origin::Defaults),
-                (
-                    Some(crate::net::backoff::DEFAULT_BOUND.as_secs()),
-                    Origin::Default,
-                ),
-            ],
+            (o.quota_wait, Origin::Flag("--quota-wait")),
+            host.and_then(|h| h.quota_wait).map(|q| q.0),
+            d.quota_wait.map(|q| q.0),
+            Some(crate::net::backoff::DEFAULT_BOUND.as_secs()),
         )
         .map_or(crate::net::backoff::DEFAULT_BOUND, Duration::from_secs);
-    let cache = origins
+    let connect_timeout = m
+        .pick(
+            "connect_timeout",
+            (None, Origin::Default),
+            host.and_then(|h| h.connect_timeout).map(|c| c.0),
+            d.connect_timeout.map(|c| c.0),
+            Some(crate::net::timeouts::CONNECT.as_secs()),
+        )
+        .map_or(crate::net::timeouts::CONNECT, Duration::from_secs);
+    let cache = m
         .pick(
             "cache",
-            [
-                (o.no_cache.then_some(false), Origin::Flag("--no-cache")),
-                (d.cache, Origin::Defaults),
-                (Some(true), Origin::Default),
-            ],
+            (o.no_cache.then_some(false), Origin::Flag("--no-cache")),
+            None,
+            d.cache,
+            Some(true),
         )
         .unwrap_or(true);
-    if host.is_some_and(|h| h.forward.is_some()) {
-        origins.insert("forward", here());
-    }
+    let log = m
+        .pick("log", (None, Origin::Default), None, d.log, Some(true))
+        .unwrap_or(true);
+    // The forwards stay in `section` (the command line's come first, in `forwards`).
+    m.pick(
+        "forward",
+        (None, Origin::Default),
+        host.and_then(|h| h.forward.as_ref()),
+        None,
+        None,
+    );
     Ok(Settings {
         endpoint_dns_name,
         private_ip,
@@ -700,9 +846,11 @@ fn merge(
         port,
         host_key_alias,
         known_hosts,
-        tunnel_endpoint_url: o.tunnel_endpoint_url.clone(),
+        tunnel_endpoint_url,
         cache,
+        log,
         quota_wait,
+        connect_timeout,
         target: target_text.to_string(),
         alias: host.map(|_| target_text.to_string()),
         instance,
@@ -718,7 +866,7 @@ fn merge(
         egress_urls,
         config_path: path.map(Path::to_path_buf),
         section: host.cloned(),
-        origins,
+        origins: m.origins,
         overridden,
     })
 }

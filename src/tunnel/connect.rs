@@ -75,9 +75,12 @@ pub enum ConnectError {
         /// The family that was checked.
         family: Family,
     },
-    /// Nothing finished within [`CONNECT_TIMEOUT`].
-    #[error("timed out after {} s opening the tunnel to {host}, at {phase}: check the network{}, then retry", CONNECT_TIMEOUT.as_secs(), variable.map(|v| format!(" and {v}")).unwrap_or_default())]
+    /// Nothing finished within the connect limit (`connect_timeout`, else
+    /// [`CONNECT_TIMEOUT`]).
+    #[error("timed out after {secs} s opening the tunnel to {host}, at {phase}: check the network{}, then retry", variable.map(|v| format!(" and {v}")).unwrap_or_default())]
     Timeout {
+        /// The limit, in seconds.
+        secs: u64,
         /// Host name.
         host: String,
         /// The phase that did not finish.
@@ -99,6 +102,7 @@ impl From<DialError> for ConnectError {
                 phase,
                 variable,
             } => ConnectError::Timeout {
+                secs: timeouts::CONNECT.as_secs(),
                 host,
                 phase,
                 variable,
@@ -142,17 +146,18 @@ pub async fn open(
     tls: &Arc<rustls::ClientConfig>,
     ahead: Option<Transport>,
 ) -> Result<Tunnel, ConnectError> {
-    open_over(endpoint, url, tls, ahead, None).await
+    open_over(endpoint, url, tls, ahead, None, CONNECT_TIMEOUT).await
 }
 
 /// [`open`], a new direct connection going over `family` only, when one is given (the
-/// family the guard judged).
+/// family the guard judged), within `limit` (the settings' `connect_timeout`).
 pub async fn open_over(
     endpoint: &TunnelEndpoint,
     url: &str,
     tls: &Arc<rustls::ClientConfig>,
     ahead: Option<Transport>,
     family: Option<Family>,
+    limit: Duration,
 ) -> Result<Tunnel, ConnectError> {
     tracing::debug!("opening tunnel {}", redact(url));
     let host = endpoint.host.clone();
@@ -170,9 +175,10 @@ pub async fn open_over(
         };
         upgrade(endpoint, url, transport, &progress).await
     };
-    tokio::time::timeout(CONNECT_TIMEOUT, opening)
+    tokio::time::timeout(limit, opening)
         .await
         .map_err(|_| ConnectError::Timeout {
+            secs: limit.as_secs(),
             host,
             phase: progress.get(),
             variable: proxy.as_ref().map(|p| p.variable),

@@ -151,7 +151,7 @@ pub fn config_page() -> String {
     out
 }
 
-const DESCRIPTION: &str = "A TOML file: \\fB[defaults]\\fR applies to every target, and each \\fB[hosts.ALIAS]\\fR names one instance (by \\fBinstance\\fR id or \\fBname\\fR tag) and may replace any default. Found at \\-\\-config, else $EIC_SSH_CONFIG, else $XDG_CONFIG_HOME/eic\\-ssh/config.toml. Precedence: flags, then the environment, then the host section, then [defaults].\n.PP\nThe allowlist of a section protects its \\fIinstance\\fR however it is typed (alias, id or Name tag); when several sections name one instance, the egress IP must be in every list. Values written into known_hosts or ssh_config (aliases, user, profile, region, host_key_alias) must be plain names: letters, digits, '.', '_', '\\-', '@', '+', not starting with '\\-' or '@'.\n.PP\nThe file is refused when someone else could have changed it: it must be owned by you or root, not writable by group or others, in directories up to your home that only you or root can change, a regular file of at most 1 MiB. \\fBeic\\-ssh config check\\fR validates it and prints what it means for each target.\n";
+const DESCRIPTION: &str = "A TOML file: \\fB[defaults]\\fR applies to every target, and each \\fB[hosts.ALIAS]\\fR names one instance (by \\fBinstance\\fR id or \\fBname\\fR tag) and may replace any default. Found at \\-\\-config, else $EIC_SSH_CONFIG, else $XDG_CONFIG_HOME/eic\\-ssh/config.toml. Precedence: flags, then the target's host section, then the environment, then [defaults], then the AWS profile, then built\\-in values; \\fBeic\\-ssh config check TARGET\\fR shows where each value came from.\n.PP\nThe allowlist of a section protects its \\fIinstance\\fR however it is typed (alias, id or Name tag); when several sections name one instance, the egress IP must be in every list. Values written into known_hosts or ssh_config (aliases, user, profile, region, host_key_alias) must be plain names: letters, digits, '.', '_', '\\-', '@', '+', not starting with '\\-' or '@'.\n.PP\nThe file is refused when someone else could have changed it: it must be owned by you or root, not writable by group or others, in directories up to your home that only you or root can change, a regular file of at most 1 MiB. \\fBeic\\-ssh config check\\fR validates it and prints what it means for each target.\n";
 
 /// Key, where it may stand, what it does.
 const KEYS: &[(&str, &str, &str)] = &[
@@ -216,6 +216,11 @@ const KEYS: &[(&str, &str, &str)] = &[
         "quota_wait",
         "both",
         "0 to 3600 seconds (default 30) a tunnel may wait in all when the endpoint's 20 connections are in use (HTTP 429), trying again with jittered exponential backoff; 0: no waiting. \\-\\-quota\\-wait wins.",
+    ),
+    (
+        "connect_timeout",
+        "both",
+        "1 to 600 seconds (default 15) opening a tunnel may take: TCP, the proxy's CONNECT, TLS and the WebSocket upgrade.",
     ),
     (
         "log",
