@@ -80,7 +80,7 @@ fn missing_send_ssh_public_key_permission() {
     );
     // The push runs beside the tunnel's opening, so a tunnel may have opened; it must
     // end without carrying a byte from the client.
-    assert!(eventually(LIMIT, || count(&h, "tunnel_closed")
+    assert!(h.sim.until(LIMIT, || count(&h, "tunnel_closed")
         == count(&h, "tunnel_open")));
     for closed in h.sim.events_of("tunnel_closed") {
         assert_eq!(closed["bytes_up"], 0, "{closed}");

@@ -285,11 +285,13 @@ fn the_log_must_be_a_regular_file() {
 }
 
 /// A WebSocket endpoint (plain ws:// on loopback) that upgrades, then sends `pings` pings
-/// of 125 bytes and never reads what comes back; it holds the connection until dropped.
+/// of 125 bytes and never reads what comes back; it holds the connection until the receiver
+/// is dropped.
 fn ping_flood(pings: usize) -> (u16, std::sync::mpsc::Receiver<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let (done, finished) = std::sync::mpsc::channel();
+    // A rendezvous channel: each send waits for the test to take it.
+    let (done, finished) = std::sync::mpsc::sync_channel(0);
     std::thread::spawn(move || {
         let Ok((mut client, _)) = listener.accept() else {
             return;
@@ -321,8 +323,9 @@ fn ping_flood(pings: usize) -> (u16, std::sync::mpsc::Receiver<()>) {
             }
         }
         let _ = done.send(());
-        // Hold the connection open, never reading, until the test ends.
-        std::thread::sleep(Duration::from_secs(120));
+        // Hold the connection open, never reading, until the test ends: the test takes one
+        // message, so this second one waits until it drops `finished`.
+        let _ = done.send(());
     });
     (port, finished)
 }

@@ -35,7 +35,8 @@ fn hold_all(h: &Harness) -> Vec<Child> {
         })
         .collect();
     assert!(
-        eventually(LIMIT, || h.sim.events_of("tunnel_open").len() == 20),
+        h.sim
+            .until(LIMIT, || h.sim.events_of("tunnel_open").len() == 20),
         "20 tunnels did not open"
     );
     held
@@ -99,7 +100,8 @@ fn more_than_20_at_once_all_complete_through_every_front_end() {
 
     // Five clients refused at least once each, and the quota still full.
     assert!(
-        eventually(LIMIT, || h.sim.events_of("tunnel_refused").len() >= 5),
+        h.sim
+            .until(LIMIT, || h.sim.events_of("tunnel_refused").len() >= 5),
         "the waiting clients were not all refused: {:?}",
         h.sim.events_of("tunnel_refused")
     );
@@ -266,7 +268,10 @@ fn this_users_tunnels_hold_slots_and_a_killed_process_frees_its_own() {
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
     let mut first = first.spawn().unwrap();
-    assert!(eventually(LIMIT, || h.sim.events_of("tunnel_open").len() == 1));
+    assert!(
+        h.sim
+            .until(LIMIT, || h.sim.events_of("tunnel_open").len() == 1)
+    );
     assert!(slot_held(&h, 0), "the open tunnel holds slot 0");
     assert!(!slot_held(&h, 1));
 
@@ -304,8 +309,11 @@ fn this_users_tunnels_hold_slots_and_a_killed_process_frees_its_own() {
     );
     first.kill().unwrap();
     first.wait().unwrap();
-    assert!(eventually(LIMIT, || h.sim.events_of("tunnel_open").len() == 2));
-    assert!(eventually(LIMIT, || !waiting.running()));
+    assert!(
+        h.sim
+            .until(LIMIT, || h.sim.events_of("tunnel_open").len() == 2)
+    );
+    assert!(waiting.exits_within(LIMIT));
     assert!(h.sim.events_of("tunnel_refused").is_empty());
     drop(mine);
 }

@@ -480,7 +480,7 @@ fn without_reconnect_the_forwards_hear_of_the_tunnels_end_and_stop_with_it() {
         "{seen:?}"
     );
     assert_eq!(l.child.wait().unwrap().code(), Some(255));
-    assert!(eventually(LIMIT, || count(&h, "tunnel_closed") > 0));
+    assert!(h.sim.until(LIMIT, || count(&h, "tunnel_closed") > 0));
     let ends: Vec<_> = h
         .sim
         .events_of("tunnel_closed")
@@ -510,7 +510,7 @@ fn with_a_remote_forward_the_warning_says_the_forwards_reconnect_after_the_end()
     );
     // And it does: a second tunnel after the first reached its end.
     wait_for_line(&l, "reconnected to");
-    assert!(eventually(LIMIT, || count(&h, "tunnel_closed") > 0));
+    assert!(h.sim.until(LIMIT, || count(&h, "tunnel_closed") > 0));
     assert_eq!(
         h.sim.events_of("tunnel_closed")[0]["end"],
         "max duration reached"

@@ -64,10 +64,10 @@ fn listener_checks_the_guard_for_each_connection_and_caps_its_tunnels() {
     h.sim
         .update_world(|w| w.client_public_ip = Some("192.0.2.50".parse().unwrap()));
     let opened = h.sim.events_of("tunnel_open").len();
-    assert!(eventually(LIMIT, || !h
-        .sim
-        .events_of("tunnel_closed")
-        .is_empty()));
+    assert!(
+        h.sim
+            .until(LIMIT, || !h.sim.events_of("tunnel_closed").is_empty())
+    );
     // The slot frees when the listener has finished with the closed tunnel.
     let line = loop {
         let mut refused = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -131,7 +131,7 @@ fn each_connection_hears_of_its_tunnels_end_and_the_listener_stays() {
     // The client's connection ended with its tunnel.
     let mut rest = Vec::new();
     let _ = client.read_to_end(&mut rest);
-    assert!(eventually(LIMIT, || count(&h, "tunnel_closed") > 0));
+    assert!(h.sim.until(LIMIT, || count(&h, "tunnel_closed") > 0));
     assert_eq!(
         h.sim.events_of("tunnel_closed")[0]["end"],
         "max duration reached"

@@ -57,7 +57,7 @@ fn proxy(h: &Harness, config: &std::path::Path, args: &[&str], input: &[u8]) -> 
 /// How many tunnels the emulator closed, once it has closed every tunnel it opened.
 fn tunnels_closed(h: &Harness) -> usize {
     assert!(
-        eventually(LIMIT, || count(h, "tunnel_closed")
+        h.sim.until(LIMIT, || count(h, "tunnel_closed")
             == count(h, "tunnel_open")),
         "a tunnel stayed open"
     );

@@ -102,11 +102,9 @@ fn tunnel_logs_each_connection() {
         let out = run(&mut h.ssh_to_listener(l.port, "true"), LIMIT);
         assert!(out.status.success(), "{}", stderr(&out));
     }
-    // The listener writes each line as its connection ends.
-    let deadline = std::time::Instant::now() + LIMIT;
-    while entries(&h).len() < 2 && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    // The listener writes each line as its connection ends (a file of another process:
+    // polled, nothing notifies us).
+    eventually(LIMIT, || entries(&h).len() >= 2);
     let log = entries(&h);
     assert_eq!(log.len(), 2, "{log:#?}");
     assert!(
@@ -208,7 +206,7 @@ fn a_signal_stops_the_listener_closing_and_logging_its_open_tunnels() {
         let status = listener.child.wait().unwrap();
         assert_eq!(status.code(), Some(code), "SIG{signal}: {status:?}");
         // The tunnel got a WebSocket close, and the ssh through it ended.
-        assert!(eventually(LIMIT, || h.sim.events_of("tunnel_closed").len()
+        assert!(h.sim.until(LIMIT, || h.sim.events_of("tunnel_closed").len()
             > closed_before));
         let closed = h.sim.events_of("tunnel_closed");
         assert_eq!(closed.len(), closed_before + 1, "SIG{signal}: {closed:#?}");
@@ -253,10 +251,10 @@ fn a_proxy_ended_by_a_signal_says_so_in_the_log_and_its_exit_status() {
     assert_eq!(log[0]["command"], "proxy", "{log:#?}");
     assert_eq!(log[0]["outcome"], "ended by SIGTERM", "{log:#?}");
     assert_eq!(log[0]["exit"], 143, "{log:#?}");
-    assert!(eventually(LIMIT, || !h
-        .sim
-        .events_of("tunnel_closed")
-        .is_empty()));
+    assert!(
+        h.sim
+            .until(LIMIT, || !h.sim.events_of("tunnel_closed").is_empty())
+    );
     assert_eq!(h.sim.events_of("tunnel_closed")[0]["end"], "client closed");
 
     // Alone, with stdin still open: each signal ends it with 128 + its number.
@@ -285,7 +283,10 @@ fn a_proxy_ended_by_a_signal_says_so_in_the_log_and_its_exit_status() {
         assert_eq!(last["outcome"], format!("ended by SIG{signal}"), "{last}");
         assert_eq!(last["exit"], code, "{last}");
     }
-    assert!(eventually(LIMIT, || h.sim.events_of("tunnel_closed").len() == 4));
+    assert!(
+        h.sim
+            .until(LIMIT, || h.sim.events_of("tunnel_closed").len() == 4)
+    );
     assert!(
         h.sim
             .events_of("tunnel_closed")

@@ -121,10 +121,9 @@ fn stdin_eof_ends_the_tunnel_cleanly() {
     cmd.args(["proxy", BASTION, "22"]);
     let out = run(&mut cmd, Duration::from_secs(20));
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(eventually(Duration::from_secs(5), || !h
-        .sim
-        .events_of("tunnel_closed")
-        .is_empty()));
+    assert!(h.sim.until(Duration::from_secs(5), || {
+        !h.sim.events_of("tunnel_closed").is_empty()
+    }));
     let closed = &h.sim.events_of("tunnel_closed")[0];
     assert_eq!(closed["end"], "client closed", "{closed}");
 }

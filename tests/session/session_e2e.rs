@@ -529,7 +529,7 @@ fn a_shell_hears_of_the_tunnels_end_then_the_endpoint_closes_it() {
     // The warning on a line of its own, before the end.
     let line = |needle: &str| screen.lines().position(|l| l.starts_with(needle));
     assert!(line(&warning) < line(&ended), "{screen}");
-    assert!(eventually(LIMIT, || !tunnel_ends(&h).is_empty()));
+    assert!(h.sim.until(LIMIT, || !tunnel_ends(&h).is_empty()));
     assert_eq!(tunnel_ends(&h), ["max duration reached"]);
 }
 
@@ -552,7 +552,7 @@ fn a_command_hears_of_the_tunnels_end_on_stderr() {
             ),
         ]
     );
-    assert!(eventually(LIMIT, || !tunnel_ends(&h).is_empty()));
+    assert!(h.sim.until(LIMIT, || !tunnel_ends(&h).is_empty()));
     assert_eq!(tunnel_ends(&h), ["max duration reached"]);
 }
 
@@ -640,7 +640,10 @@ fn the_session_and_cp_close_the_tunnel_with_a_close_frame() {
     ]);
     let out = run(&mut cp, LIMIT);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(eventually(LIMIT, || h.sim.events_of("tunnel_closed").len() == 2));
+    assert!(
+        h.sim
+            .until(LIMIT, || h.sim.events_of("tunnel_closed").len() == 2)
+    );
     // Clean either way: our close frame, or sshd closing after our SSH disconnect; never
     // a WebSocket dropped without a close frame ("client connection broke").
     for e in h.sim.events_of("tunnel_closed") {

@@ -50,10 +50,7 @@ fn counted(sim: &Sim, port: &str, n: usize) -> Vec<f64> {
             .map(|e| e["round_trips"].as_f64().unwrap())
             .collect()
     };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while of_port().len() < n && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    sim.until(Duration::from_secs(10), || of_port().len() >= n);
     of_port()
 }
 

@@ -48,17 +48,6 @@ impl Drop for TempDir {
     }
 }
 
-fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let deadline = std::time::Instant::now() + limit;
-    while std::time::Instant::now() < deadline {
-        if check() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    check()
-}
-
 fn request(port: u16, duration: Option<u32>) -> TunnelRequest {
     TunnelRequest {
         endpoint_id: "eice-0123456789abcdef0".into(),
@@ -220,7 +209,7 @@ async fn the_tunnel_ends_at_its_maximum_duration() {
         "the tunnel ends cleanly: {read:?}"
     );
     assert!(sink.starts_with(b"SSH-2.0-"));
-    assert!(eventually(Duration::from_secs(5), || {
+    assert!(h.sim.until(Duration::from_secs(5), || {
         h.sim
             .events_of("tunnel_closed")
             .iter()
@@ -251,7 +240,7 @@ async fn a_stalled_tunnel_still_ends_at_its_maximum_duration() {
         matches!(read, Ok(Ok(_))),
         "the tunnel ends cleanly: {read:?}"
     );
-    assert!(eventually(Duration::from_secs(5), || {
+    assert!(h.sim.until(Duration::from_secs(5), || {
         h.sim
             .events_of("tunnel_closed")
             .iter()

@@ -23,6 +23,8 @@ impl Drop for Running {
     }
 }
 
+/// Polls `check` until true or `limit` passes: the emulator here is another process, known
+/// only by the files it writes, so nothing notifies us.
 fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
