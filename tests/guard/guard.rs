@@ -6,7 +6,6 @@ use crate::common;
 use std::path::Path;
 
 use std::process::{Command, Output};
-use std::time::Duration;
 
 use common::*;
 use eic_ssh_sim::World;
