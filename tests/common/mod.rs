@@ -256,9 +256,10 @@ pub fn exit_within(child: &mut Child, limit: Duration) -> Option<std::process::E
             Err(_) => {
                 // The waiting thread holds the child; a signal by pid ends it (not reaped
                 // yet, so the pid is still its own), and the scope joins the thread.
-                let _ = Command::new("kill")
-                    .args(["-KILL", &pid.to_string()])
-                    .status();
+                // SAFETY: kill sends a signal to our own child.
+                unsafe {
+                    libc::kill(pid as i32, libc::SIGKILL);
+                }
                 None
             }
         }
