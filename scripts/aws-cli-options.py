@@ -4,7 +4,7 @@ the options the AWS CLI v2 accepts, from botocore's service models (the CLI buil
 commands from the same models): each input member in kebab-case (`--no-NAME` too for a
 boolean), the pagination options for a paginated operation, and the CLI's global options.
 For an option whose value is a list of structures or a structure, the shorthand keys its
-members take (`IpProtocol=tcp,FromPort=22,…`). tests/doctor.rs checks every printed `aws …`
+members take (`IpProtocol=tcp,FromPort=22,…`). tests/aws/doctor.rs checks every printed `aws …`
 line against it.
 
 Run by hand, offline:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command: installs what the tests run besides cargo when it is missing
 # (with apt-get, as root), or prints the exact install line and stops; then runs
-# `cargo test --workspace` with any arguments given (./scripts/test.sh --test exit_codes).
+# `cargo test --workspace` with any arguments given: `./scripts/test.sh --test cli exit_codes`
+# runs the tests of tests/cli/exit_codes.rs (one binary per folder under tests/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

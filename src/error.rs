@@ -46,7 +46,7 @@ pub enum Exit {
 
 impl Exit {
     /// Every code, in order: the one list that `--help` prints and that docs/commands.md's
-    /// table is checked against (`tests/exit_codes.rs`).
+    /// table is checked against (`tests/cli/exit_codes.rs`).
     pub const ALL: [Exit; 15] = [
         Exit::Other,
         Exit::Usage,

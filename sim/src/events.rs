@@ -3,7 +3,8 @@
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
+use std::time::Instant;
 
 use serde_json::{Value, json};
 
@@ -11,6 +12,8 @@ use serde_json::{Value, json};
 #[derive(Default)]
 pub struct Events {
     memory: Mutex<Vec<Value>>,
+    /// Notified at each event, for [`Events::wait_past`].
+    recorded: Condvar,
     file: Option<Mutex<File>>,
 }
 
@@ -19,6 +22,7 @@ impl Events {
     pub fn to_file(path: &Path) -> std::io::Result<Self> {
         Ok(Events {
             memory: Mutex::default(),
+            recorded: Condvar::new(),
             file: Some(Mutex::new(File::create(path)?)),
         })
     }
@@ -38,6 +42,29 @@ impl Events {
             let _ = f.flush();
         }
         self.memory.lock().unwrap().push(event);
+        self.recorded.notify_all();
+    }
+
+    /// How many events so far.
+    pub fn len(&self) -> usize {
+        self.memory.lock().unwrap().len()
+    }
+
+    /// Whether there are none yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Blocks until there are more than `seen` events or `deadline` passes.
+    pub fn wait_past(&self, seen: usize, deadline: Instant) {
+        let mut memory = self.memory.lock().unwrap();
+        while memory.len() <= seen {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            memory = self.recorded.wait_timeout(memory, left).unwrap().0;
+        }
     }
 
     /// Every event so far.

@@ -376,6 +376,23 @@ impl Sim {
         self.state.events.of(kind)
     }
 
+    /// Waits until `check` (a condition on the events) holds, checking it again each time an
+    /// event is recorded, for at most `limit`: whether it held. No polling: a test waits for
+    /// the event itself.
+    pub fn until(&self, limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let seen = self.state.events.len();
+            if check() {
+                return true;
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            self.state.events.wait_past(seen, deadline);
+        }
+    }
+
     /// Adds events to CloudTrail's history, as if AWS had recorded them.
     pub fn seed_trail(&self, events: impl IntoIterator<Item = TrailEvent>) {
         for event in events {

@@ -3,7 +3,7 @@
 //! cleanly, where files live, the files eic-ssh reads and writes, the agent, and the
 //! directory-confined writes of `cp`. Each module has one API with `cfg(unix)` and
 //! `cfg(windows)` implementations; nothing outside `src/local/` names `libc`, `rustix`,
-//! `std::os::unix`/`std::os::fd` or tokio's Unix-only parts (`tests/platform_seam.rs`).
+//! `std::os::unix`/`std::os::fd` or tokio's Unix-only parts (`tests/cli/platform_seam.rs`).
 
 pub mod agent;
 pub mod confined;

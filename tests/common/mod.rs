@@ -232,17 +232,8 @@ pub fn wait(mut child: Child, limit: Duration) -> Output {
         }
         buf
     });
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("command hung for more than {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
+    let Some(status) = exit_within(&mut child, limit) else {
+        panic!("command hung for more than {limit:?}");
     };
     Output {
         status,
@@ -251,12 +242,38 @@ pub fn wait(mut child: Child, limit: Duration) -> Output {
     }
 }
 
+/// Waits for `child` to exit, for at most `limit` (then kills it and reaps it): its status,
+/// or None if it had to be killed. A thread waits on the process, so the exit wakes us.
+pub fn exit_within(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let pid = child.id();
+    std::thread::scope(|scope| {
+        let (tx, exited) = std::sync::mpsc::channel();
+        scope.spawn(move || {
+            let _ = tx.send(child.wait().expect("wait for a child"));
+        });
+        match exited.recv_timeout(limit) {
+            Ok(status) => Some(status),
+            Err(_) => {
+                // The waiting thread holds the child; a signal by pid ends it (not reaped
+                // yet, so the pid is still its own), and the scope joins the thread.
+                // SAFETY: kill sends a signal to our own child.
+                unsafe {
+                    libc::kill(pid as i32, libc::SIGKILL);
+                }
+                None
+            }
+        }
+    })
+}
+
 /// stderr as text.
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// Polls `check` until true or `limit` passes.
+/// Polls `check` until true or `limit` passes: only for what nothing notifies us of (a file
+/// another process writes, a tmux screen). The emulator's events: `Sim::until`; a process
+/// exit: [`exit_within`]; a line on a pipe: [`Listener::next_line`].
 pub fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
@@ -438,6 +455,11 @@ impl Listener {
     /// Whether it is still running.
     pub fn running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Whether it exits within `limit` (it is killed if not).
+    pub fn exits_within(&mut self, limit: Duration) -> bool {
+        exit_within(&mut self.child, limit).is_some()
     }
 }
 

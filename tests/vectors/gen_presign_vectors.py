@@ -2,7 +2,7 @@
 """Writes presign.json: openTunnel URLs presigned by botocore, the library the AWS CLI uses.
 
 Run: pip install botocore && python3 tests/vectors/gen_presign_vectors.py > tests/vectors/presign.json
-The Rust test tests/presign_vectors.rs checks eic-ssh's presigner against every case.
+The Rust test tests/aws/presign_vectors.rs checks eic-ssh's presigner against every case.
 """
 import datetime
 import json
