@@ -708,7 +708,7 @@ max_tunnel_duration = 900
 
 #[test]
 fn the_documented_config_check_output_is_the_real_one() {
-    let doc = include_str!("../docs/configuration.md");
+    let doc = include_str!("../../docs/configuration.md");
     let block = |opening: &str| -> String {
         let start = doc.find(opening).expect(opening) + opening.len();
         doc[start..].split("```").next().unwrap().to_string()
