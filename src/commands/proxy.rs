@@ -3,7 +3,6 @@
 use crate::cli::{Globals, ProxyArgs};
 use crate::commands::attempt::Attempt;
 use crate::commands::settings_for;
-use crate::commands::signal;
 use crate::config::file::Loaded;
 use crate::error::{Failure, Outcome};
 use crate::local::signals::{self, Stop, Stops};
@@ -45,12 +44,12 @@ async fn relay_through(
     // Stopped before the tunnel is open: nothing to close.
     let opened = tokio::select! {
         opened = route::prepare_and_open(settings, &config.file, None, push_key, learned) => opened?,
-        stop = stops.clone() => return Ok(Outcome::Signalled(signal(stop))),
+        stop = stops.clone() => return Ok(Outcome::Signalled(stop.signal())),
     };
     let (connector, tunnel) = opened;
     learned.traffic = connector.traffic();
     let stopped = relay(stdio::stdin(), stdio::stdout(), tunnel, stops)
         .await
         .map_err(|e| tunnel_failure(&e, args.port))?;
-    Ok(stopped.map_or(Outcome::Success, |stop| Outcome::Signalled(signal(stop))))
+    Ok(stopped.map_or(Outcome::Success, |stop| Outcome::Signalled(stop.signal())))
 }

@@ -9,7 +9,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::cli::{Globals, TunnelArgs};
 use crate::commands::attempt::Attempt;
-use crate::commands::{settings_for, signal};
+use crate::commands::settings_for;
 use crate::config::file::Loaded;
 use crate::error::{Failure, Kind, Outcome, Signal};
 use crate::local::signals::{self, Stop, Stops};
@@ -44,7 +44,7 @@ pub async fn run(args: TunnelArgs, g: &Globals) -> Result<Outcome, Failure> {
     let push_key = args.connect.push_key.as_deref();
     let connector = tokio::select! {
         prepared = route::prepare(settings, &config.file, None, push_key, &mut learned) => Arc::new(prepared?),
-        stop = stops.clone() => return Ok(Outcome::Signalled(signal(stop))),
+        stop = stops.clone() => return Ok(Outcome::Signalled(stop.signal())),
     };
     let log_off = learned.log_off;
     let addr = SocketAddr::new(args.bind, args.local_port);
@@ -76,7 +76,7 @@ pub async fn run(args: TunnelArgs, g: &Globals) -> Result<Outcome, Failure> {
             },
             stop = stops.clone() => {
                 drop(listener);
-                return Ok(close_all(&slots, args.max_connections, signal(stop)).await);
+                return Ok(close_all(&slots, args.max_connections, stop.signal()).await);
             }
         };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
@@ -160,7 +160,7 @@ async fn relay_one(
             connector.check_guard(learned).await?;
             connector.open().await
         } => opened?,
-        stop = stops.clone() => return Ok(Outcome::Signalled(signal(stop))),
+        stop = stops.clone() => return Ok(Outcome::Signalled(stop.signal())),
     };
     let lifetime = Lifetime::from_now(connector.settings().max_tunnel_duration);
     learned.traffic = vec![opened.traffic()];
@@ -181,7 +181,7 @@ async fn relay_one(
         () = warning => unreachable!("the warning never finishes"),
     };
     if let Some(stop) = stopped {
-        return Ok(Outcome::Signalled(signal(stop)));
+        return Ok(Outcome::Signalled(stop.signal()));
     }
     if lifetime.reached() {
         eprintln!(

@@ -7,6 +7,8 @@ use std::pin::Pin;
 use futures_util::FutureExt;
 use futures_util::future::{Shared, select_all};
 
+use crate::error::Signal;
+
 /// A request to stop, named as on Unix. On Windows the console's control events stand in:
 /// Ctrl-C for `Interrupt`, Ctrl-Break for `Quit`, closing the console window for `Hangup`,
 /// and log-off or shutdown for `Terminate`.
@@ -20,6 +22,18 @@ pub enum Stop {
     Interrupt,
     /// SIGQUIT.
     Quit,
+}
+
+impl Stop {
+    /// The signal this request stands for, for the outcome and the exit code (128 + its
+    /// number); SIGQUIT counts as SIGTERM.
+    pub fn signal(self) -> Signal {
+        match self {
+            Stop::Hangup => Signal::Hangup,
+            Stop::Terminate | Stop::Quit => Signal::Terminate,
+            Stop::Interrupt => Signal::Interrupt,
+        }
+    }
 }
 
 type Wait = Pin<Box<dyn Future<Output = Stop> + Send>>;
