@@ -9,6 +9,7 @@ use crate::commands::login::login;
 use crate::commands::settings_for;
 use crate::config::file::{ForwardKind, Loaded};
 use crate::error::{Failure, Kind, Outcome};
+use crate::local::signals::{self, Stop, Stops};
 use crate::local::terminal;
 use crate::route::Learned;
 use crate::ssh::client;
@@ -35,9 +36,12 @@ pub async fn run(args: SessionArgs, g: &Globals) -> Result<Outcome, Failure> {
             )));
         }
     };
+    // From here on SIGHUP, SIGTERM, SIGINT and SIGQUIT end the session cleanly and are
+    // logged: while it logs in, at once; then the channel is closed (see `ssh::session`).
+    let stops = signals::listen([Stop::Hangup, Stop::Terminate, Stop::Interrupt, Stop::Quit]);
     let mut attempt = Attempt::new("session", &typed);
     let learned = Mutex::new(Learned::default());
-    let result = run_inner(args, g, &typed, &learned).await;
+    let result = run_inner(args, g, &typed, &learned, stops).await;
     attempt.learned = learned.into_inner().unwrap_or_else(|e| e.into_inner());
     attempt.finish(result.map_err(session_failure))
 }
@@ -47,6 +51,7 @@ async fn run_inner(
     g: &Globals,
     typed: &str,
     learned: &Mutex<Learned>,
+    stops: Stops,
 ) -> Result<Outcome, Failure> {
     let agent = match (args.forward_agent, crate::local::agent::socket()) {
         (false, _) => None,
@@ -129,7 +134,11 @@ async fn run_inner(
         };
         login
     };
-    let first = log_in().await?;
+    // Stopped while logging in: nothing is open yet to close.
+    let first = tokio::select! {
+        first = log_in() => first?,
+        stop = stops.clone() => return Ok(Outcome::Signalled(stop.signal())),
+    };
     for b in &bound {
         eprintln!("eic-ssh: {}", b.describe());
     }
@@ -140,7 +149,7 @@ async fn run_inner(
             retry_refused: args.retry_refused,
         };
         let strict = args.exit_on_forward_failure;
-        return forwards::run(first, bound, &remote, strict, port, policy, log_in).await;
+        return forwards::run(first, bound, &remote, strict, port, policy, log_in, stops).await;
     }
     forward::request_remote(
         &first.handle,
@@ -166,7 +175,7 @@ async fn run_inner(
     let handle = Arc::new(first.handle);
     let (current, link) = watch::channel(Some(handle.clone()));
     let status = tokio::select! {
-        status = session::run(&handle, &spec) => status,
+        status = session::run(&handle, &spec, stops) => status,
         () = forward::serve_all(bound, link, admit) => unreachable!("forwards serve until the session ends"),
     };
     drop(current);

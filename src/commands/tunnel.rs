@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::cli::{Globals, TunnelArgs};
@@ -13,15 +14,16 @@ use crate::commands::settings_for;
 use crate::config::file::Loaded;
 use crate::error::{Failure, Kind, Outcome, Signal};
 use crate::local::signals::{self, Stop, Stops};
+use crate::net::timeouts::{CLOSE_GRACE, STOP};
 use crate::route::{self, Connector, Learned};
 use crate::target::Target;
 use crate::tunnel::error::tunnel_failure;
 use crate::tunnel::lifetime::Lifetime;
-use crate::tunnel::relay::{DRAIN_TIMEOUT, relay};
+use crate::tunnel::relay::relay;
 
-/// After a stop request, how long the open tunnels get to close and be logged: each sends
-/// its close at once and waits at most [`DRAIN_TIMEOUT`] for the endpoint's.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(DRAIN_TIMEOUT.as_secs() + 5);
+/// After a stop request, how long the listener waits for its connections: each is cut off
+/// at [`STOP`] (it sends its close at once and waits for the endpoint's), then logged.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(STOP.as_secs() + CLOSE_GRACE.as_secs());
 
 /// Listens until SIGINT (Ctrl-C), SIGTERM or SIGHUP: then it stops accepting, closes the
 /// open tunnels (each logged), and ends with 128 + the signal's number. A failed
@@ -119,7 +121,7 @@ async fn close_all(slots: &tokio::sync::Semaphore, max: u32, signal: Signal) -> 
         let left = max as usize - slots.available_permits();
         eprintln!(
             "eic-ssh: {left} tunnels did not close within {} s; ending without waiting for them",
-            CLOSE_TIMEOUT.as_secs()
+            STOP.as_secs()
         );
     }
     Outcome::Signalled(signal)
@@ -174,11 +176,16 @@ async fn relay_one(
         );
         std::future::pending::<()>().await
     };
-    let stopped = tokio::select! {
-        relayed = relay(read, write, opened, stops) => {
-            relayed.map_err(|e| tunnel_failure(&e, port))?
+    let relayed = async {
+        tokio::select! {
+            relayed = relay(read, write, opened, stops.clone()) => relayed,
+            () = warning => unreachable!("the warning never finishes"),
         }
-        () = warning => unreachable!("the warning never finishes"),
+    };
+    let stopped = match signals::within_grace(stops.clone(), STOP, relayed).await {
+        Some(relayed) => relayed.map_err(|e| tunnel_failure(&e, port))?,
+        // Cut off: the tunnel is dropped, and the connection logged as stopped.
+        None => stops.now_or_never(),
     };
     if let Some(stop) = stopped {
         return Ok(Outcome::Signalled(stop.signal()));
