@@ -114,25 +114,19 @@ async fn run_inner(
     // The first login, and each reconnect's; what each learns goes to the one log entry
     // (the byte counters of every tunnel add up).
     let log_in = async || {
-        let mut mine = Learned::default();
-        let login = login(
+        let mut mine = Merge {
+            mine: Learned::default(),
+            into: learned,
+        };
+        login(
             &settings,
             &config,
             &args.connect,
             &args.host_keys,
             agent.clone(),
-            &mut mine,
+            &mut mine.mine,
         )
-        .await;
-        let mut all = learned.lock().unwrap_or_else(|e| e.into_inner());
-        let mut traffic = std::mem::take(&mut all.traffic);
-        traffic.append(&mut mine.traffic);
-        *all = Learned {
-            traffic,
-            log_off: all.log_off,
-            ..mine
-        };
-        login
+        .await
     };
     // Stopped while logging in: nothing is open yet to close.
     let first = tokio::select! {
@@ -202,4 +196,25 @@ async fn run_inner(
     }
     client::close(handle).await;
     status
+}
+
+/// What one login learns, added to the session's one log entry when the login ends: also
+/// when a stop request drops it half-way (the instance, the verdict, the bytes so far).
+struct Merge<'a> {
+    mine: Learned,
+    into: &'a Mutex<Learned>,
+}
+
+impl Drop for Merge<'_> {
+    fn drop(&mut self) {
+        let mut mine = std::mem::take(&mut self.mine);
+        let mut all = self.into.lock().unwrap_or_else(|e| e.into_inner());
+        let mut traffic = std::mem::take(&mut all.traffic);
+        traffic.append(&mut mine.traffic);
+        *all = Learned {
+            traffic,
+            log_off: all.log_off,
+            ..mine
+        };
+    }
 }
