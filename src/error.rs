@@ -112,7 +112,7 @@ pub fn exit_table() -> String {
 }
 
 /// How the session form exits, as `--help` and the man page say it.
-pub const SESSION_EXIT: &str = "A session (`eic-ssh TARGET …`, `eic-ssh ssh TARGET …`) exits with the remote command's status, or 255 when eic-ssh itself fails, as ssh does. With --exit-codes detailed (or EIC_SSH_EXIT_CODES=detailed) it exits with the code above instead, and every error line reads `eic-ssh: error[TAG]: …`.";
+pub const SESSION_EXIT: &str = "A session (`eic-ssh TARGET …`, `eic-ssh ssh TARGET …`) exits with the remote command's status, or 255 when eic-ssh itself fails, as ssh does; a signal that ends it (SIGHUP, SIGINT, SIGTERM) gives 128 + its number. With --exit-codes detailed (or EIC_SSH_EXIT_CODES=detailed) it exits with the code above instead, and every error line reads `eic-ssh: error[TAG]: …`.";
 
 /// How a command that ran to its end finished (a failure is a [`Failure`]); its exit code
 /// is decided here and nowhere else.

@@ -518,7 +518,10 @@ pub fn sleeper(n: usize) -> String {
 /// The ids of the processes on this machine whose command line holds `pattern` (the
 /// emulator's sshd runs the "instance's" commands here).
 fn processes(pattern: &str) -> Vec<u32> {
-    let out = Command::new("pgrep").args(["-f", pattern]).output().unwrap();
+    let out = Command::new("pgrep")
+        .args(["-f", pattern])
+        .output()
+        .unwrap();
     String::from_utf8_lossy(&out.stdout)
         .split_whitespace()
         .filter_map(|p| p.parse().ok())
