@@ -39,11 +39,6 @@ impl Stop {
 
 type Wait = Pin<Box<dyn Future<Output = Stop> + Send>>;
 
-/// Resolves when any of `kinds` arrives; never, if no handler could be installed.
-pub async fn first_of<const N: usize>(kinds: [Stop; N]) {
-    let _ = listen(kinds).await;
-}
-
 /// A stop request that many tasks wait for at once: each clone resolves with the same
 /// [`Stop`].
 pub type Stops = Shared<Pin<Box<dyn Future<Output = Stop> + Send>>>;
