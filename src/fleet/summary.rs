@@ -278,3 +278,30 @@ pub fn finish(reports: &[Report], stopped: Option<Signal>) -> Result<Outcome, Fa
     eprint!("{text}");
     Ok(counts.outcome(stopped))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signal_decides_the_outcome_and_stopped_hosts_count_as_not_reached() {
+        let counts = Counts {
+            ok: 1,
+            stopped: 2,
+            ..Counts::default()
+        };
+        assert_eq!(
+            counts.outcome(Some(Signal::Hangup)),
+            Outcome::Signalled(Signal::Hangup)
+        );
+        assert_eq!(counts.outcome(None), Outcome::HostsFailed);
+        assert_eq!(counts.line(3), "3 hosts: 1 ok, 2 stopped");
+        let stopped = Ended::Stopped(Signal::Terminate);
+        assert!(stopped.is_error());
+        assert_eq!(stopped.word(), "stopped");
+        assert_eq!(
+            stopped.exit_text(),
+            "error[interrupted]: stopped by SIGTERM while running"
+        );
+    }
+}
