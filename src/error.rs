@@ -91,9 +91,9 @@ impl Exit {
             Exit::HostsFailed => {
                 "run: some hosts were not reached, refused, timed out or not started"
             }
-            Exit::Hangup => "ended by SIGHUP (proxy, tunnel)",
+            Exit::Hangup => "ended by SIGHUP",
             Exit::Interrupted => "interrupted (Ctrl-C, SIGINT)",
-            Exit::Terminated => "ended by SIGTERM (proxy, tunnel)",
+            Exit::Terminated => "ended by SIGTERM",
             Exit::Session => "the session (or cp's SSH connection) failed",
         }
     }
@@ -112,7 +112,7 @@ pub fn exit_table() -> String {
 }
 
 /// How the session form exits, as `--help` and the man page say it.
-pub const SESSION_EXIT: &str = "A session (`eic-ssh TARGET …`, `eic-ssh ssh TARGET …`) exits with the remote command's status, or 255 when eic-ssh itself fails, as ssh does. With --exit-codes detailed (or EIC_SSH_EXIT_CODES=detailed) it exits with the code above instead, and every error line reads `eic-ssh: error[TAG]: …`.";
+pub const SESSION_EXIT: &str = "A session (`eic-ssh TARGET …`, `eic-ssh ssh TARGET …`) exits with the remote command's status, or 255 when eic-ssh itself fails, as ssh does; a signal that ends it (SIGHUP, SIGINT, SIGTERM) gives 128 + its number. With --exit-codes detailed (or EIC_SSH_EXIT_CODES=detailed) it exits with the code above instead, and every error line reads `eic-ssh: error[TAG]: …`.";
 
 /// How a command that ran to its end finished (a failure is a [`Failure`]); its exit code
 /// is decided here and nowhere else.
@@ -125,23 +125,21 @@ pub enum Outcome {
     Incomplete,
     /// The remote command's own exit status, passed through (a signal as 128 + its number).
     Remote(u8),
-    /// The session was ended from this side (`~.`, a hang-up or kill): 255, as ssh does.
+    /// The session was ended from this side with `~.`: 255, as ssh does.
     Disconnected,
     /// `run`: every host reached, some command exited non-zero: 10.
     CommandsFailed,
     /// `run`: some host not reached, refused, timed out or not started: 11.
     HostsFailed,
-    /// `run` stopped by Ctrl-C or SIGTERM after its summary: 130.
-    Stopped,
     /// `audit --fail-on-outside` found a tunnel opened from outside the allowlist: 9.
     Outside,
-    /// `proxy` or `tunnel` was asked to stop by a signal and closed its tunnels cleanly:
-    /// 128 + the signal's number, as shells report it.
+    /// A signal asked it to stop (`proxy`, `tunnel`, the session, `-N`, `run`), and it
+    /// closed what was open: 128 + the signal's number, as shells report it.
     Signalled(Signal),
 }
 
-/// The signal that ended `proxy` or `tunnel` (on Windows, the console event standing in
-/// for it: Ctrl-C, the console window closed, log-off or shutdown).
+/// The signal that ended a command (on Windows, the console event standing in for it:
+/// Ctrl-C, the console window closed, log-off or shutdown).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signal {
     /// SIGHUP.
@@ -161,6 +159,15 @@ impl Signal {
             Signal::Terminate => Exit::Terminated,
         }
     }
+
+    /// Its name, as `kill -l` and the log say it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Hangup => "SIGHUP",
+            Signal::Interrupt => "SIGINT",
+            Signal::Terminate => "SIGTERM",
+        }
+    }
 }
 
 impl Outcome {
@@ -175,7 +182,6 @@ impl Outcome {
             Outcome::Outside => Exit::Outside.code(),
             Outcome::CommandsFailed => Exit::CommandsFailed.code(),
             Outcome::HostsFailed => Exit::HostsFailed.code(),
-            Outcome::Stopped => Exit::Interrupted.code(),
         }
     }
 
@@ -185,13 +191,12 @@ impl Outcome {
             Outcome::Success | Outcome::Remote(_) => "ok",
             Outcome::Incomplete => "incomplete",
             Outcome::Outside => "a tunnel came from outside the allowlist",
-            Outcome::Disconnected => "disconnected from this side (~. or a signal)",
+            Outcome::Disconnected => "disconnected from this side (~.)",
             Outcome::Signalled(Signal::Hangup) => "ended by SIGHUP",
             Outcome::Signalled(Signal::Interrupt) => "ended by SIGINT",
             Outcome::Signalled(Signal::Terminate) => "ended by SIGTERM",
             Outcome::CommandsFailed => "some commands exited non-zero",
             Outcome::HostsFailed => "some hosts failed",
-            Outcome::Stopped => "stopped (Ctrl-C or SIGTERM)",
         }
     }
 }

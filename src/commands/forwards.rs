@@ -13,7 +13,7 @@ use tokio::sync::watch;
 
 use crate::commands::login::Login;
 use crate::error::{Failure, Kind, Outcome};
-use crate::local::signals::{self, Stop};
+use crate::local::signals::Stops;
 use crate::ssh::client::{self, Callbacks};
 use crate::ssh::forward::{self, Bound, RemoteForward};
 use crate::tunnel::lifetime::{Lifetime, seconds};
@@ -35,8 +35,10 @@ fn lead_time(limit: Duration) -> Duration {
     (limit / 4).min(Duration::from_secs(60))
 }
 
-/// Serves the forwards until a signal (exit 0), or until the connection ends and cannot be
-/// made again. `again` logs in anew.
+/// Serves the forwards until a stop request (then the connection is closed within the stop
+/// bound and it ends as 128 + the signal's number), or until the connection ends and cannot
+/// be made again. `again` logs in anew.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     first: Login,
     bound: Vec<Bound>,
@@ -45,11 +47,11 @@ pub async fn run(
     port: u16,
     policy: Reconnect,
     again: impl AsyncFn() -> Result<Login, Failure>,
+    stops: Stops,
 ) -> Result<Outcome, Failure> {
     let (current, link) = watch::channel(None);
     // Each accepted connection passes the egress guard again (the first login's settings).
     let serving = forward::serve_all(bound, link, first.admit());
-    let stop = signals::first_of([Stop::Interrupt, Stop::Terminate, Stop::Hangup]);
     let supervise = async {
         let mut login = first;
         let mut strict = strict;
@@ -124,13 +126,19 @@ pub async fn run(
     };
     tokio::select! {
         () = serving => unreachable!("forwards serve until stopped"),
-        () = stop => {
-            if let Some(handle) = current.borrow().clone() {
-                let _ = handle
-                    .disconnect(russh::Disconnect::ByApplication, "", "en")
-                    .await;
+        stop = stops => {
+            // The forwarded connections end with `serving`; the SSH connection closes.
+            let open = current.borrow().clone();
+            if let Some(handle) = open {
+                let close = async {
+                    let _ = handle
+                        .disconnect(russh::Disconnect::ByApplication, "", "en")
+                        .await;
+                    client::closed(&handle).await;
+                };
+                let _ = tokio::time::timeout(crate::net::timeouts::STOP, close).await;
             }
-            Ok(Outcome::Success)
+            Ok(Outcome::Signalled(stop.signal()))
         }
         result = supervise => result,
     }

@@ -23,8 +23,7 @@ pub mod tunnel;
 
 use crate::cli::{Cli, Command, ConfigCommand, ConnectArgs, Globals, HostKeyArgs, Lazy};
 use crate::config::file::Loaded;
-use crate::error::{Failure, Outcome, Signal};
-use crate::local::signals::Stop;
+use crate::error::{Failure, Outcome};
 use crate::route::{self, Flags, Learned, Settings};
 use crate::target::Target;
 
@@ -106,14 +105,4 @@ pub fn settings_for(
         tracing::info!("{overridden}");
     }
     Ok(settings)
-}
-
-/// The signal a stop request stands for, for the outcome and the exit code (`proxy` and
-/// `tunnel` listen for hang-up, terminate and interrupt).
-pub fn signal(stop: Stop) -> Signal {
-    match stop {
-        Stop::Hangup => Signal::Hangup,
-        Stop::Terminate | Stop::Quit => Signal::Terminate,
-        Stop::Interrupt => Signal::Interrupt,
-    }
 }

@@ -1,13 +1,15 @@
 //! `eic-ssh proxy`: stdin/stdout through one tunnel, for OpenSSH's ProxyCommand.
 
+use futures_util::FutureExt;
+
 use crate::cli::{Globals, ProxyArgs};
 use crate::commands::attempt::Attempt;
 use crate::commands::settings_for;
-use crate::commands::signal;
 use crate::config::file::Loaded;
 use crate::error::{Failure, Outcome};
 use crate::local::signals::{self, Stop, Stops};
 use crate::local::stdio;
+use crate::net::timeouts::STOP;
 use crate::route::{self, Learned};
 use crate::target::Target;
 use crate::tunnel::error::tunnel_failure;
@@ -45,12 +47,15 @@ async fn relay_through(
     // Stopped before the tunnel is open: nothing to close.
     let opened = tokio::select! {
         opened = route::prepare_and_open(settings, &config.file, None, push_key, learned) => opened?,
-        stop = stops.clone() => return Ok(Outcome::Signalled(signal(stop))),
+        stop = stops.clone() => return Ok(Outcome::Signalled(stop.signal())),
     };
     let (connector, tunnel) = opened;
     learned.traffic = connector.traffic();
-    let stopped = relay(stdio::stdin(), stdio::stdout(), tunnel, stops)
-        .await
-        .map_err(|e| tunnel_failure(&e, args.port))?;
-    Ok(stopped.map_or(Outcome::Success, |stop| Outcome::Signalled(signal(stop))))
+    let relayed = relay(stdio::stdin(), stdio::stdout(), tunnel, stops.clone());
+    let stopped = match signals::within_grace(stops.clone(), STOP, relayed).await {
+        Some(relayed) => relayed.map_err(|e| tunnel_failure(&e, args.port))?,
+        // Cut off: the tunnel is dropped, and the attempt logged as stopped.
+        None => stops.now_or_never(),
+    };
+    Ok(stopped.map_or(Outcome::Success, |stop| Outcome::Signalled(stop.signal())))
 }

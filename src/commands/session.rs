@@ -9,6 +9,7 @@ use crate::commands::login::login;
 use crate::commands::settings_for;
 use crate::config::file::{ForwardKind, Loaded};
 use crate::error::{Failure, Kind, Outcome};
+use crate::local::signals::{self, Stop, Stops};
 use crate::local::terminal;
 use crate::route::Learned;
 use crate::ssh::client;
@@ -35,9 +36,12 @@ pub async fn run(args: SessionArgs, g: &Globals) -> Result<Outcome, Failure> {
             )));
         }
     };
+    // From here on SIGHUP, SIGTERM, SIGINT and SIGQUIT end the session cleanly and are
+    // logged: while it logs in, at once; then the channel is closed (see `ssh::session`).
+    let stops = signals::listen([Stop::Hangup, Stop::Terminate, Stop::Interrupt, Stop::Quit]);
     let mut attempt = Attempt::new("session", &typed);
     let learned = Mutex::new(Learned::default());
-    let result = run_inner(args, g, &typed, &learned).await;
+    let result = run_inner(args, g, &typed, &learned, stops).await;
     attempt.learned = learned.into_inner().unwrap_or_else(|e| e.into_inner());
     attempt.finish(result.map_err(session_failure))
 }
@@ -47,6 +51,7 @@ async fn run_inner(
     g: &Globals,
     typed: &str,
     learned: &Mutex<Learned>,
+    stops: Stops,
 ) -> Result<Outcome, Failure> {
     let agent = match (args.forward_agent, crate::local::agent::socket()) {
         (false, _) => None,
@@ -109,27 +114,25 @@ async fn run_inner(
     // The first login, and each reconnect's; what each learns goes to the one log entry
     // (the byte counters of every tunnel add up).
     let log_in = async || {
-        let mut mine = Learned::default();
-        let login = login(
+        let mut mine = Merge {
+            mine: Learned::default(),
+            into: learned,
+        };
+        login(
             &settings,
             &config,
             &args.connect,
             &args.host_keys,
             agent.clone(),
-            &mut mine,
+            &mut mine.mine,
         )
-        .await;
-        let mut all = learned.lock().unwrap_or_else(|e| e.into_inner());
-        let mut traffic = std::mem::take(&mut all.traffic);
-        traffic.append(&mut mine.traffic);
-        *all = Learned {
-            traffic,
-            log_off: all.log_off,
-            ..mine
-        };
-        login
+        .await
     };
-    let first = log_in().await?;
+    // Stopped while logging in: nothing is open yet to close.
+    let first = tokio::select! {
+        first = log_in() => first?,
+        stop = stops.clone() => return Ok(Outcome::Signalled(stop.signal())),
+    };
     for b in &bound {
         eprintln!("eic-ssh: {}", b.describe());
     }
@@ -140,7 +143,7 @@ async fn run_inner(
             retry_refused: args.retry_refused,
         };
         let strict = args.exit_on_forward_failure;
-        return forwards::run(first, bound, &remote, strict, port, policy, log_in).await;
+        return forwards::run(first, bound, &remote, strict, port, policy, log_in, stops).await;
     }
     forward::request_remote(
         &first.handle,
@@ -166,7 +169,7 @@ async fn run_inner(
     let handle = Arc::new(first.handle);
     let (current, link) = watch::channel(Some(handle.clone()));
     let status = tokio::select! {
-        status = session::run(&handle, &spec) => status,
+        status = session::run(&handle, &spec, stops) => status,
         () = forward::serve_all(bound, link, admit) => unreachable!("forwards serve until the session ends"),
     };
     drop(current);
@@ -193,4 +196,25 @@ async fn run_inner(
     }
     client::close(handle).await;
     status
+}
+
+/// What one login learns, added to the session's one log entry when the login ends: also
+/// when a stop request drops it half-way (the instance, the verdict, the bytes so far).
+struct Merge<'a> {
+    mine: Learned,
+    into: &'a Mutex<Learned>,
+}
+
+impl Drop for Merge<'_> {
+    fn drop(&mut self) {
+        let mut mine = std::mem::take(&mut self.mine);
+        let mut all = self.into.lock().unwrap_or_else(|e| e.into_inner());
+        let mut traffic = std::mem::take(&mut all.traffic);
+        traffic.append(&mut mine.traffic);
+        *all = Learned {
+            traffic,
+            log_off: all.log_off,
+            ..mine
+        };
+    }
 }

@@ -5,23 +5,25 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::cli::{Globals, TunnelArgs};
 use crate::commands::attempt::Attempt;
-use crate::commands::{settings_for, signal};
+use crate::commands::settings_for;
 use crate::config::file::Loaded;
 use crate::error::{Failure, Kind, Outcome, Signal};
 use crate::local::signals::{self, Stop, Stops};
+use crate::net::timeouts::{CLOSE_GRACE, STOP};
 use crate::route::{self, Connector, Learned};
 use crate::target::Target;
 use crate::tunnel::error::tunnel_failure;
 use crate::tunnel::lifetime::Lifetime;
-use crate::tunnel::relay::{DRAIN_TIMEOUT, relay};
+use crate::tunnel::relay::relay;
 
-/// After a stop request, how long the open tunnels get to close and be logged: each sends
-/// its close at once and waits at most [`DRAIN_TIMEOUT`] for the endpoint's.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(DRAIN_TIMEOUT.as_secs() + 5);
+/// After a stop request, how long the listener waits for its connections: each is cut off
+/// at [`STOP`] (it sends its close at once and waits for the endpoint's), then logged.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(STOP.as_secs() + CLOSE_GRACE.as_secs());
 
 /// Listens until SIGINT (Ctrl-C), SIGTERM or SIGHUP: then it stops accepting, closes the
 /// open tunnels (each logged), and ends with 128 + the signal's number. A failed
@@ -44,7 +46,7 @@ pub async fn run(args: TunnelArgs, g: &Globals) -> Result<Outcome, Failure> {
     let push_key = args.connect.push_key.as_deref();
     let connector = tokio::select! {
         prepared = route::prepare(settings, &config.file, None, push_key, &mut learned) => Arc::new(prepared?),
-        stop = stops.clone() => return Ok(Outcome::Signalled(signal(stop))),
+        stop = stops.clone() => return Ok(Outcome::Signalled(stop.signal())),
     };
     let log_off = learned.log_off;
     let addr = SocketAddr::new(args.bind, args.local_port);
@@ -76,7 +78,7 @@ pub async fn run(args: TunnelArgs, g: &Globals) -> Result<Outcome, Failure> {
             },
             stop = stops.clone() => {
                 drop(listener);
-                return Ok(close_all(&slots, args.max_connections, signal(stop)).await);
+                return Ok(close_all(&slots, args.max_connections, stop.signal()).await);
             }
         };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
@@ -119,7 +121,7 @@ async fn close_all(slots: &tokio::sync::Semaphore, max: u32, signal: Signal) -> 
         let left = max as usize - slots.available_permits();
         eprintln!(
             "eic-ssh: {left} tunnels did not close within {} s; ending without waiting for them",
-            CLOSE_TIMEOUT.as_secs()
+            STOP.as_secs()
         );
     }
     Outcome::Signalled(signal)
@@ -160,7 +162,7 @@ async fn relay_one(
             connector.check_guard(learned).await?;
             connector.open().await
         } => opened?,
-        stop = stops.clone() => return Ok(Outcome::Signalled(signal(stop))),
+        stop = stops.clone() => return Ok(Outcome::Signalled(stop.signal())),
     };
     let lifetime = Lifetime::from_now(connector.settings().max_tunnel_duration);
     learned.traffic = vec![opened.traffic()];
@@ -174,14 +176,19 @@ async fn relay_one(
         );
         std::future::pending::<()>().await
     };
-    let stopped = tokio::select! {
-        relayed = relay(read, write, opened, stops) => {
-            relayed.map_err(|e| tunnel_failure(&e, port))?
+    let relayed = async {
+        tokio::select! {
+            relayed = relay(read, write, opened, stops.clone()) => relayed,
+            () = warning => unreachable!("the warning never finishes"),
         }
-        () = warning => unreachable!("the warning never finishes"),
+    };
+    let stopped = match signals::within_grace(stops.clone(), STOP, relayed).await {
+        Some(relayed) => relayed.map_err(|e| tunnel_failure(&e, port))?,
+        // Cut off: the tunnel is dropped, and the connection logged as stopped.
+        None => stops.now_or_never(),
     };
     if let Some(stop) = stopped {
-        return Ok(Outcome::Signalled(signal(stop)));
+        return Ok(Outcome::Signalled(stop.signal()));
     }
     if lifetime.reached() {
         eprintln!(

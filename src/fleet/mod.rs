@@ -27,6 +27,7 @@ use crate::config::ConfigFile;
 use crate::error::{Failure, Kind, Outcome};
 use crate::family::Family;
 use crate::guard::{self, Path, Verdict, probe::ProbeError};
+use crate::local::signals::{self, Stop};
 use crate::net;
 use crate::printable::escape;
 use crate::route::{self, Destination, Flags, Learned, Settings};
@@ -81,12 +82,22 @@ pub struct Host {
 }
 
 /// Plans the run (see the module's doc), then runs it or, with `--dry-run`, prints it.
+/// SIGINT, SIGTERM and SIGHUP stop it (see `schedule`): it then ends as 128 + the signal's
+/// number, after the summary.
 pub async fn run(
     mut request: Request,
     file: &ConfigFile,
     path: Option<&std::path::Path>,
 ) -> Result<Outcome, Failure> {
-    let hosts = plan(&request, file, path).await?;
+    let stops = signals::listen([Stop::Interrupt, Stop::Terminate, Stop::Hangup]);
+    let hosts = tokio::select! {
+        hosts = plan(&request, file, path) => hosts?,
+        stop = stops.clone() => {
+            let signal = stop.signal();
+            eprintln!("eic-ssh: run: stopped by {} while finding the hosts; nothing was connected", signal.name());
+            return Ok(Outcome::Signalled(signal));
+        }
+    };
     if request.dry_run {
         summary::print_plan(&hosts);
         return Ok(Outcome::Success);
@@ -102,8 +113,8 @@ pub async fn run(
         Some(spec) => Some(select::max_errors(spec, hosts.len())?),
         None => None,
     };
-    let reports = schedule::run(&request, hosts, max_errors).await;
-    summary::finish(&reports)
+    let (reports, stopped) = schedule::run(&request, hosts, max_errors, stops).await;
+    summary::finish(&reports, stopped)
 }
 
 /// The hosts, each with its route and verdict: one load of the AWS settings, one listing

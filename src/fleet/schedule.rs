@@ -2,24 +2,28 @@
 //! in this process; the slot files then count the user's other processes) and among the
 //! hosts in flight (`--parallel`), then connects (key push, tunnel, SSH), runs the command
 //! and hands its output to its streams. Launching stops at `--max-errors` failures or at
-//! Ctrl-C/SIGTERM; hosts still running then get a few seconds to end.
+//! SIGINT, SIGTERM or SIGHUP; after a signal, hosts still running get it passed on to their
+//! command and their session closed, within the stop bound (`net::timeouts::STOP`).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
+use futures_util::FutureExt;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use russh::ChannelMsg;
+use russh::client::{Handle, Msg};
 use tokio::sync::Semaphore;
 
 use super::output::{self, Mode, Stream, Which};
 use super::summary::{Ended, Report};
 use super::{Host, Request, known_hosts};
-use crate::error::{Failure, Kind, Outcome};
-use crate::local::signals::{self, Stop};
+use crate::error::{Failure, Kind, Outcome, Signal};
+use crate::local::signals::{self, Stops};
 use crate::logbook;
+use crate::net::timeouts::{CLOSE_GRACE, STOP};
 use crate::route::open::PublicKey;
 use crate::route::{Connector, Destination, Learned};
 use crate::ssh::client;
@@ -27,13 +31,18 @@ use crate::ssh::deadline::Budget;
 use crate::ssh::forward::RemoteForwards;
 use crate::ssh::host_keys::{self, HostKeyCheck};
 use crate::ssh::key::EphemeralKey;
-use crate::ssh::session::signal_number;
+use crate::ssh::session::{remote_signal, signal_number};
 
 /// A host command's exit status (128 + N for signal N): the host's, never this process's.
 type RemoteStatus = i32;
 
-/// How long hosts still running may take to end once the run is stopped.
-const STOP_GRACE: Duration = Duration::from_secs(5);
+/// How a host's command ended, when the connection held.
+enum Ran {
+    /// It exited with this status.
+    Exited(RemoteStatus),
+    /// A signal stopped the run: passed on to the command, its session closed.
+    Stopped(Signal),
+}
 
 /// What every host's turn shares.
 struct Turns<'a> {
@@ -50,17 +59,39 @@ struct Turns<'a> {
     max_errors: Option<usize>,
     /// Launching has stopped, and why.
     stopped: Cell<Option<&'static str>>,
+    /// SIGINT, SIGTERM or SIGHUP: no host starts, running ones are stopped.
+    stops: Stops,
+    /// Which hosts (by their place in the run) have started.
+    started: RefCell<Vec<bool>>,
 }
 
-/// Runs every host; a report for each, in the order they were named.
-pub async fn run(request: &Request, hosts: Vec<Host>, max_errors: Option<usize>) -> Vec<Report> {
+/// Why hosts did not start after `signal`.
+fn not_started(signal: Signal) -> &'static str {
+    match signal {
+        Signal::Hangup => "not started: stopped by SIGHUP",
+        Signal::Interrupt => "not started: stopped by SIGINT",
+        Signal::Terminate => "not started: stopped by SIGTERM",
+    }
+}
+
+/// Runs every host; a report for each, in the order they were named, and the signal that
+/// stopped the run, if one did. After a stop request (`stops`) no host starts, and each
+/// running one has its command sent the signal and its session closed; all of it within
+/// [`STOP`], every host that started logged.
+pub async fn run(
+    request: &Request,
+    hosts: Vec<Host>,
+    max_errors: Option<usize>,
+    stops: Stops,
+) -> (Vec<Report>, Option<Signal>) {
     let key = match EphemeralKey::generate() {
         Ok(key) => key,
         Err(f) => {
-            return hosts
+            let reports = hosts
                 .into_iter()
                 .map(|h| Report::new(&h, Ended::Failed(f.clone())))
                 .collect();
+            return (reports, None);
         }
     };
     let mut endpoints = HashMap::new();
@@ -79,76 +110,81 @@ pub async fn run(request: &Request, hosts: Vec<Host>, max_errors: Option<usize>)
         failed: Cell::new(0),
         max_errors,
         stopped: Cell::new(None),
+        stops: stops.clone(),
+        started: RefCell::new(vec![false; hosts.len()]),
     };
-    let named: Vec<(String, String, Option<String>)> = hosts
+    let named: Vec<Report> = hosts
         .iter()
-        .map(|h| {
-            (
-                h.chosen.label.clone(),
-                h.chosen.entry.instance.id.clone(),
-                h.endpoint_id.clone(),
-            )
-        })
+        .map(|h| Report::new(h, Ended::NotStarted("")))
         .collect();
+    let typed: Vec<String> = hosts.iter().map(|h| h.chosen.typed.clone()).collect();
     let mut reports: Vec<Option<Report>> = (0..hosts.len()).map(|_| None).collect();
     let mut all: FuturesUnordered<_> = hosts
         .into_iter()
         .enumerate()
         .map(|(i, h)| {
             let turns = &turns;
-            async move { (i, turns.host(h).await) }
+            async move { (i, turns.host(i, h).await) }
         })
         .collect();
-    let stop = signals::first_of([Stop::Interrupt, Stop::Terminate]);
-    tokio::pin!(stop);
-    let mut interrupted = false;
-    loop {
-        tokio::select! {
-            next = all.next() => match next {
-                Some((i, report)) => {
-                    turns.count(&report);
-                    reports[i] = Some(report);
-                }
-                None => break,
-            },
-            () = &mut stop, if !interrupted => {
-                interrupted = true;
-                turns.stopped.set(Some("stopped by a signal"));
-                eprintln!("eic-ssh: stopping: no new host starts; running ones get {} s to end", STOP_GRACE.as_secs());
-                break;
-            }
+    let every_host = async {
+        while let Some((i, report)) = all.next().await {
+            turns.count(&report);
+            reports[i] = Some(report);
         }
-    }
-    if interrupted {
-        let drain = async {
-            while let Some((i, report)) = all.next().await {
-                reports[i] = Some(report);
-            }
-        };
-        let _ = tokio::time::timeout(STOP_GRACE, drain).await;
-    }
+    };
+    let notice = async {
+        let stop = stops.clone().await;
+        eprintln!(
+            "eic-ssh: stopping ({}): no new host starts; running ones get the signal and are closed within {} s",
+            stop.signal().name(),
+            STOP.as_secs()
+        );
+        std::future::pending::<()>().await
+    };
+    let every_host = async {
+        tokio::select! {
+            () = every_host => {}
+            () = notice => unreachable!("the notice never finishes"),
+        }
+    };
+    let finished = signals::within_grace(stops.clone(), STOP, every_host).await;
     drop(all);
-    reports
+    let stopped = stops.now_or_never().map(|stop| stop.signal());
+    let started = turns.started.take();
+    let reports = reports
         .into_iter()
         .zip(named)
-        .map(|(report, (label, id, endpoint))| {
-            report.unwrap_or_else(|| Report {
-                label,
-                instance_id: id,
-                endpoint_id: endpoint,
-                ended: Ended::NotStarted("stopped by a signal"),
-                started: SystemTime::now(),
-                duration: Duration::ZERO,
-                stdout: (Vec::new(), false),
-                stderr: (Vec::new(), false),
-                interrupted: true,
-            })
+        .enumerate()
+        .map(|(i, (report, named))| match (report, stopped) {
+            (Some(report), _) => report,
+            // Cut off at the bound: still logged, as stopped.
+            (None, Some(signal)) if started[i] => {
+                let report = Report {
+                    ended: Ended::Stopped(signal),
+                    ..named
+                };
+                let learned = Learned {
+                    instance: Some(report.instance_id.clone()),
+                    endpoint: report.endpoint_id.clone(),
+                    ..Learned::default()
+                };
+                turns.log(&typed[i], &report, learned);
+                report
+            }
+            (None, signal) => Report {
+                ended: Ended::NotStarted(signal.map_or("not started", not_started)),
+                ..named
+            },
         })
-        .map(|mut r| {
-            r.interrupted |= interrupted;
-            r
-        })
-        .collect()
+        .collect::<Vec<_>>();
+    if finished.is_none() {
+        eprintln!(
+            "eic-ssh: some hosts did not close within {} s of the signal; ending without waiting for them",
+            STOP.as_secs()
+        );
+    }
+    (reports, stopped)
 }
 
 impl Turns<'_> {
@@ -166,8 +202,8 @@ impl Turns<'_> {
         }
     }
 
-    /// One host's turn, from waiting for its place to its report.
-    async fn host(&self, mut host: Host) -> Report {
+    /// One host's turn (the `i`th of the run), from waiting for its place to its report.
+    async fn host(&self, i: usize, mut host: Host) -> Report {
         let planned = std::mem::replace(&mut host.ready, Err(Failure::new(Kind::Other, "")));
         let destination = match planned {
             Ok(d) => d,
@@ -181,14 +217,26 @@ impl Turns<'_> {
             .as_ref()
             .and_then(|id| self.endpoints.get(id))
             .cloned();
-        let _place = match &endpoint {
-            Some(s) => s.acquire().await.ok(),
-            None => None,
+        let places = async {
+            let place = match &endpoint {
+                Some(s) => s.acquire().await.ok(),
+                None => None,
+            };
+            (place, self.parallel.acquire().await.ok())
         };
-        let _turn = self.parallel.acquire().await.ok();
+        let (_place, _turn) = tokio::select! {
+            held = places => held,
+            stop = self.stops.clone() => {
+                return Report::new(&host, Ended::NotStarted(not_started(stop.signal())));
+            }
+        };
+        if let Some(stop) = self.stops.clone().now_or_never() {
+            return Report::new(&host, Ended::NotStarted(not_started(stop.signal())));
+        }
         if let Some(why) = self.stopped.get() {
             return Report::new(&host, Ended::NotStarted(why));
         }
+        self.started.borrow_mut()[i] = true;
         let started = SystemTime::now();
         let clock = Instant::now();
         let mode = &self.request.mode;
@@ -223,7 +271,7 @@ impl Turns<'_> {
         report.stdout = (std::mem::take(&mut out.kept), out.truncated);
         report.stderr = (std::mem::take(&mut err.kept), err.truncated);
         let learned = learned.into_inner().unwrap_or_else(|e| e.into_inner());
-        self.log(&host, &report, learned);
+        self.log(&host.chosen.typed, &report, learned);
         self.show(&host, &report);
         report
     }
@@ -237,18 +285,18 @@ impl Turns<'_> {
             endpoint: host.endpoint_id.clone(),
             ..Learned::default()
         });
-        self.log(host, &report, learned);
+        self.log(&host.chosen.typed, &report, learned);
         self.show(host, &report);
         report
     }
 
     /// The host's entry in the connection log (one per host, as for a session), unless
     /// `log = false`; a host never started has none.
-    fn log(&self, host: &Host, report: &Report, learned: Learned) {
+    fn log(&self, typed: &str, report: &Report, learned: Learned) {
         if self.request.log_off || matches!(report.ended, Ended::NotStarted(_)) {
             return;
         }
-        let mut entry = logbook::Entry::new("run", &host.chosen.typed);
+        let mut entry = logbook::Entry::new("run", typed);
         entry.instance = learned.instance;
         entry.endpoint = learned.endpoint;
         entry.guard = learned.verdict.as_ref().map(|v| v.word().to_string());
@@ -261,6 +309,10 @@ impl Turns<'_> {
         (entry.outcome, entry.exit) = match &report.ended {
             Ended::Exited(0) => (Outcome::Success.word().to_string(), 0),
             Ended::Exited(n) => (Outcome::Success.word().to_string(), *n),
+            Ended::Stopped(signal) => {
+                let stopped = Outcome::Signalled(*signal);
+                (stopped.word().to_string(), stopped.code())
+            }
             other => {
                 let f = other.failure();
                 (f.message.clone(), f.exit().code())
@@ -298,18 +350,55 @@ impl Turns<'_> {
         learned: &Mutex<Learned>,
     ) -> Ended {
         match self.exec(destination, out, err, learned).await {
-            Ok(status) => Ended::Exited(status),
+            Ok(Ran::Exited(status)) => Ended::Exited(status),
+            Ok(Ran::Stopped(signal)) => Ended::Stopped(signal),
             Err(f) => Ended::Failed(f),
         }
     }
 
+    /// Connects, runs the command and reads it to its end; a stop request abandons the
+    /// connecting, or sends the command the signal and closes its session.
     async fn exec(
         &self,
         destination: Destination,
         out: &mut Stream,
         err: &mut Stream,
         learned: &Mutex<Learned>,
-    ) -> Result<RemoteStatus, Failure> {
+    ) -> Result<Ran, Failure> {
+        let started = tokio::select! {
+            started = self.start(destination, learned) => started?,
+            // Nothing runs yet: what was opening is dropped.
+            stop = self.stops.clone() => return Ok(Ran::Stopped(stop.signal())),
+        };
+        let (handle, mut channel) = started;
+        let ended = tokio::select! {
+            status = read(&mut channel, out, err) => Ok(status),
+            stop = self.stops.clone() => Err(stop.signal()),
+        };
+        if let Err(signal) = ended {
+            let close = async {
+                let _ = channel.signal(remote_signal(signal)).await;
+                let _ = channel.close().await;
+            };
+            let _ = tokio::time::timeout(CLOSE_GRACE, close).await;
+        }
+        client::close(handle).await;
+        match ended {
+            Ok(Some(status)) => Ok(Ran::Exited(status)),
+            Ok(None) => Err(Failure::new(
+                Kind::Ssh,
+                "the command ended without an exit status (the connection was lost)",
+            )),
+            Err(signal) => Ok(Ran::Stopped(signal)),
+        }
+    }
+
+    /// Key push, tunnel, SSH and authentication; the command started, `--stdin` sent.
+    async fn start(
+        &self,
+        destination: Destination,
+        learned: &Mutex<Learned>,
+    ) -> Result<(Handle<client::Callbacks>, russh::Channel<Msg>), Failure> {
         let settings = destination.settings.clone();
         let instance_id = destination.found.route.instance_id.clone();
         let key = PublicKey {
@@ -348,7 +437,7 @@ impl Turns<'_> {
         let mut handle = handle?;
         client::authenticate(&mut handle, &key.user, self.key.for_auth(), &budget).await?;
         let broken = |what: &str, e: russh::Error| Failure::new(Kind::Ssh, format!("{what}: {e}"));
-        let mut channel = handle
+        let channel = handle
             .channel_open_session()
             .await
             .map_err(|e| broken("cannot open a session", e))?;
@@ -363,27 +452,31 @@ impl Turns<'_> {
                 .map_err(|e| broken("cannot send stdin", e))?;
         }
         let _ = channel.eof().await;
-        let mut status = None;
-        while let Some(msg) = channel.wait().await {
-            match msg {
-                ChannelMsg::Data { data } => out.push(&data),
-                ChannelMsg::ExtendedData { data, ext: 1 } => err.push(&data),
-                ChannelMsg::ExitStatus { exit_status } => {
-                    status = Some(i32::try_from(exit_status).unwrap_or(255));
-                }
-                ChannelMsg::ExitSignal { signal_name, .. } => {
-                    status = Some(128 + signal_number(&signal_name));
-                }
-                ChannelMsg::Close => break,
-                _ => {}
-            }
-        }
-        client::close(handle).await;
-        status.ok_or_else(|| {
-            Failure::new(
-                Kind::Ssh,
-                "the command ended without an exit status (the connection was lost)",
-            )
-        })
+        Ok((handle, channel))
     }
+}
+
+/// The command's stdout and stderr to the host's streams until the channel closes; its exit
+/// status, if it sent one.
+async fn read(
+    channel: &mut russh::Channel<Msg>,
+    out: &mut Stream,
+    err: &mut Stream,
+) -> Option<RemoteStatus> {
+    let mut status = None;
+    while let Some(msg) = channel.wait().await {
+        match msg {
+            ChannelMsg::Data { data } => out.push(&data),
+            ChannelMsg::ExtendedData { data, ext: 1 } => err.push(&data),
+            ChannelMsg::ExitStatus { exit_status } => {
+                status = Some(i32::try_from(exit_status).unwrap_or(255));
+            }
+            ChannelMsg::ExitSignal { signal_name, .. } => {
+                status = Some(128 + signal_number(&signal_name));
+            }
+            ChannelMsg::Close => break,
+            _ => {}
+        }
+    }
+    status
 }

@@ -6,7 +6,7 @@
 use std::time::{Duration, SystemTime};
 
 use super::Host;
-use crate::error::{Failure, Kind, Outcome};
+use crate::error::{Failure, Kind, Outcome, Signal};
 use crate::printable::escape;
 
 /// How many of the slowest hosts the summary names.
@@ -25,6 +25,9 @@ pub enum Ended {
     TimedOut(Duration),
     /// It was never started, and why (`--max-errors`, a signal).
     NotStarted(&'static str),
+    /// A signal stopped the run while it was connecting or running: the signal was passed
+    /// on to its command and its session closed.
+    Stopped(Signal),
 }
 
 impl Ended {
@@ -42,6 +45,7 @@ impl Ended {
             Ended::Refused(_) => "refused",
             Ended::TimedOut(_) => "timed_out",
             Ended::NotStarted(_) => "not_started",
+            Ended::Stopped(_) => "stopped",
         }
     }
 
@@ -56,6 +60,10 @@ impl Ended {
                 format!("did not finish within --timeout {} s", limit.as_secs()),
             ),
             Ended::NotStarted(why) => Failure::new(Kind::Interrupted, *why),
+            Ended::Stopped(signal) => Failure::new(
+                Kind::Interrupted,
+                format!("stopped by {} while running", signal.name()),
+            ),
         }
     }
 
@@ -90,8 +98,6 @@ pub struct Report {
     pub stdout: (Vec<u8>, bool),
     /// What `--json` kept of stderr, and whether more came.
     pub stderr: (Vec<u8>, bool),
-    /// The run was stopped by a signal.
-    pub interrupted: bool,
 }
 
 impl Report {
@@ -106,7 +112,6 @@ impl Report {
             duration: Duration::ZERO,
             stdout: (Vec::new(), false),
             stderr: (Vec::new(), false),
-            interrupted: false,
         }
     }
 
@@ -187,6 +192,8 @@ pub struct Counts {
     pub timed_out: usize,
     /// Never started.
     pub not_started: usize,
+    /// Stopped by a signal while connecting or running.
+    pub stopped: usize,
 }
 
 impl Counts {
@@ -201,17 +208,20 @@ impl Counts {
                 Ended::Refused(_) => c.refused += 1,
                 Ended::TimedOut(_) => c.timed_out += 1,
                 Ended::NotStarted(_) => c.not_started += 1,
+                Ended::Stopped(_) => c.stopped += 1,
             }
         }
         c
     }
 
-    /// The run's outcome: a host not reached (or refused, timed out, not started) says more
-    /// than a command that exited non-zero.
-    pub fn outcome(&self, interrupted: bool) -> Outcome {
-        if interrupted {
-            Outcome::Stopped
-        } else if self.unreachable + self.refused + self.timed_out + self.not_started > 0 {
+    /// The run's outcome: a signal that stopped it says most, then a host not reached (or
+    /// refused, timed out, not started), then a command that exited non-zero.
+    pub fn outcome(&self, stopped: Option<Signal>) -> Outcome {
+        if let Some(signal) = stopped {
+            Outcome::Signalled(signal)
+        } else if self.unreachable + self.refused + self.timed_out + self.not_started + self.stopped
+            > 0
+        {
             Outcome::HostsFailed
         } else if self.failed > 0 {
             Outcome::CommandsFailed
@@ -228,6 +238,7 @@ impl Counts {
             (self.refused, "refused by the guard"),
             (self.timed_out, "timed out"),
             (self.not_started, "not started"),
+            (self.stopped, "stopped"),
         ]
         .iter()
         .filter(|(n, _)| *n > 0)
@@ -238,11 +249,12 @@ impl Counts {
     }
 }
 
-/// Prints the summary on stderr and gives the run's outcome.
-pub fn finish(reports: &[Report]) -> Result<Outcome, Failure> {
+/// Prints the summary on stderr and gives the run's outcome; `stopped` when a signal
+/// stopped the run.
+pub fn finish(reports: &[Report], stopped: Option<Signal>) -> Result<Outcome, Failure> {
     let counts = Counts::of(reports);
-    let interrupted = reports.iter().any(|r| r.interrupted);
-    let mut text = format!("eic-ssh: run: {}\n", counts.line(reports.len()));
+    let how = stopped.map_or(String::new(), |s| format!("stopped by {}: ", s.name()));
+    let mut text = format!("eic-ssh: run: {how}{}\n", counts.line(reports.len()));
     for r in reports.iter().filter(|r| r.ended.is_error()) {
         let why = match &r.ended {
             Ended::Exited(n) => format!("exit {n}"),
@@ -264,5 +276,32 @@ pub fn finish(reports: &[Report]) -> Result<Outcome, Failure> {
         text.push_str(&format!("  slowest: {}\n", slowest.join(", ")));
     }
     eprint!("{text}");
-    Ok(counts.outcome(interrupted))
+    Ok(counts.outcome(stopped))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signal_decides_the_outcome_and_stopped_hosts_count_as_not_reached() {
+        let counts = Counts {
+            ok: 1,
+            stopped: 2,
+            ..Counts::default()
+        };
+        assert_eq!(
+            counts.outcome(Some(Signal::Hangup)),
+            Outcome::Signalled(Signal::Hangup)
+        );
+        assert_eq!(counts.outcome(None), Outcome::HostsFailed);
+        assert_eq!(counts.line(3), "3 hosts: 1 ok, 2 stopped");
+        let stopped = Ended::Stopped(Signal::Terminate);
+        assert!(stopped.is_error());
+        assert_eq!(stopped.word(), "stopped");
+        assert_eq!(
+            stopped.exit_text(),
+            "error[interrupted]: stopped by SIGTERM while running"
+        );
+    }
 }

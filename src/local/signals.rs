@@ -3,9 +3,12 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 use futures_util::FutureExt;
 use futures_util::future::{Shared, select_all};
+
+use crate::error::Signal;
 
 /// A request to stop, named as on Unix. On Windows the console's control events stand in:
 /// Ctrl-C for `Interrupt`, Ctrl-Break for `Quit`, closing the console window for `Hangup`,
@@ -22,12 +25,19 @@ pub enum Stop {
     Quit,
 }
 
-type Wait = Pin<Box<dyn Future<Output = Stop> + Send>>;
-
-/// Resolves when any of `kinds` arrives; never, if no handler could be installed.
-pub async fn first_of<const N: usize>(kinds: [Stop; N]) {
-    let _ = listen(kinds).await;
+impl Stop {
+    /// The signal this request stands for, for the outcome and the exit code (128 + its
+    /// number); SIGQUIT counts as SIGTERM.
+    pub fn signal(self) -> Signal {
+        match self {
+            Stop::Hangup => Signal::Hangup,
+            Stop::Terminate | Stop::Quit => Signal::Terminate,
+            Stop::Interrupt => Signal::Interrupt,
+        }
+    }
 }
+
+type Wait = Pin<Box<dyn Future<Output = Stop> + Send>>;
 
 /// A stop request that many tasks wait for at once: each clone resolves with the same
 /// [`Stop`].
@@ -44,6 +54,22 @@ pub fn listen<const N: usize>(kinds: [Stop; N]) -> Stops {
         Box::pin(select_all(waits).map(|(stop, _, _)| stop))
     };
     first.shared()
+}
+
+/// Runs `work` to its end, but for no longer than `grace` once a stop request has come:
+/// `None` when it was cut off. The work sees the same request and closes what it holds;
+/// this only bounds how long that may take.
+pub async fn within_grace<T>(
+    stops: Stops,
+    grace: Duration,
+    work: impl Future<Output = T>,
+) -> Option<T> {
+    tokio::pin!(work);
+    tokio::select! {
+        done = &mut work => return Some(done),
+        _ = stops => {}
+    }
+    tokio::time::timeout(grace, work).await.ok()
 }
 
 #[cfg(unix)]
@@ -99,4 +125,50 @@ fn wait_for(kind: Stop) -> Option<Wait> {
             })
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stopped(now: bool) -> Stops {
+        let wait: Pin<Box<dyn Future<Output = Stop> + Send>> = if now {
+            Box::pin(std::future::ready(Stop::Terminate))
+        } else {
+            Box::pin(std::future::pending())
+        };
+        wait.shared()
+    }
+
+    #[tokio::test]
+    async fn work_ends_by_itself_or_within_the_grace_or_is_cut_off() {
+        let never = std::future::pending::<u8>;
+        // No stop: the work's own end.
+        assert_eq!(
+            within_grace(stopped(false), Duration::ZERO, async { 1 }).await,
+            Some(1)
+        );
+        // Stopped, and the work closes within the grace.
+        let closing = async {
+            tokio::task::yield_now().await;
+            2
+        };
+        assert_eq!(
+            within_grace(stopped(true), Duration::from_secs(600), closing).await,
+            Some(2)
+        );
+        // Stopped, and the work never ends: cut off at the grace.
+        assert_eq!(
+            within_grace(stopped(true), Duration::ZERO, never()).await,
+            None
+        );
+    }
+
+    #[test]
+    fn each_request_stands_for_its_signal() {
+        assert_eq!(Stop::Hangup.signal(), Signal::Hangup);
+        assert_eq!(Stop::Interrupt.signal(), Signal::Interrupt);
+        assert_eq!(Stop::Terminate.signal(), Signal::Terminate);
+        assert_eq!(Stop::Quit.signal(), Signal::Terminate);
+    }
 }

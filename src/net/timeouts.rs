@@ -40,6 +40,10 @@ pub const SSH_PING: Duration = Duration::from_secs(10);
 /// After the SSH connection is lost, a copy gets this long to write what had arrived.
 pub const COPY_SETTLE: Duration = Duration::from_secs(5);
 
+/// After SIGINT, SIGTERM or SIGHUP, what is open (tunnels, sessions, a run's hosts) gets
+/// this long to close and be logged before the command exits anyway.
+pub const STOP: Duration = Duration::from_secs(10);
+
 /// One row of the table: the phase's name, its limit and one sentence.
 pub struct Row {
     /// The phase, as docs/configuration.md names it.
@@ -51,7 +55,7 @@ pub struct Row {
 }
 
 /// The table, for the documentation and its test.
-pub const TABLE: [Row; 12] = [
+pub const TABLE: [Row; 13] = [
     Row {
         phase: "connect",
         limit: CONNECT,
@@ -111,6 +115,11 @@ pub const TABLE: [Row; 12] = [
         phase: "copy settle",
         limit: COPY_SETTLE,
         sentence: "after the connection is lost, `cp` writes what had arrived (for `--resume`)",
+    },
+    Row {
+        phase: "stop",
+        limit: STOP,
+        sentence: "after SIGINT, SIGTERM or SIGHUP, open tunnels, sessions and a run's hosts close and are logged",
     },
 ];
 

@@ -7,8 +7,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::client::Callbacks;
 use super::escape::{Action, Escapes, HELP};
-use crate::error::{Failure, Kind, Outcome};
-use crate::local::signals::{self, Stop};
+use crate::error::{Failure, Kind, Outcome, Signal};
+use crate::local::signals::Stops;
 use crate::local::stdio;
 use crate::local::terminal::{self, RawMode};
 use crate::tunnel::lifetime::Lifetime;
@@ -33,8 +33,25 @@ pub struct Spec {
     pub open_timeout: std::time::Duration,
 }
 
-/// Runs the session; the result is the exit status to leave with.
-pub async fn run(handle: &Handle<Callbacks>, spec: &Spec) -> Result<Outcome, Failure> {
+/// How the session ended, from this side.
+enum Ended {
+    /// The channel closed, with the remote exit status if one came.
+    Closed(Option<i32>),
+    /// `~.`, or the terminal went away.
+    Disconnect,
+    /// A signal asked us to stop.
+    Stopped(Signal),
+}
+
+/// Runs the session; the result is the exit status to leave with. A stop request
+/// (`stops`: SIGHUP, SIGTERM, SIGINT or SIGQUIT sent to this process) is passed on to the
+/// remote command as that signal, the channel is closed and the terminal put back: it
+/// ends as 128 + the signal's number.
+pub async fn run(
+    handle: &Handle<Callbacks>,
+    spec: &Spec,
+    stops: Stops,
+) -> Result<Outcome, Failure> {
     let channel = tokio::time::timeout(spec.open_timeout, open(handle, spec))
         .await
         .map_err(|_| {
@@ -59,28 +76,56 @@ pub async fn run(handle: &Handle<Callbacks>, spec: &Spec) -> Result<Outcome, Fai
     };
     // Hang-up, kill, interrupt and quit requests from outside (in raw mode the keys send
     // no signals) end the session cleanly, so the terminal is restored.
-    let stop = signals::first_of([Stop::Hangup, Stop::Terminate, Stop::Interrupt, Stop::Quit]);
-    let outcome = tokio::select! {
-        status = pump_output(reader) => Ok(status),
+    let ended = tokio::select! {
+        status = pump_output(reader) => Ended::Closed(status),
         () = limit_notice(spec) => unreachable!("the notice never finishes"),
-        action = pump_input(&writer, spec) => Err(action),
-        () = follow_window_size(&writer) => Err(Action::Disconnect),
-        () = stop => Err(Action::Disconnect),
+        _ = pump_input(&writer, spec) => Ended::Disconnect,
+        () = follow_window_size(&writer) => Ended::Disconnect,
+        stop = stops => Ended::Stopped(stop.signal()),
     };
+    if let Ended::Stopped(signal) = ended {
+        // Passed on, so that a command without a terminal does not outlive its session;
+        // then the channel closes (a terminal's shell gets its hang-up from that).
+        let close = async {
+            let _ = writer.signal(remote_signal(signal)).await;
+            let _ = writer.close().await;
+        };
+        let _ = tokio::time::timeout(CLOSE_GRACE, close).await;
+    }
     drop(raw);
-    match outcome {
-        Ok(Some(status)) => Ok(Outcome::Remote(u8::try_from(status).unwrap_or(u8::MAX))),
-        Ok(None) => Err(Failure::new(
+    match ended {
+        Ended::Closed(Some(status)) => Ok(Outcome::Remote(u8::try_from(status).unwrap_or(u8::MAX))),
+        Ended::Closed(None) => Err(Failure::new(
             Kind::Ssh,
             format!(
                 "the connection to {} closed without an exit status",
                 spec.host
             ),
         )),
-        Err(_) => {
+        Ended::Disconnect => {
             eprintln!("\r\nConnection to {} closed.\r", spec.host);
             Ok(Outcome::Disconnected)
         }
+        Ended::Stopped(signal) => {
+            eprintln!(
+                "\r\nConnection to {} closed ({}).\r",
+                spec.host,
+                signal.name()
+            );
+            Ok(Outcome::Signalled(signal))
+        }
+    }
+}
+
+/// How long closing the session after a stop request may take.
+const CLOSE_GRACE: std::time::Duration = crate::net::timeouts::CLOSE_GRACE;
+
+/// The signal passed on to the remote command for a stop request.
+pub fn remote_signal(signal: Signal) -> Sig {
+    match signal {
+        Signal::Hangup => Sig::HUP,
+        Signal::Interrupt => Sig::INT,
+        Signal::Terminate => Sig::TERM,
     }
 }
 

@@ -582,3 +582,65 @@ pub fn no_ipv6_loopback() {
         ),
     }
 }
+
+/// The three signals that stop a command cleanly, each with the exit status it then has
+/// (128 + its number) and its name as `kill` takes it.
+pub const STOP_SIGNALS: [(&str, i32); 3] = [("INT", 130), ("TERM", 143), ("HUP", 129)];
+
+/// Sends `signal` (`HUP`, `INT`, `TERM`) to process `pid`, as `kill -SIGNAL PID` does.
+pub fn send_signal(signal: &str, pid: u32) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
+/// A remote command that runs until it is signalled, unique to this test process and
+/// `n`: `exec sleep …`, so that the instance's command is the sleep itself.
+pub fn sleeper(n: usize) -> String {
+    format!("sleep {}.{}", 900 + n, std::process::id())
+}
+
+/// The ids of the processes on this machine whose command line holds `pattern` (the
+/// emulator's sshd runs the "instance's" commands here).
+fn processes(pattern: &str) -> Vec<u32> {
+    let out = Command::new("pgrep")
+        .args(["-f", pattern])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+/// Waits until the instance's `sleeper` command was passed a signal: it has ended, or
+/// sshd logged `requests` signal requests in all (sshd refuses to signal the session of a
+/// root login, which keeps no privilege separation: the tests' sshd logs in its own user).
+/// Ends what is left of it afterwards.
+pub fn remote_signalled(h: &Harness, sleeper: &str, requests: usize) -> bool {
+    let log = &h.sim.sshd().unwrap().log;
+    let signalled = eventually(LIMIT, || {
+        processes(sleeper).is_empty()
+            || std::fs::read_to_string(log)
+                .unwrap_or_default()
+                .matches("session_signal_req")
+                .count()
+                >= requests
+    });
+    for pid in processes(sleeper) {
+        let _ = Command::new("kill").arg(pid.to_string()).status();
+    }
+    signalled
+}
+
+/// The connection log's entries (`eic-ssh log` reads the same file).
+pub fn log_entries(h: &Harness) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(h.dir.path().join(".local/state/eic-ssh/log.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}

@@ -55,14 +55,37 @@ fn local_forward_carries_bytes_and_50_connections_share_one_tunnel() {
         1,
         "one tunnel for all"
     );
-    // -N ends cleanly on SIGTERM, closing the tunnel.
-    let mut l = l;
-    // SAFETY: kill sends a signal to our own child.
-    unsafe {
-        libc::kill(l.child.id() as i32, libc::SIGTERM);
+}
+
+#[cfg(unix)]
+#[test]
+fn each_stop_signal_ends_the_forwards_closing_the_tunnel_and_is_logged() {
+    let h = Harness::new();
+    let echo = echo_server();
+    for (n, (signal, code)) in STOP_SIGNALS.into_iter().enumerate() {
+        let mut l = forwards(&h, &["-L", &format!("0:127.0.0.1:{echo}")]);
+        // A forwarded connection open (its bytes have gone both ways) when the signal comes.
+        let mut open = TcpStream::connect(("127.0.0.1", l.port)).unwrap();
+        open.set_read_timeout(Some(LIMIT)).unwrap();
+        open.write_all(b"ping").unwrap();
+        let mut back = [0u8; 4];
+        open.read_exact(&mut back).unwrap();
+        assert_eq!(&back, b"ping");
+        send_signal(signal, l.child.id());
+        let status = l.child.wait().unwrap();
+        assert_eq!(status.code(), Some(code), "SIG{signal}");
+        // The forwarded connection ended with the process.
+        let mut rest = Vec::new();
+        let _ = open.read_to_end(&mut rest);
+        assert!(rest.is_empty(), "SIG{signal}: {rest:?}");
+        let log = log_entries(&h);
+        assert_eq!(log.len(), n + 1, "{log:#?}");
+        let last = log.last().unwrap();
+        assert_eq!(last["command"], "session", "{last}");
+        assert_eq!(last["outcome"], format!("ended by SIG{signal}"), "{last}");
+        assert_eq!(last["exit"], code, "{last}");
+        assert!(eventually(LIMIT, || h.sim.events_of("tunnel_closed").len() == n + 1));
     }
-    let status = l.child.wait().unwrap();
-    assert_eq!(status.code(), Some(0));
 }
 
 #[test]

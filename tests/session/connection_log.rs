@@ -13,14 +13,6 @@ fn log_path(h: &Harness) -> PathBuf {
     h.dir.path().join(".local/state/eic-ssh/log.jsonl")
 }
 
-fn entries(h: &Harness) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(log_path(h))
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 #[test]
 fn each_attempt_is_one_line_with_what_happened() {
     let (h, config) = with_config(World::demo(), "203.0.113.10", ALLOW_OFFICE);
@@ -40,7 +32,7 @@ fn each_attempt_is_one_line_with_what_happened() {
     let out = eic(&h, &config, &["proxy", "bastion"]);
     assert_fails(&out, 3, "refusing to connect");
 
-    let log = entries(&h);
+    let log = log_entries(&h);
     assert_eq!(log.len(), 3, "{log:#?}");
     let session = &log[0];
     assert_eq!(session["command"], "session");
@@ -104,8 +96,8 @@ fn tunnel_logs_each_connection() {
     }
     // The listener writes each line as its connection ends (a file of another process:
     // polled, nothing notifies us).
-    eventually(LIMIT, || entries(&h).len() >= 2);
-    let log = entries(&h);
+    eventually(LIMIT, || log_entries(&h).len() >= 2);
+    let log = log_entries(&h);
     assert_eq!(log.len(), 2, "{log:#?}");
     assert!(
         log.iter()
@@ -119,11 +111,11 @@ fn log_false_and_an_unwritable_log() {
     let (h, config) = with_config(World::demo(), "203.0.113.10", "[defaults]\nlog = false\n");
     let out = eic(&h, &config, &["proxy", BASTION]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(entries(&h).is_empty(), "log = false writes nothing");
+    assert!(log_entries(&h).is_empty(), "log = false writes nothing");
     // Nor for an attempt whose flags are refused before the settings exist.
     let out = eic(&h, &config, &["proxy", BASTION, "--endpoint-id", "eice-0"]);
     assert_fails(&out, 2, "--endpoint-id");
-    assert!(entries(&h).is_empty(), "log = false writes nothing");
+    assert!(log_entries(&h).is_empty(), "log = false writes nothing");
 
     // The state directory is a file: the connection goes on, with one warning.
     std::fs::write(&config, "").unwrap();
@@ -143,50 +135,6 @@ fn log_false_and_an_unwritable_log() {
     );
 }
 
-#[test]
-fn a_session_ended_from_this_side_is_logged_as_such_not_as_ok() {
-    let (h, config) = with_config(World::demo(), "203.0.113.10", ALLOW_OFFICE);
-    let mut cmd = h.eic_ssh();
-    cmd.env("EIC_SSH_CONFIG", &config)
-        .env("EIC_SSH_KNOWN_HOSTS", &h.known_hosts)
-        .arg(format!("{}@bastion", h.user))
-        .args(["--", "echo", "up;", "sleep", "30"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let mut first = [0u8; 3];
-    std::io::Read::read_exact(&mut stdout, &mut first).unwrap();
-    assert_eq!(&first, b"up\n");
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let status = child.wait().unwrap();
-    assert_eq!(
-        status.code(),
-        Some(255),
-        "ended from this side, as ssh does"
-    );
-    let log = entries(&h);
-    assert_eq!(log.len(), 1, "{log:#?}");
-    assert_eq!(log[0]["exit"], 255);
-    assert_eq!(
-        log[0]["outcome"],
-        "disconnected from this side (~. or a signal)"
-    );
-}
-
-/// Sends `signal` (`HUP`, `INT`, `TERM`) to process `pid`.
-fn send(signal: &str, pid: u32) {
-    let status = std::process::Command::new("kill")
-        .arg(format!("-{signal}"))
-        .arg(pid.to_string())
-        .status()
-        .unwrap();
-    assert!(status.success(), "kill -{signal} {pid}");
-}
-
 /// Starts `cmd` (an ssh) running `echo up; …`, and returns once "up" came through.
 fn ssh_up(mut cmd: std::process::Command) -> std::process::Child {
     cmd.stdin(std::process::Stdio::null())
@@ -199,38 +147,47 @@ fn ssh_up(mut cmd: std::process::Command) -> std::process::Child {
     child
 }
 
+#[cfg(unix)]
 #[test]
 fn a_signal_stops_the_listener_closing_and_logging_its_open_tunnels() {
     let h = Harness::new();
-    for (signal, code) in [("INT", 130), ("TERM", 143), ("HUP", 129)] {
+    for (signal, code) in STOP_SIGNALS {
         let mut listener = Listener::tunnel(&h);
-        let ssh = ssh_up(h.ssh_to_listener(listener.port, "echo up; sleep 60"));
+        // Two connections, each through its own tunnel.
+        let ssh: Vec<_> = (0..2)
+            .map(|_| ssh_up(h.ssh_to_listener(listener.port, "echo up; sleep 60")))
+            .collect();
         let closed_before = h.sim.events_of("tunnel_closed").len();
-        send(signal, listener.child.id());
+        let logged_before = log_entries(&h).len();
+        send_signal(signal, listener.child.id());
         let status = listener.child.wait().unwrap();
         assert_eq!(status.code(), Some(code), "SIG{signal}: {status:?}");
-        // The tunnel got a WebSocket close, and the ssh through it ended.
+        // Each tunnel got a WebSocket close, and the ssh through it ended.
         assert!(h.sim.until(LIMIT, || h.sim.events_of("tunnel_closed").len()
-            > closed_before));
+            >= closed_before + 2));
         let closed = h.sim.events_of("tunnel_closed");
-        assert_eq!(closed.len(), closed_before + 1, "SIG{signal}: {closed:#?}");
-        assert_eq!(
-            closed.last().unwrap()["end"],
-            "client closed",
-            "SIG{signal}"
-        );
-        let out = wait(ssh, LIMIT);
-        assert!(!out.status.success(), "ssh ended with its tunnel");
-        let log = entries(&h);
-        let last = log.last().unwrap();
-        assert_eq!(last["command"], "tunnel", "{last}");
-        assert_eq!(last["outcome"], format!("ended by SIG{signal}"), "{last}");
-        assert_eq!(last["exit"], code, "{last}");
-        assert!(last["bytes_down"].as_u64().unwrap() > 0, "{last}");
+        assert_eq!(closed.len(), closed_before + 2, "SIG{signal}: {closed:#?}");
+        for e in &closed[closed_before..] {
+            assert_eq!(e["end"], "client closed", "SIG{signal}: {e}");
+        }
+        for ssh in ssh {
+            let out = wait(ssh, LIMIT);
+            assert!(!out.status.success(), "ssh ended with its tunnel");
+        }
+        // Every tunnel's entry was written before the listener exited.
+        let log = log_entries(&h);
+        assert_eq!(log.len(), logged_before + 2, "SIG{signal}: {log:#?}");
+        for e in &log[logged_before..] {
+            assert_eq!(e["command"], "tunnel", "{e}");
+            assert_eq!(e["outcome"], format!("ended by SIG{signal}"), "{e}");
+            assert_eq!(e["exit"], code, "{e}");
+            assert!(e["bytes_down"].as_u64().unwrap() > 0, "{e}");
+        }
     }
-    assert_eq!(entries(&h).len(), 3);
+    assert_eq!(log_entries(&h).len(), 6);
 }
 
+#[cfg(unix)]
 #[test]
 fn a_proxy_ended_by_a_signal_says_so_in_the_log_and_its_exit_status() {
     let h = Harness::new();
@@ -247,11 +204,11 @@ fn a_proxy_ended_by_a_signal_says_so_in_the_log_and_its_exit_status() {
         .trim()
         .parse()
         .unwrap();
-    send("TERM", pid);
+    send_signal("TERM", pid);
     let out = wait(ssh, LIMIT);
     assert!(!out.status.success(), "ssh ended with its tunnel");
-    assert!(eventually(LIMIT, || entries(&h).len() == 1));
-    let log = entries(&h);
+    assert!(eventually(LIMIT, || log_entries(&h).len() == 1));
+    let log = log_entries(&h);
     assert_eq!(log[0]["command"], "proxy", "{log:#?}");
     assert_eq!(log[0]["outcome"], "ended by SIGTERM", "{log:#?}");
     assert_eq!(log[0]["exit"], 143, "{log:#?}");
@@ -262,7 +219,7 @@ fn a_proxy_ended_by_a_signal_says_so_in_the_log_and_its_exit_status() {
     assert_eq!(h.sim.events_of("tunnel_closed")[0]["end"], "client closed");
 
     // Alone, with stdin still open: each signal ends it with 128 + its number.
-    for (signal, code) in [("HUP", 129), ("INT", 130), ("TERM", 143)] {
+    for (signal, code) in STOP_SIGNALS {
         let mut cmd = h.eic_ssh();
         cmd.args(["proxy", BASTION, "22"])
             .stdin(std::process::Stdio::piped())
@@ -272,7 +229,7 @@ fn a_proxy_ended_by_a_signal_says_so_in_the_log_and_its_exit_status() {
         let mut banner = [0u8; 4];
         std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut banner).unwrap();
         assert_eq!(&banner, b"SSH-", "the tunnel is open");
-        send(signal, child.id());
+        send_signal(signal, child.id());
         let stdin = child.stdin.take();
         let out = wait(child, LIMIT);
         drop(stdin);
@@ -282,7 +239,7 @@ fn a_proxy_ended_by_a_signal_says_so_in_the_log_and_its_exit_status() {
             "SIG{signal}: {}",
             stderr(&out)
         );
-        let log = entries(&h);
+        let log = log_entries(&h);
         let last = log.last().unwrap();
         assert_eq!(last["outcome"], format!("ended by SIG{signal}"), "{last}");
         assert_eq!(last["exit"], code, "{last}");
@@ -310,8 +267,8 @@ fn ssh_ending_normally_logs_its_proxy_as_ok_though_it_sends_sighup() {
         let out = run(&mut h.ssh("true"), LIMIT);
         assert!(out.status.success(), "{}", stderr(&out));
     }
-    assert!(eventually(LIMIT, || entries(&h).len() == 10));
-    let log = entries(&h);
+    assert!(eventually(LIMIT, || log_entries(&h).len() == 10));
+    let log = log_entries(&h);
     assert!(
         log.iter().all(|e| e["outcome"] == "ok" && e["exit"] == 0),
         "{log:#?}"

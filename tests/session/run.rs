@@ -419,6 +419,65 @@ fn stdin_timeout_and_max_errors() {
     );
 }
 
+#[cfg(unix)]
+#[test]
+fn each_stop_signal_stops_the_run_ending_and_logging_its_running_hosts() {
+    use std::io::BufRead;
+    let h = harness(fleet(4, 0));
+    for (n, (signal, code)) in STOP_SIGNALS.into_iter().enumerate() {
+        // Three hosts run (the command is the remote process itself), the fourth waits for
+        // a place on the endpoint.
+        let sleeper = sleeper(n);
+        let command = format!("echo up; exec {sleeper}");
+        let mut cmd = run_cmd(&h, &["--per-endpoint", "3", "web-*", "--", &command]);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let running: Vec<String> = (0..3)
+            .map(|_| {
+                let line = lines.next().unwrap().unwrap();
+                let label = line.strip_suffix(" | up").expect("a host's first line");
+                label.trim().to_string()
+            })
+            .collect();
+        let logged_before = log_entries(&h).len();
+        send_signal(signal, child.id());
+        let out = wait(child, LIMIT);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(code), "SIG{signal}: {err}");
+        assert!(
+            err.contains(&format!(
+                "eic-ssh: run: stopped by SIG{signal}: 4 hosts: 1 not started, 3 stopped\n"
+            )),
+            "{err}"
+        );
+        for label in &running {
+            assert!(
+                err.contains(&format!(
+                    "  {label}: stopped by SIG{signal} while running\n"
+                )),
+                "{label}: {err}"
+            );
+        }
+        // One entry for each host that ran, none for the one that never started.
+        let log = log_entries(&h);
+        assert_eq!(log.len(), logged_before + 3, "SIG{signal}: {log:#?}");
+        for e in &log[logged_before..] {
+            assert_eq!(e["command"], "run", "{e}");
+            assert_eq!(e["outcome"], format!("ended by SIG{signal}"), "{e}");
+            assert_eq!(e["exit"], code, "{e}");
+        }
+        assert!(
+            remote_signalled(&h, &sleeper, 3 * (n + 1)),
+            "SIG{signal}: every host's command was passed the signal"
+        );
+        assert!(eventually(LIMIT, || h.sim.events_of("tunnel_closed").len()
+            == 3 * (n + 1)));
+    }
+}
+
 #[test]
 fn bad_input_is_one_line_and_connects_nothing() {
     let h = harness(fleet(2, 0));

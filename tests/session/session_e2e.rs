@@ -792,12 +792,93 @@ fn sigint_and_sigquit_from_outside_restore_the_terminal() {
             .status()
             .unwrap();
         assert!(killed.success());
-        tmux.wait_for(&format!("Connection to {BASTION} closed."));
+        tmux.wait_for(&format!("Connection to {BASTION} closed (SIG"));
         tmux.keys("[ \"$(stty -g)\" = \"$before\" ] && echo terminal-restored");
         tmux.enter();
         tmux.wait_for("terminal-restored");
         drop(tmux);
     }
+}
+
+/// `eic-ssh user@BASTION -- COMMAND` without a terminal, started and read until its first
+/// line of output (`up`).
+fn session_up(h: &Harness, command: &str) -> std::process::Child {
+    let mut cmd = session(h, &["--", command]);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut first = [0u8; 3];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+    assert_eq!(&first, b"up\n");
+    child
+}
+
+#[cfg(unix)]
+#[test]
+fn each_stop_signal_ends_the_session_and_its_remote_command_and_is_logged() {
+    let h = Harness::new();
+    for (n, (signal, code)) in STOP_SIGNALS.into_iter().enumerate() {
+        // The command is the remote process itself (exec), so that it is the one to end.
+        let sleeper = sleeper(n);
+        let child = session_up(&h, &format!("echo up; exec {sleeper}"));
+        send_signal(signal, child.id());
+        let out = wait(child, LIMIT);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "SIG{signal}: {}",
+            stderr(&out)
+        );
+        assert!(
+            stderr(&out).contains(&format!("Connection to {BASTION} closed (SIG{signal}).")),
+            "{}",
+            stderr(&out)
+        );
+        let log = log_entries(&h);
+        assert_eq!(log.len(), n + 1, "{log:#?}");
+        let last = log.last().unwrap();
+        assert_eq!(last["command"], "session", "{last}");
+        assert_eq!(last["outcome"], format!("ended by SIG{signal}"), "{last}");
+        assert_eq!(last["exit"], code, "{last}");
+        assert!(
+            remote_signalled(&h, &sleeper, n + 1),
+            "SIG{signal}: the remote command was passed the signal"
+        );
+    }
+    assert!(eventually(LIMIT, || h.sim.events_of("tunnel_closed").len() == 3));
+    for e in h.sim.events_of("tunnel_closed") {
+        let end = e["end"].as_str().unwrap_or_default();
+        assert!(end == "client closed" || end == "target closed", "{e}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_stop_signal_while_logging_in_ends_the_session_at_once_and_is_logged() {
+    let h = Harness::new();
+    // The key exchange passes, then nothing: the session waits in authentication.
+    h.sim.set_faults(eic_ssh_sim::Faults {
+        stall_after_key_exchange: true,
+        ..Default::default()
+    });
+    let mut cmd = session(&h, &["--", "true"]);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    assert!(eventually(LIMIT, || !h
+        .sim
+        .events_of("tunnel_open")
+        .is_empty()));
+    send_signal("TERM", child.id());
+    let out = wait(child, LIMIT);
+    assert_eq!(out.status.code(), Some(143), "{}", stderr(&out));
+    let log = log_entries(&h);
+    assert_eq!(log.len(), 1, "{log:#?}");
+    assert_eq!(log[0]["outcome"], "ended by SIGTERM", "{log:#?}");
+    assert_eq!(log[0]["exit"], 143, "{log:#?}");
+    assert_eq!(log[0]["instance"], BASTION, "{log:#?}");
 }
 
 #[test]

@@ -9,7 +9,9 @@ const SESSION_EXIT_STATUS: &str = "\
 The session (\\fBeic\\-ssh [user@]TARGET [COMMAND…]\\fR, or \\fBeic\\-ssh ssh …\\fR) exits as ssh(1) \
 does: with the remote command's status, or 255 when eic\\-ssh itself fails (its command line, \
 the egress guard, no region or credentials, the network, the tunnel, SSH), so that every code \
-below 255 is the remote command's. The other commands always exit with the codes above.
+below 255 is the remote command's; SIGHUP, SIGINT or SIGTERM sent to eic\\-ssh ends it, as \
+\\-N, \\fBproxy\\fR, \\fBtunnel\\fR and \\fBrun\\fR, with 129, 130 or 143 once what was open is \
+closed and logged. The other commands always exit with the codes above.
 .PP
 With \\fB\\-\\-exit\\-codes detailed\\fR, or \\fBEIC_SSH_EXIT_CODES=detailed\\fR in the environment, \
 the session exits with the code above for the cause instead (3 when the guard refuses, 4 without \
