@@ -246,6 +246,52 @@ fn no_more_than_per_endpoint_tunnels_and_the_endpoints_429_is_waited_out() {
 }
 
 #[test]
+fn a_hundred_and_twenty_hosts_on_two_endpoints_with_p_100_stay_under_each_quota() {
+    // eic-sim's fleet: 120 instances spread over 2 VPCs, each with its own endpoint
+    // admitting 20 connections; -P 100 asks for more than either admits.
+    let world = World::fleet(120, 2);
+    let endpoints: Vec<String> = world.endpoints.iter().map(|e| e.id.clone()).collect();
+    let h = harness(world);
+    let mut cmd = run_cmd(
+        &h,
+        &[
+            "-P",
+            "100",
+            "--filter",
+            "tag:Role=web,db,cache",
+            "--",
+            "sleep 0.2; echo done",
+        ],
+    );
+    let out = run(&mut cmd, 3 * LIMIT);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out).matches("| done\n").count(), 120);
+    assert!(
+        stderr(&out).contains("eic-ssh: run: 120 hosts: 120 ok\n"),
+        "{}",
+        stderr(&out)
+    );
+    // Every host through its own VPC's endpoint, never more than 20 at once on either,
+    // and not one 429: the slots kept the run under the quota, nothing was waited out.
+    let peaks = peaks(&h);
+    for id in &endpoints {
+        let opened = h
+            .sim
+            .events_of("tunnel_open")
+            .iter()
+            .filter(|e| e["endpoint"] == id.as_str())
+            .count();
+        assert_eq!(opened, 60, "{id}");
+        assert!(peaks[id] <= 20, "{id}: {peaks:?}");
+    }
+    assert!(
+        h.sim.events_of("tunnel_refused").is_empty(),
+        "{:?}",
+        h.sim.events_of("tunnel_refused")
+    );
+}
+
+#[test]
 fn a_refused_host_is_reported_and_the_others_go_on() {
     let mut world = fleet(2, 1);
     world.client_public_ip = Some("203.0.113.9".parse().unwrap());
