@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
+use common::tmux::Tmux;
 use common::*;
 use eic_ssh_sim::World;
 use eic_ssh_sim::world::{Endpoint, Instance, Rule, SecurityGroup};
@@ -289,6 +290,42 @@ fn a_hundred_and_twenty_hosts_on_two_endpoints_with_p_100_stay_under_each_quota(
         "{:?}",
         h.sim.events_of("tunnel_refused")
     );
+}
+
+#[test]
+fn a_terminal_shows_the_progress_line_between_the_host_lines_and_then_the_summary() {
+    let h = harness(fleet(3, 0));
+    // The hosts are this machine: each waits for the gate file, so the line is caught
+    // with one host running and two waiting for its endpoint's one slot.
+    let gate = h.dir.path().join("gate");
+    let tmux = Tmux::start(&h, 120, 20);
+    tmux.wait_for("local$");
+    tmux.keys(&format!(
+        "{} run -l {} --per-endpoint 1 'web-*' -- 'until [ -e {} ]; do sleep 0.05; done; echo done'",
+        env!("CARGO_BIN_EXE_eic-ssh"),
+        h.user,
+        gate.display()
+    ));
+    tmux.enter();
+    tmux.wait_for("run: 0/3 done, 1 running, 2 waiting for a slot");
+    std::fs::write(&gate, "").unwrap();
+    let screen = tmux.wait_for("eic-ssh: run: 3 hosts: 3 ok");
+    let lines: Vec<&str> = screen.lines().map(str::trim_end).collect();
+    for label in ["web-1", "web-2", "web-3"] {
+        assert!(
+            lines.contains(&format!("{label} | done").as_str()),
+            "{label}'s line whole: {screen}"
+        );
+    }
+    assert!(lines.contains(&"eic-ssh: run: 3 hosts: 3 ok"), "{screen}");
+    assert!(
+        !screen.contains("running"),
+        "the progress line is gone: {screen}"
+    );
+
+    // Not a terminal: no progress line at all.
+    let out = eic_run(&h, &["web-1", "--", "true"]);
+    assert_eq!(stderr(&out), "eic-ssh: run: 1 host: 1 ok\n");
 }
 
 #[test]

@@ -15,6 +15,7 @@ use russh::ChannelMsg;
 use tokio::sync::Semaphore;
 
 use super::output::{self, Mode, Stream, Which};
+use super::progress;
 use super::summary::{Ended, Report};
 use super::{Host, Request, known_hosts};
 use crate::error::{Failure, Kind, Outcome};
@@ -114,7 +115,7 @@ pub async fn run(request: &Request, hosts: Vec<Host>, max_errors: Option<usize>)
             () = &mut stop, if !interrupted => {
                 interrupted = true;
                 turns.stopped.set(Some("stopped by a signal"));
-                eprintln!("eic-ssh: stopping: no new host starts; running ones get {} s to end", STOP_GRACE.as_secs());
+                progress::print(|| eprintln!("eic-ssh: stopping: no new host starts; running ones get {} s to end", STOP_GRACE.as_secs()));
                 break;
             }
         }
@@ -181,14 +182,17 @@ impl Turns<'_> {
             .as_ref()
             .and_then(|id| self.endpoints.get(id))
             .cloned();
+        progress::update(|c| c.waiting += 1);
         let _place = match &endpoint {
             Some(s) => s.acquire().await.ok(),
             None => None,
         };
         let _turn = self.parallel.acquire().await.ok();
+        progress::update(|c| c.waiting = c.waiting.saturating_sub(1));
         if let Some(why) = self.stopped.get() {
             return Report::new(&host, Ended::NotStarted(why));
         }
+        progress::update(|c| c.running += 1);
         let started = SystemTime::now();
         let clock = Instant::now();
         let mode = &self.request.mode;
@@ -199,7 +203,10 @@ impl Turns<'_> {
             });
         let (mut out, mut err) = match streams {
             Ok(s) => s,
-            Err(f) => return self.finish(&host, Ended::Failed(f), None),
+            Err(f) => {
+                progress::update(|c| c.running = c.running.saturating_sub(1));
+                return self.finish(&host, Ended::Failed(f), None);
+            }
         };
         let learned = Mutex::new(Learned {
             verdict: Some(destination.verdict.clone()),
@@ -225,6 +232,12 @@ impl Turns<'_> {
         let learned = learned.into_inner().unwrap_or_else(|e| e.into_inner());
         self.log(&host, &report, learned);
         self.show(&host, &report);
+        let failed = usize::from(report.ended.is_error());
+        progress::update(|c| {
+            c.running = c.running.saturating_sub(1);
+            c.done += 1;
+            c.failed += failed;
+        });
         report
     }
 
@@ -239,6 +252,10 @@ impl Turns<'_> {
         });
         self.log(host, &report, learned);
         self.show(host, &report);
+        progress::update(|c| {
+            c.done += 1;
+            c.failed += 1;
+        });
         report
     }
 
