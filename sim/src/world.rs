@@ -554,3 +554,49 @@ fn tags(pairs: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fleet_has_unique_instances_each_served_by_its_vpcs_endpoint() {
+        let w = World::fleet(300, 3);
+        w.check().unwrap();
+        assert_eq!(w.endpoints.len(), 3);
+        let fleet: Vec<&Instance> = w
+            .instances
+            .iter()
+            .filter(|i| i.id.starts_with("i-0f"))
+            .collect();
+        assert_eq!(fleet.len(), 300);
+        let unique = |f: &dyn Fn(&Instance) -> String| {
+            let mut seen = std::collections::HashSet::new();
+            fleet.iter().all(|i| seen.insert(f(i)))
+        };
+        assert!(unique(&|i| i.id.clone()));
+        assert!(unique(&|i| i.name.clone().unwrap()));
+        assert!(unique(&|i| format!(
+            "{} {}",
+            i.vpc_id,
+            i.private_ip.clone().unwrap()
+        )));
+        for i in &fleet {
+            assert_eq!(i.id.len(), "i-0123456789abcdef0".len(), "{}", i.id);
+            let e = w.endpoints.iter().find(|e| e.vpc_id == i.vpc_id).unwrap();
+            let sg = w.security_group(&i.security_groups[0]).unwrap();
+            assert_eq!(sg.inbound[0].groups, e.security_groups, "{}", i.id);
+            assert!(["web", "db", "cache"].contains(&i.tags["Role"].as_str()));
+        }
+        let per_endpoint = |n: usize| {
+            fleet
+                .iter()
+                .filter(|i| i.vpc_id == w.endpoints[n].vpc_id)
+                .count()
+        };
+        assert_eq!(
+            (per_endpoint(0), per_endpoint(1), per_endpoint(2)),
+            (100, 100, 100)
+        );
+    }
+}
