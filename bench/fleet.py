@@ -68,7 +68,7 @@ class Fleet:
     def run(self, arm):
         """One arm over the fleet: wall time, failed hosts, CPU s, peak RSS KiB, and the
         emulator's events during it."""
-        offset = os.path.getsize(self.events)
+        offset = self.lines()
         start = time.perf_counter()
         proc = subprocess.run([RUSAGE, self.usage, "--", *self.commands[arm]], env=self.env,
                               stdin=subprocess.DEVNULL, capture_output=True, text=True)
@@ -84,14 +84,17 @@ class Fleet:
         return {"wall": wall, "failed": failed, "cpu": usage["cpu_s"], "rss": usage["maxrss_kib"],
                 "events": events, "stderr": proc.stderr if failed else ""}
 
-    def settle(self, offset, timeout=30.0):
-        """The events since `offset`, once every tunnel opened then has closed (the emulator
-        logs the close when the relay ends, a moment after the client's exit)."""
+    def lines(self):
+        """The event log's complete lines (the emulator may be writing the next one)."""
+        with open(self.events) as f:
+            return f.read().split("\n")[:-1]
+
+    def settle(self, before, timeout=30.0):
+        """The events after the lines `before`, once every tunnel opened since has closed
+        (the emulator logs the close when the relay ends, a moment after the client's exit)."""
         deadline = time.monotonic() + timeout
         while True:
-            with open(self.events) as f:
-                f.seek(offset)
-                events = [json.loads(line) for line in f.read().splitlines() if line.endswith("}")]
+            events = [json.loads(line) for line in self.lines()[len(before):]]
             opened = sum(e["event"] == "tunnel_open" for e in events)
             closed = sum(e["event"] in ("tunnel_closed", "tunnel_target_failed") for e in events)
             if closed >= opened or time.monotonic() > deadline:
