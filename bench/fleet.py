@@ -176,7 +176,8 @@ def report(args, results):
               f"| {peak_text} | {med(tunnels(r['events'])[1] for r in rs):g} "
               f"| {med(r['cpu'] for r in rs):.2f} s | {med(r['rss'] for r in rs) / 1024:.1f} MiB |")
     print("\nCPU: the arm's process and every process it waited for (xargs: every ssh and proxy); "
-          "peak RSS: the largest single process (xargs: one ssh or one proxy).\n")
+          "peak RSS: median over the rounds of the largest single process (xargs: one ssh or "
+          "one proxy).\n")
     hundred = results["run -P 100"]
     goals = [
         ("zero 429 failures with -P 100", sum(r["failed"] for r in hundred) == 0),
