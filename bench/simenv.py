@@ -38,15 +38,21 @@ def take_usage(path, expect, timeout=10.0):
 class Sim:
     """A running emulator; `stop()` ends it. With `rtt` (milliseconds) it runs `--rtt`: every
     service on its own port at that distance, `checkip_url` over https, and `bastion_port`,
-    sshd behind the same delay."""
+    sshd behind the same delay. With `fleet` (N), the demo world plus N instances over
+    `endpoints` VPCs and endpoints (`eic-sim --fleet N --endpoints M`), listed in `fleet`."""
 
-    def __init__(self, prefix, rtt=None):
+    def __init__(self, prefix, rtt=None, fleet=None, endpoints=2):
         subprocess.run(["cargo", "build", "--quiet", "--release", "--workspace", "--bins"],
                        cwd=ROOT, check=True)
         self.rel = os.path.join(ROOT, "target", "release")
         self.work = tempfile.mkdtemp(prefix=prefix)
-        world = json.loads(subprocess.run([f"{self.rel}/eic-sim", "--dump-world"], check=True,
-                                          capture_output=True, text=True).stdout)
+        fleet_args = [] if fleet is None else ["--fleet", str(fleet), "--endpoints", str(endpoints)]
+        world = json.loads(subprocess.run([f"{self.rel}/eic-sim", "--dump-world", *fleet_args],
+                                          check=True, capture_output=True, text=True).stdout)
+        # With `fleet`: the fleet's instances (eic-sim --fleet), as (id, Name, endpoint id).
+        vpc_endpoint = {e["vpc_id"]: e["id"] for e in world["endpoints"]}
+        self.fleet = [(i["id"], i["name"], vpc_endpoint[i["vpc_id"]]) for i in world["instances"]
+                      if fleet is not None and i["id"].startswith("i-0f")]
         world["key_ttl_secs"] = 3600
         with open(f"{self.work}/world.json", "w") as f:
             json.dump(world, f)

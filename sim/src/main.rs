@@ -33,6 +33,16 @@ struct Args {
     /// only from the office 203.0.113.0/24, and the client is there, at 203.0.113.10.
     #[arg(long, conflicts_with = "world")]
     preserve_client_ip: bool,
+    /// The demo world plus N running instances (at most 10000) spread over --endpoints
+    /// VPCs, each with its own endpoint: Names web-001, db-002, cache-003, …, tags Role
+    /// and Env, all reaching the one sshd (`World::fleet`).
+    #[arg(long, value_name = "N", conflicts_with_all = ["world", "preserve_client_ip"],
+          value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    fleet: Option<u64>,
+    /// How many VPCs and endpoints the --fleet spreads over (at most 100).
+    #[arg(long, value_name = "M", default_value_t = 2, requires = "fleet",
+          value_parser = clap::value_parser!(u64).range(1..=100))]
+    endpoints: u64,
 }
 
 fn main() {
@@ -95,7 +105,9 @@ fn run(args: Args) -> Result<(), String> {
 
 /// The built-in world the flags ask for.
 fn built_in(args: &Args) -> World {
-    if args.preserve_client_ip {
+    if let Some(n) = args.fleet {
+        World::fleet(n as usize, args.endpoints as usize)
+    } else if args.preserve_client_ip {
         World::demo_preserving()
     } else {
         World::demo()

@@ -333,6 +333,81 @@ impl World {
         world
     }
 
+    /// The demo world plus a fleet (`eic-sim --fleet N --endpoints M`): `n` running
+    /// instances spread round-robin over `endpoints` VPCs, each VPC with its own endpoint
+    /// (the first is the demo's) and an instance group admitting TCP 22 from it. Instance
+    /// `k` (1-based) is `i-0f{vpc:02x}{k:013x}`, Name `{role}-{k:03}` with tags `Role` (web,
+    /// db, cache in turn) and `Env` (prod, then staging every fourth), in zone a or b by
+    /// parity, at `10.{10+vpc}.{k / 250}.{k % 250 + 1}`. They all reach the one sshd.
+    pub fn fleet(n: usize, endpoints: usize) -> World {
+        let mut world = World::demo();
+        let endpoints = endpoints.max(1);
+        let template = world.endpoints[0].clone();
+        let mut vpcs = vec![(
+            template.vpc_id.clone(),
+            template.subnet_id.clone(),
+            "sg-0instance000000001".to_string(),
+        )];
+        for v in 1..endpoints {
+            let vpc = format!("vpc-0f{v:015x}");
+            let subnet = format!("subnet-0f{v:015x}");
+            let (instance_sg, endpoint_sg) = (format!("sg-0fa{v:014x}"), format!("sg-0fe{v:014x}"));
+            world.endpoints.push(Endpoint {
+                id: format!("eice-0f{v:015x}"),
+                vpc_id: vpc.clone(),
+                subnet_id: subnet.clone(),
+                security_groups: vec![endpoint_sg.clone()],
+                eni_ip: format!("10.{}.0.100", 10 + v),
+                ..template.clone()
+            });
+            world.security_groups.push(SecurityGroup {
+                id: instance_sg.clone(),
+                name: format!("fleet-{v}"),
+                vpc_id: vpc.clone(),
+                inbound: vec![Rule {
+                    from_port: 22,
+                    to_port: 22,
+                    cidrs: vec![],
+                    groups: vec![endpoint_sg.clone()],
+                }],
+                outbound: None,
+            });
+            world.security_groups.push(SecurityGroup {
+                id: endpoint_sg,
+                name: format!("eice-{v}"),
+                vpc_id: vpc.clone(),
+                inbound: vec![],
+                outbound: None,
+            });
+            vpcs.push((vpc, subnet, instance_sg));
+        }
+        for k in 1..=n {
+            let v = (k - 1) % endpoints;
+            let (vpc, subnet, sg) = &vpcs[v];
+            let role = ["web", "db", "cache"][(k - 1) % 3];
+            let env = if k % 4 == 0 { "staging" } else { "prod" };
+            let zone = if k % 2 == 0 {
+                "us-east-1b"
+            } else {
+                "us-east-1a"
+            };
+            world.instances.push(Instance {
+                id: format!("i-0f{v:02x}{k:013x}"),
+                state: "running".into(),
+                vpc_id: vpc.clone(),
+                subnet_id: subnet.clone(),
+                availability_zone: zone.into(),
+                private_ip: Some(format!("10.{}.{}.{}", 10 + v, k / 250, k % 250 + 1)),
+                ipv6: None,
+                name: Some(format!("{role}-{k:03}")),
+                tags: tags(&[("Role", role), ("Env", env)]),
+                security_groups: vec![sg.clone()],
+                console_host_keys: None,
+            });
+        }
+        world
+    }
+
     /// A world from its JSON form (`--world`), if AWS would accept it (`World::check`).
     pub fn from_json(text: &str) -> Result<World, String> {
         let world: World = serde_json::from_str(text).map_err(|e| e.to_string())?;
@@ -478,4 +553,50 @@ fn tags(pairs: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fleet_has_unique_instances_each_served_by_its_vpcs_endpoint() {
+        let w = World::fleet(300, 3);
+        w.check().unwrap();
+        assert_eq!(w.endpoints.len(), 3);
+        let fleet: Vec<&Instance> = w
+            .instances
+            .iter()
+            .filter(|i| i.id.starts_with("i-0f"))
+            .collect();
+        assert_eq!(fleet.len(), 300);
+        let unique = |f: &dyn Fn(&Instance) -> String| {
+            let mut seen = std::collections::HashSet::new();
+            fleet.iter().all(|i| seen.insert(f(i)))
+        };
+        assert!(unique(&|i| i.id.clone()));
+        assert!(unique(&|i| i.name.clone().unwrap()));
+        assert!(unique(&|i| format!(
+            "{} {}",
+            i.vpc_id,
+            i.private_ip.clone().unwrap()
+        )));
+        for i in &fleet {
+            assert_eq!(i.id.len(), "i-0123456789abcdef0".len(), "{}", i.id);
+            let e = w.endpoints.iter().find(|e| e.vpc_id == i.vpc_id).unwrap();
+            let sg = w.security_group(&i.security_groups[0]).unwrap();
+            assert_eq!(sg.inbound[0].groups, e.security_groups, "{}", i.id);
+            assert!(["web", "db", "cache"].contains(&i.tags["Role"].as_str()));
+        }
+        let per_endpoint = |n: usize| {
+            fleet
+                .iter()
+                .filter(|i| i.vpc_id == w.endpoints[n].vpc_id)
+                .count()
+        };
+        assert_eq!(
+            (per_endpoint(0), per_endpoint(1), per_endpoint(2)),
+            (100, 100, 100)
+        );
+    }
 }

@@ -116,6 +116,10 @@ pub async fn run(args: RunArgs, g: &Globals) -> Result<Outcome, Failure> {
         policy,
         timing: super::login::timing(&args.host_keys),
         log_off: !crate::route::settings::log_on(&config.file),
+        // Not under -v (log lines would cut into it) nor -q (only errors).
+        progress: crate::local::terminal::stderr_is_tty()
+            && tracing::enabled!(tracing::Level::WARN)
+            && !tracing::enabled!(tracing::Level::INFO),
     };
     fleet::run(request, &config.file, config.path.as_deref()).await
 }

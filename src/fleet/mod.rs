@@ -4,10 +4,12 @@
 //! and on each endpoint at most `--per-endpoint` tunnels of this user's (the slots of
 //! `route::slots`, shared with the user's other eic-ssh processes), its key pushed right
 //! before its tunnel. Selection is `select`, output `output`, the hosts' turns `schedule`,
-//! the end `summary`.
+//! the end `summary`, the
+//! terminal's progress line `progress`.
 
 pub mod ansible;
 pub mod output;
+pub mod progress;
 pub mod schedule;
 pub mod select;
 pub mod summary;
@@ -65,6 +67,8 @@ pub struct Request {
     pub timing: crate::ssh::client::Timing,
     /// `log = false` in the config file: no connection-log entries.
     pub log_off: bool,
+    /// Draw the progress line on stderr (a terminal, neither `-v` nor `-q`).
+    pub progress: bool,
 }
 
 /// One host of the run and how far planning got with it.
@@ -113,7 +117,11 @@ pub async fn run(
         Some(spec) => Some(select::max_errors(spec, hosts.len())?),
         None => None,
     };
+    if request.progress {
+        progress::start(hosts.len());
+    }
     let (reports, stopped) = schedule::run(&request, hosts, max_errors, stops).await;
+    progress::end();
     summary::finish(&reports, stopped)
 }
 

@@ -131,10 +131,12 @@ impl Stream {
             self.prefix,
             escape_bytes(line).replace("\\t", "\t")
         );
-        let _ = match self.which {
-            Which::Out => std::io::stdout().lock().write_all(text.as_bytes()),
-            Which::Err => std::io::stderr().lock().write_all(text.as_bytes()),
-        };
+        super::progress::print(|| {
+            let _ = match self.which {
+                Which::Out => std::io::stdout().lock().write_all(text.as_bytes()),
+                Which::Err => std::io::stderr().lock().write_all(text.as_bytes()),
+            };
+        });
     }
 }
 

@@ -18,6 +18,7 @@ use russh::client::{Handle, Msg};
 use tokio::sync::Semaphore;
 
 use super::output::{self, Mode, Stream, Which};
+use super::progress;
 use super::summary::{Ended, Report};
 use super::{Host, Request, known_hosts};
 use crate::error::{Failure, Kind, Outcome, Signal};
@@ -135,11 +136,13 @@ pub async fn run(
     };
     let notice = async {
         let stop = stops.clone().await;
-        eprintln!(
-            "eic-ssh: stopping ({}): no new host starts; running ones get the signal and are closed within {} s",
-            stop.signal().name(),
-            STOP.as_secs()
-        );
+        progress::print(|| {
+            eprintln!(
+                "eic-ssh: stopping ({}): no new host starts; running ones get the signal and are closed within {} s",
+                stop.signal().name(),
+                STOP.as_secs()
+            )
+        });
         std::future::pending::<()>().await
     };
     let every_host = async {
@@ -217,6 +220,7 @@ impl Turns<'_> {
             .as_ref()
             .and_then(|id| self.endpoints.get(id))
             .cloned();
+        progress::update(|c| c.waiting += 1);
         let places = async {
             let place = match &endpoint {
                 Some(s) => s.acquire().await.ok(),
@@ -224,11 +228,15 @@ impl Turns<'_> {
             };
             (place, self.parallel.acquire().await.ok())
         };
-        let (_place, _turn) = tokio::select! {
-            held = places => held,
-            stop = self.stops.clone() => {
-                return Report::new(&host, Ended::NotStarted(not_started(stop.signal())));
-            }
+        let held = tokio::select! {
+            held = places => Some(held),
+            _ = self.stops.clone() => None,
+        };
+        progress::update(|c| c.waiting = c.waiting.saturating_sub(1));
+        let Some((_place, _turn)) = held else {
+            let stop = self.stops.clone().now_or_never();
+            let why = stop.map_or("stopped by a signal", |s| not_started(s.signal()));
+            return Report::new(&host, Ended::NotStarted(why));
         };
         if let Some(stop) = self.stops.clone().now_or_never() {
             return Report::new(&host, Ended::NotStarted(not_started(stop.signal())));
@@ -237,6 +245,7 @@ impl Turns<'_> {
             return Report::new(&host, Ended::NotStarted(why));
         }
         self.started.borrow_mut()[i] = true;
+        progress::update(|c| c.running += 1);
         let started = SystemTime::now();
         let clock = Instant::now();
         let mode = &self.request.mode;
@@ -247,7 +256,10 @@ impl Turns<'_> {
             });
         let (mut out, mut err) = match streams {
             Ok(s) => s,
-            Err(f) => return self.finish(&host, Ended::Failed(f), None),
+            Err(f) => {
+                progress::update(|c| c.running = c.running.saturating_sub(1));
+                return self.finish(&host, Ended::Failed(f), None);
+            }
         };
         let learned = Mutex::new(Learned {
             verdict: Some(destination.verdict.clone()),
@@ -273,6 +285,12 @@ impl Turns<'_> {
         let learned = learned.into_inner().unwrap_or_else(|e| e.into_inner());
         self.log(&host.chosen.typed, &report, learned);
         self.show(&host, &report);
+        let failed = usize::from(report.ended.is_error());
+        progress::update(|c| {
+            c.running = c.running.saturating_sub(1);
+            c.done += 1;
+            c.failed += failed;
+        });
         report
     }
 
@@ -287,6 +305,10 @@ impl Turns<'_> {
         });
         self.log(&host.chosen.typed, &report, learned);
         self.show(host, &report);
+        progress::update(|c| {
+            c.done += 1;
+            c.failed += 1;
+        });
         report
     }
 

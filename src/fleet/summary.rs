@@ -147,7 +147,9 @@ impl Report {
     pub fn print_json(&self) {
         use std::io::Write;
         let line = format!("{}\n", self.json());
-        let _ = std::io::stdout().lock().write_all(line.as_bytes());
+        super::progress::print(|| {
+            let _ = std::io::stdout().lock().write_all(line.as_bytes());
+        });
     }
 }
 

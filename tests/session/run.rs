@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
+use common::tmux::Tmux;
 use common::*;
 use eic_ssh_sim::World;
 use eic_ssh_sim::world::{Endpoint, Instance, Rule, SecurityGroup};
@@ -243,6 +244,88 @@ fn no_more_than_per_endpoint_tunnels_and_the_endpoints_429_is_waited_out() {
         "the endpoint refused some"
     );
     assert!(stderr(&out).contains("5 hosts: 5 ok"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_hundred_and_twenty_hosts_on_two_endpoints_with_p_100_stay_under_each_quota() {
+    // eic-sim's fleet: 120 instances spread over 2 VPCs, each with its own endpoint
+    // admitting 20 connections; -P 100 asks for more than either admits.
+    let world = World::fleet(120, 2);
+    let endpoints: Vec<String> = world.endpoints.iter().map(|e| e.id.clone()).collect();
+    let h = harness(world);
+    let mut cmd = run_cmd(
+        &h,
+        &[
+            "-P",
+            "100",
+            "--filter",
+            "tag:Role=web,db,cache",
+            "--",
+            "sleep 0.2; echo done",
+        ],
+    );
+    let out = run(&mut cmd, 3 * LIMIT);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out).matches("| done\n").count(), 120);
+    assert!(
+        stderr(&out).contains("eic-ssh: run: 120 hosts: 120 ok\n"),
+        "{}",
+        stderr(&out)
+    );
+    // Every host through its own VPC's endpoint, never more than 20 at once on either,
+    // and not one 429: the slots kept the run under the quota, nothing was waited out.
+    let peaks = peaks(&h);
+    for id in &endpoints {
+        let opened = h
+            .sim
+            .events_of("tunnel_open")
+            .iter()
+            .filter(|e| e["endpoint"] == id.as_str())
+            .count();
+        assert_eq!(opened, 60, "{id}");
+        assert!(peaks[id] <= 20, "{id}: {peaks:?}");
+    }
+    assert!(
+        h.sim.events_of("tunnel_refused").is_empty(),
+        "{:?}",
+        h.sim.events_of("tunnel_refused")
+    );
+}
+
+#[test]
+fn a_terminal_shows_the_progress_line_between_the_host_lines_and_then_the_summary() {
+    let h = harness(fleet(3, 0));
+    // The hosts are this machine: each waits for the gate file, so the line is caught
+    // with one host running and two waiting for its endpoint's one slot.
+    let gate = h.dir.path().join("gate");
+    let tmux = Tmux::start(&h, 120, 20);
+    tmux.wait_for("local$");
+    tmux.keys(&format!(
+        "{} run -l {} --per-endpoint 1 'web-*' -- 'until [ -e {} ]; do sleep 0.05; done; echo done'",
+        env!("CARGO_BIN_EXE_eic-ssh"),
+        h.user,
+        gate.display()
+    ));
+    tmux.enter();
+    tmux.wait_for("run: 0/3 done, 1 running, 2 waiting for a slot");
+    std::fs::write(&gate, "").unwrap();
+    let screen = tmux.wait_for("eic-ssh: run: 3 hosts: 3 ok");
+    let lines: Vec<&str> = screen.lines().map(str::trim_end).collect();
+    for label in ["web-1", "web-2", "web-3"] {
+        assert!(
+            lines.contains(&format!("{label} | done").as_str()),
+            "{label}'s line whole: {screen}"
+        );
+    }
+    assert!(lines.contains(&"eic-ssh: run: 3 hosts: 3 ok"), "{screen}");
+    assert!(
+        !screen.contains("running"),
+        "the progress line is gone: {screen}"
+    );
+
+    // Not a terminal: no progress line at all.
+    let out = eic_run(&h, &["web-1", "--", "true"]);
+    assert_eq!(stderr(&out), "eic-ssh: run: 1 host: 1 ok\n");
 }
 
 #[test]
@@ -571,10 +654,10 @@ fn the_slots_this_users_other_processes_hold_count() {
     drop(held);
 }
 
-/// `fleet(2, 1)` seen from 203.0.113.9, with app-1 (`guarded`) allowed only from
+/// `fleet(web, 1)` seen from 203.0.113.9, with app-1 (`guarded`) allowed only from
 /// 198.51.100.0/24: the guard refuses it. Returns the harness and the config's path.
-fn guarded_fleet() -> (Harness, std::path::PathBuf) {
-    let mut world = fleet(2, 1);
+fn guarded_fleet(web: usize) -> (Harness, std::path::PathBuf) {
+    let mut world = fleet(web, 1);
     world.client_public_ip = Some("203.0.113.9".parse().unwrap());
     let h = harness(world);
     let config = h.dir.path().join("config.toml");
@@ -605,7 +688,7 @@ fn json_of(o: &Output) -> serde_json::Value {
 
 #[test]
 fn the_inventory_groups_hosts_by_tag_endpoint_and_zone_and_refused_hosts_apart() {
-    let (h, config) = guarded_fleet();
+    let (h, config) = guarded_fleet(2);
     let out = inventory(&h, &config, &["--list"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let inv = json_of(&out);
@@ -668,7 +751,7 @@ fn ansible_pings_and_runs_commands_through_the_inventory() {
         skip_or_fail("`ansible` is not on PATH (pip install ansible-core to run this test)");
         return;
     };
-    let (h, config) = guarded_fleet();
+    let (h, config) = guarded_fleet(5);
     // ssh checks the sshd's key under each instance id (ansible_host), strictly.
     let ssh_args = format!(
         "-o ControlMaster=no -o StrictHostKeyChecking=yes -o UserKnownHostsFile={}",
@@ -709,7 +792,7 @@ fn ansible_pings_and_runs_commands_through_the_inventory() {
     let ping = ansible_cmd(&["tag_Role_web", "-m", "ping"]);
     let text = stdout(&ping);
     assert_eq!(ping.status.code(), Some(0), "{text}\n{}", stderr(&ping));
-    assert_eq!(text.matches("SUCCESS").count(), 2, "{text}");
+    assert_eq!(text.matches("SUCCESS").count(), 5, "{text}");
     assert!(text.contains("\"ping\": \"pong\""), "{text}");
     let command = ansible_cmd(&["tag_Role_web", "-m", "command", "-a", "echo from-ansible"]);
     let text = stdout(&command);
@@ -719,7 +802,7 @@ fn ansible_pings_and_runs_commands_through_the_inventory() {
         "{text}\n{}",
         stderr(&command)
     );
-    assert_eq!(text.matches("from-ansible").count(), 2, "{text}");
+    assert_eq!(text.matches("from-ansible").count(), 5, "{text}");
     // The refused host is reached by nothing.
     let pushed: Vec<String> = h
         .sim
