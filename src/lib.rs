@@ -15,6 +15,7 @@ pub mod cache_file;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod connect;
 pub mod copy;
 pub mod error;
 pub mod family;
@@ -24,6 +25,7 @@ pub mod local;
 pub mod logbook;
 pub mod logging;
 pub mod net;
+pub mod openssh;
 /// The connections opened ahead live in `net`; the old path stays.
 pub use net::ahead;
 pub mod plain_name;

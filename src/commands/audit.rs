@@ -12,10 +12,9 @@ use crate::aws::inventory::{Entry, inventory};
 use crate::aws::security_groups::{Admitted, admitted};
 use crate::aws::{AwsChoices, AwsContext, AwsError, ec2};
 use crate::cli::{AuditArgs, Globals};
-use crate::commands::list::{aliases, settings_for};
-use crate::commands::ssh_config::parse_filters;
 use crate::config::{self, ConfigFile};
 use crate::error::{Failure, Kind, Outcome};
+use crate::fleet::listing::{aliases, instance_settings, parse_filters};
 use crate::printable::escape;
 use crate::target::{InstanceRef, instance_ref};
 use crate::{net, route};
@@ -167,7 +166,7 @@ impl<'a> Judge<'a> {
         entry: &Entry,
         event: &cloudtrail::TrailEvent,
     ) -> Result<Option<bool>, Failure> {
-        let Some(eff) = settings_for(self.file, self.path, entry) else {
+        let Some(eff) = instance_settings(self.file, self.path, entry) else {
             return Ok(None);
         };
         match report::allowed(&eff, &event.source_ip, None) {

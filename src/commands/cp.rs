@@ -4,10 +4,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::cli::{CpArgs, Globals};
-use crate::commands::attempt::Attempt;
-use crate::commands::login::login;
-use crate::commands::settings_for;
 use crate::config::file::Loaded;
+use crate::connect::attempt::Attempt;
+use crate::connect::login::login;
+use crate::connect::settings_for;
 use crate::copy::operands::{self, Plan};
 use crate::copy::progress::{Progress, human_bytes};
 use crate::copy::sftp::{Sftp, StartError, broken_text};

@@ -1,10 +1,10 @@
 //! `eic-ssh proxy`: stdin/stdout through one tunnel, for OpenSSH's ProxyCommand.
 
 use crate::cli::{Globals, ProxyArgs};
-use crate::commands::attempt::Attempt;
-use crate::commands::settings_for;
-use crate::commands::signal;
 use crate::config::file::Loaded;
+use crate::connect::attempt::Attempt;
+use crate::connect::settings_for;
+use crate::connect::signal;
 use crate::error::{Failure, Outcome};
 use crate::local::signals::{self, Stop, Stops};
 use crate::local::stdio;

@@ -8,9 +8,9 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::cli::{Globals, TunnelArgs};
-use crate::commands::attempt::Attempt;
-use crate::commands::{settings_for, signal};
 use crate::config::file::Loaded;
+use crate::connect::attempt::Attempt;
+use crate::connect::{settings_for, signal};
 use crate::error::{Failure, Kind, Outcome, Signal};
 use crate::local::signals::{self, Stop, Stops};
 use crate::route::{self, Connector, Learned};

@@ -7,7 +7,9 @@
 //! the end `summary`.
 
 pub mod ansible;
+pub mod listing;
 pub mod output;
+pub mod pick;
 pub mod schedule;
 pub mod select;
 pub mod summary;

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use russh::client::Handle;
 use tokio::sync::watch;
 
-use crate::commands::login::Login;
+use crate::connect::login::Login;
 use crate::error::{Failure, Kind, Outcome};
 use crate::local::signals::{self, Stop};
 use crate::ssh::client::{self, Callbacks};
