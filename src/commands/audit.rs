@@ -34,7 +34,7 @@ pub async fn run(args: AuditArgs, g: &Globals) -> Result<Outcome, Failure> {
     let wanted: Vec<InstanceRef> = args
         .targets
         .iter()
-        .map(|t| instance_ref(t, file.hosts.get(t)))
+        .map(|t| instance_ref(t, file.hosts.get(t).map(|h| h.section())))
         .collect::<Result<_, _>>()?;
     let defaults = route::settings::defaults(&file, path.as_deref())?;
     let choices = AwsChoices {

@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::cli::{Globals, InventoryArgs};
 use crate::config;
 use crate::error::{Failure, Outcome};
-use crate::fleet::ansible::{self, Host};
+use crate::fleet::ansible::{self, AnsibleHost};
 use crate::fleet::listing::{self, Listed, parse_filters};
 use crate::openssh::blocks::{self, Block, Common, is_host_name};
 use crate::openssh::proxy_flags;
@@ -52,7 +52,7 @@ fn host(
     path: Option<&Path>,
     common: &Common,
     row: Listed,
-) -> Result<Option<Host>, Failure> {
+) -> Result<Option<AnsibleHost>, Failure> {
     let entry = &row.entry;
     let id = entry.instance.id.clone();
     let endpoint = match &entry.endpoint {
@@ -92,7 +92,7 @@ fn host(
         }
     };
     let refused = (row.guard == "refused").then(|| row.guard_reason.clone().unwrap_or_default());
-    Ok(Some(Host {
+    Ok(Some(AnsibleHost {
         name,
         instance_id: id,
         tags: entry.instance.tags.clone(),

@@ -15,7 +15,6 @@ pub mod select;
 pub mod summary;
 
 use std::net::IpAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -69,7 +68,7 @@ pub struct Request {
 }
 
 /// One host of the run and how far planning got with it.
-pub struct Host {
+pub struct RunHost {
     /// Which instance, and its label.
     pub chosen: Chosen,
     /// The label as a file name (`--out-dir`).
@@ -114,7 +113,7 @@ async fn plan(
     request: &Request,
     file: &ConfigFile,
     path: Option<&std::path::Path>,
-) -> Result<Vec<Host>, Failure> {
+) -> Result<Vec<RunHost>, Failure> {
     let defaults = route::settings::defaults(file, path)?;
     let choices = AwsChoices {
         profile: request.flags.profile.clone().or(defaults.profile.clone()),
@@ -193,10 +192,10 @@ impl Shared<'_> {
         chosen: Chosen,
         settings: Settings,
         ip: Option<&Result<IpAddr, ProbeError>>,
-    ) -> Host {
+    ) -> RunHost {
         let file_name = select::file_name(&chosen.label);
         let endpoint_id = chosen.entry.endpoint.as_ref().ok().map(|e| e.id.clone());
-        let mut host = Host {
+        let mut host = RunHost {
             file_name,
             endpoint_id,
             verdict: None,
@@ -294,14 +293,4 @@ impl Shared<'_> {
             unconfirmed: None,
         })
     }
-}
-
-/// Where the host keys are looked up: `--known-hosts`/`known_hosts`, else ~/.ssh/known_hosts.
-fn known_hosts(settings: &Settings) -> PathBuf {
-    crate::target::expand_tilde(
-        settings
-            .known_hosts
-            .as_deref()
-            .unwrap_or(std::path::Path::new("~/.ssh/known_hosts")),
-    )
 }

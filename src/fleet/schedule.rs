@@ -16,7 +16,7 @@ use tokio::sync::Semaphore;
 
 use super::output::{self, Mode, Stream, Which};
 use super::summary::{Ended, Report};
-use super::{Host, Request, known_hosts};
+use super::{Request, RunHost};
 use crate::error::{Failure, Kind, Outcome};
 use crate::local::signals::{self, Stop};
 use crate::logbook;
@@ -53,7 +53,7 @@ struct Turns<'a> {
 }
 
 /// Runs every host; a report for each, in the order they were named.
-pub async fn run(request: &Request, hosts: Vec<Host>, max_errors: Option<usize>) -> Vec<Report> {
+pub async fn run(request: &Request, hosts: Vec<RunHost>, max_errors: Option<usize>) -> Vec<Report> {
     let key = match EphemeralKey::generate() {
         Ok(key) => key,
         Err(f) => {
@@ -167,7 +167,7 @@ impl Turns<'_> {
     }
 
     /// One host's turn, from waiting for its place to its report.
-    async fn host(&self, mut host: Host) -> Report {
+    async fn host(&self, mut host: RunHost) -> Report {
         let planned = std::mem::replace(&mut host.ready, Err(Failure::new(Kind::Other, "")));
         let destination = match planned {
             Ok(d) => d,
@@ -229,7 +229,7 @@ impl Turns<'_> {
     }
 
     /// A host that never connected: reported, logged, shown.
-    fn finish(&self, host: &Host, ended: Ended, learned: Option<Learned>) -> Report {
+    fn finish(&self, host: &RunHost, ended: Ended, learned: Option<Learned>) -> Report {
         let report = Report::new(host, ended);
         let learned = learned.unwrap_or_else(|| Learned {
             verdict: host.verdict.clone(),
@@ -244,7 +244,7 @@ impl Turns<'_> {
 
     /// The host's entry in the connection log (one per host, as for a session), unless
     /// `log = false`; a host never started has none.
-    fn log(&self, host: &Host, report: &Report, learned: Learned) {
+    fn log(&self, host: &RunHost, report: &Report, learned: Learned) {
         if self.request.log_off || matches!(report.ended, Ended::NotStarted(_)) {
             return;
         }
@@ -276,7 +276,7 @@ impl Turns<'_> {
     }
 
     /// The host's end as `--out-dir` and `--json` want it (prefixed lines need nothing more).
-    fn show(&self, host: &Host, report: &Report) {
+    fn show(&self, host: &RunHost, report: &Report) {
         match &self.request.mode {
             Mode::Dir(dir) => {
                 if matches!(report.ended, Ended::NotStarted(_)) {
@@ -326,7 +326,7 @@ impl Turns<'_> {
                 settings.host_key_alias.as_deref().unwrap_or(&instance_id),
                 settings.port,
             ),
-            path: known_hosts(&settings),
+            path: host_keys::file(settings.known_hosts.as_deref()),
             policy: self.request.policy,
             console: None,
             seen: seen.clone(),

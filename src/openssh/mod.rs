@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use crate::config;
 use crate::error::Failure;
 use crate::local::files;
+use crate::local::paths::expand_tilde;
 use crate::ssh::key::read_public_key;
-use crate::target::expand_tilde;
 use blocks::Common;
 
 impl Common {

@@ -10,12 +10,12 @@ use crate::config::{self, ConfigFile};
 use crate::error::{Failure, Kind, Outcome};
 use crate::fleet::listing::{listing, parse_filters};
 use crate::local::files;
+use crate::local::paths::expand_tilde;
 use crate::openssh::blocks::{self, Block, Common, HEADER, is_host_name};
 use crate::openssh::{absolute, proxy_flags};
 use crate::printable::escape;
 use crate::route::origin::Origin;
 use crate::route::{self, Flags};
-use crate::target::expand_tilde;
 
 /// Prints the blocks, or writes them with `--write`; exit 0 (blocks that cannot be
 /// written safely are left out with a warning).
