@@ -38,7 +38,7 @@ pub async fn target(config: &Loaded, flags: &AwsChoices) -> Result<String, Failu
         ));
     }
     let lines = lines(&choices);
-    match picker::pick(PROMPT, &lines) {
+    match picker::pick(PROMPT, lines).await {
         Ok(Some(i)) => Ok(choices[i].target.clone()),
         Ok(None) => Err(Failure::new(Kind::Interrupted, "nothing picked")),
         Err(e) => Err(Failure::new(

@@ -130,7 +130,7 @@ impl Slots {
                     return Ok(None);
                 }
             };
-            let Some(wait) = backoff.next(rand::random::<f64>()) else {
+            let Some(wait) = backoff.next() else {
                 return Err(self.full(held, limit, backoff.waited()));
             };
             if !said {
