@@ -1,4 +1,6 @@
-//! Fleets: one command on many instances (`eic-ssh run`). The run is planned once — one
+//! Many instances at once: the listing of what the credentials can see (`listing`, which
+//! `list`, `inventory`, `audit` and the session's `pick` read), and one command on many
+//! instances (`eic-ssh run`). The run is planned once — one
 //! credential load, one DescribeInstances and one DescribeInstanceConnectEndpoints, one
 //! egress check — then each host goes when its turn comes: at most `--parallel` in flight,
 //! and on each endpoint at most `--per-endpoint` tunnels of this user's (the slots of
