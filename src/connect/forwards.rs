@@ -89,7 +89,7 @@ pub async fn run(
                 std::future::pending::<()>().await
             };
             tokio::select! {
-                () = client::closed(&handle) => {}
+                () = login.ended.wait() => {}
                 () = warning => unreachable!("the warning never finishes"),
                 () = rollover => {
                     eprintln!(
@@ -106,7 +106,7 @@ pub async fn run(
                         }
                         Err(f) => {
                             eprintln!("eic-ssh: could not open the next tunnel ahead ({f}); reconnecting when this one ends");
-                            client::closed(&handle).await;
+                            login.ended.wait().await;
                         }
                     }
                 }

@@ -249,15 +249,7 @@ impl Turns<'_> {
             return;
         }
         let mut entry = logbook::Entry::new("run", &host.chosen.typed);
-        entry.instance = learned.instance;
-        entry.endpoint = learned.endpoint;
-        entry.guard = learned.verdict.as_ref().map(|v| v.word().to_string());
-        entry.egress_ip = learned
-            .verdict
-            .as_ref()
-            .and_then(|v| v.ip())
-            .map(|ip| ip.to_string());
-        entry.host_key = learned.host_key;
+        learned.record(&mut entry);
         (entry.outcome, entry.exit) = match &report.ended {
             Ended::Exited(0) => (Outcome::Success.word().to_string(), 0),
             Ended::Exited(n) => (Outcome::Success.word().to_string(), *n),
@@ -266,11 +258,6 @@ impl Turns<'_> {
                 (f.message.clone(), f.exit().code())
             }
         };
-        for t in &learned.traffic {
-            let (up, down) = t.totals();
-            entry.bytes_up += up;
-            entry.bytes_down += down;
-        }
         entry.duration_ms = u64::try_from(report.duration.as_millis()).unwrap_or(u64::MAX);
         logbook::append(&entry);
     }
@@ -345,7 +332,7 @@ impl Turns<'_> {
         .await;
         learned.lock().unwrap_or_else(|e| e.into_inner()).host_key =
             seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let mut handle = handle?;
+        let (mut handle, _) = handle?;
         client::authenticate(&mut handle, &key.user, self.key.for_auth(), &budget).await?;
         let broken = |what: &str, e: russh::Error| Failure::new(Kind::Ssh, format!("{what}: {e}"));
         let mut channel = handle
