@@ -172,7 +172,7 @@ async fn reconnect(
 ) -> Result<Login, Failure> {
     let mut backoff = Backoff::reconnecting();
     for attempt in 1..=policy.attempts {
-        let delay = backoff.next().unwrap_or(Duration::ZERO);
+        let delay = backoff.next_wait().unwrap_or(Duration::ZERO);
         eprintln!(
             "eic-ssh: reconnecting in {:.1} s (attempt {attempt} of {})",
             delay.as_secs_f64(),

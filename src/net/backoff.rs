@@ -57,13 +57,13 @@ impl Backoff {
     }
 
     /// The next wait, jittered at random; `None` once the bound is used up.
-    pub fn next(&mut self) -> Option<Duration> {
+    pub fn next_wait(&mut self) -> Option<Duration> {
         // Not for security: only to spread the tries of many clients.
-        self.next_with(rand::random::<f64>())
+        self.next_wait_with(rand::random::<f64>())
     }
 
     /// The next wait, given `jitter` in [0, 1); `None` once the bound is used up.
-    fn next_with(&mut self, jitter: f64) -> Option<Duration> {
+    fn next_wait_with(&mut self, jitter: f64) -> Option<Duration> {
         let left = self.bound.saturating_sub(self.waited);
         if left < SHORTEST {
             return None;
@@ -87,7 +87,7 @@ mod tests {
 
     fn all(bound: u64, jitter: f64) -> Vec<Duration> {
         let mut b = Backoff::new(Duration::from_secs(bound));
-        std::iter::from_fn(|| b.next_with(jitter)).collect()
+        std::iter::from_fn(|| b.next_wait_with(jitter)).collect()
     }
 
     #[test]
@@ -106,7 +106,7 @@ mod tests {
         // Random jitter stays within half and the whole of each ceiling, and the bound.
         let mut b = Backoff::new(Duration::from_secs(30));
         let mut ceiling = 1.0_f64;
-        while let Some(wait) = b.next() {
+        while let Some(wait) = b.next_wait() {
             let wait = wait.as_secs_f64();
             let left = 30.0 - (b.waited().as_secs_f64() - wait);
             assert!(
@@ -119,25 +119,25 @@ mod tests {
         // Between reconnections: 1, 2, 4 … up to 30 s, with no bound but the attempts'.
         let mut r = Backoff::reconnecting();
         let ceilings: Vec<f64> = (0..8)
-            .map(|_| r.next_with(0.999_999).unwrap().as_secs_f64().round())
+            .map(|_| r.next_wait_with(0.999_999).unwrap().as_secs_f64().round())
             .collect();
         assert_eq!(ceilings, [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]);
         let mut r = Backoff::reconnecting();
-        assert_eq!(r.next_with(0.0), Some(Duration::from_millis(500)));
+        assert_eq!(r.next_wait_with(0.0), Some(Duration::from_millis(500)));
     }
 
     #[test]
     fn zero_means_no_try_after_the_first_refusal() {
         assert!(all(0, 0.5).is_empty());
         let mut b = Backoff::new(Duration::from_secs(2));
-        assert_eq!(b.next_with(0.0), Some(Duration::from_millis(500)));
-        assert_eq!(b.next_with(0.0), Some(Duration::from_secs(1)));
+        assert_eq!(b.next_wait_with(0.0), Some(Duration::from_millis(500)));
+        assert_eq!(b.next_wait_with(0.0), Some(Duration::from_secs(1)));
         assert_eq!(
-            b.next_with(0.0),
+            b.next_wait_with(0.0),
             Some(Duration::from_millis(500)),
             "cut to the bound"
         );
-        assert_eq!(b.next_with(0.0), None);
+        assert_eq!(b.next_wait_with(0.0), None);
         assert_eq!(b.waited(), Duration::from_secs(2));
     }
 }
