@@ -58,7 +58,7 @@ async fn copy(
     let bound = Duration::from_secs(args.sftp_timeout);
     let sftp = match Sftp::start(&login.handle, bound).await {
         Ok(sftp) => sftp,
-        Err(e) => return Err(start_failure(e, login.handle, &login.ended, login.port).await),
+        Err(e) => return Err(start_failure(e, login.handle, login.port).await),
     };
     let progress = Progress::new(!quiet && terminal::stderr_is_tty());
     let report = Mutex::new(Report::default());
@@ -97,7 +97,7 @@ async fn copy(
             () = &mut work => None,
             () = warning => unreachable!("the warning never finishes"),
             _ = tokio::signal::ctrl_c() => Some(Stop::Interrupted),
-            () = login.ended.wait() => {
+            () = client::closed(&login.handle) => {
                 // The copy sees the loss itself within moments (its requests fail), and
                 // then writes what had arrived to the part file, for --resume.
                 let _ = tokio::time::timeout(crate::net::timeouts::COPY_SETTLE, &mut work).await;
@@ -259,13 +259,12 @@ async fn answers(handle: &russh::client::Handle<client::Callbacks>) -> bool {
 async fn start_failure(
     e: StartError,
     handle: russh::client::Handle<client::Callbacks>,
-    ended: &client::Ended,
     port: u16,
 ) -> Failure {
     let lost = match &e {
         // The connection may be going down under the request that failed: give it a moment.
         StartError::Failed(_) => {
-            tokio::time::timeout(crate::net::timeouts::CLOSE_GRACE, ended.wait())
+            tokio::time::timeout(crate::net::timeouts::CLOSE_GRACE, client::closed(&handle))
                 .await
                 .is_ok()
         }

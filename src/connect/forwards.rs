@@ -89,7 +89,7 @@ pub async fn run(
                 std::future::pending::<()>().await
             };
             tokio::select! {
-                () = login.ended.wait() => {}
+                () = client::closed(&handle) => {}
                 () = warning => unreachable!("the warning never finishes"),
                 () = rollover => {
                     eprintln!(
@@ -106,7 +106,7 @@ pub async fn run(
                         }
                         Err(f) => {
                             eprintln!("eic-ssh: could not open the next tunnel ahead ({f}); reconnecting when this one ends");
-                            login.ended.wait().await;
+                            client::closed(&handle).await;
                         }
                     }
                 }

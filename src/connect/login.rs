@@ -14,7 +14,7 @@ use crate::config::file::Loaded;
 use crate::error::Failure;
 use crate::local::terminal;
 use crate::route::{self, Connector, Learned, Settings};
-use crate::ssh::client::{self, Callbacks, Ended};
+use crate::ssh::client::{self, Callbacks};
 use crate::ssh::deadline::Budget;
 use crate::ssh::forward::{Admit, RemoteForwards};
 use crate::ssh::host_keys::{self, HostKeyCheck, Policy};
@@ -29,8 +29,6 @@ pub struct Login {
     pub port: u16,
     /// The SSH connection.
     pub handle: Handle<Callbacks>,
-    /// Resolves once the connection has ended.
-    pub ended: Ended,
     /// The OS user logged in.
     pub user: String,
     /// Where connections of `-R` forwards go (filled by the session).
@@ -120,13 +118,12 @@ pub async fn login(
     )
     .await;
     learned.host_key = seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let (mut handle, ended) = handle?;
+    let mut handle = handle?;
     client::authenticate(&mut handle, &user, key.for_auth(), &budget).await?;
     Ok(Login {
         instance_id,
         port,
         handle,
-        ended,
         user,
         remote_forwards,
         connector: Arc::new(connector),

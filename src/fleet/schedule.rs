@@ -332,7 +332,7 @@ impl Turns<'_> {
         .await;
         learned.lock().unwrap_or_else(|e| e.into_inner()).host_key =
             seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let (mut handle, _) = handle?;
+        let mut handle = handle?;
         client::authenticate(&mut handle, &key.user, self.key.for_auth(), &budget).await?;
         let broken = |what: &str, e: russh::Error| Failure::new(Kind::Ssh, format!("{what}: {e}"));
         let mut channel = handle

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use russh::client::{self, AuthResult, Handle};
 use russh::keys::{PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
-use tokio::sync::watch;
 
 use super::deadline::Budget;
 use super::forward::RemoteForwards;
@@ -29,23 +28,6 @@ pub struct Callbacks {
     /// The handshake's deadline, paused while the host key is judged (a host-key prompt
     /// may take the user as long as it takes).
     budget: Budget,
-    /// Dropped with the callbacks, which the connection's task owns: [`Ended`] hears of it.
-    _alive: watch::Sender<()>,
-}
-
-/// Resolves once the SSH connection has ended: the connection's task has finished and
-/// dropped its callbacks. Clones watch the same connection.
-#[derive(Debug, Clone)]
-pub struct Ended(watch::Receiver<()>);
-
-impl Ended {
-    /// Waits for the end (requests in flight would otherwise wait for their own timeouts
-    /// after the tunnel breaks).
-    pub async fn wait(&self) {
-        let mut alive = self.0.clone();
-        // Nothing is ever sent: the only change is the sender going away.
-        while alive.changed().await.is_ok() {}
-    }
 }
 
 impl client::Handler for Callbacks {
@@ -223,8 +205,8 @@ pub fn config(timing: Timing) -> client::Config {
     }
 }
 
-/// Runs the SSH handshake over the tunnel and checks the host key; the connection comes
-/// with what tells when it has ended. With `agent`, the server may open agent channels, which are relayed to that socket.
+/// Runs the SSH handshake over the tunnel and checks the host key.
+/// With `agent`, the server may open agent channels, which are relayed to that socket.
 /// The key exchange must complete within `budget` (which authentication shares): an
 /// endpoint that upgrades, then stalls, fails with a line naming how far it got.
 pub async fn connect(
@@ -235,17 +217,15 @@ pub async fn connect(
     timing: Timing,
     port: u16,
     budget: &Budget,
-) -> Result<(Handle<Callbacks>, Ended), Failure> {
+) -> Result<Handle<Callbacks>, Failure> {
     let refusal = Arc::new(Mutex::new(None));
     let traffic = tunnel.traffic();
-    let (alive, ended) = watch::channel(());
     let verifier = Callbacks {
         check,
         agent,
         refusal: refusal.clone(),
         remote,
         budget: budget.clone(),
-        _alive: alive,
     };
     let handshake = client::connect_stream(Arc::new(config(timing)), tunnel, verifier);
     let result = tokio::select! {
@@ -263,7 +243,7 @@ pub async fn connect(
     {
         return Err(crate::tunnel::error::tunnel_failure(io, port));
     }
-    result.map(|handle| (handle, Ended(ended))).map_err(|e| {
+    result.map_err(|e| {
         refusal
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -315,6 +295,14 @@ pub async fn why_it_ended(handle: Handle<Callbacks>, port: u16) -> Option<Failur
             "the instance stopped answering keepalives: the tunnel or the network stalled (see --server-alive-interval)",
         )),
         _ => None,
+    }
+}
+
+/// Resolves when the SSH connection has ended (requests in flight would otherwise wait
+/// for their own timeouts after the tunnel breaks).
+pub async fn closed(handle: &Handle<Callbacks>) {
+    while !handle.is_closed() {
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
