@@ -8,7 +8,7 @@ use crate::audit::report::{self, Reached, Row};
 use crate::audit::window;
 use crate::aws::cloudtrail;
 use crate::aws::connections::ApiConnections;
-use crate::aws::inventory::{Entry, inventory};
+use crate::aws::inventory::{Inventoried, inventory};
 use crate::aws::security_groups::{Admitted, admitted};
 use crate::aws::{AwsChoices, AwsContext, AwsError, ec2};
 use crate::cli::{AuditArgs, Globals};
@@ -116,14 +116,14 @@ pub async fn run(args: AuditArgs, g: &Globals) -> Result<Outcome, Failure> {
 /// The instance ids TARGETs and `--filter` keep, or `None` when neither is given.
 async fn selection(
     aws: &AwsContext,
-    entries: &[Entry],
+    entries: &[Inventoried],
     filters: &[ec2::Filter],
     wanted: &[InstanceRef],
 ) -> Result<Option<Vec<String>>, Failure> {
     if filters.is_empty() && wanted.is_empty() {
         return Ok(None);
     }
-    let filtered: Vec<Entry> = if filters.is_empty() {
+    let filtered: Vec<Inventoried> = if filters.is_empty() {
         entries.to_vec()
     } else {
         inventory(aws, filters).await?
@@ -163,7 +163,7 @@ impl<'a> Judge<'a> {
 
     async fn allowed(
         &mut self,
-        entry: &Entry,
+        entry: &Inventoried,
         event: &cloudtrail::TrailEvent,
     ) -> Result<Option<bool>, Failure> {
         let Some(eff) = instance_settings(self.file, self.path, entry) else {
@@ -183,7 +183,7 @@ impl<'a> Judge<'a> {
         }
     }
 
-    async fn read_groups(&self, entry: &Entry, port: u16) -> Result<Admitted, Failure> {
+    async fn read_groups(&self, entry: &Inventoried, port: u16) -> Result<Admitted, Failure> {
         let groups =
             ec2::describe_security_groups(self.aws, &entry.instance.security_groups).await?;
         let (endpoint_groups, preserve) = match &entry.endpoint {

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use crate::aws::AwsChoices;
 use crate::aws::connections::ApiConnections;
 use crate::aws::ec2;
-use crate::aws::inventory::{Entry, inventory};
+use crate::aws::inventory::{Inventoried, inventory};
 use crate::config::ConfigFile;
 use crate::error::Failure;
 use crate::guard::{Verdict, current_ip_over, decide, probe::ProbeError};
@@ -22,7 +22,7 @@ pub struct Listed {
     /// The AWS profile it was found with (flag, `AWS_PROFILE` or `[defaults]`), if any.
     pub profile: Option<String>,
     /// The instance and the endpoint that would serve it (or why none).
-    pub entry: Entry,
+    pub entry: Inventoried,
     /// The `[hosts]` aliases naming it.
     pub aliases: Vec<String>,
     /// The guard's verdict, as a word (`allowed`, `refused`, …).
@@ -60,7 +60,7 @@ pub async fn listing(
     } else {
         vec![aws.region.clone()]
     };
-    let mut found: Vec<(String, Entry)> = Vec::new();
+    let mut found: Vec<(String, Inventoried)> = Vec::new();
     for region in &regions {
         let here = aws.in_region(region)?;
         found.extend(
@@ -105,7 +105,7 @@ pub async fn listing(
 pub fn instance_settings(
     file: &ConfigFile,
     path: Option<&std::path::Path>,
-    entry: &Entry,
+    entry: &Inventoried,
 ) -> Option<route::Settings> {
     let i = &entry.instance;
     let target = aliases(file, entry)
@@ -119,7 +119,7 @@ pub fn instance_settings(
 
 /// The `[hosts]` aliases naming the instance, by id or by its Name tag (when that can
 /// stand for it: unique, and not shaped like an id).
-pub fn aliases(file: &ConfigFile, entry: &Entry) -> Vec<String> {
+pub fn aliases(file: &ConfigFile, entry: &Inventoried) -> Vec<String> {
     let i = &entry.instance;
     file.hosts
         .iter()
@@ -135,7 +135,7 @@ fn row(
     file: &ConfigFile,
     path: Option<&std::path::Path>,
     region: String,
-    entry: Entry,
+    entry: Inventoried,
     ip: Result<IpAddr, &ProbeError>,
 ) -> Listed {
     let (guard, guard_reason) = match instance_settings(file, path, &entry) {

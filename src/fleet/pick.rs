@@ -144,13 +144,13 @@ fn lines(choices: &[Choice]) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::aws::ec2::{Endpoint, Instance};
-    use crate::aws::inventory::Entry;
+    use crate::aws::inventory::Inventoried;
 
     fn row(id: &str, name: Option<&str>, aliases: &[&str]) -> Listed {
         Listed {
             region: "us-east-1".into(),
             profile: None,
-            entry: Entry {
+            entry: Inventoried {
                 instance: Instance {
                     id: id.into(),
                     state: "running".into(),
