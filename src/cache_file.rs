@@ -6,15 +6,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::local::private as local;
 
-/// Whether `meta` belongs to this user and nobody else can write it (or, with
-/// `private`, read it either).
-fn owned_and_private(meta: &std::fs::Metadata, private: bool) -> std::io::Result<()> {
-    let forbidden = if private { 0o077 } else { 0o022 };
+/// Whether the file `meta` describes belongs to this user and nobody else may read or
+/// write it.
+fn owned_and_private(meta: &std::fs::Metadata) -> std::io::Result<()> {
     if !local::is_mine(meta) {
         return Err(std::io::Error::other("owned by another user"));
     }
     if let Some(mode) = local::mode(meta)
-        && mode & forbidden != 0
+        && mode & 0o077 != 0
     {
         return Err(std::io::Error::other(format!(
             "mode {:o} lets other users in",
@@ -24,18 +23,9 @@ fn owned_and_private(meta: &std::fs::Metadata, private: bool) -> std::io::Result
     Ok(())
 }
 
-/// The directory holding `path`, if it is a real directory (not a symlink) that only this
-/// user can write.
-fn check_dir(path: &Path) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let meta = std::fs::symlink_metadata(dir)?;
-    if !meta.is_dir() {
-        return Err(std::io::Error::other(format!(
-            "{} is not a directory",
-            dir.display()
-        )));
-    }
-    owned_and_private(&meta, false)
+/// The directory holding `path`, private to this user (others may read it, not write it).
+fn dir_of(path: &Path) -> &Path {
+    path.parent().unwrap_or(Path::new("."))
 }
 
 /// Reads at most `limit` bytes of a cache file, only when it is trustworthy: a regular
@@ -44,7 +34,7 @@ fn check_dir(path: &Path) -> std::io::Result<()> {
 pub fn read(path: &Path, limit: u64) -> std::io::Result<String> {
     use local::OpenPrivate;
     use std::io::Read;
-    check_dir(path)?;
+    local::check_dir(dir_of(path), local::Others::MayRead)?;
     let mut f = std::fs::OpenOptions::new()
         .read(true)
         .no_follow()
@@ -53,7 +43,7 @@ pub fn read(path: &Path, limit: u64) -> std::io::Result<String> {
     if !meta.is_file() {
         return Err(std::io::Error::other("not a regular file"));
     }
-    owned_and_private(&meta, true)?;
+    owned_and_private(&meta)?;
     let mut text = String::new();
     (&mut f).take(limit).read_to_string(&mut text)?;
     Ok(text)
@@ -61,10 +51,7 @@ pub fn read(path: &Path, limit: u64) -> std::io::Result<String> {
 
 /// Writes a file only its owner can read, atomically, in a directory only we can write.
 pub fn write(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        local::create_dir_all(dir)?;
-    }
-    check_dir(path)?;
+    local::make_dir(dir_of(path), local::Others::MayRead)?;
     crate::local::files::replace(path, data, 0o600)
 }
 

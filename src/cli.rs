@@ -116,6 +116,14 @@ impl Globals {
         }
         Ok(())
     }
+
+    /// `--profile` and `--region`, as the AWS layer takes them.
+    pub fn aws_choices(&self) -> crate::aws::AwsChoices {
+        crate::aws::AwsChoices {
+            profile: self.profile.clone(),
+            region: self.region.clone(),
+        }
+    }
 }
 
 /// `eic-ssh [user@]TARGET [COMMAND…]`: the embedded SSH session.

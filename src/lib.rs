@@ -1,13 +1,14 @@
 //! eic-ssh: SSH to private EC2 instances through an EC2 Instance Connect Endpoint.
 //!
-//! Each folder is one stage of the pipeline or the front ends (docs/design.md):
+//! Each folder is one stage of the pipeline, a front end that wires it, or a helper every
+//! stage may use (docs/design.md, "Module map"):
 //!
 //! ```text
-//! config → target → guard → aws (resolve, push key) → tunnel → ssh / copy → commands
+//! config → target → route → guard → aws → net → tunnel → ssh → front end
 //! ```
 //!
-//! `cli` is seen only by `commands`, which wire the stages for each front end and decide
-//! what the process exits with.
+//! `cli` is seen only by `commands` and `connect`, which wire the stages for each front end
+//! and decide what the process exits with.
 
 pub mod audit;
 pub mod aws;
@@ -15,6 +16,7 @@ pub mod cache_file;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod connect;
 pub mod copy;
 pub mod error;
 pub mod family;
@@ -24,6 +26,7 @@ pub mod local;
 pub mod logbook;
 pub mod logging;
 pub mod net;
+pub mod openssh;
 /// The connections opened ahead live in `net`; the old path stays.
 pub use net::ahead;
 pub mod plain_name;

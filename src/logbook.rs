@@ -100,16 +100,10 @@ pub fn append(entry: &Entry) {
 /// Appends to `path` in one `write(2)`, rotating it first when it has reached `max` bytes.
 /// Only a regular file of ours, mode 0600, in a directory of ours is written.
 pub fn append_to(path: &Path, entry: &Entry, max: u64) -> io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    private::create_dir_all(dir)?;
-    let meta = std::fs::symlink_metadata(dir)?;
-    let shared = private::mode(&meta).is_some_and(|m| m & 0o022 != 0);
-    if !meta.is_dir() || !private::is_mine(&meta) || shared {
-        return Err(io::Error::other(format!(
-            "{} is not a directory only you can write",
-            dir.display()
-        )));
-    }
+    private::make_dir(
+        path.parent().unwrap_or(Path::new(".")),
+        private::Others::MayRead,
+    )?;
     let open = || {
         std::fs::OpenOptions::new()
             .append(true)

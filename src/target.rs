@@ -1,8 +1,6 @@
 //! What the user names as a target: `[user@]NAME` parsed once, instance ids checked, and
 //! how an instance is referred to once the config file has had its say.
 
-use std::path::{Path, PathBuf};
-
 use crate::error::Failure;
 
 /// `[user@]NAME` as typed: NAME is a config alias, an instance id or a Name tag.
@@ -61,17 +59,23 @@ impl std::fmt::Display for InstanceRef {
     }
 }
 
+/// What a `[hosts.NAME]` section says names its instance.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Section<'a> {
+    /// Its `instance` (an id, already checked).
+    pub instance: Option<&'a str>,
+    /// Its `name` (a Name tag).
+    pub name: Option<&'a str>,
+}
+
 /// What NAME names: the instance of its `[hosts.NAME]` section, else an instance id, else
 /// a Name tag. Anything shaped like an id is only ever an id (a Name tag that reads as one
 /// could be another instance's).
-pub fn instance_ref(
-    name: &str,
-    section: Option<&crate::config::file::Host>,
-) -> Result<InstanceRef, Failure> {
+pub fn instance_ref(name: &str, section: Option<Section<'_>>) -> Result<InstanceRef, Failure> {
     match section {
-        Some(h) => match (&h.instance, &h.name) {
-            (Some(id), _) => Ok(InstanceRef::Id(id.0.clone())),
-            (None, Some(tag)) => Ok(InstanceRef::Name(tag.clone())),
+        Some(h) => match (h.instance, h.name) {
+            (Some(id), _) => Ok(InstanceRef::Id(id.to_string())),
+            (None, Some(tag)) => Ok(InstanceRef::Name(tag.to_string())),
             (None, None) => Err(Failure::usage(format!(
                 "[hosts.{name}] needs `instance` or `name`"
             ))),
@@ -106,14 +110,6 @@ pub fn looks_like_instance_id(text: &str) -> bool {
         && text.is_char_boundary(2)
         && text[..2].eq_ignore_ascii_case("i-")
         && text[2..].bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-/// Expands a leading `~/` to the home directory.
-pub fn expand_tilde(path: &Path) -> PathBuf {
-    match (path.strip_prefix("~"), crate::local::paths::home()) {
-        (Ok(rest), Some(home)) => home.join(rest),
-        _ => path.to_path_buf(),
-    }
 }
 
 #[cfg(test)]

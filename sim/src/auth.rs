@@ -2,7 +2,6 @@
 
 use time::OffsetDateTime;
 
-use crate::server::header_of;
 use crate::sigv4::{Claim, Rejection, Seen, header_claim, sha256_hex, verify};
 use crate::world::{Credential, World};
 
@@ -249,5 +248,17 @@ fn denied(api: Api, principal: &str, action: &str, resource: &str) -> Denial {
                 "User: {principal} is not authorized to perform: {action} on resource: {resource}"
             ),
         ),
+    }
+}
+
+/// Header lookup for the SigV4 verifier.
+pub fn header_of(headers: &http::HeaderMap) -> impl Fn(&str) -> Option<String> + '_ {
+    move |name: &str| {
+        let values: Vec<&str> = headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        (!values.is_empty()).then(|| values.join(","))
     }
 }

@@ -14,7 +14,7 @@ use hyper::StatusCode;
 use serde_json::json;
 
 use crate::State;
-use crate::server::{Reply, text};
+use crate::reply::{Reply, text};
 
 /// Answers one checkip request.
 pub async fn handle(path: &str, state: &State, peer: SocketAddr) -> Reply {

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::State;
 use crate::auth::{Api, Denial, authenticate_request};
-use crate::server::Reply;
+use crate::reply::Reply;
 use crate::sigv4::sha256_hex;
 use crate::trail::TrailEvent;
 
@@ -86,7 +86,7 @@ pub fn handle(parts: &http::request::Parts, body: &Bytes, state: &State) -> Repl
         json!({"service": "cloudtrail", "action": action, "ok": outcome.is_ok(),
                "code": outcome.as_ref().err().map(|d| d.code.clone())}),
     );
-    crate::server::json11_reply(outcome, "com.amazonaws.cloudtrail.v20131101")
+    crate::reply::json11_reply(outcome, "com.amazonaws.cloudtrail.v20131101")
 }
 
 /// What one call asks for, once validated.

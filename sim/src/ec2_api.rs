@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::State;
 use crate::auth::{Api, Denial, authenticate_request};
-use crate::server::{Reply, reply, request_id};
+use crate::reply::{Reply, esc, reply, request_id};
 use crate::world::{Endpoint, Instance, SecurityGroup, World};
 
 const NS: &str = "http://ec2.amazonaws.com/doc/2016-11-15/";
@@ -42,7 +42,7 @@ pub fn handle(parts: &http::request::Parts, body: &Bytes, state: &State) -> Repl
     state.events.record(
         "api_call",
         json!({"service": "ec2", "action": action, "ok": outcome.is_ok(),
-               "peer": crate::server::peer_of(parts),
+               "peer": crate::reply::peer_of(parts),
                "code": outcome.as_ref().err().map(|d| d.code.clone())}),
     );
     match outcome {
@@ -513,12 +513,4 @@ fn group_xml(world: &World, g: &SecurityGroup) -> String {
         esc(&g.vpc_id),
         rules(&g.inbound)
     )
-}
-
-/// XML text escaping.
-pub fn esc(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::State;
 use crate::auth::{Api, Denial, authenticate_request};
-use crate::server::{Reply, request_id};
+use crate::reply::{Reply, request_id};
 use crate::sigv4::sha256_hex;
 use crate::trail::TrailEvent;
 use crate::world::World;
@@ -36,10 +36,10 @@ pub fn handle(
     state.events.record(
         "api_call",
         json!({"service": "ec2-instance-connect", "action": action, "ok": outcome.is_ok(),
-               "peer": crate::server::peer_of(parts),
+               "peer": crate::reply::peer_of(parts),
                "code": outcome.as_ref().err().map(|d| d.code.clone())}),
     );
-    crate::server::json11_reply(outcome, "com.amazon.ec2instanceconnect")
+    crate::reply::json11_reply(outcome, "com.amazon.ec2instanceconnect")
 }
 
 fn send_ssh_public_key(
@@ -72,7 +72,7 @@ fn send_ssh_public_key(
         &resource,
     );
     // CloudTrail keeps the call under its caller, refused or not (the key itself too).
-    let header = crate::server::header_of(&parts.headers);
+    let header = crate::auth::header_of(&parts.headers);
     let access_key = header("authorization")
         .and_then(|a| a.split("Credential=").nth(1).map(str::to_string))
         .and_then(|c| c.split('/').next().map(str::to_string))

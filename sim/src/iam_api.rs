@@ -10,8 +10,7 @@ use serde_json::json;
 
 use crate::State;
 use crate::auth::{Api, Denial, authenticate_request};
-use crate::ec2_api::esc;
-use crate::server::{Reply, request_id};
+use crate::reply::{Reply, esc, request_id};
 use crate::world::World;
 
 const NS: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
@@ -73,7 +72,7 @@ pub fn handle(parts: &http::request::Parts, body: &Bytes, state: &State) -> Repl
                "resource": params.get("ResourceArns.member.1"),
                "context": context}),
     );
-    crate::server::query_reply(outcome, NS)
+    crate::reply::query_reply(outcome, NS)
 }
 
 /// `ListName.member.N` values, in order.

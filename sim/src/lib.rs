@@ -14,6 +14,7 @@ pub mod handshake;
 pub mod iam_api;
 pub mod latency;
 pub mod open_tunnel;
+pub mod reply;
 pub mod server;
 pub mod sigv4;
 pub mod sshd;

@@ -20,9 +20,10 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 
+use crate::auth::header_of;
 use crate::auth::{Api, Denial, authenticate};
 use crate::handshake::{Cursor, Stop};
-use crate::server::{Reply, header_of, reply};
+use crate::reply::{Reply, reply};
 use crate::sigv4::{EMPTY_SHA256, Seen, presigned_claim, query_pairs};
 use crate::world::World;
 use crate::{Faults, State};

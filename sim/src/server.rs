@@ -7,22 +7,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::State;
+use crate::reply::{Peer, Reply, text};
 
 /// Largest API request body accepted.
 const MAX_BODY: usize = 1 << 20;
-
-/// Response type of every handler.
-pub type Reply = Response<Full<Bytes>>;
 
 /// Accepts connections until the runtime stops; with `rtt`, each one is served across the
 /// simulated network of [`crate::latency`], and what it cost is recorded as a `connection`
@@ -115,19 +113,6 @@ where
 #[derive(Clone, Debug)]
 pub struct ServerName(pub Option<String>);
 
-/// The client's address, carried to the API handlers for their events.
-#[derive(Clone, Copy, Debug)]
-pub struct Peer(pub SocketAddr);
-
-/// The `peer` of a request's events: the address its connection came from.
-pub fn peer_of(parts: &http::request::Parts) -> String {
-    parts
-        .extensions
-        .get::<Peer>()
-        .map(|p| p.0.to_string())
-        .unwrap_or_default()
-}
-
 async fn route(
     mut req: Request<Incoming>,
     state: Arc<State>,
@@ -190,90 +175,5 @@ async fn read_body(req: Request<Incoming>) -> Result<(http::request::Parts, Byte
             StatusCode::PAYLOAD_TOO_LARGE,
             "request body too large\n",
         )),
-    }
-}
-
-/// A plain-text reply.
-pub fn text(status: StatusCode, body: &str) -> Reply {
-    reply(status, "text/plain", body.as_bytes().to_vec())
-}
-
-/// A reply with a content type.
-pub fn reply(status: StatusCode, content_type: &str, body: Vec<u8>) -> Reply {
-    Response::builder()
-        .status(status)
-        .header("content-type", content_type)
-        .header("x-amzn-requestid", request_id())
-        .body(Full::new(Bytes::from(body)))
-        .expect("static headers are valid")
-}
-
-/// A JSON 1.1 API's answer: the value, or the error as those services write it (`__type`
-/// of `namespace#Code`, and the code in `x-amzn-errortype`).
-pub fn json11_reply(
-    outcome: Result<serde_json::Value, crate::auth::Denial>,
-    namespace: &str,
-) -> Reply {
-    const JSON11: &str = "application/x-amz-json-1.1";
-    match outcome {
-        Ok(v) => reply(StatusCode::OK, JSON11, v.to_string().into_bytes()),
-        Err(d) => {
-            let body = serde_json::json!({"__type": format!("{namespace}#{}", d.code), "Message": d.message});
-            let mut r = reply(
-                StatusCode::from_u16(d.status).unwrap_or(StatusCode::BAD_REQUEST),
-                JSON11,
-                body.to_string().into_bytes(),
-            );
-            r.headers_mut()
-                .insert("x-amzn-errortype", d.code.parse().expect("codes are ASCII"));
-            r
-        }
-    }
-}
-
-/// A Query API's answer: the XML, or the `<ErrorResponse>` of the namespace `ns`.
-pub fn query_reply(outcome: Result<String, crate::auth::Denial>, ns: &str) -> Reply {
-    use crate::ec2_api::esc;
-    match outcome {
-        Ok(xml) => reply(StatusCode::OK, "text/xml", xml.into_bytes()),
-        Err(d) => {
-            let xml = format!(
-                "<ErrorResponse xmlns=\"{ns}\"><Error><Type>Sender</Type><Code>{}</Code><Message>{}</Message></Error><RequestId>{}</RequestId></ErrorResponse>",
-                esc(&d.code),
-                esc(&d.message),
-                request_id()
-            );
-            reply(
-                StatusCode::from_u16(d.status).unwrap_or(StatusCode::BAD_REQUEST),
-                "text/xml",
-                xml.into_bytes(),
-            )
-        }
-    }
-}
-
-/// A fresh request id.
-pub fn request_id() -> String {
-    let n = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as u128;
-    let h = crate::sigv4::sha256_hex(&n.to_le_bytes());
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
-}
-
-/// Header lookup for the SigV4 verifier.
-pub fn header_of(headers: &http::HeaderMap) -> impl Fn(&str) -> Option<String> + '_ {
-    move |name: &str| {
-        let values: Vec<&str> = headers
-            .get_all(name)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect();
-        (!values.is_empty()).then(|| values.join(","))
     }
 }

@@ -10,8 +10,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::State;
 use crate::auth::{Api, Denial, authenticate_request};
-use crate::ec2_api::esc;
-use crate::server::{Reply, request_id};
+use crate::reply::{Reply, esc, request_id};
 use crate::world::{Credential, World};
 
 const NS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
@@ -34,11 +33,11 @@ pub fn handle(parts: &http::request::Parts, body: &Bytes, state: &State) -> Repl
     state.events.record(
         "api_call",
         json!({"service": "sts", "action": action, "ok": outcome.is_ok(),
-               "peer": crate::server::peer_of(parts),
+               "peer": crate::reply::peer_of(parts),
                "code": outcome.as_ref().err().map(|d| d.code.clone()),
                "serial": params.get("SerialNumber"), "role": params.get("RoleArn")}),
     );
-    crate::server::query_reply(outcome, NS)
+    crate::reply::query_reply(outcome, NS)
 }
 
 /// Who signed: GetCallerIdentity needs no permission (an explicit Deny cannot stop it).

@@ -55,7 +55,7 @@ impl TrailEvent {
     pub fn now(name: &str, cred: &Credential, source_ip: String, params: Value) -> TrailEvent {
         let now = time::OffsetDateTime::now_utc();
         TrailEvent {
-            id: crate::server::request_id(),
+            id: crate::reply::request_id(),
             time: now.unix_timestamp(),
             name: name.into(),
             source: default_source(),

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::window::format_time;
 use crate::aws::cloudtrail::{TrailEvent, Window};
-use crate::aws::inventory::Entry;
+use crate::aws::inventory::Inventoried;
 use crate::aws::security_groups::Admitted;
 use crate::guard::probe::ProbeError;
 use crate::guard::{Verdict, decide};
@@ -61,7 +61,7 @@ impl Row {
 
 /// The entry an event reached: by the instance id a key push names, else by the private
 /// address a tunnel asked for (IPv4 or IPv6).
-pub fn reached<'e>(event: &TrailEvent, entries: &'e [Entry]) -> Option<&'e Entry> {
+pub fn reached<'e>(event: &TrailEvent, entries: &'e [Inventoried]) -> Option<&'e Inventoried> {
     if let Some(id) = &event.instance_id {
         return entries.iter().find(|e| &e.instance.id == id);
     }
@@ -320,7 +320,7 @@ mod tests {
 
     #[test]
     fn events_reach_the_instance_with_their_address_now() {
-        let entry = |id: &str, ip: &str| Entry {
+        let entry = |id: &str, ip: &str| Inventoried {
             instance: Instance {
                 id: id.into(),
                 private_ip: Some(ip.into()),

@@ -101,7 +101,7 @@ async fn page_waiting_out_throttling(
     loop {
         match page(ctx, window, token, 50).await {
             Err(AwsError::Service { code, .. }) if is_throttling(&code) => {
-                let Some(wait) = backoff.next(rand::random::<f64>()) else {
+                let Some(wait) = backoff.next_wait() else {
                     return Err(AwsError::Service {
                         action: ACTION.into(),
                         status: 400,

@@ -58,8 +58,9 @@ pub struct Resolved {
     pub endpoint: Option<Endpoint>,
 }
 
-/// Resolves the route, making only the calls the query leaves necessary.
-pub async fn resolve(ctx: &AwsContext, q: &RouteQuery) -> Result<Resolved, Failure> {
+/// Discovers the route (instance and endpoint), making only the calls the query leaves
+/// necessary.
+pub async fn discover(ctx: &AwsContext, q: &RouteQuery) -> Result<Resolved, Failure> {
     let need_dns = q.endpoint_dns_name.is_none() && !q.tunnel_url_overridden;
     // The instance is described while the endpoints are listed: one round trip, not two.
     // Without the instance's VPC yet, the listing is the region's usable endpoints, and

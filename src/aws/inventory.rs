@@ -9,7 +9,7 @@ use crate::target::looks_like_instance_id;
 
 /// One instance and how a tunnel would reach it.
 #[derive(Debug, Clone)]
-pub struct Entry {
+pub struct Inventoried {
     /// The instance as DescribeInstances returned it.
     pub instance: Instance,
     /// The endpoint discovery would pick, or why there is none.
@@ -47,7 +47,7 @@ impl NameProblem {
     }
 }
 
-impl Entry {
+impl Inventoried {
     /// The Name tag, when it can stand for this instance (present, unique, not id-shaped).
     pub fn usable_name(&self) -> Option<&str> {
         self.instance
@@ -58,7 +58,7 @@ impl Entry {
 }
 
 /// The instances matching `filters` (terminated ones left out), sorted by Name then id.
-pub async fn inventory(ctx: &AwsContext, filters: &[Filter]) -> Result<Vec<Entry>, Failure> {
+pub async fn inventory(ctx: &AwsContext, filters: &[Filter]) -> Result<Vec<Inventoried>, Failure> {
     let mut filters = filters.to_vec();
     if !filters
         .iter()
@@ -80,7 +80,7 @@ pub async fn inventory(ctx: &AwsContext, filters: &[Filter]) -> Result<Vec<Entry
 }
 
 /// Pairs each instance with its endpoint; no I/O.
-pub fn entries(mut instances: Vec<Instance>, endpoints: &[Endpoint]) -> Vec<Entry> {
+pub fn entries(mut instances: Vec<Instance>, endpoints: &[Endpoint]) -> Vec<Inventoried> {
     instances.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
     let problem = |i: &Instance| {
         let name = i.name.as_deref()?;
@@ -100,7 +100,7 @@ pub fn entries(mut instances: Vec<Instance>, endpoints: &[Endpoint]) -> Vec<Entr
             let endpoint = check_instance(&instance)
                 .and_then(|()| choose_endpoint(&instance, endpoints).cloned())
                 .map_err(|f| f.message);
-            Entry {
+            Inventoried {
                 instance,
                 endpoint,
                 name_problem,

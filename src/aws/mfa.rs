@@ -94,7 +94,7 @@ pub async fn credentials(
             ),
         ));
     };
-    let code = ask_code(role)?;
+    let code = ask_code(role).await?;
     let setup = aws_config::provider_config::ProviderConfig::without_region()
         .with_region(Some(aws_config::Region::new(base.region.clone())))
         .with_http_client(super::sdk_http::SdkHttp(base.http.clone()));
@@ -114,8 +114,9 @@ pub async fn credentials(
     Ok(SharedCredentialsProvider::new(issued))
 }
 
-/// Reads a six-digit code from the controlling terminal (ssh's ProxyCommand has one too).
-fn ask_code(role: &MfaRole) -> Result<String, Failure> {
+/// Reads a six-digit code from the controlling terminal (ssh's ProxyCommand has one too),
+/// on a blocking thread.
+async fn ask_code(role: &MfaRole) -> Result<String, Failure> {
     let no_terminal = |e: std::io::Error| {
         Failure::new(
             Kind::Credentials,
@@ -125,7 +126,8 @@ fn ask_code(role: &MfaRole) -> Result<String, Failure> {
             ),
         )
     };
-    let line = crate::local::prompt::ask(&format!("MFA code for {}: ", role.mfa_serial))
+    let line = crate::local::prompt::ask_async(format!("MFA code for {}: ", role.mfa_serial))
+        .await
         .map_err(no_terminal)?;
     let code = line.trim().to_string();
     if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {

@@ -36,7 +36,7 @@ pub fn check_files() -> Result<(), crate::error::Failure> {
     ];
     for (var, default) in files {
         let path = match std::env::var_os(var).filter(|v| !v.is_empty()) {
-            Some(p) => expand_home(std::path::PathBuf::from(p), home.as_deref()),
+            Some(p) => crate::local::paths::expand_tilde(std::path::Path::new(&p)),
             None => match &home {
                 Some(h) => h.join(default),
                 None => continue,
@@ -54,12 +54,4 @@ pub fn check_files() -> Result<(), crate::error::Failure> {
         }
     }
     Ok(())
-}
-
-/// `~/x` as the SDK reads it.
-fn expand_home(path: std::path::PathBuf, home: Option<&std::path::Path>) -> std::path::PathBuf {
-    match (path.strip_prefix("~"), home) {
-        (Ok(rest), Some(home)) => home.join(rest),
-        _ => path,
-    }
 }

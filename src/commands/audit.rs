@@ -8,14 +8,13 @@ use crate::audit::report::{self, Reached, Row};
 use crate::audit::window;
 use crate::aws::cloudtrail;
 use crate::aws::connections::ApiConnections;
-use crate::aws::inventory::{Entry, inventory};
+use crate::aws::inventory::{Inventoried, inventory};
 use crate::aws::security_groups::{Admitted, admitted};
 use crate::aws::{AwsChoices, AwsContext, AwsError, ec2};
 use crate::cli::{AuditArgs, Globals};
-use crate::commands::list::{aliases, settings_for};
-use crate::commands::ssh_config::parse_filters;
 use crate::config::{self, ConfigFile};
 use crate::error::{Failure, Kind, Outcome};
+use crate::fleet::listing::{aliases, instance_settings, parse_filters};
 use crate::printable::escape;
 use crate::target::{InstanceRef, instance_ref};
 use crate::{net, route};
@@ -35,7 +34,7 @@ pub async fn run(args: AuditArgs, g: &Globals) -> Result<Outcome, Failure> {
     let wanted: Vec<InstanceRef> = args
         .targets
         .iter()
-        .map(|t| instance_ref(t, file.hosts.get(t)))
+        .map(|t| instance_ref(t, file.hosts.get(t).map(|h| h.section())))
         .collect::<Result<_, _>>()?;
     let flags = route::Flags::aws(g.profile.clone(), g.region.clone());
     let defaults = route::settings::defaults_for(&file, path.as_deref(), &flags)?;
@@ -115,14 +114,14 @@ pub async fn run(args: AuditArgs, g: &Globals) -> Result<Outcome, Failure> {
 /// The instance ids TARGETs and `--filter` keep, or `None` when neither is given.
 async fn selection(
     aws: &AwsContext,
-    entries: &[Entry],
+    entries: &[Inventoried],
     filters: &[ec2::Filter],
     wanted: &[InstanceRef],
 ) -> Result<Option<Vec<String>>, Failure> {
     if filters.is_empty() && wanted.is_empty() {
         return Ok(None);
     }
-    let filtered: Vec<Entry> = if filters.is_empty() {
+    let filtered: Vec<Inventoried> = if filters.is_empty() {
         entries.to_vec()
     } else {
         inventory(aws, filters).await?
@@ -162,10 +161,10 @@ impl<'a> Judge<'a> {
 
     async fn allowed(
         &mut self,
-        entry: &Entry,
+        entry: &Inventoried,
         event: &cloudtrail::TrailEvent,
     ) -> Result<Option<bool>, Failure> {
-        let Some(eff) = settings_for(self.file, self.path, entry) else {
+        let Some(eff) = instance_settings(self.file, self.path, entry) else {
             return Ok(None);
         };
         match report::allowed(&eff, &event.source_ip, None) {
@@ -182,7 +181,7 @@ impl<'a> Judge<'a> {
         }
     }
 
-    async fn read_groups(&self, entry: &Entry, port: u16) -> Result<Admitted, Failure> {
+    async fn read_groups(&self, entry: &Inventoried, port: u16) -> Result<Admitted, Failure> {
         let groups =
             ec2::describe_security_groups(self.aws, &entry.instance.security_groups).await?;
         let (endpoint_groups, preserve) = match &entry.endpoint {

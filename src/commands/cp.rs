@@ -4,14 +4,14 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::cli::{CpArgs, Globals};
-use crate::commands::attempt::Attempt;
-use crate::commands::login::login;
-use crate::commands::settings_for;
 use crate::config::file::Loaded;
+use crate::connect::attempt::Attempt;
+use crate::connect::login::login;
+use crate::connect::settings_for;
 use crate::copy::operands::{self, Plan};
 use crate::copy::progress::{Progress, human_bytes};
 use crate::copy::sftp::{Sftp, StartError, broken_text};
-use crate::copy::transfer::{Copy, Options, Report};
+use crate::copy::transfer::{Options, Report, Transfer};
 use crate::copy::wire::Broken;
 use crate::error::{Failure, Kind, Outcome};
 use crate::local::terminal;
@@ -62,7 +62,7 @@ async fn copy(
     };
     let progress = Progress::new(!quiet && terminal::stderr_is_tty());
     let report = Mutex::new(Report::default());
-    let copy = Copy {
+    let copy = Transfer {
         sftp: &sftp,
         options: Options {
             recursive: args.recursive,

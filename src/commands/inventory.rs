@@ -5,12 +5,12 @@
 use std::path::Path;
 
 use crate::cli::{Globals, InventoryArgs};
-use crate::commands::list::{self, Row};
-use crate::commands::ssh_config::blocks::{self, Block, Common, is_host_name};
-use crate::commands::ssh_config::{control_dir, identity, parse_filters, program, proxy_flags};
 use crate::config;
 use crate::error::{Failure, Outcome};
-use crate::fleet::ansible::{self, Host};
+use crate::fleet::ansible::{self, AnsibleHost};
+use crate::fleet::listing::{self, Listed, parse_filters};
+use crate::openssh::blocks::{self, Block, Common, is_host_name};
+use crate::openssh::proxy_flags;
 use crate::printable::escape;
 
 /// Prints the inventory (`--list`) or one host's variables (`--host`); exit 0.
@@ -23,18 +23,9 @@ pub async fn run(args: InventoryArgs, g: &Globals) -> Result<Outcome, Failure> {
     let (file, path) = config::file::load(g.config.as_deref())?;
     let mut filters = parse_filters(&args.filter)?;
     filters.push(("instance-state-name".into(), vec!["running".into()]));
-    let (identity, public_key) = identity(args.identity.as_deref())?;
-    let common = Common {
-        program: program::program()?,
-        identity,
-        public_key,
-        control_dir: if args.no_multiplex {
-            None
-        } else {
-            control_dir()
-        },
-    };
-    let (rows, _) = list::listing(g, &file, path.as_deref(), false, &filters).await?;
+    let common = Common::new(args.identity.as_deref(), !args.no_multiplex)?;
+    let (rows, _) =
+        listing::listing(&g.aws_choices(), &file, path.as_deref(), false, &filters).await?;
     let mut hosts = Vec::new();
     for row in rows {
         if let Some(host) = host(&args, g, &file, path.as_deref(), &common, row)? {
@@ -60,8 +51,8 @@ fn host(
     file: &config::ConfigFile,
     path: Option<&Path>,
     common: &Common,
-    row: Row,
-) -> Result<Option<Host>, Failure> {
+    row: Listed,
+) -> Result<Option<AnsibleHost>, Failure> {
     let entry = &row.entry;
     let id = entry.instance.id.clone();
     let endpoint = match &entry.endpoint {
@@ -78,14 +69,19 @@ fn host(
     let user = args
         .user
         .clone()
-        .or_else(|| list::settings_for(file, path, entry).and_then(|eff| eff.user));
+        .or_else(|| listing::instance_settings(file, path, entry).and_then(|eff| eff.user));
     let block = Block {
         names: vec![name.clone()],
         target: id.clone(),
         user: user.clone(),
         host_key_alias: None,
         known_hosts: None,
-        proxy_flags: proxy_flags(g, path, row.profile.as_deref(), Some(&row.region))?,
+        proxy_flags: proxy_flags(
+            g.config.as_deref(),
+            path,
+            row.profile.as_deref(),
+            Some(&row.region),
+        )?,
         origin: String::new(),
     };
     let ssh_args = match ssh_args(&block, common) {
@@ -96,7 +92,7 @@ fn host(
         }
     };
     let refused = (row.guard == "refused").then(|| row.guard_reason.clone().unwrap_or_default());
-    Ok(Some(Host {
+    Ok(Some(AnsibleHost {
         name,
         instance_id: id,
         tags: entry.instance.tags.clone(),

@@ -3,9 +3,9 @@
 use futures_util::FutureExt;
 
 use crate::cli::{Globals, ProxyArgs};
-use crate::commands::attempt::Attempt;
-use crate::commands::settings_for;
 use crate::config::file::Loaded;
+use crate::connect::attempt::Attempt;
+use crate::connect::settings_for;
 use crate::error::{Failure, Outcome};
 use crate::local::signals::{self, Stop, Stops};
 use crate::local::stdio;

@@ -4,9 +4,9 @@
 use std::io::Read;
 
 use crate::cli::{Globals, RunArgs};
-use crate::commands::ssh_config::parse_filters;
 use crate::config::file::Loaded;
 use crate::error::{Failure, Outcome};
+use crate::fleet::listing::parse_filters;
 use crate::fleet::{self, output::Mode};
 use crate::route::Flags;
 use crate::ssh::host_keys::Policy;
@@ -114,7 +114,7 @@ pub async fn run(args: RunArgs, g: &Globals) -> Result<Outcome, Failure> {
             quota_wait: c.quota_wait,
         },
         policy,
-        timing: super::login::timing(&args.host_keys),
+        timing: crate::connect::login::timing(&args.host_keys),
         log_off: !crate::route::settings::log_on(&config.file),
         // Not under -v (log lines would cut into it) nor -q (only errors).
         progress: crate::local::terminal::stderr_is_tty()

@@ -1,13 +1,13 @@
-//! `eic-ssh [user@]TARGET [COMMAND…]`: log in (see `commands::login`), then one session channel.
+//! `eic-ssh [user@]TARGET [COMMAND…]`: log in (see `connect::login`), then one session channel.
 
 use std::time::Duration;
 
 use crate::cli::{Globals, SessionArgs};
-use crate::commands::attempt::Attempt;
-use crate::commands::forwards::{self, Reconnect};
-use crate::commands::login::login;
-use crate::commands::settings_for;
 use crate::config::file::{ForwardKind, Loaded};
+use crate::connect::attempt::Attempt;
+use crate::connect::forwards::{self, Reconnect};
+use crate::connect::login::login;
+use crate::connect::settings_for;
 use crate::error::{Failure, Kind, Outcome};
 use crate::local::signals::{self, Stop, Stops};
 use crate::local::terminal;
@@ -28,7 +28,10 @@ pub async fn run(args: SessionArgs, g: &Globals) -> Result<Outcome, Failure> {
         Some(typed) => typed,
         // On a terminal, pick one; else the one line (a script must name its target).
         None if crate::local::picker::available() => {
-            super::pick::target(g).await.map_err(session_failure)?
+            let config = Loaded::read(g.config.as_deref()).map_err(session_failure)?;
+            crate::fleet::pick::target(&config, &g.aws_choices())
+                .await
+                .map_err(session_failure)?
         }
         None => {
             return Err(session_failure(Failure::usage(

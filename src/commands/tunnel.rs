@@ -9,9 +9,9 @@ use futures_util::FutureExt;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::cli::{Globals, TunnelArgs};
-use crate::commands::attempt::Attempt;
-use crate::commands::settings_for;
 use crate::config::file::Loaded;
+use crate::connect::attempt::Attempt;
+use crate::connect::settings_for;
 use crate::error::{Failure, Kind, Outcome, Signal};
 use crate::local::signals::{self, Stop, Stops};
 use crate::net::timeouts::{CLOSE_GRACE, STOP};

@@ -106,6 +106,16 @@ section! {
     }
 }
 
+impl Host {
+    /// What the section says names its instance, for `target::instance_ref`.
+    pub fn section(&self) -> target::Section<'_> {
+        target::Section {
+            instance: self.instance.as_ref().map(|id| id.0.as_str()),
+            name: self.name.as_deref(),
+        }
+    }
+}
+
 /// A CIDR (a bare address means that one host).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
@@ -405,10 +415,10 @@ fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<CheckUrl>>,
 /// The flag and the variable name a file that must exist; the default may be absent.
 pub fn locate(flag: Option<&Path>) -> Option<(PathBuf, bool)> {
     if let Some(path) = flag {
-        return Some((target::expand_tilde(path), true));
+        return Some((crate::local::paths::expand_tilde(path), true));
     }
     if let Some(path) = std::env::var_os("EIC_SSH_CONFIG").filter(|v| !v.is_empty()) {
-        return Some((target::expand_tilde(Path::new(&path)), true));
+        return Some((crate::local::paths::expand_tilde(Path::new(&path)), true));
     }
     let base = crate::local::paths::config_base()?;
     Some((base.join("eic-ssh").join("config.toml"), false))

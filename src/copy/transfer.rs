@@ -101,7 +101,7 @@ fn part_name_os(name: &OsStr) -> OsString {
 }
 
 /// The shared state of one copy.
-pub struct Copy<'a> {
+pub struct Transfer<'a> {
     /// The SFTP session.
     pub sftp: &'a Sftp,
     /// Flags.
@@ -112,7 +112,7 @@ pub struct Copy<'a> {
     pub report: &'a Mutex<Report>,
 }
 
-impl Copy<'_> {
+impl Transfer<'_> {
     fn fail(&self, path: impl Into<String>, why: impl Into<String>) {
         // Once the session broke, every failure is that, whatever russh-sftp called it.
         let why = match self.sftp.broken() {

@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 pub const REFUSED: &str = "eic_refused";
 
 /// One instance as the inventory shows it.
-pub struct Host {
+pub struct AnsibleHost {
     /// Its inventory name: the Name tag when that is a plain, unique host name, else the id.
     pub name: String,
     /// The instance id (`ansible_host`: what the ProxyCommand's `%h` is).
@@ -46,7 +46,7 @@ pub fn group_name(text: &str) -> String {
 }
 
 /// The host's variables (`--host`, and `_meta.hostvars`).
-pub fn hostvars(host: &Host) -> Value {
+pub fn hostvars(host: &AnsibleHost) -> Value {
     let mut vars = json!({
         "ansible_host": host.instance_id,
         "ansible_ssh_common_args": host.ssh_args,
@@ -67,9 +67,9 @@ pub fn hostvars(host: &Host) -> Value {
 }
 
 /// The whole `--list` answer.
-pub fn list(hosts: &[Host]) -> Value {
+pub fn list(hosts: &[AnsibleHost]) -> Value {
     let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut add = |group: String, host: &Host| {
+    let mut add = |group: String, host: &AnsibleHost| {
         let members = groups.entry(group).or_default();
         if !members.contains(&host.name) {
             members.push(host.name.clone());
@@ -104,8 +104,8 @@ pub fn list(hosts: &[Host]) -> Value {
 mod tests {
     use super::*;
 
-    fn host(name: &str, refused: bool) -> Host {
-        Host {
+    fn host(name: &str, refused: bool) -> AnsibleHost {
+        AnsibleHost {
             name: name.into(),
             instance_id: format!("i-{name}"),
             tags: [("Role", "web"), ("team:a", "x.y")]

@@ -1,4 +1,6 @@
-//! Fleets: one command on many instances (`eic-ssh run`). The run is planned once — one
+//! Many instances at once: the listing of what the credentials can see (`listing`, which
+//! `list`, `inventory`, `audit` and the session's `pick` read), and one command on many
+//! instances (`eic-ssh run`). The run is planned once — one
 //! credential load, one DescribeInstances and one DescribeInstanceConnectEndpoints, one
 //! egress check — then each host goes when its turn comes: at most `--parallel` in flight,
 //! and on each endpoint at most `--per-endpoint` tunnels of this user's (the slots of
@@ -8,14 +10,15 @@
 //! terminal's progress line `progress`.
 
 pub mod ansible;
+pub mod listing;
 pub mod output;
+pub mod pick;
 pub mod progress;
 pub mod schedule;
 pub mod select;
 pub mod summary;
 
 use std::net::IpAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -72,7 +75,7 @@ pub struct Request {
 }
 
 /// One host of the run and how far planning got with it.
-pub struct Host {
+pub struct RunHost {
     /// Which instance, and its label.
     pub chosen: Chosen,
     /// The label as a file name (`--out-dir`).
@@ -131,7 +134,7 @@ async fn plan(
     request: &Request,
     file: &ConfigFile,
     path: Option<&std::path::Path>,
-) -> Result<Vec<Host>, Failure> {
+) -> Result<Vec<RunHost>, Failure> {
     let defaults = route::settings::defaults_for(file, path, &request.flags)?;
     let choices = AwsChoices::from(&defaults);
     let tls = net::client_config()?;
@@ -207,10 +210,10 @@ impl Shared<'_> {
         chosen: Chosen,
         settings: Settings,
         ip: Option<&Result<IpAddr, ProbeError>>,
-    ) -> Host {
+    ) -> RunHost {
         let file_name = select::file_name(&chosen.label);
         let endpoint_id = chosen.entry.endpoint.as_ref().ok().map(|e| e.id.clone());
-        let mut host = Host {
+        let mut host = RunHost {
             file_name,
             endpoint_id,
             verdict: None,
@@ -308,14 +311,4 @@ impl Shared<'_> {
             unconfirmed: None,
         })
     }
-}
-
-/// Where the host keys are looked up: `--known-hosts`/`known_hosts`, else ~/.ssh/known_hosts.
-fn known_hosts(settings: &Settings) -> PathBuf {
-    crate::target::expand_tilde(
-        settings
-            .known_hosts
-            .as_deref()
-            .unwrap_or(std::path::Path::new("~/.ssh/known_hosts")),
-    )
 }

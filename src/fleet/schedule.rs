@@ -20,7 +20,7 @@ use tokio::sync::Semaphore;
 use super::output::{self, Mode, Stream, Which};
 use super::progress;
 use super::summary::{Ended, Report};
-use super::{Host, Request, known_hosts};
+use super::{Request, RunHost};
 use crate::error::{Failure, Kind, Outcome, Signal};
 use crate::local::signals::{self, Stops};
 use crate::logbook;
@@ -81,7 +81,7 @@ fn not_started(signal: Signal) -> &'static str {
 /// [`STOP`], every host that started logged.
 pub async fn run(
     request: &Request,
-    hosts: Vec<Host>,
+    hosts: Vec<RunHost>,
     max_errors: Option<usize>,
     stops: Stops,
 ) -> (Vec<Report>, Option<Signal>) {
@@ -206,7 +206,7 @@ impl Turns<'_> {
     }
 
     /// One host's turn (the `i`th of the run), from waiting for its place to its report.
-    async fn host(&self, i: usize, mut host: Host) -> Report {
+    async fn host(&self, i: usize, mut host: RunHost) -> Report {
         let planned = std::mem::replace(&mut host.ready, Err(Failure::new(Kind::Other, "")));
         let destination = match planned {
             Ok(d) => d,
@@ -295,7 +295,7 @@ impl Turns<'_> {
     }
 
     /// A host that never connected: reported, logged, shown.
-    fn finish(&self, host: &Host, ended: Ended, learned: Option<Learned>) -> Report {
+    fn finish(&self, host: &RunHost, ended: Ended, learned: Option<Learned>) -> Report {
         let report = Report::new(host, ended);
         let learned = learned.unwrap_or_else(|| Learned {
             verdict: host.verdict.clone(),
@@ -319,15 +319,7 @@ impl Turns<'_> {
             return;
         }
         let mut entry = logbook::Entry::new("run", typed);
-        entry.instance = learned.instance;
-        entry.endpoint = learned.endpoint;
-        entry.guard = learned.verdict.as_ref().map(|v| v.word().to_string());
-        entry.egress_ip = learned
-            .verdict
-            .as_ref()
-            .and_then(|v| v.ip())
-            .map(|ip| ip.to_string());
-        entry.host_key = learned.host_key;
+        learned.record(&mut entry);
         (entry.outcome, entry.exit) = match &report.ended {
             Ended::Exited(0) => (Outcome::Success.word().to_string(), 0),
             Ended::Exited(n) => (Outcome::Success.word().to_string(), *n),
@@ -340,17 +332,12 @@ impl Turns<'_> {
                 (f.message.clone(), f.exit().code())
             }
         };
-        for t in &learned.traffic {
-            let (up, down) = t.totals();
-            entry.bytes_up += up;
-            entry.bytes_down += down;
-        }
         entry.duration_ms = u64::try_from(report.duration.as_millis()).unwrap_or(u64::MAX);
         logbook::append(&entry);
     }
 
     /// The host's end as `--out-dir` and `--json` want it (prefixed lines need nothing more).
-    fn show(&self, host: &Host, report: &Report) {
+    fn show(&self, host: &RunHost, report: &Report) {
         match &self.request.mode {
             Mode::Dir(dir) => {
                 if matches!(report.ended, Ended::NotStarted(_)) {
@@ -437,7 +424,7 @@ impl Turns<'_> {
                 settings.host_key_alias.as_deref().unwrap_or(&instance_id),
                 settings.port,
             ),
-            path: known_hosts(&settings),
+            path: host_keys::file(settings.known_hosts.as_deref()),
             policy: self.request.policy,
             console: None,
             seen: seen.clone(),

@@ -2,7 +2,7 @@
 //! globs, among the instances one DescribeInstances returned (narrowed by `--filter`); and
 //! the label each host's output carries. Plain functions, no I/O.
 
-use crate::aws::inventory::Entry;
+use crate::aws::inventory::Inventoried;
 use crate::config::ConfigFile;
 use crate::error::{Failure, Kind};
 use crate::printable::escape;
@@ -13,7 +13,7 @@ use crate::wildcard;
 #[derive(Debug, Clone)]
 pub struct Chosen {
     /// The instance and the endpoint that serves it (or why none).
-    pub entry: Entry,
+    pub entry: Inventoried,
     /// What the settings are looked up by: the alias, else the instance id.
     pub typed: String,
     /// What its output lines carry: the alias, else its Name tag, else its id.
@@ -51,12 +51,12 @@ fn classify(target: &str, file: &ConfigFile) -> Pick {
 /// that is not running stays in, to be reported; a glob or a filter takes running ones only.
 pub fn choose(
     targets: &[String],
-    entries: &[Entry],
+    entries: &[Inventoried],
     file: &ConfigFile,
 ) -> Result<Vec<Chosen>, Failure> {
-    let running = |e: &&Entry| e.instance.state == "running";
+    let running = |e: &&Inventoried| e.instance.state == "running";
     let mut chosen: Vec<Chosen> = Vec::new();
-    let mut add = |entry: &Entry, alias: Option<&str>| {
+    let mut add = |entry: &Inventoried, alias: Option<&str>| {
         if chosen
             .iter()
             .any(|c| c.entry.instance.id == entry.instance.id)
@@ -75,7 +75,7 @@ pub fn choose(
     }
     for target in targets {
         let pick = classify(target, file);
-        let found: Vec<&Entry> = match &pick {
+        let found: Vec<&Inventoried> = match &pick {
             Pick::Alias(alias) => {
                 let host = &file.hosts[alias];
                 entries
@@ -190,8 +190,8 @@ mod tests {
     use super::*;
     use crate::aws::ec2::Instance;
 
-    fn entry(id: &str, name: &str, state: &str) -> Entry {
-        Entry {
+    fn entry(id: &str, name: &str, state: &str) -> Inventoried {
+        Inventoried {
             instance: Instance {
                 id: id.into(),
                 name: Some(name.into()),

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use super::Host;
+use super::RunHost;
 use crate::error::{Failure, Kind, Outcome, Signal};
 use crate::printable::escape;
 
@@ -102,7 +102,7 @@ pub struct Report {
 
 impl Report {
     /// `host` ended as `ended`, now, having taken no time.
-    pub fn new(host: &Host, ended: Ended) -> Report {
+    pub fn new(host: &RunHost, ended: Ended) -> Report {
         Report {
             label: host.chosen.label.clone(),
             instance_id: host.chosen.entry.instance.id.clone(),
@@ -155,7 +155,7 @@ impl Report {
 
 /// `--dry-run`: each host with its instance, endpoint and the guard's verdict; nothing
 /// connected.
-pub fn print_plan(hosts: &[Host]) {
+pub fn print_plan(hosts: &[RunHost]) {
     let width = hosts
         .iter()
         .map(|h| h.chosen.label.chars().count())

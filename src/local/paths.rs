@@ -3,7 +3,7 @@
 //! directories; Windows the usual folders (`%USERPROFILE%`, `%APPDATA%`, `%LOCALAPPDATA%`).
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 fn var(name: &str) -> Option<OsString> {
     std::env::var_os(name).filter(|v| !v.is_empty())
@@ -17,6 +17,15 @@ pub fn home() -> Option<PathBuf> {
         return Some(profile.into());
     }
     std::env::var_os("HOME").map(PathBuf::from)
+}
+
+/// Expands a leading `~` (`~/x`, or `~` alone) to the home directory; anything else, or
+/// no home directory known, is left as it is.
+pub fn expand_tilde(path: &Path) -> PathBuf {
+    match (path.strip_prefix("~"), home()) {
+        (Ok(rest), Some(home)) => home.join(rest),
+        _ => path.to_path_buf(),
+    }
 }
 
 /// Where the config directory `eic-ssh/` goes: `$XDG_CONFIG_HOME`, else `~/.config`; on

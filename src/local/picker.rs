@@ -12,8 +12,15 @@ pub fn available() -> bool {
 
 /// Shows `prompt` and `items` (text already made safe for the terminal) until one is chosen
 /// with Enter (`Some` of its index) or the pick is abandoned with Esc (`None`). Ctrl-C ends
-/// the process as it would have, the cursor shown again first.
-pub fn pick(prompt: &str, items: &[String]) -> io::Result<Option<usize>> {
+/// the process as it would have, the cursor shown again first. The keys are read on a
+/// blocking thread, not on the runtime's.
+pub async fn pick(prompt: &'static str, items: Vec<String>) -> io::Result<Option<usize>> {
+    tokio::task::spawn_blocking(move || pick_blocking(prompt, &items))
+        .await
+        .map_err(io::Error::other)?
+}
+
+fn pick_blocking(prompt: &str, items: &[String]) -> io::Result<Option<usize>> {
     let term = dialoguer::console::Term::stderr();
     let interrupt = imp::show_cursor_on_interrupt();
     let chosen = dialoguer::FuzzySelect::new()

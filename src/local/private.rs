@@ -56,6 +56,53 @@ pub fn create_dir_all(dir: &Path) -> io::Result<()> {
     builder.create(dir)
 }
 
+/// What a directory of ours may let other users do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Others {
+    /// Read and enter it, not write it (the caches, the connection log).
+    MayRead,
+    /// Nothing at all (the tunnel slots: which endpoints are in use is the user's own).
+    Nothing,
+}
+
+/// Checks that `dir` is a real directory (not a symlink) that this user owns and whose mode
+/// lets other users do no more than `others`: nobody else may plant or swap what is in it.
+pub fn check_dir(dir: &Path, others: Others) -> io::Result<()> {
+    let meta = std::fs::symlink_metadata(dir)?;
+    if !meta.is_dir() {
+        return Err(io::Error::other(format!(
+            "{} is not a directory",
+            dir.display()
+        )));
+    }
+    if !is_mine(&meta) {
+        return Err(io::Error::other(format!(
+            "{} is owned by another user",
+            dir.display()
+        )));
+    }
+    let (forbidden, fix) = match others {
+        Others::MayRead => (0o022, "only its owner may write it (chmod go-w)"),
+        Others::Nothing => (0o077, "only its owner may enter it (chmod 700)"),
+    };
+    if let Some(mode) = mode(&meta)
+        && mode & forbidden != 0
+    {
+        return Err(io::Error::other(format!(
+            "{} has mode {:o}: {fix}",
+            dir.display(),
+            mode & 0o777
+        )));
+    }
+    Ok(())
+}
+
+/// Creates `dir` (mode 0700) when missing, then [`check_dir`]s it.
+pub fn make_dir(dir: &Path, others: Others) -> io::Result<()> {
+    create_dir_all(dir)?;
+    check_dir(dir, others)
+}
+
 /// Whether this user owns what `meta` describes (the effective uid; always on Windows).
 pub fn is_mine(meta: &Metadata) -> bool {
     #[cfg(unix)]
@@ -131,4 +178,32 @@ pub fn symlink(target: impl AsRef<Path>, link: impl AsRef<Path>) -> io::Result<(
     return std::os::unix::fs::symlink(target, link);
     #[cfg(windows)]
     return std::os::windows::fs::symlink_file(target, link);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_directory_others_may_change_or_enter_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let ours = dir.path().join("ours");
+        make_dir(&ours, Others::Nothing).unwrap();
+        assert_eq!(mode_of(&ours), Some(0o700));
+        set_mode(&ours, 0o755).unwrap();
+        check_dir(&ours, Others::MayRead).unwrap();
+        let e = check_dir(&ours, Others::Nothing).unwrap_err().to_string();
+        assert!(e.contains("mode 755") && e.contains("chmod 700"), "{e}");
+        set_mode(&ours, 0o775).unwrap();
+        let e = check_dir(&ours, Others::MayRead).unwrap_err().to_string();
+        assert!(e.contains("mode 775") && e.contains("go-w"), "{e}");
+        let link = dir.path().join("link");
+        symlink(&ours, &link).unwrap();
+        let e = check_dir(&link, Others::MayRead).unwrap_err().to_string();
+        assert!(
+            e.contains("not a directory"),
+            "a symlink is not the directory: {e}"
+        );
+    }
 }

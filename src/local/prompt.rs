@@ -15,6 +15,14 @@ pub fn ask(question: &str) -> std::io::Result<String> {
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
+/// [`ask`] on a blocking thread: the runtime's own thread goes on meanwhile (timers,
+/// keepalives, connections opened ahead), however long the user takes to answer.
+pub async fn ask_async(question: String) -> std::io::Result<String> {
+    tokio::task::spawn_blocking(move || ask(&question))
+        .await
+        .map_err(std::io::Error::other)?
+}
+
 #[cfg(unix)]
 mod imp {
     use std::fs::{File, OpenOptions};

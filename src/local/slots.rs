@@ -23,30 +23,7 @@ pub fn base() -> Option<PathBuf> {
 /// symlink) owned by this user that nobody else may enter: another user must not be able
 /// to hold this user's slots, nor read which endpoints are in use.
 pub fn private_dir(dir: &Path) -> io::Result<()> {
-    private::create_dir_all(dir)?;
-    let meta = std::fs::symlink_metadata(dir)?;
-    if !meta.is_dir() {
-        return Err(io::Error::other(format!(
-            "{} is not a directory",
-            dir.display()
-        )));
-    }
-    if !private::is_mine(&meta) {
-        return Err(io::Error::other(format!(
-            "{} is owned by another user",
-            dir.display()
-        )));
-    }
-    if let Some(mode) = private::mode(&meta)
-        && mode & 0o077 != 0
-    {
-        return Err(io::Error::other(format!(
-            "{} has mode {:o}: only its owner may enter it (chmod 700)",
-            dir.display(),
-            mode & 0o777
-        )));
-    }
-    Ok(())
+    private::make_dir(dir, private::Others::Nothing)
 }
 
 /// Opens (creating, mode 0600) the lock file `path`, never through a symlink.
@@ -101,23 +78,5 @@ mod tests {
         assert!(try_lock(&path).unwrap().is_none());
         drop(held);
         assert!(try_lock(&path).unwrap().is_some());
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn a_directory_others_may_enter_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let slots = dir.path().join("slots");
-        private_dir(&slots).unwrap();
-        assert_eq!(private::mode_of(&slots), Some(0o700));
-        private::set_mode(&slots, 0o755).unwrap();
-        let e = private_dir(&slots).unwrap_err().to_string();
-        assert!(e.contains("mode 755"), "{e}");
-        let link = dir.path().join("link");
-        private::symlink(&slots, &link).unwrap();
-        assert!(
-            private_dir(&link).is_err(),
-            "a symlink is not the directory"
-        );
     }
 }

@@ -43,6 +43,28 @@ pub struct Learned {
     pub traffic: Vec<Arc<Traffic>>,
 }
 
+impl Learned {
+    /// Writes what was learned into the attempt's log entry: instance, endpoint, the
+    /// verdict and the egress IP it saw, the road, the host key, and the bytes each way.
+    pub fn record(&self, entry: &mut crate::logbook::Entry) {
+        entry.instance.clone_from(&self.instance);
+        entry.endpoint.clone_from(&self.endpoint);
+        entry.guard = self.verdict.as_ref().map(|v| v.word().to_string());
+        entry.egress_ip = self
+            .verdict
+            .as_ref()
+            .and_then(|v| v.ip())
+            .map(|ip| ip.to_string());
+        entry.road.clone_from(&self.road);
+        entry.host_key.clone_from(&self.host_key);
+        for t in &self.traffic {
+            let (up, down) = t.totals();
+            entry.bytes_up += up;
+            entry.bytes_down += down;
+        }
+    }
+}
+
 /// The settings hand the lower stages only what they need: the guard its policy, AWS its
 /// profile and region.
 impl Settings {

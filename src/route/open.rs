@@ -309,7 +309,7 @@ impl Connector {
                 Try::Refused(why) => return Ok(Err(why)),
                 // The endpoint's 20 connections are in use: one usually frees soon.
                 Try::Full(full) => {
-                    let Some(wait) = backoff.next(rand::random::<f64>()) else {
+                    let Some(wait) = backoff.next_wait() else {
                         return Err(quota_failure(&full, backoff.waited()));
                     };
                     if !self.quota_said.swap(true, Ordering::Relaxed) {

@@ -26,7 +26,7 @@ pub async fn confirm(
     query: &RouteQuery,
     cached: &Resolved,
 ) -> Result<(), String> {
-    let fresh = discovery::resolve(aws, query)
+    let fresh = discovery::discover(aws, query)
         .await
         .map_err(|f| f.message)?;
     difference(cached, &fresh).map_or(Ok(()), Err)

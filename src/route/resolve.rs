@@ -149,7 +149,7 @@ pub async fn resolve(
                 }
                 InstanceRef::Id(_) => None,
             };
-            let found = discovery::resolve(
+            let found = discovery::discover(
                 &aws,
                 &RouteQuery {
                     found: named,

@@ -480,7 +480,7 @@ pub fn for_target(
     o: &Flags,
 ) -> Result<Settings, Failure> {
     let host = config.hosts.get(target_text);
-    let instance = target::instance_ref(target_text, host)?;
+    let instance = target::instance_ref(target_text, host.map(|h| h.section()))?;
     let mut eff = merge(config, path, target_text, host, instance, o)?;
     let instance = eff.instance.clone();
     eff.bind(config, &instance);

@@ -130,7 +130,7 @@ impl Slots {
                     return Ok(None);
                 }
             };
-            let Some(wait) = backoff.next(rand::random::<f64>()) else {
+            let Some(wait) = backoff.next_wait() else {
                 return Err(self.full(held, limit, backoff.waited()));
             };
             if !said {

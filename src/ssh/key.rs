@@ -36,7 +36,7 @@ impl EphemeralKey {
 
 /// Reads an OpenSSH public key file; refuses private keys and junk.
 pub fn read_public_key(path: &Path) -> Result<String, Failure> {
-    let path = crate::target::expand_tilde(path);
+    let path = crate::local::paths::expand_tilde(path);
     let shown = path.display();
     let text = read_small_file(&path, MAX_PUBLIC_KEY)
         .map_err(|e| Failure::usage(format!("cannot read public key {shown}: {e}")))?;

@@ -50,7 +50,56 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("net", &["aws", "guard", "route"]),
     ("aws", &["guard", "route"]),
     ("guard", &["route"]),
+    ("tunnel", &["aws", "guard", "route", "ssh"]),
+    ("ssh", &["aws", "guard", "route"]),
+    ("route", &["commands", "connect", "fleet"]),
+    ("fleet", &["commands", "connect"]),
+    ("openssh", &["commands", "connect", "fleet"]),
+    ("connect", &["commands"]),
 ];
+
+/// `src/commands/` holds one file or folder per subcommand, wiring only: no command imports
+/// another (what two of them share lives in the layer it belongs to).
+#[test]
+fn no_command_imports_another_command() {
+    let commands = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/commands");
+    let mut found = Vec::new();
+    for file in common::rust_sources(&commands) {
+        let rel = file.strip_prefix(&commands).unwrap();
+        let own = rel
+            .iter()
+            .next()
+            .unwrap()
+            .to_string_lossy()
+            .replace(".rs", "");
+        if own == "mod" {
+            continue;
+        }
+        // `super::` from a command's own file (or its folder's mod.rs) is `commands` itself.
+        let at_top = rel.components().count() == 1 || rel.ends_with("mod.rs");
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or_default();
+            for (i, _) in code.match_indices("crate::commands::") {
+                let named: String = code[i + "crate::commands::".len()..]
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                if named != own {
+                    found.push(format!("src/commands/{}:{}: {named}", rel.display(), n + 1));
+                }
+            }
+            if at_top && code.contains("super::") && !code.contains("use super::*") {
+                found.push(format!("src/commands/{}:{}: super::", rel.display(), n + 1));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "these commands import another command (move what they share below commands/):\n{}",
+        found.join("\n")
+    );
+}
 
 /// The stages `line` names through `crate::` (or `super::` from a folder's own root, which
 /// reaches no sibling stage), e.g. `use crate::{aws, route::Settings}` names aws and route.

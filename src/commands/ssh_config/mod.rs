@@ -1,45 +1,31 @@
 //! `eic-ssh ssh-config`: ~/.ssh/config blocks that send plain ssh, scp, rsync, git and IDEs
 //! through `eic-ssh proxy`, printed or kept in a file of their own.
 
-pub mod blocks;
-pub mod program;
 pub mod tag_names;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::aws;
 use crate::cli::{Globals, SshConfigArgs};
-use crate::commands::list;
 use crate::config::{self, ConfigFile};
 use crate::error::{Failure, Kind, Outcome};
+use crate::fleet::listing::{listing, parse_filters};
 use crate::local::files;
+use crate::local::paths::expand_tilde;
+use crate::openssh::blocks::{self, Block, Common, HEADER, is_host_name};
+use crate::openssh::{absolute, proxy_flags};
 use crate::printable::escape;
 use crate::route::origin::Origin;
 use crate::route::{self, Flags};
-use crate::ssh::key::read_public_key;
-use crate::target::expand_tilde;
-use blocks::{Block, Common, HEADER, is_host_name};
 
 /// Prints the blocks, or writes them with `--write`; exit 0 (blocks that cannot be
 /// written safely are left out with a warning).
 pub async fn run(args: SshConfigArgs, g: &Globals) -> Result<Outcome, Failure> {
     let (file, path) = config::file::load(g.config.as_deref())?;
-    let (identity, public_key) = identity(args.identity.as_deref())?;
-    let program = program::program()?;
+    let common = Common::new(args.identity.as_deref(), !args.no_multiplex)?;
     let (mut blocks, notes) = alias_blocks(g, &file, path.as_deref())?;
     if args.discover {
         blocks.extend(discovered_blocks(&args, g, &file, path.as_deref()).await?);
     }
-    let common = Common {
-        program,
-        identity,
-        public_key,
-        control_dir: if args.no_multiplex {
-            None
-        } else {
-            control_dir()
-        },
-    };
     let (text, problems) = blocks::render(&blocks, &common).map_err(Failure::usage)?;
     for problem in &problems {
         eprintln!("eic-ssh: warning: left out {problem}");
@@ -54,96 +40,6 @@ pub async fn run(args: SshConfigArgs, g: &Globals) -> Result<Outcome, Failure> {
     Ok(Outcome::Success)
 }
 
-/// ~/.ssh, made (0700) if missing, for shared connections' sockets; none on Windows, whose
-/// OpenSSH cannot share connections.
-pub fn control_dir() -> Option<PathBuf> {
-    if cfg!(windows) {
-        return None;
-    }
-    let dir = absolute(&expand_tilde(Path::new("~/.ssh")));
-    match crate::local::private::create_dir_all(&dir) {
-        Ok(()) => {
-            // ssh refuses nothing here, but whoever can write the directory can put their
-            // own socket in place of a shared connection's.
-            if let Some(warning) =
-                files::ssh_dir_warning(&dir, "the shared connections' sockets (ControlPath)")
-            {
-                eprintln!("eic-ssh: warning: {warning}");
-            }
-            Some(dir)
-        }
-        Err(e) => {
-            eprintln!(
-                "eic-ssh: warning: no connection sharing: cannot make {}: {e}",
-                dir.display()
-            );
-            None
-        }
-    }
-}
-
-/// The private key ssh offers and the public half the proxy pushes: `--identity`, else the
-/// first of ssh's default identities (that EC2 Instance Connect accepts) with a `.pub`.
-pub fn identity(flag: Option<&Path>) -> Result<(PathBuf, PathBuf), Failure> {
-    let with_pub = |private: PathBuf| {
-        let mut public = private.clone().into_os_string();
-        public.push(".pub");
-        (private, PathBuf::from(public))
-    };
-    if let Some(flag) = flag {
-        let flag = absolute(&expand_tilde(flag));
-        let private = match flag.to_str().and_then(|s| s.strip_suffix(".pub")) {
-            Some(stem) => PathBuf::from(stem),
-            None => flag,
-        };
-        let (private, public) = with_pub(private);
-        read_public_key(&public)?;
-        return Ok((private, public));
-    }
-    let ssh_dir = expand_tilde(Path::new("~/.ssh"));
-    for name in ["id_ed25519", "id_ecdsa", "id_rsa"] {
-        let (private, public) = with_pub(ssh_dir.join(name));
-        if public.exists() {
-            read_public_key(&public)?;
-            return Ok((private, public));
-        }
-    }
-    Err(Failure::usage(format!(
-        "no public key in {} (id_ed25519.pub, id_ecdsa.pub or id_rsa.pub): create one with `ssh-keygen -t ed25519`, or pass --identity FILE",
-        ssh_dir.display()
-    )))
-}
-
-fn absolute(path: &Path) -> PathBuf {
-    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
-}
-
-/// Flags every ProxyCommand needs to see what this run saw: a config file that is not at the
-/// default place, and the profile and region given (as flags for alias blocks; for
-/// discovered instances, where they were found). Never a value from the environment: it
-/// would freeze a variable of this shell into every later `ssh`, and override nothing a
-/// section names anyway (docs/commands.md, "What a block bakes in").
-pub fn proxy_flags(
-    g: &Globals,
-    config_path: Option<&Path>,
-    profile: Option<&str>,
-    region: Option<&str>,
-) -> Result<Vec<String>, Failure> {
-    let mut flags = Vec::new();
-    let explicit = config::file::locate(g.config.as_deref()).is_some_and(|(_, e)| e);
-    if let Some(path) = config_path.filter(|_| explicit) {
-        flags.push("--config".into());
-        flags.push(absolute(path).to_string_lossy().into_owned());
-    }
-    for (flag, value) in [("--profile", profile), ("--region", region)] {
-        if let Some(value) = value {
-            crate::plain_name::check(flag, value).map_err(Failure::usage)?;
-            flags.extend([flag.to_string(), value.to_string()]);
-        }
-    }
-    Ok(flags)
-}
-
 /// One block per `[hosts.ALIAS]`, the proxy given the alias so its section applies; and a
 /// note per AWS variable of this environment that some of them follow at each ssh run.
 fn alias_blocks(
@@ -151,7 +47,12 @@ fn alias_blocks(
     file: &ConfigFile,
     path: Option<&Path>,
 ) -> Result<(Vec<Block>, Vec<String>), Failure> {
-    let flags = proxy_flags(g, path, g.profile.as_deref(), g.region.as_deref())?;
+    let flags = proxy_flags(
+        g.config.as_deref(),
+        path,
+        g.profile.as_deref(),
+        g.region.as_deref(),
+    )?;
     let shown = path.map_or_else(String::new, |p| format!(" in {}", p.display()));
     let mut out = Vec::new();
     let mut follow_env: Vec<(&str, String, Vec<&str>)> = Vec::new();
@@ -227,7 +128,7 @@ async fn discovered_blocks(
     let mut filters = parse_filters(&args.filter)?;
     filters.push(("instance-state-name".into(), vec!["running".into()]));
     // `list`'s rows: the same lookups, and what the guard would say from here now.
-    let (rows, _) = list::listing(g, file, path, false, &filters).await?;
+    let (rows, _) = listing(&g.aws_choices(), file, path, false, &filters).await?;
     let user = args.user.clone().or(defaults.user);
     let mut out = Vec::new();
     let mut refused = 0;
@@ -235,7 +136,12 @@ async fn discovered_blocks(
         let entry = row.entry;
         // An instance id means something in one account and region: the block names the
         // ones it was found in, whatever said so (flag, environment or `[defaults]`).
-        let flags = proxy_flags(g, path, row.profile.as_deref(), Some(&row.region))?;
+        let flags = proxy_flags(
+            g.config.as_deref(),
+            path,
+            row.profile.as_deref(),
+            Some(&row.region),
+        )?;
         let endpoint = match &entry.endpoint {
             Ok(e) => e,
             Err(why) => {
@@ -304,23 +210,6 @@ async fn discovered_blocks(
         );
     }
     Ok(out)
-}
-
-/// `--filter NAME=VALUE[,VALUE…]` as EC2 filters.
-pub fn parse_filters(specs: &[String]) -> Result<Vec<aws::ec2::Filter>, Failure> {
-    specs
-        .iter()
-        .map(|spec| match spec.split_once('=') {
-            Some((name, values)) if !name.is_empty() && !values.is_empty() => Ok((
-                name.to_string(),
-                values.split(',').map(str::to_string).collect(),
-            )),
-            _ => Err(Failure::usage(format!(
-                "--filter {}: expected NAME=VALUE[,VALUE…], e.g. tag:team=web or vpc-id=vpc-0abc",
-                escape(spec)
-            ))),
-        })
-        .collect()
 }
 
 /// Replaces `dest` atomically, but only a file this command wrote before; then says how to

@@ -24,6 +24,12 @@ pub enum Known {
     Unknown,
 }
 
+/// The known_hosts file: `flag` (`--known-hosts`, `known_hosts`) with `~` expanded, else
+/// ~/.ssh/known_hosts.
+pub fn file(flag: Option<&std::path::Path>) -> std::path::PathBuf {
+    crate::local::paths::expand_tilde(flag.unwrap_or(std::path::Path::new("~/.ssh/known_hosts")))
+}
+
 /// The known_hosts name: `i-…`, or `[i-…]:PORT` for other ports, as OpenSSH writes them.
 pub fn host_name(host: &str, port: u16) -> String {
     if port == 22 {

@@ -5,7 +5,7 @@ pub mod known_hosts;
 pub mod policy;
 
 pub use known_hosts::{
-    Known, changed_warning, fingerprint, from_console, host_name, learn, lookup, lookup_in,
+    Known, changed_warning, file, fingerprint, from_console, host_name, learn, lookup, lookup_in,
     type_label,
 };
 pub use policy::{HostKeyCheck, Policy, verify};

@@ -19,7 +19,6 @@ use crate::ssh::deadline::Budget;
 use crate::ssh::forward::{Admit, RemoteForwards};
 use crate::ssh::host_keys::{self, HostKeyCheck, Policy};
 use crate::ssh::key::EphemeralKey;
-use crate::target;
 use crate::tunnel::lifetime::Lifetime;
 
 /// An authenticated connection and what it is connected to.
@@ -144,8 +143,8 @@ pub fn timing(keys: &HostKeyArgs) -> client::Timing {
 /// The known_hosts file, with a warning when it lies in a `~/.ssh` others can change (they
 /// could then plant the host keys eic-ssh trusts).
 fn known_hosts_path(flag: Option<&Path>) -> PathBuf {
-    let path = target::expand_tilde(flag.unwrap_or(Path::new("~/.ssh/known_hosts")));
-    let ssh_dir = target::expand_tilde(Path::new("~/.ssh"));
+    let path = host_keys::file(flag);
+    let ssh_dir = crate::local::paths::expand_tilde(Path::new("~/.ssh"));
     // Once a run: a session that reconnects logs in again.
     static WARNED: std::sync::Once = std::sync::Once::new();
     if path.parent() == Some(ssh_dir.as_path()) {

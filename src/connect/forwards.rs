@@ -6,14 +6,15 @@
 //! connections move to it while the old one drains ("make before break").
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use russh::client::Handle;
 use tokio::sync::watch;
 
-use crate::commands::login::Login;
+use crate::connect::login::Login;
 use crate::error::{Failure, Kind, Outcome};
 use crate::local::signals::Stops;
+use crate::net::backoff::Backoff;
 use crate::ssh::client::{self, Callbacks};
 use crate::ssh::forward::{self, Bound, RemoteForward};
 use crate::tunnel::lifetime::{Lifetime, seconds};
@@ -177,8 +178,9 @@ async fn reconnect(
     again: &impl AsyncFn() -> Result<Login, Failure>,
     policy: Reconnect,
 ) -> Result<Login, Failure> {
+    let mut backoff = Backoff::reconnecting();
     for attempt in 1..=policy.attempts {
-        let delay = backoff(attempt);
+        let delay = backoff.next_wait().unwrap_or(Duration::ZERO);
         eprintln!(
             "eic-ssh: reconnecting in {:.1} s (attempt {attempt} of {})",
             delay.as_secs_f64(),
@@ -209,38 +211,4 @@ async fn reconnect(
             policy.attempts
         ),
     ))
-}
-
-/// 1 s, 2 s, 4 s … at most 30 s, each ±20 % so that many clients do not retry in step.
-fn backoff(attempt: u32) -> Duration {
-    let base = Duration::from_secs(1 << attempt.saturating_sub(1).min(5)).min(MAX_BACKOFF);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    // A jitter factor in [0.8, 1.2): not for security, only to spread retries.
-    let factor = 0.8 + f64::from(nanos % 1000) / 2500.0;
-    base.mul_f64(factor)
-}
-
-/// The longest wait between attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_30_s_with_jitter() {
-        for (attempt, base) in [
-            (1, 1.0),
-            (2, 2.0),
-            (3, 4.0),
-            (5, 16.0),
-            (6, 30.0),
-            (40, 30.0),
-        ] {
-            let d = backoff(attempt).as_secs_f64();
-            assert!(d >= base * 0.8 && d < base * 1.2 + 0.001, "{attempt}: {d}");
-        }
-    }
 }

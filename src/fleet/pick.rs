@@ -1,12 +1,12 @@
-//! `eic-ssh` with no target on a terminal: a fuzzy pick among the config aliases and the
-//! instances `list` shows as reachable (running, served by an endpoint, not refused by the
-//! guard); the choice then goes the usual way, as if it had been typed.
+//! The session's target when `eic-ssh` is given none on a terminal: a fuzzy pick among the
+//! config aliases and the instances of the listing that are reachable (running, served by
+//! an endpoint, not refused by the guard); the choice then goes the usual way, as if typed.
 
-use crate::cli::Globals;
-use crate::commands::list::{self, Row};
+use crate::aws::AwsChoices;
 use crate::config::ConfigFile;
 use crate::config::file::Loaded;
 use crate::error::{Failure, Kind};
+use crate::fleet::listing::{self, Listed};
 use crate::local::picker;
 use crate::printable::escape;
 use crate::{guard, net, route};
@@ -25,9 +25,8 @@ pub struct Choice {
 
 /// Offers the pick (the caller made sure there is a terminal) and returns the target
 /// chosen. Refused, when the guard refuses the listing and there is no alias to offer.
-pub async fn target(g: &Globals) -> Result<String, Failure> {
-    let config = Loaded::read(g.config.as_deref())?;
-    let (rows, why_not) = reachable(g, &config).await?;
+pub async fn target(config: &Loaded, flags: &AwsChoices) -> Result<String, Failure> {
+    let (rows, why_not) = reachable(flags, config).await?;
     if let Some(why) = &why_not {
         eprintln!("eic-ssh: warning: no instances listed, only the config aliases: {why}");
     }
@@ -39,7 +38,7 @@ pub async fn target(g: &Globals) -> Result<String, Failure> {
         ));
     }
     let lines = lines(&choices);
-    match picker::pick(PROMPT, &lines) {
+    match picker::pick(PROMPT, lines).await {
         Ok(Some(i)) => Ok(choices[i].target.clone()),
         Ok(None) => Err(Failure::new(Kind::Interrupted, "nothing picked")),
         Err(e) => Err(Failure::new(
@@ -51,12 +50,15 @@ pub async fn target(g: &Globals) -> Result<String, Failure> {
 
 /// The reachable instances of `list`'s listing, and why there are none when the listing
 /// could not be had but the aliases can still be offered.
-async fn reachable(g: &Globals, config: &Loaded) -> Result<(Vec<Row>, Option<String>), Failure> {
+async fn reachable(
+    flags: &AwsChoices,
+    config: &Loaded,
+) -> Result<(Vec<Listed>, Option<String>), Failure> {
     let path = config.path.as_deref();
     // The listing is an AWS request like any other: the guard decides before it, with the
     // allowlist that applies to a target without a section of its own.
-    let flags = route::Flags::aws(g.profile.clone(), g.region.clone());
-    let defaults = route::settings::defaults_for(&config.file, path, &flags)?;
+    let aws_flags = route::Flags::aws(flags.profile.clone(), flags.region.clone());
+    let defaults = route::settings::defaults_for(&config.file, path, &aws_flags)?;
     let tls = net::client_config()?;
     let with_aliases = !config.file.hosts.is_empty();
     let over = route::road::guard_path(&defaults, crate::family::Family::preferred()?)?;
@@ -66,7 +68,7 @@ async fn reachable(g: &Globals, config: &Loaded) -> Result<(Vec<Row>, Option<Str
         }
         return Ok((Vec::new(), Some(refused.message)));
     }
-    match list::listing(g, &config.file, path, false, &[]).await {
+    match listing::listing(flags, &config.file, path, false, &[]).await {
         Ok((rows, _)) => Ok((rows.into_iter().filter(reachable_row).collect(), None)),
         Err(f) if with_aliases => Ok((Vec::new(), Some(f.message))),
         Err(f) => Err(f),
@@ -74,14 +76,14 @@ async fn reachable(g: &Globals, config: &Loaded) -> Result<(Vec<Row>, Option<Str
 }
 
 /// Whether connecting to the row's instance could work now.
-fn reachable_row(row: &Row) -> bool {
+fn reachable_row(row: &Listed) -> bool {
     row.entry.instance.state == "running" && row.entry.endpoint.is_ok() && row.guard != "refused"
 }
 
 /// Every alias (with its instance's details when the listing has it), then the listed
 /// instances no alias names.
-pub fn choices(file: &ConfigFile, rows: &[Row]) -> Vec<Choice> {
-    let details = |row: &Row| {
+pub fn choices(file: &ConfigFile, rows: &[Listed]) -> Vec<Choice> {
+    let details = |row: &Listed| {
         let i = &row.entry.instance;
         [
             escape(&i.id),
@@ -143,13 +145,13 @@ fn lines(choices: &[Choice]) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::aws::ec2::{Endpoint, Instance};
-    use crate::aws::inventory::Entry;
+    use crate::aws::inventory::Inventoried;
 
-    fn row(id: &str, name: Option<&str>, aliases: &[&str]) -> Row {
-        Row {
+    fn row(id: &str, name: Option<&str>, aliases: &[&str]) -> Listed {
+        Listed {
             region: "us-east-1".into(),
             profile: None,
-            entry: Entry {
+            entry: Inventoried {
                 instance: Instance {
                     id: id.into(),
                     state: "running".into(),

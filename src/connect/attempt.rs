@@ -40,27 +40,12 @@ impl Attempt {
 
     /// The entry for this attempt, ended with `result`.
     pub fn entry(&self, result: Result<Outcome, &Failure>) -> Entry {
-        let l = &self.learned;
         let mut entry = Entry::new(self.command, &self.target);
-        entry.instance.clone_from(&l.instance);
-        entry.endpoint.clone_from(&l.endpoint);
-        entry.guard = l.verdict.as_ref().map(|v| v.word().to_string());
-        entry.egress_ip = l
-            .verdict
-            .as_ref()
-            .and_then(|v| v.ip())
-            .map(|ip| ip.to_string());
-        entry.road.clone_from(&l.road);
-        entry.host_key.clone_from(&l.host_key);
+        self.learned.record(&mut entry);
         (entry.outcome, entry.exit) = match result {
             Ok(outcome) => (outcome.word().to_string(), outcome.code()),
             Err(f) => (f.message.clone(), f.exit().code()),
         };
-        for t in &l.traffic {
-            let (up, down) = t.totals();
-            entry.bytes_up += up;
-            entry.bytes_down += down;
-        }
         entry.duration_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         entry
     }
