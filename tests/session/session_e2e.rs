@@ -415,7 +415,7 @@ fn every_connecting_command_keeps_private_keys_off_the_disk_and_secrets_out_of_i
         "--push-key",
         &push,
     ];
-    let listener = Listener::start(eic(&tunnel_args));
+    let mut listener = Listener::start(eic(&tunnel_args));
     let out = run(&mut h.ssh_to_listener(listener.port, "true"), LIMIT);
     assert!(
         out.status.success(),
@@ -423,11 +423,14 @@ fn every_connecting_command_keeps_private_keys_off_the_disk_and_secrets_out_of_i
         stderr(&out)
     );
     pushed_keys(&h, &mut keys);
+    // Stopped as a user stops it (SIGTERM: every connection closed and logged first).
+    send_signal("TERM", listener.child.id());
+    assert!(listener.exits_within(LIMIT), "tunnel ends on SIGTERM");
     logs.push(("tunnel", listener.stop().join("\n")));
 
     let echo = echo_server();
     let forward = format!("0:127.0.0.1:{echo}");
-    let listener = Listener::start(eic(&[&target, "-N", "-L", &forward]));
+    let mut listener = Listener::start(eic(&[&target, "-N", "-L", &forward]));
     let mut s = std::net::TcpStream::connect(("127.0.0.1", listener.port)).unwrap();
     use std::io::{Read, Write};
     s.write_all(b"ping").unwrap();
@@ -436,6 +439,8 @@ fn every_connecting_command_keeps_private_keys_off_the_disk_and_secrets_out_of_i
     s.read_to_end(&mut back).unwrap();
     assert_eq!(back, b"ping");
     pushed_keys(&h, &mut keys);
+    send_signal("TERM", listener.child.id());
+    assert!(listener.exits_within(LIMIT), "-N ends on SIGTERM");
     logs.push(("-N", listener.stop().join("\n")));
 
     // Private keys: neither as text nor as bytes, anywhere the processes could write.
@@ -492,7 +497,8 @@ fn every_connecting_command_keeps_private_keys_off_the_disk_and_secrets_out_of_i
     );
     // The connection log: no secret, no URL.
     let log = std::fs::read_to_string(at("state").join("eic-ssh/log.jsonl")).unwrap();
-    assert!(log.lines().count() >= 5, "{log}");
+    // session, proxy, cp, run, tunnel and -N: each wrote its entry.
+    assert!(log.lines().count() >= 6, "{log}");
     for needle in forbidden
         .iter()
         .chain(&["X-Amz-Signature", "X-Amz-Credential"])
