@@ -1,4 +1,5 @@
-//! A throwaway CA and a server certificate for `localhost`, so clients verify TLS for real.
+//! A throwaway CA and a server certificate for `localhost` and the region's endpoint names,
+//! so clients verify TLS for real.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -9,8 +10,10 @@ use rcgen::{
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 /// Makes a CA (written as PEM to `ca_path`) and a server config signed by it for
-/// `localhost`, `127.0.0.1` and `::1`.
-pub fn server_config(ca_path: &Path) -> Result<Arc<rustls::ServerConfig>, String> {
+/// `localhost`, `127.0.0.1`, `::1` and, as AWS's certificate does, every endpoint name in
+/// `region` (`*.ec2-instance-connect-endpoint.REGION.amazonaws.com` and `….api.aws`: a
+/// client whose proxy resolves those names reaches the emulator under them).
+pub fn server_config(ca_path: &Path, region: &str) -> Result<Arc<rustls::ServerConfig>, String> {
     let err = |e: rcgen::Error| format!("cannot make test certificates: {e}");
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -23,7 +26,13 @@ pub fn server_config(ca_path: &Path) -> Result<Arc<rustls::ServerConfig>, String
     std::fs::write(ca_path, ca.pem())
         .map_err(|e| format!("cannot write {}: {e}", ca_path.display()))?;
 
-    let names = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
+    let names = vec![
+        "localhost".to_string(),
+        "127.0.0.1".into(),
+        "::1".into(),
+        format!("*.ec2-instance-connect-endpoint.{region}.amazonaws.com"),
+        format!("*.ec2-instance-connect-endpoint.{region}.api.aws"),
+    ];
     let mut params = CertificateParams::new(names).map_err(err)?;
     params
         .distinguished_name

@@ -188,7 +188,7 @@ impl Sim {
         std::fs::create_dir_all(&options.dir)
             .map_err(|e| format!("cannot create {}: {e}", options.dir.display()))?;
         let ca_path = options.dir.join("ca.pem");
-        let tls = certs::server_config(&ca_path)?;
+        let tls = certs::server_config(&ca_path, &options.world.region)?;
         let sshd = if options.with_sshd {
             let sftp = options.sftp_server.as_deref().unwrap_or("internal-sftp");
             Some(Sshd::start(&options.dir.join("sshd"), sftp)?)
