@@ -266,7 +266,9 @@ fn when_the_endpoints_own_name_goes_another_way_the_check_is_made_again_on_its_r
     let via = format!("via 127.0.0.1:{}", proxy.port);
     assert!(
         err.contains("egress on the tunnel's road")
-            && err.contains(&format!("the tunnel to {name} goes {via}, not direct as checked")),
+            && err.contains(&format!(
+                "the tunnel to {name} goes {via}, not direct as checked"
+            )),
         "{err}"
     );
     // First checked direct (the domain's road), then through the proxy (the endpoint's),
@@ -320,14 +322,24 @@ fn a_refusal_on_the_endpoints_own_road_stops_before_any_key_push() {
         .env("EIC_SSH_EGRESS_CACHE_SECS", "0")
         .env("HTTPS_PROXY", proxy.url(None))
         .env("NO_PROXY", &name)
-        .args(["-v", "proxy", BASTION, "22", "--user", &h.user, "--push-key"])
+        .args([
+            "-v",
+            "proxy",
+            BASTION,
+            "22",
+            "--user",
+            &h.user,
+            "--push-key",
+        ])
         .arg(h.public_key());
     let out = run(&mut cmd, LIMIT);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(3), "{err}");
     let via = format!("via 127.0.0.1:{}", proxy.port);
     assert!(
-        err.contains(&format!("the tunnel to {name} goes direct, not {via} as checked")),
+        err.contains(&format!(
+            "the tunnel to {name} goes direct, not {via} as checked"
+        )),
         "{err}"
     );
     assert!(
@@ -344,7 +356,9 @@ fn a_refusal_on_the_endpoints_own_road_stops_before_any_key_push() {
     );
     // The endpoint was looked up (through the proxy), and nothing more was done.
     assert!(
-        events.iter().any(|(k, _)| k == "DescribeInstanceConnectEndpoints"),
+        events
+            .iter()
+            .any(|(k, _)| k == "DescribeInstanceConnectEndpoints"),
         "{events:?}"
     );
     assert!(
