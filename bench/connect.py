@@ -198,6 +198,7 @@ def main():
                        "traces": {"/".join(map(str, k)): v for k, v in traces.items()}}, f)
     if ab:
         report_ab(args, times, requests, counted)
+        step_tables(args, traces, AB_ARMS[:4])
     else:
         report(args, times, traces, requests, counted)
 
@@ -307,7 +308,16 @@ def report(args, times, traces, requests, counted):
         shown = " ".join(f"{'↑' if t['to_server'] else '↓'}{t['bytes'] or 'end'}@{t['at']:g}"
                          for t in turns)
         print(f"- {arm} ({port}): {shown}")
-    for arm in ("embedded", "proxy"):
+    step_tables(args, traces, ("embedded", "proxy"))
+
+
+def step_tables(args, traces, arms):
+    """Per arm, the medians of the steps of a connect (`-vvv` lines as they arrive)."""
+    med = statistics.median
+    far = args.rtt
+    ms = lambda s: f"{s * 1e3:.0f} ms"
+    trips = lambda near, away: (away - near) / (far / 1e3)
+    for arm in arms:
         print(f"\n### Where the time goes: {arm}, medians of the steps (`-vvv` lines as they arrive)\n")
         print(f"| step (ends at the line) | cold, 0 ms | cold, {far} ms | round trips | warm, {far} ms | round trips |")
         print("|---|---|---|---|---|---|")
