@@ -2,6 +2,7 @@
 """Connect latency at a distance (issue 22): eic-ssh against direct ssh to a bastion.
 
     python3 bench/connect.py [--rounds 7] [--rtt 50]
+    python3 bench/connect.py --old OLD_BINARY --new NEW_BINARY [--rounds 5]
 
 Starts two emulators, `eic-sim --rtt 0` and `--rtt 50` (every port held RTT/2 each way plus
 the TCP handshake, each service on its own port, checkip over https, and a public bastion:
@@ -14,7 +15,13 @@ cache directory) then warm (the same directory at once):
 Prints medians with ratios to direct from the same run; round trips, as the far emulator
 counts them per connection (its `connection` events) and as (t50 − t0) / RTT; the AWS
 requests per connect; each arm's SSH conversation turn by turn; and a per-step trace built
-from the `-vvv` lines, stamped as they arrive on stderr. Not a test: nothing here asserts.
+from the `-vvv` lines, stamped as they arrive on stderr.
+
+With `--old` and `--new`, an A/B of two eic-ssh builds (the emulator is this tree's): the
+embedded and proxy arms run once per build, all five arms interleaved round by round in a
+rotating order, each build with its own cache directories; it adds the new/old ratio of
+the medians, cold and warm, at both RTTs. Copy the first build aside before building the
+second. Not a test: nothing here asserts.
 """
 import argparse
 import json
@@ -30,6 +37,8 @@ import time
 from simenv import INSTANCE, Sim
 
 ARMS = ["embedded", "proxy", "direct"]
+# With --old/--new: each eic-ssh arm once per build, `KIND BUILD`.
+AB_ARMS = ["embedded old", "embedded new", "proxy old", "proxy new", "direct"]
 STATES = ["cold", "warm"]
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -85,7 +94,8 @@ def steps(lines, wall):
 class Arena:
     """One emulator at one RTT, with a config that turns the egress guard on."""
 
-    def __init__(self, rtt):
+    def __init__(self, rtt, builds):
+        """`builds`: {suffix: eic-ssh binary}; suffix "" names the arms plainly."""
         self.rtt = rtt
         self.sim = Sim(f"eic-connect-{rtt}ms-", rtt=rtt)
         work = self.sim.work
@@ -93,16 +103,20 @@ class Arena:
         with open(self.config, "w") as f:
             f.write(f'[defaults]\nallow = ["127.0.0.1/32"]\negress_check_url = "{self.sim.checkip_url}"\n')
         self.events = f"{work}/sim/events.jsonl"
-        rel, user = self.sim.rel, self.sim.user
-        proxy = f"{rel}/eic-ssh proxy -vvv %h %p --user %r --push-key {self.sim.key}.pub"
+        user = self.sim.user
         self.commands = {
-            "embedded": [f"{rel}/eic-ssh", "-vvv", f"{user}@{INSTANCE}", "--known-hosts",
-                         self.sim.known_hosts, "--host-key-check", "accept-new", "--", "true"],
-            "proxy": ["ssh", *self.sim.ssh_options(), "-o", f"ProxyCommand={proxy}",
-                      f"{user}@{INSTANCE}", "true"],
             "direct": ["ssh", *self.sim.ssh_options(INSTANCE), "-p", str(self.sim.bastion_port),
                        f"{user}@127.0.0.1", "true"],
         }
+        for suffix, binary in builds.items():
+            binary = binary or f"{self.sim.rel}/eic-ssh"
+            name = lambda kind: f"{kind} {suffix}" if suffix else kind
+            proxy = f"{binary} proxy -vvv %h %p --user %r --push-key {self.sim.key}.pub"
+            self.commands[name("embedded")] = [
+                binary, "-vvv", f"{user}@{INSTANCE}", "--known-hosts", self.sim.known_hosts,
+                "--host-key-check", "accept-new", "--", "true"]
+            self.commands[name("proxy")] = ["ssh", *self.sim.ssh_options(), "-o",
+                                            f"ProxyCommand={proxy}", f"{user}@{INSTANCE}", "true"]
 
     def env(self, cache):
         return dict(self.sim.env, EIC_SSH_CONFIG=self.config, XDG_CACHE_HOME=cache,
@@ -133,25 +147,33 @@ def main():
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--rtt", type=int, default=50, help="the far RTT in ms (the near one is 0)")
     ap.add_argument("--json", help="also write every measurement to this file")
+    ap.add_argument("--old", help="A/B: the eic-ssh binary before a change")
+    ap.add_argument("--new", help="A/B: the eic-ssh binary after it")
     args = ap.parse_args()
+    if bool(args.old) != bool(args.new):
+        ap.error("--old and --new go together")
+    ab = bool(args.old)
+    arms = AB_ARMS if ab else ARMS
+    builds = {"old": os.path.abspath(args.old), "new": os.path.abspath(args.new)} if ab else {"": None}
 
     arenas = []
     try:
         for rtt in (0, args.rtt):
-            arenas.append(Arena(rtt))
+            arenas.append(Arena(rtt, builds))
         # Warm-up: host keys recorded, the client key pushed (direct ssh uses it too).
         for a in arenas:
-            for arm in ARMS:
+            for arm in arms:
                 cache = tempfile.mkdtemp(prefix="cache-", dir=a.sim.work)
                 run(a.commands[arm], a.env(cache))
-        times = {(a.rtt, arm, s): [] for a in arenas for arm in ARMS for s in STATES}
-        traces = {(a.rtt, arm, s): [] for a in arenas for arm in ARMS for s in STATES}
-        requests = {(arm, s): [] for arm in ARMS for s in STATES}
-        counted = {(arm, s): [] for arm in ARMS for s in STATES}
+        times = {(a.rtt, arm, s): [] for a in arenas for arm in arms for s in STATES}
+        traces = {(a.rtt, arm, s): [] for a in arenas for arm in arms for s in STATES}
+        requests = {(arm, s): [] for arm in arms for s in STATES}
+        counted = {(arm, s): [] for arm in arms for s in STATES}
         time.sleep(4 * args.rtt / 1e3 + 0.2)
         offset = os.path.getsize(arenas[1].events)
         for r in range(args.rounds):
-            order = ARMS[r % 3:] + ARMS[:r % 3]
+            turn = r % len(arms)
+            order = arms[turn:] + arms[:turn]
             for a in (arenas if r % 2 == 0 else arenas[::-1]):
                 for arm in order:
                     cache = tempfile.mkdtemp(prefix="cache-", dir=a.sim.work)
@@ -174,7 +196,50 @@ def main():
         with open(args.json, "w") as f:
             json.dump({"times": {"/".join(map(str, k)): v for k, v in times.items()},
                        "traces": {"/".join(map(str, k)): v for k, v in traces.items()}}, f)
-    report(args, times, traces, requests, counted)
+    if ab:
+        report_ab(args, times, requests, counted)
+        step_tables(args, traces, AB_ARMS[:4])
+    else:
+        report(args, times, traces, requests, counted)
+
+
+def report_ab(args, times, requests, counted):
+    """The A/B: medians per build with ratios to direct and round trips, then the new/old
+    ratios, cold and warm, at both RTTs."""
+    med = statistics.median
+    far = args.rtt
+    ms = lambda s: f"{s * 1e3:.0f} ms"
+    trips = lambda near, away: (away - near) / (far / 1e3)
+    paired = lambda near, away: med([trips(n, a) for n, a in zip(near, away)])
+    print(f"## A/B run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} ({os.cpu_count()} cores, "
+          f"{args.rounds} rounds, 0 and {far} ms RTT, arms interleaved)\n")
+    print(f"old: `{args.old}`; new: `{args.new}`\n")
+    print(f"| `… true`, median of {args.rounds} | 0 ms cold | 0 ms warm | {far} ms cold | {far} ms warm "
+          f"| × direct at {far} ms (cold, warm) | round trips counted (cold, warm) "
+          f"| from 0 vs {far} ms (cold, warm) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for arm in AB_ARMS:
+        cells = " | ".join(ms(med(times[(rtt, arm, s)])) for rtt in (0, far) for s in STATES)
+        ratio = [med(times[(far, arm, s)]) / med(times[(far, "direct", s)]) for s in STATES]
+        count = [sum(per_port(counted[(arm, s)]).values()) for s in STATES]
+        rts = [paired(times[(0, arm, s)], times[(far, arm, s)]) for s in STATES]
+        print(f"| {arm} | {cells} | {ratio[0]:.2f}×, {ratio[1]:.2f}× | {count[0]:g}, {count[1]:g} "
+              f"| {rts[0]:.1f}, {rts[1]:.1f} |")
+    print(f"\n| new/old, medians of the same run | 0 ms cold | 0 ms warm | {far} ms cold | {far} ms warm |")
+    print("|---|---|---|---|---|")
+    for kind in ("embedded", "proxy"):
+        cells = " | ".join(
+            f"**{med(times[(rtt, f'{kind} new', s)]) / med(times[(rtt, f'{kind} old', s)]):.2f}×**"
+            for rtt in (0, far) for s in STATES)
+        print(f"| {kind} | {cells} |")
+    print(f"\nAWS requests per connect (the {far} ms emulator's event log, first round):\n")
+    for arm in AB_ARMS[:4]:
+        for s in STATES:
+            counts = {}
+            for name in requests[(arm, s)][0]:
+                counts[name] = counts.get(name, 0) + 1
+            listed = ", ".join(f"{n} {c}" for n, c in counts.items())
+            print(f"- {arm}, {s}: {listed}")
 
 
 def per_port(runs):
@@ -243,7 +308,16 @@ def report(args, times, traces, requests, counted):
         shown = " ".join(f"{'↑' if t['to_server'] else '↓'}{t['bytes'] or 'end'}@{t['at']:g}"
                          for t in turns)
         print(f"- {arm} ({port}): {shown}")
-    for arm in ("embedded", "proxy"):
+    step_tables(args, traces, ("embedded", "proxy"))
+
+
+def step_tables(args, traces, arms):
+    """Per arm, the medians of the steps of a connect (`-vvv` lines as they arrive)."""
+    med = statistics.median
+    far = args.rtt
+    ms = lambda s: f"{s * 1e3:.0f} ms"
+    trips = lambda near, away: (away - near) / (far / 1e3)
+    for arm in arms:
         print(f"\n### Where the time goes: {arm}, medians of the steps (`-vvv` lines as they arrive)\n")
         print(f"| step (ends at the line) | cold, 0 ms | cold, {far} ms | round trips | warm, {far} ms | round trips |")
         print("|---|---|---|---|---|---|")

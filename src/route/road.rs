@@ -22,8 +22,8 @@ pub fn endpoint_domain_name(region: Option<&str>) -> String {
 }
 
 /// Where the tunnel for `settings` goes, as far as is known before any AWS call: the
-/// configured tunnel URL, else the endpoint's configured name, else the region's endpoint
-/// domain.
+/// configured tunnel URL, else the endpoint's configured name, else the endpoint domain of
+/// the region (`region`, else the settings', else `AWS_REGION`/`AWS_DEFAULT_REGION`'s).
 pub fn tunnel_dest(settings: &Settings, region: Option<&str>) -> Result<Dest, Failure> {
     if let Some(url) = settings
         .tunnel_endpoint_url
@@ -34,11 +34,32 @@ pub fn tunnel_dest(settings: &Settings, region: Option<&str>) -> Result<Dest, Fa
     }
     let host = match &settings.endpoint_dns_name {
         Some(name) => name.clone(),
-        None => endpoint_domain_name(region.or(settings.region.as_deref())),
+        None => {
+            let known = region.map(str::to_string);
+            endpoint_domain_name(known.or_else(|| settings.aws_value("region")).as_deref())
+        }
     };
     Ok(Dest {
         secure: true,
         host,
+        port: 443,
+    })
+}
+
+/// Where the tunnel goes once the endpoint's own name (`name`, as discovery picks it) is
+/// known: the configured tunnel URL or endpoint name if any, else `name`.
+pub fn endpoint_dest(settings: &Settings, name: &str) -> Result<Dest, Failure> {
+    let configured = settings
+        .tunnel_endpoint_url
+        .as_deref()
+        .is_some_and(|u| !u.is_empty())
+        || settings.endpoint_dns_name.is_some();
+    if configured {
+        return tunnel_dest(settings, None);
+    }
+    Ok(Dest {
+        secure: true,
+        host: name.to_string(),
         port: 443,
     })
 }
@@ -108,6 +129,29 @@ mod tests {
             !path_with(&one, &cold, Family::V4)
                 .same_road(&path_with(&one, &named, Family::V4).road())
         );
+    }
+
+    #[test]
+    fn a_region_from_the_environment_names_the_endpoint_domain() {
+        // AWS_REGION is left to the AWS layer (`region` stays `None`) but recorded: without
+        // it the domain would lack the region, and NO_PROXY=.eu-west-1.amazonaws.com would
+        // send the first check through the proxy and the tunnel direct.
+        let mut s = settings("");
+        assert_eq!(s.region, None);
+        s.origins.insert(
+            "region",
+            super::super::origin::Origin::Env {
+                var: "AWS_REGION",
+                value: "eu-west-1".into(),
+            },
+        );
+        let cold = tunnel_dest(&s, None).unwrap();
+        assert_eq!(
+            cold.host,
+            "eice.ec2-instance-connect-endpoint.eu-west-1.amazonaws.com"
+        );
+        let direct = path_with(&proxies(".eu-west-1.amazonaws.com"), &cold, Family::V4);
+        assert_eq!(direct, Path::Direct(Family::V4));
     }
 
     #[test]

@@ -57,6 +57,14 @@ fn doctor_passes_a_good_setup() {
         text.contains("✓ Preserve Client IP is on") && text.ends_with("0 failed, 0 warnings\n"),
         "{text}"
     );
+    // The road, under the header: no proxy variable, so straight out.
+    assert!(
+        text.lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("the egress check and the tunnel go direct over IPv")),
+        "{text}"
+    );
+    assert_eq!(report["road"], "direct", "{report:#}");
     assert_eq!(
         count(&h, "key_pushed") + count(&h, "tunnel_open"),
         0,
@@ -885,6 +893,13 @@ fn a_refusing_proxy_on_the_egress_check_is_named_with_what_it_answered() {
             );
         }
         assert!(!text.contains("tunnel error"), "{text}");
+        // The road is named, the proxy's credentials not.
+        assert!(
+            text.contains(&format!(
+                "\nthe egress check and the tunnel go via 127.0.0.1:{port} (HTTPS_PROXY)\n"
+            )),
+            "{text}"
+        );
         assert!(
             !text.contains(&format!("{checkip}: {checkip}")),
             "the URL named once: {text}"

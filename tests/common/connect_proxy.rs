@@ -1,8 +1,9 @@
 //! A small HTTP CONNECT proxy for the tests: it logs the target of every CONNECT, can ask
-//! for Basic credentials, and can misbehave (refuse, hang, close during TLS).
+//! for Basic credentials, and can misbehave (refuse, hang, close during TLS). Like a
+//! corporate proxy it may leave from its own address and resolve names itself.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 
 /// How the proxy answers a CONNECT.
@@ -20,6 +21,17 @@ pub enum Behaviour {
     CloseAfterOk,
 }
 
+/// Where the proxy's onward connections go and leave from.
+#[derive(Clone, Debug, Default)]
+pub struct Onward {
+    /// The local address they leave from (`127.0.0.2`: the internet sees the proxy's
+    /// address, not the client's); `None`: whatever the system picks.
+    pub from: Option<IpAddr>,
+    /// Names this proxy resolves itself (`host:port` as in the CONNECT → where it goes),
+    /// as a proxy with its own DNS does.
+    pub names: Vec<(String, SocketAddr)>,
+}
+
 /// A running proxy (its threads end with the test process).
 pub struct ConnectProxy {
     /// Its port on 127.0.0.1.
@@ -35,6 +47,11 @@ pub struct ConnectProxy {
 impl ConnectProxy {
     /// Starts a proxy that answers as `behaviour` says.
     pub fn start(behaviour: Behaviour) -> ConnectProxy {
+        ConnectProxy::start_with(behaviour, Onward::default())
+    }
+
+    /// Starts a proxy that answers as `behaviour` says and connects onwards as `onward` says.
+    pub fn start_with(behaviour: Behaviour, onward_rules: Onward) -> ConnectProxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let log = Arc::new(Mutex::new(Vec::new()));
@@ -45,8 +62,8 @@ impl ConnectProxy {
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
                 let (l, o, h, b) = (l.clone(), o.clone(), h.clone(), behaviour.clone());
-                let n = n.clone();
-                std::thread::spawn(move || serve(client, &b, &l, &o, &h, &n));
+                let (n, rules) = (n.clone(), onward_rules.clone());
+                std::thread::spawn(move || serve(client, &b, &rules, &l, &o, &h, &n));
             }
         });
         ConnectProxy {
@@ -98,9 +115,38 @@ impl ConnectProxy {
     }
 }
 
+/// Connects to `target` (`host:port`) as `rules` say.
+fn connect_onward(target: &str, rules: &Onward) -> std::io::Result<TcpStream> {
+    let to = match rules.names.iter().find(|(name, _)| name == target) {
+        Some((_, addr)) => *addr,
+        None => std::net::ToSocketAddrs::to_socket_addrs(target)?
+            .next()
+            .ok_or_else(|| std::io::Error::other("no address"))?,
+    };
+    let Some(from) = rules.from else {
+        return TcpStream::connect(to);
+    };
+    // std cannot bind before connecting; tokio's socket can.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()?;
+    let stream = runtime.block_on(async {
+        let socket = match from {
+            IpAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+            IpAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+        };
+        socket.bind(SocketAddr::new(from, 0))?;
+        socket.connect(to).await
+    })?;
+    let stream = stream.into_std()?;
+    stream.set_nonblocking(false)?;
+    Ok(stream)
+}
+
 fn serve(
     mut client: TcpStream,
     behaviour: &Behaviour,
+    rules: &Onward,
     log: &Mutex<Vec<String>>,
     onward: &Mutex<Vec<String>>,
     held: &Mutex<Vec<TcpStream>>,
@@ -156,7 +202,7 @@ fn serve(
         .iter()
         .find(|(name, _)| name.eq_ignore_ascii_case(&target))
         .map_or(target, |(_, to)| to.clone());
-    let Ok(upstream) = TcpStream::connect(&onward_to) else {
+    let Ok(upstream) = connect_onward(&onward_to, rules) else {
         let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n");
         return;
     };

@@ -8,7 +8,7 @@ use crate::common;
 
 use std::path::PathBuf;
 
-use common::connect_proxy::{Behaviour, ConnectProxy};
+use common::connect_proxy::{Behaviour, ConnectProxy, Onward};
 use common::*;
 use eic_ssh_sim::World;
 
@@ -177,6 +177,224 @@ fn the_check_takes_the_tunnels_road_when_no_proxy_names_only_one_of_them() {
         "{:?}",
         proxy.targets()
     );
+}
+
+/// The demo endpoint.
+const ENDPOINT: &str = "eice-0123456789abcdef0";
+
+/// A world whose checkip answers each connection's own address (a connection through the
+/// proxy comes from 127.0.0.2, its egress; a direct one from 127.0.0.1), with the demo
+/// endpoint of `ip_address_type`, and a config admitting `allow`; its endpoint's DNS name
+/// as DescribeInstanceConnectEndpoints gives it to an IPv4 client.
+fn seen_by_address(ip_address_type: &str, allow: &str) -> (Harness, PathBuf, String) {
+    let mut world = World::demo();
+    world.client_public_ip = None;
+    world.client_public_ipv6 = None;
+    for e in &mut world.endpoints {
+        e.ip_address_type = ip_address_type.into();
+    }
+    assert!(world.endpoint(ENDPOINT).is_some());
+    let name = world.service_name(ENDPOINT, ip_address_type == "ipv6", false);
+    let h = Harness::apart(world);
+    let path = h.dir.path().join("config.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[defaults]\nallow = [{allow}]\negress_check_url = \"{}\"\n",
+            h.sim.checkip_https_url()
+        ),
+    )
+    .unwrap();
+    (h, path, name)
+}
+
+/// A cold `ssh true` through `eic-ssh -v proxy`: no tunnel URL configured, so the road is
+/// first decided for the region's endpoint domain, then for the endpoint's own name.
+fn connect_cold(h: &Harness, config: &PathBuf, env: &[(&str, String)]) -> std::process::Output {
+    let proxy_command = h.proxy_command().replacen(" proxy ", " -v proxy ", 1);
+    let mut cmd = h.ssh_via(&proxy_command, "true");
+    cmd.env_remove("EIC_SSH_TUNNEL_ENDPOINT_URL")
+        .env("EIC_SSH_CONFIG", config)
+        .env("EIC_SSH_EGRESS_CACHE_SECS", "0");
+    for (name, value) in env {
+        cmd.env(name, value);
+    }
+    run(&mut cmd, LIMIT)
+}
+
+/// The emulator's events in order, each as its kind (an API call as its action) and, for
+/// checkip and the tunnel, the address it came from.
+fn timeline(h: &Harness) -> Vec<(String, String)> {
+    h.sim
+        .events()
+        .iter()
+        .filter_map(|e| {
+            let kind = e["event"].as_str()?;
+            let peer = e["peer"].as_str().unwrap_or_default().to_string();
+            match kind {
+                "api_call" => Some((e["action"].as_str()?.to_string(), peer)),
+                "checkip" | "tunnel_open" => Some((kind.to_string(), peer)),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn when_the_endpoints_own_name_goes_another_way_the_check_is_made_again_on_its_road() {
+    // An `ipv6` endpoint's name is in api.aws: NO_PROXY=.amazonaws.com sends the region's
+    // endpoint domain direct and the endpoint itself through the proxy, which resolves it.
+    let (h, config, name) = seen_by_address("ipv6", "\"127.0.0.1/32\", \"127.0.0.2/32\"");
+    assert!(name.ends_with(".api.aws"), "{name}");
+    let proxy = ConnectProxy::start_with(
+        Behaviour::Relay,
+        Onward {
+            from: Some("127.0.0.2".parse().unwrap()),
+            names: vec![(format!("{name}:443"), h.sim.hosts.tunnel)],
+        },
+    );
+    let out = connect_cold(
+        &h,
+        &config,
+        &[
+            ("HTTPS_PROXY", proxy.url(None)),
+            ("NO_PROXY", ".amazonaws.com".into()),
+        ],
+    );
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    let via = format!("via 127.0.0.1:{}", proxy.port);
+    assert!(
+        err.contains("egress on the tunnel's road")
+            && err.contains(&format!(
+                "the tunnel to {name} goes {via}, not direct as checked"
+            )),
+        "{err}"
+    );
+    // First checked direct (the domain's road), then through the proxy (the endpoint's),
+    // and only then the key pushed and the tunnel opened, both through the proxy.
+    let events = timeline(&h);
+    let checks: Vec<&(String, String)> = events.iter().filter(|(k, _)| k == "checkip").collect();
+    assert_eq!(checks.len(), 2, "{events:?}");
+    assert!(checks[0].1.starts_with("127.0.0.1:"), "{events:?}");
+    assert!(
+        checks[1].1.starts_with("127.0.0.2:") && proxy.carried(&checks[1].1),
+        "{events:?}"
+    );
+    let at = |kind: &str| events.iter().position(|(k, _)| k == kind);
+    let second_check = events.iter().rposition(|(k, _)| k == "checkip").unwrap();
+    let (push, tunnel) = (at("SendSSHPublicKey"), at("tunnel_open"));
+    assert!(
+        push.is_some_and(|p| p > second_check) && tunnel.is_some_and(|t| t > second_check),
+        "{events:?}"
+    );
+    assert!(proxy.carried(&events[tunnel.unwrap()].1), "{events:?}");
+    let targets = proxy.targets();
+    let second_check_at = targets
+        .iter()
+        .position(|t| t.ends_with(&format!(":{}", h.sim.hosts.checkip.port())));
+    let tunnel_at = targets.iter().position(|t| *t == format!("{name}:443"));
+    assert!(
+        matches!((second_check_at, tunnel_at), (Some(c), Some(t)) if c < t),
+        "{targets:?}"
+    );
+    let log = connection_log(&h);
+    assert!(log.contains(&format!("\"road\":\"{via}\"")), "{log}");
+}
+
+#[test]
+fn a_refusal_on_the_endpoints_own_road_stops_before_any_key_push() {
+    // NO_PROXY names the endpoint's exact host: the domain goes through the proxy (its
+    // egress, 127.0.0.2, is allowed), the endpoint direct (127.0.0.1 is not).
+    let (h, config, name) = seen_by_address("ipv4", "\"127.0.0.2/32\"");
+    assert!(name.ends_with(".amazonaws.com"), "{name}");
+    let proxy = ConnectProxy::start_with(
+        Behaviour::Relay,
+        Onward {
+            from: Some("127.0.0.2".parse().unwrap()),
+            names: Vec::new(),
+        },
+    );
+    // `eic-ssh proxy` itself, for its exit code (ssh's would be 255).
+    let mut cmd = h.eic_ssh();
+    cmd.env_remove("EIC_SSH_TUNNEL_ENDPOINT_URL")
+        .env("EIC_SSH_CONFIG", &config)
+        .env("EIC_SSH_EGRESS_CACHE_SECS", "0")
+        .env("HTTPS_PROXY", proxy.url(None))
+        .env("NO_PROXY", &name)
+        .args([
+            "-v",
+            "proxy",
+            BASTION,
+            "22",
+            "--user",
+            &h.user,
+            "--push-key",
+        ])
+        .arg(h.public_key());
+    let out = run(&mut cmd, LIMIT);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    let via = format!("via 127.0.0.1:{}", proxy.port);
+    assert!(
+        err.contains(&format!(
+            "the tunnel to {name} goes direct, not {via} as checked"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("refusing to connect: egress IP 127.0.0.1 is not in the allowlist"),
+        "{err}"
+    );
+    let events = timeline(&h);
+    let checks: Vec<&(String, String)> = events.iter().filter(|(k, _)| k == "checkip").collect();
+    assert_eq!(checks.len(), 2, "{events:?}");
+    assert!(proxy.carried(&checks[0].1), "{events:?}");
+    assert!(
+        checks[1].1.starts_with("127.0.0.1:") && !proxy.carried(&checks[1].1),
+        "{events:?}"
+    );
+    // The endpoint was looked up (through the proxy), and nothing more was done.
+    assert!(
+        events
+            .iter()
+            .any(|(k, _)| k == "DescribeInstanceConnectEndpoints"),
+        "{events:?}"
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|(k, _)| k == "SendSSHPublicKey" || k == "tunnel_open"),
+        "{events:?}"
+    );
+    assert!(
+        !proxy.targets().iter().any(|t| t.starts_with(&name)),
+        "{:?}",
+        proxy.targets()
+    );
+    let log = connection_log(&h);
+    assert!(
+        log.contains("\"road\":\"direct\"") && log.contains("refused"),
+        "{log}"
+    );
+
+    // doctor checks again on the endpoint's road too, and names that road.
+    let mut cmd = h.eic_ssh();
+    cmd.env_remove("EIC_SSH_TUNNEL_ENDPOINT_URL")
+        .env("EIC_SSH_CONFIG", &config)
+        .env("EIC_SSH_EGRESS_CACHE_SECS", "0")
+        .env("HTTPS_PROXY", proxy.url(None))
+        .env("NO_PROXY", &name)
+        .args(["doctor", BASTION]);
+    let out = run(&mut cmd, LIMIT);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("\nthe egress check and the tunnel go direct over IPv4\n")
+            && text.contains("✗ eic-ssh will refuse to connect from here: egress IP 127.0.0.1"),
+        "{text}{}",
+        stderr(&out)
+    );
+    assert_eq!(out.status.code(), Some(1), "{text}");
 }
 
 #[test]

@@ -8,12 +8,13 @@ pub mod slots;
 
 use crate::aws::connections::ApiConnections;
 use crate::aws::discovery::{self, choose_endpoint, find_by_name};
-use crate::aws::ec2::{self, EndpointFilter};
+use crate::aws::ec2::{self, Endpoint, EndpointFilter};
 use crate::aws::{AwsChoices, AwsContext, AwsError};
 use crate::cli::{DoctorArgs, Globals};
 use crate::config;
 use crate::error::{Failure, Kind, Outcome};
-use crate::guard::current_ip_over;
+use crate::family::Family;
+use crate::guard::{Path, current_ip_over};
 use crate::net;
 use crate::route::{self, Flags, Settings};
 use crate::target::InstanceRef;
@@ -30,17 +31,29 @@ pub async fn run(args: DoctorArgs, g: &Globals) -> Result<Outcome, Failure> {
     let eff = route::settings::for_target(&file, path.as_deref(), &args.target, &overrides)?;
     let tls = net::client_config()?;
     let http = net::http_client(&tls)?;
-    // The same check a connect makes first: on the tunnel's road.
-    let path = route::road::guard_path(&eff, crate::family::Family::preferred()?)?;
+    // The same check a connect makes first: on the tunnel's road (for the region's endpoint
+    // domain until the endpoint is found).
+    let family = crate::family::Family::preferred()?;
+    let path = route::road::guard_path(&eff, family)?;
     tracing::info!("egress check {path}");
     let egress_ip = current_ip_over(&tls, &eff.egress_urls, &path)
         .await
         .map_err(|e| e.to_string());
-    let aws =
-        crate::aws::ready::load(&AwsChoices::from(&eff), http, ApiConnections::new(tls)).await?;
+    let aws = crate::aws::ready::load(
+        &AwsChoices::from(&eff),
+        http,
+        ApiConnections::new(tls.clone()),
+    )
+    .await?;
     // A credentials problem stops everything: say so in the usual one line.
     aws.credentials().await?;
-    let facts = gather(&aws, &file, eff.clone(), args.port, egress_ip).await;
+    let egress = Egress {
+        tls,
+        family,
+        path,
+        ip: egress_ip,
+    };
+    let (facts, path) = gather(&aws, &file, eff.clone(), args.port, egress).await;
     let mut checks = evaluate(&facts);
     // Whether `eic-ssh audit` can read the history (history.rs).
     checks.push(history::check(&aws).await);
@@ -62,13 +75,14 @@ pub async fn run(args: DoctorArgs, g: &Globals) -> Result<Outcome, Failure> {
         print_json(
             &eff,
             &aws,
+            &path,
             &facts,
             &checks,
             held.map(|(_, n)| n),
             fixes.as_deref(),
         );
     } else {
-        print_text(&eff, &aws, &facts, &checks);
+        print_text(&eff, &aws, &path, &facts, &checks);
         if let Some(fixes) = &fixes {
             print_fixes(fixes);
         }
@@ -136,16 +150,55 @@ impl Tally {
     }
 }
 
+/// The egress check so far: the road it took and what it found.
+struct Egress {
+    /// The TLS configuration, for a check made again.
+    tls: std::sync::Arc<rustls::ClientConfig>,
+    /// The family this machine reaches the internet over.
+    family: Family,
+    /// The road of the check.
+    path: Path,
+    /// The egress IP it found, or why not.
+    ip: Result<std::net::IpAddr, String>,
+}
+
+impl Egress {
+    /// When the tunnel to `endpoint` leaves another way than the check did (NO_PROXY names
+    /// the endpoint's own name and not its region's domain, or the other way round), the
+    /// check is made again on the tunnel's road, as a connect makes it.
+    async fn on_the_tunnels_road(&mut self, eff: &Settings, aws: &AwsContext, endpoint: &Endpoint) {
+        let tunnel = discovery::tunnel_name(endpoint, self.family, aws.use_fips, &aws.region)
+            .and_then(|(name, _)| route::road::endpoint_dest(eff, &name))
+            .and_then(|dest| route::road::path_to(&dest, self.family));
+        let Ok(tunnel) = tunnel else {
+            return;
+        };
+        if self.path.same_road(&tunnel.road()) {
+            return;
+        }
+        tracing::info!(
+            "the tunnel goes {}, not {} as checked: checking this network's egress on the tunnel's road",
+            tunnel.road(),
+            self.path.road()
+        );
+        self.ip = current_ip_over(&self.tls, &eff.egress_urls, &tunnel)
+            .await
+            .map_err(|e| e.to_string());
+        self.path = tunnel;
+    }
+}
+
 /// Reads the instance, its endpoint and both sides' security groups (read-only calls),
 /// noting every action the credentials were denied, and asks IAM's policy simulator about
-/// the two permissions a connection needs.
+/// the two permissions a connection needs; the egress check is made again when the
+/// endpoint's tunnel takes another road. The facts, and the road of the check.
 async fn gather(
     aws: &AwsContext,
     file: &config::ConfigFile,
     mut eff: Settings,
     port: u16,
-    egress_ip: Result<std::net::IpAddr, String>,
-) -> Facts {
+    mut egress: Egress,
+) -> (Facts, Path) {
     let mut tally = Tally::default();
     let instance = match &eff.instance {
         InstanceRef::Id(id) => match ec2::describe_instance(aws, id).await {
@@ -189,6 +242,10 @@ async fn gather(
             }
         }
     };
+    if let Ok(e) = &endpoint {
+        egress.on_the_tunnels_road(&eff, aws, e).await;
+    }
+    let egress_ip = egress.ip;
     let mut ids: Vec<String> = Vec::new();
     if let Ok(i) = &instance {
         ids.extend(i.security_groups.iter().cloned());
@@ -217,7 +274,7 @@ async fn gather(
         }
         _ => Vec::new(),
     };
-    Facts {
+    let facts = Facts {
         port,
         region: aws.region.clone(),
         reached: tally.reached(),
@@ -228,13 +285,15 @@ async fn gather(
         permissions,
         egress_ip,
         settings: eff,
-    }
+    };
+    (facts, egress.path)
 }
 
 /// The documented JSON report.
 fn print_json(
     eff: &Settings,
     aws: &AwsContext,
+    path: &Path,
     facts: &Facts,
     checks: &[Check],
     slots_held: Option<usize>,
@@ -249,6 +308,7 @@ fn print_json(
         "instance": facts.instance.as_ref().ok().map(|i| i.id.clone()),
         "region": aws.region,
         "port": facts.port,
+        "road": path.road().to_string(),
         "ok": failed == 0,
         "slots_held": slots_held,
         "checks": checks,
@@ -262,8 +322,8 @@ fn print_json(
     );
 }
 
-/// ✓/!/✗/? lines with a fix under each problem, then the count.
-fn print_text(eff: &Settings, aws: &AwsContext, facts: &Facts, checks: &[Check]) {
+/// The header and the road, ✓/!/✗/? lines with a fix under each problem, then the count.
+fn print_text(eff: &Settings, aws: &AwsContext, path: &Path, facts: &Facts, checks: &[Check]) {
     let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
     let unknown = checks
         .iter()
@@ -281,6 +341,7 @@ fn print_text(eff: &Settings, aws: &AwsContext, facts: &Facts, checks: &[Check])
         aws.region,
         facts.port
     );
+    println!("the egress check and the tunnel go {path}");
     for c in checks {
         println!("{} {}", c.status.mark(), c.summary);
         if let Some(fix) = c.fix.as_ref().filter(|_| c.status != Status::Ok) {
