@@ -299,7 +299,10 @@ pub async fn why_it_ended(handle: Handle<Callbacks>, port: u16) -> Option<Failur
 }
 
 /// Resolves when the SSH connection has ended (requests in flight would otherwise wait
-/// for their own timeouts after the tunnel breaks).
+/// for their own timeouts after the tunnel breaks). A poll, because russh tells a shared
+/// `Handle` only through `is_closed()`: its one notification, awaiting the `Handle`
+/// itself, needs it owned (a notification on the callbacks' drop, tried, left sessions
+/// whose command had ended waiting).
 pub async fn closed(handle: &Handle<Callbacks>) {
     while !handle.is_closed() {
         tokio::time::sleep(Duration::from_millis(200)).await;
