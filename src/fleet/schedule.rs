@@ -229,14 +229,13 @@ impl Turns<'_> {
             (place, self.parallel.acquire().await.ok())
         };
         let held = tokio::select! {
-            held = places => Some(held),
-            _ = self.stops.clone() => None,
+            held = places => Ok(held),
+            stop = self.stops.clone() => Err(stop),
         };
         progress::update(|c| c.waiting = c.waiting.saturating_sub(1));
-        let Some((_place, _turn)) = held else {
-            let stop = self.stops.clone().now_or_never();
-            let why = stop.map_or("stopped by a signal", |s| not_started(s.signal()));
-            return Report::new(&host, Ended::NotStarted(why));
+        let (_place, _turn) = match held {
+            Ok(held) => held,
+            Err(stop) => return Report::new(&host, Ended::NotStarted(not_started(stop.signal()))),
         };
         if let Some(stop) = self.stops.clone().now_or_never() {
             return Report::new(&host, Ended::NotStarted(not_started(stop.signal())));
